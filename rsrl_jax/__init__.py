@@ -1,0 +1,1 @@
+"""rsrl_jax: repetitive self-revised learning for imbalanced photo-aesthetics classification."""

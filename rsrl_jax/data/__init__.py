@@ -1,0 +1,1 @@
+"""Data sets: embedded synthetic photos, splits and the input pipeline."""

@@ -1,0 +1,57 @@
+"""Stratified, seedable splits: k folds for test, and a validation part inside each fold.
+
+Every class is spread evenly over the folds (counts differ by at most one), also classes
+with fewer members than folds, which scikit-learn's splitters refuse or warn about.
+"""
+
+import dataclasses
+
+import numpy as np
+
+
+def stratified_positions(labels: np.ndarray, seed) -> np.ndarray:
+    """A position in [0, 1) per sample, evenly spaced within each class.
+
+    Within a class of n members, a random permutation gets positions (i + u) / n with one
+    random offset u, so any interval [a, b) holds n * (b - a) members, give or take one.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    pos = np.empty(len(labels), np.float64)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        perm = rng.permutation(members)
+        pos[perm] = (np.arange(len(perm)) + rng.uniform()) / len(perm)
+    return pos
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Indices into the data set of one fold's three parts."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def fold_splits(
+    labels: np.ndarray, folds: int, val_fraction: float, test_fraction: float, seed: int
+) -> list[Split]:
+    """Stratified k-fold (each sample is a test sample exactly once), or one split if k = 1.
+
+    Inside each training fold a stratified `val_fraction` is held out for validation (model
+    selection); the rest is the RSRL training set D.
+    """
+    labels = np.asarray(labels)
+    pos = stratified_positions(labels, [seed, 0])
+    if folds == 1:
+        test_of = [pos < test_fraction]
+    else:
+        fold_id = np.minimum((pos * folds).astype(np.int64), folds - 1)
+        test_of = [fold_id == f for f in range(folds)]
+    splits = []
+    for f, is_test in enumerate(test_of):
+        rest = np.flatnonzero(~is_test)
+        is_val = stratified_positions(labels[rest], [seed, 1, f]) < val_fraction
+        splits.append(Split(train=rest[~is_val], val=rest[is_val], test=np.flatnonzero(is_test)))
+    return splits

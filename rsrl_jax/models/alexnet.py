@@ -1,0 +1,82 @@
+"""AlexNet in torchvision's layout (features / 6x6 adaptive average pool / classifier), NHWC.
+
+Layer names: conv1..conv5 = torchvision `features.{0,3,6,8,10}`, fc6, fc7 =
+`classifier.{1,4}`, head = `classifier.6` (the N-way layer that transfer learning replaces).
+`width` and `fc_dim` shrink the network for quick CPU demos; the defaults are torchvision's.
+"""
+
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+CONV_CHANNELS = (64, 192, 384, 256, 256)
+MIN_IMAGE_SIZE = 63  # smallest input whose last max-pool still has a 3x3 window
+
+
+def adaptive_pool_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """[out, in] averaging weights of torch's AdaptiveAvgPool over one axis.
+
+    Bin i covers [floor(i * in / out), ceil((i + 1) * in / out)), as in PyTorch.
+    """
+    m = np.zeros((out_size, in_size), np.float32)
+    for i in range(out_size):
+        start = (i * in_size) // out_size
+        end = -((-(i + 1) * in_size) // out_size)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
+
+
+def adaptive_avg_pool(x: jnp.ndarray, out_size: int = 6) -> jnp.ndarray:
+    """torch.nn.AdaptiveAvgPool2d(out_size) for NHWC input, exact for any input size."""
+    ph = jnp.asarray(adaptive_pool_matrix(x.shape[1], out_size), x.dtype)
+    pw = jnp.asarray(adaptive_pool_matrix(x.shape[2], out_size), x.dtype)
+    return jnp.einsum("oh,bhwc,pw->bopc", ph, x, pw)
+
+
+def _max_pool(x):
+    return nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")
+
+
+class AlexNet(nn.Module):
+    """torchvision AlexNet; input is normalised float NHWC, output logits [B, num_classes]."""
+
+    num_classes: int
+    width: float = 1.0
+    fc_dim: int = 4096
+    dropout_rate: float = 0.5
+    dtype: jnp.dtype = jnp.float32
+
+    def setup(self):
+        c = [max(1, round(ch * self.width)) for ch in CONV_CHANNELS]
+        conv = lambda ch, k, s, p, name: nn.Conv(  # noqa: E731
+            ch, (k, k), strides=(s, s), padding=((p, p), (p, p)), dtype=self.dtype, name=name
+        )
+        self.conv1 = conv(c[0], 11, 4, 2, "conv1")
+        self.conv2 = conv(c[1], 5, 1, 2, "conv2")
+        self.conv3 = conv(c[2], 3, 1, 1, "conv3")
+        self.conv4 = conv(c[3], 3, 1, 1, "conv4")
+        self.conv5 = conv(c[4], 3, 1, 1, "conv5")
+        self.fc6 = nn.Dense(self.fc_dim, dtype=self.dtype, name="fc6")
+        self.fc7 = nn.Dense(self.fc_dim, dtype=self.dtype, name="fc7")
+        self.head = nn.Dense(self.num_classes, dtype=self.dtype, name="head")
+        self.dropout = nn.Dropout(self.dropout_rate)
+
+    def conv1_maps(self, x):
+        """Output of the first convolution, before ReLU: [B, H', W', 64 * width]."""
+        return self.conv1(x)
+
+    def __call__(self, x, train: bool = False):
+        if x.shape[1] < MIN_IMAGE_SIZE or x.shape[2] < MIN_IMAGE_SIZE:
+            raise ValueError(f"AlexNet needs inputs of at least {MIN_IMAGE_SIZE}px, got {x.shape}")
+        x = _max_pool(nn.relu(self.conv1(x)))
+        x = _max_pool(nn.relu(self.conv2(x)))
+        x = nn.relu(self.conv3(x))
+        x = nn.relu(self.conv4(x))
+        x = _max_pool(nn.relu(self.conv5(x)))
+        x = adaptive_avg_pool(x, 6)
+        x = x.reshape(x.shape[0], -1)  # NHWC flatten: (h, w, c) order
+        x = self.dropout(x, deterministic=not train)
+        x = nn.relu(self.fc6(x))
+        x = self.dropout(x, deterministic=not train)
+        x = nn.relu(self.fc7(x))
+        return self.head(x).astype(jnp.float32)
