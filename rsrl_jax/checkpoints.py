@@ -1,27 +1,43 @@
-"""One Orbax checkpoint per (fold, round): `workdir/fold_F/round_RR/`.
+"""Orbax checkpoints of a run: one per (fold, round), plus the latest mid-round state.
 
-Each holds the round's parameters and a small JSON record (round, training set size, class
-scores) so that predict and highlight can rebuild the network without the training run.
+`workdir/fold_F/round_RR/` holds round RR's parameters and a JSON record (the round's
+metrics line, the selection for the next round, the class scores), so predict and highlight
+rebuild the network without the training run and a resumed run rebuilds metrics.jsonl.
+`workdir/fold_F/in_progress/step_S/` holds the training state of the round in progress
+(parameters, optimizer state, the epoch's metric sums) and where the data order stood.
+
+Orbax writes each checkpoint into a temporary folder and renames it when complete, so a
+kill during a save leaves the previous checkpoints as they were.
 """
 
+import json
 import os
 
+import jax
+import numpy as np
 import orbax.checkpoint as ocp
+
+from rsrl_jax import train
+from rsrl_jax.config import base_config
 
 
 def fold_dir(workdir: str, fold: int) -> str:
     return os.path.join(os.path.abspath(workdir), f"fold_{fold}")
 
 
-def manager(workdir: str, fold: int, read_only: bool = False) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(
-        step_prefix="round",
-        step_format_fixed_length=2,
-        max_to_keep=None,  # every round is kept: highlight maps need net_I and net_{I-k}
+def _options(read_only: bool, **kw) -> ocp.CheckpointManagerOptions:
+    return ocp.CheckpointManagerOptions(
         create=not read_only,
         read_only=read_only,
+        save_interval_steps=0 if read_only else 1,
         enable_async_checkpointing=False,
+        **kw,
     )
+
+
+def manager(workdir: str, fold: int, read_only: bool = False) -> ocp.CheckpointManager:
+    """The fold's round checkpoints; every round is kept (highlights need net_I, net_{I-k})."""
+    options = _options(read_only, step_prefix="round", step_format_fixed_length=2, max_to_keep=None)
     return ocp.CheckpointManager(
         fold_dir(workdir, fold), options=options, item_names=("params", "meta")
     )
@@ -44,3 +60,115 @@ def restore_round(mngr: ocp.CheckpointManager, round_: int, abstract_params=None
         ),
     )
     return restored["params"], restored["meta"]
+
+
+def round_records(mngr: ocp.CheckpointManager) -> list[dict]:
+    """The metrics records of the fold's finished rounds, from their checkpoints."""
+    return [
+        mngr.restore(r, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]["record"]
+        for r in sorted(mngr.all_steps())
+    ]
+
+
+def progress_manager(workdir: str, fold: int) -> ocp.CheckpointManager:
+    """The fold's mid-round training state; only the latest is kept."""
+    options = _options(False, step_prefix="step", max_to_keep=1)
+    return ocp.CheckpointManager(
+        os.path.join(fold_dir(workdir, fold), "in_progress"),
+        options=options,
+        item_names=("state", "meta"),
+    )
+
+
+def save_progress(mngr: ocp.CheckpointManager, step: int, state, meta: dict) -> None:
+    """`state` is any pytree of arrays (TrainState and the epoch's sums); `meta` JSON."""
+    mngr.save(
+        step,
+        args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+        force=True,
+    )
+    mngr.wait_until_finished()
+
+
+def clear_progress(mngr: ocp.CheckpointManager) -> None:
+    """Drops the mid-round state once its round's checkpoint is saved."""
+    for step in mngr.all_steps():
+        mngr.delete(step)
+
+
+def restore_progress(mngr: ocp.CheckpointManager, abstract_state):
+    """(state, meta) of the latest mid-round checkpoint, or None if there is none."""
+    step = mngr.latest_step()
+    if step is None:
+        return None
+    restored = mngr.restore(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
+        ),
+    )
+    return restored["state"], restored["meta"]
+
+
+def read_json(workdir: str, name: str):
+    """A JSON file a run writes into its workdir; a clear error if the run did not write it."""
+    path = os.path.join(workdir, name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: is {workdir} the workdir of a finished run?")
+    with open(path) as f:
+        return json.load(f)
+
+
+def saved_rounds(workdir: str, fold: int) -> list[int]:
+    """The rounds with a checkpoint in `workdir/fold_F/`, ascending."""
+    _check_fold(workdir, fold)
+    mngr = manager(workdir, fold, read_only=True)
+    rounds = sorted(mngr.all_steps())
+    mngr.close()
+    return rounds
+
+
+def _check_fold(workdir: str, fold: int) -> None:
+    if not os.path.isdir(fold_dir(workdir, fold)):
+        raise FileNotFoundError(f"{fold_dir(workdir, fold)} not found: the run has no fold {fold}")
+
+
+def chosen_round(workdir: str, fold: int) -> int:
+    """The round chosen on validation for `fold`, as the run recorded it in summary.json."""
+    summary = read_json(workdir, "summary.json")
+    for entry in summary["folds"]:
+        if entry["fold"] == fold:
+            return int(entry["chosen_round"])
+    folds = [entry["fold"] for entry in summary["folds"]]
+    raise ValueError(f"fold {fold}: not in {workdir}/summary.json (folds run: {folds})")
+
+
+def load_network(workdir: str, fold: int, round_: int):
+    """Rebuilds round `round_`'s network of a finished run, without the training data.
+
+    Returns (config, model, params, class_scores): the run's config (config.json), the model
+    `train.make_model` builds from it, the round's parameters on the default device, and the
+    aesthetic score of each output (classes.json).
+    """
+    config = base_config()  # fields added to the code since the run keep their defaults
+    config.update(read_json(workdir, "config.json"))
+    class_scores = tuple(int(s) for s in read_json(workdir, "classes.json")["class_scores"])
+    _check_fold(workdir, fold)
+    model = train.make_model(config, len(class_scores))
+    size = config.data.image_size
+    shapes = jax.eval_shape(
+        lambda: model.init(jax.random.key(0), np.zeros((1, size, size, 3), np.float32))
+    )["params"]
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract = jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device), shapes
+    )
+    mngr = manager(workdir, fold, read_only=True)
+    try:
+        rounds = sorted(mngr.all_steps())
+        if round_ not in rounds:
+            raise ValueError(f"fold {fold} has no checkpoint of round {round_} (saved: {rounds})")
+        params, _ = restore_round(mngr, round_, abstract)
+    finally:
+        mngr.close()
+    return config, model, params, class_scores

@@ -5,9 +5,14 @@ fields' meaning. `validate` runs before any work so a bad value fails in seconds
 message naming the field.
 """
 
+import os
+
+import jax
 import ml_collections
 
-DATA_SETS = ("synthetic",)
+from rsrl_jax import pretrained
+
+DATA_SETS = ("synthetic", "folder", "ava")
 LIKELIHOODS = ("sigmoid", "softmax")
 
 
@@ -21,8 +26,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.dir = ""
     c.data.num_examples = 3100  # synthetic only
     c.data.label_noise = 0.1  # synthetic only: rater noise, in std of the latent quality
-    c.data.image_size = 224
-    c.data.on_bad_example = "error"
+    c.data.image_size = 224  # the square side the network sees
+    c.data.stored_size = 0  # side photos are decoded and stored at (random crops); 0 = image_size
+    c.data.on_bad_example = "error"  # or 'skip': leave bad photos/rows out, listed in skipped.jsonl
+    c.data.cache_dir = ""  # prepared records; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
+    c.data.max_pixels = 89_478_485  # larger photos are refused as decompression bombs
+    c.data.score_range = (1, 10)  # folder: allowed integer scores, inclusive
+    c.data.ava_bins = ()  # ava: edges on the mean vote; () = class is the rounded mean vote
+    c.data.ava_official_split = True  # ava: test on generic_test.jpgl when present (one fold)
 
     c.protocol = ml_collections.ConfigDict()
     c.protocol.folds = 5  # k of stratified k-fold; 1 = a single stratified split
@@ -47,16 +58,52 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.weight_decay = 5e-4
     c.train.head_lr_multiplier = 10.0  # the new N-way head learns faster (transfer learning)
     c.train.flip = True  # random horizontal flips
+    c.train.random_crop = True  # random image_size crops of stored_size photos (else central)
 
     c.rsrl = ml_collections.ConfigDict()
     c.rsrl.rounds = 12
     c.rsrl.num_majority = 3
     c.rsrl.thresholds = (0.99, 0.99, 0.99)  # K1, K2, K3
     c.rsrl.likelihood = "sigmoid"  # the paper's sigmoidal fuzzy membership of fc
+    # Keep at least this many samples of each majority class, the most likely first (0 = the
+    # paper: a round may drop a whole class).
+    c.rsrl.min_keep_per_class = 0
+
+    c.checkpoint = ml_collections.ConfigDict()
+    c.checkpoint.every_steps = 200  # mid-round checkpoints for resume (0 = round ends only)
 
     c.log = ml_collections.ConfigDict()
     c.log.progress = True  # per-epoch lines; False = one line per round
+
+    # An existing workdir is resumed. 'auto' refuses a config that would change results;
+    # 'force' resumes anyway (the new values apply from where the run stands).
+    c.resume = "auto"
     return c
+
+
+# Fields that may change between a run and its resumption: they do not change results.
+RESUMABLE_CHANGES = ("log.", "checkpoint.", "resume", "protocol.max_folds", "data.cache_dir")
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """{'a': {'b': 1}} -> {'a.b': 1}; tuples and lists compare as lists."""
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple | list) else value
+    return out
+
+
+def result_changing_fields(recorded: dict, current: dict) -> list[str]:
+    """Dotted names of the fields whose values differ and would change a run's results."""
+    a, b = flatten(recorded), flatten(current)
+    return sorted(
+        f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}"
+        for k in set(a) | set(b)
+        if a.get(k) != b.get(k) and not k.startswith(RESUMABLE_CHANGES)
+    )
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -73,11 +120,38 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "must be 'error' or 'skip'",
     )
     check(config.data.image_size >= 63, "data.image_size", "AlexNet needs at least 63 pixels")
+    check(
+        config.data.stored_size == 0 or config.data.stored_size >= config.data.image_size,
+        "data.stored_size",
+        f"must be 0 (= image_size) or at least data.image_size={config.data.image_size}",
+    )
     check(config.data.num_examples >= 1, "data.num_examples", "must be positive")
+    if config.data.name in ("folder", "ava"):
+        check(bool(config.data.dir), "data.dir", f"a {config.data.name} data set needs its folder")
+    check(config.data.max_pixels >= 1, "data.max_pixels", "must be positive")
+    check(
+        len(config.data.score_range) == 2
+        and all(isinstance(s, int) for s in config.data.score_range)
+        and config.data.score_range[0] <= config.data.score_range[1],
+        "data.score_range",
+        "must be two integers (lowest, highest)",
+    )
+    check(
+        all(a < b for a, b in zip(config.data.ava_bins[:-1], config.data.ava_bins[1:], strict=True))
+        and all(1 < e <= 10 for e in config.data.ava_bins),
+        "data.ava_bins",
+        "must be increasing edges on the mean vote, within (1, 10]",
+    )
     check(config.protocol.folds >= 1, "protocol.folds", "must be >= 1")
     check(0 < config.protocol.val_fraction < 1, "protocol.val_fraction", "must be in (0, 1)")
     check(0 < config.protocol.test_fraction < 1, "protocol.test_fraction", "must be in (0, 1)")
     check(config.model.width > 0, "model.width", "must be positive")
+    if config.model.pretrained:
+        full_size = "converted ImageNet weights (model.pretrained) need the full-size AlexNet"
+        check(config.model.width == 1.0, "model.width", f"{full_size}: 1.0")
+        check(config.model.fc_dim == 4096, "model.fc_dim", f"{full_size}: 4096")
+        why = pretrained.problem(config.model.pretrained)
+        check(why is None, "model.pretrained", why)
     check(config.train.batch_size >= 1, "train.batch_size", "must be >= 1")
     check(config.train.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
     check(config.train.epochs_per_round >= 1, "train.epochs_per_round", "must be >= 1")
@@ -97,6 +171,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "each K must be in (0, 1]",
     )
     check(config.rsrl.likelihood in LIKELIHOODS, "rsrl.likelihood", f"must be one of {LIKELIHOODS}")
+    check(config.rsrl.min_keep_per_class >= 0, "rsrl.min_keep_per_class", "must be >= 0")
+    check(config.checkpoint.every_steps >= 0, "checkpoint.every_steps", "must be >= 0")
+    check(config.resume in ("auto", "force"), "resume", "must be 'auto' or 'force'")
+    devices = jax.device_count()
+    for field in ("train.batch_size", "train.eval_batch_size"):
+        check(
+            config_value(config, field) % devices == 0,
+            field,
+            f"the global batch must be divisible by the {devices} devices",
+        )
+    if config.data.name in ("folder", "ava"):
+        check(os.path.isdir(config.data.dir), "data.dir", "no such folder")
 
 
 def config_value(config, field: str):

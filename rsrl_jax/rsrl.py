@@ -5,9 +5,14 @@ every sample of the ORIGINAL D with net_{i-1}, keeps the minority samples and th
 samples whose likelihood for their own class reaches K, and fine-tunes net_{i-1} on them
 with a fresh optimizer state. The chosen round is the best on validation macro F; test
 figures are recorded for every round but never used for choosing.
+
+A run survives a kill: the same command on the same workdir resumes from the last round
+checkpoint or mid-round checkpoint and ends with the same metrics and parameters as an
+uninterrupted run.
 """
 
 import json
+import math
 import os
 import time
 
@@ -16,9 +21,20 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rsrl_jax import checkpoints, metrics, selection, train
-from rsrl_jax.config import validate
+from rsrl_jax import (
+    checkpoints,
+    fold_stats,
+    highlight,
+    metrics,
+    pretrained,
+    report,
+    selection,
+    train,
+)
+from rsrl_jax.config import result_changing_fields, validate
 from rsrl_jax.data import datasets, splits
+from rsrl_jax.progress import Progress
+from rsrl_jax.scalars import ScalarWriter
 
 
 def likelihoods(logits: np.ndarray, kind: str) -> np.ndarray:
@@ -35,34 +51,39 @@ def score_counts(labels: np.ndarray, class_scores) -> dict[str, int]:
     return {str(s): int(n) for s, n in zip(class_scores, counts, strict=True)}
 
 
+def write_atomic(path: str, text: str) -> None:
+    """Write a whole file or nothing: a kill mid-write leaves the old file."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 class Experiment:
     """What every fold shares: the data, the network, the compiled steps, the mesh."""
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str):
         self.config = config
         self.workdir = workdir
-        self.data = datasets.load(config)
+        self.is_writer = jax.process_index() == 0
+        self.data = datasets.load(config, workdir)
         if config.rsrl.num_majority >= self.data.num_classes:
             raise ValueError(
                 f"config.rsrl.num_majority={config.rsrl.num_majority}: must be below the number "
                 f"of classes in the data ({self.data.num_classes}: scores {self.data.class_scores})"
             )
         self.mesh = train.make_mesh()
-        if (
-            config.train.batch_size % self.mesh.size
-            or config.train.eval_batch_size % self.mesh.size
-        ):
-            raise ValueError(
-                f"config.train.batch_size={config.train.batch_size} and eval_batch_size="
-                f"{config.train.eval_batch_size} must be divisible by the {self.mesh.size} devices"
-            )
         self.placer = train.BatchPlacer(self.mesh)
         self.model = train.make_model(config, self.data.num_classes)
         self.tx = train.make_optimizer(config)
-        self.train_step = train.make_train_step(self.model, self.tx, config.train.flip)
-        self.eval_step = train.make_eval_step(self.model)
+        self.train_step = train.make_train_step(
+            self.model, self.tx, config.train.flip, config.data.image_size, config.train.random_crop
+        )
+        self.eval_step = train.make_eval_step(self.model, config.data.image_size)
 
-    def logits(self, params, indices: np.ndarray) -> np.ndarray:
+    def logits(self, params, indices: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         if len(indices) == 0:
             return np.zeros((0, self.data.num_classes), np.float32)
         return train.predict_logits(
@@ -72,6 +93,7 @@ class Experiment:
             indices,
             self.config.train.eval_batch_size,
             self.placer,
+            progress,
         )
 
     def report(self, logits: np.ndarray, indices: np.ndarray) -> dict:
@@ -82,49 +104,147 @@ class Experiment:
             class_names=self.data.class_scores,
         )
 
-    def train_round(self, state, kept: np.ndarray, epochs: int, fold: int, round_: int):
-        """Trains `epochs` epochs over the samples `kept`; returns (state, last epoch stats)."""
+    def abstract_params(self):
+        """Shapes, dtypes and (replicated) shardings of the parameters, for restoring."""
+        size = self.config.data.image_size
+        shapes = jax.eval_shape(
+            lambda: self.model.init(jax.random.key(0), np.zeros((1, size, size, 3), np.float32))
+        )["params"]
+        return jax.tree.map(
+            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.placer.replicated),
+            shapes,
+        )
+
+    def epochs_of(self, round_: int) -> int:
+        if round_ == 1 and self.config.train.first_round_epochs > 0:
+            return self.config.train.first_round_epochs
+        return self.config.train.epochs_per_round
+
+    def check_finite(self, sums: dict, fold: int, round_: int) -> None:
+        bad = int(sums["first_bad_step"])
+        if bad != train.NO_BAD_STEP:
+            raise FloatingPointError(
+                f"fold {fold} round {round_} step {bad + 1}: the loss or a gradient is NaN or "
+                "Inf, so training stopped (that step's update was not applied). The checkpoints "
+                f"under {checkpoints.fold_dir(self.workdir, fold)} hold the last good state; "
+                "lower train.learning_rate or check the photos, then run the same command to "
+                "resume."
+            )
+
+    def train_round(self, fold: int, round_: int, state, kept, writer, progress_mngr):
+        """Trains round `round_` over the samples `kept`; returns (state, last epoch stats).
+
+        Resumes from the fold's mid-round checkpoint when it belongs to this round. The data
+        order of every epoch is drawn from (seed, fold, round) and the step keys from the
+        step counter, so a resumed round replays exactly the batches it had left.
+        """
         config = self.config
+        epochs, batch_size = self.epochs_of(round_), config.train.batch_size
+        steps_per_epoch = math.ceil(len(kept) / batch_size)
+        every = config.checkpoint.every_steps
         order_rng = np.random.default_rng([config.seed, fold, round_])
         key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed), fold), round_)
+        template = {"state": state, "sums": self.placer.replicate(train.zero_sums())}
+        start_epoch, start_batch, sums = 1, 0, None
+        saved = checkpoints.restore_progress(progress_mngr, template)
+        if saved is not None and saved[1]["round"] == round_:
+            state, sums = saved[0]["state"], saved[0]["sums"]
+            start_epoch, start_batch = saved[1]["epoch"], saved[1]["batch"]
+            logging.info(
+                "fold %d round %d: resuming at epoch %d batch %d",
+                fold,
+                round_,
+                start_epoch,
+                start_batch,
+            )
+        remaining = (epochs - start_epoch + 1) * len(kept) - start_batch * batch_size
+        progress = Progress(
+            f"fold {fold} round {round_} training", max(remaining, 0), "img", config.log.progress
+        )
         images, labels = self.data.images, self.data.labels
-        start = time.perf_counter()
+        epochs_before = sum(self.epochs_of(r) for r in range(1, round_))
         stats = {}
         for epoch in range(1, epochs + 1):
-            sums = None
-            for batch, mask in train.padded_batches(
-                order_rng.permutation(kept), config.train.batch_size
-            ):
+            order = order_rng.permutation(kept)  # drawn every epoch, skipped or not
+            if epoch < start_epoch:
+                continue
+            if sums is None:
+                sums = self.placer.replicate(train.zero_sums())
+            for b, (batch, mask) in enumerate(train.padded_batches(order, batch_size)):
+                if epoch == start_epoch and b < start_batch:
+                    continue
                 x, y, m = self.placer.shard(images[batch], labels[batch], mask)
-                state, step_metrics = self.train_step(state, x, y, m, key)
-                sums = (
-                    step_metrics
-                    if sums is None
-                    else jax.tree.map(lambda a, b: a + b, sums, step_metrics)
-                )
-            sums = jax.device_get(sums)  # one host sync per epoch
-            elapsed = time.perf_counter() - start
+                state, sums = self.train_step(state, sums, x, y, m, key)
+                progress.update(int(mask.sum()), f"epoch {epoch}/{epochs}")
+                step = (epoch - 1) * steps_per_epoch + b + 1
+                if every and step % every == 0 and step < epochs * steps_per_epoch:
+                    self.check_finite(jax.device_get(sums), fold, round_)
+                    checkpoints.save_progress(
+                        progress_mngr,
+                        step,
+                        {"state": state, "sums": sums},
+                        {"fold": fold, "round": round_, "epoch": epoch, "batch": b + 1},
+                    )
+            host = jax.device_get(sums)  # one host sync per epoch
+            sums = None
+            self.check_finite(host, fold, round_)
             stats = {
-                "loss": float(sums["loss_sum"] / sums["count"]),
-                "accuracy": float(sums["correct"] / sums["count"]),
+                "loss": float(host["loss_sum"] / host["count"]),
+                "accuracy": float(host["correct"] / host["count"]),
             }
+            writer.scalars(
+                epochs_before + epoch,
+                {"train/epoch_loss": stats["loss"], "train/epoch_accuracy": stats["accuracy"]},
+            )
             if config.log.progress:
-                rate = epoch * len(kept) / elapsed
-                eta = (epochs - epoch) * elapsed / epoch
                 logging.info(
-                    "fold %d round %d epoch %d/%d: loss %.4f acc %.3f | %.0f img/s, ETA %.0fs",
+                    "fold %d round %d epoch %d/%d: loss %.4f acc %.3f | %s",
                     fold,
                     round_,
                     epoch,
                     epochs,
                     stats["loss"],
                     stats["accuracy"],
-                    rate,
-                    eta,
+                    progress.line(),
                 )
         return state, stats
 
+    def select(self, fold, round_, d_logits, split, majority, thresholds) -> np.ndarray:
+        """The samples of D the next round trains on (paper eqs. 1-3), logged by class."""
+        config, data = self.config, self.data
+        d_labels = data.labels[split.train]
+        lik = likelihoods(d_logits, config.rsrl.likelihood)
+        keep = np.asarray(selection.keep_mask(lik, d_labels, majority, thresholds))
+        own = lik[np.arange(len(d_labels)), d_labels]
+        min_keep = config.rsrl.min_keep_per_class
+        topped = selection.keep_at_least(keep, own, d_labels, majority, min_keep)
+        for c in majority:
+            n, kept = int(np.sum(d_labels == c)), int(np.sum(keep[d_labels == c]))
+            if kept < min(min_keep, n) or kept == 0:
+                logging.warning(
+                    "fold %d round %d: selection keeps %d of %d samples of score %s; "
+                    "rsrl.min_keep_per_class=%d makes it %d",
+                    fold,
+                    round_ + 1,
+                    kept,
+                    n,
+                    data.class_scores[c],
+                    min_keep,
+                    int(np.sum(topped[d_labels == c])),
+                )
+        if 0 < topped.sum() < config.train.batch_size:
+            logging.warning(
+                "fold %d round %d: only %d samples kept, fewer than one batch (%d); the batch "
+                "is padded",
+                fold,
+                round_ + 1,
+                int(topped.sum()),
+                config.train.batch_size,
+            )
+        return topped
+
     def run_fold(self, fold: int, split: splits.Split) -> list[dict]:
+        """All rounds of one fold, resumed from its checkpoints; returns the fold's records."""
         config, data = self.config, self.data
         d_labels = data.labels[split.train]
         majority = selection.majority_classes(d_labels, data.num_classes, config.rsrl.num_majority)
@@ -136,30 +256,46 @@ class Experiment:
             len(split.val),
             len(split.test),
             [data.class_scores[c] for c in majority],
-            thresholds.tolist(),
-        )
-        params = self.placer.replicate(
-            train.init_params(self.model, config.data.image_size, config.seed + fold)
+            list(config.rsrl.thresholds[: len(majority)]),
         )
         mngr = checkpoints.manager(self.workdir, fold)
-        keep = np.ones(len(split.train), bool)
-        records = []
-        for round_ in range(1, config.rsrl.rounds + 1):
+        progress_mngr = checkpoints.progress_manager(self.workdir, fold)
+        writer = ScalarWriter(self.workdir, fold)
+        records = checkpoints.round_records(mngr)
+        if records:
+            last = records[-1]["round"]
+            params, meta = checkpoints.restore_round(mngr, last, self.abstract_params())
+            keep = np.asarray(meta["next_keep"], bool)
+            logging.info("fold %d: rounds 1-%d done, resuming at round %d", fold, last, last + 1)
+        else:
+            last = 0
+            params = self.placer.replicate(
+                pretrained.initial_params(config, self.model, config.seed + fold)
+            )
+            keep = np.ones(len(split.train), bool)
+        for round_ in range(last + 1, config.rsrl.rounds + 1):
             kept = split.train[keep]
             if len(kept) == 0:
-                raise RuntimeError(f"fold {fold} round {round_}: selection kept no sample")
-            epochs = config.train.epochs_per_round
-            if round_ == 1 and config.train.first_round_epochs > 0:
-                epochs = config.train.first_round_epochs
+                raise RuntimeError(
+                    f"fold {fold} round {round_}: the selection kept no sample; set "
+                    "rsrl.min_keep_per_class > 0 to keep the most likely samples of each class"
+                )
             t0 = time.perf_counter()
             state = train.new_state(params, self.tx)  # fresh optimizer state each round
-            state, train_stats = self.train_round(state, kept, epochs, fold, round_)
+            state, train_stats = self.train_round(fold, round_, state, kept, writer, progress_mngr)
             params = state.params
             t1 = time.perf_counter()
             # One pass over D serves both the train metrics and the next round's selection.
-            d_logits = self.logits(params, split.train)
-            val_logits = self.logits(params, split.val)
-            test_logits = self.logits(params, split.test)
+            total = len(split.train) + len(split.val) + len(split.test)
+            progress = Progress(
+                f"fold {fold} round {round_} likelihoods and evaluation",
+                total,
+                "img",
+                config.log.progress,
+            )
+            d_logits = self.logits(params, split.train, progress)
+            val_logits = self.logits(params, split.val, progress)
+            test_logits = self.logits(params, split.test, progress)
             t2 = time.perf_counter()
             record = {
                 "fold": fold,
@@ -171,98 +307,121 @@ class Experiment:
                 "val": self.report(val_logits, split.val),
                 "test": self.report(test_logits, split.test),
                 "train_loss": train_stats["loss"],
-                "epochs": epochs,
-                "seconds": {"train": round(t1 - t0, 3), "eval": round(t2 - t1, 3)},
+                "epochs": self.epochs_of(round_),
             }
-            checkpoints.save_round(
-                mngr,
-                round_,
-                params,
-                {
-                    "fold": fold,
-                    "round": round_,
-                    "train_size": int(len(kept)),
-                    "class_scores": list(data.class_scores),
-                },
-            )
+            next_keep = self.select(fold, round_, d_logits, split, majority, thresholds)
+            meta = {
+                "record": record,
+                "next_keep": next_keep.astype(int).tolist(),
+                "class_scores": list(data.class_scores),
+            }
+            checkpoints.save_round(mngr, round_, params, meta)
+            checkpoints.clear_progress(progress_mngr)
             self.append_record(record)
             records.append(record)
-            logging.info(
-                "fold %d round %d/%d: trained on %d (%s) | val macro F %.3f acc %.3f | "
-                "test macro F %.3f acc %.3f | train %.1fs eval %.1fs",
-                fold,
-                round_,
-                config.rsrl.rounds,
-                len(kept),
-                record["class_counts"],
-                record["val"]["macro_f1"],
-                record["val"]["accuracy"],
-                record["test"]["macro_f1"],
-                record["test"]["accuracy"],
-                t1 - t0,
-                t2 - t1,
-            )
-            lik = likelihoods(d_logits, config.rsrl.likelihood)
-            keep = np.asarray(selection.keep_mask(lik, d_labels, majority, thresholds))
+            self.log_round(record, writer, t1 - t0, t2 - t1)
+            keep = next_keep
+        writer.close()
         mngr.close()
+        progress_mngr.close()
         return records
 
+    def log_round(self, record: dict, writer: ScalarWriter, train_s: float, eval_s: float):
+        fold, round_ = record["fold"], record["round"]
+        logging.info(
+            "fold %d round %d/%d: trained on %d (%s) | val macro F %.3f acc %.3f | "
+            "test macro F %.3f acc %.3f | train %.1fs eval %.1fs",
+            fold,
+            round_,
+            self.config.rsrl.rounds,
+            record["train_size"],
+            record["class_counts"],
+            record["val"]["macro_f1"],
+            record["val"]["accuracy"],
+            record["test"]["macro_f1"],
+            record["test"]["accuracy"],
+            train_s,
+            eval_s,
+        )
+        values = {
+            "round/train_size": record["train_size"],
+            "round/train_loss": record["train_loss"],
+        }
+        for part in ("train", "train_kept", "val", "test"):
+            for name in ("macro_f1", "accuracy", "balanced_accuracy"):
+                values[f"{part}/{name}"] = record[part][name]
+        writer.scalars(round_, values)
+        if self.is_writer:
+            with open(os.path.join(self.workdir, "timings.jsonl"), "a") as f:
+                line = {
+                    "fold": fold,
+                    "round": round_,
+                    "train_s": round(train_s, 3),
+                    "eval_s": round(eval_s, 3),
+                }
+                f.write(json.dumps(line) + "\n")
+
     def append_record(self, record: dict) -> None:
+        if not self.is_writer:
+            return
         with open(os.path.join(self.workdir, "metrics.jsonl"), "a") as f:
             f.write(json.dumps(record) + "\n")
             f.flush()
             os.fsync(f.fileno())
 
 
-def choose_round(records: list[dict], split: str = "val") -> dict:
-    """The round with the best macro F on `split` (earliest on ties)."""
-    return max(records, key=lambda r: (r[split]["macro_f1"], -r["round"]))
+def start_or_resume(config: ml_collections.ConfigDict, workdir: str, class_scores) -> None:
+    """Records the config and classes of a new run, or checks them against a resumed one.
 
-
-def summarize(records: list[dict]) -> dict:
-    """Per fold: the chosen round (on validation) and, for contrast, the paper's choice on test."""
-    folds = []
-    for fold in sorted({r["fold"] for r in records}):
-        rs = [r for r in records if r["fold"] == fold]
-        chosen, on_test = choose_round(rs, "val"), choose_round(rs, "test")
-        folds.append(
-            {
-                "fold": fold,
-                "chosen_round": chosen["round"],
-                "val_macro_f1": chosen["val"]["macro_f1"],
-                "test_macro_f1": chosen["test"]["macro_f1"],
-                "test_accuracy": chosen["test"]["accuracy"],
-                "round1_val_macro_f1": rs[0]["val"]["macro_f1"],
-                "round1_test_macro_f1": rs[0]["test"]["macro_f1"],
-                "round_chosen_on_test": on_test["round"],
-                "test_macro_f1_chosen_on_test": on_test["test"]["macro_f1"],
-            }
-        )
-    return {"folds": folds}
+    A resumed run's metrics.jsonl is rebuilt from its round checkpoints, the record of truth,
+    so a line lost or half-written by a kill is restored and a line never follows a
+    checkpoint that does not exist.
+    """
+    config_path = os.path.join(workdir, "config.json")
+    classes = {"class_scores": list(class_scores)}
+    if os.path.exists(config_path):
+        with open(config_path) as f:
+            recorded = json.load(f)
+        changed = result_changing_fields(recorded, config.to_dict())
+        if changed and config.resume != "force":
+            raise ValueError(
+                f"{workdir} holds a run with another config; resuming it would change its "
+                f"results. Differing fields: {'; '.join(changed)}. Use another --workdir, or "
+                "--config.resume=force to resume with the new values."
+            )
+        if changed:
+            logging.warning("resume=force: resuming with changed fields: %s", "; ".join(changed))
+        with open(os.path.join(workdir, "classes.json")) as f:
+            recorded_classes = json.load(f)["class_scores"]
+        if recorded_classes != classes["class_scores"]:
+            raise ValueError(
+                f"{workdir} was run on scores {recorded_classes}, the data now has "
+                f"{classes['class_scores']}: cannot resume"
+            )
+        logging.info("resuming the run in %s", workdir)
+    os.makedirs(workdir, exist_ok=True)
+    write_atomic(config_path, config.to_json(indent=2))
+    write_atomic(os.path.join(workdir, "classes.json"), json.dumps(classes, indent=2))
+    records = []
+    fold = 0
+    while os.path.isdir(checkpoints.fold_dir(workdir, fold)):
+        mngr = checkpoints.manager(workdir, fold)
+        records += checkpoints.round_records(mngr)
+        mngr.close()
+        fold += 1
+    write_atomic(
+        os.path.join(workdir, "metrics.jsonl"), "".join(json.dumps(r) + "\n" for r in records)
+    )
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-    """Runs the whole experiment into `workdir`; returns the summary."""
+    """Runs (or resumes) the whole experiment in `workdir`; returns the summary."""
     validate(config)
-    if os.path.exists(os.path.join(workdir, "metrics.jsonl")):
-        raise FileExistsError(
-            f"{workdir} already holds a run (metrics.jsonl); choose another --workdir or remove it"
-        )
     start = time.perf_counter()
     experiment = Experiment(config, workdir)
     data = experiment.data
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config.to_json(indent=2))
-    with open(os.path.join(workdir, "classes.json"), "w") as f:
-        json.dump(
-            {
-                "class_scores": list(data.class_scores),
-                "counts": score_counts(data.labels, data.class_scores),
-            },
-            f,
-            indent=2,
-        )
+    if experiment.is_writer:
+        start_or_resume(config, workdir, data.class_scores)
     logging.info(
         "data %s: %d photos, scores %s, counts %s; %d device(s)",
         config.data.name,
@@ -271,22 +430,15 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         score_counts(data.labels, data.class_scores),
         experiment.mesh.size,
     )
-    fold_splits = splits.fold_splits(
-        data.labels,
-        config.protocol.folds,
-        config.protocol.val_fraction,
-        config.protocol.test_fraction,
-        config.seed,
+    fold_splits = splits.protocol_splits(
+        data.labels, config.protocol, config.seed, data.official_test
     )
     if config.protocol.max_folds > 0:
         fold_splits = fold_splits[: config.protocol.max_folds]
     records = []
     for fold, split in enumerate(fold_splits):
         records += experiment.run_fold(fold, split)
-    summary = summarize(records)
-    summary["seconds"] = round(time.perf_counter() - start, 1)
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    summary = fold_stats.summarize(records)
     for s in summary["folds"]:
         logging.info(
             "fold %d: chosen round %d (val macro F %.3f, test macro F %.3f); round 1: val %.3f "
@@ -298,7 +450,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             s["round1_val_macro_f1"],
             s["round1_test_macro_f1"],
         )
+    if experiment.is_writer:
+        write_atomic(os.path.join(workdir, "summary.json"), json.dumps(summary, indent=2))
+        highlight.write_run_panels(experiment, fold_splits)  # report/highlights_fold{F}.png
+        report.write_report(workdir, records)
     logging.info(
-        "done in %.0fs; metrics in %s", summary["seconds"], os.path.join(workdir, "metrics.jsonl")
+        "done in %.0fs; metrics in %s, report in %s",
+        time.perf_counter() - start,
+        os.path.join(workdir, "metrics.jsonl"),
+        os.path.join(workdir, "report", "report.md"),
     )
     return summary

@@ -37,3 +37,22 @@ def keep_mask(likelihood, labels, majority, thresholds):
     # Threshold of the sample's own rank; unused (masked) for minority samples.
     threshold = jnp.sum(jnp.where(is_rank, thresholds[None, :], 0.0), axis=1)
     return jnp.logical_or(~is_majority, own >= threshold)
+
+
+def keep_at_least(keep, own_likelihood, labels, classes, min_keep: int) -> np.ndarray:
+    """`keep`, topped up so each class in `classes` keeps min(min_keep, its size) samples.
+
+    The samples added back are the class's most likely ones (by `own_likelihood`, the
+    likelihood of each sample for its own class). min_keep = 0 returns `keep` unchanged.
+    """
+    keep = np.array(keep, bool)
+    if min_keep <= 0:
+        return keep
+    for c in classes:
+        members = np.flatnonzero(labels == c)
+        missing = min(min_keep, len(members)) - int(keep[members].sum())
+        if missing > 0:
+            dropped = members[~keep[members]]
+            best = dropped[np.argsort(-own_likelihood[dropped], kind="stable")[:missing]]
+            keep[best] = True
+    return keep

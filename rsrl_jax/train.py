@@ -42,6 +42,35 @@ def normalize(images: jax.Array) -> jax.Array:
     return (x - IMAGENET_MEAN) / IMAGENET_STD
 
 
+def _crop_origin_range(images, size: int) -> tuple[int, int]:
+    h, w = images.shape[1:3]
+    if h < size or w < size:
+        raise ValueError(f"cannot crop {size}x{size} windows from {h}x{w} photos")
+    return h - size, w - size
+
+
+def random_crops(images: jax.Array, size: int, key: jax.Array) -> jax.Array:
+    """A `size` x `size` window of each NHWC photo, at its own random offset (training)."""
+    max_top, max_left = _crop_origin_range(images, size)
+    if max_top == max_left == 0:
+        return images
+    top_key, left_key = jax.random.split(key)
+    tops = jax.random.randint(top_key, images.shape[:1], 0, max_top + 1)
+    lefts = jax.random.randint(left_key, images.shape[:1], 0, max_left + 1)
+
+    def window(photo, top, left):
+        return jax.lax.dynamic_slice(photo, (top, left, 0), (size, size, photo.shape[-1]))
+
+    return jax.vmap(window)(images, tops, lefts)
+
+
+def center_crops(images: jax.Array, size: int) -> jax.Array:
+    """The central `size` x `size` window of each NHWC photo (evaluation)."""
+    max_top, max_left = _crop_origin_range(images, size)
+    top, left = max_top // 2, max_left // 2
+    return images[:, top : top + size, left : left + size]
+
+
 def make_model(config: ml_collections.ConfigDict, num_classes: int) -> AlexNet:
     return AlexNet(
         num_classes=num_classes,
@@ -87,16 +116,46 @@ def softmax_cross_entropy(logits, labels, mask):
     return jnp.sum(losses * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-def make_train_step(model: AlexNet, tx: optax.GradientTransformation, flip: bool) -> Callable:
-    """Returns train_step(state, images, labels, mask, key) -> (state, metrics); jitted.
+NO_BAD_STEP = np.iinfo(np.int32).max
 
-    `key` is the round's key; the step's dropout and flip keys are folded from it and the
-    step counter, so a run is a pure function of its seed.
+
+def zero_sums() -> dict:
+    """Running sums of an epoch's step metrics, carried through the jitted steps."""
+    return {
+        "loss_sum": jnp.zeros((), jnp.float32),
+        "correct": jnp.zeros((), jnp.float32),
+        "count": jnp.zeros((), jnp.float32),
+        "first_bad_step": jnp.full((), NO_BAD_STEP, jnp.int32),
+    }
+
+
+def make_train_step(
+    model: AlexNet,
+    tx: optax.GradientTransformation,
+    flip: bool,
+    image_size: int | None = None,
+    random_crop: bool = True,
+) -> Callable:
+    """Returns train_step(state, sums, images, labels, mask, key) -> (state, sums); jitted.
+
+    `key` is the round's key; the step's dropout, flip and crop keys are folded from it and
+    the step counter, so a run is a pure function of its seed. Photos stored larger than
+    `image_size` are cropped to it on the device (random offsets per photo when
+    `random_crop`, else central), so host batches stay uint8 at the stored size.
+
+    The metric sums stay on the device (no host round-trip per step). A step whose loss or
+    gradient is not finite leaves the parameters and optimizer state unchanged and records
+    its step number in `sums['first_bad_step']`, for the loop to stop on.
     """
 
-    def train_step(state: TrainState, images, labels, mask, key):
+    def train_step(state: TrainState, sums, images, labels, mask, key):
         key = jax.random.fold_in(key, state.step)
-        flip_key, dropout_key = jax.random.split(key)
+        flip_key, dropout_key, crop_key = jax.random.split(key, 3)
+        if image_size is not None:
+            if random_crop:
+                images = random_crops(images, image_size, crop_key)
+            else:
+                images = center_crops(images, image_size)
         x = normalize(images)
         if flip:
             do_flip = jax.random.bernoulli(flip_key, 0.5, (x.shape[0], 1, 1, 1))
@@ -107,19 +166,38 @@ def make_train_step(model: AlexNet, tx: optax.GradientTransformation, flip: bool
             return softmax_cross_entropy(logits, labels, mask), logits
 
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        finite = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(grads))
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        correct = jnp.sum((jnp.argmax(logits, -1) == labels) * mask)
-        metrics = {"loss_sum": loss * jnp.sum(mask), "correct": correct, "count": jnp.sum(mask)}
-        return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+        keep_old = lambda new, old: jnp.where(finite, new, old)  # noqa: E731
+        count = jnp.sum(mask)
+        sums = {
+            "loss_sum": sums["loss_sum"] + jnp.where(finite, loss * count, 0.0),
+            "correct": sums["correct"] + jnp.sum((jnp.argmax(logits, -1) == labels) * mask),
+            "count": sums["count"] + count,
+            "first_bad_step": jnp.where(
+                finite, sums["first_bad_step"], jnp.minimum(sums["first_bad_step"], state.step)
+            ),
+        }
+        new_state = TrainState(
+            step=state.step + 1,
+            params=jax.tree.map(keep_old, params, state.params),
+            opt_state=jax.tree.map(keep_old, opt_state, state.opt_state),
+        )
+        return new_state, sums
 
-    return jax.jit(train_step, donate_argnums=(0,))
+    return jax.jit(train_step, donate_argnums=(0, 1))
 
 
-def make_eval_step(model: AlexNet) -> Callable:
-    """Returns eval_step(params, images) -> logits [B, C]; jitted, eval mode (no dropout)."""
+def make_eval_step(model: AlexNet, image_size: int | None = None) -> Callable:
+    """Returns eval_step(params, images) -> logits [B, C]; jitted, eval mode (no dropout).
+
+    Photos stored larger than `image_size` are center-cropped to it.
+    """
 
     def eval_step(params, images):
+        if image_size is not None:
+            images = center_crops(images, image_size)
         return model.apply({"params": params}, normalize(images), train=False)
 
     return jax.jit(eval_step)
@@ -153,11 +231,22 @@ def padded_batches(indices: np.ndarray, batch_size: int):
 
 
 def predict_logits(
-    eval_step, params, images: np.ndarray, indices: np.ndarray, batch_size: int, placer: BatchPlacer
+    eval_step,
+    params,
+    images: np.ndarray,
+    indices: np.ndarray,
+    batch_size: int,
+    placer: BatchPlacer,
+    progress=None,
 ) -> np.ndarray:
-    """Logits [len(indices), C] of the photos `images[indices]`, one compiled shape."""
+    """Logits [len(indices), C] of the photos `images[indices]`, one compiled shape.
+
+    `progress` (a `rsrl_jax.progress.Progress`) is told of each batch dispatched.
+    """
     outputs = []
     for batch, mask in padded_batches(indices, batch_size):
         (x,) = placer.shard(images[batch])
         outputs.append((eval_step(params, x), int(mask.sum())))
+        if progress is not None:
+            progress.update(int(mask.sum()))
     return np.concatenate([np.asarray(logits)[:n] for logits, n in outputs], axis=0)

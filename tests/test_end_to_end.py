@@ -1,61 +1,20 @@
 """A tiny run through the CLI: two RSRL rounds on a few dozen synthetic photos."""
 
 import json
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
 
+from conftest import tiny_config
 from rsrl_jax import checkpoints, rsrl, selection
 from rsrl_jax.data import splits
 
-OVERRIDES = {
-    "data.num_examples": 60,
-    "rsrl.rounds": 2,
-    "rsrl.thresholds": "(0.6,0.6,0.6)",  # a tiny net is unsure: 0.99 would drop every majority
-    "train.first_round_epochs": 2,
-    "train.epochs_per_round": 1,
-    "train.batch_size": 16,
-    "train.eval_batch_size": 32,
-    "model.width": 0.25,
-    "model.fc_dim": 64,
-    "protocol.val_fraction": 0.2,
-}
-
-
-def tiny_config():
-    from configs import demo
-
-    config = demo.get_config()
-    for key, value in OVERRIDES.items():
-        section, field = key.split(".")
-        config[section][field] = eval(value) if isinstance(value, str) else value
-    return config
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("run")
-    cmd = [
-        sys.executable,
-        "-m",
-        "rsrl_jax.main",
-        "--config=configs/demo.py",
-        f"--workdir={workdir}",
-    ]
-    cmd += [f"--config.{k}={v}" for k, v in OVERRIDES.items()]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-    return workdir, records, result.stderr
-
 
 def test_metrics_jsonl_has_every_field(tiny_run):
-    _, records, _ = tiny_run
+    workdir, records, _ = tiny_run
     assert [(r["fold"], r["round"]) for r in records] == [(0, 1), (0, 2)]
-    scores = json.loads((tiny_run[0] / "classes.json").read_text())["class_scores"]
+    scores = json.loads((workdir / "classes.json").read_text())["class_scores"]
     for r in records:
         assert r["train_size"] == sum(r["class_counts"].values())
         assert list(r["class_counts"]) == [str(s) for s in scores]
@@ -87,9 +46,9 @@ def test_every_round_checkpoint_restores_and_drives_the_next_selection(tiny_run)
         np.shape,
         experiment.model.init(jax.random.key(0), np.zeros((1, 64, 64, 3), np.float32))["params"],
     )
-    for params, _ in restored.values():
+    for params, meta in restored.values():
         assert jax.tree.map(np.shape, params) == init
-    assert restored[2][1]["train_size"] == records[1]["train_size"]
+        assert meta["record"] == records[meta["record"]["round"] - 1]
     # Round 2's training set is exactly what net_1 keeps from the original D.
     logits = experiment.logits(restored[1][0], split.train)
     majority = selection.majority_classes(data.labels[split.train], data.num_classes, 3)
@@ -102,6 +61,7 @@ def test_every_round_checkpoint_restores_and_drives_the_next_selection(tiny_run)
         )
     )
     assert int(keep.sum()) == records[1]["train_size"]
+    np.testing.assert_array_equal(keep, np.asarray(restored[1][1]["next_keep"], bool))
     # And the restored round-1 network reproduces the round-1 metrics on validation.
     val = experiment.report(experiment.logits(restored[1][0], split.val), split.val)
     assert val["macro_f1"] == pytest.approx(records[0]["val"]["macro_f1"])
@@ -116,7 +76,7 @@ def test_summary_chooses_on_validation(tiny_run):
     assert records[fold["chosen_round"] - 1]["val"]["macro_f1"] == best
 
 
-def test_refuses_to_overwrite_a_finished_run(tiny_run):
-    workdir, _, _ = tiny_run
-    with pytest.raises(FileExistsError, match="already holds a run"):
-        rsrl.run(tiny_config(), str(workdir))
+def test_progress_off_logs_one_line_per_round(tiny_run):
+    _, _, stderr = tiny_run
+    assert "epoch" not in stderr and "img/s" not in stderr
+    assert stderr.count("fold 0 round 1/2:") == 1 and stderr.count("fold 0 round 2/2:") == 1

@@ -5,7 +5,7 @@ import dataclasses
 import ml_collections
 import numpy as np
 
-from rsrl_jax.data import synthetic
+from rsrl_jax.data import builders
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +20,8 @@ class Dataset:
     labels: np.ndarray  # int32 [N]
     class_scores: tuple[int, ...]
     masks: np.ndarray | None = None  # bool [N, S, S] subject masks, synthetic only
+    keys: np.ndarray | None = None  # str [N]: the photo's filename (folder) or id (AVA)
+    official_test: np.ndarray | None = None  # bool [N]: in the data set's own test list (AVA)
 
     @property
     def num_classes(self) -> int:
@@ -29,20 +31,35 @@ class Dataset:
         return len(self.labels)
 
 
-def from_scores(images, scores, masks=None) -> Dataset:
+def from_scores(images, scores, masks=None, **fields) -> Dataset:
     scores = np.asarray(scores)
     class_scores = tuple(int(s) for s in np.unique(scores))
     labels = np.searchsorted(np.asarray(class_scores), scores).astype(np.int32)
-    return Dataset(images=images, labels=labels, class_scores=class_scores, masks=masks)
+    return Dataset(images=images, labels=labels, class_scores=class_scores, masks=masks, **fields)
 
 
-def load(config: ml_collections.ConfigDict) -> Dataset:
-    if config.data.name == "synthetic":
-        photos = synthetic.generate(
-            num_examples=config.data.num_examples,
-            image_size=config.data.image_size,
-            seed=config.seed,
-            label_noise=config.data.label_noise,
+def load(config: ml_collections.ConfigDict, workdir: str | None = None) -> Dataset:
+    """Prepares `config.data` once into array_record files (cached) and reads them back.
+
+    In skip mode the skipped items are listed in `workdir/skipped.jsonl` (and the log).
+    """
+    builder = builders.prepare(config)
+    skipped = builders.record_skipped(builder, workdir)
+    names = [s for s in ("train", "test") if s in builder.info.splits]
+    parts = [builders.read_split(builder, split) for split in names]
+    if sum(len(p["score"]) for p in parts) == 0:
+        raise ValueError(
+            f"config.data.dir={config.data.dir!r}: no usable photo ({len(skipped)} skipped)"
         )
-        return from_scores(photos.images, photos.scores, photos.masks)
-    raise ValueError(f"config.data.name={config.data.name!r}: unknown data set")
+    whole = parts[0]
+    official_test = None
+    if len(parts) > 1:  # the data set's own test list (AVA's generic_test.jpgl)
+        whole = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        official_test = np.arange(len(whole["score"])) >= len(parts[0]["score"])
+    return from_scores(
+        whole["image"],
+        whole["score"],
+        whole.get("mask"),
+        keys=whole["key"],
+        official_test=official_test,
+    )

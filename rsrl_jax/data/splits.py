@@ -55,3 +55,20 @@ def fold_splits(
         is_val = stratified_positions(labels[rest], [seed, 1, f]) < val_fraction
         splits.append(Split(train=rest[~is_val], val=rest[is_val], test=np.flatnonzero(is_test)))
     return splits
+
+
+def protocol_splits(labels: np.ndarray, protocol, seed: int, official_test=None) -> list[Split]:
+    """The config's protocol: stratified k folds, or the data set's own test list if it has one.
+
+    With `official_test` (bool per sample, e.g. AVA's generic_test.jpgl) there is one split:
+    that test set, and a stratified `protocol.val_fraction` of the rest for validation.
+    """
+    labels = np.asarray(labels)
+    if official_test is None:
+        return fold_splits(
+            labels, protocol.folds, protocol.val_fraction, protocol.test_fraction, seed
+        )
+    official_test = np.asarray(official_test, bool)
+    rest = np.flatnonzero(~official_test)
+    is_val = stratified_positions(labels[rest], [seed, 1, 0]) < protocol.val_fraction
+    return [Split(train=rest[~is_val], val=rest[is_val], test=np.flatnonzero(official_test))]

@@ -80,3 +80,87 @@ class AlexNet(nn.Module):
         x = self.dropout(x, deterministic=not train)
         x = nn.relu(self.fc7(x))
         return self.head(x).astype(jnp.float32)
+
+
+# torchvision's parameter names -> ours. fc6's input is the flattened 6x6x256 pool output.
+TORCHVISION_LAYERS = {
+    "features.0": "conv1",
+    "features.3": "conv2",
+    "features.6": "conv3",
+    "features.8": "conv4",
+    "features.10": "conv5",
+    "classifier.1": "fc6",
+    "classifier.4": "fc7",
+    "classifier.6": "head",
+}
+POOL_SIZE = 6
+
+
+def torchvision_shapes(num_classes: int = 1000) -> dict[str, tuple[int, ...]]:
+    """The state dict of torchvision's `alexnet()`: name -> shape, in torchvision's order."""
+    c = CONV_CHANNELS
+    weights = {
+        "features.0": (c[0], 3, 11, 11),
+        "features.3": (c[1], c[0], 5, 5),
+        "features.6": (c[2], c[1], 3, 3),
+        "features.8": (c[3], c[2], 3, 3),
+        "features.10": (c[4], c[3], 3, 3),
+        "classifier.1": (4096, c[4] * POOL_SIZE * POOL_SIZE),
+        "classifier.4": (4096, 4096),
+        "classifier.6": (num_classes, 4096),
+    }
+    shapes = {}
+    for layer, shape in weights.items():
+        shapes[f"{layer}.weight"] = shape
+        shapes[f"{layer}.bias"] = shape[:1]
+    return shapes
+
+
+def check_torchvision_state_dict(state_dict) -> None:
+    """Raises ValueError naming the first way `state_dict` is not torchvision's AlexNet.
+
+    Keys are checked in torchvision's order (missing, then shape and dtype), then the first
+    unexpected key. Only the last layer's number of classes may differ from ImageNet's 1000.
+    """
+    if not hasattr(state_dict, "keys"):
+        raise ValueError(f"not an AlexNet state dict: a {type(state_dict).__name__}, not a dict")
+    head = state_dict.get("classifier.6.weight")
+    num_classes = np.shape(head)[0] if np.ndim(head) == 2 else 1000
+    expected = torchvision_shapes(num_classes)
+    for name, shape in expected.items():
+        if name not in state_dict:
+            raise ValueError(f"not an AlexNet state dict: missing key {name!r}")
+        value = np.asarray(state_dict[name])
+        if value.shape != shape:
+            raise ValueError(
+                f"not an AlexNet state dict: {name!r} has shape {value.shape}, expected {shape}"
+            )
+        if not np.issubdtype(value.dtype, np.floating):
+            raise ValueError(f"not an AlexNet state dict: {name!r} has dtype {value.dtype}")
+    for name in state_dict:
+        if name not in expected:
+            raise ValueError(f"not an AlexNet state dict: unexpected key {name!r}")
+
+
+def params_from_torchvision(state_dict) -> dict:
+    """Flax params of `AlexNet(num_classes, width=1, fc_dim=4096)` from torchvision's weights.
+
+    `state_dict` maps torchvision names to numpy arrays. Convolutions go OIHW -> HWIO and
+    Linear (out, in) -> Dense (in, out). fc6 also reorders its inputs: torch flattens the
+    pooled map as (c, h, w), this model as (h, w, c).
+    """
+    check_torchvision_state_dict(state_dict)
+    params = {}
+    for torch_name, name in TORCHVISION_LAYERS.items():
+        w = np.asarray(state_dict[f"{torch_name}.weight"], np.float32)
+        b = np.asarray(state_dict[f"{torch_name}.bias"], np.float32)
+        if w.ndim == 4:
+            kernel = w.transpose(2, 3, 1, 0)
+        elif name == "fc6":
+            out = w.shape[0]
+            w = w.reshape(out, CONV_CHANNELS[-1], POOL_SIZE, POOL_SIZE)
+            kernel = w.transpose(2, 3, 1, 0).reshape(-1, out)
+        else:
+            kernel = w.T
+        params[name] = {"kernel": np.ascontiguousarray(kernel), "bias": b}
+    return params

@@ -1,0 +1,90 @@
+"""Converts torchvision's ImageNet AlexNet weights into what `model.pretrained` loads.
+
+  python -m rsrl_jax.convert --torch_weights=alexnet-owt-7be5be79.pth --out=weights/alexnet
+
+Reads the .pth with `torch.load(weights_only=True)`, so no code inside the file ever runs;
+refuses anything that is not torchvision's AlexNet state dict, naming the first mismatch;
+writes `DIR/alexnet_imagenet.npz` (see `rsrl_jax.pretrained`). Needs torch, which training
+never imports: pip install -e '.[convert]'.
+"""
+
+import os
+import sys
+from collections.abc import Mapping
+
+import numpy as np
+from absl import app, flags, logging
+
+from rsrl_jax import pretrained
+from rsrl_jax.models.alexnet import params_from_torchvision
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("torch_weights", None, "torchvision AlexNet state dict (.pth).")
+flags.DEFINE_string("out", None, "Directory to write alexnet_imagenet.npz into.")
+
+
+def _why_unloadable(e: Exception) -> str:
+    """torch.load's failure in one line (its own message advises weights_only=False)."""
+    text = str(e)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        detail = text.split(marker, 1)[1].strip().splitlines()[0].split(" was not an allowed")[0]
+        return f"weights-only loading refused it ({detail}); none of its code was run"
+    first_line = text.strip().splitlines()[0] if text.strip() else ""
+    return f"not a zip or pickle file torch.load can read ({type(e).__name__}: {first_line})"
+
+
+def load_torch_state_dict(path: str) -> dict[str, np.ndarray]:
+    """name -> numpy array of a PyTorch state dict file; ValueError naming what is wrong."""
+    try:
+        import torch
+    except ImportError as e:
+        raise ImportError("converting needs torch: pip install -e '.[convert]'") from e
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # not a zip/pickle, truncated, or holds objects weights_only refuses
+        raise ValueError(f"{path}: not a PyTorch state dict file: {_why_unloadable(e)}") from e
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"{path}: holds a {type(obj).__name__}, not a state dict")
+    arrays = {}
+    for name, value in obj.items():
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"{path}: {name!r} is a {type(value).__name__}, not a tensor")
+        value = value.detach().cpu()
+        arrays[name] = (value.float() if value.is_floating_point() else value).numpy()
+    return arrays
+
+
+def convert(torch_weights: str, out_dir: str) -> str:
+    """Converts `torch_weights` into `out_dir`; returns the written file."""
+    state_dict = load_torch_state_dict(torch_weights)
+    try:
+        params = params_from_torchvision(state_dict)
+    except ValueError as e:
+        raise ValueError(f"{torch_weights}: {e}") from e
+    file = pretrained.save(params, out_dir)
+    logging.info(
+        "converted %s -> %s: %d parameters, %d-way head",
+        torch_weights,
+        file,
+        sum(v.size for leaves in params.values() for v in leaves.values()),
+        params["head"]["bias"].shape[0],
+    )
+    return file
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    try:
+        file = convert(FLAGS.torch_weights, FLAGS.out)
+    except (OSError, ValueError, ImportError) as e:
+        sys.exit(f"error: {e}")
+    print(f"wrote {file}; use it with --config.model.pretrained={FLAGS.out}")
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["torch_weights", "out"])
+    app.run(main)

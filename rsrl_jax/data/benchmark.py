@@ -1,0 +1,157 @@
+"""Does the input pipeline keep the train step fed? Prints images/s of both, side by side.
+
+  python -m rsrl_jax.data.benchmark [--cases=demo,alexnet224] [--photos=256] [--epochs=1]
+
+For each case it writes a folder of camera-like JPEG photos (640x480) with a scores.csv,
+prepares it (decode once into array_record files), then measures in one run:
+
+  build     photos decoded and stored per second (once per data set, cached afterwards)
+  read      prepared records read back by random access per second (once per run)
+  pipeline  what training does on the host for every step: shuffled index batches, the
+            gather of uint8 photos, the transfer to the device mesh (augmentation, random
+            crop and flip, happens inside the jitted step, so the step's figure includes it)
+  step      the train step alone, fed one batch already on the device
+  together  both, one after the other, as the round loop runs them
+
+The pipeline must deliver at least 3x what the step consumes (`pipeline / step >= 3`).
+"""
+
+import os
+import tempfile
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from absl import app, flags, logging
+from PIL import Image
+
+from rsrl_jax import pretrained, rsrl, train
+from rsrl_jax.config import base_config
+from rsrl_jax.data import builders, datasets, synthetic
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("cases", ["demo", "alexnet224"], "Which configs to measure.")
+flags.DEFINE_integer("photos", 256, "Photos in the generated folder.")
+flags.DEFINE_integer("epochs", 1, "Epochs timed for the step and for the training loop.")
+flags.DEFINE_string("dir", None, "Where to write photos, records and workdirs (default: temp).")
+
+REQUIRED_RATIO = 3.0
+
+
+def case_config(case: str) -> ml_collections.ConfigDict:
+    """The demo config (narrow AlexNet, 64px) or the paper's full-size AlexNet at 224px."""
+    if case == "demo":
+        from configs import demo  # configs/ sits at the repository root: run from there
+
+        return demo.get_config()
+    if case == "alexnet224":
+        c = base_config()
+        c.data.stored_size = 256  # random 224 crops of 256 stored squares, as ImageNet training
+        return c
+    raise ValueError(f"--cases: unknown case {case!r} (demo, alexnet224)")
+
+
+def write_camera_folder(root: str, n: int) -> None:
+    """`n` 640x480 JPEGs (synthetic scenes, upscaled) with their scores, as a camera makes."""
+    os.makedirs(os.path.join(root, "images"), exist_ok=True)
+    photos = synthetic.generate(n, 64, seed=0)
+    rows = ["filename,score"]
+    for i, (image, score) in enumerate(zip(photos.images, photos.scores, strict=True)):
+        name = f"IMG_{i:05d}.jpg"
+        Image.fromarray(image).resize((640, 480), Image.Resampling.BILINEAR).save(
+            os.path.join(root, "images", name), quality=92
+        )
+        rows.append(f"{name},{score}")
+    with open(os.path.join(root, "scores.csv"), "w") as f:
+        f.write("\n".join(rows) + "\n")
+
+
+def batches(experiment: rsrl.Experiment, indices: np.ndarray, epochs: int, seed: int = 0):
+    """The host side of a training step: shuffled index batch, uint8 gather, device transfer."""
+    data, batch_size = experiment.data, experiment.config.train.batch_size
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        for batch, mask in train.padded_batches(rng.permutation(indices), batch_size):
+            yield experiment.placer.shard(data.images[batch], data.labels[batch], mask)
+
+
+def time_pipeline(experiment: rsrl.Experiment, indices: np.ndarray, epochs: int) -> float:
+    """images/s of the host pipeline alone."""
+    start = time.perf_counter()
+    jax.block_until_ready(list(batches(experiment, indices, epochs))[-1])
+    return epochs * len(indices) / (time.perf_counter() - start)
+
+
+def time_steps(experiment: rsrl.Experiment, params, feed, images_per_step: int) -> float:
+    """images/s of the jitted train step over the batches of `feed` (as the round loop runs)."""
+    state = train.new_state(jax.tree.map(lambda a: a.copy(), params), experiment.tx)
+    sums = experiment.placer.replicate(train.zero_sums())
+    key = jax.random.key(0)
+    steps, start = 0, time.perf_counter()
+    for x, y, m in feed:
+        state, sums = experiment.train_step(state, sums, x, y, m, key)
+        steps += 1
+    jax.block_until_ready(sums)
+    return steps * images_per_step / (time.perf_counter() - start)
+
+
+def run_case(case: str, root: str) -> dict:
+    config = case_config(case)
+    config.data.name = "folder"
+    config.data.dir = os.path.join(root, "photos")
+    config.data.cache_dir = os.path.join(root, "cache")
+    config.log.progress = False
+    if not os.path.exists(config.data.dir):
+        write_camera_folder(config.data.dir, FLAGS.photos)
+    figures = {}
+
+    start = time.perf_counter()
+    builders.prepare(config)
+    figures["build"] = FLAGS.photos / (time.perf_counter() - start)
+    start = time.perf_counter()
+    datasets.load(config)
+    figures["read"] = FLAGS.photos / (time.perf_counter() - start)
+
+    experiment = rsrl.Experiment(config, tempfile.mkdtemp(dir=root, prefix="run-"))
+    indices = np.arange(len(experiment.data))
+    params = experiment.placer.replicate(pretrained.initial_params(config, experiment.model, 0))
+    batch_size = config.train.batch_size
+    figures["pipeline"] = time_pipeline(experiment, indices, FLAGS.epochs)
+    one = next(batches(experiment, indices, 1))
+    # Compile: the first step's state comes from new_state, later ones from the step itself
+    # (other array placements), so the step compiles twice.
+    time_steps(experiment, params, [one, one], batch_size)
+    steps = FLAGS.epochs * -(-len(indices) // batch_size)
+    figures["step"] = time_steps(experiment, params, [one] * steps, batch_size)
+    figures["together"] = time_steps(
+        experiment, params, batches(experiment, indices, FLAGS.epochs), batch_size
+    )
+    figures["ratio"] = figures["pipeline"] / figures["step"]
+    return figures
+
+
+def main(argv):
+    del argv
+    root = FLAGS.dir or tempfile.mkdtemp(prefix="rsrl-benchmark-")
+    devices = jax.devices()
+    print(f"devices: {len(devices)} x {devices[0].device_kind}; {os.cpu_count()} CPU cores")
+    print(f"{FLAGS.photos} photos 640x480 JPEG, {FLAGS.epochs} timed epochs; images/s:")
+    header = ("case", "build", "read", "pipeline", "step", "together", "pipeline/step")
+    print("{:<11} {:>8} {:>9} {:>10} {:>8} {:>9} {:>14}".format(*header))
+    ok = True
+    for case in FLAGS.cases:
+        f = run_case(case, os.path.join(root, case))
+        verdict = "ok" if f["ratio"] >= REQUIRED_RATIO else f"BELOW {REQUIRED_RATIO:.0f}x"
+        ok &= f["ratio"] >= REQUIRED_RATIO
+        print(
+            f"{case:<11} {f['build']:>8.0f} {f['read']:>9.0f} {f['pipeline']:>10.0f} "
+            f"{f['step']:>8.1f} {f['together']:>9.1f} {f['ratio']:>9.0f}x {verdict}"
+        )
+    logging.info("benchmark files in %s", root)
+    if not ok:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,351 @@
+"""TFDS builders that decode photos once into array_record files, and reading them back.
+
+Each builder writes the photos, decoded and resized to the stored square, as raw uint8
+records (`array_record`, random access through `tfds.data_sources`; no TensorFlow needed to
+build or read). Training then reads these records, never the original files.
+
+Prepared data lives under `data.cache_dir` (default: `$TFDS_DATA_DIR`, else
+`~/tensorflow_datasets`), in a folder keyed on everything that decides its content: the
+source lists' bytes, each photo's size and modification time, the stored size and the data
+options. Unchanged inputs reuse it; any change prepares a new one.
+
+Bad examples: with `data.on_bad_example='error'` the first one stops the build with a message
+naming the file and list line; with `'skip'` every one is left out and recorded (in the
+prepared data's metadata, in the log, and in `workdir/skipped.jsonl`).
+"""
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+import tensorflow_datasets as tfds
+from absl import logging
+from jax.experimental import multihost_utils
+
+from rsrl_jax.data import photos, sources, synthetic
+
+FORMAT_VERSION = 2  # bump when decoding changes what is stored (invalidates prepared data)
+SKIPPED_FILE = "skipped.jsonl"
+READ_CHUNK = 256  # records per random-access read
+LOG_EVERY_S = 10.0
+
+
+class BadExample(ValueError):
+    """A bad photo or list line met with `data.on_bad_example='error'`."""
+
+
+def stored_size(config: ml_collections.ConfigDict) -> int:
+    """Side of the stored square: `data.stored_size`, or `data.image_size` when 0."""
+    return int(config.data.stored_size or config.data.image_size)
+
+
+def cache_dir(config: ml_collections.ConfigDict) -> str:
+    if config.data.cache_dir:
+        return os.path.expanduser(config.data.cache_dir)
+    return os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+
+
+def bad_example_error(problem: sources.Problem) -> BadExample:
+    return BadExample(
+        f"{problem.message()} (set --config.data.on_bad_example=skip to leave bad examples out; "
+        f"each is then recorded in the workdir's {SKIPPED_FILE})"
+    )
+
+
+class _PhotoBuilder(tfds.core.GeneratorBasedBuilder):
+    """Common part: features, one array_record split per source split, skip bookkeeping."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Photos decoded once to upright RGB uint8 squares."}
+
+    def __init__(self, *, size: int, data_dir: str, with_masks: bool = False, **kwargs):
+        self.size = size
+        self.with_masks = with_masks
+        self.skipped: list[sources.Problem] = []
+        super().__init__(data_dir=data_dir, file_format="array_record", **kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        features = {
+            # Raw bytes: 1 byte a pixel, read with a memcpy (the default stores int64s).
+            "image": tfds.features.Tensor(
+                shape=(self.size, self.size, 3),
+                dtype=np.uint8,
+                encoding=tfds.features.Encoding.BYTES,
+            ),
+            "score": np.int32,
+            "key": tfds.features.Text(),  # filename or AVA id: which photo a record is
+        }
+        if self.with_masks:
+            features["mask"] = tfds.features.Tensor(
+                shape=(self.size, self.size), dtype=np.bool_, encoding=tfds.features.Encoding.ZLIB
+            )
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=self.__doc__,
+            features=tfds.features.FeaturesDict(features),
+            disable_shuffling=True,  # record i is list entry i (skips aside): reproducible
+            metadata=tfds.core.MetadataDict(),
+        )
+
+    def _generate_examples(self):  # each split has its own generator (_split_generators)
+        raise NotImplementedError
+
+    def _download_and_prepare(self, dl_manager, download_config):
+        super()._download_and_prepare(dl_manager, download_config)
+        # Saved with the records, so a reused cache reproduces the skip list.
+        self.info.metadata["skipped"] = [p.to_json() for p in self.skipped]
+
+    @property
+    def skipped_records(self) -> list[dict]:
+        return list((self.info.metadata or {}).get("skipped", []))
+
+
+class _ListedPhotos(_PhotoBuilder):
+    """A builder over a parsed photo list (folder or AVA): decodes the photos in threads."""
+
+    def __init__(self, *, listing: sources.SourceList, on_bad: str, max_pixels: int, **kwargs):
+        self.listing = listing
+        self.on_bad = on_bad
+        self.max_pixels = max_pixels
+        super().__init__(**kwargs)
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # the photos are already where the list says (manual_dir = data.dir)
+        self.skipped = list(self.listing.problems)
+        return {name: self._decode(examples) for name, examples in self.listing.splits.items()}
+
+    def _decode(self, examples: list[sources.Example]):
+        """Yields (index, record) in list order; photos are decoded by a thread pool."""
+        decode = _Decoder(self.size, self.max_pixels)
+        start, last_log, done = time.perf_counter(), time.perf_counter(), 0
+        workers = min(32, os.cpu_count() or 1)
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            for lo in range(0, len(examples), READ_CHUNK * workers):
+                chunk = examples[lo : lo + READ_CHUNK * workers]
+                results = pool.map(decode, chunk)
+                for i, (example, result) in enumerate(zip(chunk, results, strict=True)):
+                    done += 1
+                    if isinstance(result, photos.BadPhoto):
+                        problem = sources.Problem(example.key, example.where, str(result))
+                        if self.on_bad == "error":
+                            raise bad_example_error(problem)
+                        self.skipped.append(problem)
+                        continue
+                    yield lo + i, {"image": result, "score": example.score, "key": example.key}
+                now = time.perf_counter()
+                if now - last_log > LOG_EVERY_S or done == len(examples):
+                    rate = done / max(now - start, 1e-9)
+                    logging.info(
+                        "decoded %d/%d photos, %.0f photos/s, ETA %.0fs",
+                        done,
+                        len(examples),
+                        rate,
+                        (len(examples) - done) / rate,
+                    )
+                    last_log = now
+
+
+class _Decoder:
+    """photo -> array, or the BadPhoto (returned, not raised, so the pool keeps going)."""
+
+    def __init__(self, size: int, max_pixels: int):
+        self.size, self.max_pixels = size, max_pixels
+
+    def __call__(self, example: sources.Example):
+        try:
+            return photos.decode_photo(example.path, self.size, self.max_pixels)
+        except photos.BadPhoto as e:
+            return e
+
+
+class FolderPhotos(_ListedPhotos):
+    """Scored photos in "xiheAA format": a folder with scores.csv and images/."""
+
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """
+    Put the photos under `DIR/images/` (any subfolders) and their scores in `DIR/scores.csv`,
+    header `filename,score`, one photo a row: its path relative to `images/` and an integer
+    score within `data.score_range`. Then run with `--config.data.name=folder
+    --config.data.dir=DIR`.
+    """
+
+
+class AvaPhotos(_ListedPhotos):
+    """AVA (Murray et al. 2012): class = rounded mean vote, or binned by data.ava_bins."""
+
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """
+    Put `AVA.txt` in `DIR/`, the photos as `DIR/images/<image id>.jpg`, and (optional, for the
+    official test split) `generic_test.jpgl` in `DIR/` or `DIR/aesthetics_image_lists/`.
+    Then run with `--config.data.name=ava --config.data.dir=DIR`.
+    """
+
+
+class SyntheticPhotos(_PhotoBuilder):
+    """The embedded synthetic photos (rsrl_jax.data.synthetic), with subject masks."""
+
+    def __init__(self, *, num_examples: int, seed: int, label_noise: float, **kwargs):
+        self.num_examples, self.seed, self.label_noise = num_examples, seed, label_noise
+        super().__init__(with_masks=True, **kwargs)
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._render()}
+
+    def _render(self):
+        logging.info("rendering %d synthetic photos at %dpx", self.num_examples, self.size)
+        gen = synthetic.generate(self.num_examples, self.size, self.seed, self.label_noise)
+        for i in range(self.num_examples):
+            yield (
+                i,
+                {
+                    "image": gen.images[i],
+                    "score": gen.scores[i],
+                    "key": f"synthetic_{i:06d}",
+                    "mask": gen.masks[i],
+                },
+            )
+
+
+def fingerprint(parts: dict, listing: sources.SourceList | None = None) -> str:
+    """A short hash of what decides the prepared records' content."""
+    h = hashlib.sha256(json.dumps(parts, sort_keys=True).encode())
+    if listing is not None:
+        for path in listing.listed_files:
+            with open(path, "rb") as f:
+                h.update(hashlib.sha256(f.read()).digest())
+        for examples in listing.splits.values():
+            for e in examples:
+                try:
+                    st = os.stat(e.path)
+                    h.update(f"{e.path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+                except OSError:
+                    h.update(f"{e.path}\0missing\n".encode())
+    return h.hexdigest()[:16]
+
+
+def make_builder(config: ml_collections.ConfigDict) -> tuple[_PhotoBuilder, dict]:
+    """The builder for `config.data`, in its keyed cache folder; and its download config."""
+    d, size = config.data, stored_size(config)
+    options = {"format": FORMAT_VERSION, "name": d.name, "size": size}
+    if d.name == "synthetic":
+        options.update(num_examples=d.num_examples, seed=config.seed, label_noise=d.label_noise)
+        key = fingerprint(options)
+        root = os.path.join(cache_dir(config), f"synthetic-{size}px-{key}")
+        builder = SyntheticPhotos(
+            num_examples=d.num_examples,
+            seed=config.seed,
+            label_noise=d.label_noise,
+            size=size,
+            data_dir=root,
+        )
+        return builder, {}
+    root_dir = os.path.abspath(os.path.expanduser(d.dir))
+    if d.name == "folder":
+        listing = sources.read_folder(root_dir, tuple(d.score_range))
+        cls = FolderPhotos
+    elif d.name == "ava":
+        listing = sources.read_ava(root_dir, tuple(d.ava_bins), d.ava_official_split)
+        cls = AvaPhotos
+    else:
+        raise ValueError(f"config.data.name={d.name!r}: unknown data set")
+    if d.on_bad_example == "error" and listing.problems:
+        error = bad_example_error(listing.problems[0])
+        if len(listing.problems) > 1:
+            error = BadExample(f"{error} [and {len(listing.problems) - 1} more bad list lines]")
+        raise error
+    options.update(
+        dir=root_dir,
+        on_bad=d.on_bad_example,
+        max_pixels=d.max_pixels,
+        score_range=list(d.score_range),
+        bins=list(d.ava_bins),
+        official_split=d.ava_official_split,
+    )
+    key = fingerprint(options, listing)
+    root = os.path.join(cache_dir(config), f"{d.name}-{size}px-{key}")
+    builder = cls(
+        listing=listing,
+        on_bad=d.on_bad_example,
+        max_pixels=d.max_pixels,
+        size=size,
+        data_dir=root,
+    )
+    return builder, {"manual_dir": root_dir}
+
+
+def prepare(config: ml_collections.ConfigDict) -> _PhotoBuilder:
+    """Builds the records for `config.data` unless an identical build is cached.
+
+    With several processes, process 0 builds and the others wait for it (the cache dir must
+    then be storage that every host sees).
+    """
+    builder, download = make_builder(config)
+    if jax.process_count() > 1:
+        if jax.process_index() == 0 and not builder.is_prepared():
+            _build(builder, download, config.data.name)
+        multihost_utils.sync_global_devices("rsrl_jax: prepared data ready")
+        builder, _ = make_builder(config)  # re-reads what process 0 wrote
+    if not builder.is_prepared():
+        _build(builder, download, config.data.name)
+    else:
+        logging.info("reusing prepared %s data in %s", config.data.name, builder.data_dir)
+    return builder
+
+
+def _build(builder: _PhotoBuilder, download: dict, name: str) -> None:
+    tfds.disable_progress_bar()  # our own log lines carry rate and ETA
+    logging.info("preparing %s data once into %s", name, builder.data_dir)
+    try:
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(**download))
+    except AssertionError as e:  # TFDS refuses to write a split whose every example was bad
+        if "No examples were yielded" not in str(e):
+            raise
+        first = "; ".join(p.message() for p in builder.skipped[:3])
+        raise BadExample(
+            f"{name} data in {download.get('manual_dir')}: no usable photo in a split "
+            f"({len(builder.skipped)} skipped, first: {first})"
+        ) from e
+
+
+def read_split(builder: _PhotoBuilder, split: str) -> dict[str, np.ndarray]:
+    """All records of `split`, read by random access in chunks, as stacked numpy arrays."""
+    source = builder.as_data_source(split=split)
+    n, size = len(source), builder.size
+    out = {
+        "image": np.empty((n, size, size, 3), np.uint8),
+        "score": np.empty(n, np.int32),
+        "key": np.empty(n, object),
+    }
+    if builder.with_masks:
+        out["mask"] = np.empty((n, size, size), bool)
+    start = time.perf_counter()
+    for lo in range(0, n, READ_CHUNK):
+        records = source.__getitems__(range(lo, min(lo + READ_CHUNK, n)))
+        for name, array in out.items():
+            array[lo : lo + len(records)] = [r[name] for r in records]
+    out["key"] = np.array([k.decode() if isinstance(k, bytes) else k for k in out["key"]])
+    logging.info(
+        "read %d %s records (%.0f images/s)",
+        n,
+        split,
+        n / max(time.perf_counter() - start, 1e-9),
+    )
+    return out
+
+
+def record_skipped(builder: _PhotoBuilder, workdir: str | None) -> list[dict]:
+    """Logs every skipped item and, in skip mode, lists them in `workdir/skipped.jsonl`."""
+    skipped = builder.skipped_records
+    for s in skipped:
+        logging.warning("skipped %s: %r: %s", s["where"], s["item"], s["reason"])
+    if workdir is not None and getattr(builder, "on_bad", "error") == "skip":
+        os.makedirs(workdir, exist_ok=True)
+        path = os.path.join(workdir, SKIPPED_FILE)
+        with open(path, "w") as f:
+            for s in skipped:
+                f.write(json.dumps(s) + "\n")
+        logging.info("%d skipped item(s) listed in %s", len(skipped), path)
+    return skipped

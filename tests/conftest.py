@@ -1,0 +1,68 @@
+"""Shared fixtures: one tiny run through the CLI that several test files read."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import jax
+import pytest
+
+# One persistent compilation cache for the whole session, this process and the CLI runs it
+# starts: the tiny runs compile the same programs, and compiling dominates their time.
+_CACHE = tempfile.mkdtemp(prefix="rsrl_jax_test_xla_cache_")
+os.environ.update(
+    JAX_COMPILATION_CACHE_DIR=_CACHE,
+    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+)
+jax.config.update("jax_compilation_cache_dir", _CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+# Two RSRL rounds of a tiny network on 60 synthetic photos: seconds of training.
+TINY_OVERRIDES = {
+    "data.num_examples": 60,
+    "rsrl.rounds": 2,
+    "rsrl.thresholds": "(0.6,0.6,0.6)",  # a tiny net is unsure: 0.99 would drop every majority
+    "train.first_round_epochs": 2,
+    "train.epochs_per_round": 1,
+    "train.batch_size": 16,
+    "train.eval_batch_size": 32,
+    "model.width": 0.25,
+    "model.fc_dim": 64,
+    "protocol.val_fraction": 0.2,
+}
+
+
+def run_cli(workdir, overrides: dict, module: str = "rsrl_jax.main", extra=(), check=True):
+    cmd = [sys.executable, "-m", module, "--config=configs/demo.py", f"--workdir={workdir}"]
+    cmd += [f"--config.{k}={v}" for k, v in overrides.items()] + list(extra)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if check:
+        assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def tiny_config(overrides=None):
+    """The config the tiny CLI run uses, built in-process."""
+    from configs import demo
+
+    config = demo.get_config()
+    for key, value in {**TINY_OVERRIDES, **(overrides or {})}.items():
+        section, field = key.split(".")
+        config[section][field] = eval(value) if isinstance(value, str) else value
+    return config
+
+
+def read_records(workdir):
+    return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """(workdir, records, stderr) of a finished tiny run, with one log line per round."""
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    result = run_cli(workdir, {**TINY_OVERRIDES, "log.progress": False})
+    return workdir, read_records(workdir), result.stderr

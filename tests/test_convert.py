@@ -1,0 +1,210 @@
+"""The torchvision -> Flax AlexNet port: proven equal on torch's own forward pass, and the
+converter refuses anything that is not torchvision's AlexNet, naming the first mismatch."""
+
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from rsrl_jax import convert, pretrained
+from rsrl_jax.models.alexnet import AlexNet, params_from_torchvision, torchvision_shapes
+
+
+class TorchAlexNet(nn.Module):
+    """torchvision.models.AlexNet, layer for layer (same names, shapes and forward)."""
+
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(64, 192, kernel_size=5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(192, 384, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=0.5),
+            nn.Linear(256 * 6 * 6, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=0.5),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x):
+        x = self.avgpool(self.features(x))
+        return self.classifier(torch.flatten(x, 1))
+
+
+@pytest.fixture(scope="module")
+def torch_net():
+    """Random weights at a scale that keeps activations alive through all eight layers."""
+    torch.manual_seed(0)
+    net = TorchAlexNet().eval()
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.Conv2d | nn.Linear):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.uniform_(module.bias, -0.1, 0.1)
+    return net
+
+
+@pytest.fixture(scope="module")
+def state_dict(torch_net):
+    return {k: v.numpy() for k, v in torch_net.state_dict().items()}
+
+
+def shape_only_state_dict(**changes):
+    """torchvision's keys and shapes with zero-memory arrays; `changes` replace entries."""
+    sd = {k: np.broadcast_to(np.float32(0), s) for k, s in torchvision_shapes().items()}
+    sd.update(changes)
+    return {k: v for k, v in sd.items() if v is not None}
+
+
+def test_reference_module_has_torchvision_state_dict_layout(torch_net):
+    got = {k: tuple(v.shape) for k, v in torch_net.state_dict().items()}
+    assert list(got.items()) == list(torchvision_shapes().items())
+
+
+@pytest.mark.parametrize("height,width", [(224, 224), (256, 200)])
+def test_converted_model_matches_torch_logits_and_conv1(torch_net, state_dict, height, width):
+    images = np.random.default_rng(height).normal(size=(2, height, width, 3)).astype(np.float32)
+    with torch.no_grad():
+        x = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+        want_logits = torch_net(x).numpy()
+        want_conv1 = torch_net.features[0](x).numpy().transpose(0, 2, 3, 1)
+    variables = {"params": params_from_torchvision(state_dict)}
+    model = AlexNet(num_classes=1000)
+    logits = np.asarray(jax.jit(model.apply)(variables, images))
+    conv1 = np.asarray(model.apply(variables, images, method=AlexNet.conv1_maps))
+
+    scale = np.abs(want_logits).max()
+    assert scale > 1.0  # the random net is not dead: a wrong layout would show
+    assert np.abs(logits - want_logits).max() <= 1e-4 * scale
+    assert conv1.shape == want_conv1.shape
+    assert np.abs(conv1 - want_conv1).max() <= 1e-4 * np.abs(want_conv1).max()
+
+
+def test_fc6_needs_the_channel_last_reordering(torch_net, state_dict):
+    """A port that only transposed fc6 (ignoring NCHW vs NHWC flattening) is caught."""
+    images = np.random.default_rng(1).normal(size=(1, 224, 224, 3)).astype(np.float32)
+    with torch.no_grad():
+        want = torch_net(torch.from_numpy(images.transpose(0, 3, 1, 2).copy())).numpy()
+    params = params_from_torchvision(state_dict)
+    params["fc6"]["kernel"] = np.ascontiguousarray(state_dict["classifier.1.weight"].T)
+    wrong = np.asarray(AlexNet(num_classes=1000).apply({"params": params}, images))
+    assert np.abs(wrong - want).max() > 1e-2 * np.abs(want).max()
+
+
+def test_head_may_have_any_number_of_classes():
+    sd = shape_only_state_dict(
+        **{
+            "classifier.6.weight": np.zeros((8, 4096), np.float32),
+            "classifier.6.bias": np.zeros(8, np.float32),
+        }
+    )
+    assert params_from_torchvision(sd)["head"]["kernel"].shape == (4096, 8)
+
+
+@pytest.mark.parametrize(
+    "changes,culprit",
+    [
+        ({"classifier.4.bias": None}, "missing key 'classifier.4.bias'"),
+        # Two faults: the first in torchvision's order is named.
+        ({"features.3.weight": None, "classifier.4.bias": None}, "missing key 'features.3.weight'"),
+        ({"features.1.weight": np.zeros(3, np.float32)}, "unexpected key 'features.1.weight'"),
+        (
+            {"features.8.weight": np.zeros((256, 384, 5, 5), np.float32)},
+            r"'features.8.weight' has shape \(256, 384, 5, 5\), expected \(256, 384, 3, 3\)",
+        ),
+        ({"features.0.bias": np.zeros(64, np.int64)}, "'features.0.bias' has dtype int64"),
+    ],
+)
+def test_refuses_a_state_dict_that_is_not_alexnet(changes, culprit):
+    with pytest.raises(ValueError, match=culprit):
+        params_from_torchvision(shape_only_state_dict(**changes))
+
+
+def test_refuses_data_parallel_names():
+    sd = {f"module.{k}": v for k, v in shape_only_state_dict().items()}
+    with pytest.raises(ValueError, match="missing key 'features.0.weight'"):
+        params_from_torchvision(sd)
+
+
+def test_refuses_files_that_are_not_state_dicts(tmp_path):
+    text = tmp_path / "notes.pth"
+    text.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="notes.pth: not a PyTorch state dict file"):
+        convert.load_torch_state_dict(str(text))
+    tensor = tmp_path / "tensor.pth"
+    torch.save(torch.zeros(3), tensor)
+    with pytest.raises(ValueError, match="tensor.pth: holds a Tensor, not a state dict"):
+        convert.load_torch_state_dict(str(tensor))
+    with pytest.raises(FileNotFoundError, match="absent.pth"):
+        convert.load_torch_state_dict(str(tmp_path / "absent.pth"))
+
+
+class _WritesAFileWhenUnpickled:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_code_inside_a_weights_file_never_runs(tmp_path):
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.pth"
+    torch.save({"features.0.weight": _WritesAFileWhenUnpickled(str(marker))}, evil)
+    with pytest.raises(ValueError, match="evil.pth: .*refused it .*io.open.*none of its code"):
+        convert.load_torch_state_dict(str(evil))
+    assert not marker.exists()
+    torch.load(evil, weights_only=False)  # the control: a plain unpickling does run it
+    assert marker.exists()
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "rsrl_jax.convert", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_cli_converts_a_saved_pth(tmp_path, torch_net, state_dict):
+    pth = tmp_path / "alexnet-owt-7be5be79.pth"
+    torch.save(torch_net.state_dict(), pth)
+    out = tmp_path / "converted"
+    result = run_cli(f"--torch_weights={pth}", f"--out={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert pretrained.problem(str(out)) is None
+    want = params_from_torchvision(state_dict)
+    with np.load(out / pretrained.WEIGHTS_FILE, allow_pickle=False) as npz:
+        assert sorted(npz.files) == sorted(f"{layer}/{k}" for layer in want for k in want[layer])
+        for layer, leaves in want.items():
+            for k, v in leaves.items():
+                np.testing.assert_array_equal(npz[f"{layer}/{k}"], v)
+
+
+def test_cli_refuses_a_wrong_state_dict_naming_the_key(tmp_path):
+    pth = tmp_path / "small.pth"
+    torch.save({"features.0.weight": torch.zeros(64, 3, 5, 5)}, pth)
+    result = run_cli(f"--torch_weights={pth}", f"--out={tmp_path / 'out'}")
+    assert result.returncode != 0
+    assert "'features.0.weight' has shape (64, 3, 5, 5), expected (64, 3, 11, 11)" in result.stderr
+    assert not (tmp_path / "out").exists()

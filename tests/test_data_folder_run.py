@@ -1,0 +1,77 @@
+"""A folder of JPEG photos with a scores.csv trains through the CLI with 2 stratified folds."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import photo_factory as pf
+from PIL import Image
+
+from rsrl_jax.data import synthetic
+
+NUM_PHOTOS = 40
+
+
+def write_photo_folder(root) -> dict[str, int]:
+    """40 camera-like JPEGs (4:3, larger than stored) and one truncated one; returns scores."""
+    os.makedirs(root / "images")
+    photos = synthetic.generate(NUM_PHOTOS, 64, seed=3)
+    scores = {}
+    for i, (image, score) in enumerate(zip(photos.images, photos.scores, strict=True)):
+        name = f"IMG_{i:04d}.jpg"
+        Image.fromarray(image).resize((160, 120)).save(root / "images" / name, quality=90)
+        scores[name] = int(score)
+    pf.save_truncated_jpeg(str(root / "images" / "broken.jpg"))
+    rows = [f"{n},{s}" for n, s in scores.items()] + ["broken.jpg,4"]
+    (root / "scores.csv").write_text("filename,score\n" + "\n".join(rows) + "\n")
+    return scores
+
+
+def test_folder_trains_with_k_folds(tmp_path):
+    scores = write_photo_folder(tmp_path / "photos")
+    workdir = tmp_path / "run"
+    overrides = {
+        "data.name": "folder",
+        "data.dir": tmp_path / "photos",
+        "data.cache_dir": tmp_path / "cache",
+        "data.on_bad_example": "skip",
+        "data.stored_size": 72,  # stored larger than seen: random crops in training
+        "protocol.folds": 2,
+        "protocol.val_fraction": 0.2,
+        "rsrl.rounds": 2,
+        "rsrl.thresholds": "(0.6,0.6,0.6)",
+        "train.first_round_epochs": 1,
+        "train.epochs_per_round": 1,
+        "train.batch_size": 16,
+        "train.eval_batch_size": 32,
+        "model.width": 0.25,
+        "model.fc_dim": 64,
+    }
+    cmd = [sys.executable, "-m", "rsrl_jax.main", "--config=configs/demo.py"]
+    cmd += [f"--workdir={workdir}"] + [f"--config.{k}={v}" for k, v in overrides.items()]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["fold"], r["round"]) for r in records] == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    # Every photo is a test photo exactly once over the folds, with its class counts.
+    classes = json.loads((workdir / "classes.json").read_text())
+    want = np.bincount(list(scores.values()), minlength=11)
+    assert classes["class_scores"] == [s for s in range(11) if want[s]]
+    tested = sum(r["test"]["num_examples"] for r in records if r["round"] == 1)
+    assert tested == NUM_PHOTOS
+    # The skipped photo is on record, in the workdir and the log.
+    (skipped,) = [json.loads(line) for line in (workdir / "skipped.jsonl").read_text().splitlines()]
+    assert skipped["item"] == "broken.jpg" and "truncated" in skipped["reason"]
+    assert "broken.jpg" in result.stderr
+    # The summary gives each round's mean and std over the two folds.
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert [r["round"] for r in summary["rounds"]] == [1, 2]
+    for r in summary["rounds"]:
+        for part in ("val", "test"):
+            f1 = [x[part]["macro_f1"] for x in records if x["round"] == r["round"]]
+            assert r[part]["macro_f1"]["mean"] == np.mean(f1)
+            assert r[part]["macro_f1"]["std"] == np.std(f1)
+            assert set(r[part]["per_class"]) == {str(s) for s in classes["class_scores"]}

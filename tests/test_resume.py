@@ -1,0 +1,147 @@
+"""A run survives a kill: resume gives identical results; guards stop nonsense early."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import TINY_OVERRIDES, read_records, run_cli
+from rsrl_jax import checkpoints
+
+# Longer rounds of tiny batches with a checkpoint after every step, so a kill lands mid-round.
+OVERRIDES = {
+    **TINY_OVERRIDES,
+    "rsrl.rounds": 3,
+    "train.epochs_per_round": 4,
+    "train.batch_size": 4,
+    "checkpoint.every_steps": 1,
+}
+
+
+def round_params(workdir, rounds):
+    mngr = checkpoints.manager(str(workdir), 0, read_only=True)
+    return [checkpoints.restore_round(mngr, r)[0] for r in rounds]
+
+
+def assert_same_params(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("reference")
+    run_cli(workdir, {**OVERRIDES, "checkpoint.every_steps": 0})  # saves change no result
+    return workdir
+
+
+def test_sigkill_mid_round_two_then_resume_is_identical(reference, tmp_path):
+    workdir = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "rsrl_jax.main", "--config=configs/demo.py"]
+    cmd += [f"--workdir={workdir}"] + [f"--config.{k}={v}" for k, v in OVERRIDES.items()]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # kill as soon as round 2 has finished its first epoch
+        if "fold 0 round 2 epoch 1/4" in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert len(read_records(workdir)) == 1  # round 1 done, round 2 under way
+
+    resumed = run_cli(workdir, OVERRIDES)
+    assert "fold 0 round 2: resuming at epoch" in resumed.stderr
+    assert (workdir / "metrics.jsonl").read_bytes() == (reference / "metrics.jsonl").read_bytes()
+    assert_same_params(round_params(workdir, [1, 2, 3]), round_params(reference, [1, 2, 3]))
+
+
+def test_same_seed_same_metrics_and_rerun_of_a_finished_run_changes_nothing(reference, tmp_path):
+    again = tmp_path / "again"
+    run_cli(again, OVERRIDES)
+    assert (again / "metrics.jsonl").read_bytes() == (reference / "metrics.jsonl").read_bytes()
+    # Logging fields may change on resume; a finished run has nothing left to do.
+    before = (again / "metrics.jsonl").read_bytes()
+    result = run_cli(again, {**OVERRIDES, "log.progress": False})
+    assert "rounds 1-3 done" in result.stderr
+    assert (again / "metrics.jsonl").read_bytes() == before
+
+
+def test_resume_with_a_result_changing_config_is_refused_unless_forced(reference, tmp_path):
+    workdir = tmp_path / "copy"
+    shutil.copytree(reference, workdir)
+    changed = {**OVERRIDES, "rsrl.rounds": 4, "train.learning_rate": 0.5}
+    refused = run_cli(workdir, changed, check=False)
+    assert refused.returncode != 0
+    assert "rsrl.rounds: 3 -> 4" in refused.stderr
+    assert "train.learning_rate: 0.001 -> 0.5" in refused.stderr
+    assert len(read_records(workdir)) == 3
+    forced = run_cli(workdir, {**changed, "resume": "force"}, check=False)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert [r["round"] for r in read_records(workdir)] == [1, 2, 3, 4]
+
+
+def test_nan_loss_stops_with_fold_round_step_and_keeps_the_last_good_checkpoint(
+    reference, tmp_path
+):
+    workdir = tmp_path / "blowup"
+    shutil.copytree(reference, workdir)
+    # One more round at an absurd learning rate: step 1's loss is finite, its update is
+    # huge, step 2's loss overflows.
+    blowup = {**OVERRIDES, "rsrl.rounds": 4, "train.learning_rate": 1e30, "resume": "force"}
+    result = run_cli(workdir, blowup, check=False)
+    assert result.returncode != 0
+    assert "fold 0 round 4 step 2: the loss or a gradient is NaN or Inf" in result.stderr
+    assert len(read_records(workdir)) == 3
+    (params3,) = round_params(workdir, [3])
+    assert_same_params(params3, round_params(reference, [3])[0])
+    mngr = checkpoints.progress_manager(str(workdir), 0)
+    assert mngr.all_steps() == [1]  # the state after the last good step, loadable
+    meta = mngr.restore(
+        1, args=checkpoints.ocp.args.Composite(meta=checkpoints.ocp.args.JsonRestore())
+    )["meta"]
+    assert meta["round"] == 4
+
+
+KILL_DURING_SAVE = textwrap.dedent(
+    """
+    import sys, numpy as np
+    from rsrl_jax import checkpoints
+    mngr = checkpoints.manager(sys.argv[1], 0)
+    checkpoints.save_round(mngr, 1, {"w": np.arange(10, dtype=np.float32)}, {"round": 1})
+    print("saved", flush=True)
+    big = {"w": np.ones((128, 1024, 1024), np.float32)}  # 512 MB: the save takes a while
+    checkpoints.save_round(mngr, 2, big, {"round": 2})
+    print("finished", flush=True)
+    """
+)
+
+
+def test_kill_during_a_save_leaves_the_previous_checkpoint_loadable(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_DURING_SAVE, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "saved"
+    fold = tmp_path / "fold_0"
+    for _ in range(2000):  # wait until the second save has started writing
+        if any("tmp" in name for name in os.listdir(fold)):
+            break
+        assert proc.poll() is None, "the save finished before it could be killed"
+        import time
+
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (fold / "round_02").exists()
+    mngr = checkpoints.manager(str(tmp_path), 0)
+    assert mngr.all_steps() == [1]
+    params, meta = checkpoints.restore_round(mngr, 1)
+    np.testing.assert_array_equal(params["w"], np.arange(10, dtype=np.float32))
+    assert meta == {"round": 1}
