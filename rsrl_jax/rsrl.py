@@ -79,9 +79,15 @@ class Experiment:
         self.model = train.make_model(config, self.data.num_classes)
         self.tx = train.make_optimizer(config)
         self.train_step = train.make_train_step(
-            self.model, self.tx, config.train.flip, config.data.image_size, config.train.random_crop
+            self.model,
+            self.tx,
+            config.train.flip,
+            config.data.image_size,
+            config.train.random_crop,
+            self.mesh,
         )
-        self.eval_step = train.make_eval_step(self.model, config.data.image_size)
+        self.eval_step = train.make_eval_step(self.model, config.data.image_size, self.mesh)
+        self.keep_mask = jax.jit(selection.keep_mask)
 
     def logits(self, params, indices: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         if len(indices) == 0:
@@ -214,7 +220,7 @@ class Experiment:
         config, data = self.config, self.data
         d_labels = data.labels[split.train]
         lik = likelihoods(d_logits, config.rsrl.likelihood)
-        keep = np.asarray(selection.keep_mask(lik, d_labels, majority, thresholds))
+        keep = np.asarray(self.keep_mask(lik, d_labels, majority, thresholds))
         own = lik[np.arange(len(d_labels)), d_labels]
         min_keep = config.rsrl.min_keep_per_class
         topped = selection.keep_at_least(keep, own, d_labels, majority, min_keep)
@@ -281,7 +287,8 @@ class Experiment:
                     "rsrl.min_keep_per_class > 0 to keep the most likely samples of each class"
                 )
             t0 = time.perf_counter()
-            state = train.new_state(params, self.tx)  # fresh optimizer state each round
+            # A fresh optimizer state each round, placed as the step returns it (one compile).
+            state = self.placer.replicate(train.new_state(params, self.tx))
             state, train_stats = self.train_round(fold, round_, state, kept, writer, progress_mngr)
             params = state.params
             t1 = time.perf_counter()

@@ -135,6 +135,7 @@ def make_train_step(
     flip: bool,
     image_size: int | None = None,
     random_crop: bool = True,
+    mesh: Mesh | None = None,
 ) -> Callable:
     """Returns train_step(state, sums, images, labels, mask, key) -> (state, sums); jitted.
 
@@ -146,6 +147,9 @@ def make_train_step(
     The metric sums stay on the device (no host round-trip per step). A step whose loss or
     gradient is not finite leaves the parameters and optimizer state unchanged and records
     its step number in `sums['first_bad_step']`, for the loop to stop on.
+
+    With a `mesh`, the shardings are fixed (state replicated, batch split on `data`), so the
+    step compiles once: a fresh round's state and the step's own output place alike.
     """
 
     def train_step(state: TrainState, sums, images, labels, mask, key):
@@ -186,10 +190,20 @@ def make_train_step(
         )
         return new_state, sums
 
-    return jax.jit(train_step, donate_argnums=(0, 1))
+    if mesh is None:
+        return jax.jit(train_step, donate_argnums=(0, 1))
+    replicated, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    return jax.jit(
+        train_step,
+        in_shardings=(replicated, replicated, data, data, data, replicated),
+        out_shardings=(replicated, replicated),
+        donate_argnums=(0, 1),
+    )
 
 
-def make_eval_step(model: AlexNet, image_size: int | None = None) -> Callable:
+def make_eval_step(
+    model: AlexNet, image_size: int | None = None, mesh: Mesh | None = None
+) -> Callable:
     """Returns eval_step(params, images) -> logits [B, C]; jitted, eval mode (no dropout).
 
     Photos stored larger than `image_size` are center-cropped to it.
@@ -200,7 +214,10 @@ def make_eval_step(model: AlexNet, image_size: int | None = None) -> Callable:
             images = center_crops(images, image_size)
         return model.apply({"params": params}, normalize(images), train=False)
 
-    return jax.jit(eval_step)
+    if mesh is None:
+        return jax.jit(eval_step)
+    replicated, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    return jax.jit(eval_step, in_shardings=(replicated, data), out_shardings=data)
 
 
 class BatchPlacer:

@@ -13,6 +13,7 @@ import pytest
 # starts: the tiny runs compile the same programs, and compiling dominates their time.
 _CACHE = tempfile.mkdtemp(prefix="rsrl_jax_test_xla_cache_")
 os.environ.update(
+    TFDS_DATA_DIR=tempfile.mkdtemp(prefix="rsrl_jax_test_tfds_"),  # prepared data, not in ~
     JAX_COMPILATION_CACHE_DIR=_CACHE,
     JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
     JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
@@ -51,8 +52,11 @@ def tiny_config(overrides=None):
 
     config = demo.get_config()
     for key, value in {**TINY_OVERRIDES, **(overrides or {})}.items():
-        section, field = key.split(".")
-        config[section][field] = eval(value) if isinstance(value, str) else value
+        *sections, field = key.split(".")
+        node = config
+        for section in sections:
+            node = node[section]
+        node[field] = eval(value) if isinstance(value, str) else value
     return config
 
 

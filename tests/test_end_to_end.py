@@ -80,3 +80,14 @@ def test_progress_off_logs_one_line_per_round(tiny_run):
     _, _, stderr = tiny_run
     assert "epoch" not in stderr and "img/s" not in stderr
     assert stderr.count("fold 0 round 1/2:") == 1 and stderr.count("fold 0 round 2/2:") == 1
+
+
+def test_one_compiled_train_step_whatever_the_round_sizes(tmp_path):
+    config = tiny_config({"rsrl.rounds": 3})
+    experiment = rsrl.Experiment(config, str(tmp_path))
+    (split,) = splits.fold_splits(experiment.data.labels, 1, 0.2, 0.2, config.seed)
+    records = experiment.run_fold(0, split)
+    sizes = {r["train_size"] for r in records}
+    assert len(sizes) > 1  # the rounds trained on sets of different sizes
+    assert experiment.train_step._cache_size() == 1
+    assert experiment.eval_step._cache_size() == 1

@@ -1,0 +1,119 @@
+"""Nonsense is refused before any work, naming the field; selection edge cases are handled."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from rsrl_jax import rsrl, selection
+from rsrl_jax.config import result_changing_fields, validate
+from rsrl_jax.data import splits
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("rsrl.thresholds", (0.0, 0.99, 0.99), "config.rsrl.thresholds=(0.0, 0.99, 0.99): each K"),
+        ("rsrl.thresholds", (0.99, 1.5, 0.99), "config.rsrl.thresholds=(0.99, 1.5, 0.99): each K"),
+        ("rsrl.thresholds", (0.99, 0.99), "config.rsrl.thresholds=(0.99, 0.99): needs one"),
+        ("rsrl.rounds", 0, "config.rsrl.rounds=0: must be >= 1"),
+        ("rsrl.likelihood", "tanh", "config.rsrl.likelihood='tanh': must be one of"),
+        ("rsrl.min_keep_per_class", -1, "config.rsrl.min_keep_per_class=-1"),
+        ("data.name", "imagenet", "config.data.name='imagenet': must be one of"),
+        ("data.image_size", 32, "config.data.image_size=32"),
+        ("train.batch_size", 0, "config.train.batch_size=0"),
+        ("resume", "maybe", "config.resume='maybe'"),
+        ("model.pretrained", "/no/such/weights", "config.model.pretrained='/no/such/weights'"),
+    ],
+)
+def test_bad_values_name_their_field(field, value, message):
+    config = tiny_config({"model.width": 1.0, "model.fc_dim": 4096})  # pretrained needs these
+    section, _, name = field.rpartition(".")
+    (config[section] if section else config)[name] = value
+    with pytest.raises(ValueError) as e:
+        validate(config)
+    assert message in str(e.value)
+
+
+def test_missing_data_folder_is_named():
+    config = tiny_config()
+    config.data.name, config.data.dir = "folder", "/no/such/photos"
+    with pytest.raises(ValueError, match=r"config.data.dir='/no/such/photos': no such folder"):
+        validate(config)
+
+
+def test_num_majority_must_leave_a_minority(tmp_path):
+    config = tiny_config({"rsrl.num_majority": 6, "rsrl.thresholds": "(0.9,) * 6"})
+    validate(config)  # fine on its own: the data has 6 classes, which only the data can tell
+    with pytest.raises(ValueError, match=r"config.rsrl.num_majority=6: must be below .* \(6"):
+        rsrl.run(config, str(tmp_path / "run"))
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_global_batch_must_divide_over_the_devices():
+    code = (
+        "import sys; sys.path.insert(0, 'tests')\n"
+        "from conftest import tiny_config\n"
+        "from rsrl_jax.config import validate\n"
+        "c = tiny_config({'train.batch_size': 6})\n"
+        "validate(c)\n"
+    )
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "config.train.batch_size=6: the global batch must be divisible by the 4 devices" in (
+        result.stderr
+    )
+
+
+def test_only_logging_fields_may_change_on_resume():
+    a = tiny_config().to_dict()
+    b = tiny_config({"log.progress": False, "checkpoint.every_steps": 7}).to_dict()
+    assert result_changing_fields(a, b) == []
+    c = tiny_config({"rsrl.thresholds": "(0.5,0.6,0.6)", "seed": 3}).to_dict()
+    assert result_changing_fields(a, c) == [
+        "rsrl.thresholds: [0.6, 0.6, 0.6] -> [0.5, 0.6, 0.6]",
+        "seed: 0 -> 3",
+    ]
+
+
+def test_keep_at_least_tops_up_the_most_likely_of_each_class():
+    labels = np.array([0, 0, 0, 0, 1, 1, 2])
+    own = np.array([0.1, 0.9, 0.5, 0.3, 0.2, 0.8, 0.0])
+    keep = np.array([False, False, False, False, True, False, True])
+    topped = selection.keep_at_least(keep, own, labels, classes=[0, 1], min_keep=2)
+    assert topped.tolist() == [False, True, True, False, True, True, True]
+    assert selection.keep_at_least(keep, own, labels, [0, 1], 0).tolist() == keep.tolist()
+    # A class smaller than min_keep keeps all it has.
+    assert selection.keep_at_least(keep, own, labels, [1], 5)[4:6].tolist() == [True, True]
+
+
+@pytest.mark.parametrize("min_keep", [0, 3])
+def test_a_round_that_drops_a_whole_class_is_logged_and_follows_the_config(min_keep, caplog):
+    config = tiny_config({"rsrl.min_keep_per_class": min_keep})
+    experiment = rsrl.Experiment(config, "unused")
+    data = experiment.data
+    (split,) = splits.fold_splits(data.labels, 1, 0.2, 0.2, config.seed)
+    d_labels = data.labels[split.train]
+    majority = selection.majority_classes(d_labels, data.num_classes, 3)
+    logits = np.full((len(split.train), data.num_classes), -10.0, np.float32)  # unsure of all
+    with caplog.at_level("WARNING"):
+        keep = experiment.select(0, 1, logits, split, majority, np.full(3, 0.99, np.float32))
+    for c in majority:
+        n = int(np.sum(d_labels == c))
+        assert int(keep[d_labels == c].sum()) == min(min_keep, n)
+        score = data.class_scores[c]
+        assert f"selection keeps 0 of {n} samples of score {score}" in caplog.text
+    minority = ~np.isin(d_labels, majority)
+    assert keep[minority].all()
+    assert "fewer than one batch" in caplog.text
