@@ -37,9 +37,10 @@ TINY_OVERRIDES = {
 }
 
 
-def run_cli(workdir, overrides: dict, module: str = "rsrl_jax.main", extra=(), check=True):
-    cmd = [sys.executable, "-m", module, "--config=configs/demo.py", f"--workdir={workdir}"]
-    cmd += [f"--config.{k}={v}" for k, v in overrides.items()] + list(extra)
+def run_cli(workdir, overrides: dict, config="configs/demo.py", check=True):
+    """Runs `python -m rsrl_jax.main` with `--config.KEY=VALUE` overrides; returns the result."""
+    cmd = [sys.executable, "-m", "rsrl_jax.main", f"--config={config}", f"--workdir={workdir}"]
+    cmd += [f"--config.{k}={v}" for k, v in overrides.items()]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if check:
         assert result.returncode == 0, result.stderr[-4000:]

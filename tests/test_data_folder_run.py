@@ -2,13 +2,12 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import photo_factory as pf
 from PIL import Image
 
+from conftest import run_cli
 from rsrl_jax.data import synthetic
 
 NUM_PHOTOS = 40
@@ -49,10 +48,7 @@ def test_folder_trains_with_k_folds(tmp_path):
         "model.width": 0.25,
         "model.fc_dim": 64,
     }
-    cmd = [sys.executable, "-m", "rsrl_jax.main", "--config=configs/demo.py"]
-    cmd += [f"--workdir={workdir}"] + [f"--config.{k}={v}" for k, v in overrides.items()]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_cli(workdir, overrides)
 
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [(r["fold"], r["round"]) for r in records] == [(0, 1), (0, 2), (1, 1), (1, 2)]

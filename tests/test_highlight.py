@@ -153,28 +153,10 @@ def test_panels_are_skipped_for_a_single_round(tmp_path):
     assert not (tmp_path / "report").exists()
 
 
-TINY = {
-    "data.num_examples": 40,
-    "rsrl.rounds": 2,
-    "rsrl.thresholds": "(0.6,0.6,0.6)",
-    "train.first_round_epochs": 2,
-    "train.epochs_per_round": 1,
-    "train.batch_size": 16,
-    "train.eval_batch_size": 32,
-    "model.width": 0.25,
-    "model.fc_dim": 64,
-    "protocol.val_fraction": 0.2,
-}
-
-
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("hl_run")
-    cmd = [sys.executable, "-m", "rsrl_jax.main", "--config=configs/demo.py"]
-    cmd += [f"--workdir={workdir}"] + [f"--config.{k}={v}" for k, v in TINY.items()]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
+def run_dir(tiny_run):
+    """The workdir of the session's tiny two-round run (tests/conftest.py)."""
+    return tiny_run[0]
 
 
 def run_module(module, *args):
@@ -182,14 +164,14 @@ def run_module(module, *args):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
-def test_run_writes_a_highlight_panel(tiny_run):
-    with Image.open(tiny_run / "report" / "highlights_fold0.png") as im:
+def test_run_writes_a_highlight_panel(run_dir):
+    with Image.open(run_dir / "report" / "highlights_fold0.png") as im:
         im.load()
         assert im.width >= 400 and im.height >= 200
 
 
-def test_rounds_default_to_the_chosen_one_and_bad_ones_are_named(tiny_run, tmp_path):
-    workdir = str(tiny_run)
+def test_rounds_default_to_the_chosen_one_and_bad_ones_are_named(run_dir, tmp_path):
+    workdir = str(run_dir)
     chosen = checkpoints.chosen_round(workdir, 0)
     assert highlight.pair_rounds(workdir, 0) == ((chosen, chosen - 1) if chosen > 1 else (2, 1))
     assert highlight.pair_rounds(workdir, 0, 2, 1) == (2, 1)
@@ -203,14 +185,14 @@ def test_rounds_default_to_the_chosen_one_and_bad_ones_are_named(tiny_run, tmp_p
         highlight.pair_rounds(workdir, 1)
     # A chosen round 1 has no earlier network: round 2 vs 1 stands in.
     copy = tmp_path / "run"
-    shutil.copytree(tiny_run, copy)
+    shutil.copytree(run_dir, copy)
     summary = json.loads((copy / "summary.json").read_text())
     summary["folds"][0]["chosen_round"] = 1
     (copy / "summary.json").write_text(json.dumps(summary))
     assert highlight.pair_rounds(str(copy), 0) == (2, 1)
 
 
-def test_cli_draws_each_photo_and_reports_unreadable_ones(tiny_run, tmp_path):
+def test_cli_draws_each_photo_and_reports_unreadable_ones(run_dir, tmp_path):
     scene = synthetic.generate(num_examples=2, image_size=80, seed=7)
     paths = [tmp_path / "first.jpg", tmp_path / "broken.jpg", tmp_path / "second.jpg"]
     Image.fromarray(scene.images[0]).save(paths[0], quality=95)
@@ -218,15 +200,15 @@ def test_cli_draws_each_photo_and_reports_unreadable_ones(tiny_run, tmp_path):
     Image.fromarray(scene.images[1]).save(paths[2], quality=95)
     out = tmp_path / "out"
     result = run_module(
-        "rsrl_jax.highlight", f"--workdir={tiny_run}", "--round=2", f"--out={out}", *paths
+        "rsrl_jax.highlight", f"--workdir={run_dir}", "--round=2", f"--out={out}", *paths
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["path"] for line in lines] == [str(p) for p in paths]
     assert "broken.jpg" in lines[1]["error"] and "png" not in lines[1]
 
-    config, model, params_i, scores = checkpoints.load_network(str(tiny_run), 0, 2)
-    params_prev = checkpoints.load_network(str(tiny_run), 0, 1)[2]
+    config, model, params_i, scores = checkpoints.load_network(str(run_dir), 0, 2)
+    params_prev = checkpoints.load_network(str(run_dir), 0, 1)[2]
     for line, path in zip((lines[0], lines[2]), (paths[0], paths[2]), strict=True):
         assert (line["round_I"], line["round_I_minus_k"]) == (2, 1)
         assert len(line["corr"]) == 16  # conv1 channels at width 0.25
@@ -245,23 +227,23 @@ def test_cli_draws_each_photo_and_reports_unreadable_ones(tiny_run, tmp_path):
             assert im.format == "PNG" and im.width >= 800 and 200 <= im.height < im.width
 
 
-def test_cli_fails_only_when_no_photo_can_be_read(tiny_run, tmp_path):
+def test_cli_fails_only_when_no_photo_can_be_read(run_dir, tmp_path):
     bad = tmp_path / "empty.jpg"
     bad.write_bytes(b"")
-    result = run_module("rsrl_jax.highlight", f"--workdir={tiny_run}", f"--out={tmp_path}", bad)
+    result = run_module("rsrl_jax.highlight", f"--workdir={run_dir}", f"--out={tmp_path}", bad)
     assert result.returncode == 1
     (line,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert line["path"] == str(bad) and "empty.jpg" in line["error"]
     result = run_module(
-        "rsrl_jax.highlight", f"--workdir={tiny_run}", "--round=1", f"--out={tmp_path}", bad
+        "rsrl_jax.highlight", f"--workdir={run_dir}", "--round=1", f"--out={tmp_path}", bad
     )
     assert result.returncode == 2 and "I - k = 0" in result.stderr
 
 
-def test_eval_prints_figures_in_unit_range(tiny_run):
-    result = run_module("rsrl_jax.highlight_eval", f"--workdir={tiny_run}")
+def test_eval_prints_figures_in_unit_range(run_dir):
+    result = run_module("rsrl_jax.highlight_eval", f"--workdir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads((tiny_run / "report" / "highlight_eval_fold0.json").read_text())
+    figures = json.loads((run_dir / "report" / "highlight_eval_fold0.json").read_text())
     assert figures["num_photos"] > 0 and figures["conv1_grid"] == 15
     assert set(figures["maps"]) == {"diff", "diff_centred", "activation", "chance"}
     for name, m in figures["maps"].items():

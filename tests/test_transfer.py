@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import run_cli
 from rsrl_jax import pretrained, train
 from rsrl_jax.config import base_config, validate
 from rsrl_jax.models.alexnet import AlexNet, params_from_torchvision, torchvision_shapes
@@ -206,10 +207,7 @@ def test_xiheaa_run_starts_round_1_from_the_converted_weights(tmp_path, converte
         "train.batch_size": 8,
         "train.eval_batch_size": 8,
     }
-    cmd = [sys.executable, "-m", "rsrl_jax.main", "--config=configs/xiheaa.py"]
-    cmd += [f"--workdir={workdir}"] + [f"--config.{k}={v}" for k, v in overrides.items()]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_cli(workdir, overrides, config="configs/xiheaa.py")
     log = result.stderr
     assert f"ImageNet backbone conv1..fc7 from {path}/{pretrained.WEIGHTS_FILE}" in log
     assert log.index("initial weights") < log.index("fold 0 round 1")

@@ -1,0 +1,159 @@
+"""The imbalance losses against hand computations (numpy) and optax, with padding masks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from rsrl_jax import losses, train
+
+LOGITS = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-2.0, 3.0, 0.0], [1.0, 1.0, 1.0]])
+LABELS = np.array([0, 2, 1, 1])
+MASK = np.array([1.0, 1.0, 1.0, 0.0])  # the last sample is padding
+
+
+def np_log_softmax(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def own_log_p(logits=LOGITS, labels=LABELS):
+    return np_log_softmax(logits)[np.arange(len(labels)), labels]
+
+
+def masked(values, mask=MASK):
+    return float((values * mask).sum() / mask.sum())
+
+
+def test_cross_entropy_is_the_mean_over_unmasked_samples():
+    got = losses.cross_entropy(LOGITS, LABELS, MASK)
+    np.testing.assert_allclose(got, masked(-own_log_p()), rtol=1e-6)
+    np.testing.assert_allclose(train.softmax_cross_entropy(LOGITS, LABELS, MASK), got, rtol=1e-6)
+
+
+def test_an_all_padding_batch_has_zero_loss_and_gradient():
+    mask = np.zeros(4)
+    for name in losses.LOSSES:
+        fn = losses.make(name, focal_gamma=2.0)
+        per_class = losses.class_arrays([5, 1, 2], _method())
+        value, grad = jax.value_and_grad(lambda z, fn=fn, pc=per_class: fn(z, LABELS, mask, pc))(
+            jnp.asarray(LOGITS)
+        )
+        assert float(value) == 0.0 and not np.any(np.asarray(grad)), name
+
+
+def test_padding_changes_nothing_whatever_its_logits():
+    per_class = losses.class_arrays([5, 1, 2], _method())
+    other = LOGITS.copy()
+    other[3] = [50.0, -50.0, 7.0]
+    for name in losses.LOSSES:
+        fn = losses.make(name, focal_gamma=1.5)
+        assert float(fn(LOGITS, LABELS, MASK, per_class)) == pytest.approx(
+            float(fn(other, LABELS, MASK, per_class)), rel=1e-6
+        ), name
+
+
+def test_weighted_cross_entropy_by_hand_and_by_optax():
+    weights = np.array([0.5, 2.0, 1.0], np.float32)
+    hand = masked(weights[LABELS] * -own_log_p())
+    got = losses.weighted_cross_entropy(LOGITS, LABELS, MASK, weights)
+    np.testing.assert_allclose(got, hand, rtol=1e-6)
+    # optax: cross-entropy against the one-hot label scaled by the sample's class weight.
+    targets = np.eye(3)[LABELS] * weights[LABELS][:, None]
+    via_optax = masked(np.asarray(optax.softmax_cross_entropy(LOGITS, targets)))
+    np.testing.assert_allclose(got, via_optax, rtol=1e-6)
+
+
+def test_inverse_frequency_weights_by_hand():
+    w = losses.class_weights([100, 10, 0, 40], "inverse_frequency")
+    raw = np.array([1 / 100, 1 / 10, 0.0, 1 / 40])
+    np.testing.assert_allclose(w, raw * 3 / raw.sum(), rtol=1e-6)  # 3 classes present
+    assert w[2] == 0.0 and w.sum() == pytest.approx(3.0)
+
+
+def test_effective_number_weights_by_hand():
+    beta = 0.99
+    counts = np.array([100, 10, 40])
+    w = losses.class_weights(counts, "effective_number", beta)
+    raw = (1 - beta) / (1 - beta**counts)  # Cui et al. 2019: 1 / E_n, E_n = (1-b^n)/(1-b)
+    np.testing.assert_allclose(w, raw * 3 / raw.sum(), rtol=1e-6)
+    # beta = 0 weighs classes alike; beta near 1 approaches inverse frequency
+    np.testing.assert_allclose(losses.class_weights(counts, "effective_number", 0.0), 1.0)
+    np.testing.assert_allclose(
+        losses.class_weights(counts, "effective_number", 1 - 1e-7),
+        losses.class_weights(counts, "inverse_frequency"),
+        rtol=1e-3,
+    )
+
+
+def test_focal_loss_by_hand():
+    gamma = 2.0
+    p = np.exp(own_log_p())
+    hand = masked(-((1 - p) ** gamma) * np.log(p))
+    np.testing.assert_allclose(losses.focal(LOGITS, LABELS, MASK, gamma), hand, rtol=1e-5)
+    # gamma = 0 is cross-entropy
+    np.testing.assert_allclose(
+        losses.focal(LOGITS, LABELS, MASK, 0.0),
+        losses.cross_entropy(LOGITS, LABELS, MASK),
+        rtol=1e-6,
+    )
+
+
+def test_focal_loss_down_weights_easy_samples():
+    easy, hard = np.array([[6.0, 0.0, 0.0]]), np.array([[0.0, 0.5, 0.0]])
+    label, mask = np.array([0]), np.ones(1)
+    ratio_focal = losses.focal(easy, label, mask, 2.0) / losses.focal(hard, label, mask, 2.0)
+    ratio_ce = losses.cross_entropy(easy, label, mask) / losses.cross_entropy(hard, label, mask)
+    assert float(ratio_focal) < 0.01 * float(ratio_ce)
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_focal_gradient_is_finite_when_the_network_is_certain(gamma):
+    logits = jnp.array([[200.0, 0.0, -5.0], [0.0, 150.0, 1.0]])  # p_y == 1.0 in float32
+    grad = jax.grad(lambda z: losses.focal(z, jnp.array([0, 1]), jnp.ones(2), gamma))(logits)
+    assert np.all(np.isfinite(np.asarray(grad)))
+
+
+def test_logit_adjusted_loss_by_hand():
+    counts = np.array([60, 10, 30])
+    tau = 1.5
+    adjustment = tau * np.log(counts / counts.sum())
+    hand = masked(-own_log_p(LOGITS + adjustment))
+    per_class = losses.class_arrays(counts, _method(logit_adjustment_tau=tau))
+    np.testing.assert_allclose(per_class["adjustment"], adjustment, rtol=1e-6)
+    got = losses.make("logit_adjusted")(LOGITS, LABELS, MASK, per_class)
+    np.testing.assert_allclose(got, hand, rtol=1e-5)
+    # tau = 0 is cross-entropy
+    per_class_0 = losses.class_arrays(counts, _method(logit_adjustment_tau=0.0))
+    np.testing.assert_allclose(
+        losses.make("logit_adjusted")(LOGITS, LABELS, MASK, per_class_0),
+        losses.cross_entropy(LOGITS, LABELS, MASK),
+        rtol=1e-6,
+    )
+
+
+def test_logit_adjustment_raises_the_loss_of_rare_classes():
+    """A sample of a rare class costs more than plain CE; one of a common class, less."""
+    counts = np.array([90, 10])
+    per_class = losses.class_arrays(counts, _method())
+    z, mask = np.zeros((1, 2)), np.ones(1)
+    for label, more in ((1, True), (0, False)):
+        y = np.array([label])
+        adjusted = float(losses.logit_adjusted(z, y, mask, per_class["adjustment"]))
+        plain = float(losses.cross_entropy(z, y, mask))
+        assert (adjusted > plain) == more
+
+
+def test_make_refuses_an_unknown_loss():
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        losses.make("hinge")
+
+
+def _method(**overrides):
+    from rsrl_jax.config import base_config
+
+    method = base_config().method
+    for key, value in overrides.items():
+        method[key] = value
+    return method
