@@ -26,6 +26,16 @@ def fold_dir(workdir: str, fold: int) -> str:
 
 
 def _options(read_only: bool, **kw) -> ocp.CheckpointManagerOptions:
+    """Writing managers span every process of a run (all call save; process 0 is primary).
+
+    A read-only one is this process's alone: reading needs no other process, so process 0
+    can load networks for the report while the others are elsewhere.
+    """
+    if read_only:
+        me = jax.process_index()
+        kw["multiprocessing_options"] = ocp.options.MultiprocessingOptions(
+            primary_host=me, active_processes={me}
+        )
     return ocp.CheckpointManagerOptions(
         create=not read_only,
         read_only=read_only,
@@ -72,11 +82,14 @@ def round_records(mngr: ocp.CheckpointManager) -> list[dict]:
 
 def progress_manager(workdir: str, fold: int) -> ocp.CheckpointManager:
     """The fold's mid-round training state; only the latest is kept."""
+    return progress_manager_at(os.path.join(fold_dir(workdir, fold), "in_progress"))
+
+
+def progress_manager_at(directory: str) -> ocp.CheckpointManager:
+    """Mid-round training states in `directory`; only the latest is kept."""
     options = _options(False, step_prefix="step", max_to_keep=1)
     return ocp.CheckpointManager(
-        os.path.join(fold_dir(workdir, fold), "in_progress"),
-        options=options,
-        item_names=("state", "meta"),
+        os.path.abspath(directory), options=options, item_names=("state", "meta")
     )
 
 
@@ -159,7 +172,7 @@ def load_network(workdir: str, fold: int, round_: int):
     shapes = jax.eval_shape(
         lambda: model.init(jax.random.key(0), np.zeros((1, size, size, 3), np.float32))
     )["params"]
-    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     abstract = jax.tree.map(
         lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device), shapes
     )

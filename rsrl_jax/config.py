@@ -10,10 +10,11 @@ import os
 import jax
 import ml_collections
 
-from rsrl_jax import pretrained
+from rsrl_jax import losses, pretrained, sampling
 
 DATA_SETS = ("synthetic", "folder", "ava")
 LIKELIHOODS = ("sigmoid", "softmax")
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -40,12 +41,18 @@ def base_config() -> ml_collections.ConfigDict:
     c.protocol.test_fraction = 0.2  # only when folds == 1
     c.protocol.val_fraction = 0.1  # validation share inside each training fold
     c.protocol.max_folds = 0  # run only the first n folds (0 = all), e.g. for a quick look
+    # Train the folds' rounds at once, one step vmapped over a fold axis (rsrl_jax.fold_parallel):
+    # the same results to float rounding, faster where one fold leaves the accelerator idle.
+    c.protocol.parallel_folds = False
 
     c.model = ml_collections.ConfigDict()
     c.model.pretrained = ""  # converted ImageNet weights, or '' to train from scratch
     c.model.width = 1.0  # conv channel multiplier (1.0 = torchvision)
     c.model.fc_dim = 4096
     c.model.dropout_rate = 0.5
+    # 'bfloat16': activations and matmuls in bf16 for accelerators; parameters, optimizer
+    # state, logits and loss stay float32.
+    c.model.compute_dtype = "float32"
 
     c.train = ml_collections.ConfigDict()
     c.train.batch_size = 32  # global batch
@@ -59,6 +66,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.head_lr_multiplier = 10.0  # the new N-way head learns faster (transfer learning)
     c.train.flip = True  # random horizontal flips
     c.train.random_crop = True  # random image_size crops of stored_size photos (else central)
+    # An epoch is one pass over the round's training set ('kept') or as many samples as all of
+    # D ('all': every round spends the same optimizer steps, whatever the selection kept).
+    c.train.epoch_samples = "kept"
 
     c.rsrl = ml_collections.ConfigDict()
     c.rsrl.rounds = 12
@@ -68,6 +78,18 @@ def base_config() -> ml_collections.ConfigDict:
     # Keep at least this many samples of each majority class, the most likely first (0 = the
     # paper: a round may drop a whole class).
     c.rsrl.min_keep_per_class = 0
+
+    # What each round trains with (rsrl_jax.compare runs the baselines): the selection of the
+    # next round's training set, the loss, and how an epoch samples the round's training set.
+    c.method = ml_collections.ConfigDict()
+    c.method.selection = "rsrl"  # 'rsrl' (the paper), 'none' (all of D), 'hardness' (IHT)
+    c.method.loss = "cross_entropy"  # or 'weighted_cross_entropy', 'focal', 'logit_adjusted'
+    c.method.class_weights = "inverse_frequency"  # or 'effective_number' (Cui et al. 2019)
+    c.method.effective_number_beta = 0.999
+    c.method.focal_gamma = 2.0
+    c.method.logit_adjustment_tau = 1.0  # Menon et al. 2021
+    c.method.sampling = "uniform"  # or 'class_balanced': every class equally likely per draw
+    c.method.hardness_target = 0  # IHT: reduce classes to this size; 0 = the smallest class of D
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every_steps = 200  # mid-round checkpoints for resume (0 = round ends only)
@@ -146,6 +168,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check(0 < config.protocol.val_fraction < 1, "protocol.val_fraction", "must be in (0, 1)")
     check(0 < config.protocol.test_fraction < 1, "protocol.test_fraction", "must be in (0, 1)")
     check(config.model.width > 0, "model.width", "must be positive")
+    check(
+        config.model.compute_dtype in COMPUTE_DTYPES,
+        "model.compute_dtype",
+        f"must be one of {COMPUTE_DTYPES}",
+    )
     if config.model.pretrained:
         full_size = "converted ImageNet weights (model.pretrained) need the full-size AlexNet"
         check(config.model.width == 1.0, "model.width", f"{full_size}: 1.0")
@@ -172,6 +199,38 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     check(config.rsrl.likelihood in LIKELIHOODS, "rsrl.likelihood", f"must be one of {LIKELIHOODS}")
     check(config.rsrl.min_keep_per_class >= 0, "rsrl.min_keep_per_class", "must be >= 0")
+    check(
+        config.train.epoch_samples in sampling.EPOCH_SAMPLES,
+        "train.epoch_samples",
+        f"must be one of {sampling.EPOCH_SAMPLES}",
+    )
+    method = config.method
+    check(
+        method.selection in sampling.SELECTIONS,
+        "method.selection",
+        f"must be one of {sampling.SELECTIONS}",
+    )
+    check(method.loss in losses.LOSSES, "method.loss", f"must be one of {losses.LOSSES}")
+    check(
+        method.class_weights in losses.CLASS_WEIGHTS,
+        "method.class_weights",
+        f"must be one of {losses.CLASS_WEIGHTS}",
+    )
+    check(
+        0 <= method.effective_number_beta < 1,
+        "method.effective_number_beta",
+        "must be in [0, 1)",
+    )
+    check(method.focal_gamma >= 0, "method.focal_gamma", "must be >= 0")
+    check(method.logit_adjustment_tau >= 0, "method.logit_adjustment_tau", "must be >= 0")
+    check(
+        method.sampling in sampling.SAMPLINGS,
+        "method.sampling",
+        f"must be one of {sampling.SAMPLINGS}",
+    )
+    check(
+        method.hardness_target >= 0, "method.hardness_target", "must be >= 0 (0 = smallest class)"
+    )
     check(config.checkpoint.every_steps >= 0, "checkpoint.every_steps", "must be >= 0")
     check(config.resume in ("auto", "force"), "resume", "must be 'auto' or 'force'")
     devices = jax.device_count()

@@ -48,6 +48,36 @@ def rounds_over_folds(records: list[dict]) -> list[dict]:
     return out
 
 
+def majority_scores(record: dict, num_majority: int) -> list[str]:
+    """The `num_majority` largest classes of the fold's training set D, as score names.
+
+    Ranked as `selection.majority_classes` ranks them, from D's supports in the record.
+    """
+    names = list(record["train"]["per_class"])
+    counts = np.array([record["train"]["per_class"][n]["support"] for n in names])
+    order = np.lexsort((np.arange(len(names)), -counts))  # by count desc, then index asc
+    return [names[i] for i in order[:num_majority]]
+
+
+def group_averages(part: dict, majority: list[str]) -> dict:
+    """Mean precision and recall of the majority classes and of the minority (all other) ones.
+
+    As the paper reports them (§IV: "the average precision of the majority classes ..."),
+    over the classes with true samples in the split: the paper leaves out its score 9, which
+    has none in its test set. None when a group has no such class.
+    """
+    out = {}
+    for group, members in (
+        ("majority", [n for n in part["per_class"] if n in majority]),
+        ("minority", [n for n in part["per_class"] if n not in majority]),
+    ):
+        with_support = [part["per_class"][n] for n in members if part["per_class"][n]["support"]]
+        for name in ("precision", "recall"):
+            values = [c[name] for c in with_support]
+            out[f"{group}_{name}"] = float(np.mean(values)) if values else None
+    return out
+
+
 def choose_round(records: list[dict], split: str = "val") -> dict:
     """The round with the best macro F on `split` (earliest on ties)."""
     return max(records, key=lambda r: (r[split]["macro_f1"], -r["round"]))

@@ -11,10 +11,12 @@ checkpoint or mid-round checkpoint and ends with the same metrics and parameters
 uninterrupted run.
 """
 
+import dataclasses
 import json
 import math
 import os
 import time
+from typing import Any
 
 import jax
 import ml_collections
@@ -23,11 +25,14 @@ from absl import logging
 
 from rsrl_jax import (
     checkpoints,
+    fold_parallel,
     fold_stats,
     highlight,
+    losses,
     metrics,
     pretrained,
     report,
+    sampling,
     selection,
     train,
 )
@@ -61,10 +66,29 @@ def write_atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+@dataclasses.dataclass
+class Fold:
+    """One fold of the protocol as the round loop runs it: its split, its majority classes
+    and thresholds, the loss's class arrays of its D, its round checkpoints and scalars."""
+
+    index: int
+    split: splits.Split
+    majority: np.ndarray
+    thresholds: np.ndarray
+    per_class: dict
+    mngr: Any  # orbax CheckpointManager of the fold's rounds
+    writer: ScalarWriter
+
+    def close(self) -> None:
+        self.writer.close()
+        self.mngr.close()
+
+
 class Experiment:
     """What every fold shares: the data, the network, the compiled steps, the mesh."""
 
-    def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+    def __init__(self, config: ml_collections.ConfigDict, workdir: str, devices=None):
+        """`devices`: the mesh's devices, default every device of every process."""
         self.config = config
         self.workdir = workdir
         self.is_writer = jax.process_index() == 0
@@ -74,7 +98,7 @@ class Experiment:
                 f"config.rsrl.num_majority={config.rsrl.num_majority}: must be below the number "
                 f"of classes in the data ({self.data.num_classes}: scores {self.data.class_scores})"
             )
-        self.mesh = train.make_mesh()
+        self.mesh = train.make_mesh(devices)
         self.placer = train.BatchPlacer(self.mesh)
         self.model = train.make_model(config, self.data.num_classes)
         self.tx = train.make_optimizer(config)
@@ -85,6 +109,8 @@ class Experiment:
             config.data.image_size,
             config.train.random_crop,
             self.mesh,
+            loss=config.method.loss,
+            focal_gamma=config.method.focal_gamma,
         )
         self.eval_step = train.make_eval_step(self.model, config.data.image_size, self.mesh)
         self.keep_mask = jax.jit(selection.keep_mask)
@@ -137,16 +163,18 @@ class Experiment:
                 "resume."
             )
 
-    def train_round(self, fold: int, round_: int, state, kept, writer, progress_mngr):
+    def train_round(self, fold, round_, state, kept, writer, progress_mngr, per_class, epoch_size):
         """Trains round `round_` over the samples `kept`; returns (state, last epoch stats).
 
-        Resumes from the fold's mid-round checkpoint when it belongs to this round. The data
-        order of every epoch is drawn from (seed, fold, round) and the step keys from the
-        step counter, so a resumed round replays exactly the batches it had left.
+        Each epoch trains on `epoch_size` samples drawn from `kept` (`sampling.epoch_order`);
+        `per_class` holds the loss's class arrays. Resumes from the fold's mid-round
+        checkpoint when it belongs to this round. The data order of every epoch is drawn from
+        (seed, fold, round) and the step keys from the step counter, so a resumed round
+        replays exactly the batches it had left.
         """
         config = self.config
         epochs, batch_size = self.epochs_of(round_), config.train.batch_size
-        steps_per_epoch = math.ceil(len(kept) / batch_size)
+        steps_per_epoch = math.ceil(epoch_size / batch_size)
         every = config.checkpoint.every_steps
         order_rng = np.random.default_rng([config.seed, fold, round_])
         key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed), fold), round_)
@@ -163,7 +191,7 @@ class Experiment:
                 start_epoch,
                 start_batch,
             )
-        remaining = (epochs - start_epoch + 1) * len(kept) - start_batch * batch_size
+        remaining = (epochs - start_epoch + 1) * epoch_size - start_batch * batch_size
         progress = Progress(
             f"fold {fold} round {round_} training", max(remaining, 0), "img", config.log.progress
         )
@@ -171,7 +199,9 @@ class Experiment:
         epochs_before = sum(self.epochs_of(r) for r in range(1, round_))
         stats = {}
         for epoch in range(1, epochs + 1):
-            order = order_rng.permutation(kept)  # drawn every epoch, skipped or not
+            order = sampling.epoch_order(  # drawn every epoch, skipped or not
+                order_rng, kept, labels[kept], epoch_size, config.method.sampling
+            )
             if epoch < start_epoch:
                 continue
             if sums is None:
@@ -180,7 +210,7 @@ class Experiment:
                 if epoch == start_epoch and b < start_batch:
                     continue
                 x, y, m = self.placer.shard(images[batch], labels[batch], mask)
-                state, sums = self.train_step(state, sums, x, y, m, key)
+                state, sums = self.train_step(state, sums, x, y, m, key, per_class)
                 progress.update(int(mask.sum()), f"epoch {epoch}/{epochs}")
                 step = (epoch - 1) * steps_per_epoch + b + 1
                 if every and step % every == 0 and step < epochs * steps_per_epoch:
@@ -216,9 +246,20 @@ class Experiment:
         return state, stats
 
     def select(self, fold, round_, d_logits, split, majority, thresholds) -> np.ndarray:
-        """The samples of D the next round trains on (paper eqs. 1-3), logged by class."""
+        """The samples of D the next round trains on (paper eqs. 1-3), logged by class.
+
+        A baseline `method.selection` ('none', 'hardness') takes its own rule instead.
+        """
         config, data = self.config, self.data
         d_labels = data.labels[split.train]
+        if config.method.selection != "rsrl":
+            return sampling.baseline_keep(
+                config.method.selection,
+                d_logits,
+                d_labels,
+                data.num_classes,
+                config.method.hardness_target,
+            )
         lik = likelihoods(d_logits, config.rsrl.likelihood)
         keep = np.asarray(self.keep_mask(lik, d_labels, majority, thresholds))
         own = lik[np.arange(len(d_labels)), d_labels]
@@ -249,12 +290,13 @@ class Experiment:
             )
         return topped
 
-    def run_fold(self, fold: int, split: splits.Split) -> list[dict]:
-        """All rounds of one fold, resumed from its checkpoints; returns the fold's records."""
+    def open_fold(self, fold: int, split: splits.Split) -> Fold:
+        """One fold's majority classes, loss class arrays, round checkpoints and scalars."""
         config, data = self.config, self.data
         d_labels = data.labels[split.train]
         majority = selection.majority_classes(d_labels, data.num_classes, config.rsrl.num_majority)
         thresholds = np.asarray(config.rsrl.thresholds[: len(majority)], np.float32)
+        d_counts = np.bincount(d_labels, minlength=data.num_classes)
         logging.info(
             "fold %d: |D|=%d val=%d test=%d; majority scores %s with K=%s",
             fold,
@@ -264,74 +306,112 @@ class Experiment:
             [data.class_scores[c] for c in majority],
             list(config.rsrl.thresholds[: len(majority)]),
         )
-        mngr = checkpoints.manager(self.workdir, fold)
-        progress_mngr = checkpoints.progress_manager(self.workdir, fold)
-        writer = ScalarWriter(self.workdir, fold)
-        records = checkpoints.round_records(mngr)
-        if records:
-            last = records[-1]["round"]
-            params, meta = checkpoints.restore_round(mngr, last, self.abstract_params())
-            keep = np.asarray(meta["next_keep"], bool)
-            logging.info("fold %d: rounds 1-%d done, resuming at round %d", fold, last, last + 1)
-        else:
-            last = 0
-            params = self.placer.replicate(
-                pretrained.initial_params(config, self.model, config.seed + fold)
+        return Fold(
+            index=fold,
+            split=split,
+            majority=majority,
+            thresholds=thresholds,
+            per_class=self.placer.replicate(losses.class_arrays(d_counts, config.method)),
+            mngr=checkpoints.manager(self.workdir, fold),
+            writer=ScalarWriter(self.workdir, fold),
+        )
+
+    def state_after(self, f: Fold, round_: int):
+        """(params, keep mask over D) after round `round_` of fold `f`; round 0 = the start."""
+        if round_ == 0:
+            params = pretrained.initial_params(self.config, self.model, self.config.seed + f.index)
+            return self.placer.replicate(params), np.ones(len(f.split.train), bool)
+        params, meta = checkpoints.restore_round(f.mngr, round_, self.abstract_params())
+        return params, np.asarray(meta["next_keep"], bool)
+
+    def kept_set(self, f: Fold, round_: int, keep: np.ndarray) -> np.ndarray:
+        """The indices round `round_` trains on; an empty selection stops the run."""
+        kept = f.split.train[keep]
+        if len(kept) == 0:
+            raise RuntimeError(
+                f"fold {f.index} round {round_}: the selection kept no sample; set "
+                "rsrl.min_keep_per_class > 0 to keep the most likely samples of each class"
             )
-            keep = np.ones(len(split.train), bool)
-        for round_ in range(last + 1, config.rsrl.rounds + 1):
-            kept = split.train[keep]
-            if len(kept) == 0:
-                raise RuntimeError(
-                    f"fold {fold} round {round_}: the selection kept no sample; set "
-                    "rsrl.min_keep_per_class > 0 to keep the most likely samples of each class"
-                )
+        return kept
+
+    def epoch_size(self, f: Fold, kept: np.ndarray) -> int:
+        return sampling.samples_per_epoch(
+            self.config.train.epoch_samples, len(kept), len(f.split.train)
+        )
+
+    def run_fold(self, fold: int, split: splits.Split) -> list[dict]:
+        """All rounds of one fold, resumed from its checkpoints; returns the fold's records."""
+        f = self.open_fold(fold, split)
+        progress_mngr = checkpoints.progress_manager(self.workdir, fold)
+        records = checkpoints.round_records(f.mngr)
+        last = records[-1]["round"] if records else 0
+        if last:
+            logging.info("fold %d: rounds 1-%d done, resuming at round %d", fold, last, last + 1)
+        params, keep = self.state_after(f, last)
+        for round_ in range(last + 1, self.config.rsrl.rounds + 1):
+            kept = self.kept_set(f, round_, keep)
             t0 = time.perf_counter()
             # A fresh optimizer state each round, placed as the step returns it (one compile).
             state = self.placer.replicate(train.new_state(params, self.tx))
-            state, train_stats = self.train_round(fold, round_, state, kept, writer, progress_mngr)
-            params = state.params
-            t1 = time.perf_counter()
-            # One pass over D serves both the train metrics and the next round's selection.
-            total = len(split.train) + len(split.val) + len(split.test)
-            progress = Progress(
-                f"fold {fold} round {round_} likelihoods and evaluation",
-                total,
-                "img",
-                config.log.progress,
+            epoch_size = self.epoch_size(f, kept)
+            state, train_stats = self.train_round(
+                fold, round_, state, kept, f.writer, progress_mngr, f.per_class, epoch_size
             )
-            d_logits = self.logits(params, split.train, progress)
-            val_logits = self.logits(params, split.val, progress)
-            test_logits = self.logits(params, split.test, progress)
-            t2 = time.perf_counter()
-            record = {
-                "fold": fold,
-                "round": round_,
-                "train_size": int(len(kept)),
-                "class_counts": score_counts(data.labels[kept], data.class_scores),
-                "train": self.report(d_logits, split.train),
-                "train_kept": self.report(d_logits[keep], kept),
-                "val": self.report(val_logits, split.val),
-                "test": self.report(test_logits, split.test),
-                "train_loss": train_stats["loss"],
-                "epochs": self.epochs_of(round_),
-            }
-            next_keep = self.select(fold, round_, d_logits, split, majority, thresholds)
-            meta = {
-                "record": record,
-                "next_keep": next_keep.astype(int).tolist(),
-                "class_scores": list(data.class_scores),
-            }
-            checkpoints.save_round(mngr, round_, params, meta)
+            params = state.params
+            record, keep = self.finish_round(
+                f, round_, params, keep, train_stats, epoch_size, time.perf_counter() - t0
+            )
             checkpoints.clear_progress(progress_mngr)
-            self.append_record(record)
             records.append(record)
-            self.log_round(record, writer, t1 - t0, t2 - t1)
-            keep = next_keep
-        writer.close()
-        mngr.close()
+        f.close()
         progress_mngr.close()
         return records
+
+    def finish_round(
+        self, f: Fold, round_, params, keep, train_stats, epoch_size, train_s: float
+    ) -> tuple[dict, np.ndarray]:
+        """Evaluates a trained round, selects the next round's set, saves, records and logs it.
+
+        One pass over D serves both the train metrics and the next round's selection. Returns
+        the round's metrics record and the next round's keep mask over D.
+        """
+        config, data, fold, split = self.config, self.data, f.index, f.split
+        kept = split.train[keep]
+        start = time.perf_counter()
+        total = len(split.train) + len(split.val) + len(split.test)
+        progress = Progress(
+            f"fold {fold} round {round_} likelihoods and evaluation",
+            total,
+            "img",
+            config.log.progress,
+        )
+        d_logits = self.logits(params, split.train, progress)
+        val_logits = self.logits(params, split.val, progress)
+        test_logits = self.logits(params, split.test, progress)
+        eval_s = time.perf_counter() - start
+        record = {
+            "fold": fold,
+            "round": round_,
+            "train_size": int(len(kept)),
+            "class_counts": score_counts(data.labels[kept], data.class_scores),
+            "train": self.report(d_logits, split.train),
+            "train_kept": self.report(d_logits[keep], kept),
+            "val": self.report(val_logits, split.val),
+            "test": self.report(test_logits, split.test),
+            "train_loss": train_stats["loss"],
+            "epochs": self.epochs_of(round_),
+            "steps": self.epochs_of(round_) * math.ceil(epoch_size / config.train.batch_size),
+        }
+        next_keep = self.select(fold, round_, d_logits, split, f.majority, f.thresholds)
+        meta = {
+            "record": record,
+            "next_keep": next_keep.astype(int).tolist(),
+            "class_scores": list(data.class_scores),
+        }
+        checkpoints.save_round(f.mngr, round_, params, meta)
+        self.append_record(record)
+        self.log_round(record, f.writer, train_s, eval_s)
+        return record, next_keep
 
     def log_round(self, record: dict, writer: ScalarWriter, train_s: float, eval_s: float):
         fold, round_ = record["fold"], record["round"]
@@ -377,12 +457,15 @@ class Experiment:
             os.fsync(f.fileno())
 
 
-def start_or_resume(config: ml_collections.ConfigDict, workdir: str, class_scores) -> None:
+def start_or_resume(
+    config: ml_collections.ConfigDict, workdir: str, class_scores, write: bool = True
+) -> None:
     """Records the config and classes of a new run, or checks them against a resumed one.
 
     A resumed run's metrics.jsonl is rebuilt from its round checkpoints, the record of truth,
     so a line lost or half-written by a kill is restored and a line never follows a
-    checkpoint that does not exist.
+    checkpoint that does not exist. Every process of a multi-process run checks (so all stop
+    alike); only the one with `write` writes.
     """
     config_path = os.path.join(workdir, "config.json")
     classes = {"class_scores": list(class_scores)}
@@ -406,13 +489,15 @@ def start_or_resume(config: ml_collections.ConfigDict, workdir: str, class_score
                 f"{classes['class_scores']}: cannot resume"
             )
         logging.info("resuming the run in %s", workdir)
+    if not write:
+        return
     os.makedirs(workdir, exist_ok=True)
     write_atomic(config_path, config.to_json(indent=2))
     write_atomic(os.path.join(workdir, "classes.json"), json.dumps(classes, indent=2))
     records = []
     fold = 0
     while os.path.isdir(checkpoints.fold_dir(workdir, fold)):
-        mngr = checkpoints.manager(workdir, fold)
+        mngr = checkpoints.manager(workdir, fold, read_only=True)
         records += checkpoints.round_records(mngr)
         mngr.close()
         fold += 1
@@ -427,8 +512,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     start = time.perf_counter()
     experiment = Experiment(config, workdir)
     data = experiment.data
-    if experiment.is_writer:
-        start_or_resume(config, workdir, data.class_scores)
+    start_or_resume(config, workdir, data.class_scores, write=experiment.is_writer)
     logging.info(
         "data %s: %d photos, scores %s, counts %s; %d device(s)",
         config.data.name,
@@ -442,9 +526,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     )
     if config.protocol.max_folds > 0:
         fold_splits = fold_splits[: config.protocol.max_folds]
-    records = []
-    for fold, split in enumerate(fold_splits):
-        records += experiment.run_fold(fold, split)
+    if config.protocol.parallel_folds:
+        records = fold_parallel.FoldParallel(experiment).run(fold_splits)
+    else:
+        records = []
+        for fold, split in enumerate(fold_splits):
+            records += experiment.run_fold(fold, split)
     summary = fold_stats.summarize(records)
     for s in summary["folds"]:
         logging.info(

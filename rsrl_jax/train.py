@@ -18,10 +18,10 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from rsrl_jax import losses
+from rsrl_jax.data.sharding import process_slice
 from rsrl_jax.models.alexnet import AlexNet
-
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+from rsrl_jax.models.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 
 @struct.dataclass
@@ -32,8 +32,14 @@ class TrainState:
 
 
 def make_mesh(devices=None) -> Mesh:
-    devices = np.asarray(devices if devices is not None else jax.devices())
-    return Mesh(devices.reshape(-1), ("data",))
+    """A 1-D `data` mesh over every device of every process, process by process.
+
+    Ordered by process so that each process's devices hold one contiguous slice of a global
+    batch (the slice `data.sharding.process_slice` gives it to feed).
+    """
+    devices = list(devices if devices is not None else jax.devices())
+    devices.sort(key=lambda d: (d.process_index, d.id))
+    return Mesh(np.asarray(devices), ("data",))
 
 
 def normalize(images: jax.Array) -> jax.Array:
@@ -71,12 +77,26 @@ def center_crops(images: jax.Array, size: int) -> jax.Array:
     return images[:, top : top + size, left : left + size]
 
 
+# XLA:CPU multiplies a small batch by large weights, x @ W as fc6 and fc7 do forward, 2-3x
+# faster with its Eigen kernels than with the YNNPACK library it uses by default; YNNPACK is
+# the faster one for the backward pass's g @ W.T, so only the forward-only step takes Eigen
+# (measured with `python -m rsrl_jax.benchmark`). Same products and sums, in another order.
+CPU_FORWARD_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+
+
+def forward_compiler_options() -> dict | None:
+    """XLA options for the forward-only step on this backend (None: XLA's defaults)."""
+    return CPU_FORWARD_OPTIONS if jax.default_backend() == "cpu" else None
+
+
 def make_model(config: ml_collections.ConfigDict, num_classes: int) -> AlexNet:
+    """The network; `model.compute_dtype` is its activations' (parameters stay float32)."""
     return AlexNet(
         num_classes=num_classes,
         width=config.model.width,
         fc_dim=config.model.fc_dim,
         dropout_rate=config.model.dropout_rate,
+        dtype=jnp.dtype(config.model.compute_dtype),
     )
 
 
@@ -112,8 +132,7 @@ def new_state(params, tx: optax.GradientTransformation) -> TrainState:
 
 def softmax_cross_entropy(logits, labels, mask):
     """Mean cross-entropy over the unmasked samples of the batch."""
-    losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-    return jnp.sum(losses * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+    return losses.cross_entropy(logits, labels, mask)
 
 
 NO_BAD_STEP = np.iinfo(np.int32).max
@@ -136,8 +155,14 @@ def make_train_step(
     image_size: int | None = None,
     random_crop: bool = True,
     mesh: Mesh | None = None,
+    loss: str = "cross_entropy",
+    focal_gamma: float = 2.0,
 ) -> Callable:
-    """Returns train_step(state, sums, images, labels, mask, key) -> (state, sums); jitted.
+    """Returns train_step(state, sums, images, labels, mask, key, per_class) -> (state, sums).
+
+    Jitted. `loss` names one of `rsrl_jax.losses.LOSSES`; `per_class` is the dict of [C]
+    arrays it reads (`losses.class_arrays` of the fold's D), an argument so that a fold with
+    other class counts reuses the compiled step.
 
     `key` is the round's key; the step's dropout, flip and crop keys are folded from it and
     the step counter, so a run is a pure function of its seed. Photos stored larger than
@@ -152,7 +177,9 @@ def make_train_step(
     step compiles once: a fresh round's state and the step's own output place alike.
     """
 
-    def train_step(state: TrainState, sums, images, labels, mask, key):
+    loss_of = losses.make(loss, focal_gamma)
+
+    def train_step(state: TrainState, sums, images, labels, mask, key, per_class):
         key = jax.random.fold_in(key, state.step)
         flip_key, dropout_key, crop_key = jax.random.split(key, 3)
         if image_size is not None:
@@ -167,13 +194,20 @@ def make_train_step(
 
         def loss_fn(params):
             logits = model.apply({"params": params}, x, train=True, rngs={"dropout": dropout_key})
-            return softmax_cross_entropy(logits, labels, mask), logits
+            return loss_of(logits, labels, mask, per_class), logits
 
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         finite = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(grads))
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        keep_old = lambda new, old: jnp.where(finite, new, old)  # noqa: E731
+
+        def update(_):
+            updates, opt_state = tx.update(grads, state.opt_state, state.params)
+            return optax.apply_updates(state.params, updates), opt_state
+
+        # A branch, not a select of new and old: the update stays one in-place pass over the
+        # parameters (a select read both and cost 3x the update on CPU).
+        params, opt_state = jax.lax.cond(
+            finite, update, lambda _: (state.params, state.opt_state), None
+        )
         count = jnp.sum(mask)
         sums = {
             "loss_sum": sums["loss_sum"] + jnp.where(finite, loss * count, 0.0),
@@ -183,19 +217,14 @@ def make_train_step(
                 finite, sums["first_bad_step"], jnp.minimum(sums["first_bad_step"], state.step)
             ),
         }
-        new_state = TrainState(
-            step=state.step + 1,
-            params=jax.tree.map(keep_old, params, state.params),
-            opt_state=jax.tree.map(keep_old, opt_state, state.opt_state),
-        )
-        return new_state, sums
+        return TrainState(step=state.step + 1, params=params, opt_state=opt_state), sums
 
     if mesh is None:
         return jax.jit(train_step, donate_argnums=(0, 1))
     replicated, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
     return jax.jit(
         train_step,
-        in_shardings=(replicated, replicated, data, data, data, replicated),
+        in_shardings=(replicated, replicated, data, data, data, replicated, replicated),
         out_shardings=(replicated, replicated),
         donate_argnums=(0, 1),
     )
@@ -206,7 +235,9 @@ def make_eval_step(
 ) -> Callable:
     """Returns eval_step(params, images) -> logits [B, C]; jitted, eval mode (no dropout).
 
-    Photos stored larger than `image_size` are center-cropped to it.
+    Photos stored larger than `image_size` are center-cropped to it. With a `mesh` the batch
+    is split on `data` and the logits come back replicated: every process of a multi-process
+    run gets all of them, for the metrics and the selection.
     """
 
     def eval_step(params, images):
@@ -215,20 +246,41 @@ def make_eval_step(
         return model.apply({"params": params}, normalize(images), train=False)
 
     if mesh is None:
-        return jax.jit(eval_step)
+        return jax.jit(eval_step, compiler_options=forward_compiler_options())
     replicated, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-    return jax.jit(eval_step, in_shardings=(replicated, data), out_shardings=data)
+    return jax.jit(
+        eval_step,
+        in_shardings=(replicated, data),
+        out_shardings=replicated,
+        compiler_options=forward_compiler_options(),
+    )
 
 
 class BatchPlacer:
-    """Puts host batches on the mesh, sharded along `data`; replicates pytrees."""
+    """Puts global host batches on the mesh, split along `data`; replicates pytrees.
 
-    def __init__(self, mesh: Mesh):
-        self.data = NamedSharding(mesh, P("data"))
+    `batch_axis` is the axis of the batch in the arrays (1 for [folds, batch, ...]). Every
+    process passes the same global batch and feeds only its own slice of it to its devices
+    (`jax.make_array_from_process_local_data`); with one process that is the whole batch.
+    """
+
+    def __init__(self, mesh: Mesh, batch_axis: int = 0):
+        self.batch_axis = batch_axis
+        self.data = NamedSharding(mesh, P(*[None] * batch_axis, "data"))
         self.replicated = NamedSharding(mesh, P())
 
     def shard(self, *arrays):
-        return tuple(jax.device_put(a, self.data) for a in arrays)
+        if jax.process_count() == 1:  # every device is ours: the plain transfer is quicker
+            return tuple(jax.device_put(a, self.data) for a in arrays)
+        return tuple(
+            jax.make_array_from_process_local_data(self.data, self.local(a), a.shape)
+            for a in arrays
+        )
+
+    def local(self, global_batch: np.ndarray) -> np.ndarray:
+        """This process's part of a global batch: its slice along the batch axis."""
+        moved = np.moveaxis(np.asarray(global_batch), self.batch_axis, 0)
+        return np.moveaxis(process_slice(moved), 0, self.batch_axis)
 
     def replicate(self, tree):
         return jax.device_put(tree, self.replicated)

@@ -2,12 +2,14 @@
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY_OVERRIDES, read_records, run_cli, tiny_config
+from conftest import TINY_OVERRIDES, read_records, tiny_config
 from rsrl_jax import compare, fold_stats, rsrl
 from rsrl_jax.config import validate
 from rsrl_jax.data import splits
@@ -105,14 +107,21 @@ def test_one_compiled_step_over_folds_with_other_class_weights(tmp_path):
 METHODS = ("balanced_sampling", "hardness+logit_adjusted")
 
 
+def run_compare(workdir, methods: str, check=True):
+    """`python -m rsrl_jax.compare` on the tiny config; returns the finished process."""
+    cmd = [sys.executable, "-m", "rsrl_jax.compare", "--config=configs/demo.py"]
+    cmd += [f"--workdir={workdir}", f"--methods={methods}", "--config.log.progress=False"]
+    cmd += [f"--config.{k}={v}" for k, v in TINY_OVERRIDES.items()]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if check:
+        assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
 @pytest.fixture(scope="module")
 def tiny_compare(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("compare")
-    overrides = {**TINY_OVERRIDES, "log.progress": False}
-    result = run_cli(
-        workdir, overrides, module="rsrl_jax.compare", extra=[f"--methods={','.join(METHODS)}"]
-    )
-    return workdir, result
+    return workdir, run_compare(workdir, ",".join(METHODS))
 
 
 def test_compare_writes_the_table_json_and_plot(tiny_compare):
@@ -161,12 +170,6 @@ def test_compare_methods_train_as_configured(tiny_compare):
 
 
 def test_compare_refuses_a_bad_method_before_any_work(tmp_path):
-    result = run_cli(
-        tmp_path,
-        TINY_OVERRIDES,
-        module="rsrl_jax.compare",
-        extra=["--methods=rsrl+smote"],
-        check=False,
-    )
+    result = run_compare(tmp_path, "rsrl+smote", check=False)
     assert result.returncode != 0 and "unknown part 'smote'" in result.stderr
     assert not any(tmp_path.iterdir())

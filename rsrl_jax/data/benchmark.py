@@ -26,7 +26,7 @@ import numpy as np
 from absl import app, flags, logging
 from PIL import Image
 
-from rsrl_jax import pretrained, rsrl, train
+from rsrl_jax import losses, pretrained, rsrl, train
 from rsrl_jax.config import base_config
 from rsrl_jax.data import builders, datasets, synthetic
 
@@ -93,9 +93,11 @@ def time_steps(experiment: rsrl.Experiment, params, feed, images_per_step: int) 
     state = train.new_state(jax.tree.map(lambda a: a.copy(), params), experiment.tx)
     sums = experiment.placer.replicate(train.zero_sums())
     key = jax.random.key(0)
+    counts = np.bincount(experiment.data.labels, minlength=experiment.data.num_classes)
+    per_class = experiment.placer.replicate(losses.class_arrays(counts, experiment.config.method))
     steps, start = 0, time.perf_counter()
     for x, y, m in feed:
-        state, sums = experiment.train_step(state, sums, x, y, m, key)
+        state, sums = experiment.train_step(state, sums, x, y, m, key, per_class)
         steps += 1
     jax.block_until_ready(sums)
     return steps * images_per_step / (time.perf_counter() - start)

@@ -341,7 +341,8 @@ def record_skipped(builder: _PhotoBuilder, workdir: str | None) -> list[dict]:
     skipped = builder.skipped_records
     for s in skipped:
         logging.warning("skipped %s: %r: %s", s["where"], s["item"], s["reason"])
-    if workdir is not None and getattr(builder, "on_bad", "error") == "skip":
+    writer = jax.process_index() == 0  # one process writes for a multi-process run
+    if writer and workdir is not None and getattr(builder, "on_bad", "error") == "skip":
         os.makedirs(workdir, exist_ok=True)
         path = os.path.join(workdir, SKIPPED_FILE)
         with open(path, "w") as f:

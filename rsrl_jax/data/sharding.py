@@ -10,9 +10,9 @@ contiguous slice of each batch:
         m = jax.make_array_from_process_local_data(sharding, process_slice(mask))
 
 `jax.make_array_from_process_local_data` then assembles the global array sharded on the
-`data` axis, whose devices are ordered by process (as `jax.devices()` is). Each host thus
-keeps only its share of the prepared records in memory if it reads them by these indices.
-The training loop is single-process today, where this is the identity.
+`data` axis, whose devices `train.make_mesh` orders by process. `train.BatchPlacer.shard`
+does this for every batch of training, likelihood passes and evaluation; with one process
+the slice is the whole batch.
 """
 
 import jax

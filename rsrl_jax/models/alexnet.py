@@ -5,9 +5,13 @@ Layer names: conv1..conv5 = torchvision `features.{0,3,6,8,10}`, fc6, fc7 =
 `width` and `fc_dim` shrink the network for quick CPU demos; the defaults are torchvision's.
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
+from jax import lax
+
+from rsrl_jax.models import fast_ops
 
 CONV_CHANNELS = (64, 192, 384, 256, 256)
 MIN_IMAGE_SIZE = 63  # smallest input whose last max-pool still has a 3x3 window
@@ -33,7 +37,9 @@ def adaptive_avg_pool(x: jnp.ndarray, out_size: int = 6) -> jnp.ndarray:
     return jnp.einsum("oh,bhwc,pw->bopc", ph, x, pw)
 
 
-def _max_pool(x):
+def _max_pool(x, fast_gradients: bool):
+    if fast_gradients:
+        return fast_ops.max_pool(x, 3, 2)
     return nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")
 
 
@@ -45,11 +51,28 @@ class AlexNet(nn.Module):
     fc_dim: int = 4096
     dropout_rate: float = 0.5
     dtype: jnp.dtype = jnp.float32
+    # Gradients of the convolutions and max-pools written for XLA:CPU (`models.fast_ops`):
+    # the same forward and gradients, up to the order of float additions. None = on CPU only
+    # (GPUs and TPUs have fast library gradients); False = XLA's own, for the benchmark.
+    fast_gradients: bool | None = None
+
+    def uses_fast_gradients(self) -> bool:
+        if self.fast_gradients is None:
+            return jax.default_backend() == "cpu"
+        return self.fast_gradients
 
     def setup(self):
         c = [max(1, round(ch * self.width)) for ch in CONV_CHANNELS]
+        fast = self.uses_fast_gradients()
+        conv_op = fast_ops.conv_general_dilated if fast else lax.conv_general_dilated
         conv = lambda ch, k, s, p, name: nn.Conv(  # noqa: E731
-            ch, (k, k), strides=(s, s), padding=((p, p), (p, p)), dtype=self.dtype, name=name
+            ch,
+            (k, k),
+            strides=(s, s),
+            padding=((p, p), (p, p)),
+            dtype=self.dtype,
+            name=name,
+            conv_general_dilated=conv_op,
         )
         self.conv1 = conv(c[0], 11, 4, 2, "conv1")
         self.conv2 = conv(c[1], 5, 1, 2, "conv2")
@@ -68,11 +91,12 @@ class AlexNet(nn.Module):
     def __call__(self, x, train: bool = False):
         if x.shape[1] < MIN_IMAGE_SIZE or x.shape[2] < MIN_IMAGE_SIZE:
             raise ValueError(f"AlexNet needs inputs of at least {MIN_IMAGE_SIZE}px, got {x.shape}")
-        x = _max_pool(nn.relu(self.conv1(x)))
-        x = _max_pool(nn.relu(self.conv2(x)))
+        pool = lambda y: _max_pool(y, self.uses_fast_gradients())  # noqa: E731
+        x = pool(nn.relu(self.conv1(x)))
+        x = pool(nn.relu(self.conv2(x)))
         x = nn.relu(self.conv3(x))
         x = nn.relu(self.conv4(x))
-        x = _max_pool(nn.relu(self.conv5(x)))
+        x = pool(nn.relu(self.conv5(x)))
         x = adaptive_avg_pool(x, 6)
         x = x.reshape(x.shape[0], -1)  # NHWC flatten: (h, w, c) order
         x = self.dropout(x, deterministic=not train)

@@ -1,0 +1,191 @@
+"""The sides of `python -m rsrl_jax.benchmark`, each served from its own process.
+
+  python -m rsrl_jax.bench_workers '<spec JSON>'      (started by rsrl_jax.benchmark)
+
+A side builds its train and forward steps of the full-size AlexNet on one fixed batch,
+warms them up (compiles), says {"ready": ...} and then answers commands on stdin, one JSON
+object a line: {"run": "train" | "forward", "steps": n} -> {"images_per_s": x};
+{"run": "pipeline"} -> the host input pipeline's images/s (JAX side);
+{"run": "stats"} -> peak memory and compile counts; {"run": "quit"}.
+
+One process per side: each side's peak memory is its own, and neither side's threads or
+caches linger into the other's timing windows.
+"""
+
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def fixed_batch(spec: dict):
+    """The batch every timed step sees: uint8 NHWC photos and class labels."""
+    rng = np.random.default_rng(0)
+    size, batch = spec["image_size"], spec["batch_size"]
+    images = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+    labels = rng.integers(0, spec["num_classes"], batch).astype(np.int32)
+    return images, labels
+
+
+def jax_side(spec: dict) -> dict:
+    """Our real jitted steps (rsrl.Experiment builds them as a run does) on one batch."""
+    import jax
+
+    from rsrl_jax import losses, pretrained, rsrl, train
+    from rsrl_jax.config import base_config
+    from rsrl_jax.data import benchmark as data_benchmark
+    from rsrl_jax.run_timing import CompileLog
+
+    compile_log = CompileLog()
+    if not spec.get("fast_gradients", True):  # the "before" variants: XLA's own gradients
+        make_model = train.make_model
+        train.make_model = lambda c, n: make_model(c, n).clone(fast_gradients=False)
+    if not spec.get("cpu_options", True):
+        train.CPU_FORWARD_OPTIONS = None
+    config = base_config()
+    config.data.num_examples = max(64, spec["batch_size"])
+    config.data.image_size = spec["image_size"]
+    config.train.batch_size = config.train.eval_batch_size = spec["batch_size"]
+    config.model.compute_dtype = spec.get("compute_dtype", "float32")
+    config.log.progress = False
+    root = tempfile.mkdtemp(prefix="rsrl-bench-")
+    config.data.cache_dir = os.path.join(root, "cache")
+    experiment = rsrl.Experiment(config, os.path.join(root, "run"))
+    placer, tx = experiment.placer, experiment.tx
+    params = placer.replicate(pretrained.initial_params(config, experiment.model, 0))
+    images, labels = fixed_batch({**spec, "num_classes": experiment.data.num_classes})
+    mask = np.ones(len(labels), np.float32)
+    x, y, m = placer.shard(images, labels, mask)
+    counts = np.bincount(experiment.data.labels, minlength=experiment.data.num_classes)
+    per_class = placer.replicate(losses.class_arrays(counts, config.method))
+    key = jax.random.key(0)
+    live = {"state": placer.replicate(train.new_state(params, tx))}
+    live["sums"] = placer.replicate(train.zero_sums())
+
+    def train_steps(n: int) -> None:
+        for _ in range(n):
+            live["state"], live["sums"] = experiment.train_step(
+                live["state"], live["sums"], x, y, m, key, per_class
+            )
+        jax.block_until_ready(live["sums"])
+
+    def forward_steps(n: int) -> None:
+        out = None
+        for _ in range(n):
+            out = experiment.eval_step(live["state"].params, x)
+        jax.block_until_ready(out)
+
+    def pipeline() -> float:
+        indices = np.arange(len(experiment.data))
+        return data_benchmark.time_pipeline(experiment, indices, spec["pipeline_images"])
+
+    def stats() -> dict:
+        return {
+            "peak_rss_mb": peak_rss_mb(),
+            "executables": {
+                "train_step": experiment.train_step._cache_size(),
+                "eval_step": experiment.eval_step._cache_size(),
+            },
+            "compiles": compile_log.by_function,
+            "backend": jax.default_backend(),
+            "device_kind": jax.devices()[0].device_kind,
+            "device_count": jax.device_count(),
+        }
+
+    def flops() -> dict:
+        """XLA's FLOP count of one compiled train step and one forward step."""
+        train_args = (live["state"], live["sums"], x, y, m, key, per_class)
+        return {
+            "train": step_flops(experiment.train_step, train_args),
+            "forward": step_flops(experiment.eval_step, (live["state"].params, x)),
+        }
+
+    return {
+        "train": train_steps,
+        "forward": forward_steps,
+        "pipeline": pipeline,
+        "stats": stats,
+        "flops": flops,
+    }
+
+
+def step_flops(jitted, args) -> float | None:
+    """FLOPs of one call from the compiled program's `cost_analysis` (None if not given)."""
+    analysis = jitted.lower(*args).compile().cost_analysis()
+    if isinstance(analysis, list | tuple):
+        analysis = analysis[0] if analysis else {}
+    value = (analysis or {}).get("flops")
+    return float(value) if value is not None and value > 0 else None
+
+
+def torch_side(spec: dict) -> dict:
+    """The PyTorch reference with its defaults (all cores, NCHW), on the same batch."""
+    import torch
+
+    from rsrl_jax import torch_alexnet
+
+    torch.manual_seed(0)
+    net = torch_alexnet.TorchAlexNet(spec["num_classes"], spec["dropout_rate"])
+    optimizer = torch_alexnet.make_optimizer(
+        net, spec["learning_rate"], spec["momentum"], spec["weight_decay"], spec["head_x"]
+    )
+    train_step = torch_alexnet.make_train_step(net, optimizer, flip=True)
+    eval_step = torch_alexnet.make_eval_step(net)
+    images, labels = fixed_batch(spec)
+    x, y = torch_alexnet.nchw(images), torch.from_numpy(labels.astype(np.int64))
+
+    def train_steps(n: int) -> None:
+        loss_sum = torch.zeros(())
+        for _ in range(n):
+            loss, _ = train_step(x, y)
+            loss_sum += loss
+        float(loss_sum)
+
+    def forward_steps(n: int) -> None:
+        for _ in range(n):
+            eval_step(x)
+
+    def stats() -> dict:
+        return {"peak_rss_mb": peak_rss_mb(), "threads": torch.get_num_threads()}
+
+    return {"train": train_steps, "forward": forward_steps, "stats": stats}
+
+
+def serve(spec: dict) -> None:
+    """Builds the side, warms it up, then answers commands until told to quit."""
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not garble replies
+    start = time.perf_counter()
+    side = (jax_side if spec["side"] == "jax" else torch_side)(spec)
+    side["train"](spec["warmup_steps"])  # compiles (JAX); a first step's allocations (both)
+    side["forward"](spec["warmup_steps"])
+    replies.write(json.dumps({"ready": True, "setup_s": time.perf_counter() - start}) + "\n")
+    for line in sys.stdin:
+        command = json.loads(line)
+        what = command["run"]
+        if what == "quit":
+            return
+        if what in ("train", "forward"):
+            steps = command["steps"]
+            begin = time.perf_counter()
+            side[what](steps)
+            seconds = time.perf_counter() - begin
+            reply = {"images_per_s": steps * spec["batch_size"] / seconds, "seconds": seconds}
+        elif what == "pipeline":
+            reply = {"images_per_s": side["pipeline"]()}
+        else:
+            reply = side[what]()
+        replies.write(json.dumps(reply) + "\n")
+
+
+if __name__ == "__main__":
+    serve(json.loads(sys.argv[1]))

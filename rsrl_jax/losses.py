@@ -1,0 +1,116 @@
+"""Training losses for imbalanced classes, the baselines RSRL is compared with.
+
+Every loss is `loss(logits [B, C], labels [B], mask [B], per_class) -> scalar`, the mean over
+the unmasked samples of the batch (padding has mask 0 and contributes nothing), as
+`train.softmax_cross_entropy`. `per_class` holds [C] arrays computed from the fold's training
+set D (`class_arrays`): they enter the jitted step as arguments, not constants, so a new fold
+with other class counts does not recompile the step.
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+LOSSES = ("cross_entropy", "weighted_cross_entropy", "focal", "logit_adjusted")
+CLASS_WEIGHTS = ("inverse_frequency", "effective_number")
+
+
+def masked_mean(values, mask):
+    """Mean of `values` over the samples with mask 1 (0 for an all-padding batch)."""
+    return jnp.sum(values * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def cross_entropy(logits, labels, mask):
+    """Plain softmax cross-entropy: the paper's loss."""
+    return masked_mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels), mask)
+
+
+def weighted_cross_entropy(logits, labels, mask, weights):
+    """w_y · CE(x, y), averaged over the unmasked samples.
+
+    With weights normalised to sum to the number of classes (`class_weights`), a balanced
+    batch keeps the scale of plain cross-entropy (Cui et al. 2019, eq. 5).
+    """
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    return masked_mean(weights[labels] * ce, mask)
+
+
+def focal(logits, labels, mask, gamma: float):
+    """Softmax focal loss -(1 - p_y)^gamma log p_y (Lin et al. 2017, multi-class form).
+
+    The factor is exp(gamma · log(1 - p_y)) with log(1 - p_y) taken from the other classes'
+    logits, so it and its gradient stay finite when p_y rounds to 1 (gamma < 1 included).
+    """
+    log_p = jax.nn.log_softmax(logits, axis=-1)
+    log_p_y = jnp.take_along_axis(log_p, labels[:, None], axis=-1)[:, 0]
+    others = jnp.where(jax.nn.one_hot(labels, logits.shape[-1], dtype=bool), -jnp.inf, logits)
+    log_not_y = jax.nn.logsumexp(others, axis=-1) - jax.nn.logsumexp(logits, axis=-1)
+    return masked_mean(-jnp.exp(gamma * log_not_y) * log_p_y, mask)
+
+
+def logit_adjusted(logits, labels, mask, adjustment):
+    """Cross-entropy of logits + tau·log(prior) (Menon et al. 2021, eq. 10).
+
+    Training against the prior-shifted logits makes the plain logits, used for prediction,
+    estimate the balanced posterior.
+    """
+    return cross_entropy(logits + adjustment, labels, mask)
+
+
+def make(name: str, focal_gamma: float = 2.0) -> Callable:
+    """loss(logits, labels, mask, per_class) for the loss `name` (one of LOSSES)."""
+    if name == "cross_entropy":
+        return lambda logits, labels, mask, per_class: cross_entropy(logits, labels, mask)
+    if name == "weighted_cross_entropy":
+        return lambda logits, labels, mask, per_class: weighted_cross_entropy(
+            logits, labels, mask, per_class["weight"]
+        )
+    if name == "focal":
+        return lambda logits, labels, mask, per_class: focal(logits, labels, mask, focal_gamma)
+    if name == "logit_adjusted":
+        return lambda logits, labels, mask, per_class: logit_adjusted(
+            logits, labels, mask, per_class["adjustment"]
+        )
+    raise ValueError(f"unknown loss {name!r}: must be one of {LOSSES}")
+
+
+def class_weights(counts, kind: str, beta: float = 0.999) -> np.ndarray:
+    """Per-class weights from the class counts of D, summing to the number of classes in D.
+
+    `inverse_frequency`: w_c ∝ 1 / n_c. `effective_number` (Cui et al. 2019): w_c ∝
+    (1 - beta) / (1 - beta^n_c), the inverse of the class's effective number of samples;
+    beta = 0 weighs all classes alike, beta -> 1 tends to inverse frequency. A class absent
+    from D gets weight 0 (no sample of it is ever weighted).
+    """
+    counts = np.asarray(counts, np.float64)
+    present = counts > 0
+    n = np.where(present, counts, 1.0)
+    if kind == "inverse_frequency":
+        raw = 1.0 / n
+    elif kind == "effective_number":
+        raw = (1.0 - beta) / (1.0 - np.power(beta, n))
+    else:
+        raise ValueError(f"unknown class weights {kind!r}: must be one of {CLASS_WEIGHTS}")
+    raw = np.where(present, raw, 0.0)
+    return (raw * present.sum() / raw.sum()).astype(np.float32)
+
+
+def log_priors(counts) -> np.ndarray:
+    """log of the class priors of D; a class absent from D counts as half a sample."""
+    counts = np.maximum(np.asarray(counts, np.float64), 0.5)
+    return np.log(counts / counts.sum()).astype(np.float32)
+
+
+def class_arrays(counts, method) -> dict[str, np.ndarray]:
+    """The [C] arrays the losses read, from D's class counts and the `config.method` fields.
+
+    Both are always present (float32), whatever the loss, so the step's signature and
+    compiled program are the same for every fold.
+    """
+    return {
+        "weight": class_weights(counts, method.class_weights, method.effective_number_beta),
+        "adjustment": (method.logit_adjustment_tau * log_priors(counts)).astype(np.float32),
+    }

@@ -1,0 +1,52 @@
+"""The benchmark times both sides in alternation and accounts for a run's wall time."""
+
+import json
+import subprocess
+import sys
+
+from conftest import tiny_config
+from rsrl_jax import run_timing
+
+
+def test_benchmark_alternates_sides_and_reports_ratios_memory_and_compiles(tmp_path):
+    out = tmp_path / "figures.json"
+    cmd = [sys.executable, "-m", "rsrl_jax.benchmark", "--image_size=64", "--batch_size=4"]
+    cmd += ["--rounds=2", "--train_steps=1", "--forward_steps=1", f"--json_out={out}"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(out.read_text())
+
+    timed = figures["timed"]["images_per_s"]
+    assert set(timed) == {"jax:ours", "torch"}
+    for side in timed.values():
+        assert all(len(side[kind]) == 2 and min(side[kind]) > 0 for kind in ("train", "forward"))
+    ratios = figures["comparison"]["ratios"]["jax:ours"]
+    for kind in ("train", "forward"):
+        pairs = zip(timed["jax:ours"][kind], timed["torch"][kind], strict=True)
+        assert ratios[kind]["rounds"] == [a / b for a, b in pairs]  # within-round ratios
+    assert len(figures["timed"]["load_1min"]) == 2
+    assert figures["pipeline_images_per_s"] > 0
+    stats = figures["worker_stats"]
+    assert stats["jax:ours"]["executables"] == {"train_step": 1, "eval_step": 1}
+    assert stats["jax:ours"]["compiles"]["train_step"]["compiles"] == 1
+    # Each side's own peak memory: the torch side never imported JAX's 57M-parameter state.
+    assert stats["torch"]["peak_rss_mb"] > 200 and stats["jax:ours"]["peak_rss_mb"] > 200
+    assert "ratio jax:ours / torch: train" in result.stdout
+
+
+def test_run_wall_time_is_split_and_each_step_compiles_once(tmp_path):
+    config = tiny_config({"log.progress": False})
+    timing = run_timing.time_run(config, str(tmp_path / "run"), run_timing.CompileLog())
+
+    split = timing["split"]
+    assert abs(sum(split.values()) - timing["wall_s"]) < 1e-6
+    for part in ("data_loading_s", "training_s", "likelihood_passes_s", "evaluation_s"):
+        assert split[part] > 0, part
+    assert split["compilation_s"] > 0
+    assert timing["rounds"] == 2
+    # One compile per shape for the whole run: both rounds reuse the steps.
+    assert timing["compiles"]["train_step"]["compiles"] == 1
+    assert timing["compiles"]["eval_step"]["compiles"] == 1
+    timings = (tmp_path / "run" / "timings.jsonl").read_text().splitlines()
+    train_s = sum(json.loads(line)["train_s"] for line in timings)
+    assert split["training_s"] < train_s  # the step's compile was taken out of training
