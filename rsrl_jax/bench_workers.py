@@ -12,9 +12,11 @@ One process per side: each side's peak memory is its own, and neither side's thr
 caches linger into the other's timing windows.
 """
 
+import atexit
 import json
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -58,6 +60,7 @@ def jax_side(spec: dict) -> dict:
     config.model.compute_dtype = spec.get("compute_dtype", "float32")
     config.log.progress = False
     root = tempfile.mkdtemp(prefix="rsrl-bench-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     config.data.cache_dir = os.path.join(root, "cache")
     experiment = rsrl.Experiment(config, os.path.join(root, "run"))
     placer, tx = experiment.placer, experiment.tx
@@ -110,6 +113,7 @@ def jax_side(spec: dict) -> dict:
         }
 
     return {
+        "num_classes": experiment.data.num_classes,
         "train": train_steps,
         "forward": forward_steps,
         "pipeline": pipeline,
@@ -168,7 +172,10 @@ def serve(spec: dict) -> None:
     side = (jax_side if spec["side"] == "jax" else torch_side)(spec)
     side["train"](spec["warmup_steps"])  # compiles (JAX); a first step's allocations (both)
     side["forward"](spec["warmup_steps"])
-    replies.write(json.dumps({"ready": True, "setup_s": time.perf_counter() - start}) + "\n")
+    ready = {"ready": True, "setup_s": time.perf_counter() - start}
+    if "num_classes" in side:  # the data's classes: the torch side's head gets as many
+        ready["num_classes"] = side["num_classes"]
+    replies.write(json.dumps(ready) + "\n")
     for line in sys.stdin:
         command = json.loads(line)
         what = command["run"]

@@ -38,7 +38,7 @@ from rsrl_jax import cli
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batch_size", 32, "Photos per step (both sides).")
 flags.DEFINE_integer("image_size", 224, "Square input side.")
-flags.DEFINE_integer("num_classes", 10, "Classes of the head (AVA's ten scores).")
+flags.DEFINE_integer("num_classes", 10, "Classes of the head when torch runs alone.")
 flags.DEFINE_integer("rounds", 7, "Alternating rounds; each times every side once.")
 flags.DEFINE_integer("train_steps", 2, "Train steps per timing window.")
 flags.DEFINE_integer("forward_steps", 4, "Forward steps per timing window.")
@@ -155,7 +155,9 @@ def start_workers(spec: dict, with_torch: bool) -> dict[str, Worker]:
         workers[f"jax:{variant}"] = Worker(variant, {**spec, "side": "jax", **VARIANTS[variant]})
     if with_torch:
         print("starting torch...", flush=True)
-        workers["torch"] = Worker("torch", {**spec, "side": "torch"})
+        ours = list(workers.values())
+        classes = ours[0].ready["num_classes"] if ours else spec["num_classes"]
+        workers["torch"] = Worker("torch", {**spec, "side": "torch", "num_classes": classes})
     return workers
 
 

@@ -1,18 +1,19 @@
-"""Convolution and max-pool with the same forward and faster gradients on XLA's CPU backend.
+"""Convolution and max-pool with XLA's forward and faster gradients on XLA's CPU backend.
 
 XLA:CPU computes two of AlexNet's gradients slowly: a convolution's weight gradient, which
-it lowers to a convolution over the batch that its CPU library runs at a fraction of its
-matmul speed (conv2's took 3x PyTorch's), and max-pool's, `select_and_scatter`, a scalar
-loop. Here the forward passes are XLA's own ops, unchanged, and the gradients are written as
-the sums they are:
+it lowers to a convolution whose window is the output's H x W (slow when that is large:
+conv2's at 224px took 3x PyTorch's), and max-pool's, `select_and_scatter`, a scalar loop.
+Here the forward passes are XLA's own ops, unchanged, and the gradients are written as the
+sums they are:
 
-- weight gradient: the photos' patches (im2col) times the output gradient, one matmul. A
-  strided convolution is first rewritten as a stride-1 one over a space-to-depth view of its
-  input, so the patches are read as contiguous channels. Same products and sums as XLA's;
-  only the order of the float additions differs.
+- weight gradient, where `im2col_pays`: the input's patches (im2col) times the output
+  gradient, one matmul. A strided convolution is first rewritten as a stride-1 one over a
+  space-to-depth view of its input, so the patches are read as contiguous channels.
 - input gradient: XLA's own transposed convolution (`jax.vjp` of the forward op).
 - max-pool gradient: each window's gradient goes to its FIRST maximum in row-major window
-  order, exactly as `select_and_scatter` (and PyTorch) choose on ties; bit-identical.
+  order, the element `select_and_scatter` (and PyTorch) choose on ties.
+
+The products and sums are XLA's; only the order of float additions within a sum differs.
 """
 
 import functools
@@ -118,9 +119,8 @@ def conv_general_dilated(
     gradient; anything else (small outputs, dilation, groups, string padding) is handed to
     `lax.conv_general_dilated` as is.
     """
-    plain = (
+    im2col = (
         not isinstance(padding, str)
-        and im2col_pays(lhs.shape, rhs.shape, window_strides, padding)
         and all(d == 1 for d in (lhs_dilation or (1, 1)) + (rhs_dilation or (1, 1)))
         and feature_group_count == batch_group_count == 1
         and lhs.ndim == 4
@@ -128,8 +128,9 @@ def conv_general_dilated(
         and precision is None
         and preferred_element_type is None
         and len(set(window_strides)) == 1
+        and im2col_pays(lhs.shape, rhs.shape, window_strides, padding)
     )
-    if not plain:
+    if not im2col:
         return lax.conv_general_dilated(
             lhs,
             rhs,
