@@ -48,11 +48,11 @@ def jax_side(spec: dict) -> dict:
     from rsrl_jax.run_timing import CompileLog
 
     compile_log = CompileLog()
-    if not spec.get("fast_gradients", True):  # the "before" variants: XLA's own gradients
+    if not spec.get("fast_gradients", True):  # XLA's own max-pool gradient
         make_model = train.make_model
         train.make_model = lambda c, n: make_model(c, n).clone(fast_gradients=False)
-    if not spec.get("cpu_options", True):
-        train.CPU_FORWARD_OPTIONS = None
+    if not spec.get("cpu_options", True):  # XLA:CPU's default libraries
+        train.CPU_TRAIN_OPTIONS = train.CPU_FORWARD_OPTIONS = None
     config = base_config()
     config.data.num_examples = max(64, spec["batch_size"])
     config.data.image_size = spec["image_size"]

@@ -1,6 +1,6 @@
 """Our train and forward steps against PyTorch's, side by side; the input pipeline; a run.
 
-  python -m rsrl_jax.benchmark [--rounds=7] [--variants=ours] [--torch] [--demo]
+  python -m rsrl_jax.benchmark [--rounds=10] [--variants=ours] [--torch] [--demo]
   python -m rsrl_jax.benchmark --device_report [--compute_dtype=bfloat16] [--peak_tflops=X]
 
 Steps: the full-size AlexNet (batch 32, 224x224, float32, SGD with momentum) as the run
@@ -11,9 +11,9 @@ in the machine's load hits both sides alike; the ratio is taken within each roun
 median, min and max images/s of each side, the per-round ratios, the load average, each
 side's peak memory and how many times each jitted step compiled.
 
-`--variants` adds JAX sides for before/after comparisons: `xla_gradients` (XLA's own conv
-and max-pool gradients), `library_dots` (the forward step on XLA:CPU's default matmul
-library), `before` (both).
+`--variants` adds JAX sides for before/after comparisons: `xla_gradients` (XLA's own
+max-pool gradient), `xla_libraries` (XLA:CPU's default choice of matmul and convolution
+libraries), `before` (both).
 
 `--demo` then runs configs/demo.py (with `--demo_overrides`, a shorter budget by default)
 in this process and splits its wall time into data loading, training, likelihood passes,
@@ -39,11 +39,11 @@ FLAGS = flags.FLAGS
 flags.DEFINE_integer("batch_size", 32, "Photos per step (both sides).")
 flags.DEFINE_integer("image_size", 224, "Square input side.")
 flags.DEFINE_integer("num_classes", 10, "Classes of the head when torch runs alone.")
-flags.DEFINE_integer("rounds", 7, "Alternating rounds; each times every side once.")
-flags.DEFINE_integer("train_steps", 2, "Train steps per timing window.")
-flags.DEFINE_integer("forward_steps", 4, "Forward steps per timing window.")
+flags.DEFINE_integer("rounds", 10, "Alternating rounds; each times every side once.")
+flags.DEFINE_integer("train_steps", 1, "Train steps per timing window.")
+flags.DEFINE_integer("forward_steps", 2, "Forward steps per timing window.")
 flags.DEFINE_integer("warmup_steps", 1, "Untimed steps of each kind before the rounds.")
-flags.DEFINE_list("variants", ["ours"], "JAX sides: ours, xla_gradients, library_dots, before.")
+flags.DEFINE_list("variants", ["ours"], "JAX sides: ours, xla_gradients, xla_libraries, before.")
 flags.DEFINE_bool("steps", True, "Time the train and forward steps (JAX sides, torch).")
 flags.DEFINE_bool("torch", True, "Time the PyTorch reference (skipped if torch is missing).")
 flags.DEFINE_bool("pipeline", True, "Time the host input pipeline (JAX side).")
@@ -63,7 +63,7 @@ flags.DEFINE_string("json_out", None, "Also write every figure to this JSON file
 VARIANTS = {
     "ours": {"fast_gradients": True, "cpu_options": True},
     "xla_gradients": {"fast_gradients": False, "cpu_options": True},
-    "library_dots": {"fast_gradients": True, "cpu_options": False},
+    "xla_libraries": {"fast_gradients": True, "cpu_options": False},
     "before": {"fast_gradients": False, "cpu_options": False},
 }
 PIPELINE_IMAGES = 4096

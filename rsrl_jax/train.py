@@ -6,6 +6,7 @@ size. Batches are sharded along the `data` axis of a mesh over the devices; para
 optimizer state are replicated.
 """
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from absl import logging
 from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -77,16 +79,32 @@ def center_crops(images: jax.Array, size: int) -> jax.Array:
     return images[:, top : top + size, left : left + size]
 
 
-# XLA:CPU multiplies a small batch by large weights, x @ W as fc6 and fc7 do forward, 2-3x
-# faster with its Eigen kernels than with the YNNPACK library it uses by default; YNNPACK is
-# the faster one for the backward pass's g @ W.T, so only the forward-only step takes Eigen
-# (measured with `python -m rsrl_jax.benchmark`). Same products and sums, in another order.
-CPU_FORWARD_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+# Which XLA:CPU library runs the steps' matmuls and convolutions (measured with
+# `python -m rsrl_jax.benchmark`; the same products and sums, in another order). The train
+# step: YNNPACK's matmuls (its g @ W.T, fc6's and fc7's backward, is 7x Eigen's) and Eigen's
+# convolutions, 6% faster than YNNPACK's for both (XLA's default). The forward-only step:
+# Eigen's for both, 1.5x the default (Eigen's x @ W is 2.5x YNNPACK's).
+YNN_TYPES = "xla_cpu_experimental_ynn_fusion_type"
+CPU_TRAIN_OPTIONS = {YNN_TYPES: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+CPU_FORWARD_OPTIONS = {YNN_TYPES: ""}
 
 
-def forward_compiler_options() -> dict | None:
-    """XLA options for the forward-only step on this backend (None: XLA's defaults)."""
-    return CPU_FORWARD_OPTIONS if jax.default_backend() == "cpu" else None
+@functools.cache
+def _accepted(options: tuple) -> bool:
+    """Whether this XLA knows the options (another jaxlib may name them otherwise)."""
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=dict(options)).lower(1.0).compile()
+    except Exception as e:  # noqa: BLE001 - XLA raises its own error types
+        logging.warning("XLA options %s not used: %s", dict(options), str(e).splitlines()[0])
+        return False
+    return True
+
+
+def compiler_options(cpu_options: dict | None) -> dict | None:
+    """`cpu_options` on the CPU backend when this XLA accepts them, else None (defaults)."""
+    if not cpu_options or jax.default_backend() != "cpu":
+        return None
+    return cpu_options if _accepted(tuple(sorted(cpu_options.items()))) else None
 
 
 def make_model(config: ml_collections.ConfigDict, num_classes: int) -> AlexNet:
@@ -136,6 +154,15 @@ def softmax_cross_entropy(logits, labels, mask):
 
 
 NO_BAD_STEP = np.iinfo(np.int32).max
+
+
+def all_finite(tree) -> jax.Array:
+    """Whether every element of every leaf is finite.
+
+    One read of the gradients; a global norm (the squares summed) also wrote the squares
+    out on CPU, 4% of the train step, and overflowed on large but finite gradients.
+    """
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
 
 def zero_sums() -> dict:
@@ -197,7 +224,7 @@ def make_train_step(
             return loss_of(logits, labels, mask, per_class), logits
 
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        finite = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(grads))
+        finite = jnp.isfinite(loss) & all_finite(grads)
 
         def update(_):
             updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -220,13 +247,16 @@ def make_train_step(
         return TrainState(step=state.step + 1, params=params, opt_state=opt_state), sums
 
     if mesh is None:
-        return jax.jit(train_step, donate_argnums=(0, 1))
+        return jax.jit(
+            train_step, donate_argnums=(0, 1), compiler_options=compiler_options(CPU_TRAIN_OPTIONS)
+        )
     replicated, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
     return jax.jit(
         train_step,
         in_shardings=(replicated, replicated, data, data, data, replicated, replicated),
         out_shardings=(replicated, replicated),
         donate_argnums=(0, 1),
+        compiler_options=compiler_options(CPU_TRAIN_OPTIONS),
     )
 
 
@@ -246,13 +276,13 @@ def make_eval_step(
         return model.apply({"params": params}, normalize(images), train=False)
 
     if mesh is None:
-        return jax.jit(eval_step, compiler_options=forward_compiler_options())
+        return jax.jit(eval_step, compiler_options=compiler_options(CPU_FORWARD_OPTIONS))
     replicated, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
     return jax.jit(
         eval_step,
         in_shardings=(replicated, data),
         out_shardings=replicated,
-        compiler_options=forward_compiler_options(),
+        compiler_options=compiler_options(CPU_FORWARD_OPTIONS),
     )
 
 

@@ -52,3 +52,18 @@ def test_bfloat16_compute_trains_float32_parameters_and_optimizer_state():
     leaves = jax.tree.leaves((state.params, state.opt_state))
     assert all(x.dtype == jnp.float32 for x in leaves if jnp.issubdtype(x.dtype, jnp.floating))
     assert np.isfinite(float(sums["loss_sum"])) and int(sums["first_bad_step"]) > 10**9
+
+
+def test_cpu_library_choice_is_accepted_and_an_unknown_option_falls_back():
+    # On this jaxlib the steps do get their library choice (the speed-up is not dropped)...
+    assert train.compiler_options(train.CPU_TRAIN_OPTIONS) == train.CPU_TRAIN_OPTIONS
+    assert train.compiler_options(train.CPU_FORWARD_OPTIONS) == train.CPU_FORWARD_OPTIONS
+    # ...and one another XLA does not know leaves its defaults instead of failing the run.
+    assert train.compiler_options({train.YNN_TYPES: "LIBRARY_FUSION_TYPE_NONE_SUCH"}) is None
+
+
+def test_all_finite_flags_any_inf_or_nan_and_accepts_large_finite_values():
+    tree = {"a": jnp.full((3, 2), 1e30), "b": jnp.ones(4)}  # squares would overflow: still ok
+    assert bool(train.all_finite(tree))
+    for bad in (jnp.inf, -jnp.inf, jnp.nan):
+        assert not bool(train.all_finite({**tree, "b": jnp.ones(4).at[2].set(bad)}))

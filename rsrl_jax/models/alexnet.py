@@ -9,9 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
-from jax import lax
 
-from rsrl_jax.models import fast_ops
+from rsrl_jax.models import pooling
 
 CONV_CHANNELS = (64, 192, 384, 256, 256)
 MIN_IMAGE_SIZE = 63  # smallest input whose last max-pool still has a 3x3 window
@@ -39,7 +38,7 @@ def adaptive_avg_pool(x: jnp.ndarray, out_size: int = 6) -> jnp.ndarray:
 
 def _max_pool(x, fast_gradients: bool):
     if fast_gradients:
-        return fast_ops.max_pool(x, 3, 2)
+        return pooling.max_pool(x, 3, 2)
     return nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")
 
 
@@ -51,9 +50,9 @@ class AlexNet(nn.Module):
     fc_dim: int = 4096
     dropout_rate: float = 0.5
     dtype: jnp.dtype = jnp.float32
-    # Gradients of the convolutions and max-pools written for XLA:CPU (`models.fast_ops`):
-    # the same forward and gradients, up to the order of float additions. None = on CPU only
-    # (GPUs and TPUs have fast library gradients); False = XLA's own, for the benchmark.
+    # The max-pools' gradient written for XLA:CPU (`models.pooling`): the same forward and
+    # gradient, up to the order of float additions. None = on CPU only (GPUs and TPUs have a
+    # fast library gradient); False = XLA's own, for the benchmark.
     fast_gradients: bool | None = None
 
     def uses_fast_gradients(self) -> bool:
@@ -63,16 +62,8 @@ class AlexNet(nn.Module):
 
     def setup(self):
         c = [max(1, round(ch * self.width)) for ch in CONV_CHANNELS]
-        fast = self.uses_fast_gradients()
-        conv_op = fast_ops.conv_general_dilated if fast else lax.conv_general_dilated
         conv = lambda ch, k, s, p, name: nn.Conv(  # noqa: E731
-            ch,
-            (k, k),
-            strides=(s, s),
-            padding=((p, p), (p, p)),
-            dtype=self.dtype,
-            name=name,
-            conv_general_dilated=conv_op,
+            ch, (k, k), strides=(s, s), padding=((p, p), (p, p)), dtype=self.dtype, name=name
         )
         self.conv1 = conv(c[0], 11, 4, 2, "conv1")
         self.conv2 = conv(c[1], 5, 1, 2, "conv2")
