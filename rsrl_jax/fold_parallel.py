@@ -44,8 +44,10 @@ def make_fold_step(train_step, mesh):
     shorter than the longest fold's. Batches are split on `data` along their second axis.
     """
 
+    step = train_step.__wrapped__  # its Python function: only the outer jit takes options
+
     def one_fold(state, sums, images, labels, mask, key, per_class):
-        new_state, new_sums = train_step(state, sums, images, labels, mask, key, per_class)
+        new_state, new_sums = step(state, sums, images, labels, mask, key, per_class)
         active = jnp.sum(mask) > 0
         pick = lambda new, old: jnp.where(active, new, old)  # noqa: E731
         return jax.tree.map(pick, new_state, state), jax.tree.map(pick, new_sums, sums)
@@ -56,6 +58,7 @@ def make_fold_step(train_step, mesh):
         in_shardings=(replicated, replicated, batch, batch, batch, replicated, replicated),
         out_shardings=(replicated, replicated),
         donate_argnums=(0, 1),
+        compiler_options=train.compiler_options(train.CPU_TRAIN_OPTIONS),
     )
 
 

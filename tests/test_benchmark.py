@@ -50,3 +50,37 @@ def test_run_wall_time_is_split_and_each_step_compiles_once(tmp_path):
     timings = (tmp_path / "run" / "timings.jsonl").read_text().splitlines()
     train_s = sum(json.loads(line)["train_s"] for line in timings)
     assert split["training_s"] < train_s  # the step's compile was taken out of training
+
+
+def test_device_report_counts_the_models_flops_and_utilisation(tmp_path):
+    # The accelerator report, run here on the CPU with a stated peak: its FLOP count is
+    # XLA's (`cost_analysis`); PyTorch's FlopCounterMode on the same network is the oracle.
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from rsrl_jax.torch_alexnet import TorchAlexNet
+
+    out = tmp_path / "device.json"
+    cmd = [sys.executable, "-m", "rsrl_jax.benchmark", "--device_report", "--image_size=64"]
+    cmd += ["--batch_size=4", "--rounds=1", "--peak_tflops=0.5", f"--json_out={out}"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())["device_report"]
+
+    with FlopCounterMode(display=False) as counter:
+        TorchAlexNet(num_classes=10).eval()(torch.zeros(4, 3, 64, 64))
+    dense = counter.get_total_flops()
+    forward, train = report["flops_per_step"]["forward"], report["flops_per_step"]["train"]
+    # XLA counts a convolution's taps that fall inside the photo, not those on its zero
+    # padding, so it counts less than the dense count: 13% less at 64px, 8% at 224px.
+    assert 0.8 * dense < forward <= dense
+    assert 2.5 * forward < train < 4 * forward  # backward ~2x forward, plus the update
+    assert report["peak_tflops"] == 0.5
+    for kind in ("train", "forward"):
+        figures = report[kind]
+        rate = figures["images_per_s"]["median"]
+        assert rate > 0
+        flops = report["flops_per_step"][kind]
+        assert abs(figures["tflops"] - rate * flops / 4 / 1e12) < 1e-12
+        assert abs(figures["mfu"] - figures["tflops"] / 0.5) < 1e-12
+    assert "MFU" in result.stdout
