@@ -13,7 +13,7 @@ side's peak memory and how many times each jitted step compiled.
 
 `--variants` adds JAX sides for before/after comparisons: `xla_gradients` (XLA's own
 max-pool gradient), `xla_libraries` (XLA:CPU's default choice of matmul and convolution
-libraries), `before` (both).
+libraries), `before` (both), `bfloat16` (ours with `model.compute_dtype=bfloat16`).
 
 `--demo` then runs configs/demo.py (with `--demo_overrides`, a shorter budget by default)
 in this process and splits its wall time into data loading, training, likelihood passes,
@@ -43,7 +43,9 @@ flags.DEFINE_integer("rounds", 10, "Alternating rounds; each times every side on
 flags.DEFINE_integer("train_steps", 1, "Train steps per timing window.")
 flags.DEFINE_integer("forward_steps", 2, "Forward steps per timing window.")
 flags.DEFINE_integer("warmup_steps", 1, "Untimed steps of each kind before the rounds.")
-flags.DEFINE_list("variants", ["ours"], "JAX sides: ours, xla_gradients, xla_libraries, before.")
+flags.DEFINE_list(
+    "variants", ["ours"], "JAX sides: ours, xla_gradients, xla_libraries, before, bfloat16."
+)
 flags.DEFINE_bool("steps", True, "Time the train and forward steps (JAX sides, torch).")
 flags.DEFINE_bool("torch", True, "Time the PyTorch reference (skipped if torch is missing).")
 flags.DEFINE_bool("pipeline", True, "Time the host input pipeline (JAX side).")
@@ -65,6 +67,7 @@ VARIANTS = {
     "xla_gradients": {"fast_gradients": False, "cpu_options": True},
     "xla_libraries": {"fast_gradients": True, "cpu_options": False},
     "before": {"fast_gradients": False, "cpu_options": False},
+    "bfloat16": {"fast_gradients": True, "cpu_options": True, "compute_dtype": "bfloat16"},
 }
 PIPELINE_IMAGES = 4096
 # Dense peak TFLOP/s by device kind (bf16 / f32 where the device has no faster bf16 path);
