@@ -8,13 +8,18 @@ from conftest import tiny_config
 from rsrl_jax import run_timing
 
 
-def test_benchmark_alternates_sides_and_reports_ratios_memory_and_compiles(tmp_path):
+def run_benchmark(tmp_path, *flags):
+    """Runs the benchmark at 64px, batch 4; returns (its JSON figures, its stdout)."""
     out = tmp_path / "figures.json"
     cmd = [sys.executable, "-m", "rsrl_jax.benchmark", "--image_size=64", "--batch_size=4"]
-    cmd += ["--rounds=2", "--train_steps=1", "--forward_steps=1", f"--json_out={out}"]
+    cmd += [*flags, f"--json_out={out}"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads(out.read_text())
+    return json.loads(out.read_text()), result.stdout
+
+
+def test_benchmark_alternates_sides_and_reports_ratios_memory_and_compiles(tmp_path):
+    figures, stdout = run_benchmark(tmp_path, "--rounds=2", "--train_steps=1", "--forward_steps=1")
 
     timed = figures["timed"]["images_per_s"]
     assert set(timed) == {"jax:ours", "torch"}
@@ -31,7 +36,7 @@ def test_benchmark_alternates_sides_and_reports_ratios_memory_and_compiles(tmp_p
     assert stats["jax:ours"]["compiles"]["train_step"]["compiles"] == 1
     # Each side's own peak memory: the torch side never imported JAX's 57M-parameter state.
     assert stats["torch"]["peak_rss_mb"] > 200 and stats["jax:ours"]["peak_rss_mb"] > 200
-    assert "ratio jax:ours / torch: train" in result.stdout
+    assert "ratio jax:ours / torch: train" in stdout
 
 
 def test_run_wall_time_is_split_and_each_step_compiles_once(tmp_path):
@@ -60,12 +65,8 @@ def test_device_report_counts_the_models_flops_and_utilisation(tmp_path):
 
     from rsrl_jax.torch_alexnet import TorchAlexNet
 
-    out = tmp_path / "device.json"
-    cmd = [sys.executable, "-m", "rsrl_jax.benchmark", "--device_report", "--image_size=64"]
-    cmd += ["--batch_size=4", "--rounds=1", "--peak_tflops=0.5", f"--json_out={out}"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(out.read_text())["device_report"]
+    figures, stdout = run_benchmark(tmp_path, "--device_report", "--rounds=1", "--peak_tflops=0.5")
+    report = figures["device_report"]
 
     with FlopCounterMode(display=False) as counter:
         TorchAlexNet(num_classes=10).eval()(torch.zeros(4, 3, 64, 64))
@@ -83,4 +84,4 @@ def test_device_report_counts_the_models_flops_and_utilisation(tmp_path):
         flops = report["flops_per_step"][kind]
         assert abs(figures["tflops"] - rate * flops / 4 / 1e12) < 1e-12
         assert abs(figures["mfu"] - figures["tflops"] / 0.5) < 1e-12
-    assert "MFU" in result.stdout
+    assert "MFU" in stdout
