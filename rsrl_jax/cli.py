@@ -7,9 +7,15 @@ from absl import logging as absl_logging
 
 
 class _QuietLibraries(logging.Filter):
-    """Keeps INFO lines of this package; other libraries (Orbax is chatty) speak at WARNING."""
+    """Keeps INFO lines of this package; other libraries (Orbax is chatty) speak at WARNING.
+
+    Orbax warns "Given directory is read only" for every read-only checkpoint manager, which
+    this package opens on purpose to load finished rounds' networks: that line is dropped.
+    """
 
     def filter(self, record):
+        if record.getMessage().startswith("Given directory is read only"):
+            return False
         return record.levelno >= logging.WARNING or f"{os.sep}rsrl_jax{os.sep}" in record.pathname
 
 
