@@ -208,6 +208,49 @@ def test_synthetic_builder_matches_the_generator(tmp_path):
     assert not os.path.exists(tmp_path / "run" / builders.SKIPPED_FILE)
 
 
+def test_photos_are_memory_mapped_from_one_file_written_once(tmp_path):
+    config = config_for("synthetic", "", tmp_path / "cache")
+    config.data.num_examples = 12
+    config.data.image_size = 32
+    data = datasets.load(config)
+    builder, _ = builders.make_builder(config)
+    path = os.path.join(builder.data_dir, "train" + builders.PHOTOS_FILE_SUFFIX)
+    assert isinstance(data.images, np.memmap) and data.images.filename == os.path.realpath(path)
+    assert not [f for f in os.listdir(builder.data_dir) if f.endswith(".tmp")]
+    (tmp_path / "killed").write_text("")  # stands for a write killed halfway (another pid)
+    os.replace(tmp_path / "killed", path + ".12345.tmp")
+    want = synthetic.generate(12, 32, config.seed, config.data.label_noise).images
+    batch = np.array([7, 2, 2, 11])
+    assert type(data.images[batch]) is np.ndarray  # a batch is an ordinary array in memory
+    np.testing.assert_array_equal(data.images[batch], want[batch])
+    written = os.stat(path).st_mtime_ns
+    again = datasets.load(config)  # reuses the file
+    assert os.stat(path).st_mtime_ns == written
+    np.testing.assert_array_equal(again.images, want)
+    # A file of the wrong shape (another build's) is written again, not trusted.
+    np.save(path, np.zeros((3, 32, 32, 3), np.uint8))
+    np.testing.assert_array_equal(datasets.load(config).images, want)
+    assert not [f for f in os.listdir(builder.data_dir) if f.endswith(".tmp")]
+    with open(path, "wb") as f:  # nor is one that is not a .npy at all
+        f.write(b"not a photo file")
+    np.testing.assert_array_equal(datasets.load(config).images, want)
+
+
+def test_photos_stay_in_memory_where_the_prepared_folder_cannot_be_written(tmp_path, monkeypatch):
+    config = config_for("synthetic", "", tmp_path / "cache")
+    config.data.num_examples = 12
+    config.data.image_size = 32
+
+    def read_only_filesystem(filename, *args, **kwargs):
+        raise OSError(30, "Read-only file system", filename)
+
+    monkeypatch.setattr(np.lib.format, "open_memmap", read_only_filesystem)
+    data = datasets.load(config)
+    assert not isinstance(data.images, np.memmap)
+    want = synthetic.generate(12, 32, config.seed, config.data.label_noise).images
+    np.testing.assert_array_equal(data.images, want)
+
+
 def test_skip_mode_with_no_usable_photo_stops_and_says_why(tmp_path):
     pf.write_photos(str(tmp_path / "photos" / "images"), ["empty.jpg", "text.jpg"])
     (tmp_path / "photos" / "scores.csv").write_text("filename,score\nempty.jpg,3\ntext.jpg,4\n")

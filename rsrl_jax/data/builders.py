@@ -15,6 +15,7 @@ prepared data's metadata, in the log, and in `workdir/skipped.jsonl`).
 """
 
 import concurrent.futures
+import glob
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ from rsrl_jax.data import photos, sources, synthetic
 FORMAT_VERSION = 2  # bump when decoding changes what is stored (invalidates prepared data)
 SKIPPED_FILE = "skipped.jsonl"
 READ_CHUNK = 256  # records per random-access read
+PHOTOS_FILE_SUFFIX = "_photos.npy"  # the decoded photos beside the records, memory-mapped
 LOG_EVERY_S = 10.0
 
 
@@ -298,6 +300,10 @@ def prepare(config: ml_collections.ConfigDict) -> _PhotoBuilder:
 def _build(builder: _PhotoBuilder, download: dict, name: str) -> None:
     tfds.disable_progress_bar()  # our own log lines carry rate and ETA
     logging.info("preparing %s data once into %s", name, builder.data_dir)
+    if os.path.isdir(builder.data_dir):  # a photo file of an earlier, unfinished build
+        for stale in os.listdir(builder.data_dir):
+            if stale.endswith(PHOTOS_FILE_SUFFIX):
+                os.remove(os.path.join(builder.data_dir, stale))
     try:
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(**download))
     except AssertionError as e:  # TFDS refuses to write a split whose every example was bad
@@ -310,30 +316,88 @@ def _build(builder: _PhotoBuilder, download: dict, name: str) -> None:
         ) from e
 
 
-def read_split(builder: _PhotoBuilder, split: str) -> dict[str, np.ndarray]:
-    """All records of `split`, read by random access in chunks, as stacked numpy arrays."""
-    source = builder.as_data_source(split=split)
-    n, size = len(source), builder.size
-    out = {
-        "image": np.empty((n, size, size, 3), np.uint8),
-        "score": np.empty(n, np.int32),
-        "key": np.empty(n, object),
-    }
+def read_splits(builder: _PhotoBuilder, splits: list[str]) -> dict[str, np.ndarray]:
+    """The records of `splits`, concatenated in that order, as numpy arrays.
+
+    Scores, keys and masks are read into memory. The photos are written once into a uint8
+    .npy file beside the records and memory-mapped from it: the OS pages photos in as batches
+    ask for them, so a data set larger than memory (AVA at 256px is ~50 GB) still trains, and
+    the processes of one host share those pages. With several processes, process 0 writes
+    the file first and the others then map it (or write their own where storage is not
+    shared). Where the folder cannot be written, the photos are held in memory.
+    """
+    path = os.path.join(builder.data_dir, "+".join(splits) + PHOTOS_FILE_SUFFIX)
+    if jax.process_count() > 1 and jax.process_index() != 0:
+        multihost_utils.sync_global_devices("rsrl_jax: photo file written")
+        return _read_records(builder, splits, path)
+    out = _read_records(builder, splits, path)
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices("rsrl_jax: photo file written")
+    return out
+
+
+def _read_records(builder: _PhotoBuilder, splits: list[str], path: str) -> dict[str, np.ndarray]:
+    """All records of `splits` read by random access in chunks; photos mapped from `path`."""
+    data_sources = [builder.as_data_source(split=split) for split in splits]
+    n, size = sum(len(source) for source in data_sources), builder.size
+    shape = (n, size, size, 3)
+    images = _mapped_photos(path, shape)
+    new_file, fill = None, None
+    if images is None:
+        new_file, fill = _new_photo_file(path, shape)
+    out = {"score": np.empty(n, np.int32), "key": np.empty(n, object)}
     if builder.with_masks:
         out["mask"] = np.empty((n, size, size), bool)
-    start = time.perf_counter()
-    for lo in range(0, n, READ_CHUNK):
-        records = source.__getitems__(range(lo, min(lo + READ_CHUNK, n)))
-        for name, array in out.items():
-            array[lo : lo + len(records)] = [r[name] for r in records]
+    start, lo = time.perf_counter(), 0
+    for source in data_sources:
+        for first in range(0, len(source), READ_CHUNK):
+            records = source.__getitems__(range(first, min(first + READ_CHUNK, len(source))))
+            hi = lo + len(records)
+            for name, array in out.items():
+                array[lo:hi] = [r[name] for r in records]
+            if fill is not None:
+                fill[lo:hi] = [r["image"] for r in records]
+            lo = hi
     out["key"] = np.array([k.decode() if isinstance(k, bytes) else k for k in out["key"]])
-    logging.info(
-        "read %d %s records (%.0f images/s)",
-        n,
-        split,
-        n / max(time.perf_counter() - start, 1e-9),
-    )
+    if new_file is not None:  # complete: only now does it take the final name
+        fill.flush()
+        del fill
+        os.replace(new_file, path)
+        images = np.load(path, mmap_mode="r")
+    elif fill is not None:
+        images = fill
+    out["image"] = images
+    rate = n / max(time.perf_counter() - start, 1e-9)
+    logging.info("read %d records of %s (%.0f images/s)", n, "+".join(splits), rate)
     return out
+
+
+def _mapped_photos(path: str, shape: tuple) -> np.ndarray | None:
+    """The photo file at `path` memory-mapped, if it is there and has `shape` (else None)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        images = np.load(path, mmap_mode="r")
+    except (OSError, ValueError) as e:
+        logging.warning("%s is unreadable (%s): writing it again", path, e)
+        return None
+    if images.shape == shape and images.dtype == np.uint8:
+        return images
+    found = f"{images.shape} {images.dtype}"
+    logging.warning("%s holds %s, not %s uint8: writing it again", path, found, shape)
+    return None
+
+
+def _new_photo_file(path: str, shape: tuple) -> tuple[str | None, np.ndarray]:
+    """(temporary file name, writable map) for a new photo file, or (None, array in memory)."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        for stale in glob.glob(glob.escape(path) + ".*.tmp"):  # of a run killed mid-write
+            os.remove(stale)
+        return temporary, np.lib.format.open_memmap(temporary, "w+", np.uint8, shape)
+    except OSError as e:
+        logging.warning("cannot write %s (%s): holding the photos in memory", path, e)
+        return None, np.empty(shape, np.uint8)
 
 
 def record_skipped(builder: _PhotoBuilder, workdir: str | None) -> list[dict]:

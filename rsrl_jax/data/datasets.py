@@ -1,4 +1,4 @@
-"""Loading a data set named by the config into memory as decoded uint8 photos."""
+"""Loading a data set named by the config: decoded uint8 photos (memory-mapped) and classes."""
 
 import dataclasses
 
@@ -16,7 +16,7 @@ class Dataset:
     list is the scores present in the data, sorted.
     """
 
-    images: np.ndarray  # uint8 [N, S, S, 3]
+    images: np.ndarray  # uint8 [N, S, S, 3], memory-mapped from the prepared data
     labels: np.ndarray  # int32 [N]
     class_scores: tuple[int, ...]
     masks: np.ndarray | None = None  # bool [N, S, S] subject masks, synthetic only
@@ -46,16 +46,14 @@ def load(config: ml_collections.ConfigDict, workdir: str | None = None) -> Datas
     builder = builders.prepare(config)
     skipped = builders.record_skipped(builder, workdir)
     names = [s for s in ("train", "test") if s in builder.info.splits]
-    parts = [builders.read_split(builder, split) for split in names]
-    if sum(len(p["score"]) for p in parts) == 0:
+    if sum(builder.info.splits[s].num_examples for s in names) == 0:
         raise ValueError(
             f"config.data.dir={config.data.dir!r}: no usable photo ({len(skipped)} skipped)"
         )
-    whole = parts[0]
+    whole = builders.read_splits(builder, names)
     official_test = None
-    if len(parts) > 1:  # the data set's own test list (AVA's generic_test.jpgl)
-        whole = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        official_test = np.arange(len(whole["score"])) >= len(parts[0]["score"])
+    if len(names) > 1:  # the data set's own test list (AVA's generic_test.jpgl)
+        official_test = np.arange(len(whole["score"])) >= builder.info.splits["train"].num_examples
     return from_scores(
         whole["image"],
         whole["score"],
