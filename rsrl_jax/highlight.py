@@ -338,12 +338,17 @@ def unique_png_names(paths: list[str]) -> list[str]:
 FLAGS = flags.FLAGS
 
 
-def define_flags():
-    """The CLI's flags; defined only when run as a program (rsrl.run imports this module)."""
-    flags.DEFINE_string("workdir", None, "Workdir of a finished run.")
-    flags.DEFINE_integer("fold", 0, "Fold whose networks to use.")
+def define_pair_flags(workdir_help: str, fold_help: str) -> None:
+    """--workdir, --fold, --round and --k: which two networks (`pair_rounds`) to compare."""
+    flags.DEFINE_string("workdir", None, workdir_help)
+    flags.DEFINE_integer("fold", 0, fold_help)
     flags.DEFINE_integer("round", None, "Round I of net_I; default: the round chosen on val.")
     flags.DEFINE_integer("k", 1, "Compare net_I with net_(I-k).")
+
+
+def define_flags():
+    """The CLI's flags; defined only when run as a program (rsrl.run imports this module)."""
+    define_pair_flags("Workdir of a finished run.", "Fold whose networks to use.")
     flags.DEFINE_string("out", None, "Folder for the PNG files (created if missing).")
     flags.DEFINE_integer("batch_size", 16, "Photos per jitted call.")
     flags.mark_flags_as_required(["workdir", "out"])

@@ -146,10 +146,10 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    flags.DEFINE_string("workdir", None, "Workdir of a finished run on synthetic data.")
-    flags.DEFINE_integer("fold", 0, "Fold whose test photos and networks to use.")
-    flags.DEFINE_integer("round", None, "Round I of net_I; default: the round chosen on val.")
-    flags.DEFINE_integer("k", 1, "Compare net_I with net_(I-k).")
+    highlight.define_pair_flags(
+        "Workdir of a finished run on synthetic data.",
+        "Fold whose test photos and networks to use.",
+    )
     flags.mark_flags_as_required(["workdir"])
 
 
