@@ -227,6 +227,9 @@ def test_photos_are_memory_mapped_from_one_file_written_once(tmp_path):
     again = datasets.load(config)  # reuses the file
     assert os.stat(path).st_mtime_ns == written
     np.testing.assert_array_equal(again.images, want)
+    for field in ("labels", "keys", "masks"):  # read back from the file beside the photos
+        np.testing.assert_array_equal(getattr(again, field), getattr(data, field))
+    assert again.class_scores == data.class_scores
     # A file of the wrong shape (another build's) is written again, not trusted.
     np.save(path, np.zeros((3, 32, 32, 3), np.uint8))
     np.testing.assert_array_equal(datasets.load(config).images, want)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import time
+import zipfile
 
 import jax
 import ml_collections
@@ -34,6 +35,7 @@ FORMAT_VERSION = 2  # bump when decoding changes what is stored (invalidates pre
 SKIPPED_FILE = "skipped.jsonl"
 READ_CHUNK = 256  # records per random-access read
 PHOTOS_FILE_SUFFIX = "_photos.npy"  # the decoded photos beside the records, memory-mapped
+LABELS_FILE_SUFFIX = "_labels.npz"  # their scores, keys (and masks): a reuse reads no record
 LOG_EVERY_S = 10.0
 
 
@@ -302,7 +304,7 @@ def _build(builder: _PhotoBuilder, download: dict, name: str) -> None:
     logging.info("preparing %s data once into %s", name, builder.data_dir)
     if os.path.isdir(builder.data_dir):  # a photo file of an earlier, unfinished build
         for stale in os.listdir(builder.data_dir):
-            if stale.endswith(PHOTOS_FILE_SUFFIX):
+            if stale.endswith((PHOTOS_FILE_SUFFIX, LABELS_FILE_SUFFIX)):
                 os.remove(os.path.join(builder.data_dir, stale))
     try:
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(**download))
@@ -319,12 +321,13 @@ def _build(builder: _PhotoBuilder, download: dict, name: str) -> None:
 def read_splits(builder: _PhotoBuilder, splits: list[str]) -> dict[str, np.ndarray]:
     """The records of `splits`, concatenated in that order, as numpy arrays.
 
-    Scores, keys and masks are read into memory. The photos are written once into a uint8
-    .npy file beside the records and memory-mapped from it: the OS pages photos in as batches
-    ask for them, so a data set larger than memory (AVA at 256px is ~50 GB) still trains, and
-    the processes of one host share those pages. With several processes, process 0 writes
-    the file first and the others then map it (or write their own where storage is not
-    shared). Where the folder cannot be written, the photos are held in memory.
+    Scores, keys and masks are held in memory. The photos are written once into a uint8
+    .npy file beside the records (the rest into an .npz, so that later loads read no record)
+    and memory-mapped from it: the OS pages photos in as batches ask for them, so a data set
+    larger than memory (AVA at 256px is ~50 GB) still trains, and the processes of one host
+    share those pages. With several processes, process 0 writes the files first and the
+    others then map them (or write their own where storage is not shared). Where the folder
+    cannot be written, the photos are held in memory.
     """
     path = os.path.join(builder.data_dir, "+".join(splits) + PHOTOS_FILE_SUFFIX)
     if jax.process_count() > 1 and jax.process_index() != 0:
@@ -337,14 +340,17 @@ def read_splits(builder: _PhotoBuilder, splits: list[str]) -> dict[str, np.ndarr
 
 
 def _read_records(builder: _PhotoBuilder, splits: list[str], path: str) -> dict[str, np.ndarray]:
-    """All records of `splits` read by random access in chunks; photos mapped from `path`."""
-    data_sources = [builder.as_data_source(split=split) for split in splits]
-    n, size = sum(len(source) for source in data_sources), builder.size
+    """The records of `splits`, photos mapped from `path`: saved beside it, else read in chunks."""
+    n = sum(builder.info.splits[split].num_examples for split in splits)
+    size = builder.size
     shape = (n, size, size, 3)
+    labels_path = path.removesuffix(PHOTOS_FILE_SUFFIX) + LABELS_FILE_SUFFIX
     images = _mapped_photos(path, shape)
-    new_file, fill = None, None
-    if images is None:
-        new_file, fill = _new_photo_file(path, shape)
+    labels = _saved_labels(labels_path, n) if images is not None else None
+    if labels is not None:
+        return {**labels, "image": images}
+    new_file, fill = _new_photo_file(path, shape)
+    data_sources = [builder.as_data_source(split=split) for split in splits]
     out = {"score": np.empty(n, np.int32), "key": np.empty(n, object)}
     if builder.with_masks:
         out["mask"] = np.empty((n, size, size), bool)
@@ -355,16 +361,16 @@ def _read_records(builder: _PhotoBuilder, splits: list[str], path: str) -> dict[
             hi = lo + len(records)
             for name, array in out.items():
                 array[lo:hi] = [r[name] for r in records]
-            if fill is not None:
-                fill[lo:hi] = [r["image"] for r in records]
+            fill[lo:hi] = [r["image"] for r in records]
             lo = hi
     out["key"] = np.array([k.decode() if isinstance(k, bytes) else k for k in out["key"]])
-    if new_file is not None:  # complete: only now does it take the final name
+    if new_file is not None:
         fill.flush()
         del fill
-        os.replace(new_file, path)
+        _save_labels(labels_path, out)
+        os.replace(new_file, path)  # last: a photo file under its final name is complete
         images = np.load(path, mmap_mode="r")
-    elif fill is not None:
+    else:
         images = fill
     out["image"] = images
     rate = n / max(time.perf_counter() - start, 1e-9)
@@ -386,6 +392,23 @@ def _mapped_photos(path: str, shape: tuple) -> np.ndarray | None:
     found = f"{images.shape} {images.dtype}"
     logging.warning("%s holds %s, not %s uint8: writing it again", path, found, shape)
     return None
+
+
+def _saved_labels(path: str, n: int) -> dict[str, np.ndarray] | None:
+    """Scores, keys (and masks) saved beside a photo file, if readable and `n` long."""
+    try:
+        with np.load(path) as saved:
+            labels = {name: saved[name] for name in saved.files}
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+    return labels if len(labels.get("score", ())) == n else None
+
+
+def _save_labels(path: str, labels: dict[str, np.ndarray]) -> None:
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as f:
+        np.savez(f, **labels)
+    os.replace(temporary, path)
 
 
 def _new_photo_file(path: str, shape: tuple) -> tuple[str | None, np.ndarray]:
