@@ -51,6 +51,17 @@ def save_gray16_png(path: str, value: int = 40000) -> None:
     Image.fromarray(np.full((30, 40), value, np.uint16)).save(path)
 
 
+def save_float_tiff(path: str, value: float = 0.6) -> None:
+    """A float32 TIFF (mode F) with values in [0, 1], as numpy pipelines write them."""
+    Image.fromarray(np.full((30, 40), value, np.float32)).save(path)
+
+
+def save_nan_tiff(path: str) -> None:
+    a = np.full((30, 40), 0.5, np.float32)
+    a[5:10, 5:10] = np.nan
+    Image.fromarray(a).save(path)
+
+
 def save_rgb16_png(path: str, rgb=(65535, 32896, 0), size=(20, 10)) -> None:
     """A 16-bit-per-channel RGB PNG, written by hand (Pillow cannot write one)."""
     w, h = size
@@ -119,6 +130,7 @@ GOOD = {  # filename -> writer, for photos every builder must accept
     "rotated.jpg": save_exif_rotated_jpeg,
     "gray16.png": save_gray16_png,
     "rgb16.png": save_rgb16_png,
+    "float.tif": save_float_tiff,
     "palette_alpha.png": save_palette_alpha_png,
     "rgba.png": save_rgba_png,
     "photo.webp": save_webp,
@@ -127,6 +139,7 @@ BAD = {  # filename -> (writer, words the reason must contain)
     "truncated.jpg": (save_truncated_jpeg, "truncated"),
     "empty.jpg": (save_empty, "empty"),
     "text.jpg": (save_not_a_photo, "not a photo"),
+    "nan.tif": (save_nan_tiff, "NaN"),
 }
 
 
@@ -135,3 +148,52 @@ def write_photos(images_dir: str, names) -> None:
     for name in names:
         writer = GOOD[name] if name in GOOD else BAD[name][0]
         writer(os.path.join(images_dir, name))
+
+
+def write_tiff(path, a: np.ndarray, photometric: int, bits=None, raw=None, compress=False):
+    """A one-strip little-endian TIFF of `a` [H,W] or [H,W,C] (Pillow cannot write 48-bit
+    RGB, unsigned 32-bit or float RGB TIFFs). SampleFormat from a's dtype; `bits` and `raw`
+    give packed samples (12-bit) instead of a's bytes; `compress` deflates the strip (then
+    libtiff decodes it)."""
+    h, w = a.shape[:2]
+    channels = 1 if a.ndim == 2 else a.shape[2]
+    bits = bits or a.dtype.itemsize * 8
+    sample_format = {"u": 1, "i": 2, "f": 3}[a.dtype.kind]
+    data = raw if raw is not None else a.astype(a.dtype.newbyteorder("<")).tobytes()
+    data = zlib.compress(data) if compress else data
+    tags = [  # (tag, SHORT=3 / LONG=4, values); offsets patched below
+        (256, 4, [w]),
+        (257, 4, [h]),
+        (258, 3, [bits] * channels),
+        (259, 3, [8 if compress else 1]),
+        (262, 3, [photometric]),
+        (273, 4, [0]),
+        (277, 3, [channels]),
+        (278, 4, [h]),
+        (279, 4, [len(data)]),
+        (339, 3, [sample_format] * channels),
+    ]
+    packed = [struct.pack(f"<{len(v)}{'H' if t == 3 else 'I'}", *v) for _, t, v in tags]
+    extra_at = 8 + 2 + 12 * len(tags) + 4  # arrays too long for the entry follow the IFD
+    data_at = extra_at + sum(len(p) for p in packed if len(p) > 4)
+    ifd, extra = struct.pack("<H", len(tags)), b""
+    for (tag, kind, values), p in zip(tags, packed, strict=True):
+        if tag == 273:
+            p = struct.pack("<I", data_at)
+        if len(p) > 4:
+            ifd += struct.pack("<HHII", tag, kind, len(values), extra_at + len(extra))
+            extra += p
+        else:
+            ifd += struct.pack("<HHI", tag, kind, len(values)) + p.ljust(4, b"\0")
+    with open(path, "wb") as f:
+        f.write(b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + extra + data)
+
+
+def pack_12bit(values: np.ndarray) -> bytes:
+    """Rows of 12-bit samples packed two in three bytes, most significant bits first."""
+    out = bytearray()
+    for row in values:
+        row = np.append(row, 0) if len(row) % 2 else row
+        for a, b in row.reshape(-1, 2).astype(int):
+            out += bytes([a >> 4, ((a & 0xF) << 4) | (b >> 8), b & 0xFF])
+    return bytes(out)

@@ -59,6 +59,7 @@ def check_good_photos(data, keys):
     np.testing.assert_allclose(photo["cmyk.jpg"][0, 0], (255, 0, 0), atol=3)
     np.testing.assert_allclose(photo["gray.png"][0, 0], (77, 77, 77), atol=2)
     np.testing.assert_allclose(photo["gray16.png"][0, 0], (156, 156, 156), atol=2)
+    np.testing.assert_array_equal(photo["float.tif"], np.full((SIZE, SIZE, 3), 153))  # 0.6 * 255
     np.testing.assert_allclose(photo["palette_alpha.png"][-1, -1], (255, 255, 255), atol=2)
 
 

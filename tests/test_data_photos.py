@@ -5,8 +5,9 @@ import os
 import numpy as np
 import photo_factory as pf
 import pytest
+from PIL import ImageCms
 
-from rsrl_jax.data.photos import BadPhoto, decode_photo
+from rsrl_jax.data.photos import BadPhoto, NotAPhoto, decode_photo, to_rgb
 
 
 def decode(tmp_path, writer, size=16, name="photo", **kwargs):
@@ -89,3 +90,170 @@ def test_pixel_limit_is_configurable(tmp_path):
     pf.save_bomb_png(bomb, side=12_000)  # 144 megapixels
     with pytest.raises(BadPhoto, match="max_pixels=89478485"):
         decode_photo(bomb, 16)
+
+
+# Wide pixel values: each kind of file holds the columns 0, 1/4, 1/2 and 1 of its range, so
+# the decoded photo must show the 8-bit gray columns below, exactly (decoded at its own
+# size: no resampling).
+COLUMNS = np.array([0, 64, 128, 255], np.uint8)
+
+
+def columns(values, dtype):
+    return np.tile(np.asarray(values, dtype), (4, 1))  # 4 rows of the 4 column values
+
+
+def pillow_tiff(values, dtype, **save):
+    return lambda path: pf.Image.fromarray(columns(values, dtype)).save(path, **save)
+
+
+WIDE = {
+    # the issue's example: float32 in [0, 1] (64 = 0.25 * 255 rounded, 128 = 0.5 * 255)
+    "float01.tif": pillow_tiff([0.0, 0.25, 0.5, 1.0], np.float32),
+    "float01_deflate.tif": pillow_tiff(
+        [0.0, 0.25, 0.5, 1.0], np.float32, compression="tiff_deflate"
+    ),
+    "float255.tif": pillow_tiff([0.0, 63.6, 128.4, 255.0], np.float32),
+    # 16-bit data in a 32-bit integer file (mode I), and 8-bit data in one
+    "int32_16bit.tif": pillow_tiff([0, 16448, 32896, 65535], np.int32),
+    "int32_8bit.tif": pillow_tiff([0, 64, 128, 255], np.int32),
+    "uint32_16bit.tif": lambda p: pf.write_tiff(p, columns([0, 16448, 32896, 65535], np.uint32), 1),
+    "gray16.png": lambda p: pf.Image.fromarray(columns([0, 16448, 32896, 65535], np.uint16)).save(
+        p
+    ),
+    "gray16_8bit_values.png": lambda p: pf.Image.fromarray(
+        columns([0, 64, 128, 255], np.uint16)
+    ).save(p),
+    "gray16_big_endian.tif": pillow_tiff([0, 16448, 32896, 65535], ">u2"),
+    "gray16_lzw.tif": pillow_tiff([0, 16448, 32896, 65535], np.uint16, compression="tiff_lzw"),
+    # a 12-bit scan: 1028 / 4095 * 255 = 64.01
+    "gray12.tif": lambda p: pf.write_tiff(
+        p,
+        columns([0, 1028, 2056, 4095], np.uint16),
+        1,
+        bits=12,
+        raw=pf.pack_12bit(columns([0, 1028, 2056, 4095], np.uint16)),
+    ),
+    "signed16.tif": lambda p: pf.write_tiff(p, columns([0, 64, 128, 255], np.int16), 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WIDE))
+def test_wide_gray_values_map_to_their_8bit_values(tmp_path, name):
+    a = decode(tmp_path, WIDE[name], size=4, name=name)
+    assert_rgb_square(a, 4)
+    np.testing.assert_array_equal(a, np.broadcast_to(COLUMNS[None, :, None], (4, 4, 3)))
+
+
+def test_float_photo_is_not_stored_black_after_resizing(tmp_path):
+    """The issue's case at a real size: equal to the same photo saved as 8-bit."""
+    ramp = np.linspace(0, 1, 40 * 30, dtype=np.float32).reshape(30, 40)
+    pf.Image.fromarray(ramp).save(tmp_path / "float.tif")
+    pf.Image.fromarray(np.rint(ramp * 255).astype(np.uint8)).save(tmp_path / "eight.png")
+    got = decode_photo(str(tmp_path / "float.tif"), 16)
+    np.testing.assert_array_equal(got, decode_photo(str(tmp_path / "eight.png"), 16))
+    assert got.max() > 200
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_48bit_rgb_tiff_keeps_its_colours(tmp_path, compress):
+    rgb = np.tile(np.array([65535, 32896, 16448], np.uint16), (4, 4, 1))
+    pf.write_tiff(str(tmp_path / "rgb48.tif"), rgb, 2, compress=compress)
+    a = decode_photo(str(tmp_path / "rgb48.tif"), 4)
+    # Pillow keeps each sample's high byte: 32896 >> 8 = 128, 16448 >> 8 = 64
+    np.testing.assert_array_equal(a, np.broadcast_to([255, 128, 64], (4, 4, 3)))
+
+
+def test_transparent_value_of_a_16bit_gray_png_is_white(tmp_path):
+    pf.Image.fromarray(columns([0, 16448, 32896, 65535], np.uint16)).save(
+        tmp_path / "t.png", transparency=16448
+    )
+    a = decode_photo(str(tmp_path / "t.png"), 4)
+    np.testing.assert_array_equal(a[:, :, 0][0], [0, 255, 128, 255])
+
+
+def _rgb_to_lab_tiff(path):
+    im = pf.Image.new("RGB", (4, 4), (200, 30, 90))
+    srgb, lab = ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB")
+    ImageCms.applyTransform(im, ImageCms.buildTransform(srgb, lab, "RGB", "LAB")).save(path)
+
+
+@pytest.mark.parametrize(
+    "name, writer, want",
+    [
+        ("bits.tif", lambda p: pf.Image.fromarray(columns([0, 1, 1, 0], bool)).save(p), None),
+        ("cmyk.tif", lambda p: pf.Image.new("CMYK", (4, 4), (0, 255, 255, 0)).save(p), (255, 0, 0)),
+        (
+            "ycbcr.tif",
+            lambda p: pf.Image.new("RGB", (4, 4), (200, 30, 90)).convert("YCbCr").save(p),
+            (200, 30, 90),
+        ),
+        ("lab.tif", _rgb_to_lab_tiff, (200, 30, 90)),
+        ("la.tif", lambda p: pf.Image.new("LA", (4, 4), (100, 255)).save(p), (100, 100, 100)),
+        ("la_clear.png", lambda p: pf.Image.new("LA", (4, 4), (0, 0)).save(p), (255, 255, 255)),
+    ],
+)
+def test_other_modes_map_to_their_colours(tmp_path, name, writer, want):
+    a = decode(tmp_path, writer, size=4, name=name)
+    if want is None:  # 1-bit: black and white columns
+        np.testing.assert_array_equal(a[0, :, 0], [0, 255, 255, 0])
+    else:
+        np.testing.assert_allclose(a.reshape(-1, 3), np.broadcast_to(want, (16, 3)), atol=4)
+
+
+def test_hsv_image_maps_to_rgb():
+    hsv = pf.Image.new("RGB", (4, 4), (200, 30, 90)).convert("HSV")
+    np.testing.assert_allclose(np.asarray(to_rgb(hsv))[0, 0], (200, 30, 90), atol=2)
+
+
+REFUSED = {  # name -> (writer, words the reason must contain)
+    "nan.tif": (pillow_tiff([0.0, np.nan, 0.5, 1.0], np.float32), "NaN"),
+    "inf.tif": (pillow_tiff([0.0, np.inf, 0.5, 1.0], np.float32), "infinite"),
+    "float_signed.tif": (pillow_tiff([-1.0, 0.0, 0.5, 1.0], np.float32), "from -1 to 1"),
+    "float_hdr.tif": (pillow_tiff([0.0, 10.0, 300.0, 1000.0], np.float32), "from 0 to 1000"),
+    "int32_wide.tif": (pillow_tiff([0, 1, 2, 100_000], np.int32), "from 0 to 100000"),
+    "uint32_wide.tif": (
+        lambda p: pf.write_tiff(p, columns([0, 1, 2, 4_000_000_000], np.uint32), 1),
+        "from 0 to 4000000000",
+    ),
+    "signed_negative.tif": (
+        lambda p: pf.write_tiff(p, columns([-5, 0, 64, 255], np.int16), 1),
+        "from -5 to 255",
+    ),
+    # values that differ but are all one 8-bit value: stored blank, so refused
+    "gray16_flat.png": (
+        lambda p: pf.Image.fromarray(columns([300, 320, 350, 380], np.uint16)).save(p),
+        "stored blank",
+    ),
+    "float_flat.tif": (pillow_tiff([0.0, 0.0001, 0.0002, 0.0003], np.float32), "stored blank"),
+    "float_rgb.tif": (
+        lambda p: pf.write_tiff(p, np.full((4, 4, 3), 0.5, np.float32), 2),
+        "TIFF file Pillow cannot read",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_unmappable_pixel_values_are_refused_naming_the_file(tmp_path, name):
+    writer, reason = REFUSED[name]
+    with pytest.raises(BadPhoto, match=reason) as e:
+        decode(tmp_path, writer, size=4, name=name)
+    assert name in str(e.value)
+
+
+@pytest.mark.parametrize("dtype, value", [(np.float32, 0.5), (np.uint16, 40000), (np.int32, 0)])
+def test_a_blank_file_is_a_blank_photo(tmp_path, dtype, value):
+    pf.Image.fromarray(np.full((4, 4), value, dtype)).save(tmp_path / "flat.tif")
+    a = decode_photo(str(tmp_path / "flat.tif"), 4)
+    assert a.min() == a.max() == {0.5: 128, 40000: 156, 0: 0}[value]
+
+
+def test_heic_is_refused_as_unsupported_and_text_as_not_a_photo(tmp_path):
+    heic = tmp_path / "IMG_0001.HEIC"
+    heic.write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(64))
+    with pytest.raises(BadPhoto, match="IMG_0001.HEIC: a HEIC/HEIF photo: .*not supported") as e:
+        decode_photo(str(heic), 4)
+    assert not isinstance(e.value, NotAPhoto)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("shopping list\n")
+    with pytest.raises(NotAPhoto, match="notes.txt: not a photo"):
+        decode_photo(str(notes), 4)

@@ -31,7 +31,7 @@ from jax.experimental import multihost_utils
 
 from rsrl_jax.data import photos, sources, synthetic
 
-FORMAT_VERSION = 2  # bump when decoding changes what is stored (invalidates prepared data)
+FORMAT_VERSION = 3  # bump when decoding changes what is stored (invalidates prepared data)
 SKIPPED_FILE = "skipped.jsonl"
 READ_CHUNK = 256  # records per random-access read
 PHOTOS_FILE_SUFFIX = "_photos.npy"  # the decoded photos beside the records, memory-mapped

@@ -2,8 +2,11 @@
 
 Photos come as cameras and the web make them: JPEG (also a camera's MPO), PNG, WebP, AVIF,
 GIF, TIFF, BMP; grayscale, CMYK, palette, 16-bit, with alpha; turned by an EXIF orientation tag.
-Every one becomes an upright 8-bit RGB array. Anything that cannot be used (missing, empty,
-truncated, corrupt, not a photo, a decompression bomb) raises `BadPhoto` naming the file.
+Every one becomes an upright 8-bit RGB array, its pixel values mapped from the range they
+have (16-bit, 12-bit, 32-bit integers and floats in [0, 1] or [0, 255]: `gray_to_8bit`).
+Anything that cannot be used (missing, empty, truncated, corrupt, not a photo, a format or
+pixel range we cannot read, a decompression bomb) raises `BadPhoto` naming the file; a file
+that is no image at all raises its subclass `NotAPhoto`.
 """
 
 import os
@@ -21,10 +24,30 @@ DEFAULT_MAX_PIXELS = 89_478_485
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 # Transparent parts are shown over white, as a browser shows them on a white page.
 BACKGROUND = (255, 255, 255)
+# One-channel modes with more than 8 bits a sample: their range is read, not clipped.
+WIDE_GRAY_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+TIFF_BITS_PER_SAMPLE, TIFF_SAMPLE_FORMAT = 258, 339
+# ISO-BMFF brands of HEIC/HEIF photos (an iPhone's default), which Pillow cannot read.
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+# Leading bytes of the photo formats, to say "a TIFF Pillow cannot read" rather than "not a
+# photo" when Pillow gives up on a file of a known format.
+SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),  # and 4 reserved zero bytes at 6..9, checked below
+)
 
 
 class BadPhoto(ValueError):
     """A photo that cannot be used; the message names the file and the reason."""
+
+
+class NotAPhoto(BadPhoto):
+    """A file in no image format at all (notes.txt, .DS_Store): not a photo, not a broken one."""
 
 
 def decode_photo(path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -51,15 +74,20 @@ def decode_photo(path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
             # than the stored square (no effect on other formats; keeps both sides >= size).
             im.draft("RGB", (size, size))
             im.load()  # decode now, so truncation is caught here with the file's name
+            samples = tiff_samples(im)  # read before the turn, whose copy drops TIFF tags
             im = ImageOps.exif_transpose(im)
-            rgb = to_rgb(im)
+            rgb = to_rgb(im, path, samples)
             return np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR), np.uint8)
     except BadPhoto:
         raise
     except FileNotFoundError as e:
         raise BadPhoto(f"{path}: missing file") from e
+    except IsADirectoryError as e:
+        raise BadPhoto(f"{path}: a folder, not a photo") from e
+    except PermissionError as e:
+        raise BadPhoto(f"{path}: cannot be read (permission denied)") from e
     except UnidentifiedImageError as e:
-        raise BadPhoto(f"{path}: not a photo in a known format ({', '.join(PHOTO_FORMATS)})") from e
+        raise unreadable(path) from e
     except Image.DecompressionBombError as e:
         raise BadPhoto(
             f"{path}: decompression bomb refused: over max_pixels={max_pixels} ({e})"
@@ -68,19 +96,143 @@ def decode_photo(path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         raise BadPhoto(f"{path}: truncated or corrupt photo ({e})") from e
 
 
-def to_rgb(im: Image.Image) -> Image.Image:
-    """Any Pillow mode -> 8-bit RGB: 16-bit scaled (not clipped), alpha over white."""
-    if im.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N"):
-        # 16-bit grayscale: Pillow's convert would clip at 255 and turn the photo white.
-        a = np.clip(np.rint(np.asarray(im, np.float64) / 257.0), 0, 255).astype(np.uint8)
-        return Image.fromarray(a, "L").convert("RGB")
+def to_rgb(im: Image.Image, path: str = "photo", samples: tuple | None = None) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB with no pixel value lost; raises BadPhoto naming `path`.
+
+    One-channel modes wider than 8 bits (`I;16*`, `I`, `F`) are mapped by `gray_to_8bit`.
+    16-bit RGB(A) and CMYK samples reach us as Pillow's 8-bit modes holding each sample's high
+    byte (x >> 8: at most 1 below x / 257). Alpha, and a palette's or gray's transparent
+    value, is shown over white; 1, L, P, CMYK, YCbCr, LAB and HSV take Pillow's conversions.
+    `samples` is `tiff_samples` of the file's image, when `im` is a copy that lost its tags.
+    """
+    if im.mode in WIDE_GRAY_MODES:
+        rgb = np.repeat(gray_to_8bit(im, path, samples)[..., None], 3, axis=-1)
+        transparent = im.info.get("transparency")
+        if im.mode != "F" and isinstance(transparent, int):  # a 16-bit PNG's tRNS gray value
+            rgb[np.asarray(im) == transparent] = BACKGROUND
+        return Image.fromarray(rgb, "RGB")
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
         rgba = im.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
-    return im.convert("RGB")  # L, 1, CMYK, YCbCr, RGB
+    return im.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV, RGB, RGBX
+
+
+def gray_to_8bit(im: Image.Image, path: str = "photo", samples: tuple | None = None) -> np.ndarray:
+    """A wide one-channel photo (`I;16*`, `I`, `F`) as uint8 [H, W]; BadPhoto if unmappable.
+
+    Integers: values all within 0..255 are taken as 8-bit (8-bit data in a wider file; a
+    16-bit photo that dark would be black at 8 bits); else they are scaled from the file's
+    range: 0..65535 for 16-bit, 0..2**b - 1 where a TIFF declares b < 16 bits (12-bit
+    scans), and for 32-bit `I` the 16-bit range when the values fit it. Negative values and
+    32-bit values above 65535 have no photo range and are refused.
+    Floats: values within [0, 1] are scaled by 255, values within [0, 255] taken as 8-bit
+    (each up to rounding: half an 8-bit step); NaN, infinity and any other range are refused.
+    A photo whose values differ but would all become one 8-bit value is refused, never
+    stored blank.
+    """
+    declared, signed = samples or tiff_samples(im)
+    values = np.asarray(im)
+    if im.mode == "I" and declared == 32 and not signed:  # Pillow holds uint32 as wrapping int32
+        values = values.view(np.uint32)
+    bits = declared or (32 if im.mode == "I" else 16)
+    if values.size == 0:
+        raise BadPhoto(f"{path}: the photo has no pixels ({im.size[0]}x{im.size[1]})")
+    if im.mode == "F":
+        out = _float_to_8bit(values, path)
+    else:
+        out = _int_to_8bit(values, bits, path)
+    if out.min() == out.max() and values.min() != values.max():
+        raise BadPhoto(
+            f"{path}: its {im.mode} pixel values {values.min():g}..{values.max():g} would all "
+            f"become the 8-bit value {out.min()}: the photo would be stored blank; stretch its "
+            "contrast or save it as 8-bit"
+        )
+    return out
+
+
+def _float_to_8bit(values: np.ndarray, path: str) -> np.ndarray:
+    finite = np.isfinite(values)
+    if not finite.all():
+        kinds = [k for k, f in (("NaN", np.isnan), ("infinite", np.isinf)) if f(values).any()]
+        raise BadPhoto(
+            f"{path}: {int((~finite).sum())} of {values.size} floating-point pixel values are "
+            f"{' or '.join(kinds)}: no colour to show there; replace them (e.g. with 0) and save "
+            "the photo again"
+        )
+    lo, hi = float(values.min()), float(values.max())
+    half_step = 0.5 / 255  # what rounds to 0 or 255 at 8 bits is within range
+    if lo >= -half_step and hi <= 1 + half_step:
+        scale = 255.0
+    elif lo >= -0.5 and hi <= 255.5:
+        scale = 1.0
+    else:
+        raise BadPhoto(
+            f"{path}: floating-point pixel values from {lo:g} to {hi:g}: only [0, 1] and "
+            "[0, 255] are read as photo ranges; scale the values into one of them, or save "
+            "the photo as 8- or 16-bit integers"
+        )
+    return np.clip(np.rint(values.astype(np.float64) * scale), 0, 255).astype(np.uint8)
+
+
+def _int_to_8bit(values: np.ndarray, bits: int, path: str) -> np.ndarray:
+    lo, hi = int(values.min()), int(values.max())
+    if lo < 0 or hi > 65535:
+        raise BadPhoto(
+            f"{path}: {bits}-bit integer pixel values from {lo} to {hi}: a photo's integer "
+            "samples lie within 0..65535 (8 or 16 bits); save it as 8- or 16-bit unsigned "
+            "integers"
+        )
+    if hi <= 255:
+        return values.astype(np.uint8)
+    top = 2**bits - 1 if 8 < bits < 16 and hi < 2**bits else 65535
+    return np.clip(np.rint(values.astype(np.float64) * (255.0 / top)), 0, 255).astype(np.uint8)
+
+
+def tiff_samples(im: Image.Image) -> tuple[int | None, bool]:
+    """(bits per sample, signed) a TIFF declares (BitsPerSample, SampleFormat); (None, False)
+    for other formats, whose modes say it."""
+    tags = getattr(im, "tag_v2", None) or {}
+    bits, fmt = _first(tags.get(TIFF_BITS_PER_SAMPLE)), _first(tags.get(TIFF_SAMPLE_FORMAT, 1))
+    return (int(bits) if bits else None), fmt == 2
+
+
+def _first(value):
+    """A TIFF tag's value for the first sample (tags hold one value a sample, or one)."""
+    return value[0] if isinstance(value, tuple) and value else value
+
+
+def unreadable(path: str) -> BadPhoto:
+    """Why Pillow could not identify `path`, from its leading bytes: an unsupported photo
+    format (HEIC), a photo format Pillow cannot read here (a TIFF of float RGB, AVIF without
+    a decoder), or no image at all (`NotAPhoto`)."""
+    supported = ", ".join(PHOTO_FORMATS)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        head = b""
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return BadPhoto(
+            f"{path}: a HEIC/HEIF photo: this format is not supported (supported: {supported});"
+            " convert it to JPEG or PNG"
+        )
+    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+        return BadPhoto(f"{path}: an AVIF photo, which this Pillow build cannot read")
+    kind = next((name for magic, name in SIGNATURES if head.startswith(magic)), None)
+    if kind == "BMP" and head[6:10] != bytes(4):
+        kind = None  # a text that starts with "BM"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        kind = "WebP"
+    if kind is not None:
+        return BadPhoto(
+            f"{path}: a {kind} file Pillow cannot read: corrupt, or a pixel layout it does not "
+            "support (e.g. floating-point colour, 16-bit gray with alpha); save it as 8- or "
+            "16-bit RGB or gray"
+        )
+    return NotAPhoto(f"{path}: not a photo in a known format ({supported})")
 
 
 def _allow_pillow(max_pixels: int) -> None:
