@@ -1,6 +1,8 @@
 """The torchvision -> Flax AlexNet port: proven equal on torch's own forward pass, and the
 converter refuses anything that is not torchvision's AlexNet, naming the first mismatch."""
 
+import hashlib
+import logging
 import subprocess
 import sys
 
@@ -10,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from rsrl_jax import convert, pretrained
+from rsrl_jax import convert, errors, pretrained
 from rsrl_jax.models.alexnet import AlexNet, params_from_torchvision, torchvision_shapes
 from rsrl_jax.torch_alexnet import TorchAlexNet
 
@@ -151,12 +153,20 @@ def run_cli(*args):
     )
 
 
+def save_named_by_digest(net, folder, name="alexnet-owt"):
+    """Saves `net`'s state dict as torchvision names files: NAME-<first 8 of SHA-256>.pth."""
+    tmp = folder / "unnamed.pth"
+    torch.save(net.state_dict(), tmp)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    return tmp.rename(folder / f"{name}-{digest[:8]}.pth"), digest
+
+
 def test_cli_converts_a_saved_pth(tmp_path, torch_net, state_dict):
-    pth = tmp_path / "alexnet-owt-7be5be79.pth"
-    torch.save(torch_net.state_dict(), pth)
+    pth, digest = save_named_by_digest(torch_net, tmp_path)
     out = tmp_path / "converted"
     result = run_cli(f"--torch_weights={pth}", f"--out={out}")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert f"SHA-256 {digest} starts with {digest[:8]}, as its name says" in result.stderr
     assert pretrained.problem(str(out)) is None
     want = params_from_torchvision(state_dict)
     with np.load(out / pretrained.WEIGHTS_FILE, allow_pickle=False) as npz:
@@ -173,3 +183,79 @@ def test_cli_refuses_a_wrong_state_dict_naming_the_key(tmp_path):
     assert result.returncode != 0
     assert "'features.0.weight' has shape (64, 3, 5, 5), expected (64, 3, 11, 11)" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "name, prefix",
+    [
+        ("alexnet-owt-7be5be79.pth", "7be5be79"),
+        ("resnet18-f37072fd.pth", "f37072fd"),
+        ("ALEXNET-OWT-7BE5BE79.PTH", "7be5be79"),
+        ("vit_b_16-c867db91.pt", "c867db91"),
+        ("alexnet.pth", None),
+        ("model-2023.pth", None),  # a year, not a digest: torchvision uses 8 or more digits
+        ("alexnet-owt-7be5be79.pth.bak", None),
+        ("alexnet-owt-7be5be79x.pth", None),
+    ],
+)
+def test_digest_prefix_is_read_from_torchvision_names(name, prefix):
+    assert convert.name_hash_prefix(f"some/dir/{name}") == prefix
+
+
+def small_state_dict():
+    """A few KB standing in for weights where only the file's bytes matter."""
+    return {"features.0.weight": torch.arange(4096, dtype=torch.float32)}
+
+
+def test_cli_refuses_a_file_its_name_does_not_describe(tmp_path):
+    """The issue's example: weights that are not the file the torchvision name promises."""
+    pth = tmp_path / "alexnet-owt-7be5be79.pth"
+    torch.save(small_state_dict(), pth)
+    digest = hashlib.sha256(pth.read_bytes()).hexdigest()
+    result = run_cli(f"--torch_weights={pth}", f"--out={tmp_path / 'out'}")
+    assert result.returncode != 0
+    assert f"{pth}: its name promises a SHA-256 starting with 7be5be79" in result.stderr
+    assert f"the file's is {digest}" in result.stderr
+    assert "not an AlexNet" not in result.stderr  # refused before loading
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_downloads_are_refused_before_loading(tmp_path):
+    unnamed = tmp_path / "unnamed.pth"
+    torch.save(small_state_dict(), unnamed)
+    data = unnamed.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    name = f"alexnet-owt-{digest[:8]}.pth"
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 1
+    # A truncated download, an error page saved under the weights' name, a flipped bit: each
+    # is refused on its digest, naming both (torch.load would have said something else).
+    for kind, content in (
+        ("truncated", data[: len(data) // 2]),
+        ("page", b"<html>404 Not Found</html>"),
+        ("flipped", bytes(flipped)),
+    ):
+        bad = tmp_path / kind / name
+        bad.parent.mkdir()
+        bad.write_bytes(content)
+        actual = hashlib.sha256(content).hexdigest()
+        want = f"{bad}: its name promises a SHA-256 starting with {digest[:8]}, .*is {actual}"
+        with pytest.raises(errors.DataError, match=want):
+            convert.convert(str(bad), str(tmp_path / kind / "out"))
+        assert not (tmp_path / kind / "out").exists()
+    # The intact file passes the check (and only then is read, and refused as not AlexNet).
+    good = tmp_path / name
+    unnamed.rename(good)
+    assert convert.check_name_hash(str(good)) == (digest, digest[:8])
+    with pytest.raises(ValueError, match="not an AlexNet state dict"):
+        convert.convert(str(good), str(tmp_path / "out"))
+
+
+def test_a_name_without_digest_is_not_checked_and_its_digest_logged(tmp_path, caplog):
+    pth = tmp_path / "my_alexnet.pth"
+    torch.save(small_state_dict(), pth)
+    digest = hashlib.sha256(pth.read_bytes()).hexdigest()
+    assert convert.check_name_hash(str(pth)) == (digest, None)
+    with caplog.at_level(logging.INFO), pytest.raises(ValueError, match="not an AlexNet"):
+        convert.convert(str(pth), str(tmp_path / "out"))
+    assert f"{pth}: SHA-256 {digest} (its name carries no digest" in caplog.text
