@@ -4,19 +4,22 @@ For a photo, A = conv1 of net_I and B = conv1 of net_{I-k} (before ReLU). The ch
 two maps correlate least over the spatial positions is the one retraining changed most; its
 difference map A[..., J] - B[..., J], upsampled over the photo, is the highlight region.
 
-  python -m rsrl_jax.highlight --workdir=DIR [--fold=F] [--round=I] [--k=1] --out=OUT PHOTO...
+  python -m rsrl_jax.highlight --workdir=DIR [--fold=F] [--round=I] [--k=1] --out=OUT \
+      [--norecursive] PHOTO_OR_FOLDER...
 
 writes OUT/<photo name>.png (the photo, both conv1 maps of channel J, the difference overlaid
 on the photo, as the paper's Fig. 4) and prints one JSON line per photo: path, png, both
 rounds, J, the minimal correlation, every channel's correlation and net_I's predicted score.
-A photo that cannot be read gets a line {"path", "error"} and the others go on; the exit
-status is 1 only if no photo could be read (2 for a workdir, fold or round that cannot be
-used). I defaults to the round the run chose on validation; if that round is too early to
-have a net_{I-k}, round 1 + k is used instead (with a warning, and the JSON says which rounds
-were compared). An explicit --round must leave I - k >= 1.
+A folder stands for every file under it, as for predict (`rsrl_jax.inference`). A photo that
+cannot be read gets a line {"path", "error"}, a file that is not a photo {"path", "skipped"},
+and the others go on; the exit status is 1 only if no photo could be read (2 for a workdir,
+fold or round that cannot be used). I defaults to the round the run chose on validation; if
+that round is too early to have a net_{I-k}, round 1 + k is used instead (with a warning, and
+the JSON says which rounds were compared). An explicit --round must leave I - k >= 1.
 
-Photos are decoded at the run's stored size (`data.stored_size`, else `data.image_size`) and
-centre-cropped to `data.image_size`, the view the network was evaluated on.
+Photos are decoded as the run decoded them (its `data.stored_size`, else `data.image_size`,
+and its `data.max_pixels`) and centre-cropped to `data.image_size`, the view the network was
+evaluated on (`inference.network_photo`); the log names the values used.
 """
 
 import json
@@ -32,8 +35,8 @@ from matplotlib import cm, colors
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from rsrl_jax import checkpoints, cli, train
-from rsrl_jax.data import photos
+from rsrl_jax import checkpoints, cli, inference, train
+from rsrl_jax.inference import network_photo  # noqa: F401 (the view highlights are drawn on)
 
 # conv1's geometry (AlexNet's first layer): kernel, stride and padding in input pixels.
 CONV1_KERNEL, CONV1_STRIDE, CONV1_PADDING = 11, 4, 2
@@ -116,13 +119,6 @@ def _interpolation(grid: int, size: int) -> np.ndarray:
 def conv1_cell_centre(index: np.ndarray) -> np.ndarray:
     """The photo pixel at the centre of conv1 cell `index`'s receptive field."""
     return CONV1_OFFSET + CONV1_STRIDE * np.asarray(index)
-
-
-def network_photo(path: str, config) -> np.ndarray:
-    """The photo at `path` as the run's network sees it; raises photos.BadPhoto."""
-    size = config.data.image_size
-    stored = max(config.data.stored_size or size, size)
-    return train.center_crops(photos.decode_photo(path, stored)[None], size)[0]
 
 
 def make_highlight_fn(model):
@@ -351,13 +347,14 @@ def define_flags():
     define_pair_flags("Workdir of a finished run.", "Fold whose networks to use.")
     flags.DEFINE_string("out", None, "Folder for the PNG files (created if missing).")
     flags.DEFINE_integer("batch_size", 16, "Photos per jitted call.")
+    inference.define_recursive_flag()
     flags.mark_flags_as_required(["workdir", "out"])
 
 
 def main(argv) -> int:
     paths = argv[1:]
     if not paths:
-        raise app.UsageError("give at least one PHOTO")
+        raise app.UsageError("give at least one PHOTO or folder of photos")
     cli.quiet_libraries()
     workdir, fold = FLAGS.workdir, FLAGS.fold
     try:
@@ -368,12 +365,15 @@ def main(argv) -> int:
     config, model, params_i, scores = checkpoints.load_network(workdir, fold, rounds[0])
     params_prev = checkpoints.load_network(workdir, fold, rounds[1])[2]
     os.makedirs(FLAGS.out, exist_ok=True)
-    decoded, lines = [], [None] * len(paths)
-    for i, path in enumerate(paths):
-        try:
-            decoded.append((i, network_photo(path, config)))
-        except photos.BadPhoto as e:
-            lines[i] = {"path": path, "error": str(e)}
+    options = inference.photo_options(config)
+    inference.log_photo_options(workdir, options)
+    found = inference.expand_paths(paths, FLAGS.recursive)
+    paths = [f.path for f in found]
+    decoded, lines = [], [None] * len(found)
+    for i, entry in enumerate(found):
+        photo, lines[i] = inference.read_photo(entry, options)
+        if photo is not None:
+            decoded.append((i, photo))
     if decoded:
         images = np.stack([photo for _, photo in decoded])
         maps = run_highlights(
@@ -398,7 +398,7 @@ def main(argv) -> int:
             }
     for line in lines:
         print(json.dumps(line), flush=True)
-    logging.info("%d of %d photos drawn into %s", len(decoded), len(paths), FLAGS.out)
+    logging.info("%d of %d files drawn into %s", len(decoded), len(paths), FLAGS.out)
     return 0 if decoded else 1
 
 

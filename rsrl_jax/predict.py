@@ -1,39 +1,24 @@
 """Scores photos with a trained round's network: one JSON line per photo.
 
-  python -m rsrl_jax.predict --workdir=DIR [--fold=0] [--round=I] PHOTO_OR_FOLDER...
+  python -m rsrl_jax.predict --workdir=DIR [--fold=0] [--round=I] [--norecursive] PHOTO_OR_FOLDER...
 
 Each line: path, the predicted score, the probability of every score (softmax of the
 logits, the classification output) and the expected score under those probabilities. The
-round defaults to the one the run chose on validation. A photo that cannot be read gets a
-line with `error` and the others go on; the exit status is 1 only when no photo could be
-scored.
+round defaults to the one the run chose on validation. A folder stands for every file under
+it (`rsrl_jax.inference`); a photo that cannot be read gets a line with `error`, a file that
+is not a photo one with `skipped`, and the others go on; the exit status is 1 only when no
+photo could be scored. Photos are read with the run's own data options (stored size, crop,
+pixel limit), which the log names.
 """
 
 import json
-import os
 import sys
 
 import jax
 import numpy as np
 from absl import app, flags
 
-from rsrl_jax import checkpoints, cli, train
-from rsrl_jax.data import photos
-from rsrl_jax.highlight import network_photo
-
-PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".avif")
-
-
-def expand_paths(args: list[str]) -> list[str]:
-    """Photos named on the command line; a folder stands for its photos (sorted, not nested)."""
-    paths = []
-    for arg in args:
-        if os.path.isdir(arg):
-            names = sorted(n for n in os.listdir(arg) if n.lower().endswith(PHOTO_EXTENSIONS))
-            paths += [os.path.join(arg, n) for n in names]
-        else:
-            paths.append(arg)
-    return paths
+from rsrl_jax import checkpoints, cli, inference, train
 
 
 def prediction(path: str, logits: np.ndarray, class_scores) -> dict:
@@ -49,41 +34,42 @@ def prediction(path: str, logits: np.ndarray, class_scores) -> dict:
 
 def predict(
     workdir: str,
-    paths: list[str],
+    paths: list,
     fold: int = 0,
     round_: int | None = None,
     batch_size: int = 32,
     out=sys.stdout,
 ) -> int:
-    """Writes one JSON line per photo to `out`; returns how many photos were scored."""
+    """Writes one JSON line per path to `out`; returns how many photos were scored.
+
+    `paths`: `inference.Found` entries (from `inference.expand_paths`) or plain file paths.
+    """
     round_ = checkpoints.chosen_round(workdir, fold) if round_ is None else round_
     config, model, params, class_scores = checkpoints.load_network(workdir, fold, round_)
+    options = inference.photo_options(config)
+    inference.log_photo_options(workdir, options)
     eval_step = train.make_eval_step(model, config.data.image_size)
     placer = train.BatchPlacer(train.make_mesh(jax.devices()[:1]))
+    found = [p if isinstance(p, inference.Found) else inference.Found(p) for p in paths]
     scored = 0
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start : start + batch_size]
-        images, errors = {}, {}
-        for path in chunk:
-            try:
-                images[path] = network_photo(path, config)
-            except photos.BadPhoto as e:
-                errors[path] = str(e)
+    for start in range(0, len(found), batch_size):
+        chunk = found[start : start + batch_size]
+        read = [inference.read_photo(f, options) for f in chunk]
+        ok = [i for i, (photo, _) in enumerate(read) if photo is not None]
         logits = {}
-        if images:
-            ok = list(images)
-            batch = np.stack([images[p] for p in ok])
+        if ok:
+            batch = np.stack([read[i][0] for i in ok])
             out_logits = train.predict_logits(
                 eval_step, params, batch, np.arange(len(ok)), batch_size, placer
             )
             logits = dict(zip(ok, out_logits, strict=True))
-        for path in chunk:
-            if path in logits:
-                line = prediction(path, logits[path], class_scores)
+        for i, (entry, (_, why_not)) in enumerate(zip(chunk, read, strict=True)):
+            if i in logits:
+                line = prediction(entry.path, logits[i], class_scores)
                 line.update(fold=fold, round=round_)
                 scored += 1
             else:
-                line = {"path": path, "error": errors[path]}
+                line = why_not
             out.write(json.dumps(line) + "\n")
         out.flush()
     return scored
@@ -91,10 +77,10 @@ def predict(
 
 def main(argv):
     cli.quiet_libraries()
-    paths = expand_paths(argv[1:])
-    if not paths:
+    if not argv[1:]:
         raise app.UsageError("name at least one photo or folder of photos")
     f = flags.FLAGS
+    paths = inference.expand_paths(argv[1:], f.recursive)
     scored = predict(f.workdir, paths, f.fold, f.round, f.batch_size)
     return 0 if scored else 1
 
@@ -105,5 +91,6 @@ if __name__ == "__main__":
     flags.DEFINE_integer("fold", 0, "Which fold's networks to use.")
     flags.DEFINE_integer("round", None, "Round to use; default the round chosen on validation.")
     flags.DEFINE_integer("batch_size", 32, "Photos per forward pass.")
+    inference.define_recursive_flag()
     flags.mark_flags_as_required(["workdir"])
     app.run(main)

@@ -1,0 +1,182 @@
+"""What predict and highlight share: the files a user names, and each photo as the run saw it.
+
+Paths. A file named on the command line is always tried. A folder stands for every file
+under it, subfolders included (`--norecursive`: its own files only), in sorted order, a
+folder's files before its subfolders'; a link to a folder is followed once. Every file found
+there is opened by its content, whatever its name (`.jfif`, `.jpe`, `.JPEG` are photos too),
+and gets one JSON line: a result, `{"path", "error"}` (a photo that cannot be used: broken,
+too large, or in a format we do not read, such as HEIC), or `{"path", "skipped"}` (a file
+that is no image at all and has no photo extension, such as notes.txt; a hidden file or
+folder, whose name starts with "."; a subfolder under `--norecursive`; anything but a
+regular file). Nothing under a folder is passed over without a line.
+
+Photos. Each is decoded as the run's data pipeline decoded it (`photo_options`: the run's
+recorded `data.stored_size`, `data.image_size` and `data.max_pixels`, from its config.json)
+and centre-cropped to `data.image_size`, the view the network was evaluated on; so a photo
+that trained fine is never refused, and one the run would have refused is refused here too.
+"""
+
+import dataclasses
+import os
+import stat
+
+import numpy as np
+from absl import flags, logging
+from PIL import Image
+
+from rsrl_jax import train
+from rsrl_jax.data import photos
+
+# Names whose failure to open is an error (the file claims to be a photo), not a skip.
+HEIF_EXTENSIONS = (".heic", ".heif", ".hif")
+
+
+@dataclasses.dataclass(frozen=True)
+class Found:
+    """One path to report on: tried unless `skipped` or `error` says why not.
+
+    `in_folder`: found under a folder rather than named by the user (a file there that is
+    no image at all is skipped, not an error).
+    """
+
+    path: str
+    in_folder: bool = False
+    skipped: str = ""
+    error: str = ""
+
+
+def define_recursive_flag() -> None:
+    flags.DEFINE_bool(
+        "recursive",
+        True,
+        "A folder stands for every file under it, subfolders included; --norecursive: only "
+        "its own files (subfolders are listed as skipped).",
+    )
+
+
+def expand_paths(args: list[str], recursive: bool = True) -> list[Found]:
+    """Every path the user named, and every file under each named folder (module docstring)."""
+    found = []
+    for arg in args:
+        if os.path.isdir(arg):
+            before = len(found)
+            _walk(arg, recursive, {os.path.realpath(arg)}, found)
+            if len(found) == before:
+                found.append(Found(arg, skipped="empty folder: no files in it"))
+        else:
+            found.append(Found(arg))
+    return found
+
+
+def _walk(folder: str, recursive: bool, seen: set[str], found: list[Found]) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as e:
+        found.append(Found(folder, error=f"{folder}: cannot list this folder ({e.strerror})"))
+        return
+    subfolders = []
+    for entry in entries:
+        hidden = entry.name.startswith(".")
+        if _is_dir(entry):
+            if hidden:
+                found.append(Found(entry.path, skipped="hidden folder, not searched"))
+            elif not recursive:
+                found.append(Found(entry.path, skipped="subfolder, not searched (--norecursive)"))
+            else:
+                subfolders.append(entry.path)
+        elif hidden:
+            found.append(Found(entry.path, skipped="hidden file"))
+        elif _is_other(entry):
+            found.append(Found(entry.path, skipped="not a regular file"))
+        else:  # a regular file, or a broken link (its line will say the file is missing)
+            found.append(Found(entry.path, in_folder=True))
+    for sub in subfolders:
+        real = os.path.realpath(sub)
+        if real in seen:
+            found.append(Found(sub, skipped=f"a link to {real}, already searched"))
+            continue
+        seen.add(real)
+        _walk(sub, recursive, seen, found)
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()  # follows links
+    except OSError:
+        return False
+
+
+def _is_other(entry: os.DirEntry) -> bool:
+    """A FIFO, socket or device: opening one could block or read forever."""
+    try:
+        return not stat.S_ISREG(entry.stat().st_mode)
+    except OSError:
+        return False
+
+
+def photo_extensions() -> tuple[str, ...]:
+    """File name endings of the formats we read (as Pillow registers them) and of HEIC."""
+    Image.init()
+    formats = set(photos.PHOTO_FORMATS) | {"MPO"}
+    names = [ext for ext, fmt in Image.registered_extensions().items() if fmt in formats]
+    return tuple(sorted(set(names) | set(HEIF_EXTENSIONS)))
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoOptions:
+    """How the run decoded its photos: stored square, network input, pixel limit."""
+
+    stored_size: int
+    image_size: int
+    max_pixels: int
+
+    def describe(self) -> str:
+        return (
+            f"data.stored_size={self.stored_size}, data.image_size={self.image_size} "
+            f"(central crop), data.max_pixels={self.max_pixels}"
+        )
+
+
+def photo_options(config) -> PhotoOptions:
+    """The run's recorded data options (config.json, as `checkpoints.load_network` reads it)."""
+    size = int(config.data.image_size)
+    stored = int(config.data.stored_size or size)  # as data.builders.stored_size (no TFDS import)
+    return PhotoOptions(
+        stored_size=max(stored, size),
+        image_size=size,
+        max_pixels=int(config.data.max_pixels),
+    )
+
+
+def log_photo_options(workdir: str, options: PhotoOptions) -> None:
+    logging.info(
+        "photos are read as the run read them: %s (from %s)",
+        options.describe(),
+        os.path.join(workdir, "config.json"),
+    )
+
+
+def network_photo(path: str, config_or_options) -> np.ndarray:
+    """The photo at `path` as the run's network sees it, uint8 [S, S, 3] with S =
+    data.image_size; raises photos.BadPhoto. Takes the run's config or its PhotoOptions."""
+    options = config_or_options
+    if not isinstance(options, PhotoOptions):
+        options = photo_options(config_or_options)
+    stored = photos.decode_photo(path, options.stored_size, options.max_pixels)
+    return train.center_crops(stored[None], options.image_size)[0]
+
+
+def read_photo(found: Found, options: PhotoOptions) -> tuple[np.ndarray | None, dict | None]:
+    """(the network's view of the photo, None), or (None, the JSON line saying why not)."""
+    if found.skipped:
+        return None, {"path": found.path, "skipped": found.skipped}
+    if found.error:
+        return None, {"path": found.path, "error": found.error}
+    try:
+        return network_photo(found.path, options), None
+    except photos.NotAPhoto as e:
+        if found.in_folder and not found.path.lower().endswith(photo_extensions()):
+            return None, {"path": found.path, "skipped": "not a photo (no image format found)"}
+        return None, {"path": found.path, "error": str(e)}
+    except photos.BadPhoto as e:
+        return None, {"path": found.path, "error": str(e)}
