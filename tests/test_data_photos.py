@@ -257,3 +257,13 @@ def test_heic_is_refused_as_unsupported_and_text_as_not_a_photo(tmp_path):
     notes.write_text("shopping list\n")
     with pytest.raises(NotAPhoto, match="notes.txt: not a photo"):
         decode_photo(str(notes), 4)
+
+
+def test_a_photo_format_pillow_gives_up_on_is_named_not_called_text(tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not a jpeg")
+    with pytest.raises(BadPhoto, match="broken.jpg: a JPEG file Pillow cannot read") as e:
+        decode_photo(str(broken), 4)
+    assert not isinstance(e.value, NotAPhoto)
+    with pytest.raises(BadPhoto, match="a folder, not a photo"):
+        decode_photo(str(tmp_path), 4)

@@ -226,12 +226,14 @@ def unreadable(path: str) -> BadPhoto:
         kind = None  # a text that starts with "BM"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         kind = "WebP"
-    if kind is not None:
+    if kind == "TIFF":
         return BadPhoto(
-            f"{path}: a {kind} file Pillow cannot read: corrupt, or a pixel layout it does not "
+            f"{path}: a TIFF file Pillow cannot read: corrupt, or a sample layout it does not "
             "support (e.g. floating-point colour, 16-bit gray with alpha); save it as 8- or "
-            "16-bit RGB or gray"
+            "16-bit integer RGB or gray"
         )
+    if kind is not None:
+        return BadPhoto(f"{path}: a {kind} file Pillow cannot read: truncated or corrupt")
     return NotAPhoto(f"{path}: not a photo in a known format ({supported})")
 
 
