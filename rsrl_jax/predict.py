@@ -106,4 +106,4 @@ if __name__ == "__main__":
     flags.DEFINE_integer("round", None, "Round to use; default the round chosen on validation.")
     flags.DEFINE_integer("batch_size", 32, "Photos per forward pass.")
     flags.mark_flags_as_required(["workdir"])
-    app.run(main)
+    cli.run(main)
