@@ -174,7 +174,8 @@ def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = 1):
     """(I, I - k): the rounds to compare; I defaults to the round chosen on validation.
 
     A default I too early for net_{I-k} falls back to round 1 + k (logged); an explicit one
-    must leave I - k >= 1. Both rounds must have a checkpoint.
+    must leave I - k >= 1. Both rounds must have a checkpoint. A k or round that can never
+    work is an errors.ConfigError; what this run lacks (a fold, a round), an errors.DataError.
     """
     if k < 1:
         raise errors.ConfigError(
