@@ -360,4 +360,4 @@ def _peak_rss_mb() -> float:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from rsrl_jax import train
+from rsrl_jax import errors, train
 from rsrl_jax.config import base_config
 
 
@@ -127,7 +127,7 @@ def read_json(workdir: str, name: str):
     """A JSON file a run writes into its workdir; a clear error if the run did not write it."""
     path = os.path.join(workdir, name)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: is {workdir} the workdir of a finished run?")
+        raise errors.NotFound(f"{path} not found: is {workdir} the workdir of a finished run?")
     with open(path) as f:
         return json.load(f)
 
@@ -143,7 +143,7 @@ def saved_rounds(workdir: str, fold: int) -> list[int]:
 
 def _check_fold(workdir: str, fold: int) -> None:
     if not os.path.isdir(fold_dir(workdir, fold)):
-        raise FileNotFoundError(f"{fold_dir(workdir, fold)} not found: the run has no fold {fold}")
+        raise errors.NotFound(f"{fold_dir(workdir, fold)} not found: the run has no fold {fold}")
 
 
 def chosen_round(workdir: str, fold: int) -> int:
@@ -153,7 +153,7 @@ def chosen_round(workdir: str, fold: int) -> int:
         if entry["fold"] == fold:
             return int(entry["chosen_round"])
     folds = [entry["fold"] for entry in summary["folds"]]
-    raise ValueError(f"fold {fold}: not in {workdir}/summary.json (folds run: {folds})")
+    raise errors.DataError(f"fold {fold}: not in {workdir}/summary.json (folds run: {folds})")
 
 
 def load_network(workdir: str, fold: int, round_: int):
@@ -180,7 +180,9 @@ def load_network(workdir: str, fold: int, round_: int):
     try:
         rounds = sorted(mngr.all_steps())
         if round_ not in rounds:
-            raise ValueError(f"fold {fold} has no checkpoint of round {round_} (saved: {rounds})")
+            raise errors.DataError(
+                f"fold {fold} has no checkpoint of round {round_} (saved: {rounds})"
+            )
         params, _ = restore_round(mngr, round_, abstract)
     finally:
         mngr.close()

@@ -1,9 +1,16 @@
-"""What every command-line entry point shares."""
+"""What every command-line entry point shares: how it runs, logs and reports mistakes."""
 
+import difflib
 import logging
 import os
+import re
+import sys
+import traceback
 
+from absl import app, flags
 from absl import logging as absl_logging
+
+from rsrl_jax import errors
 
 
 class _QuietLibraries(logging.Filter):
@@ -46,3 +53,166 @@ def enable_compilation_cache() -> str:
         os.makedirs(path, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", path or None)
     return path
+
+
+TRACEBACK_ENV = "RSRL_JAX_TRACEBACK"
+_TRACEBACK_HELP = (
+    "On a mistake the user can fix (a bad flag, config value, data or workdir), print the "
+    f"Python traceback before the one-line error (also {TRACEBACK_ENV}=1)."
+)
+
+
+def run(main) -> None:
+    """Runs an absl `main` as a command; use it instead of `app.run(main)`.
+
+    A mistake the user can fix ends the command with ONE line `error: ...` on stderr and exit
+    status 2 (a flag, a config override or value, usage: `errors.ConfigError`) or 1 (data,
+    weights, a workdir's state: `errors.DataError`), without a traceback unless asked for
+    (--traceback or RSRL_JAX_TRACEBACK=1). Any other exception is unexpected and keeps its
+    traceback (exit 1), and so does an exception raised by a config file's own code (the
+    user's Python: the traceback names its line).
+    """
+    if "traceback" not in flags.FLAGS:
+        # Listed under the command's own flags in --help (absl names __main__ by argv[0]).
+        flags.DEFINE_bool("traceback", False, _TRACEBACK_HELP, module_name=sys.argv[0])
+    try:
+        app.run(_user_mistakes_as_errors(main), flags_parser=_parse_flags)
+    except errors.UserError as e:
+        _exit_with(e)
+
+
+def _exit_with(error: errors.UserError) -> None:
+    sys.stdout.flush()
+    if traceback_wanted(sys.argv):
+        traceback.print_exception(error)
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    sys.exit(error.exit_code)
+
+
+def traceback_wanted(argv: list[str]) -> bool:
+    """--traceback (read from `argv` when the flags did not parse) or RSRL_JAX_TRACEBACK=1."""
+    if os.environ.get(TRACEBACK_ENV, "").lower() not in ("", "0", "false", "no"):
+        return True
+    if flags.FLAGS.is_parsed() and "traceback" in flags.FLAGS:
+        return flags.FLAGS.traceback
+    return any(re.fullmatch(r"--?traceback(=(1|t|true|yes))?", a, re.I) for a in argv[1:])
+
+
+def _user_mistakes_as_errors(main):
+    """`main` with app.UsageError raised as ConfigError (absl would print the whole usage
+    text and exit 1)."""
+
+    def wrapped(argv):
+        try:
+            return main(argv)
+        except app.UsageError as e:
+            raise errors.ConfigError(f"{e} (see --help)") from e
+
+    return wrapped
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with every mistake in the flags raised as one-line ConfigError."""
+    try:
+        rest = flags.FLAGS(argv)
+    except flags.Error as e:
+        raise errors.ConfigError(_flag_error_text(e)) from e
+    except (AttributeError, KeyError) as e:
+        # ml_collections raises these for an override of a field the config lacks, with a
+        # message that names neither the flag nor the path (and escapes its quotes).
+        unknown = _unknown_config_field(argv)
+        if unknown is None:
+            raise
+        raise errors.ConfigError(unknown) from e
+    _check_config_files()
+    return rest
+
+
+def _flag_error_text(e: Exception) -> str:
+    """absl's message without its 'flag ' prefix (a missing required flag said plainly), with
+    a pointer to --help."""
+    text = str(e)
+    text = text[len("flag ") :] if text.startswith("flag --") else text
+    required = re.fullmatch(r"--(\w+)=None: Flag --\1 must have a value other than None\.", text)
+    if required:
+        text = f"--{required.group(1)} is required"
+    if "\n" in text:  # a config file's own exception, with its traceback: shown whole
+        return text
+    return f"{text} (see --help)"
+
+
+def _config_flags() -> list:
+    """The ml_collections config flags defined (is_config_flag: public, in the submodule)."""
+    from ml_collections.config_flags.config_flags import is_config_flag
+
+    return [flags.FLAGS[n] for n in flags.FLAGS if is_config_flag(flags.FLAGS[n])]
+
+
+def _unknown_config_field(argv: list[str]) -> str | None:
+    """'ARG: the config has no field ...' for the first override in `argv` of a field its
+    config lacks, or None when every override names a field (the error was another one)."""
+    for flag in _config_flags():
+        config = _reload_config(flag, argv)
+        if config is None:
+            continue
+        for arg in argv[1:]:
+            override = re.match(rf"--?(?:no)?{re.escape(flag.name)}\.([^=]+)", arg)
+            if override:
+                problem = missing_field(config, override.group(1))
+                if problem:
+                    return f"{arg}: {problem}"
+    return None
+
+
+def _reload_config(flag, argv: list[str]):
+    """The config file `argv` gives `flag` (loaded again: a failed parse keeps no value)."""
+    name = re.escape(flag.name)
+    for i, arg in enumerate(argv[1:], 1):
+        given = re.fullmatch(rf"--?{name}=(.*)", arg)
+        if given or (re.fullmatch(rf"--?{name}", arg) and i + 1 < len(argv)):
+            try:
+                return flag.parser.parse(given.group(1) if given else argv[i + 1])
+            except Exception:  # noqa: BLE001 - only to word a message; the original error stands
+                return None
+    return None
+
+
+def missing_field(config, path: str) -> str | None:
+    """Why the dotted `path` names no field of `config` (with the likely field or the fields
+    there are), or None if it names one."""
+    node, parts = config, path.split(".")
+    for i, key in enumerate(parts):
+        here = ".".join(parts[:i])
+        if not hasattr(node, "keys"):
+            missing = ".".join(parts[: i + 1])
+            return f"the config has no field '{missing}' ('{here}' is a {type(node).__name__})"
+        fields = sorted(node.keys())
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            if close:
+                hint = f"did you mean '{'.'.join([*parts[:i], close[0]])}'?"
+            else:
+                hint = f"{here or 'it'} has: {', '.join(fields)}"
+            return f"the config has no field '{'.'.join(parts[: i + 1])}' ({hint})"
+        node = node[key]
+    return None
+
+
+def _check_config_files() -> None:
+    """ml_collections defers a config file it cannot read to the first use of the config:
+    say so now, before any work, naming the file."""
+    from ml_collections import config_flags
+
+    for flag in _config_flags():
+        try:
+            getattr(flag.value, "keys", None)
+        except OSError as e:
+            given = config_flags.get_config_filename(flag)
+            file = given.split(":", 1)[0]
+            if not os.path.exists(file):
+                why = "no such config file"
+            elif os.path.isdir(file):
+                why = "a folder, not a config file"
+            else:
+                why = f"cannot read it ({str(e.__cause__ or e).strip().splitlines()[-1].strip()})"
+            raise errors.ConfigError(f"--{flag.name}={given}: {why}") from e

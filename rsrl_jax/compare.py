@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from rsrl_jax import cli, fold_stats, report, rsrl  # noqa: E402
+from rsrl_jax import cli, errors, fold_stats, report, rsrl  # noqa: E402
 from rsrl_jax.config import config_value  # noqa: E402
 
 # A method is one or more parts joined by '+'; each part sets `method.*` fields over the
@@ -79,12 +79,12 @@ def method_fields(method: str) -> dict:
     fields, set_by = dict(BASE), {}
     for part in method.split("+"):
         if part not in PARTS:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"--methods: unknown part {part!r} in {method!r}; parts: {list(PARTS)}"
             )
         for key, value in PARTS[part].items():
             if key in set_by and fields[key] != value:
-                raise ValueError(
+                raise errors.ConfigError(
                     f"--methods: {method!r} sets {key} twice ({set_by[key]!r}: {fields[key]!r}, "
                     f"{part!r}: {value!r}); combine parts that set different fields"
                 )
@@ -276,7 +276,7 @@ def compare(
     """Runs (or resumes) each method into `workdir/<method>`; writes the table and the plot."""
     methods = list(dict.fromkeys(methods))
     if not methods:
-        raise ValueError("--methods: name at least one method")
+        raise errors.ConfigError("--methods: name at least one method")
     configs = {m: method_config(config, m, equal_steps) for m in methods}  # bad names fail here
     os.makedirs(workdir, exist_ok=True)
     start = time.perf_counter()
@@ -343,4 +343,4 @@ if __name__ == "__main__":
         "Every epoch as long as a pass over all of D, so all methods spend the same steps.",
     )
     flags.mark_flags_as_required(["config"])
-    app.run(main)
+    cli.run(main)

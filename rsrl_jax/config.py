@@ -10,7 +10,7 @@ import os
 import jax
 import ml_collections
 
-from rsrl_jax import losses, pretrained, sampling
+from rsrl_jax import errors, losses, pretrained, sampling
 
 DATA_SETS = ("synthetic", "folder", "ava")
 LIKELIHOODS = ("sigmoid", "softmax")
@@ -129,11 +129,12 @@ def result_changing_fields(recorded: dict, current: dict) -> list[str]:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-    """Raise ValueError naming the first field with a value the run cannot use."""
+    """Raise errors.ConfigError (a ValueError) naming the first field with a value the run
+    cannot use."""
 
     def check(ok: bool, field: str, why: str):
         if not ok:
-            raise ValueError(f"config.{field}={config_value(config, field)!r}: {why}")
+            raise errors.ConfigError(f"config.{field}={config_value(config, field)!r}: {why}")
 
     check(config.data.name in DATA_SETS, "data.name", f"must be one of {DATA_SETS}")
     check(

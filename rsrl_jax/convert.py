@@ -15,14 +15,12 @@ imports: pip install -e '.[convert]'.
 import hashlib
 import os
 import re
-import sys
 from collections.abc import Mapping
 
 import numpy as np
 from absl import app, flags, logging
 
-from rsrl_jax import pretrained
-from rsrl_jax.errors import DataError
+from rsrl_jax import cli, errors, pretrained
 from rsrl_jax.models.alexnet import params_from_torchvision
 
 FLAGS = flags.FLAGS
@@ -58,7 +56,7 @@ def check_name_hash(path: str) -> tuple[str, str | None]:
     """
     digest, prefix = sha256_of(path), name_hash_prefix(path)
     if prefix is not None and not digest.startswith(prefix):
-        raise DataError(
+        raise errors.DataError(
             f"{path}: its name promises a SHA-256 starting with {prefix}, but the file's is "
             f"{digest}: the file is corrupt, truncated or another file; download it again "
             "(torchvision's AlexNet: https://download.pytorch.org/models/alexnet-owt-7be5be79.pth)"
@@ -77,24 +75,34 @@ def _why_unloadable(e: Exception) -> str:
     return f"not a zip or pickle file torch.load can read ({type(e).__name__}: {first_line})"
 
 
+class TorchMissing(errors.UserError, ImportError):
+    """torch, which only converting needs, is not installed (the CLI exits 1, one line)."""
+
+
 def load_torch_state_dict(path: str) -> dict[str, np.ndarray]:
-    """name -> numpy array of a PyTorch state dict file; ValueError naming what is wrong."""
+    """name -> numpy array of a PyTorch state dict file.
+
+    Raises errors.DataError (a ValueError; errors.NotFound, also a FileNotFoundError, for a
+    missing file) naming what is wrong, TorchMissing without torch.
+    """
     try:
         import torch
     except ImportError as e:
-        raise ImportError("converting needs torch: pip install -e '.[convert]'") from e
+        raise TorchMissing("converting needs torch: pip install -e '.[convert]'") from e
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such file")
+        raise errors.NotFound(f"{path}: no such file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # not a zip/pickle, truncated, or holds objects weights_only refuses
-        raise ValueError(f"{path}: not a PyTorch state dict file: {_why_unloadable(e)}") from e
+        raise errors.DataError(
+            f"{path}: not a PyTorch state dict file: {_why_unloadable(e)}"
+        ) from e
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{path}: holds a {type(obj).__name__}, not a state dict")
+        raise errors.DataError(f"{path}: holds a {type(obj).__name__}, not a state dict")
     arrays = {}
     for name, value in obj.items():
         if not isinstance(value, torch.Tensor):
-            raise ValueError(f"{path}: {name!r} is a {type(value).__name__}, not a tensor")
+            raise errors.DataError(f"{path}: {name!r} is a {type(value).__name__}, not a tensor")
         value = value.detach().cpu()
         arrays[name] = (value.float() if value.is_floating_point() else value).numpy()
     return arrays
@@ -120,7 +128,7 @@ def convert(torch_weights: str, out_dir: str) -> str:
     try:
         params = params_from_torchvision(state_dict)
     except ValueError as e:
-        raise ValueError(f"{torch_weights}: {e}") from e
+        raise errors.DataError(f"{torch_weights}: {e}") from e
     file = pretrained.save(params, out_dir)
     logging.info(
         "converted %s -> %s: %d parameters, %d-way head",
@@ -135,13 +143,10 @@ def convert(torch_weights: str, out_dir: str) -> str:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
-        file = convert(FLAGS.torch_weights, FLAGS.out)
-    except (OSError, ValueError, ImportError) as e:
-        sys.exit(f"error: {e}")
+    file = convert(FLAGS.torch_weights, FLAGS.out)
     print(f"wrote {file}; use it with --config.model.pretrained={FLAGS.out}")
 
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["torch_weights", "out"])
-    app.run(main)
+    cli.run(main)

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 import jax
 from absl import logging
 
+from rsrl_jax import errors
+
 MODES = ("auto", "on", "off")
 
 
@@ -25,7 +27,7 @@ def _int_or_none(value, name: str) -> int | None:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"{name}={value!r}: must be an integer") from None
+        raise errors.ConfigError(f"{name}={value!r}: must be an integer") from None
 
 
 def _on_cloud_tpu_vm() -> bool:
@@ -49,7 +51,7 @@ def settings(
     `JAX_*` variables), inside a SLURM step of several tasks, or on a Cloud TPU VM.
     """
     if mode not in MODES:
-        raise ValueError(f"--distributed={mode!r}: must be one of {MODES}")
+        raise errors.ConfigError(f"--distributed={mode!r}: must be one of {MODES}")
     env = os.environ if environ is None else environ
     coordinator_address = coordinator_address or env.get("JAX_COORDINATOR_ADDRESS") or None
     if num_processes is None:
@@ -57,10 +59,10 @@ def settings(
     if process_id is None:
         process_id = _int_or_none(env.get("JAX_PROCESS_ID"), "JAX_PROCESS_ID")
     if num_processes is not None and num_processes < 1:
-        raise ValueError(f"--num_processes={num_processes}: must be at least 1")
+        raise errors.ConfigError(f"--num_processes={num_processes}: must be at least 1")
     if process_id is not None and num_processes is not None:
         if not 0 <= process_id < num_processes:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"--process_id={process_id}: must be in [0, --num_processes={num_processes})"
             )
     if mode == "off":
@@ -82,7 +84,7 @@ def settings(
             if value is None
         ]
         if missing:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"several processes need {', '.join(missing)} too (or JAX_COORDINATOR_ADDRESS, "
                 "JAX_NUM_PROCESSES, JAX_PROCESS_ID): outside SLURM and Cloud TPU VMs JAX "
                 "cannot detect them"

@@ -23,3 +23,10 @@ class DataError(UserError, ValueError):
     """Bad input data, weights file, or workdir / run state (exit status 1)."""
 
     exit_code = 1
+
+
+class NotFound(DataError, FileNotFoundError):
+    """A file or folder the command needs (a workdir, a run's file, a weights file) is missing.
+
+    Also a FileNotFoundError, so callers that catch that keep working.
+    """

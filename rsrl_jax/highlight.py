@@ -24,7 +24,6 @@ evaluated on (`inference.network_photo`); the log names the values used.
 
 import json
 import os
-import sys
 import time
 
 import jax
@@ -35,7 +34,7 @@ from matplotlib import cm, colors
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from rsrl_jax import checkpoints, cli, inference, train
+from rsrl_jax import checkpoints, cli, errors, inference, train
 from rsrl_jax.inference import network_photo  # noqa: F401 (the view highlights are drawn on)
 
 # conv1's geometry (AlexNet's first layer): kernel, stride and padding in input pixels.
@@ -171,10 +170,13 @@ def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = 1):
     """(I, I - k): the rounds to compare; I defaults to the round chosen on validation.
 
     A default I too early for net_{I-k} falls back to round 1 + k (logged); an explicit one
-    must leave I - k >= 1. Both rounds must have a checkpoint.
+    must leave I - k >= 1. Both rounds must have a checkpoint. A k or round that can never
+    work is an errors.ConfigError; what this run lacks (a fold, a round), an errors.DataError.
     """
     if k < 1:
-        raise ValueError(f"k={k}: must be >= 1 (net_I is compared with an earlier net_(I-k))")
+        raise errors.ConfigError(
+            f"k={k}: must be >= 1 (net_I is compared with an earlier net_(I-k))"
+        )
     saved = checkpoints.saved_rounds(workdir, fold)
     if round_ is None:
         chosen = checkpoints.chosen_round(workdir, fold)
@@ -182,7 +184,7 @@ def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = 1):
         if chosen - k < 1:
             round_ = 1 + k
             if round_ not in saved:
-                raise ValueError(
+                raise errors.DataError(
                     f"fold {fold}: the chosen round {chosen} has no round {chosen - k} to compare "
                     f"with (k={k}), and no round {round_} was saved to use instead "
                     f"(saved: {saved}); pass a smaller k"
@@ -195,13 +197,13 @@ def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = 1):
                 round_,
             )
     elif round_ - k < 1:
-        raise ValueError(
+        raise errors.ConfigError(
             f"round={round_}, k={k}: I - k = {round_ - k}, but rounds start at 1; "
             f"pick round > k (saved rounds: {saved})"
         )
     for r in (round_, round_ - k):
         if r not in saved:
-            raise ValueError(f"fold {fold} has no checkpoint of round {r} (saved: {saved})")
+            raise errors.DataError(f"fold {fold} has no checkpoint of round {r} (saved: {saved})")
     return round_, round_ - k
 
 
@@ -357,11 +359,7 @@ def main(argv) -> int:
         raise app.UsageError("give at least one PHOTO or folder of photos")
     cli.quiet_libraries()
     workdir, fold = FLAGS.workdir, FLAGS.fold
-    try:
-        rounds = pair_rounds(workdir, fold, FLAGS.round, FLAGS.k)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    rounds = pair_rounds(workdir, fold, FLAGS.round, FLAGS.k)
     config, model, params_i, scores = checkpoints.load_network(workdir, fold, rounds[0])
     params_prev = checkpoints.load_network(workdir, fold, rounds[1])[2]
     os.makedirs(FLAGS.out, exist_ok=True)
@@ -404,4 +402,4 @@ def main(argv) -> int:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

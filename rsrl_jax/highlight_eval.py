@@ -24,12 +24,11 @@ prints the table and writes it as JSON to DIR/report/highlight_eval_fold{F}.json
 
 import json
 import os
-import sys
 
 import numpy as np
 from absl import app, flags, logging
 
-from rsrl_jax import checkpoints, cli, highlight, train
+from rsrl_jax import checkpoints, cli, errors, highlight, train
 from rsrl_jax.data import datasets, splits
 
 MAPS = {
@@ -66,7 +65,7 @@ def evaluate(workdir: str, fold: int = 0, round_: int | None = None, k: int = 1)
     logging.info("regenerating the run's data set (%s)", config.data.name)
     data = datasets.load(config)
     if data.masks is None:
-        raise ValueError(
+        raise errors.DataError(
             f"config.data.name={config.data.name!r}: the data set has no subject masks; "
             "the highlight evaluation needs synthetic data"
         )
@@ -74,7 +73,7 @@ def evaluate(workdir: str, fold: int = 0, round_: int | None = None, k: int = 1)
         data.labels, config.protocol, config.seed, data.official_test
     )
     if not 0 <= fold < len(fold_splits):
-        raise ValueError(f"fold={fold}: the run has folds 0..{len(fold_splits) - 1}")
+        raise errors.DataError(f"fold={fold}: the run has folds 0..{len(fold_splits) - 1}")
     test = fold_splits[fold].test
     size = config.data.image_size
     images = train.center_crops(data.images[test], size)
@@ -157,11 +156,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     cli.quiet_libraries()
-    try:
-        result = evaluate(FLAGS.workdir, FLAGS.fold, FLAGS.round, FLAGS.k)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    result = evaluate(FLAGS.workdir, FLAGS.fold, FLAGS.round, FLAGS.k)
     report = os.path.join(FLAGS.workdir, "report")
     os.makedirs(report, exist_ok=True)
     path = os.path.join(report, f"highlight_eval_fold{FLAGS.fold}.json")
@@ -173,4 +168,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

@@ -93,4 +93,4 @@ if __name__ == "__main__":
     flags.DEFINE_integer("batch_size", 32, "Photos per forward pass.")
     inference.define_recursive_flag()
     flags.mark_flags_as_required(["workdir"])
-    app.run(main)
+    cli.run(main)

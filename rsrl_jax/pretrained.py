@@ -15,7 +15,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rsrl_jax import train
+from rsrl_jax import errors, train
 from rsrl_jax.models.alexnet import TORCHVISION_LAYERS, AlexNet, torchvision_shapes
 
 WEIGHTS_FILE = "alexnet_imagenet.npz"
@@ -104,7 +104,7 @@ def load_backbone(path: str) -> dict:
     """{conv1..fc7: {kernel, bias}} float32 from converted weights; ValueError if unusable."""
     why = problem(path)
     if why:
-        raise ValueError(f"model.pretrained={path!r}: {why}")
+        raise errors.ConfigError(f"model.pretrained={path!r}: {why}")
     with np.load(weights_file(path), allow_pickle=False) as npz:
         return {
             layer: {k: np.asarray(npz[f"{layer}/{k}"], np.float32) for k in ("kernel", "bias")}
@@ -126,7 +126,7 @@ def initial_params(config: ml_collections.ConfigDict, model: AlexNet, seed: int)
     for layer, leaves in backbone.items():
         for k, v in leaves.items():
             if v.shape != params[layer][k].shape:
-                raise ValueError(
+                raise errors.ConfigError(
                     f"model.pretrained={path!r}: {layer}/{k} is {v.shape} but the model's is "
                     f"{params[layer][k].shape}; converted weights need model.width=1.0 and "
                     "model.fc_dim=4096"

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from rsrl_jax import fold_stats  # noqa: E402
+from rsrl_jax import cli, errors, fold_stats  # noqa: E402
 
 FIGURES = {
     "training_set_size": "training_set_size.png",
@@ -34,7 +34,7 @@ FIGURES = {
 def read_records(workdir: str) -> list[dict]:
     path = os.path.join(workdir, "metrics.jsonl")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: is {workdir} the workdir of a run?")
+        raise errors.NotFound(f"{path} not found: is {workdir} the workdir of a run?")
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
 
@@ -209,7 +209,7 @@ def write_report(workdir: str, records: list[dict] | None = None) -> str:
     """Writes `workdir/report/` (figures and report.md) from the run's metrics; returns its path."""
     records = read_records(workdir) if records is None else records
     if not records:
-        raise ValueError(f"{workdir}/metrics.jsonl has no records yet")
+        raise errors.DataError(f"{workdir}/metrics.jsonl has no records yet")
     with open(os.path.join(workdir, "classes.json")) as f:
         class_scores = json.load(f)["class_scores"]
     with open(os.path.join(workdir, "config.json")) as f:
@@ -251,4 +251,4 @@ if __name__ == "__main__":
     # Flags are defined only when run as a program, so importing this module defines none.
     flags.DEFINE_string("workdir", None, "Workdir of a run (holds metrics.jsonl).")
     flags.mark_flags_as_required(["workdir"])
-    app.run(main)
+    cli.run(main)

@@ -25,6 +25,7 @@ from absl import logging
 
 from rsrl_jax import (
     checkpoints,
+    errors,
     fold_parallel,
     fold_stats,
     highlight,
@@ -84,6 +85,11 @@ class Fold:
         self.mngr.close()
 
 
+class TrainingDiverged(errors.DataError, FloatingPointError):
+    """A NaN or Inf loss or gradient stopped training; the checkpoints hold the last good state
+    (a run error the user can act on: lower the learning rate or check the photos, resume)."""
+
+
 class Experiment:
     """What every fold shares: the data, the network, the compiled steps, the mesh."""
 
@@ -94,7 +100,7 @@ class Experiment:
         self.is_writer = jax.process_index() == 0
         self.data = datasets.load(config, workdir)
         if config.rsrl.num_majority >= self.data.num_classes:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"config.rsrl.num_majority={config.rsrl.num_majority}: must be below the number "
                 f"of classes in the data ({self.data.num_classes}: scores {self.data.class_scores})"
             )
@@ -155,7 +161,7 @@ class Experiment:
     def check_finite(self, sums: dict, fold: int, round_: int) -> None:
         bad = int(sums["first_bad_step"])
         if bad != train.NO_BAD_STEP:
-            raise FloatingPointError(
+            raise TrainingDiverged(
                 f"fold {fold} round {round_} step {bad + 1}: the loss or a gradient is NaN or "
                 "Inf, so training stopped (that step's update was not applied). The checkpoints "
                 f"under {checkpoints.fold_dir(self.workdir, fold)} hold the last good state; "
@@ -328,7 +334,7 @@ class Experiment:
         """The indices round `round_` trains on; an empty selection stops the run."""
         kept = f.split.train[keep]
         if len(kept) == 0:
-            raise RuntimeError(
+            raise errors.DataError(
                 f"fold {f.index} round {round_}: the selection kept no sample; set "
                 "rsrl.min_keep_per_class > 0 to keep the most likely samples of each class"
             )
@@ -474,7 +480,7 @@ def start_or_resume(
             recorded = json.load(f)
         changed = result_changing_fields(recorded, config.to_dict())
         if changed and config.resume != "force":
-            raise ValueError(
+            raise errors.ConfigError(
                 f"{workdir} holds a run with another config; resuming it would change its "
                 f"results. Differing fields: {'; '.join(changed)}. Use another --workdir, or "
                 "--config.resume=force to resume with the new values."
@@ -484,7 +490,7 @@ def start_or_resume(
         with open(os.path.join(workdir, "classes.json")) as f:
             recorded_classes = json.load(f)["class_scores"]
         if recorded_classes != classes["class_scores"]:
-            raise ValueError(
+            raise errors.DataError(
                 f"{workdir} was run on scores {recorded_classes}, the data now has "
                 f"{classes['class_scores']}: cannot resume"
             )

@@ -23,10 +23,10 @@ import time
 import jax
 import ml_collections
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 from PIL import Image
 
-from rsrl_jax import losses, pretrained, rsrl, train
+from rsrl_jax import cli, errors, losses, pretrained, rsrl, train
 from rsrl_jax.config import base_config
 from rsrl_jax.data import builders, datasets, synthetic
 
@@ -50,7 +50,7 @@ def case_config(case: str) -> ml_collections.ConfigDict:
         c = base_config()
         c.data.stored_size = 256  # random 224 crops of 256 stored squares, as ImageNet training
         return c
-    raise ValueError(f"--cases: unknown case {case!r} (demo, alexnet224)")
+    raise errors.ConfigError(f"--cases: unknown case {case!r} (demo, alexnet224)")
 
 
 def write_camera_folder(root: str, n: int) -> None:
@@ -163,4 +163,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -29,6 +29,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from jax.experimental import multihost_utils
 
+from rsrl_jax import errors
 from rsrl_jax.data import photos, sources, synthetic
 
 FORMAT_VERSION = 3  # bump when decoding changes what is stored (invalidates prepared data)
@@ -39,7 +40,7 @@ LABELS_FILE_SUFFIX = "_labels.npz"  # their scores, keys (and masks): a reuse re
 LOG_EVERY_S = 10.0
 
 
-class BadExample(ValueError):
+class BadExample(errors.DataError):
     """A bad photo or list line met with `data.on_bad_example='error'`."""
 
 
@@ -254,7 +255,7 @@ def make_builder(config: ml_collections.ConfigDict) -> tuple[_PhotoBuilder, dict
         listing = sources.read_ava(root_dir, tuple(d.ava_bins), d.ava_official_split)
         cls = AvaPhotos
     else:
-        raise ValueError(f"config.data.name={d.name!r}: unknown data set")
+        raise errors.ConfigError(f"config.data.name={d.name!r}: unknown data set")
     if d.on_bad_example == "error" and listing.problems:
         error = bad_example_error(listing.problems[0])
         if len(listing.problems) > 1:

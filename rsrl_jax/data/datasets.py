@@ -5,6 +5,7 @@ import dataclasses
 import ml_collections
 import numpy as np
 
+from rsrl_jax import errors
 from rsrl_jax.data import builders
 
 
@@ -47,7 +48,7 @@ def load(config: ml_collections.ConfigDict, workdir: str | None = None) -> Datas
     skipped = builders.record_skipped(builder, workdir)
     names = [s for s in ("train", "test") if s in builder.info.splits]
     if sum(builder.info.splits[s].num_examples for s in names) == 0:
-        raise ValueError(
+        raise errors.DataError(
             f"config.data.dir={config.data.dir!r}: no usable photo ({len(skipped)} skipped)"
         )
     whole = builders.read_splits(builder, names)

@@ -15,6 +15,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from rsrl_jax import errors
+
 # Formats a photo may come in (JPEG covers a camera's MPO); anything else (EPS, ICO, ...) is
 # refused before decoding. AVIF only where this Pillow build reads it.
 PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "AVIF", "GIF", "TIFF", "BMP")
@@ -42,7 +44,7 @@ SIGNATURES = (
 )
 
 
-class BadPhoto(ValueError):
+class BadPhoto(errors.DataError):
     """A photo that cannot be used; the message names the file and the reason."""
 
 

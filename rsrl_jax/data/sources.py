@@ -17,12 +17,14 @@ import os
 
 import numpy as np
 
+from rsrl_jax import errors
+
 FOLDER_HEADER = ("filename", "score")
 AVA_FIELDS = 15  # index, image id, 10 vote counts, 2 tags, challenge id
 AVA_TEST_LISTS = ("generic_test.jpgl", os.path.join("aesthetics_image_lists", "generic_test.jpgl"))
 
 
-class BadSource(ValueError):
+class BadSource(errors.DataError):
     """A data set whose lists cannot be read at all (missing file, wrong header)."""
 
 
