@@ -112,7 +112,7 @@ def convert(torch_weights: str, out_dir: str) -> str:
     """Checks `torch_weights` against its name (`check_name_hash`), converts it into
     `out_dir`; returns the written file."""
     if not os.path.isfile(torch_weights):
-        raise FileNotFoundError(f"{torch_weights}: no such file")
+        raise errors.NotFound(f"{torch_weights}: no such file")
     digest, prefix = check_name_hash(torch_weights)
     if prefix is None:
         logging.info(
