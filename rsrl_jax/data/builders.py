@@ -110,6 +110,15 @@ class _PhotoBuilder(tfds.core.GeneratorBasedBuilder):
         # Saved with the records, so a reused cache reproduces the skip list.
         self.info.metadata["skipped"] = [p.to_json() for p in self.skipped]
 
+    # TFDS prints "Downloading and preparing dataset ..." and "Dataset ... downloaded and
+    # prepared to ..." on stdout around every build; nothing is downloaded here, and our own
+    # log lines (`_build`, the decode progress) say what is prepared where.
+    def _log_download_bytes(self) -> None:
+        pass
+
+    def _log_download_done(self) -> None:
+        pass
+
     @property
     def skipped_records(self) -> list[dict]:
         return list((self.info.metadata or {}).get("skipped", []))
@@ -141,7 +150,9 @@ class _ListedPhotos(_PhotoBuilder):
                 for i, (example, result) in enumerate(zip(chunk, results, strict=True)):
                     done += 1
                     if isinstance(result, photos.BadPhoto):
-                        problem = sources.Problem(example.key, example.where, str(result))
+                        reason = str(result)
+                        kind = _photo_problem_kind(reason, example.path)
+                        problem = sources.Problem(example.key, example.where, reason, kind)
                         if self.on_bad == "error":
                             raise bad_example_error(problem)
                         self.skipped.append(problem)
@@ -158,6 +169,11 @@ class _ListedPhotos(_PhotoBuilder):
                         (len(examples) - done) / rate,
                     )
                     last_log = now
+
+
+def _photo_problem_kind(reason: str, path: str) -> str:
+    """'photo:missing file' from BadPhoto's "PATH: missing file (detail)": one kind a cause."""
+    return "photo:" + reason.removeprefix(f"{path}: ").split(" (")[0]
 
 
 class _Decoder:
@@ -284,11 +300,7 @@ def _plan(config: ml_collections.ConfigDict) -> _Plan:
         cls = AvaPhotos
     else:
         raise ValueError(f"config.data.name={d.name!r}: unknown data set")
-    if d.on_bad_example == "error" and listing.problems:
-        error = bad_example_error(listing.problems[0])
-        if len(listing.problems) > 1:
-            error = BadExample(f"{error} [and {len(listing.problems) - 1} more bad list lines]")
-        raise error
+    _check_listing(listing, d, root_dir)
     options.update(
         dir=root_dir,
         on_bad=d.on_bad_example,
@@ -306,6 +318,34 @@ def _plan(config: ml_collections.ConfigDict) -> _Plan:
         data_dir=os.path.join(cache_dir(config), f"{d.name}-{size}px-{key}"),
     )
     return _Plan(d.name, cls, kwargs, {"manual_dir": root_dir})
+
+
+def _check_listing(listing: sources.SourceList, data, root_dir: str) -> None:
+    """Stops on a bad list row (error mode) and on a problem of the whole list.
+
+    A problem shared by most rows (a wrong delimiter, another score scale) or most photos
+    (not where the list says) is told as one: it stops the run in error mode, and in skip
+    mode when nothing would be left; in skip mode with rows left it is a warning and those
+    rows are skipped one by one, recorded. Checked before any photo is decoded.
+    """
+    error_mode = data.on_bad_example == "error"
+    whole = sources.systematic_problem(listing, tuple(data.score_range))
+    if whole is not None:
+        message, nothing_left = whole
+        if error_mode or nothing_left:
+            raise sources.BadSource(f"{listing.listed_files[0]}: {message}")
+        logging.warning("%s; those rows are skipped", message)
+    if error_mode and listing.problems:
+        error = bad_example_error(listing.problems[0])
+        if len(listing.problems) > 1:
+            error = BadExample(f"{error} [and {len(listing.problems) - 1} more bad list lines]")
+        raise error
+    missing = sources.missing_photos_problem(listing, root_dir)
+    if missing is not None:
+        message, every_photo = missing
+        if error_mode or every_photo:
+            raise sources.BadSource(message)
+        logging.warning("%s; those photos are skipped", message)
 
 
 def make_builder(config: ml_collections.ConfigDict) -> tuple[_PhotoBuilder, dict]:
@@ -434,10 +474,18 @@ def _build(builder: _PhotoBuilder, download: dict, name: str) -> None:
     except AssertionError as e:  # TFDS refuses to write a split whose every example was bad
         if "No examples were yielded" not in str(e):
             raise
+        where = f"{name} data in {download.get('manual_dir')}"
+        decoded = [p for p in builder.skipped if p.kind.startswith("photo:")]
+        kinds = {p.kind for p in decoded}
+        listed = sum(len(split) for split in builder.listing.splits.values())
+        if len(decoded) >= 2 and len(kinds) == 1 and len(decoded) == listed:
+            raise BadExample(
+                f"{where}: no usable photo: every one of the {len(decoded)} photos is unusable: "
+                f"{kinds.pop().removeprefix('photo:')} (e.g. {decoded[0].message()})"
+            ) from e
         first = "; ".join(p.message() for p in builder.skipped[:3])
         raise BadExample(
-            f"{name} data in {download.get('manual_dir')}: no usable photo in a split "
-            f"({len(builder.skipped)} skipped, first: {first})"
+            f"{where}: no usable photo in a split ({len(builder.skipped)} skipped, first: {first})"
         ) from e
 
 
