@@ -161,6 +161,15 @@ def test_most_rows_bad_the_same_way_in_skip_mode_warns_and_goes_on(tmp_path, cap
     ) in caplog.text
 
 
+def test_huge_scores_everywhere_are_named_without_spelling_out_their_digits(tmp_path):
+    names = write_photos(tmp_path, 3)
+    scores = ["1e999999999", "20.0", "5e1"]
+    write_scores(tmp_path, [f"{n},{s}" for n, s in zip(names, scores, strict=True)])
+    with pytest.raises(sources.BadSource) as raised:
+        datasets.load(folder_config(tmp_path, tmp_path / "cache"))
+    assert "(scores found: 20..1E+999999999)" in str(raised.value)
+
+
 def test_every_score_a_fraction_is_named_as_such(tmp_path):
     names = write_photos(tmp_path, 10)
     write_scores(tmp_path, [f"{n},0.{i + 1}5" for i, n in enumerate(names)])
@@ -231,6 +240,23 @@ def test_ava_lines_with_another_delimiter_are_named_as_such(tmp_path):
     assert (
         "every one of the 5 rows of AVA.txt has 1 field: is the file delimited by ','? "
         "AVA.txt must be space-separated"
+    ) in str(raised.value)
+
+
+def test_ava_photos_in_a_subfolder_are_named_as_such(tmp_path):
+    os.makedirs(tmp_path / "images" / "images")
+    for i in range(4):
+        pf.save_rgb_jpeg(str(tmp_path / "images" / "images" / f"{1000 + i}.jpg"))
+    lines = [f"{i} {1000 + i} 0 0 0 2 6 2 0 0 0 0 10 20 1396" for i in range(4)]
+    (tmp_path / "AVA.txt").write_text("\n".join(lines) + "\n")
+    config = folder_config(tmp_path, tmp_path / "cache")
+    config.data.name = "ava"
+    with pytest.raises(sources.BadSource) as raised:
+        datasets.load(config)
+    assert "every one of the 4 photos listed in AVA.txt is missing" in str(raised.value)
+    assert (
+        f"'1000.jpg' is at {tmp_path / 'images' / 'images' / '1000.jpg'}: AVA photos must be "
+        "images/<image id>.jpg; move the photos there"
     ) in str(raised.value)
 
 

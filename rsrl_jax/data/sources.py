@@ -210,14 +210,15 @@ def _systematic_kind(kind, members, examples, list_name, score_range) -> str:
         if delimiter is not None:
             return f"{what}: is the file delimited by {delimiter}? {rule}"
         return f"{what}: {rule} (e.g. {members[0].message()})"
-    if kind == "range":
-        scores = [float(decimal.Decimal(d)) for d in details] + [e.score for e in examples]
-        low, high = math.floor(min(scores)), math.ceil(max(scores))
-        found = f"{low}..{high}"
+    if kind == "range":  # every score here is an exact integer, however written
+        scores = [decimal.Decimal(d) for d in details] + [
+            decimal.Decimal(e.score) for e in examples
+        ]
+        low, high = _integer_text(min(scores)), _integer_text(max(scores))
         lo, hi = score_range
         return (
-            f"a score outside data.score_range [{lo}, {hi}] (scores found: {found}): if those "
-            f"are the scores, set --config.data.score_range='({low},{high})'"
+            f"a score outside data.score_range [{lo}, {hi}] (scores found: {low}..{high}): if "
+            f"those are the scores, set --config.data.score_range='({low},{high})'"
         )
     if kind == "integer":
         examples_text = ", ".join(
@@ -229,6 +230,11 @@ def _systematic_kind(kind, members, examples, list_name, score_range) -> str:
             "within data.score_range; round or bin them first"
         )
     return f"the same problem: {members[0].reason} (e.g. {members[0].message()})"
+
+
+def _integer_text(value: decimal.Decimal) -> str:
+    """'50' for Decimal('5E+1'); a huge one as written (int() would build all its digits)."""
+    return str(int(value)) if value.adjusted() < 18 else str(value)
 
 
 def _other_delimiter(items: list[str], ava: bool) -> str | None:
@@ -267,7 +273,14 @@ def missing_photos_problem(listing: SourceList, root: str) -> tuple[str, bool] |
 
 
 def _where_the_photos_are(missing: list[Example], root: str, list_name: str) -> str | None:
+    """Where `missing` photos seem to be: renamed beside their path, or elsewhere in `root`."""
     images = os.path.join(root, "images")
+    ava = list_name == "AVA.txt"
+    naming = (
+        "AVA photos must be images/<image id>.jpg"
+        if ava
+        else (f"names in {list_name} must match the files, extension and case included")
+    )
     renamed = []
     for e in missing:
         folder, name = os.path.split(e.path)
@@ -280,10 +293,7 @@ def _where_the_photos_are(missing: list[Example], root: str, list_name: str) -> 
             renamed.append((os.path.basename(e.path), near[0]))
     if 2 * len(renamed) > len(missing):
         listed, found = renamed[0]
-        return (
-            f"they are there under another name: {listed!r} listed, {found!r} found (names in "
-            f"{list_name} must match the files, extension and case included)"
-        )
+        return f"they are there under another name: {listed!r} listed, {found!r} found ({naming})"
     found = {}
     for path in _walk_files(root, limit=200_000):
         found.setdefault(os.path.basename(path).lower(), path)
@@ -292,6 +302,8 @@ def _where_the_photos_are(missing: list[Example], root: str, list_name: str) -> 
         return None
     path = found[os.path.basename(e.path).lower()]
     relative = os.path.relpath(path, images)
+    if ava:
+        return f"{os.path.basename(e.path)!r} is at {path}: {naming}; move the photos there"
     where = f"{e.key!r} is at {path}: filenames are relative to {images}{os.sep}"
     if relative.startswith(os.pardir):
         return f"{where}; move the photos there"
