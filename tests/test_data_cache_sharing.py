@@ -15,9 +15,11 @@ import time
 
 import numpy as np
 import photo_factory as pf
+import pytest
 
 from conftest import tiny_config
 from rsrl_jax.data import builders, datasets
+from rsrl_jax.errors import DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -172,3 +174,13 @@ def test_prepared_data_are_reused_where_no_lock_can_be_taken(tmp_path, caplog):
     data = datasets.load(config)
     np.testing.assert_array_equal(data.images, want.images)
     assert "cannot take the lock" in caplog.text
+
+
+def test_a_cache_folder_that_cannot_be_written_is_named(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    cache = tmp_path / "a_file" / "cache"  # cannot be created, even by root
+    config = tiny_config({"data.num_examples": 12, "data.cache_dir": repr(str(cache))})
+    with pytest.raises(
+        DataError, match=r"cannot prepare synthetic data in .*--config.data.cache_dir"
+    ):
+        datasets.load(config)

@@ -34,6 +34,7 @@ from absl import logging
 from jax.experimental import multihost_utils
 
 from rsrl_jax.data import photos, sources, synthetic
+from rsrl_jax.errors import DataError
 
 FORMAT_VERSION = 2  # bump when decoding changes what is stored (invalidates prepared data)
 SKIPPED_FILE = "skipped.jsonl"
@@ -424,7 +425,7 @@ def _remove_unfinished(plan: _Plan) -> None:
     if os.path.isdir(plan.data_dir):
         leftovers.append(plan.data_dir)
     for path in leftovers:
-        logging.warning("removing %s, left by an interrupted preparation", path)
+        logging.warning("removing %s: not marked complete (an interrupted preparation)", path)
         shutil.rmtree(path)
 
 
@@ -471,6 +472,11 @@ def _build(builder: _PhotoBuilder, download: dict, name: str) -> None:
     logging.info("preparing %s data once into %s", name, builder.data_dir)
     try:
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(**download))
+    except OSError as e:  # photos' own errors are BadPhotos: this is the cache folder's
+        raise DataError(
+            f"cannot prepare {name} data in {builder.data_dir_root} ({e}): set "
+            "--config.data.cache_dir to a writable folder with room for the stored photos"
+        ) from e
     except AssertionError as e:  # TFDS refuses to write a split whose every example was bad
         if "No examples were yielded" not in str(e):
             raise
