@@ -9,12 +9,25 @@ import os
 
 import jax
 import ml_collections
+from absl import logging
 
-from rsrl_jax import errors, losses, pretrained, sampling
+from rsrl_jax import losses, pretrained, sampling
+from rsrl_jax.errors import ConfigError
 
 DATA_SETS = ("synthetic", "folder", "ava")
 LIKELIHOODS = ("sigmoid", "softmax")
 COMPUTE_DTYPES = ("float32", "bfloat16")
+# data.* fields only some data sets read. Given with another data set, data.dir is an error
+# (the run would train on other photos than the user's); the others a warning each.
+DATA_SET_FIELDS = {
+    "num_examples": ("synthetic",),
+    "label_noise": ("synthetic",),
+    "on_bad_example": ("folder", "ava"),
+    "max_pixels": ("folder", "ava"),
+    "score_range": ("folder",),
+    "ava_bins": ("ava",),
+    "ava_official_split": ("ava",),
+}
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -134,9 +147,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
     def check(ok: bool, field: str, why: str):
         if not ok:
-            raise errors.ConfigError(f"config.{field}={config_value(config, field)!r}: {why}")
+            raise ConfigError(f"config.{field}={config_value(config, field)!r}: {why}")
 
     check(config.data.name in DATA_SETS, "data.name", f"must be one of {DATA_SETS}")
+    check(
+        config.data.name != "synthetic" or not config.data.dir,
+        "data.dir",
+        "a photo folder is read with data.name='folder' or 'ava', but data.name='synthetic' "
+        "trains on the embedded synthetic photos: add --config.data.name=folder (or ava), or "
+        "leave data.dir empty",
+    )
+    for warning in ignored_data_fields(config):
+        logging.warning("%s", warning)
     check(
         config.data.on_bad_example in ("error", "skip"),
         "data.on_bad_example",
@@ -243,6 +265,29 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
     if config.data.name in ("folder", "ava"):
         check(os.path.isdir(config.data.dir), "data.dir", "no such folder")
+
+
+def ignored_data_fields(config: ml_collections.ConfigDict) -> list[str]:
+    """One line for each data.* field set (unlike base_config()) that data.name does not read.
+
+    A config may set them for another data set (e.g. xiheaa.py's score_range, run with
+    --config.data.name=ava), so they are told, not refused.
+    """
+    default, name = base_config().data, config.data.name
+    lines = []
+    for field, readers in DATA_SET_FIELDS.items():
+        value = config.data[field]
+        if name in readers or _comparable(value) == _comparable(default[field]):
+            continue
+        lines.append(
+            f"config.data.{field}={value!r} is ignored: only data.name="
+            f"{' or '.join(repr(r) for r in readers)} reads it, and this run has data.name={name!r}"
+        )
+    return lines
+
+
+def _comparable(value):
+    return list(value) if isinstance(value, tuple | list) else value
 
 
 def config_value(config, field: str):

@@ -99,11 +99,7 @@ class Experiment:
         self.workdir = workdir
         self.is_writer = jax.process_index() == 0
         self.data = datasets.load(config, workdir)
-        if config.rsrl.num_majority >= self.data.num_classes:
-            raise errors.ConfigError(
-                f"config.rsrl.num_majority={config.rsrl.num_majority}: must be below the number "
-                f"of classes in the data ({self.data.num_classes}: scores {self.data.class_scores})"
-            )
+        datasets.check_classes(self.data, config)
         self.mesh = train.make_mesh(devices)
         self.placer = train.BatchPlacer(self.mesh)
         self.model = train.make_model(config, self.data.num_classes)
@@ -532,6 +528,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     )
     if config.protocol.max_folds > 0:
         fold_splits = fold_splits[: config.protocol.max_folds]
+    for warning in splits.protocol_warnings(
+        data.labels, data.class_scores, config.protocol, fold_splits, data.official_test
+    ):
+        logging.warning("%s", warning)
     if config.protocol.parallel_folds:
         records = fold_parallel.FoldParallel(experiment).run(fold_splits)
     else:

@@ -113,7 +113,8 @@ def run_case(case: str, root: str) -> dict:
         write_camera_folder(config.data.dir, FLAGS.photos)
     figures = {}
 
-    cached = builders.make_builder(config)[0].is_prepared()  # --dir reused: nothing to build
+    builder, _ = builders.make_builder(config)
+    cached = builders.is_complete(builder.data_dir)  # --dir reused: nothing to build
     start = time.perf_counter()
     builders.prepare(config)
     figures["build"] = None if cached else FLAGS.photos / (time.perf_counter() - start)

@@ -5,8 +5,8 @@ import dataclasses
 import ml_collections
 import numpy as np
 
-from rsrl_jax import errors
 from rsrl_jax.data import builders
+from rsrl_jax.errors import ConfigError, DataError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +48,7 @@ def load(config: ml_collections.ConfigDict, workdir: str | None = None) -> Datas
     skipped = builders.record_skipped(builder, workdir)
     names = [s for s in ("train", "test") if s in builder.info.splits]
     if sum(builder.info.splits[s].num_examples for s in names) == 0:
-        raise errors.DataError(
+        raise DataError(
             f"config.data.dir={config.data.dir!r}: no usable photo ({len(skipped)} skipped)"
         )
     whole = builders.read_splits(builder, names)
@@ -62,3 +62,27 @@ def load(config: ml_collections.ConfigDict, workdir: str | None = None) -> Datas
         keys=whole["key"],
         official_test=official_test,
     )
+
+
+def check_classes(data: Dataset, config: ml_collections.ConfigDict) -> None:
+    """Refuses data that the run cannot train on: one class, or too few for RSRL's majority.
+
+    A classifier needs at least 2 scores; RSRL thins the `rsrl.num_majority` largest classes
+    and keeps the rest, so it needs more classes than that.
+    """
+    counts = np.bincount(data.labels, minlength=data.num_classes)
+    if data.num_classes < 2:
+        where = f" in {config.data.dir}" if config.data.dir else ""
+        only = f"score {data.class_scores[0]}, all {len(data)} photos" if len(data) else "none"
+        raise DataError(
+            f"{config.data.name} data{where} hold one class ({only}): a classifier needs "
+            "photos of at least 2 scores; check the scores in the list, and data.score_range "
+            "or data.ava_bins"
+        )
+    if config.rsrl.num_majority >= data.num_classes:
+        scores = dict(zip(data.class_scores, counts.tolist(), strict=True))
+        raise ConfigError(
+            f"config.rsrl.num_majority={config.rsrl.num_majority}: must be below the number "
+            f"of classes in the data ({data.num_classes}: scores {data.class_scores}, photos "
+            f"{scores}); set --config.rsrl.num_majority={data.num_classes - 1} or less"
+        )

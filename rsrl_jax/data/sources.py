@@ -12,8 +12,10 @@ number of votes for each score 1..10, two semantic tags, challenge id), photos
 
 import csv
 import dataclasses
+import decimal
 import math
 import os
+import re
 
 import numpy as np
 
@@ -22,6 +24,11 @@ from rsrl_jax import errors
 FOLDER_HEADER = ("filename", "score")
 AVA_FIELDS = 15  # index, image id, 10 vote counts, 2 tags, challenge id
 AVA_TEST_LISTS = ("generic_test.jpgl", os.path.join("aesthetics_image_lists", "generic_test.jpgl"))
+# A score may be written as any decimal that is an exact integer: `5`, `5.0` (as pandas
+# writes it), `+5`, `5e0`; int() alone would refuse `5.0` (and accept `5_0`).
+DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# Delimiters a spreadsheet may have written instead of the comma (or the space, in AVA.txt).
+OTHER_DELIMITERS = {";": "';'", "\t": "a tab", "|": "'|'", ",": "','"}
 
 
 class BadSource(errors.DataError):
@@ -45,6 +52,9 @@ class Problem:
     item: str
     where: str
     reason: str
+    # What went wrong, the same for items bad the same way ('fields:1', 'range:50',
+    # 'integer:5.5', 'missing file', ...): a problem of the whole file is told as one.
+    kind: str = ""
 
     def message(self) -> str:
         return f"{self.where}: {self.item!r}: {self.reason}"
@@ -74,28 +84,28 @@ def read_folder(root: str, score_range: tuple[int, int]) -> SourceList:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None or tuple(h.strip().lower() for h in header) != FOLDER_HEADER:
-                raise BadSource(
-                    f"{csv_path} line 1: header must be 'filename,score', got "
-                    f"{','.join(header) if header else 'an empty file'!r}"
-                )
+                raise BadSource(_header_problem(csv_path, header, (lo, hi)))
             for row in reader:
                 if not any(cell.strip() for cell in row):
                     continue  # blank line
                 where = f"scores.csv line {reader.line_num}"
                 name = row[0].strip()
-                why = None
+                why, kind = None, ""
                 if len(row) != 2:
                     why = f"expected 2 fields 'filename,score', got {len(row)}"
+                    kind = f"fields:{len(row)}"
                 elif not name:
-                    why = "empty filename"
+                    why, kind = "empty filename", "name"
                 elif os.path.isabs(name) or os.path.normpath(name).startswith(os.pardir):
-                    why = "filename must be a path inside images/"
+                    why, kind = "filename must be a path inside images/", "outside"
                 else:
-                    score, why = _integer_score(row[1], lo, hi)
+                    score, why, kind = _integer_score(row[1], lo, hi)
                 if why is None and name in first_line:
                     why = f"duplicate filename (first listed on line {first_line[name]})"
+                    kind = "duplicate"
                 if why is not None:
-                    problems.append(Problem(item=name or ",".join(row), where=where, reason=why))
+                    item = name or ",".join(row)
+                    problems.append(Problem(item=item, where=where, reason=why, kind=kind))
                     continue
                 first_line[name] = reader.line_num
                 path = os.path.join(root, "images", name)
@@ -105,15 +115,212 @@ def read_folder(root: str, score_range: tuple[int, int]) -> SourceList:
     return SourceList(splits={"train": examples}, problems=problems, listed_files=[csv_path])
 
 
-def _integer_score(text: str, lo: int, hi: int) -> tuple[int | None, str | None]:
+def _integer_score(text: str, lo: int, hi: int) -> tuple[int | None, str | None, str]:
+    """(score, None, '') for a decimal that is an exact integer within [lo, hi] (`5`, ` 5 `,
+    `+5`, `5.0`, `5.00`, `5e0`); else (None, why, kind): `5.5` is not an integer."""
     text = text.strip()
-    try:
-        score = int(text)
-    except ValueError:
-        return None, f"score {text!r} is not an integer"
-    if not lo <= score <= hi:
-        return None, f"score {score} outside data.score_range [{lo}, {hi}]"
-    return score, None
+    value = decimal.Decimal(text) if DECIMAL.fullmatch(text) else None
+    if value is None or value != value.to_integral_value():
+        return None, f"score {text!r} is not an integer", f"integer:{text}"
+    if not lo <= value <= hi:
+        return None, f"score {text} outside data.score_range [{lo}, {hi}]", f"range:{text}"
+    return int(value), None, ""
+
+
+def _header_problem(csv_path: str, header: list[str] | None, score_range) -> str:
+    """What is wrong with a first line that is not the header `filename,score`."""
+    got = ",".join(header) if header else ""
+    message = f"{csv_path} line 1: header must be 'filename,score', got {got or 'an empty file'!r}"
+    text = ",".join(header or ())
+    for delimiter, said in OTHER_DELIMITERS.items():
+        parts = tuple(p.strip().lower() for p in text.split(delimiter))
+        if delimiter != "," and parts == FOLDER_HEADER:
+            return (
+                f"{message}: is the file delimited by {said}? scores.csv must be "
+                "comma-separated with header filename,score"
+            )
+    if header and len(header) == 2 and _integer_score(header[1], *score_range)[0] is not None:
+        return f"{message}: line 1 looks like a photo's row; put the header line first"
+    return message
+
+
+def systematic_problem(listing: SourceList, score_range=(1, 10)) -> tuple[str, bool] | None:
+    """(message, whether no row is usable) for a list whose rows are bad the same way, or
+    all bad; else None.
+
+    "The same way" means one kind of problem (Problem.kind) for more than half the rows
+    (and at least 2): a wrong delimiter, scores on another scale or not integers. Told
+    row by row, with advice to skip bad rows, such a file would be skipped whole. Also a
+    list none of whose rows is usable in several ways gets one message counting them.
+    """
+    problems = listing.problems
+    examples = [e for split in listing.splits.values() for e in split]
+    rows = len(problems) + len(examples)
+    if not problems:
+        return None
+    groups: dict[str, list[Problem]] = {}
+    for p in problems:
+        groups.setdefault(p.kind.split(":")[0], []).append(p)
+    kind, members = max(groups.items(), key=lambda group: len(group[1]))
+    list_name = _list_name(members[0])
+    if len(members) >= 2 and 2 * len(members) > rows:
+        every = len(members) == rows
+        share = f"every one of the {rows} rows" if every else f"{len(members)} of the {rows} rows"
+        has = "has" if every else "have"
+        what = _systematic_kind(kind, members, examples, list_name, tuple(score_range))
+        return f"{share} of {list_name} {has} {what}", not examples
+    if len(problems) == rows:
+        counts = ", ".join(
+            f"{len(m)} {_kind_name(k, m[0])}"
+            for k, m in sorted(groups.items(), key=lambda g: -len(g[1]))
+        )
+        message = (
+            f"none of the {rows} rows of {list_name} is usable ({counts}); the first: "
+            f"{problems[0].message()}"
+        )
+        return message, True
+    return None
+
+
+def _list_name(item: Problem | Example) -> str:
+    return item.where.rsplit(" line ", 1)[0]
+
+
+def _kind_name(kind: str, first: Problem) -> str:
+    names = {
+        "fields": "with the wrong number of fields",
+        "integer": "with a score that is not an integer",
+        "range": "with a score outside data.score_range",
+        "duplicate": "repeated",
+    }
+    return names.get(kind, f"with '{first.reason}'")
+
+
+def _systematic_kind(kind, members, examples, list_name, score_range) -> str:
+    """The end of "every one of the N rows of LIST has ...": what, and what to do."""
+    details = [m.kind.split(":", 1)[1] for m in members if ":" in m.kind]
+    if kind == "fields":
+        counts = sorted({int(d) for d in details})
+        n = counts[0]
+        what = f"{n} field{'s' if n != 1 else ''}" if len(counts) == 1 else "the wrong fields"
+        ava = list_name == "AVA.txt"
+        delimiter = _other_delimiter([m.item for m in members], ava)
+        if ava:
+            rule = f"AVA.txt must be space-separated with {AVA_FIELDS} fields a line"
+        else:
+            rule = "scores.csv must be comma-separated with header filename,score"
+        if delimiter is not None:
+            return f"{what}: is the file delimited by {delimiter}? {rule}"
+        return f"{what}: {rule} (e.g. {members[0].message()})"
+    if kind == "range":  # every score here is an exact integer, however written
+        scores = [decimal.Decimal(d) for d in details] + [
+            decimal.Decimal(e.score) for e in examples
+        ]
+        low, high = _integer_text(min(scores)), _integer_text(max(scores))
+        lo, hi = score_range
+        return (
+            f"a score outside data.score_range [{lo}, {hi}] (scores found: {low}..{high}): if "
+            f"those are the scores, set --config.data.score_range='({low},{high})'"
+        )
+    if kind == "integer":
+        examples_text = ", ".join(
+            f"line {m.where.rsplit(' ', 1)[1]}: {d!r}"
+            for m, d in zip(members[:3], details[:3], strict=False)
+        )
+        return (
+            f"a score that is not an integer (e.g. {examples_text}): scores must be integers "
+            "within data.score_range; round or bin them first"
+        )
+    return f"the same problem: {members[0].reason} (e.g. {members[0].message()})"
+
+
+def _integer_text(value: decimal.Decimal) -> str:
+    """'50' for Decimal('5E+1'); a huge one as written (int() would build all its digits)."""
+    return str(int(value)) if value.adjusted() < 18 else str(value)
+
+
+def _other_delimiter(items: list[str], ava: bool) -> str | None:
+    """How the rows seem delimited when not as the list's format says, or None."""
+    for delimiter, said in OTHER_DELIMITERS.items():
+        if delimiter == "," and not ava:
+            continue
+        if sum(delimiter in item for item in items) * 2 > len(items):
+            return said
+    return None
+
+
+def missing_photos_problem(listing: SourceList, root: str) -> tuple[str, bool] | None:
+    """(message, whether every photo is missing) when more than half the listed photos (at
+    least 2) are not on disk; else None.
+
+    Says where they seem to be: under another extension or case, in a subfolder of
+    images/, or elsewhere under `root`. Checked before any photo is decoded.
+    """
+    examples = [e for split in listing.splits.values() for e in split]
+    missing = [e for e in examples if not os.path.exists(e.path)]
+    if len(missing) < 2 or 2 * len(missing) <= len(examples):
+        return None
+    if len(missing) == len(examples):
+        share, verb = f"every one of the {len(examples)}", "is"
+    else:
+        share, verb = f"{len(missing)} of the {len(examples)}", "are"
+    images = os.path.join(root, "images")
+    list_name = _list_name(missing[0])
+    message = (
+        f"{share} photos listed in {list_name} {verb} missing from {images}{os.sep} "
+        f"(e.g. {missing[0].where}: {missing[0].key!r})"
+    )
+    hint = _where_the_photos_are(missing[:20], root, list_name)
+    return (f"{message}; {hint}" if hint else message), len(missing) == len(examples)
+
+
+def _where_the_photos_are(missing: list[Example], root: str, list_name: str) -> str | None:
+    """Where `missing` photos seem to be: renamed beside their path, or elsewhere in `root`."""
+    images = os.path.join(root, "images")
+    ava = list_name == "AVA.txt"
+    naming = (
+        "AVA photos must be images/<image id>.jpg"
+        if ava
+        else (f"names in {list_name} must match the files, extension and case included")
+    )
+    renamed = []
+    for e in missing:
+        folder, name = os.path.split(e.path)
+        stem = os.path.splitext(name)[0].lower()
+        try:
+            near = [f for f in os.listdir(folder) if os.path.splitext(f)[0].lower() == stem]
+        except OSError:
+            near = []
+        if near:
+            renamed.append((os.path.basename(e.path), near[0]))
+    if 2 * len(renamed) > len(missing):
+        listed, found = renamed[0]
+        return f"they are there under another name: {listed!r} listed, {found!r} found ({naming})"
+    found = {}
+    for path in _walk_files(root, limit=200_000):
+        found.setdefault(os.path.basename(path).lower(), path)
+    e = next((e for e in missing if os.path.basename(e.path).lower() in found), None)
+    if e is None:
+        return None
+    path = found[os.path.basename(e.path).lower()]
+    relative = os.path.relpath(path, images)
+    if ava:
+        return f"{os.path.basename(e.path)!r} is at {path}: {naming}; move the photos there"
+    where = f"{e.key!r} is at {path}: filenames are relative to {images}{os.sep}"
+    if relative.startswith(os.pardir):
+        return f"{where}; move the photos there"
+    return f"{where}, so that one is {relative!r}"
+
+
+def _walk_files(root: str, limit: int):
+    """Paths of the files under `root`, at most `limit` of them (a bounded search)."""
+    seen = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            yield os.path.join(folder, name)
+            seen += 1
+            if seen >= limit:
+                return
 
 
 def ava_score(votes: np.ndarray, bins: tuple[float, ...] = ()) -> int:
@@ -149,19 +356,22 @@ def read_ava(root: str, bins: tuple[float, ...] = (), official_split: bool = Tru
                 continue
             where = f"AVA.txt line {line_num}"
             item = fields[1] if len(fields) > 1 else line.strip()
-            why = None
+            why, kind = None, ""
             if len(fields) != AVA_FIELDS:
                 why = f"expected {AVA_FIELDS} fields (index, id, 10 vote counts, 2 tags, challenge)"
+                kind = f"fields:{len(fields)}"
             elif not all(v.isdigit() for v in fields[:12]):
                 why = "index, image id and vote counts must be non-negative integers"
+                kind = "integers"
             elif item in first_line:
                 why = f"duplicate image id (first listed on line {first_line[item]})"
+                kind = "duplicate"
             else:
                 votes = np.array([int(v) for v in fields[2:12]])
                 if votes.sum() == 0:
-                    why = "no votes"
+                    why, kind = "no votes", "votes"
             if why is not None:
-                problems.append(Problem(item=item, where=where, reason=why))
+                problems.append(Problem(item=item, where=where, reason=why, kind=kind))
                 continue
             first_line[item] = line_num
             example = Example(

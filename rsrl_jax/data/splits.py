@@ -72,3 +72,62 @@ def protocol_splits(labels: np.ndarray, protocol, seed: int, official_test=None)
     rest = np.flatnonzero(~official_test)
     is_val = stratified_positions(labels[rest], [seed, 1, 0]) < protocol.val_fraction
     return [Split(train=rest[~is_val], val=rest[is_val], test=np.flatnonzero(official_test))]
+
+
+def protocol_warnings(
+    labels: np.ndarray,
+    class_scores,
+    protocol,
+    fold_splits: list[Split],
+    official_test=None,
+) -> list[str]:
+    """What the splits leave a class without, one line each, for the log.
+
+    A class with fewer photos than `protocol.folds` is absent from some folds' test parts;
+    a fold may have no training photo of a class (the network never learns it there) or no
+    validation photo of it (the round chosen on validation ignores it), or an empty
+    validation part. The run stays well defined (such a class keeps its output, and its
+    metrics say it is absent), so these are warnings, not refusals: AVA's official split,
+    for one, may leave a rare score out of training.
+    """
+    labels = np.asarray(labels)
+    counts = np.bincount(labels, minlength=len(class_scores))
+    lines = []
+    k = protocol.folds
+    if official_test is None and k > 1:
+        for c in np.flatnonzero(counts < k):
+            n = int(counts[c])
+            lines.append(
+                f"score {class_scores[c]} has {n} photo{'s' if n != 1 else ''}, fewer than "
+                f"protocol.folds={k}: {k - n} folds test none of it"
+            )
+    present = np.flatnonzero(counts > 0)
+    for f, split in enumerate(fold_splits):
+        untrained = _absent(present, labels[split.train], class_scores)
+        if untrained:
+            lines.append(
+                f"fold {f}: no training photo of {untrained}: the network never learns it in "
+                "this fold"
+            )
+        if len(split.val) == 0:
+            lines.append(
+                f"fold {f}: the validation part is empty (protocol.val_fraction="
+                f"{protocol.val_fraction} of {len(split.train)} photos): the round is chosen on "
+                "nothing; raise protocol.val_fraction"
+            )
+            continue
+        unvalidated = _absent(present, labels[split.val], class_scores)
+        if unvalidated:
+            lines.append(
+                f"fold {f}: no validation photo of {unvalidated}: the round chosen on "
+                "validation ignores it"
+            )
+    return lines
+
+
+def _absent(classes: np.ndarray, part_labels: np.ndarray, class_scores) -> str:
+    """'score 9' / 'scores 1, 9' for the `classes` with no member in `part_labels`, or ''."""
+    missing = [str(class_scores[c]) for c in classes if not np.any(part_labels == c)]
+    if not missing:
+        return ""
+    return f"score{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
