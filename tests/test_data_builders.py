@@ -260,3 +260,31 @@ def test_skip_mode_with_no_usable_photo_stops_and_says_why(tmp_path):
     config = config_for("folder", tmp_path / "photos", tmp_path / "cache", on_bad="skip")
     with pytest.raises(builders.BadExample, match=r"no usable photo.*2 skipped.*'empty.jpg'"):
         datasets.load(config, str(tmp_path / "run"))
+
+
+def test_one_photo_listed_under_two_spellings_is_one_photo(tmp_path):
+    pf.write_photos(str(tmp_path / "photos" / "images"), ["plain.jpg", "gray.png"])
+    os.symlink("plain.jpg", tmp_path / "photos" / "images" / "link.jpg")
+    rows = ["plain.jpg,3", "gray.png,4", "./plain.jpg,5", "sub/../gray.png,4", "link.jpg,3"]
+    (tmp_path / "photos" / "scores.csv").write_text("filename,score\n" + "\n".join(rows) + "\n")
+    config = config_for("folder", tmp_path / "photos", tmp_path / "cache")
+    with pytest.raises(
+        builders.BadExample,
+        match=r"scores.csv line 4: './plain.jpg': the same photo as line 2 \('plain.jpg'\)",
+    ):
+        datasets.load(config, str(tmp_path / "run"))
+    config.data.on_bad_example = "skip"
+    data = datasets.load(config, str(tmp_path / "run"))
+    assert list(data.keys) == ["plain.jpg", "gray.png"]  # each first listing kept
+    skipped = [(s["where"], s["item"]) for s in read_skipped(tmp_path / "run")]
+    assert skipped == [
+        ("scores.csv line 4", "./plain.jpg"),
+        ("scores.csv line 5", "sub/../gray.png"),
+        ("scores.csv line 6", "link.jpg"),
+    ]
+    reasons = [s["reason"] for s in read_skipped(tmp_path / "run")]
+    assert reasons == [
+        "the same photo as line 2 ('plain.jpg')",
+        "the same photo as line 3 ('gray.png')",
+        "the same photo as line 2 ('plain.jpg'): both lead to one file on disk",
+    ]
