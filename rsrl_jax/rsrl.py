@@ -8,7 +8,8 @@ figures are recorded for every round but never used for choosing.
 
 A run survives a kill: the same command on the same workdir resumes from the last round
 checkpoint or mid-round checkpoint and ends with the same metrics and parameters as an
-uninterrupted run.
+uninterrupted run. A run is tied to its data (`data/identity.py`): a resume takes its splits
+from the run's record of its photos, by key, and stops before any work if the photos differ.
 """
 
 import dataclasses

@@ -167,7 +167,10 @@ def test_a_run_without_a_record_gets_its_own_splits_and_a_record(started, caplog
 
 def test_a_damaged_record_stops_the_resume(started):
     workdir, data, _ = started
-    with open(os.path.join(workdir, identity.IDENTITY_FILE), "wb") as f:
-        f.write(b"not a zip file")
-    with pytest.raises(DataError, match="data_identity.npz: unreadable"):
-        rsrl.start_or_resume(config(), workdir, data)
+    record = os.path.join(workdir, identity.IDENTITY_FILE)
+    whole = open(record, "rb").read()
+    for damaged in (b"not a zip file", whole[: len(whole) // 2]):
+        with open(record, "wb") as f:
+            f.write(damaged)
+        with pytest.raises(DataError, match="data_identity.npz: unreadable"):
+            rsrl.start_or_resume(config(), workdir, data)

@@ -29,6 +29,7 @@ so added or removed photos are refused even then.
 
 import dataclasses
 import os
+import zipfile
 
 import numpy as np
 from absl import logging
@@ -67,7 +68,7 @@ def save(workdir: str, identity: Identity) -> None:
     """Writes `workdir/data_identity.npz` whole or not at all (a kill leaves the old one)."""
     arrays = {
         "version": np.int32(VERSION),
-        "keys": np.frombuffer(("\0".join(identity.keys) + "\0").encode(), np.uint8),
+        "keys": np.frombuffer("".join(k + "\0" for k in identity.keys).encode(), np.uint8),
         "scores": np.asarray(identity.scores, np.int32),
         "fingerprints": np.asarray(identity.fingerprints, str).astype(np.bytes_),
     }
@@ -89,21 +90,22 @@ def load(workdir: str) -> Identity | None:
     try:
         with np.load(path(workdir)) as saved:
             arrays = {name: saved[name] for name in saved.files}
-    except (OSError, ValueError) as e:
+        folds = []
+        while f"fold{len(folds)}_train" in arrays:
+            f = len(folds)
+            parts = (arrays[f"fold{f}_{part}"].astype(np.int64) for part in PARTS)
+            folds.append(splits.Split(*parts))
+        return Identity(
+            keys=np.array(arrays["keys"].tobytes().decode().split("\0")[:-1], dtype=str),
+            scores=arrays["scores"],
+            fingerprints=arrays["fingerprints"].astype(str),
+            folds=folds,
+        )
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise DataError(
-            f"{path(workdir)}: unreadable ({e}); the run's record of its data is damaged, so "
-            "it cannot be resumed safely: start it again in another --workdir"
+            f"{path(workdir)}: unreadable ({e!r}); the run's record of its data is damaged, "
+            "so it cannot be resumed safely: start it again in another --workdir"
         ) from e
-    folds = []
-    while f"fold{len(folds)}_train" in arrays:
-        f = len(folds)
-        folds.append(splits.Split(*(arrays[f"fold{f}_{part}"].astype(np.int64) for part in PARTS)))
-    return Identity(
-        keys=np.array(arrays["keys"].tobytes().decode().split("\0")[:-1]),
-        scores=arrays["scores"],
-        fingerprints=arrays["fingerprints"].astype(str),
-        folds=folds,
-    )
 
 
 @dataclasses.dataclass(frozen=True)
