@@ -29,7 +29,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from rsrl_jax import checkpoints, cli, errors, highlight, train
-from rsrl_jax.data import datasets, splits
+from rsrl_jax.data import datasets, identity, splits
 
 MAPS = {
     "diff": "|diff| of net_I vs net_(I-k), channel J",
@@ -69,9 +69,11 @@ def evaluate(workdir: str, fold: int = 0, round_: int | None = None, k: int = 1)
             f"config.data.name={config.data.name!r}: the data set has no subject masks; "
             "the highlight evaluation needs synthetic data"
         )
-    fold_splits = splits.protocol_splits(
-        data.labels, config.protocol, config.seed, data.official_test
-    )
+    fold_splits = identity.recorded_splits(workdir, data)  # the run's own test photos
+    if fold_splits is None:  # a run of an older version: drawn from the seed as it did
+        fold_splits = splits.protocol_splits(
+            data.labels, config.protocol, config.seed, data.official_test
+        )
     if not 0 <= fold < len(fold_splits):
         raise errors.DataError(f"fold={fold}: the run has folds 0..{len(fold_splits) - 1}")
     test = fold_splits[fold].test

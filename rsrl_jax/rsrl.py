@@ -8,7 +8,8 @@ figures are recorded for every round but never used for choosing.
 
 A run survives a kill: the same command on the same workdir resumes from the last round
 checkpoint or mid-round checkpoint and ends with the same metrics and parameters as an
-uninterrupted run.
+uninterrupted run. A run is tied to its data (`data/identity.py`): a resume takes its splits
+from the run's record of its photos, by key, and stops before any work if the photos differ.
 """
 
 import dataclasses
@@ -22,6 +23,7 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 
 from rsrl_jax import (
     checkpoints,
@@ -38,7 +40,7 @@ from rsrl_jax import (
     train,
 )
 from rsrl_jax.config import result_changing_fields, validate
-from rsrl_jax.data import datasets, splits
+from rsrl_jax.data import datasets, identity, splits
 from rsrl_jax.progress import Progress
 from rsrl_jax.scalars import ScalarWriter
 
@@ -459,23 +461,39 @@ class Experiment:
             os.fsync(f.fileno())
 
 
-def start_or_resume(
-    config: ml_collections.ConfigDict, workdir: str, class_scores, write: bool = True
-) -> None:
-    """Records the config and classes of a new run, or checks them against a resumed one.
+# Fields that decide how the photos are split: under resume=force the recorded splits stay.
+SPLIT_FIELDS = (
+    "seed",
+    "protocol.folds",
+    "protocol.val_fraction",
+    "protocol.test_fraction",
+    "data.ava_official_split",
+)
 
-    A resumed run's metrics.jsonl is rebuilt from its round checkpoints, the record of truth,
-    so a line lost or half-written by a kill is restored and a line never follows a
-    checkpoint that does not exist. Every process of a multi-process run checks (so all stop
-    alike); only the one with `write` writes.
+
+def start_or_resume(
+    config: ml_collections.ConfigDict, workdir: str, data: datasets.Dataset, write: bool = True
+) -> list[splits.Split]:
+    """Records the config, classes and data of a new run, or checks them against a resumed one.
+
+    Returns the run's splits (every fold of the protocol): drawn from the seed for a new run,
+    and for a resumed one taken from its data record (`data_identity.npz`) by photo key,
+    never drawn again, after checking that `data` are the run's photos with their scores and
+    contents (`identity.resume`: changed data stop the run here, before any work, naming
+    what changed). A resumed run's metrics.jsonl is rebuilt from its round checkpoints, the
+    record of truth, so a line lost or half-written by a kill is restored and a line never
+    follows a checkpoint that does not exist. Every process of a multi-process run checks (so
+    all stop alike) before any writes; only the one with `write` writes.
     """
     config_path = os.path.join(workdir, "config.json")
-    classes = {"class_scores": list(class_scores)}
+    classes = {"class_scores": list(data.class_scores)}
+    record = None  # the data identity to write, if it is new or changed
     if os.path.exists(config_path):
         with open(config_path) as f:
             recorded = json.load(f)
         changed = result_changing_fields(recorded, config.to_dict())
-        if changed and config.resume != "force":
+        force = config.resume == "force"
+        if changed and not force:
             raise errors.ConfigError(
                 f"{workdir} holds a run with another config; resuming it would change its "
                 f"results. Differing fields: {'; '.join(changed)}. Use another --workdir, or "
@@ -483,6 +501,27 @@ def start_or_resume(
             )
         if changed:
             logging.warning("resume=force: resuming with changed fields: %s", "; ".join(changed))
+        resplit = [c for c in changed if c.split(":")[0] in SPLIT_FIELDS]
+        if resplit:
+            logging.warning(
+                "resume=force: the run keeps its recorded splits; %s does not split it again",
+                "; ".join(resplit),
+            )
+        fold_splits, record = identity.resume(workdir, data, force)
+        if fold_splits is None:
+            logging.warning(
+                "%s has no record of its data (%s; a run of an older version): its splits are "
+                "drawn from the seed as then, and recorded now",
+                workdir,
+                identity.IDENTITY_FILE,
+            )
+            fold_splits = splits.protocol_splits(  # with the run's own protocol and seed
+                data.labels,
+                ml_collections.ConfigDict(recorded["protocol"]),
+                int(recorded["seed"]),
+                data.official_test,
+            )
+            record = identity.of(data, fold_splits)
         with open(os.path.join(workdir, "classes.json")) as f:
             recorded_classes = json.load(f)["class_scores"]
         if recorded_classes != classes["class_scores"]:
@@ -491,9 +530,18 @@ def start_or_resume(
                 f"{classes['class_scores']}: cannot resume"
             )
         logging.info("resuming the run in %s", workdir)
+    else:
+        fold_splits = splits.protocol_splits(
+            data.labels, config.protocol, config.seed, data.official_test
+        )
+        record = identity.of(data, fold_splits)
+    if jax.process_count() > 1:  # every process has read the workdir before one writes it
+        multihost_utils.sync_global_devices("rsrl_jax: workdir checked")
     if not write:
-        return
+        return fold_splits
     os.makedirs(workdir, exist_ok=True)
+    if record is not None:  # first: a workdir with a config.json has its data record
+        identity.save(workdir, record)
     write_atomic(config_path, config.to_json(indent=2))
     write_atomic(os.path.join(workdir, "classes.json"), json.dumps(classes, indent=2))
     records = []
@@ -506,6 +554,7 @@ def start_or_resume(
     write_atomic(
         os.path.join(workdir, "metrics.jsonl"), "".join(json.dumps(r) + "\n" for r in records)
     )
+    return fold_splits
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -514,7 +563,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     start = time.perf_counter()
     experiment = Experiment(config, workdir)
     data = experiment.data
-    start_or_resume(config, workdir, data.class_scores, write=experiment.is_writer)
+    fold_splits = start_or_resume(config, workdir, data, write=experiment.is_writer)
     logging.info(
         "data %s: %d photos, scores %s, counts %s; %d device(s)",
         config.data.name,
@@ -522,9 +571,6 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         data.class_scores,
         score_counts(data.labels, data.class_scores),
         experiment.mesh.size,
-    )
-    fold_splits = splits.protocol_splits(
-        data.labels, config.protocol, config.seed, data.official_test
     )
     if config.protocol.max_folds > 0:
         fold_splits = fold_splits[: config.protocol.max_folds]

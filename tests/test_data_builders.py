@@ -5,6 +5,7 @@ grayscale, 16-bit, palette with alpha, WebP, EXIF-rotated) and bad ones (truncat
 missing, not a photo, bad list rows): error mode names the culprit, skip mode records all.
 """
 
+import hashlib
 import json
 import os
 
@@ -261,3 +262,49 @@ def test_skip_mode_with_no_usable_photo_stops_and_says_why(tmp_path):
     config = config_for("folder", tmp_path / "photos", tmp_path / "cache", on_bad="skip")
     with pytest.raises(builders.BadExample, match=r"no usable photo.*2 skipped.*'empty.jpg'"):
         datasets.load(config, str(tmp_path / "run"))
+
+
+def test_one_photo_listed_under_two_spellings_is_one_photo(tmp_path):
+    pf.write_photos(str(tmp_path / "photos" / "images"), ["plain.jpg", "gray.png"])
+    os.symlink("plain.jpg", tmp_path / "photos" / "images" / "link.jpg")
+    rows = ["plain.jpg,3", "gray.png,4", "./plain.jpg,5", "sub/../gray.png,4", "link.jpg,3"]
+    (tmp_path / "photos" / "scores.csv").write_text("filename,score\n" + "\n".join(rows) + "\n")
+    config = config_for("folder", tmp_path / "photos", tmp_path / "cache")
+    with pytest.raises(
+        builders.BadExample,
+        match=r"scores.csv line 4: './plain.jpg': the same photo as line 2 \('plain.jpg'\)",
+    ):
+        datasets.load(config, str(tmp_path / "run"))
+    config.data.on_bad_example = "skip"
+    data = datasets.load(config, str(tmp_path / "run"))
+    assert list(data.keys) == ["plain.jpg", "gray.png"]  # each first listing kept
+    skipped = [(s["where"], s["item"]) for s in read_skipped(tmp_path / "run")]
+    assert skipped == [
+        ("scores.csv line 4", "./plain.jpg"),
+        ("scores.csv line 5", "sub/../gray.png"),
+        ("scores.csv line 6", "link.jpg"),
+    ]
+    reasons = [s["reason"] for s in read_skipped(tmp_path / "run")]
+    assert reasons == [
+        "the same photo as line 2 ('plain.jpg')",
+        "the same photo as line 3 ('gray.png')",
+        "the same photo as line 2 ('plain.jpg'): both lead to one file on disk",
+    ]
+
+
+def test_each_photo_carries_a_content_fingerprint(tmp_path):
+    """SHA-256 of the photo file's bytes (of the pixels for synthetic photos), first 16 hex
+    digits, computed once at decoding and read back from the file beside the photos."""
+    write_folder(tmp_path / "photos", bad_photos=False, bad_rows=False)
+    config = config_for("folder", tmp_path / "photos", tmp_path / "cache")
+    data = datasets.load(config)
+    images = tmp_path / "photos" / "images"
+    want = [hashlib.sha256((images / k).read_bytes()).hexdigest()[:16] for k in data.keys]
+    assert list(data.fingerprints) == want
+    assert list(datasets.load(config).fingerprints) == want  # reused: from the labels file
+    config = config_for("synthetic", "", tmp_path / "cache")
+    config.data.num_examples, config.data.image_size = 5, 32
+    data, again = datasets.load(config), datasets.load(config)
+    pixels = synthetic.generate(5, 32, config.seed, config.data.label_noise).images
+    want = [hashlib.sha256(p.tobytes()).hexdigest()[:16] for p in pixels]
+    assert list(data.fingerprints) == want and list(again.fingerprints) == want

@@ -142,3 +142,80 @@ def test_ava_official_test_list_is_honoured(tmp_path):
     (tmp_path / "aesthetics_image_lists" / "generic_test.jpgl").write_text("102\nabc\n")
     with pytest.raises(sources.BadSource, match="generic_test.jpgl line 2"):
         sources.read_ava(str(tmp_path))
+
+
+SPELLINGS = ["./a.jpg", "sub/../a.jpg", "sub//../a.jpg", "./sub/../a.jpg"]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_folder_one_photo_spelled_twice_is_a_repeat(tmp_path, spelling):
+    root = make_folder(tmp_path, f"filename,score\na.jpg,3\nb.jpg,4\n{spelling},5\n")
+    os.makedirs(tmp_path / "images" / "sub")
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / "images" / name).write_bytes(b"x")
+    listing = sources.read_folder(root, (1, 10))
+    assert [e.key for e in listing.splits["train"]] == ["a.jpg", "b.jpg"]  # the first is kept
+    (problem,) = listing.problems
+    assert problem.message() == (
+        f"scores.csv line 4: {spelling!r}: the same photo as line 2 ('a.jpg')"
+    )
+
+
+def test_folder_keys_are_canonical_paths_under_images(tmp_path):
+    root = make_folder(tmp_path, "filename,score\n./sub//c.jpg,3\nsub/x/../d.jpg,4\n..e.jpg,5\n")
+    listing = sources.read_folder(root, (1, 10))
+    assert not listing.problems  # '..e.jpg' is a name inside images/, not its parent
+    assert [e.key for e in listing.splits["train"]] == ["sub/c.jpg", "sub/d.jpg", "..e.jpg"]
+
+
+def test_folder_links_to_one_file_are_one_photo(tmp_path):
+    root = make_folder(tmp_path, "filename,score\na.jpg,3\nlink.jpg,4\nhard.jpg,5\nalias/a.jpg,6\n")
+    images = tmp_path / "images"
+    (images / "a.jpg").write_bytes(b"x")
+    os.symlink("a.jpg", images / "link.jpg")
+    os.link(images / "a.jpg", images / "hard.jpg")
+    os.symlink(".", images / "alias")
+    listing = sources.read_folder(root, (1, 10))
+    assert [e.key for e in listing.splits["train"]] == ["a.jpg"]
+    assert [(p.where, p.item) for p in listing.problems] == [
+        ("scores.csv line 3", "link.jpg"),
+        ("scores.csv line 4", "hard.jpg"),
+        ("scores.csv line 5", "alias/a.jpg"),
+    ]
+    for p in listing.problems:
+        assert p.reason.startswith("the same photo as line 2 ('a.jpg')"), p.reason
+
+
+def test_folder_missing_photo_spelled_twice_is_a_repeat(tmp_path):
+    root = make_folder(tmp_path, "filename,score\ngone.jpg,3\n./gone.jpg,3\n")
+    listing = sources.read_folder(root, (1, 10))
+    assert [e.key for e in listing.splits["train"]] == ["gone.jpg"]
+    assert [p.where for p in listing.problems] == ["scores.csv line 3"]
+
+
+def test_ava_ids_of_one_file_are_one_photo(tmp_path):
+    os.makedirs(tmp_path / "images")
+    (tmp_path / "images" / "1001.jpg").write_bytes(b"x")
+    os.symlink("1001.jpg", tmp_path / "images" / "1002.jpg")
+    lines = [ava_line(1, 1001, [1] * 10), ava_line(2, 1002, [2] * 10), ava_line(3, 1001, [1] * 10)]
+    (tmp_path / "AVA.txt").write_text("\n".join(lines) + "\n")
+    listing = sources.read_ava(str(tmp_path))
+    assert [e.key for e in listing.splits["train"]] == ["1001"]
+    assert [p.message() for p in listing.problems] == [
+        "AVA.txt line 2: '1002': the same photo as line 1 ('1001'): both lead to one file on disk",
+        "AVA.txt line 3: '1001': duplicate image id (first listed on line 1)",
+    ]
+
+
+def test_folder_two_files_under_one_canonical_key_are_refused(tmp_path):
+    # 'sub/../a.jpg' with sub a link elsewhere is another file than 'a.jpg', yet the same key.
+    root = make_folder(tmp_path, "filename,score\na.jpg,3\nsub/../a.jpg,4\n")
+    os.makedirs(tmp_path / "elsewhere" / "deep")
+    (tmp_path / "images" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "elsewhere" / "a.jpg").write_bytes(b"y")
+    os.symlink(tmp_path / "elsewhere" / "deep", tmp_path / "images" / "sub")
+    listing = sources.read_folder(root, (1, 10))
+    assert [e.key for e in listing.splits["train"]] == ["a.jpg"]
+    (problem,) = listing.problems
+    assert problem.where == "scores.csv line 3"
+    assert "another file than line 2 ('a.jpg')" in problem.reason

@@ -37,11 +37,12 @@ from rsrl_jax import errors
 from rsrl_jax.data import photos, sources, synthetic
 from rsrl_jax.errors import DataError
 
-FORMAT_VERSION = 3  # bump when decoding changes what is stored (invalidates prepared data)
+FORMAT_VERSION = 4  # bump when decoding changes what is stored (invalidates prepared data)
 SKIPPED_FILE = "skipped.jsonl"
 READ_CHUNK = 256  # records per random-access read
 PHOTOS_FILE_SUFFIX = "_photos.npy"  # the decoded photos beside the records, memory-mapped
-LABELS_FILE_SUFFIX = "_labels.npz"  # their scores, keys (and masks): a reuse reads no record
+LABELS_FILE_SUFFIX = "_labels.npz"  # scores, keys, fingerprints (masks): a reuse reads no record
+FINGERPRINT_HEX = 16  # hex digits of SHA-256 kept as a photo's content fingerprint (64 bits)
 LOG_EVERY_S = 10.0
 LOCK_LOG_EVERY_S = 60.0  # while waiting for another process's preparation
 COMPLETE_FILE = "rsrl_jax_complete.json"  # written last into a finished preparation
@@ -91,6 +92,9 @@ class _PhotoBuilder(tfds.core.GeneratorBasedBuilder):
             ),
             "score": np.int32,
             "key": tfds.features.Text(),  # filename or AVA id: which photo a record is
+            # What the photo is: SHA-256 (first FINGERPRINT_HEX hex digits) of its file's
+            # bytes, or of the pixels for generated photos; a run records it (run_data.py).
+            "fingerprint": tfds.features.Text(),
         }
         if self.with_masks:
             features["mask"] = tfds.features.Tensor(
@@ -159,7 +163,9 @@ class _ListedPhotos(_PhotoBuilder):
                             raise bad_example_error(problem)
                         self.skipped.append(problem)
                         continue
-                    yield lo + i, {"image": result, "score": example.score, "key": example.key}
+                    image, digest = result
+                    record = {"image": image, "score": example.score, "key": example.key}
+                    yield lo + i, {**record, "fingerprint": digest}
                 now = time.perf_counter()
                 if now - last_log > LOG_EVERY_S or done == len(examples):
                     rate = done / max(now - start, 1e-9)
@@ -179,16 +185,32 @@ def _photo_problem_kind(reason: str, path: str) -> str:
 
 
 class _Decoder:
-    """photo -> array, or the BadPhoto (returned, not raised, so the pool keeps going)."""
+    """photo -> (array, content fingerprint), or the BadPhoto (returned, not raised, so the
+    pool keeps going). The fingerprint hashes the file just read, so it comes from the page
+    cache: one pass over the photos' bytes, not a second read from disk."""
 
     def __init__(self, size: int, max_pixels: int):
         self.size, self.max_pixels = size, max_pixels
 
     def __call__(self, example: sources.Example):
         try:
-            return photos.decode_photo(example.path, self.size, self.max_pixels)
+            image = photos.decode_photo(example.path, self.size, self.max_pixels)
+            return image, file_fingerprint(example.path)
         except photos.BadPhoto as e:
             return e
+        except OSError as e:  # the file went away between decoding and hashing
+            return photos.BadPhoto(f"{example.path}: unreadable ({e})")
+
+
+def content_fingerprint(data: bytes) -> str:
+    """A photo's content fingerprint: the first FINGERPRINT_HEX hex digits of SHA-256."""
+    return hashlib.sha256(data).hexdigest()[:FINGERPRINT_HEX]
+
+
+def file_fingerprint(path: str) -> str:
+    """`content_fingerprint` of a file's bytes, read in chunks (hashlib drops the GIL)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()[:FINGERPRINT_HEX]
 
 
 class FolderPhotos(_ListedPhotos):
@@ -232,6 +254,7 @@ class SyntheticPhotos(_PhotoBuilder):
                     "image": gen.images[i],
                     "score": gen.scores[i],
                     "key": f"synthetic_{i:06d}",
+                    "fingerprint": content_fingerprint(gen.images[i].tobytes()),
                     "mask": gen.masks[i],
                 },
             )
@@ -555,7 +578,11 @@ def _write_photo_file(
     n, size = shape[0], shape[1]
     new_file, fill = _new_photo_file(path, shape, remove_stale=locked)
     data_sources = [builder.as_data_source(split=split) for split in splits]
-    out = {"score": np.empty(n, np.int32), "key": np.empty(n, object)}
+    out = {
+        "score": np.empty(n, np.int32),
+        "key": np.empty(n, object),
+        "fingerprint": np.empty(n, object),
+    }
     if builder.with_masks:
         out["mask"] = np.empty((n, size, size), bool)
     start, lo = time.perf_counter(), 0
@@ -567,7 +594,8 @@ def _write_photo_file(
                 array[lo:hi] = [r[name] for r in records]
             fill[lo:hi] = [r["image"] for r in records]
             lo = hi
-    out["key"] = np.array([k.decode() if isinstance(k, bytes) else k for k in out["key"]])
+    for name in ("key", "fingerprint"):
+        out[name] = np.array([k.decode() if isinstance(k, bytes) else k for k in out[name]])
     if new_file is not None:
         fill.flush()
         del fill
@@ -601,13 +629,15 @@ def _mapped_photos(path: str, shape: tuple, warn: bool = True) -> np.ndarray | N
 
 
 def _saved_labels(path: str, n: int) -> dict[str, np.ndarray] | None:
-    """Scores, keys (and masks) saved beside a photo file, if readable and `n` long."""
+    """Scores, keys, fingerprints (and masks) saved beside a photo file, if readable, whole
+    and `n` long."""
     try:
         with np.load(path) as saved:
             labels = {name: saved[name] for name in saved.files}
     except (OSError, ValueError, zipfile.BadZipFile):
         return None
-    return labels if len(labels.get("score", ())) == n else None
+    whole = all(len(labels.get(name, ())) == n for name in ("score", "key", "fingerprint"))
+    return labels if whole else None
 
 
 def _save_labels(path: str, labels: dict[str, np.ndarray]) -> None:

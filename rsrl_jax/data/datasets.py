@@ -22,6 +22,8 @@ class Dataset:
     class_scores: tuple[int, ...]
     masks: np.ndarray | None = None  # bool [N, S, S] subject masks, synthetic only
     keys: np.ndarray | None = None  # str [N]: the photo's filename (folder) or id (AVA)
+    # str [N]: the photo's content fingerprint (SHA-256 prefix of its file, or of its pixels)
+    fingerprints: np.ndarray | None = None
     official_test: np.ndarray | None = None  # bool [N]: in the data set's own test list (AVA)
 
     @property
@@ -60,6 +62,7 @@ def load(config: ml_collections.ConfigDict, workdir: str | None = None) -> Datas
         whole["score"],
         whole.get("mask"),
         keys=whole["key"],
+        fingerprints=whole["fingerprint"],
         official_test=official_test,
     )
 

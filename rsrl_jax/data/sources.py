@@ -37,7 +37,12 @@ class BadSource(errors.DataError):
 
 @dataclasses.dataclass(frozen=True)
 class Example:
-    """One photo to decode: `key` names it (filename or AVA id), `where` is its list line."""
+    """One photo to decode: `key` names it, `where` is its list line.
+
+    `key` identifies the photo in a run, the same whatever the list's spelling: for a folder
+    the normalised path relative to `images/` (`./a.jpg`, `sub/../a.jpg` -> `a.jpg`), for
+    AVA the image id.
+    """
 
     key: str
     path: str
@@ -78,7 +83,8 @@ def read_folder(root: str, score_range: tuple[int, int]) -> SourceList:
     _require_file(csv_path, "scores.csv (header 'filename,score')")
     _require_dir(os.path.join(root, "images"))
     lo, hi = score_range
-    examples, problems, first_line = [], [], {}
+    examples, problems = [], []
+    seen = _Listed()
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -90,26 +96,26 @@ def read_folder(root: str, score_range: tuple[int, int]) -> SourceList:
                     continue  # blank line
                 where = f"scores.csv line {reader.line_num}"
                 name = row[0].strip()
+                key = os.path.normpath(name) if name else ""
+                path = os.path.join(root, "images", name)
                 why, kind = None, ""
                 if len(row) != 2:
                     why = f"expected 2 fields 'filename,score', got {len(row)}"
                     kind = f"fields:{len(row)}"
                 elif not name:
                     why, kind = "empty filename", "name"
-                elif os.path.isabs(name) or os.path.normpath(name).startswith(os.pardir):
+                elif os.path.isabs(name) or key == os.pardir or key.startswith(os.pardir + os.sep):
                     why, kind = "filename must be a path inside images/", "outside"
                 else:
                     score, why, kind = _integer_score(row[1], lo, hi)
-                if why is None and name in first_line:
-                    why = f"duplicate filename (first listed on line {first_line[name]})"
-                    kind = "duplicate"
+                if why is None:
+                    why = seen.repeat(name, key, path, reader.line_num, "filename")
+                    kind = "duplicate" if why else ""
                 if why is not None:
                     item = name or ",".join(row)
                     problems.append(Problem(item=item, where=where, reason=why, kind=kind))
                     continue
-                first_line[name] = reader.line_num
-                path = os.path.join(root, "images", name)
-                examples.append(Example(key=name, path=path, score=score, where=where))
+                examples.append(Example(key=key, path=path, score=score, where=where))
     except UnicodeDecodeError as e:
         raise BadSource(f"{csv_path}: not UTF-8 text ({e})") from e
     return SourceList(splits={"train": examples}, problems=problems, listed_files=[csv_path])
@@ -348,7 +354,8 @@ def read_ava(root: str, bins: tuple[float, ...] = (), official_split: bool = Tru
         test_ids = _read_id_list(test_list)
         listed.append(test_list)
     splits: dict[str, list[Example]] = {"train": [], "test": []}
-    problems, first_line = [], {}
+    problems = []
+    seen = _Listed()
     with open(txt, encoding="utf-8") as f:
         for line_num, line in enumerate(f, start=1):
             fields = line.split()
@@ -363,20 +370,20 @@ def read_ava(root: str, bins: tuple[float, ...] = (), official_split: bool = Tru
             elif not all(v.isdigit() for v in fields[:12]):
                 why = "index, image id and vote counts must be non-negative integers"
                 kind = "integers"
-            elif item in first_line:
-                why = f"duplicate image id (first listed on line {first_line[item]})"
-                kind = "duplicate"
             else:
                 votes = np.array([int(v) for v in fields[2:12]])
                 if votes.sum() == 0:
                     why, kind = "no votes", "votes"
+            path = os.path.join(root, "images", f"{item}.jpg")
+            if why is None:
+                why = seen.repeat(item, item, path, line_num, "image id")
+                kind = "duplicate" if why else ""
             if why is not None:
                 problems.append(Problem(item=item, where=where, reason=why, kind=kind))
                 continue
-            first_line[item] = line_num
             example = Example(
                 key=item,
-                path=os.path.join(root, "images", f"{item}.jpg"),
+                path=path,
                 score=ava_score(votes, tuple(bins)),
                 where=where,
             )
@@ -386,6 +393,60 @@ def read_ava(root: str, bins: tuple[float, ...] = (), official_split: bool = Tru
     if not splits["test"]:
         del splits["test"]
     return SourceList(splits=splits, problems=problems, listed_files=listed)
+
+
+def photo_identity(path: str) -> tuple:
+    """What a photo is on disk, whatever path leads to it.
+
+    The (device, inode) of the file `path` resolves to (through symlinks; hard links share
+    it, and so do spellings a case-insensitive file system takes as one). Where `path` leads
+    to no file, those of its fully resolved path (`sub/../a.jpg` without a `sub/` is `a.jpg`),
+    else that path itself (so that a missing photo spelled twice is still one photo).
+    One `stat` a photo: cheap enough for AVA's 255,000.
+    """
+    resolved = None
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):  # missing, a file used as a folder, a NUL in the name
+        resolved = os.path.realpath(path)  # 'sub/../a.jpg' without sub/ resolves to a.jpg
+        try:
+            st = os.stat(resolved)
+        except (OSError, ValueError):
+            return ("path", resolved)
+    if st.st_ino == 0:  # a file system without inode numbers
+        return ("path", resolved or os.path.realpath(path))
+    return ("file", st.st_dev, st.st_ino)
+
+
+class _Listed:
+    """The photos of a list seen so far, by identity on disk and by key, to find repeats."""
+
+    def __init__(self):
+        self.by_identity: dict[tuple, tuple[int, str]] = {}  # identity -> (line, item)
+        self.by_key: dict[str, tuple[int, str]] = {}  # key -> (line, item)
+
+    def repeat(self, item: str, key: str, path: str, line: int, what: str) -> str | None:
+        """Why the photo `item` (line `line`, key `key`, at `path`) repeats an earlier one;
+        None (and it is recorded) if it is new. `what` names the list's field in messages."""
+        identity = photo_identity(path)
+        if identity in self.by_identity:
+            first_line, first_item = self.by_identity[identity]
+            if first_item == item:
+                return f"duplicate {what} (first listed on line {first_line})"
+            why = f"the same photo as line {first_line} ({first_item!r})"
+            if self.by_key.get(key, (None,))[0] != first_line:  # a symlink or hard link
+                why += ": both lead to one file on disk"
+            return why
+        if key in self.by_key:  # e.g. 'sub/../a.jpg' where sub links elsewhere
+            first_line, first_item = self.by_key[key]
+            return (
+                f"another file than line {first_line} ({first_item!r}) under the same name "
+                f"{key!r} once resolved (a linked folder on the way); list each photo by a "
+                "path without '..'"
+            )
+        self.by_identity[identity] = (line, item)
+        self.by_key[key] = (line, item)
+        return None
 
 
 def _read_id_list(path: str) -> set[str]:

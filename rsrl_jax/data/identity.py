@@ -1,0 +1,266 @@
+"""A run's record of its data: which photos, scored how, with what content, split how.
+
+A run is tied to its data: its splits, and the selections its round checkpoints hold (masks
+over each fold's training set D), are defined over its photos. So a run records, when it
+starts, `workdir/data_identity.npz` (numpy's .npz; `np.load` reads it):
+
+- `keys`, uint8: the photos' keys in UTF-8, each ended by a NUL byte (read them with
+  `bytes(keys).decode().split("\\0")[:-1]`): each photo's key (folder: its path under
+  `images/`, normalised; AVA: its id; synthetic: `synthetic_NNNNNN`), in the order of the
+  data when the run started;
+- `scores`, int32 [N]: its score (class);
+- `fingerprints`, bytes [N] (16 ASCII hex digits): its content fingerprint (the start of
+  the SHA-256 of its file; of its pixels for synthetic photos);
+- `fold{F}_train`, `fold{F}_val`, `fold{F}_test`, int32: positions in `keys` of fold F's
+  three parts, in the order the run uses them (every fold of the protocol);
+- `version`: this layout's version.
+
+Uncompressed (zlib would take seconds for little gain): the key's length + 24 bytes a photo,
++ 4 a fold; AVA's 255,000 photos, one split: 8 MB, written in a fraction of a second.
+
+A resumed run compares the data it has now with the record before any work (`resume`),
+by key: photos added, removed, re-scored or changed in content stop it with one message that
+names them. The order of the list does not matter: the splits are always taken from the
+record, by key, in the recorded order, never drawn again. `--config.resume=force` continues
+a run whose photos are the same set but re-scored or changed in content (each change is
+logged, and the record takes the new scores and fingerprints); it never remaps the splits,
+so added or removed photos are refused even then.
+"""
+
+import dataclasses
+import os
+import zipfile
+
+import numpy as np
+from absl import logging
+
+from rsrl_jax.data import splits
+from rsrl_jax.errors import DataError
+
+IDENTITY_FILE = "data_identity.npz"
+VERSION = 1
+PARTS = ("train", "val", "test")
+SHOWN = 5  # names given per kind of change in a message
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """The photos of a run (key, score, fingerprint each) and its folds, as positions in them."""
+
+    keys: np.ndarray  # str [N]
+    scores: np.ndarray  # int32 [N]
+    fingerprints: np.ndarray  # str [N]
+    folds: list[splits.Split]  # positions into `keys`, in the order the run uses them
+
+
+def of(data, fold_splits: list[splits.Split]) -> Identity:
+    """The identity of a `datasets.Dataset` and the splits a run takes of it."""
+    keys, fingerprints = _keys_and_fingerprints(data)
+    scores = np.asarray(data.class_scores, np.int32)[data.labels]
+    return Identity(keys=keys, scores=scores, fingerprints=fingerprints, folds=list(fold_splits))
+
+
+def path(workdir: str) -> str:
+    return os.path.join(workdir, IDENTITY_FILE)
+
+
+def save(workdir: str, identity: Identity) -> None:
+    """Writes `workdir/data_identity.npz` whole or not at all (a kill leaves the old one)."""
+    arrays = {
+        "version": np.int32(VERSION),
+        "keys": np.frombuffer("".join(k + "\0" for k in identity.keys).encode(), np.uint8),
+        "scores": np.asarray(identity.scores, np.int32),
+        "fingerprints": np.asarray(identity.fingerprints, str).astype(np.bytes_),
+    }
+    for f, split in enumerate(identity.folds):
+        for part in PARTS:
+            arrays[f"fold{f}_{part}"] = np.asarray(getattr(split, part), np.int32)
+    temporary = f"{path(workdir)}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as out:
+        np.savez(out, **arrays)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path(workdir))
+
+
+def load(workdir: str) -> Identity | None:
+    """The recorded identity, or None for a run that has none (made by an older version)."""
+    if not os.path.exists(path(workdir)):
+        return None
+    try:
+        with np.load(path(workdir)) as saved:
+            arrays = {name: saved[name] for name in saved.files}
+        folds = []
+        while f"fold{len(folds)}_train" in arrays:
+            f = len(folds)
+            parts = (arrays[f"fold{f}_{part}"].astype(np.int64) for part in PARTS)
+            folds.append(splits.Split(*parts))
+        return Identity(
+            keys=np.array(arrays["keys"].tobytes().decode().split("\0")[:-1], dtype=str),
+            scores=arrays["scores"],
+            fingerprints=arrays["fingerprints"].astype(str),
+            folds=folds,
+        )
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise DataError(
+            f"{path(workdir)}: unreadable ({e!r}); the run's record of its data is damaged, "
+            "so it cannot be resumed safely: start it again in another --workdir"
+        ) from e
+
+
+@dataclasses.dataclass(frozen=True)
+class Changes:
+    """How the data now differ from a run's record, by key."""
+
+    added: list[str]
+    removed: list[str]
+    rescored: list[tuple[str, int, int]]  # (key, recorded score, score now)
+    changed: list[str]  # the content fingerprint differs
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.rescored or self.changed)
+
+    @property
+    def same_photos(self) -> bool:
+        """The same set of photos (only their scores or contents differ)."""
+        return not (self.added or self.removed)
+
+    def summary(self) -> str:
+        """'4 re-scored (a.jpg 3->4, ...), 6 added (x.jpg, ...)': counts and a few names."""
+        kinds = [
+            ("re-scored", [f"{k} {a}->{b}" for k, a, b in self.rescored]),
+            ("added", self.added),
+            ("removed", self.removed),
+            ("changed in content", self.changed),
+        ]
+        return ", ".join(f"{len(items)} {kind} ({_few(items)})" for kind, items in kinds if items)
+
+
+def compare(recorded: Identity, data) -> Changes:
+    """What differs between a run's record and `data` (a Dataset), photo by photo, by key.
+
+    Vectorised (sorted matching of keys): AVA's 255,000 photos take a fraction of a second.
+    Names come in the recorded order (re-scored, removed, changed) or the data's (added).
+    """
+    keys, fingerprints = _keys_and_fingerprints(data)
+    scores = np.asarray(data.class_scores, np.int32)[data.labels]
+    i_rec, i_now = _match(recorded.keys, keys)
+    order = np.argsort(i_rec)  # recorded order
+    i_rec, i_now = i_rec[order], i_now[order]
+    rescored = np.flatnonzero(recorded.scores[i_rec] != scores[i_now])
+    changed = np.flatnonzero(recorded.fingerprints[i_rec] != fingerprints[i_now])
+    added = np.ones(len(keys), bool)
+    added[i_now] = False
+    removed = np.ones(len(recorded.keys), bool)
+    removed[i_rec] = False
+    return Changes(
+        added=[str(k) for k in keys[added]],
+        removed=[str(k) for k in recorded.keys[removed]],
+        rescored=[
+            (str(recorded.keys[i_rec[j]]), int(recorded.scores[i_rec[j]]), int(scores[i_now[j]]))
+            for j in rescored
+        ],
+        changed=[str(recorded.keys[i_rec[j]]) for j in changed],
+    )
+
+
+def splits_by_key(recorded: Identity, data) -> list[splits.Split]:
+    """The recorded folds as positions into `data`, found by key, in the recorded order.
+
+    `data` must hold every recorded photo (`compare(...).same_photos`); its order may differ.
+    """
+    position = _positions(recorded, data)
+    return [splits.Split(*(position[getattr(s, part)] for part in PARTS)) for s in recorded.folds]
+
+
+def resume(workdir: str, data, force: bool) -> tuple[list[splits.Split], Identity | None]:
+    """The splits of the run in `workdir` over `data`, checked against its record.
+
+    Returns (splits, the identity to record now, or None when the record stands). Raises
+    DataError naming what changed when `data` are not the run's photos as recorded; with
+    `force`, re-scored and changed photos are logged one by one and the run goes on with its
+    recorded splits (the record takes their new scores and fingerprints); added or removed
+    photos are refused even then. A run recorded before this check existed has no record:
+    its splits are drawn from the seed as then (None is returned for the caller to draw them).
+    """
+    recorded = load(workdir)
+    if recorded is None:
+        return None, None
+    changes = compare(recorded, data)
+    if not changes:
+        return splits_by_key(recorded, data), None
+    message = f"{workdir}: the data differ from the run's: {changes.summary()}; "
+    if not changes.same_photos:
+        raise DataError(
+            message + "use another --workdir for new data (or put the run's photos back). "
+            "--config.resume=force cannot resume it either: the run's splits and its rounds' "
+            "selections are defined over its photos"
+        )
+    if not force:
+        raise DataError(
+            message + "use another --workdir for new data (or put the run's scores and photos "
+            "back), or --config.resume=force to go on with the run's splits and the new scores "
+            "and contents"
+        )
+    for key, before, now in changes.rescored:
+        logging.warning("resume=force: %r re-scored %d -> %d; its split stays", key, before, now)
+    for key in changes.changed:
+        logging.warning("resume=force: %r changed in content; its split stays", key)
+    current, position = of(data, []), _positions(recorded, data)
+    updated = dataclasses.replace(
+        recorded, scores=current.scores[position], fingerprints=current.fingerprints[position]
+    )
+    return splits_by_key(recorded, data), updated
+
+
+def recorded_splits(workdir: str, data) -> list[splits.Split] | None:
+    """The splits of the finished run in `workdir` over `data`, which must be its data as
+    recorded (DataError naming the differences otherwise); None if the run has no record."""
+    recorded = load(workdir)
+    if recorded is None:
+        return None
+    changes = compare(recorded, data)
+    if changes:
+        raise DataError(
+            f"{workdir}: the data differ from the run's: {changes.summary()}; its splits "
+            "cannot be told on other data (put the run's scores and photos back)"
+        )
+    return splits_by_key(recorded, data)
+
+
+def _positions(recorded: Identity, data) -> np.ndarray:
+    """int64 [N]: the position in `data` of each recorded photo (all must be there)."""
+    keys, _ = _keys_and_fingerprints(data, check=False)  # compare() has checked them
+    i_rec, i_now = _match(recorded.keys, keys)
+    if len(i_rec) != len(recorded.keys):
+        raise ValueError("the data lack photos of the run's record")  # compare() first
+    position = np.empty(len(recorded.keys), np.int64)
+    position[i_rec] = i_now
+    return position
+
+
+def _match(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ia, ib): positions of the keys both unique-key arrays hold, a[ia] == b[ib]."""
+    if a.shape == b.shape and np.array_equal(a, b):  # the usual resume: the same list
+        return np.arange(len(a)), np.arange(len(b))
+    _, ia, ib = np.intersect1d(a, b, assume_unique=True, return_indices=True)
+    return ia, ib
+
+
+def _keys_and_fingerprints(data, check: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, fingerprints) of a Dataset as str arrays; `check`: that no key names two photos."""
+    if data.keys is None or data.fingerprints is None:
+        raise ValueError("the data set has no keys or fingerprints: load it with datasets.load")
+    keys = np.asarray(data.keys, str)
+    if not check:
+        return keys, np.asarray(data.fingerprints, str)
+    ordered = np.sort(keys)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(twice):  # the lists' readers refuse repeats; a key must name one photo
+        raise DataError(f"photo key {twice[0]!r} names two photos of the data")
+    return keys, np.asarray(data.fingerprints, str)
+
+
+def _few(items: list[str]) -> str:
+    shown = ", ".join(items[:SHOWN])
+    return shown + (", ..." if len(items) > SHOWN else "")

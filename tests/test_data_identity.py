@@ -1,0 +1,176 @@
+"""A run is tied to its data: its record of photos, scores, contents and splits, checked on
+resume (here without training: `rsrl.start_or_resume` on data sets built in memory)."""
+
+import os
+
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from rsrl_jax import rsrl
+from rsrl_jax.data import datasets, identity, splits
+from rsrl_jax.errors import DataError
+
+N = 30
+
+
+def make_data(rows) -> datasets.Dataset:
+    """A data set of (key, score, fingerprint) rows, in that order (no pixels needed)."""
+    keys, scores, prints = zip(*rows, strict=True)
+    return datasets.from_scores(
+        np.zeros((len(rows), 1, 1, 3), np.uint8),
+        np.array(scores),
+        keys=np.array(keys),
+        fingerprints=np.array(prints),
+    )
+
+
+def photos(n=N):
+    return [(f"p{i:02d}.jpg", 3 + i % 3, f"{i:016x}") for i in range(n)]
+
+
+def keys_of(data, split):
+    return [[str(data.keys[i]) for i in getattr(split, part)] for part in identity.PARTS]
+
+
+def config(**overrides):
+    """The tiny config with 3 folds; string values are given as they are."""
+    overrides = {k: repr(v) if isinstance(v, str) else v for k, v in overrides.items()}
+    return tiny_config({"protocol.folds": 3, **overrides})
+
+
+@pytest.fixture
+def started(tmp_path):
+    """(workdir, data, splits by key) of a new run's record over 30 photos, 3 folds."""
+    workdir = str(tmp_path / "run")
+    data = make_data(photos())
+    fold_splits = rsrl.start_or_resume(config(), workdir, data)
+    assert os.path.exists(os.path.join(workdir, identity.IDENTITY_FILE))
+    return workdir, data, [keys_of(data, s) for s in fold_splits]
+
+
+def test_a_new_run_records_its_photos_and_splits(started):
+    workdir, data, by_key = started
+    recorded = identity.load(workdir)
+    assert list(recorded.keys) == list(data.keys)
+    assert list(recorded.scores) == [s for _, s, _ in photos()]
+    assert list(recorded.fingerprints) == [f for _, _, f in photos()]
+    want = splits.protocol_splits(data.labels, config().protocol, config().seed)
+    assert [keys_of(data, s) for s in recorded.folds] == [keys_of(data, s) for s in want]
+    assert by_key == [keys_of(data, s) for s in want]
+    tested = sorted(k for fold in by_key for k in fold[2])
+    assert tested == sorted(data.keys)  # every photo a test photo exactly once
+
+
+def test_reordered_rows_resume_with_the_same_splits_by_key(started):
+    workdir, _, by_key = started
+    rows = photos()
+    reordered = make_data(rows[::-1][:10] + rows[:20][::2] + rows[:20][1::2])
+    got = rsrl.start_or_resume(config(), workdir, reordered)
+    assert [keys_of(reordered, s) for s in got] == by_key
+
+
+@pytest.mark.parametrize("force", ["auto", "force"])
+def test_re_scored_photos_are_named_and_refused_unless_forced(started, force, caplog):
+    workdir, _, by_key = started
+    rows = photos()
+    for i, score in ((0, 4), (1, 3), (3, 4), (4, 3)):  # class counts unchanged
+        rows[i] = (rows[i][0], score, rows[i][2])
+    data = make_data(rows)
+    if force == "auto":
+        with pytest.raises(DataError) as e:
+            rsrl.start_or_resume(config(), workdir, data)
+        assert str(e.value) == (
+            f"{workdir}: the data differ from the run's: 4 re-scored (p00.jpg 3->4, "
+            "p01.jpg 4->3, p03.jpg 3->4, p04.jpg 4->3); use another --workdir for new data (or "
+            "put the run's scores and photos back), or --config.resume=force to go on with the "
+            "run's splits and the new scores and contents"
+        )
+        assert list(identity.load(workdir).scores) == [s for _, s, _ in photos()]
+        return
+    caplog.set_level("WARNING")
+    got = rsrl.start_or_resume(config(resume="force"), workdir, data)
+    assert [keys_of(data, s) for s in got] == by_key  # test photos stay test photos
+    assert "'p01.jpg' re-scored 4 -> 3; its split stays" in caplog.text
+    assert list(identity.load(workdir).scores) == [s for _, s, _ in rows]  # the new scores
+    assert [keys_of(data, s) for s in rsrl.start_or_resume(config(), workdir, data)] == by_key
+
+
+@pytest.mark.parametrize("force", ["auto", "force"])
+def test_added_photos_are_named_and_refused_even_when_forced(started, force):
+    workdir, _, _ = started
+    rows = photos() + [(f"new{i}.jpg", 3 + i % 3, f"{100 + i:016x}") for i in range(6)]
+    with pytest.raises(DataError) as e:
+        rsrl.start_or_resume(config(resume=force), workdir, make_data(rows))
+    assert (
+        f"{workdir}: the data differ from the run's: 6 added (new0.jpg, new1.jpg, new2.jpg, "
+        "new3.jpg, new4.jpg, ...); use another --workdir for new data" in str(e.value)
+    )
+    assert "--config.resume=force cannot resume it either" in str(e.value)
+
+
+@pytest.mark.parametrize("force", ["auto", "force"])
+def test_removed_photos_are_named_and_refused_even_when_forced(started, force):
+    workdir, _, _ = started
+    rows = photos()
+    del rows[7], rows[12], rows[20]
+    with pytest.raises(DataError) as e:
+        rsrl.start_or_resume(config(resume=force), workdir, make_data(rows))
+    assert "data differ from the run's: 3 removed (p07.jpg, p13.jpg, p22.jpg); " in str(e.value)
+    assert "--config.resume=force cannot resume it either" in str(e.value)
+
+
+def test_changed_content_is_named_and_refused_unless_forced(started, caplog):
+    workdir, _, by_key = started
+    rows = photos()
+    rows[5] = (rows[5][0], rows[5][1], "f" * 16)
+    data = make_data(rows)
+    with pytest.raises(DataError, match=r"differ from the run's: 1 changed in content \(p05.jpg\)"):
+        rsrl.start_or_resume(config(), workdir, data)
+    caplog.set_level("WARNING")
+    got = rsrl.start_or_resume(config(resume="force"), workdir, data)
+    assert [keys_of(data, s) for s in got] == by_key
+    assert "'p05.jpg' changed in content; its split stays" in caplog.text
+    assert identity.load(workdir).fingerprints[5] == "f" * 16
+
+
+def test_every_kind_of_change_is_counted_in_one_message(started):
+    workdir, _, _ = started
+    rows = photos()[2:] + [("new.jpg", 3, "e" * 16)]
+    rows[0] = (rows[0][0], 5, "d" * 16)  # p02.jpg: score 5 as before, another content
+    rows[1] = (rows[1][0], 5, rows[1][2])  # p03.jpg 3 -> 5
+    with pytest.raises(DataError) as e:
+        rsrl.start_or_resume(config(), workdir, make_data(rows))
+    assert (
+        "the data differ from the run's: 1 re-scored (p03.jpg 3->5), 1 added (new.jpg), "
+        "2 removed (p00.jpg, p01.jpg), 1 changed in content (p02.jpg); " in str(e.value)
+    )
+
+
+def test_force_keeps_the_recorded_splits_when_the_protocol_changes(started, caplog):
+    workdir, data, by_key = started
+    caplog.set_level("WARNING")
+    forced = config(resume="force", **{"protocol.folds": 2, "seed": 7})
+    assert [keys_of(data, s) for s in rsrl.start_or_resume(forced, workdir, data)] == by_key
+    assert "keeps its recorded splits; protocol.folds: 3 -> 2; seed: 0 -> 7" in caplog.text
+
+
+def test_a_run_without_a_record_gets_its_own_splits_and_a_record(started, caplog):
+    workdir, data, by_key = started
+    os.remove(os.path.join(workdir, identity.IDENTITY_FILE))  # a run of an older version
+    caplog.set_level("WARNING")
+    forced = config(resume="force", seed=7)
+    assert [keys_of(data, s) for s in rsrl.start_or_resume(forced, workdir, data)] == by_key
+    assert "has no record of its data" in caplog.text
+    assert os.path.exists(os.path.join(workdir, identity.IDENTITY_FILE))
+
+
+def test_a_damaged_record_stops_the_resume(started):
+    workdir, data, _ = started
+    record = os.path.join(workdir, identity.IDENTITY_FILE)
+    whole = open(record, "rb").read()
+    for damaged in (b"not a zip file", whole[: len(whole) // 2]):
+        with open(record, "wb") as f:
+            f.write(damaged)
+        with pytest.raises(DataError, match="data_identity.npz: unreadable"):
+            rsrl.start_or_resume(config(), workdir, data)
