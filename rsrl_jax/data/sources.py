@@ -165,8 +165,11 @@ def systematic_problem(listing: SourceList, score_range=(1, 10)) -> tuple[str, b
     if not problems:
         return None
     groups: dict[str, list[Problem]] = {}
-    for p in problems:
-        groups.setdefault(p.kind.split(":")[0], []).append(p)
+    for p in problems:  # a repeat names its own two lines: never one problem of the file
+        if p.kind != "duplicate":
+            groups.setdefault(p.kind.split(":")[0], []).append(p)
+    if not groups:
+        return None
     kind, members = max(groups.items(), key=lambda group: len(group[1]))
     list_name = _list_name(members[0])
     if len(members) >= 2 and 2 * len(members) > rows:
