@@ -84,7 +84,14 @@ def _alias_folder() -> str:
             f"the temporary folder {base!r} holds characters that checkpoint libraries parse; "
             "set TMPDIR to a folder named with letters, digits and ._-+ only"
         )
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError as e:
+        raise DataError(
+            f"cannot create {folder} ({e.strerror}), where checkpoints of a folder named with "
+            "characters that Orbax or TensorStore parse get a plainly named link: set TMPDIR "
+            "to a writable folder"
+        ) from e
     info = os.lstat(folder)
     if not os.path.isdir(folder) or os.path.islink(folder) or info.st_uid != os.getuid():
         raise DataError(f"{folder} is not a folder of this user: remove it, then run again")
@@ -189,6 +196,17 @@ def clear_progress(mngr: ocp.CheckpointManager) -> None:
     """Drops the mid-round state once its round's checkpoint is saved."""
     for step in mngr.all_steps():
         mngr.delete(step)
+
+
+def close_progress(mngr: ocp.CheckpointManager) -> None:
+    """Closes a mid-round manager and removes its folder if it holds nothing (every state
+    cleared), so a finished run leaves no empty `in_progress/`. A later run recreates it."""
+    directory = os.path.realpath(str(mngr.directory))  # the folder, not a link to it
+    mngr.close()
+    try:
+        os.rmdir(directory)  # only ever removes an empty folder
+    except OSError:  # not empty (a state of a round not run), or removed by another process
+        pass
 
 
 def restore_progress(mngr: ocp.CheckpointManager, abstract_state):
