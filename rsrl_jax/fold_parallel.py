@@ -32,7 +32,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from rsrl_jax import checkpoints, sampling, train
-from rsrl_jax.progress import Progress
+from rsrl_jax.progress import Progress, images_left, rounds_status
 
 PROGRESS_DIR = "folds_in_progress"
 
@@ -105,7 +105,9 @@ class FoldParallel:
         saved = [set(f.mngr.all_steps()) for f in folds]
         done = min(len(r) for r in records)  # rounds are saved in order, so 1..done all exist
         if done:
-            logging.info("folds run in parallel: rounds 1-%d done by every fold", done)
+            logging.info(
+                "folds run in parallel, by every fold: %s", rounds_status(done, config.rsrl.rounds)
+            )
         states = [exp.state_after(f, done) for f in folds]
         params, keeps = [s[0] for s in states], [s[1] for s in states]
         progress_mngr = progress_manager(exp.workdir)
@@ -127,7 +129,7 @@ class FoldParallel:
             checkpoints.clear_progress(progress_mngr)
         for f in folds:
             f.close()
-        progress_mngr.close()
+        checkpoints.close_progress(progress_mngr)
         return [r for fold_records in records for r in fold_records]
 
     def train_round(self, folds, round_, params, kept, sizes, progress_mngr):
@@ -156,9 +158,16 @@ class FoldParallel:
             state, sums = saved[0]["state"], saved[0]["sums"]
             start_epoch, start_batch = saved[1]["epoch"], saved[1]["batch"]
             logging.info(
-                "folds round %d: resuming at epoch %d batch %d", round_, start_epoch, start_batch
+                "folds round %d: resuming at epoch %d batch %d (%d of the epoch's %d batches done)",
+                round_,
+                start_epoch,
+                start_batch,
+                start_batch,
+                steps,
             )
-        total = sum(epochs * size for size in sizes)
+        total = sum(
+            images_left(epochs, size, batch_size, start_epoch, start_batch) for size in sizes
+        )
         progress = Progress(
             f"round {round_} training, {n} folds at once", total, "img", config.log.progress
         )

@@ -50,3 +50,25 @@ class Progress:
         if self.enabled and now - self.last >= self.interval_s and self.done < self.total:
             self.last = now
             logging.info("%s%s", self.line(), f" | {extra}" if extra else "")
+
+
+def images_left(
+    epochs: int, epoch_size: int, batch_size: int, start_epoch: int, start_batch: int
+) -> int:
+    """Images a round of `epochs` epochs still trains when it resumes after `start_batch`
+    batches of epoch `start_epoch` (1-based; 0 batches = from the epoch's start).
+
+    An epoch's last batch may be short: a finished epoch counts `epoch_size` images, not its
+    batches times `batch_size`.
+    """
+    done_in_epoch = min(start_batch * batch_size, epoch_size)
+    return (epochs - start_epoch + 1) * epoch_size - done_in_epoch
+
+
+def rounds_status(done: int, rounds: int) -> str:
+    """What a resumed run does after its first `done` >= 1 rounds, of `rounds` in all."""
+    finished = "round 1 done" if done == 1 else f"rounds 1-{done} done"
+    if done < rounds:
+        return f"{finished}, resuming at round {done + 1}"
+    share = "all of" if done == rounds else "more than"
+    return f"{finished}, {share} rsrl.rounds={rounds}; nothing to train"

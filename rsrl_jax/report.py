@@ -232,7 +232,7 @@ def write_report(workdir: str, records: list[dict] | None = None) -> str:
     )
     extra = sorted(
         os.path.basename(p)
-        for p in glob.glob(os.path.join(out, "*.png"))
+        for p in glob.glob(os.path.join(glob.escape(out), "*.png"))  # out may hold [ ] * ?
         if os.path.basename(p) not in FIGURES.values()
     )
     path = os.path.join(out, "report.md")

@@ -41,7 +41,7 @@ from rsrl_jax import (
 )
 from rsrl_jax.config import result_changing_fields, validate
 from rsrl_jax.data import datasets, identity, splits
-from rsrl_jax.progress import Progress
+from rsrl_jax.progress import Progress, images_left, rounds_status
 from rsrl_jax.scalars import ScalarWriter
 
 
@@ -189,15 +189,18 @@ class Experiment:
             state, sums = saved[0]["state"], saved[0]["sums"]
             start_epoch, start_batch = saved[1]["epoch"], saved[1]["batch"]
             logging.info(
-                "fold %d round %d: resuming at epoch %d batch %d",
+                "fold %d round %d: resuming at epoch %d batch %d (%d of the epoch's %d "
+                "batches done)",
                 fold,
                 round_,
                 start_epoch,
                 start_batch,
+                start_batch,
+                steps_per_epoch,
             )
-        remaining = (epochs - start_epoch + 1) * epoch_size - start_batch * batch_size
+        remaining = images_left(epochs, epoch_size, batch_size, start_epoch, start_batch)
         progress = Progress(
-            f"fold {fold} round {round_} training", max(remaining, 0), "img", config.log.progress
+            f"fold {fold} round {round_} training", remaining, "img", config.log.progress
         )
         images, labels = self.data.images, self.data.labels
         epochs_before = sum(self.epochs_of(r) for r in range(1, round_))
@@ -250,49 +253,65 @@ class Experiment:
         return state, stats
 
     def select(self, fold, round_, d_logits, split, majority, thresholds) -> np.ndarray:
-        """The samples of D the next round trains on (paper eqs. 1-3), logged by class.
+        """The samples of D round `round_ + 1` trains on (paper eqs. 1-3), logged by class if
+        that round will run (`select_quietly`, `log_selection`)."""
+        keep, warnings = self.select_quietly(fold, round_, d_logits, split, majority, thresholds)
+        self.log_selection(fold, round_ + 1, keep, warnings)
+        return keep
 
-        A baseline `method.selection` ('none', 'hardness') takes its own rule instead.
+    def select_quietly(
+        self, fold, round_, d_logits, split, majority, thresholds
+    ) -> tuple[np.ndarray, list[str]]:
+        """(keep mask over D, warnings) of the selection for round `round_ + 1`, unlogged.
+
+        The warnings name each majority class the rule (eqs. 1-3) emptied or cut below
+        `rsrl.min_keep_per_class`. A baseline `method.selection` ('none', 'hardness') takes
+        its own rule instead, without warnings.
         """
         config, data = self.config, self.data
         d_labels = data.labels[split.train]
         if config.method.selection != "rsrl":
-            return sampling.baseline_keep(
+            keep = sampling.baseline_keep(
                 config.method.selection,
                 d_logits,
                 d_labels,
                 data.num_classes,
                 config.method.hardness_target,
             )
+            return keep, []
         lik = likelihoods(d_logits, config.rsrl.likelihood)
         keep = np.asarray(self.keep_mask(lik, d_labels, majority, thresholds))
         own = lik[np.arange(len(d_labels)), d_labels]
         min_keep = config.rsrl.min_keep_per_class
         topped = selection.keep_at_least(keep, own, d_labels, majority, min_keep)
+        warnings = []
         for c in majority:
             n, kept = int(np.sum(d_labels == c)), int(np.sum(keep[d_labels == c]))
             if kept < min(min_keep, n) or kept == 0:
-                logging.warning(
-                    "fold %d round %d: selection keeps %d of %d samples of score %s; "
-                    "rsrl.min_keep_per_class=%d makes it %d",
-                    fold,
-                    round_ + 1,
-                    kept,
-                    n,
-                    data.class_scores[c],
-                    min_keep,
-                    int(np.sum(topped[d_labels == c])),
+                warnings.append(
+                    f"fold {fold} round {round_ + 1}: selection keeps {kept} of {n} samples of "
+                    f"score {data.class_scores[c]}; rsrl.min_keep_per_class={min_keep} makes "
+                    f"it {int(np.sum(topped[d_labels == c]))}"
                 )
-        if 0 < topped.sum() < config.train.batch_size:
+        return topped, warnings
+
+    def log_selection(self, fold: int, round_: int, keep: np.ndarray, warnings: list[str]):
+        """Logs the `warnings` of the selection `keep` for round `round_`, and a kept set
+        smaller than one batch, only if that round will run (`round_ <= rsrl.rounds`)."""
+        if round_ > self.config.rsrl.rounds:
+            return
+        for warning in warnings:
+            logging.warning("%s", warning)
+        batch_size = self.config.train.batch_size
+        if 0 < keep.sum() < batch_size:
             logging.warning(
                 "fold %d round %d: only %d samples kept, fewer than one batch (%d); the batch "
                 "is padded",
                 fold,
-                round_ + 1,
-                int(topped.sum()),
-                config.train.batch_size,
+                round_,
+                int(keep.sum()),
+                batch_size,
             )
-        return topped
 
     def open_fold(self, fold: int, split: splits.Split) -> Fold:
         """One fold's majority classes, loss class arrays, round checkpoints and scalars."""
@@ -321,12 +340,18 @@ class Experiment:
         )
 
     def state_after(self, f: Fold, round_: int):
-        """(params, keep mask over D) after round `round_` of fold `f`; round 0 = the start."""
+        """(params, keep mask over D) after round `round_` of fold `f`; round 0 = the start.
+
+        The recorded selection for round `round_ + 1` is logged if that round will run (a
+        resumed run, or one whose rsrl.rounds was raised).
+        """
         if round_ == 0:
             params = pretrained.initial_params(self.config, self.model, self.config.seed + f.index)
             return self.placer.replicate(params), np.ones(len(f.split.train), bool)
         params, meta = checkpoints.restore_round(f.mngr, round_, self.abstract_params())
-        return params, np.asarray(meta["next_keep"], bool)
+        keep = np.asarray(meta["next_keep"], bool)
+        self.log_selection(f.index, round_ + 1, keep, meta.get("selection_warnings", []))
+        return params, keep
 
     def kept_set(self, f: Fold, round_: int, keep: np.ndarray) -> np.ndarray:
         """The indices round `round_` trains on; an empty selection stops the run."""
@@ -350,7 +375,7 @@ class Experiment:
         records = checkpoints.round_records(f.mngr)
         last = records[-1]["round"] if records else 0
         if last:
-            logging.info("fold %d: rounds 1-%d done, resuming at round %d", fold, last, last + 1)
+            logging.info("fold %d: %s", fold, rounds_status(last, self.config.rsrl.rounds))
         params, keep = self.state_after(f, last)
         for round_ in range(last + 1, self.config.rsrl.rounds + 1):
             kept = self.kept_set(f, round_, keep)
@@ -368,7 +393,7 @@ class Experiment:
             checkpoints.clear_progress(progress_mngr)
             records.append(record)
         f.close()
-        progress_mngr.close()
+        checkpoints.close_progress(progress_mngr)
         return records
 
     def finish_round(
@@ -406,15 +431,20 @@ class Experiment:
             "epochs": self.epochs_of(round_),
             "steps": self.epochs_of(round_) * math.ceil(epoch_size / config.train.batch_size),
         }
-        next_keep = self.select(fold, round_, d_logits, split, f.majority, f.thresholds)
+        # Selected even after the last round: a resume that raises rsrl.rounds trains on it.
+        next_keep, warnings = self.select_quietly(
+            fold, round_, d_logits, split, f.majority, f.thresholds
+        )
         meta = {
             "record": record,
             "next_keep": next_keep.astype(int).tolist(),
+            "selection_warnings": warnings,  # logged when their round runs
             "class_scores": list(data.class_scores),
         }
         checkpoints.save_round(f.mngr, round_, params, meta)
         self.append_record(record)
         self.log_round(record, f.writer, train_s, eval_s)
+        self.log_selection(fold, round_ + 1, next_keep, warnings)
         return record, next_keep
 
     def log_round(self, record: dict, writer: ScalarWriter, train_s: float, eval_s: float):
@@ -500,7 +530,10 @@ def start_or_resume(
                 "--config.resume=force to resume with the new values."
             )
         if changed:
-            logging.warning("resume=force: resuming with changed fields: %s", "; ".join(changed))
+            logging.warning(
+                "resume=force: what is left of the run uses the changed fields: %s",
+                "; ".join(changed),
+            )
         resplit = [c for c in changed if c.split(":")[0] in SPLIT_FIELDS]
         if resplit:
             logging.warning(
@@ -529,7 +562,7 @@ def start_or_resume(
                 f"{workdir} was run on scores {recorded_classes}, the data now has "
                 f"{classes['class_scores']}: cannot resume"
             )
-        logging.info("resuming the run in %s", workdir)
+        logging.info("reusing the run recorded in %s", workdir)
     else:
         fold_splits = splits.protocol_splits(
             data.labels, config.protocol, config.seed, data.official_test

@@ -112,6 +112,7 @@ def test_a_parallel_run_killed_mid_round_and_between_fold_saves_resumes_identica
         theirs = jax.tree.leaves(round_params(reference, fold, 2))
         for a, b in zip(mine, theirs, strict=True):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert not (tmp_path / fold_parallel.PROGRESS_DIR).exists()  # cleared, then removed
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [s["fold"] for s in summary["folds"]] == [0, 1]
     assert (tmp_path / "report" / "report.md").is_file()

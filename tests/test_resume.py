@@ -56,6 +56,7 @@ def test_sigkill_mid_round_two_then_resume_is_identical(reference, tmp_path):
 
     resumed = run_cli(workdir, OVERRIDES)
     assert "fold 0 round 2: resuming at epoch" in resumed.stderr
+    assert not (workdir / "fold_0" / "in_progress").exists()  # cleared, then removed
     assert (workdir / "metrics.jsonl").read_bytes() == (reference / "metrics.jsonl").read_bytes()
     assert_same_params(round_params(workdir, [1, 2, 3]), round_params(reference, [1, 2, 3]))
 
@@ -68,6 +69,7 @@ def test_same_seed_same_metrics_and_rerun_of_a_finished_run_changes_nothing(refe
     before = (again / "metrics.jsonl").read_bytes()
     result = run_cli(again, {**OVERRIDES, "log.progress": False})
     assert "rounds 1-3 done" in result.stderr
+    assert "nothing to train" in result.stderr and "resuming at round" not in result.stderr
     assert (again / "metrics.jsonl").read_bytes() == before
 
 
