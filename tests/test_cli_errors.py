@@ -401,7 +401,8 @@ def test_flag_and_method_mistakes_are_config_errors():
 def test_a_changed_config_on_resume_is_a_config_error(tmp_path):
     (tmp_path / "config.json").write_text(tiny_config({"rsrl.rounds": 3}).to_json())
     with pytest.raises(errors.ConfigError, match="rsrl.rounds: 3 -> 4"):
-        rsrl.start_or_resume(tiny_config({"rsrl.rounds": 4}), str(tmp_path), (1, 2), write=False)
+        data = types.SimpleNamespace(class_scores=(1, 2))
+        rsrl.start_or_resume(tiny_config({"rsrl.rounds": 4}), str(tmp_path), data, write=False)
 
 
 def test_a_nan_stop_and_an_empty_selection_are_data_errors():
