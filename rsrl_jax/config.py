@@ -11,8 +11,9 @@ import jax
 import ml_collections
 from absl import logging
 
-from rsrl_jax import losses, pretrained, sampling
 from rsrl_jax.errors import ConfigError
+from rsrl_jax.method import losses, sampling
+from rsrl_jax.models import pretrained
 
 DATA_SETS = ("synthetic", "folder", "ava")
 LIKELIHOODS = ("sigmoid", "softmax")

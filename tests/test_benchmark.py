@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from conftest import tiny_config
-from rsrl_jax import run_timing
+from rsrl_jax.bench import run_timing
 
 
 def run_benchmark(tmp_path, *flags):
@@ -63,7 +63,7 @@ def test_device_report_counts_the_models_flops_and_utilisation(tmp_path):
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from rsrl_jax.torch_alexnet import TorchAlexNet
+    from rsrl_jax.models.torch_alexnet import TorchAlexNet
 
     figures, stdout = run_benchmark(tmp_path, "--device_report", "--rounds=1", "--peak_tflops=0.5")
     report = figures["device_report"]

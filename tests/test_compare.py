@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 
 from conftest import TINY_OVERRIDES, read_records, tiny_config
-from rsrl_jax import compare, fold_stats, rsrl
+from rsrl_jax.analysis import compare, fold_stats
 from rsrl_jax.config import validate
 from rsrl_jax.data import splits
+from rsrl_jax.engine import rsrl
 
 
 @pytest.mark.parametrize(

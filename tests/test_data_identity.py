@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from rsrl_jax import rsrl
 from rsrl_jax.data import datasets, identity, splits
+from rsrl_jax.engine import rsrl
 from rsrl_jax.errors import DataError
 
 N = 30

@@ -4,7 +4,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from rsrl_jax import fold_stats
+from rsrl_jax.analysis import fold_stats
 from rsrl_jax.data import sharding, splits
 
 

@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from conftest import read_records, tiny_config
-from rsrl_jax import checkpoints, rsrl
 from rsrl_jax.data import identity, synthetic
+from rsrl_jax.engine import rsrl
 from rsrl_jax.errors import DataError
+from rsrl_jax.run import checkpoints
 
 NUM_PHOTOS = 30
 # Six classes, as the tiny synthetic runs of other tests have: the same network shapes, so a

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_OVERRIDES, read_records
-from rsrl_jax import checkpoints, distributed
+from rsrl_jax.run import checkpoints, distributed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,7 +66,9 @@ FOUR_DEVICES = textwrap.dedent(
     sys.path.insert(0, "tests")  # before the repository root's own conftest
     import jax, numpy as np
     from conftest import tiny_config
-    from rsrl_jax import checkpoints, pretrained, rsrl
+    from rsrl_jax.engine import rsrl
+    from rsrl_jax.models import pretrained
+    from rsrl_jax.run import checkpoints
     from rsrl_jax.data import splits
 
     def save(name, params):

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from rsrl_jax import checkpoints, rsrl, selection
 from rsrl_jax.data import splits
+from rsrl_jax.engine import rsrl
+from rsrl_jax.method import selection
+from rsrl_jax.run import checkpoints
 
 
 def test_metrics_jsonl_has_every_field(tiny_run):

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import read_records, tiny_config
-from rsrl_jax import checkpoints, fold_parallel, rsrl
 from rsrl_jax.data import splits
+from rsrl_jax.engine import fold_parallel, rsrl
+from rsrl_jax.run import checkpoints
 
 # Two folds of the tiny run, in batches of 8 (so that every epoch has several steps). SGD:
 # Adam magnifies float rounding (see test_distributed).

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from rsrl_jax import rsrl, selection
 from rsrl_jax.config import result_changing_fields, validate
 from rsrl_jax.data import splits
+from rsrl_jax.engine import rsrl
+from rsrl_jax.method import selection
 
 
 @pytest.mark.parametrize(

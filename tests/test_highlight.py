@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsrl_jax import checkpoints, highlight, highlight_eval, train
+from rsrl_jax.analysis import highlight, highlight_eval
 from rsrl_jax.data import synthetic
+from rsrl_jax.engine import train
 from rsrl_jax.models.alexnet import AlexNet
+from rsrl_jax.run import checkpoints
 
 
 def numpy_min_correlation_diff(a, b):

@@ -11,7 +11,8 @@ import numpy as np
 import photo_factory as pf
 import pytest
 
-from rsrl_jax import inference, predict
+from rsrl_jax.data import user_photos as inference
+from rsrl_jax.engine import predict
 
 HEIC_BYTES = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(64)
 
@@ -156,7 +157,7 @@ def test_network_photo_is_the_runs_stored_square_centre_cropped(tmp_path, stored
     """The same view as training's evaluation: decoded at the stored size, central crop."""
     from conftest import tiny_config
     from rsrl_jax.data import photos
-    from rsrl_jax.train import center_crops
+    from rsrl_jax.engine.train import center_crops
 
     config = tiny_config({"data.stored_size": stored_size})
     options = inference.photo_options(config)

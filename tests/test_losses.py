@@ -6,7 +6,8 @@ import numpy as np
 import optax
 import pytest
 
-from rsrl_jax import losses, train
+from rsrl_jax.engine import train
+from rsrl_jax.method import losses
 
 LOGITS = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-2.0, 3.0, 0.0], [1.0, 1.0, 1.0]])
 LABELS = np.array([0, 2, 1, 1])

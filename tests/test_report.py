@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from tensorboardX.proto import event_pb2
 
-from rsrl_jax import report
+from rsrl_jax.analysis import report
 
 
 def test_report_has_every_figure_and_the_table(tiny_run):

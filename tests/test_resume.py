@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_OVERRIDES, read_records, run_cli
-from rsrl_jax import checkpoints
+from rsrl_jax.run import checkpoints
 
 # Longer rounds of tiny batches with a checkpoint after every step, so a kill lands mid-round.
 OVERRIDES = {
@@ -112,7 +112,7 @@ def test_nan_loss_stops_with_fold_round_step_and_keeps_the_last_good_checkpoint(
 KILL_DURING_SAVE = textwrap.dedent(
     """
     import sys, numpy as np
-    from rsrl_jax import checkpoints
+    from rsrl_jax.run import checkpoints
     mngr = checkpoints.manager(sys.argv[1], 0)
     checkpoints.save_round(mngr, 1, {"w": np.arange(10, dtype=np.float32)}, {"round": 1})
     print("saved", flush=True)

@@ -4,7 +4,7 @@ says it is complete, progress never passes 100%, no empty folder is left behind.
 import shutil
 
 from conftest import TINY_OVERRIDES, read_records, run_cli
-from rsrl_jax import checkpoints, progress
+from rsrl_jax.run import checkpoints, progress
 
 
 def test_selection_warnings_only_for_rounds_that_will_run(tiny_run):

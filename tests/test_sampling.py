@@ -5,7 +5,8 @@ import pytest
 from imblearn.under_sampling import InstanceHardnessThreshold
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from rsrl_jax import sampling, train
+from rsrl_jax.engine import train
+from rsrl_jax.method import sampling
 
 
 def test_a_uniform_epoch_of_the_kept_size_is_the_plain_shuffle():

@@ -1,7 +1,7 @@
 import jax
 import numpy as np
 
-from rsrl_jax.selection import keep_mask, majority_classes
+from rsrl_jax.method.selection import keep_mask, majority_classes
 
 
 def test_majority_ranked_by_count_ties_to_lower_index():

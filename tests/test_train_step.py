@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from conftest import tiny_config
-from rsrl_jax import losses, train
+from rsrl_jax.engine import train
+from rsrl_jax.method import losses
 
 
 def _step_and_state(compute_dtype="float32"):

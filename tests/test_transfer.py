@@ -14,8 +14,9 @@ import pytest
 from PIL import Image
 
 from conftest import run_cli
-from rsrl_jax import pretrained, train
 from rsrl_jax.config import base_config, validate
+from rsrl_jax.engine import train
+from rsrl_jax.models import pretrained
 from rsrl_jax.models.alexnet import AlexNet, params_from_torchvision, torchvision_shapes
 
 BACKBONE = pretrained.BACKBONE
@@ -214,7 +215,7 @@ def test_xiheaa_run_starts_round_1_from_the_converted_weights(tmp_path, converte
     (record,) = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert record["round"] == 1 and record["train_size"] > 0
 
-    from rsrl_jax import checkpoints
+    from rsrl_jax.run import checkpoints
 
     round1, _ = checkpoints.restore_round(checkpoints.manager(str(workdir), 0, read_only=True), 1)
     assert np.asarray(round1["head"]["kernel"]).shape == (4096, len(set(SCORES)))
@@ -226,7 +227,7 @@ def test_xiheaa_run_starts_round_1_from_the_converted_weights(tmp_path, converte
 
 def test_training_never_imports_torch():
     code = (
-        "import sys; import rsrl_jax.main, rsrl_jax.rsrl, rsrl_jax.pretrained; "
+        "import sys; import rsrl_jax.cli.main, rsrl_jax.rsrl, rsrl_jax.pretrained; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

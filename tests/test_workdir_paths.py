@@ -19,8 +19,8 @@ from test_data_folder_run import write_photo_folder
 from test_highlight import run_module
 
 from conftest import TINY_OVERRIDES, read_records, run_cli, tiny_config
-from rsrl_jax import checkpoints
 from rsrl_jax.data import datasets
+from rsrl_jax.run import checkpoints
 
 # Every character Linux allows in a folder name that some library may parse: glob syntax,
 # URL syntax, shell syntax, escapes, quotes, white space and non-ASCII.

@@ -26,9 +26,12 @@ import numpy as np
 from absl import flags, logging
 from PIL import Image
 
-from rsrl_jax import cli, errors, losses, pretrained, rsrl, train
+from rsrl_jax import cli, errors
 from rsrl_jax.config import base_config
 from rsrl_jax.data import builders, datasets, synthetic
+from rsrl_jax.engine import rsrl, train
+from rsrl_jax.method import losses
+from rsrl_jax.models import pretrained
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("cases", ["demo", "alexnet224"], "Which configs to measure.")

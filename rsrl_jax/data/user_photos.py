@@ -21,11 +21,11 @@ import os
 import stat
 
 import numpy as np
-from absl import flags, logging
+from absl import logging
 from PIL import Image
 
-from rsrl_jax import train
 from rsrl_jax.data import photos
+from rsrl_jax.engine import train
 
 # Names whose failure to open is an error (the file claims to be a photo), not a skip.
 HEIF_EXTENSIONS = (".heic", ".heif", ".hif")
@@ -43,15 +43,6 @@ class Found:
     in_folder: bool = False
     skipped: str = ""
     error: str = ""
-
-
-def define_recursive_flag() -> None:
-    flags.DEFINE_bool(
-        "recursive",
-        True,
-        "A folder stands for every file under it, subfolders included; --norecursive: only "
-        "its own files (subfolders are listed as skipped).",
-    )
 
 
 def expand_paths(args: list[str], recursive: bool = True) -> list[Found]:

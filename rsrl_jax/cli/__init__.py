@@ -216,3 +216,13 @@ def _check_config_files() -> None:
             else:
                 why = f"cannot read it ({str(e.__cause__ or e).strip().splitlines()[-1].strip()})"
             raise errors.ConfigError(f"--{flag.name}={given}: {why}") from e
+
+
+def define_recursive_flag() -> None:
+    """--recursive: how predict and highlight expand a folder (data.user_photos.expand_paths)."""
+    flags.DEFINE_bool(
+        "recursive",
+        True,
+        "A folder stands for every file under it, subfolders included; --norecursive: only "
+        "its own files (subfolders are listed as skipped).",
+    )

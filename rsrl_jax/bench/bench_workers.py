@@ -42,10 +42,12 @@ def jax_side(spec: dict) -> dict:
     """Our real jitted steps (rsrl.Experiment builds them as a run does) on one batch."""
     import jax
 
-    from rsrl_jax import losses, pretrained, rsrl, train
+    from rsrl_jax.bench.run_timing import CompileLog
     from rsrl_jax.config import base_config
     from rsrl_jax.data import benchmark as data_benchmark
-    from rsrl_jax.run_timing import CompileLog
+    from rsrl_jax.engine import rsrl, train
+    from rsrl_jax.method import losses
+    from rsrl_jax.models import pretrained
 
     compile_log = CompileLog()
     if not spec.get("fast_gradients", True):  # XLA's own max-pool gradient
@@ -135,7 +137,7 @@ def torch_side(spec: dict) -> dict:
     """The PyTorch reference with its defaults (all cores, NCHW), on the same batch."""
     import torch
 
-    from rsrl_jax import torch_alexnet
+    from rsrl_jax.models import torch_alexnet
 
     torch.manual_seed(0)
     net = torch_alexnet.TorchAlexNet(spec["num_classes"], spec["dropout_rate"])

@@ -31,8 +31,10 @@ from absl import logging
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rsrl_jax import checkpoints, sampling, train
-from rsrl_jax.progress import Progress, images_left, rounds_status
+from rsrl_jax.engine import train
+from rsrl_jax.method import sampling
+from rsrl_jax.run import checkpoints
+from rsrl_jax.run.progress import Progress, images_left, rounds_status
 
 PROGRESS_DIR = "folds_in_progress"
 

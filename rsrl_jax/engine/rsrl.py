@@ -25,24 +25,16 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from rsrl_jax import (
-    checkpoints,
-    errors,
-    fold_parallel,
-    fold_stats,
-    highlight,
-    losses,
-    metrics,
-    pretrained,
-    report,
-    sampling,
-    selection,
-    train,
-)
+from rsrl_jax import errors
+from rsrl_jax.analysis import fold_stats, highlight, metrics, report
 from rsrl_jax.config import result_changing_fields, validate
 from rsrl_jax.data import datasets, identity, splits
-from rsrl_jax.progress import Progress, images_left, rounds_status
-from rsrl_jax.scalars import ScalarWriter
+from rsrl_jax.engine import fold_parallel, train
+from rsrl_jax.method import losses, sampling, selection
+from rsrl_jax.models import pretrained
+from rsrl_jax.run import checkpoints
+from rsrl_jax.run.progress import Progress, images_left, rounds_status
+from rsrl_jax.run.scalars import ScalarWriter
 
 
 def likelihoods(logits: np.ndarray, kind: str) -> np.ndarray:

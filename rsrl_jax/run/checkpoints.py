@@ -25,8 +25,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from rsrl_jax import errors, train
+from rsrl_jax import errors
 from rsrl_jax.config import base_config
+from rsrl_jax.engine import train
 from rsrl_jax.errors import DataError
 
 # The POSIX portable file name characters and `/`: a path of these reaches every library

@@ -20,8 +20,8 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rsrl_jax import losses
 from rsrl_jax.data.sharding import process_slice
+from rsrl_jax.method import losses
 from rsrl_jax.models.alexnet import AlexNet
 from rsrl_jax.models.imagenet import IMAGENET_MEAN, IMAGENET_STD
 

@@ -14,8 +14,8 @@ import time
 import jax
 import ml_collections
 
-from rsrl_jax import rsrl
 from rsrl_jax.data import datasets
+from rsrl_jax.engine import rsrl
 
 
 class CompileLog:

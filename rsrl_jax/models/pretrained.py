@@ -15,7 +15,8 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rsrl_jax import errors, train
+from rsrl_jax import errors
+from rsrl_jax.engine import train
 from rsrl_jax.models.alexnet import TORCHVISION_LAYERS, AlexNet, torchvision_shapes
 
 WEIGHTS_FILE = "alexnet_imagenet.npz"

@@ -1,0 +1,363 @@
+"""Our train and forward steps against PyTorch's, side by side; the input pipeline; a run.
+
+  python -m rsrl_jax.benchmark [--rounds=10] [--variants=ours] [--torch] [--demo]
+  python -m rsrl_jax.benchmark --device_report [--compute_dtype=bfloat16] [--peak_tflops=X]
+
+Steps: the full-size AlexNet (batch 32, 224x224, float32, SGD with momentum) as the run
+trains it (`rsrl.Experiment`'s jitted steps) and the same network and step in PyTorch
+(`rsrl_jax.torch_alexnet`, torch's defaults: NCHW, all cores). Each side runs in its own
+process, and the timing windows alternate (A B, B A, ...) for `--rounds` rounds, so a change
+in the machine's load hits both sides alike; the ratio is taken within each round. Reported:
+median, min and max images/s of each side, the per-round ratios, the load average, each
+side's peak memory and how many times each jitted step compiled.
+
+`--variants` adds JAX sides for before/after comparisons: `xla_gradients` (XLA's own
+max-pool gradient), `xla_libraries` (XLA:CPU's default choice of matmul and convolution
+libraries), `before` (both), `bfloat16` (ours with `model.compute_dtype=bfloat16`).
+
+`--demo` then runs configs/demo.py (with `--demo_overrides`, a shorter budget by default)
+in this process and splits its wall time into data loading, training, likelihood passes,
+evaluation, compilation and the rest. Run from the repository root.
+
+`--device_report` (for a GPU or TPU): our steps only, images/s and model FLOP utilisation,
+from the compiled step's FLOP count (`cost_analysis`) and the device's peak.
+"""
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from absl import app, flags
+
+from rsrl_jax import cli
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("batch_size", 32, "Photos per step (both sides).")
+flags.DEFINE_integer("image_size", 224, "Square input side.")
+flags.DEFINE_integer("num_classes", 10, "Classes of the head when torch runs alone.")
+flags.DEFINE_integer("rounds", 10, "Alternating rounds; each times every side once.")
+flags.DEFINE_integer("train_steps", 1, "Train steps per timing window.")
+flags.DEFINE_integer("forward_steps", 2, "Forward steps per timing window.")
+flags.DEFINE_integer("warmup_steps", 1, "Untimed steps of each kind before the rounds.")
+flags.DEFINE_list(
+    "variants", ["ours"], "JAX sides: ours, xla_gradients, xla_libraries, before, bfloat16."
+)
+flags.DEFINE_bool("steps", True, "Time the train and forward steps (JAX sides, torch).")
+flags.DEFINE_bool("torch", True, "Time the PyTorch reference (skipped if torch is missing).")
+flags.DEFINE_bool("pipeline", True, "Time the host input pipeline (JAX side).")
+flags.DEFINE_bool("demo", False, "Time a run of configs/demo.py and split its wall time.")
+flags.DEFINE_list(
+    "demo_overrides",
+    ["train.first_round_epochs=15", "rsrl.rounds=3"],
+    "field=value overrides of configs/demo.py for --demo (empty: the whole demo).",
+)
+flags.DEFINE_string("demo_workdir", None, "New folder for the --demo run (default: temp).")
+flags.DEFINE_bool("device_report", False, "Accelerator report: images/s and FLOP utilisation.")
+flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16"], "model.compute_dtype.")
+flags.DEFINE_float("peak_tflops", None, "The device's peak TFLOP/s (default: from a table).")
+flags.DEFINE_string("json_out", None, "Also write every figure to this JSON file.")
+
+# (what the variant changes, JAX side spec fields)
+VARIANTS = {
+    "ours": {"fast_gradients": True, "cpu_options": True},
+    "xla_gradients": {"fast_gradients": False, "cpu_options": True},
+    "xla_libraries": {"fast_gradients": True, "cpu_options": False},
+    "before": {"fast_gradients": False, "cpu_options": False},
+    "bfloat16": {"fast_gradients": True, "cpu_options": True, "compute_dtype": "bfloat16"},
+}
+PIPELINE_IMAGES = 4096
+# Dense peak TFLOP/s by device kind (bf16 / f32 where the device has no faster bf16 path);
+# vendors' data sheets. Pass --peak_tflops for anything else.
+PEAK_TFLOPS = {
+    "bfloat16": {"H200": 989, "H100": 989, "A100": 312, "L4": 121, "TPU v4": 275,
+                 "TPU v5 lite": 197, "TPU v5e": 197, "TPU v5p": 459, "TPU v6": 918},
+    "float32": {"H200": 67, "H100": 67, "A100": 19.5, "L4": 30, "TPU v4": 275,
+                "TPU v5 lite": 197, "TPU v5e": 197, "TPU v5p": 459, "TPU v6": 918},
+}  # fmt: skip
+
+
+class Worker:
+    """One side in its own process (`rsrl_jax.bench.bench_workers`), asked one JSON line a time."""
+
+    def __init__(self, name: str, spec: dict):
+        self.name = name
+        self.log = tempfile.NamedTemporaryFile(prefix=f"rsrl-bench-{name}-", suffix=".log")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rsrl_jax.bench.bench_workers", json.dumps(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        self.ready = self._reply()
+
+    def _reply(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            self.log.seek(0)
+            tail = self.log.read().decode(errors="replace")[-3000:]
+            raise RuntimeError(f"benchmark side {self.name!r} died:\n{tail}")
+        return json.loads(line)
+
+    def ask(self, run: str, **fields) -> dict:
+        self.process.stdin.write(json.dumps({"run": run, **fields}) + "\n")
+        self.process.stdin.flush()
+        return self._reply()
+
+    def close(self):
+        try:
+            self.process.stdin.write(json.dumps({"run": "quit"}) + "\n")
+            self.process.stdin.flush()
+            self.process.wait(timeout=60)
+        except (BrokenPipeError, subprocess.TimeoutExpired):
+            self.process.kill()
+        self.log.close()
+
+
+def base_spec() -> dict:
+    from rsrl_jax.config import base_config
+
+    t = base_config().train
+    return {
+        "batch_size": FLAGS.batch_size,
+        "image_size": FLAGS.image_size,
+        "num_classes": FLAGS.num_classes,
+        "warmup_steps": FLAGS.warmup_steps,
+        "pipeline_images": PIPELINE_IMAGES,
+        "compute_dtype": FLAGS.compute_dtype,
+        "learning_rate": t.learning_rate,
+        "momentum": t.momentum,
+        "weight_decay": t.weight_decay,
+        "head_x": t.head_lr_multiplier,
+        "dropout_rate": base_config().model.dropout_rate,
+    }
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def summary(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def start_workers(spec: dict, with_torch: bool) -> dict[str, Worker]:
+    workers = {}
+    for variant in FLAGS.variants:
+        if variant not in VARIANTS:
+            raise app.UsageError(f"--variants: unknown {variant!r}; one of {list(VARIANTS)}")
+        print(f"starting jax:{variant} (builds and compiles its steps)...", flush=True)
+        workers[f"jax:{variant}"] = Worker(variant, {**spec, "side": "jax", **VARIANTS[variant]})
+    if with_torch:
+        print("starting torch...", flush=True)
+        ours = list(workers.values())
+        classes = ours[0].ready["num_classes"] if ours else spec["num_classes"]
+        workers["torch"] = Worker("torch", {**spec, "side": "torch", "num_classes": classes})
+    return workers
+
+
+def alternate(workers: dict[str, Worker]) -> dict:
+    """Timing windows in alternating order; images/s per side, kind and round; loads."""
+    names = list(workers)
+    figures = {name: {"train": [], "forward": []} for name in names}
+    loads = []
+    for r in range(FLAGS.rounds):
+        order = names if r % 2 == 0 else names[::-1]
+        for kind, steps in (("train", FLAGS.train_steps), ("forward", FLAGS.forward_steps)):
+            for name in order:
+                reply = workers[name].ask(kind, steps=steps)
+                figures[name][kind].append(reply["images_per_s"])
+        loads.append(os.getloadavg()[0])
+        line = "  ".join(
+            f"{n} {figures[n]['train'][-1]:.1f}/{figures[n]['forward'][-1]:.1f}" for n in names
+        )
+        print(f"round {r + 1}/{FLAGS.rounds} (train/forward img/s) {line}  load {loads[-1]:.2f}")
+    return {"images_per_s": figures, "load_1min": loads}
+
+
+def compare(result: dict) -> dict:
+    """Per-side summaries and per-round ratios of each JAX side to torch."""
+    figures = result["images_per_s"]
+    out = {"sides": {}, "ratios": {}}
+    for name, kinds in figures.items():
+        out["sides"][name] = {kind: summary(v) for kind, v in kinds.items()}
+    if "torch" in figures:
+        for name in figures:
+            if name == "torch":
+                continue
+            out["ratios"][name] = {}
+            for kind in ("train", "forward"):
+                pairs = zip(figures[name][kind], figures["torch"][kind], strict=True)
+                ratios = [a / b for a, b in pairs]
+                out["ratios"][name][kind] = {**summary(ratios), "rounds": ratios}
+    return out
+
+
+def print_comparison(table: dict, stats: dict) -> None:
+    print(f"\nimages/s, median [min, max] over {FLAGS.rounds} alternating rounds:")
+    print(f"{'side':<20} {'train step':>24} {'forward':>24} {'peak RSS MB':>12}")
+    for name, kinds in table["sides"].items():
+        cells = [
+            f"{k['median']:7.1f} [{k['min']:6.1f},{k['max']:6.1f}]"
+            for k in (kinds["train"], kinds["forward"])
+        ]
+        print(f"{name:<20} {cells[0]:>24} {cells[1]:>24} {stats[name]['peak_rss_mb']:>12.0f}")
+    for name, kinds in table["ratios"].items():
+        t, f = kinds["train"], kinds["forward"]
+        verdict = "ok" if t["median"] >= 1 and f["median"] >= 1 else "BELOW 1.0"
+        print(
+            f"ratio {name} / torch: train {t['median']:.2f} [{t['min']:.2f}, {t['max']:.2f}]"
+            f"  forward {f['median']:.2f} [{f['min']:.2f}, {f['max']:.2f}]  {verdict}"
+        )
+    for name, s in stats.items():
+        if "executables" in s:
+            print(f"{name}: compiled executables {s['executables']} (one per shape)")
+
+
+def run_demo() -> dict:
+    """Times configs/demo.py with --demo_overrides in this process (persistent cache on)."""
+    from configs import demo  # configs/ sits at the repository root: run from there
+    from rsrl_jax.bench import run_timing
+
+    cache = cli.enable_compilation_cache()
+    config = demo.get_config()
+    for item in FLAGS.demo_overrides:
+        field, _, value = item.partition("=")
+        *sections, leaf = field.split(".")
+        node = config
+        for section in sections:
+            node = node[section]
+        node[leaf] = type(node[leaf])(value)
+    config.log.progress = False
+    workdir = FLAGS.demo_workdir or tempfile.mkdtemp(prefix="rsrl-bench-demo-")
+    print(f"\ndemo run: configs/demo.py {' '.join(FLAGS.demo_overrides)} in {workdir}", flush=True)
+    timing = run_timing.time_run(config, workdir, run_timing.CompileLog())
+    timing["overrides"] = list(FLAGS.demo_overrides)
+    timing["compilation_cache"] = cache
+    wall = timing["wall_s"]
+    print(f"wall {wall:.1f}s over {timing['rounds']} rounds, {timing['train_steps']} steps:")
+    for part, seconds in timing["split"].items():
+        print(f"  {part[:-2]:<18} {seconds:8.1f}s  {100 * seconds / wall:5.1f}%")
+    for name, c in sorted(timing["compiles"].items()):
+        seconds = c["trace_s"] + c["lower_s"] + c["compile_s"]
+        print(f"  compiles of {name}: {c['compiles']} ({seconds:.2f}s traced, lowered, compiled)")
+    print(f"  persistent cache hits: {timing['persistent_cache_hits']} ({cache or 'cache off'})")
+    return timing
+
+
+def peak_tflops(device_kind: str) -> float | None:
+    if FLAGS.peak_tflops:
+        return FLAGS.peak_tflops
+    for name, tflops in PEAK_TFLOPS[FLAGS.compute_dtype].items():
+        if name.lower() in device_kind.lower():
+            return tflops
+    return None
+
+
+def device_report(spec: dict) -> dict:
+    """Our steps only, on the default device: images/s, achieved TFLOP/s and MFU."""
+    worker = Worker("device", {**spec, "side": "jax", **VARIANTS["ours"]})
+    try:
+        flops = worker.ask("flops")
+        stats = worker.ask("stats")
+        figures = {"train": [], "forward": []}
+        for _ in range(FLAGS.rounds):
+            figures["train"].append(worker.ask("train", steps=FLAGS.train_steps)["images_per_s"])
+            steps = FLAGS.forward_steps
+            figures["forward"].append(worker.ask("forward", steps=steps)["images_per_s"])
+    finally:
+        worker.close()
+    peak = peak_tflops(stats["device_kind"])
+    print(
+        f"device: {stats['device_count']} x {stats['device_kind']} ({stats['backend']}), "
+        f"{FLAGS.compute_dtype}, batch {FLAGS.batch_size}, peak "
+        f"{f'{peak} TFLOP/s' if peak else 'unknown (pass --peak_tflops)'}"
+    )
+    report = {"device": stats, "flops_per_step": flops, "peak_tflops": peak}
+    for kind in ("train", "forward"):
+        rate = statistics.median(figures[kind])
+        per_image = (flops[kind] or 0) / FLAGS.batch_size
+        achieved = rate * per_image / 1e12
+        utilisation = achieved / peak if peak and per_image else None
+        report[kind] = {"images_per_s": summary(figures[kind]), "tflops": achieved}
+        report[kind]["mfu"] = utilisation
+        mfu = f"{100 * utilisation:.1f}%" if utilisation is not None else "n/a"
+        print(
+            f"{kind:<8} {rate:9.1f} img/s  {per_image / 1e9:6.2f} GFLOP/img (XLA count)  "
+            f"{achieved:7.2f} TFLOP/s  MFU {mfu}"
+        )
+    return report
+
+
+def machine() -> dict:
+    import jax
+
+    info = {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "jax": jax.__version__,
+        "load_1min_start": os.getloadavg()[0],
+    }
+    if FLAGS.torch and torch_available():
+        import torch
+
+        info["torch"] = torch.__version__
+    return info
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    cli.quiet_libraries()
+    spec = base_spec()
+    info = machine()
+    print(f"machine: {info}")
+    results: dict = {"machine": info, "spec": spec}
+    if FLAGS.device_report:
+        results["device_report"] = device_report(spec)
+    elif FLAGS.steps:
+        with_torch = FLAGS.torch and torch_available()
+        if FLAGS.torch and not with_torch:
+            print("torch is not installed: timing our steps alone (pip install torch)")
+        workers = start_workers(spec, with_torch)
+        try:
+            first = workers[next(iter(workers))]
+            if FLAGS.pipeline:
+                rate = first.ask("pipeline")["images_per_s"]
+                results["pipeline_images_per_s"] = rate
+                print(f"input pipeline (gather + transfer of uint8 batches): {rate:.0f} img/s")
+            timed = alternate(workers)
+            stats = {name: w.ask("stats") for name, w in workers.items()}
+        finally:
+            for w in workers.values():
+                w.close()
+        table = compare(timed)
+        results.update(timed=timed, comparison=table, worker_stats=stats)
+        print_comparison(table, stats)
+    if FLAGS.demo and not FLAGS.device_report:
+        results["demo"] = run_demo()
+    results["main_process_peak_rss_mb"] = _peak_rss_mb()
+    results["load_1min_end"] = os.getloadavg()[0]
+    print(f"load average at the end: {results['load_1min_end']:.2f}")
+    if FLAGS.json_out:
+        with open(FLAGS.json_out, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"figures written to {FLAGS.json_out}")
+
+
+def _peak_rss_mb() -> float:
+    from rsrl_jax.bench.bench_workers import peak_rss_mb
+
+    return peak_rss_mb()
+
+
+if __name__ == "__main__":
+    cli.run(main)

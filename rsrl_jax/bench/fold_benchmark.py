@@ -1,0 +1,88 @@
+"""How much faster are the k folds trained at once? Prints sequential vs parallel seconds.
+
+  python -m rsrl_jax.fold_benchmark --config=configs/demo.py [--config.a.b=v ...]
+
+Runs the config's round loop over its folds twice on the same compiled steps, in temporary
+workdirs: fold after fold (`protocol.parallel_folds=False`) and all folds at once (True).
+Both are warmed up first with one short round, so compilation is left out of the times.
+Prints the seconds of each (training, likelihood passes, evaluation and checkpoints of every
+round, as a run spends them), their ratio, and how far the two runs' metrics are apart.
+"""
+
+import os
+import tempfile
+import time
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from rsrl_jax import cli
+from rsrl_jax.config import validate
+from rsrl_jax.data import splits
+from rsrl_jax.engine import fold_parallel, rsrl
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=False)
+flags.mark_flags_as_required(["config"])
+
+
+def run_folds(experiment, fold_splits, workdir: str, parallel: bool) -> tuple[float, list]:
+    """(seconds, records) of the whole round loop over `fold_splits` in `workdir`."""
+    os.makedirs(workdir, exist_ok=True)
+    experiment.workdir = workdir
+    start = time.perf_counter()
+    if parallel:
+        records = fold_parallel.FoldParallel(experiment).run(fold_splits)
+    else:
+        records = []
+        for fold, split in enumerate(fold_splits):
+            records += experiment.run_fold(fold, split)
+    return time.perf_counter() - start, records
+
+
+def largest_gap(a: list[dict], b: list[dict]) -> float:
+    """The largest difference of val/test macro F and accuracy between matching records."""
+    key = lambda r: (r["fold"], r["round"])  # noqa: E731
+    gaps = [
+        abs(x[part][name] - y[part][name])
+        for x, y in zip(sorted(a, key=key), sorted(b, key=key), strict=True)
+        for part in ("val", "test")
+        for name in ("macro_f1", "accuracy")
+    ]
+    return max(gaps)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    cli.quiet_libraries()
+    config = FLAGS.config
+    config.log.progress = False
+    config.checkpoint.every_steps = 0  # both modes save round checkpoints only
+    validate(config)
+    warmup = config.copy_and_resolve_references()
+    warmup.rsrl.rounds, warmup.train.first_round_epochs = 1, 1
+    with tempfile.TemporaryDirectory(prefix="rsrl_jax_fold_benchmark_") as root:
+        experiment = rsrl.Experiment(config, root)
+        data = experiment.data
+        fold_splits = splits.protocol_splits(
+            data.labels, config.protocol, config.seed, data.official_test
+        )
+        if config.protocol.max_folds > 0:
+            fold_splits = fold_splits[: config.protocol.max_folds]
+        experiment.config = warmup  # compile both modes' steps on one short round
+        for parallel in (False, True):
+            run_folds(experiment, fold_splits, os.path.join(root, f"warmup_{parallel}"), parallel)
+        experiment.config = config
+        seq_s, seq = run_folds(experiment, fold_splits, os.path.join(root, "sequential"), False)
+        par_s, par = run_folds(experiment, fold_splits, os.path.join(root, "parallel"), True)
+    logging.info("sequential %.1fs, parallel %.1fs", seq_s, par_s)
+    print(
+        f"{len(fold_splits)} folds x {config.rsrl.rounds} rounds, {len(data)} photos, "
+        f"{experiment.mesh.size} device(s): sequential {seq_s:.1f}s, parallel {par_s:.1f}s, "
+        f"speed-up {seq_s / par_s:.2f}x; largest val/test metric gap {largest_gap(seq, par):.2g}"
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,48 @@
+"""RSRL against the standard fixes for imbalance, one budget, one table.
+
+  python -m rsrl_jax.compare --config=configs/demo.py [--config.a.b=v] [--workdir=DIR]
+      [--methods=plain,focal,rsrl,rsrl+focal] [--equal_steps=False]
+
+The library function is `rsrl_jax.analysis.compare.compare`.
+"""
+
+import os
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from rsrl_jax import cli
+from rsrl_jax.analysis.compare import DEFAULT_METHODS, PARTS, compare
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    cli.quiet_libraries()
+    workdir = FLAGS.workdir
+    if workdir is None:
+        config_file = config_flags.get_config_filename(FLAGS["config"])
+        name = os.path.splitext(os.path.basename(config_file))[0]
+        workdir = os.path.join("runs", f"compare_{name}")
+    compare(FLAGS.config, workdir, FLAGS.methods, FLAGS.equal_steps)
+    print(os.path.join(workdir, "compare.md"))
+
+
+if __name__ == "__main__":
+    # Flags are defined only when run as a program, so importing this module defines none.
+    config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+    flags.DEFINE_string("workdir", None, "Output directory; default runs/compare_<config name>.")
+    flags.DEFINE_list(
+        "methods",
+        list(DEFAULT_METHODS),
+        f"Methods to compare: parts {list(PARTS)}, joined by '+' to combine (e.g. rsrl+focal).",
+    )
+    flags.DEFINE_bool(
+        "equal_steps",
+        True,
+        "Every epoch as long as a pass over all of D, so all methods spend the same steps.",
+    )
+    flags.mark_flags_as_required(["config"])
+    cli.run(main)

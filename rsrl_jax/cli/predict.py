@@ -1,0 +1,33 @@
+"""Scores photos with a trained round's network: one JSON line per photo.
+
+  python -m rsrl_jax.predict --workdir=DIR [--fold=0] [--round=I] [--norecursive] PHOTO_OR_FOLDER...
+
+The library function is `rsrl_jax.engine.predict.predict`.
+"""
+
+from absl import app, flags
+
+from rsrl_jax import cli
+from rsrl_jax.data import user_photos as inference
+from rsrl_jax.engine.predict import predict
+
+
+def main(argv):
+    cli.quiet_libraries()
+    if not argv[1:]:
+        raise app.UsageError("name at least one photo or folder of photos")
+    f = flags.FLAGS
+    paths = inference.expand_paths(argv[1:], f.recursive)
+    scored = predict(f.workdir, paths, f.fold, f.round, f.batch_size)
+    return 0 if scored else 1
+
+
+if __name__ == "__main__":
+    # Flags are defined only when run as a program, so importing this module defines none.
+    flags.DEFINE_string("workdir", None, "Workdir of a finished run.")
+    flags.DEFINE_integer("fold", 0, "Which fold's networks to use.")
+    flags.DEFINE_integer("round", None, "Round to use; default the round chosen on validation.")
+    flags.DEFINE_integer("batch_size", 32, "Photos per forward pass.")
+    cli.define_recursive_flag()
+    flags.mark_flags_as_required(["workdir"])
+    cli.run(main)

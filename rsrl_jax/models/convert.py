@@ -1,0 +1,136 @@
+"""Converts torchvision's ImageNet AlexNet weights into what `model.pretrained` loads.
+
+  python -m rsrl_jax.convert --torch_weights=alexnet-owt-7be5be79.pth --out=weights/alexnet
+
+First checks the file against its name: torchvision (and torch.hub) names a weights file
+after the first hex digits of its SHA-256 (`alexnet-owt-7be5be79.pth`), so a corrupt,
+truncated or different file is refused, naming both digests, before it is loaded; a name
+without such digits is not checked, and the file's SHA-256 is printed to record. Reads the
+.pth with `torch.load(weights_only=True)`, so no code inside the file ever runs; refuses
+anything that is not torchvision's AlexNet state dict, naming the first mismatch; writes
+`DIR/alexnet_imagenet.npz` (see `rsrl_jax.pretrained`). Needs torch, which training never
+imports: pip install -e '.[convert]'.
+"""
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+
+import numpy as np
+from absl import logging
+
+from rsrl_jax import errors
+from rsrl_jax.models import pretrained
+from rsrl_jax.models.alexnet import params_from_torchvision
+
+# torch.hub's HASH_REGEX (`-([a-f0-9]*)\.`), anchored to the name's end and to at least
+# the 8 digits torchvision uses, so a date or version in a name is not taken for a digest.
+NAME_HASH = re.compile(r"-([0-9a-f]{8,64})\.pth?$", re.IGNORECASE)
+HASH_CHUNK = 1 << 20  # bytes hashed at a time: a 233 MiB file never sits in memory twice
+
+
+def sha256_of(path: str) -> str:
+    """The file's SHA-256 in hex, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def name_hash_prefix(path: str) -> str | None:
+    """The SHA-256 prefix a torchvision-style file name carries (lower case), or None."""
+    match = NAME_HASH.search(os.path.basename(path))
+    return match.group(1).lower() if match else None
+
+
+def check_name_hash(path: str) -> tuple[str, str | None]:
+    """(the file's SHA-256, the prefix its name promises or None); DataError on a mismatch.
+
+    Like torch.hub's `check_hash`: the digest must start with the digits in the name.
+    """
+    digest, prefix = sha256_of(path), name_hash_prefix(path)
+    if prefix is not None and not digest.startswith(prefix):
+        raise errors.DataError(
+            f"{path}: its name promises a SHA-256 starting with {prefix}, but the file's is "
+            f"{digest}: the file is corrupt, truncated or another file; download it again "
+            "(torchvision's AlexNet: https://download.pytorch.org/models/alexnet-owt-7be5be79.pth)"
+        )
+    return digest, prefix
+
+
+def _why_unloadable(e: Exception) -> str:
+    """torch.load's failure in one line (its own message advises weights_only=False)."""
+    text = str(e)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        detail = text.split(marker, 1)[1].strip().splitlines()[0].split(" was not an allowed")[0]
+        return f"weights-only loading refused it ({detail}); none of its code was run"
+    first_line = text.strip().splitlines()[0] if text.strip() else ""
+    return f"not a zip or pickle file torch.load can read ({type(e).__name__}: {first_line})"
+
+
+class TorchMissing(errors.UserError, ImportError):
+    """torch, which only converting needs, is not installed (the CLI exits 1, one line)."""
+
+
+def load_torch_state_dict(path: str) -> dict[str, np.ndarray]:
+    """name -> numpy array of a PyTorch state dict file.
+
+    Raises errors.DataError (a ValueError; errors.NotFound, also a FileNotFoundError, for a
+    missing file) naming what is wrong, TorchMissing without torch.
+    """
+    try:
+        import torch
+    except ImportError as e:
+        raise TorchMissing("converting needs torch: pip install -e '.[convert]'") from e
+    if not os.path.isfile(path):
+        raise errors.NotFound(f"{path}: no such file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # not a zip/pickle, truncated, or holds objects weights_only refuses
+        raise errors.DataError(
+            f"{path}: not a PyTorch state dict file: {_why_unloadable(e)}"
+        ) from e
+    if not isinstance(obj, Mapping):
+        raise errors.DataError(f"{path}: holds a {type(obj).__name__}, not a state dict")
+    arrays = {}
+    for name, value in obj.items():
+        if not isinstance(value, torch.Tensor):
+            raise errors.DataError(f"{path}: {name!r} is a {type(value).__name__}, not a tensor")
+        value = value.detach().cpu()
+        arrays[name] = (value.float() if value.is_floating_point() else value).numpy()
+    return arrays
+
+
+def convert(torch_weights: str, out_dir: str) -> str:
+    """Checks `torch_weights` against its name (`check_name_hash`), converts it into
+    `out_dir`; returns the written file."""
+    if not os.path.isfile(torch_weights):
+        raise errors.NotFound(f"{torch_weights}: no such file")
+    digest, prefix = check_name_hash(torch_weights)
+    if prefix is None:
+        logging.info(
+            "%s: SHA-256 %s (its name carries no digest to check it against: record this one)",
+            torch_weights,
+            digest,
+        )
+    else:
+        logging.info(
+            "%s: SHA-256 %s starts with %s, as its name says", torch_weights, digest, prefix
+        )
+    state_dict = load_torch_state_dict(torch_weights)
+    try:
+        params = params_from_torchvision(state_dict)
+    except ValueError as e:
+        raise errors.DataError(f"{torch_weights}: {e}") from e
+    file = pretrained.save(params, out_dir)
+    logging.info(
+        "converted %s -> %s: %d parameters, %d-way head",
+        torch_weights,
+        file,
+        sum(v.size for leaves in params.values() for v in leaves.values()),
+        params["head"]["bias"].shape[0],
+    )
+    return file
