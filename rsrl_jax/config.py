@@ -55,7 +55,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.protocol.test_fraction = 0.2  # only when folds == 1
     c.protocol.val_fraction = 0.1  # validation share inside each training fold
     c.protocol.max_folds = 0  # run only the first n folds (0 = all), e.g. for a quick look
-    # Train the folds' rounds at once, one step vmapped over a fold axis (rsrl_jax.fold_parallel):
+    # Train the folds' rounds at once, one step vmapped over a fold axis (rsrl_jax.engine.rounds):
     # the same results to float rounding, faster where one fold leaves the accelerator idle.
     c.protocol.parallel_folds = False
 

@@ -22,9 +22,10 @@ from conftest import tiny_config
 from rsrl_jax import config, errors
 from rsrl_jax.analysis import compare, highlight, report
 from rsrl_jax.data import builders, photos, sources
-from rsrl_jax.engine import rsrl
+from rsrl_jax.engine import rounds
 from rsrl_jax.models import convert
-from rsrl_jax.run import checkpoints, distributed
+from rsrl_jax.run import checkpoints, distributed, resume
+from rsrl_jax.run.recorder import Recorder
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -401,15 +402,16 @@ def test_a_changed_config_on_resume_is_a_config_error(tmp_path):
     (tmp_path / "config.json").write_text(tiny_config({"rsrl.rounds": 3}).to_json())
     with pytest.raises(errors.ConfigError, match="rsrl.rounds: 3 -> 4"):
         data = types.SimpleNamespace(class_scores=(1, 2))
-        rsrl.start_or_resume(tiny_config({"rsrl.rounds": 4}), str(tmp_path), data, write=False)
+        recorder = Recorder(str(tmp_path), is_writer=False)
+        resume.start_or_resume(tiny_config({"rsrl.rounds": 4}), recorder, data)
 
 
 def test_a_nan_stop_and_an_empty_selection_are_data_errors():
     run = types.SimpleNamespace(workdir="runs/x")
     with pytest.raises(errors.DataError, match="fold 0 round 4 step 2: the loss or a gradient"):
-        rsrl.Experiment.check_finite(run, {"first_bad_step": 1}, 0, 4)
+        rounds.check_finite({"first_bad_step": 1}, 0, 4, run.workdir)
     with pytest.raises(FloatingPointError):
-        rsrl.Experiment.check_finite(run, {"first_bad_step": 1}, 0, 4)
+        rounds.check_finite({"first_bad_step": 1}, 0, 4, run.workdir)
     fold = types.SimpleNamespace(index=0, split=types.SimpleNamespace(train=np.arange(3)))
     with pytest.raises(errors.DataError, match="the selection kept no sample"):
-        rsrl.Experiment.kept_set(run, fold, 2, np.zeros(3, bool))
+        rounds.kept_set(fold.index, fold.split.train, 2, np.zeros(3, bool))

@@ -96,13 +96,13 @@ def test_one_compiled_step_over_folds_with_other_class_weights(tmp_path):
     config = tiny_config(
         {"method.loss": "'weighted_cross_entropy'", "rsrl.rounds": 1, "train.first_round_epochs": 1}
     )
-    experiment = rsrl.Experiment(config, str(tmp_path))
+    experiment = rsrl.Experiment.build(config, str(tmp_path))
     fold_splits = splits.fold_splits(experiment.data.labels, 2, 0.2, 0.2, config.seed)
     counts = [np.bincount(experiment.data.labels[s.train]) for s in fold_splits]
     assert not np.array_equal(counts[0], counts[1])  # other counts, so other weights
     for fold, split in enumerate(fold_splits):
-        experiment.run_fold(fold, split)
-    assert experiment.train_step._cache_size() == 1
+        experiment.run_folds({fold: split})
+    assert experiment.fold_step(1)._cache_size() == 1
 
 
 METHODS = ("balanced_sampling", "hardness+logit_adjusted")

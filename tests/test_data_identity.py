@@ -1,5 +1,5 @@
 """A run is tied to its data: its record of photos, scores, contents and splits, checked on
-resume (here without training: `rsrl.start_or_resume` on data sets built in memory)."""
+resume (here without training: `resume.start_or_resume` on data sets built in memory)."""
 
 import os
 
@@ -8,8 +8,9 @@ import pytest
 
 from conftest import tiny_config
 from rsrl_jax.data import datasets, identity, splits
-from rsrl_jax.engine import rsrl
 from rsrl_jax.errors import DataError
+from rsrl_jax.run import resume
+from rsrl_jax.run.recorder import Recorder
 
 N = 30
 
@@ -33,6 +34,10 @@ def keys_of(data, split):
     return [[str(data.keys[i]) for i in getattr(split, part)] for part in identity.PARTS]
 
 
+def start_or_resume(config, workdir, data):
+    return resume.start_or_resume(config, Recorder(workdir), data)
+
+
 def config(**overrides):
     """The tiny config with 3 folds; string values are given as they are."""
     overrides = {k: repr(v) if isinstance(v, str) else v for k, v in overrides.items()}
@@ -44,7 +49,7 @@ def started(tmp_path):
     """(workdir, data, splits by key) of a new run's record over 30 photos, 3 folds."""
     workdir = str(tmp_path / "run")
     data = make_data(photos())
-    fold_splits = rsrl.start_or_resume(config(), workdir, data)
+    fold_splits = start_or_resume(config(), workdir, data)
     assert os.path.exists(os.path.join(workdir, identity.IDENTITY_FILE))
     return workdir, data, [keys_of(data, s) for s in fold_splits]
 
@@ -66,7 +71,7 @@ def test_reordered_rows_resume_with_the_same_splits_by_key(started):
     workdir, _, by_key = started
     rows = photos()
     reordered = make_data(rows[::-1][:10] + rows[:20][::2] + rows[:20][1::2])
-    got = rsrl.start_or_resume(config(), workdir, reordered)
+    got = start_or_resume(config(), workdir, reordered)
     assert [keys_of(reordered, s) for s in got] == by_key
 
 
@@ -79,7 +84,7 @@ def test_re_scored_photos_are_named_and_refused_unless_forced(started, force, ca
     data = make_data(rows)
     if force == "auto":
         with pytest.raises(DataError) as e:
-            rsrl.start_or_resume(config(), workdir, data)
+            start_or_resume(config(), workdir, data)
         assert str(e.value) == (
             f"{workdir}: the data differ from the run's: 4 re-scored (p00.jpg 3->4, "
             "p01.jpg 4->3, p03.jpg 3->4, p04.jpg 4->3); use another --workdir for new data (or "
@@ -89,11 +94,11 @@ def test_re_scored_photos_are_named_and_refused_unless_forced(started, force, ca
         assert list(identity.load(workdir).scores) == [s for _, s, _ in photos()]
         return
     caplog.set_level("WARNING")
-    got = rsrl.start_or_resume(config(resume="force"), workdir, data)
+    got = start_or_resume(config(resume="force"), workdir, data)
     assert [keys_of(data, s) for s in got] == by_key  # test photos stay test photos
     assert "'p01.jpg' re-scored 4 -> 3; its split stays" in caplog.text
     assert list(identity.load(workdir).scores) == [s for _, s, _ in rows]  # the new scores
-    assert [keys_of(data, s) for s in rsrl.start_or_resume(config(), workdir, data)] == by_key
+    assert [keys_of(data, s) for s in start_or_resume(config(), workdir, data)] == by_key
 
 
 @pytest.mark.parametrize("force", ["auto", "force"])
@@ -101,7 +106,7 @@ def test_added_photos_are_named_and_refused_even_when_forced(started, force):
     workdir, _, _ = started
     rows = photos() + [(f"new{i}.jpg", 3 + i % 3, f"{100 + i:016x}") for i in range(6)]
     with pytest.raises(DataError) as e:
-        rsrl.start_or_resume(config(resume=force), workdir, make_data(rows))
+        start_or_resume(config(resume=force), workdir, make_data(rows))
     assert (
         f"{workdir}: the data differ from the run's: 6 added (new0.jpg, new1.jpg, new2.jpg, "
         "new3.jpg, new4.jpg, ...); use another --workdir for new data" in str(e.value)
@@ -115,7 +120,7 @@ def test_removed_photos_are_named_and_refused_even_when_forced(started, force):
     rows = photos()
     del rows[7], rows[12], rows[20]
     with pytest.raises(DataError) as e:
-        rsrl.start_or_resume(config(resume=force), workdir, make_data(rows))
+        start_or_resume(config(resume=force), workdir, make_data(rows))
     assert "data differ from the run's: 3 removed (p07.jpg, p13.jpg, p22.jpg); " in str(e.value)
     assert "--config.resume=force cannot resume it either" in str(e.value)
 
@@ -126,9 +131,9 @@ def test_changed_content_is_named_and_refused_unless_forced(started, caplog):
     rows[5] = (rows[5][0], rows[5][1], "f" * 16)
     data = make_data(rows)
     with pytest.raises(DataError, match=r"differ from the run's: 1 changed in content \(p05.jpg\)"):
-        rsrl.start_or_resume(config(), workdir, data)
+        start_or_resume(config(), workdir, data)
     caplog.set_level("WARNING")
-    got = rsrl.start_or_resume(config(resume="force"), workdir, data)
+    got = start_or_resume(config(resume="force"), workdir, data)
     assert [keys_of(data, s) for s in got] == by_key
     assert "'p05.jpg' changed in content; its split stays" in caplog.text
     assert identity.load(workdir).fingerprints[5] == "f" * 16
@@ -140,7 +145,7 @@ def test_every_kind_of_change_is_counted_in_one_message(started):
     rows[0] = (rows[0][0], 5, "d" * 16)  # p02.jpg: score 5 as before, another content
     rows[1] = (rows[1][0], 5, rows[1][2])  # p03.jpg 3 -> 5
     with pytest.raises(DataError) as e:
-        rsrl.start_or_resume(config(), workdir, make_data(rows))
+        start_or_resume(config(), workdir, make_data(rows))
     assert (
         "the data differ from the run's: 1 re-scored (p03.jpg 3->5), 1 added (new.jpg), "
         "2 removed (p00.jpg, p01.jpg), 1 changed in content (p02.jpg); " in str(e.value)
@@ -151,7 +156,7 @@ def test_force_keeps_the_recorded_splits_when_the_protocol_changes(started, capl
     workdir, data, by_key = started
     caplog.set_level("WARNING")
     forced = config(resume="force", **{"protocol.folds": 2, "seed": 7})
-    assert [keys_of(data, s) for s in rsrl.start_or_resume(forced, workdir, data)] == by_key
+    assert [keys_of(data, s) for s in start_or_resume(forced, workdir, data)] == by_key
     assert "keeps its recorded splits; protocol.folds: 3 -> 2; seed: 0 -> 7" in caplog.text
 
 
@@ -160,7 +165,7 @@ def test_a_run_without_a_record_gets_its_own_splits_and_a_record(started, caplog
     os.remove(os.path.join(workdir, identity.IDENTITY_FILE))  # a run of an older version
     caplog.set_level("WARNING")
     forced = config(resume="force", seed=7)
-    assert [keys_of(data, s) for s in rsrl.start_or_resume(forced, workdir, data)] == by_key
+    assert [keys_of(data, s) for s in start_or_resume(forced, workdir, data)] == by_key
     assert "has no record of its data" in caplog.text
     assert os.path.exists(os.path.join(workdir, identity.IDENTITY_FILE))
 
@@ -173,4 +178,4 @@ def test_a_damaged_record_stops_the_resume(started):
         with open(record, "wb") as f:
             f.write(damaged)
         with pytest.raises(DataError, match="data_identity.npz: unreadable"):
-            rsrl.start_or_resume(config(), workdir, data)
+            start_or_resume(config(), workdir, data)

@@ -82,14 +82,14 @@ FOUR_DEVICES = textwrap.dedent(
     out = {}
     for name, devices in (("four", jax.devices()), ("one", jax.devices()[:1])):
         workdir = os.path.join(sys.argv[1], name)
-        experiment = rsrl.Experiment(config, workdir, devices=devices)
+        experiment = rsrl.Experiment.build(config, workdir, devices=devices)
         (split,) = splits.protocol_splits(experiment.data.labels, config.protocol, config.seed)
-        (record,) = experiment.run_fold(0, split)
+        (record,) = experiment.run_folds({0: split})
         (x,) = experiment.placer.shard(np.zeros(16, np.float32))
         save(name, checkpoints.restore_round(checkpoints.manager(workdir, 0, True), 1)[0])
         out[name] = {"record": record, "mesh": experiment.mesh.size,
                      "batch_devices": len(x.sharding.device_set),
-                     "steps_compiled": experiment.train_step._cache_size()}
+                     "steps_compiled": experiment.fold_step(1)._cache_size()}
     save("init", pretrained.initial_params(config, experiment.model, config.seed))
     print(json.dumps(out))
     """

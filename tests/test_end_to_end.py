@@ -8,7 +8,7 @@ import pytest
 
 from conftest import tiny_config
 from rsrl_jax.data import splits
-from rsrl_jax.engine import rsrl
+from rsrl_jax.engine import evaluation, rsrl
 from rsrl_jax.method import selection
 from rsrl_jax.run import checkpoints
 
@@ -35,7 +35,7 @@ def test_metrics_jsonl_has_every_field(tiny_run):
 def test_every_round_checkpoint_restores_and_drives_the_next_selection(tiny_run):
     workdir, records, _ = tiny_run
     config = tiny_config()
-    experiment = rsrl.Experiment(config, str(workdir))
+    experiment = rsrl.Experiment.build(config, str(workdir))
     data = experiment.data
     (split,) = splits.fold_splits(
         data.labels, 1, config.protocol.val_fraction, config.protocol.test_fraction, config.seed
@@ -52,11 +52,11 @@ def test_every_round_checkpoint_restores_and_drives_the_next_selection(tiny_run)
         assert jax.tree.map(np.shape, params) == init
         assert meta["record"] == records[meta["record"]["round"] - 1]
     # Round 2's training set is exactly what net_1 keeps from the original D.
-    logits = experiment.logits(restored[1][0], split.train)
+    logits = evaluation.logits(experiment, restored[1][0], split.train)
     majority = selection.majority_classes(data.labels[split.train], data.num_classes, 3)
     keep = np.asarray(
         selection.keep_mask(
-            rsrl.likelihoods(logits, "sigmoid"),
+            selection.likelihoods(logits, "sigmoid"),
             data.labels[split.train],
             majority,
             np.full(3, 0.6, np.float32),
@@ -65,7 +65,9 @@ def test_every_round_checkpoint_restores_and_drives_the_next_selection(tiny_run)
     assert int(keep.sum()) == records[1]["train_size"]
     np.testing.assert_array_equal(keep, np.asarray(restored[1][1]["next_keep"], bool))
     # And the restored round-1 network reproduces the round-1 metrics on validation.
-    val = experiment.report(experiment.logits(restored[1][0], split.val), split.val)
+    val = evaluation.report(
+        experiment.data, evaluation.logits(experiment, restored[1][0], split.val), split.val
+    )
     assert val["macro_f1"] == pytest.approx(records[0]["val"]["macro_f1"])
 
 
@@ -88,10 +90,10 @@ def test_progress_off_logs_one_line_per_round(tiny_run):
 
 def test_one_compiled_train_step_whatever_the_round_sizes(tmp_path):
     config = tiny_config({"rsrl.rounds": 3})
-    experiment = rsrl.Experiment(config, str(tmp_path))
+    experiment = rsrl.Experiment.build(config, str(tmp_path))
     (split,) = splits.fold_splits(experiment.data.labels, 1, 0.2, 0.2, config.seed)
-    records = experiment.run_fold(0, split)
+    records = experiment.run_folds({0: split})
     sizes = {r["train_size"] for r in records}
     assert len(sizes) > 1  # the rounds trained on sets of different sizes
-    assert experiment.train_step._cache_size() == 1
+    assert experiment.fold_step(1)._cache_size() == 1
     assert experiment.eval_step._cache_size() == 1

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import read_records, tiny_config
 from rsrl_jax.data import splits
-from rsrl_jax.engine import fold_parallel, rsrl
+from rsrl_jax.engine import rounds, rsrl
 from rsrl_jax.run import checkpoints
 
 # Two folds of the tiny run, in batches of 8 (so that every epoch has several steps). SGD:
@@ -33,27 +33,30 @@ def round_params(workdir, fold, round_):
 
 @pytest.fixture(scope="module")
 def parallel_run(tmp_path_factory):
-    """(workdir, runner) of all rounds of both folds trained at once."""
+    """(workdir, experiment) of all rounds of both folds trained at once."""
     workdir = tmp_path_factory.mktemp("parallel")
     config = tiny_config({**OVERRIDES, "protocol.parallel_folds": True})
-    experiment = rsrl.Experiment(config, str(workdir))
-    runner = fold_parallel.FoldParallel(experiment)
-    runner.run(splits.protocol_splits(experiment.data.labels, config.protocol, config.seed))
-    return workdir, runner
+    experiment = rsrl.Experiment.build(config, str(workdir))
+    experiment.run_folds(
+        splits.protocol_splits(experiment.data.labels, config.protocol, config.seed), parallel=True
+    )
+    return workdir, experiment
 
 
 def test_parallel_folds_give_the_sequential_records_and_parameters(parallel_run, tmp_path):
     workdir, runner = parallel_run
     config = tiny_config(OVERRIDES)
-    experiment = rsrl.Experiment(config, str(tmp_path))
+    experiment = rsrl.Experiment.build(config, str(tmp_path))
     fold_splits = splits.protocol_splits(experiment.data.labels, config.protocol, config.seed)
-    sequential = [r for f, split in enumerate(fold_splits) for r in experiment.run_fold(f, split)]
+    sequential = [
+        r for f, split in enumerate(fold_splits) for r in experiment.run_folds({f: split})
+    ]
     parallel = read_records(workdir)
     # metrics.jsonl of a parallel run goes round by round.
     assert [key(r) for r in parallel] == [(0, 1), (1, 1), (0, 2), (1, 2)]
     # Each fold and round trained on a set of its own size, with one compiled step.
     assert len({r["train_size"] for r in parallel}) == 4
-    assert runner.step._cache_size() == 1
+    assert runner.fold_step(2)._cache_size() == 1
     for seq, par in zip(sorted(sequential, key=key), sorted(parallel, key=key), strict=True):
         assert seq.pop("train_loss") == pytest.approx(par.pop("train_loss"), rel=1e-5)
         assert seq == par
@@ -113,7 +116,7 @@ def test_a_parallel_run_killed_mid_round_and_between_fold_saves_resumes_identica
         theirs = jax.tree.leaves(round_params(reference, fold, 2))
         for a, b in zip(mine, theirs, strict=True):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert not (tmp_path / fold_parallel.PROGRESS_DIR).exists()  # cleared, then removed
+    assert not (tmp_path / rounds.PARALLEL_PROGRESS_DIR).exists()  # cleared, then removed
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [s["fold"] for s in summary["folds"]] == [0, 1]
     assert (tmp_path / "report" / "report.md").is_file()

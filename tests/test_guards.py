@@ -10,7 +10,7 @@ import pytest
 from conftest import tiny_config
 from rsrl_jax.config import result_changing_fields, validate
 from rsrl_jax.data import splits
-from rsrl_jax.engine import rsrl
+from rsrl_jax.engine import evaluation, rsrl
 from rsrl_jax.method import selection
 
 
@@ -102,14 +102,25 @@ def test_keep_at_least_tops_up_the_most_likely_of_each_class():
 @pytest.mark.parametrize("min_keep", [0, 3])
 def test_a_round_that_drops_a_whole_class_is_logged_and_follows_the_config(min_keep, caplog):
     config = tiny_config({"rsrl.min_keep_per_class": min_keep})
-    experiment = rsrl.Experiment(config, "unused")
+    experiment = rsrl.Experiment.build(config, "unused")
     data = experiment.data
     (split,) = splits.fold_splits(data.labels, 1, 0.2, 0.2, config.seed)
     d_labels = data.labels[split.train]
     majority = selection.majority_classes(d_labels, data.num_classes, 3)
     logits = np.full((len(split.train), data.num_classes), -10.0, np.float32)  # unsure of all
     with caplog.at_level("WARNING"):
-        keep = experiment.select(0, 1, logits, split, majority, np.full(3, 0.99, np.float32))
+        keep, warnings = selection.next_training_set(
+            config,
+            logits,
+            d_labels,
+            data.num_classes,
+            data.class_scores,
+            majority,
+            np.full(3, 0.99, np.float32),
+            0,
+            2,
+        )
+        evaluation.log_selection(config, 0, 2, keep, warnings)
     for c in majority:
         n = int(np.sum(d_labels == c))
         assert int(keep[d_labels == c].sum()) == min(min_keep, n)

@@ -38,6 +38,7 @@ from rsrl_jax import errors  # noqa: E402
 from rsrl_jax.analysis import fold_stats, report
 from rsrl_jax.config import config_value  # noqa: E402
 from rsrl_jax.engine import rsrl  # noqa: E402
+from rsrl_jax.run.recorder import write_atomic  # noqa: E402
 
 # A method is one or more parts joined by '+'; each part sets `method.*` fields over the
 # baseline below (all of D every round, cross-entropy, uniform sampling).
@@ -304,10 +305,10 @@ def compare(
         "equal_steps": equal_steps,
         "config": json.loads(config.to_json()),
     }
-    rsrl.write_atomic(os.path.join(workdir, "compare.json"), json.dumps(out, indent=2))
+    write_atomic(os.path.join(workdir, "compare.json"), json.dumps(out, indent=2))
     plot(summaries, class_scores, os.path.join(workdir, "compare.png"))
     table = markdown(summaries, class_scores, config, equal_steps)
-    rsrl.write_atomic(os.path.join(workdir, "compare.md"), table)
+    write_atomic(os.path.join(workdir, "compare.md"), table)
     logging.info(
         "compared %d methods in %.0fs:\n%s", len(methods), time.perf_counter() - start, table
     )

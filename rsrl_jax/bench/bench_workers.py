@@ -64,7 +64,7 @@ def jax_side(spec: dict) -> dict:
     root = tempfile.mkdtemp(prefix="rsrl-bench-")
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     config.data.cache_dir = os.path.join(root, "cache")
-    experiment = rsrl.Experiment(config, os.path.join(root, "run"))
+    experiment = rsrl.Experiment.build(config, os.path.join(root, "run"))
     placer, tx = experiment.placer, experiment.tx
     params = placer.replicate(pretrained.initial_params(config, experiment.model, 0))
     images, labels = fixed_batch({**spec, "num_classes": experiment.data.num_classes})

@@ -4,7 +4,7 @@
 
 Runs the config's round loop over its folds twice on the same compiled steps, in temporary
 workdirs: fold after fold (`protocol.parallel_folds=False`) and all folds at once (True).
-Both are warmed up first with one short round, so compilation is left out of the times.
+Both modes' steps are compiled first (`warm_up`), so compilation is left out of the times.
 Prints the seconds of each (training, likelihood passes, evaluation and checkpoints of every
 round, as a run spends them), their ratio, and how far the two runs' metrics are apart.
 """
@@ -13,13 +13,17 @@ import os
 import tempfile
 import time
 
+import jax
+import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from rsrl_jax import cli
 from rsrl_jax.config import validate
 from rsrl_jax.data import splits
-from rsrl_jax.engine import fold_parallel, rsrl
+from rsrl_jax.engine import evaluation, rounds, rsrl, train
+from rsrl_jax.method import losses
+from rsrl_jax.models import pretrained
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=False)
@@ -27,17 +31,28 @@ flags.mark_flags_as_required(["config"])
 
 
 def run_folds(experiment, fold_splits, workdir: str, parallel: bool) -> tuple[float, list]:
-    """(seconds, records) of the whole round loop over `fold_splits` in `workdir`."""
+    """(seconds, records) of the whole round loop over `fold_splits` in a new `workdir`."""
     os.makedirs(workdir, exist_ok=True)
-    experiment.workdir = workdir
     start = time.perf_counter()
-    if parallel:
-        records = fold_parallel.FoldParallel(experiment).run(fold_splits)
-    else:
-        records = []
-        for fold, split in enumerate(fold_splits):
-            records += experiment.run_fold(fold, split)
+    records = experiment.in_workdir(workdir).run_folds(fold_splits, parallel=parallel)
     return time.perf_counter() - start, records
+
+
+def warm_up(experiment, k: int) -> None:
+    """Compiles the train step over `k` folds and the forward step (a throwaway state and an
+    empty batch), so that compilation is left out of the timed runs."""
+    config, placer = experiment.config, experiment.fold_placer
+    params = experiment.placer.replicate(pretrained.initial_params(config, experiment.model, 0))
+    state = placer.replicate(rounds.stack([train.new_state(params, experiment.tx)] * k))
+    sums = placer.replicate(rounds.stack([train.zero_sums()] * k))
+    index = np.zeros((k, config.train.batch_size), np.int64)
+    images, labels = experiment.data.images[index], experiment.data.labels[index]
+    x, y, m = placer.shard(images, labels, np.zeros(index.shape, np.float32))
+    keys = rounds.round_keys(config.seed, list(range(k)), 1, placer.replicated)
+    counts = np.bincount(experiment.data.labels, minlength=experiment.data.num_classes)
+    terms = placer.replicate(rounds.stack([losses.class_arrays(counts, config.method)] * k))
+    jax.block_until_ready(experiment.fold_step(k)(state, sums, x, y, m, keys, terms))
+    evaluation.logits(experiment, params, np.arange(1))
 
 
 def largest_gap(a: list[dict], b: list[dict]) -> float:
@@ -60,20 +75,16 @@ def main(argv):
     config.log.progress = False
     config.checkpoint.every_steps = 0  # both modes save round checkpoints only
     validate(config)
-    warmup = config.copy_and_resolve_references()
-    warmup.rsrl.rounds, warmup.train.first_round_epochs = 1, 1
     with tempfile.TemporaryDirectory(prefix="rsrl_jax_fold_benchmark_") as root:
-        experiment = rsrl.Experiment(config, root)
+        experiment = rsrl.Experiment.build(config, root)
         data = experiment.data
         fold_splits = splits.protocol_splits(
             data.labels, config.protocol, config.seed, data.official_test
         )
         if config.protocol.max_folds > 0:
             fold_splits = fold_splits[: config.protocol.max_folds]
-        experiment.config = warmup  # compile both modes' steps on one short round
-        for parallel in (False, True):
-            run_folds(experiment, fold_splits, os.path.join(root, f"warmup_{parallel}"), parallel)
-        experiment.config = config
+        for k in (1, len(fold_splits)):  # both modes' steps compiled before the clocks start
+            warm_up(experiment, k)
         seq_s, seq = run_folds(experiment, fold_splits, os.path.join(root, "sequential"), False)
         par_s, par = run_folds(experiment, fold_splits, os.path.join(root, "parallel"), True)
     logging.info("sequential %.1fs, parallel %.1fs", seq_s, par_s)

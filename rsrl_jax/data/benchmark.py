@@ -125,7 +125,7 @@ def run_case(case: str, root: str) -> dict:
     datasets.load(config)
     figures["read"] = FLAGS.photos / (time.perf_counter() - start)
 
-    experiment = rsrl.Experiment(config, tempfile.mkdtemp(dir=root, prefix="run-"))
+    experiment = rsrl.Experiment.build(config, tempfile.mkdtemp(dir=root, prefix="run-"))
     indices = np.arange(len(experiment.data))
     params = experiment.placer.replicate(pretrained.initial_params(config, experiment.model, 0))
     batch_size = config.train.batch_size

@@ -118,6 +118,13 @@ def make_model(config: ml_collections.ConfigDict, num_classes: int) -> AlexNet:
     )
 
 
+def abstract_params(model: AlexNet, image_size: int, sharding):
+    """Shapes and dtypes of `model`'s parameters, placed with `sharding`, for restoring."""
+    x = jax.ShapeDtypeStruct((1, image_size, image_size, 3), jnp.float32)
+    shapes = jax.eval_shape(lambda x: model.init(jax.random.key(0), x), x)["params"]
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
+
+
 def init_params(model: AlexNet, image_size: int, seed: int):
     x = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
     return jax.jit(model.init)(jax.random.key(seed), x)["params"]

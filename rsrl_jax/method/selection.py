@@ -1,7 +1,10 @@
 """RSRL's self-revision rule: which training samples round i keeps (paper eqs. 1-3)."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+
+from rsrl_jax.method import sampling
 
 
 def majority_classes(labels: np.ndarray, num_classes: int, num_majority: int) -> np.ndarray:
@@ -56,3 +59,50 @@ def keep_at_least(keep, own_likelihood, labels, classes, min_keep: int) -> np.nd
             best = dropped[np.argsort(-own_likelihood[dropped], kind="stable")[:missing]]
             keep[best] = True
     return keep
+
+
+def likelihoods(logits, kind: str) -> np.ndarray:
+    """Per-class likelihoods [N, C] of logits [N, C]: the paper's sigmoidal fuzzy membership
+    of fc (`sigmoid`, section III) or `softmax`."""
+    logits = jnp.asarray(logits)
+    if kind == "sigmoid":
+        return np.asarray(jax.nn.sigmoid(logits))
+    if kind == "softmax":
+        return np.asarray(jax.nn.softmax(logits, axis=-1))
+    raise ValueError(f"unknown likelihood {kind!r}")
+
+
+_keep_mask = jax.jit(keep_mask)
+
+
+def next_training_set(
+    config, d_logits, d_labels, num_classes, class_scores, majority, thresholds, fold, round_
+) -> tuple[np.ndarray, list[str]]:
+    """(keep mask over D, warnings): the samples of D that round `round_` trains on.
+
+    `method.selection='rsrl'`: the paper's rule (eqs. 1-3) on the previous round's logits
+    over all of D [N, C], topped up to `rsrl.min_keep_per_class` per majority class; each
+    warning names a majority class the rule emptied or cut below that minimum. A baseline
+    selection ('none', 'hardness') takes its own rule, without warnings.
+    """
+    d_labels = np.asarray(d_labels)
+    if config.method.selection != "rsrl":
+        keep = sampling.baseline_keep(
+            config.method.selection, d_logits, d_labels, num_classes, config.method.hardness_target
+        )
+        return keep, []
+    lik = likelihoods(d_logits, config.rsrl.likelihood)
+    rule = np.asarray(_keep_mask(lik, d_labels, majority, thresholds))
+    own = lik[np.arange(len(d_labels)), d_labels]
+    min_keep = config.rsrl.min_keep_per_class
+    keep = keep_at_least(rule, own, d_labels, majority, min_keep)
+    warnings = []
+    for c in majority:
+        n, by_rule = int(np.sum(d_labels == c)), int(np.sum(rule[d_labels == c]))
+        if by_rule < min(min_keep, n) or by_rule == 0:
+            warnings.append(
+                f"fold {fold} round {round_}: selection keeps {by_rule} of {n} samples of "
+                f"score {class_scores[c]}; rsrl.min_keep_per_class={min_keep} makes it "
+                f"{int(np.sum(keep[d_labels == c]))}"
+            )
+    return keep, warnings

@@ -22,7 +22,6 @@ import tempfile
 import uuid
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 
 from rsrl_jax import errors
@@ -269,14 +268,8 @@ def load_network(workdir: str, fold: int, round_: int):
     class_scores = tuple(int(s) for s in read_json(workdir, "classes.json")["class_scores"])
     _check_fold(workdir, fold)
     model = train.make_model(config, len(class_scores))
-    size = config.data.image_size
-    shapes = jax.eval_shape(
-        lambda: model.init(jax.random.key(0), np.zeros((1, size, size, 3), np.float32))
-    )["params"]
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    abstract = jax.tree.map(
-        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device), shapes
-    )
+    abstract = train.abstract_params(model, config.data.image_size, device)
     mngr = manager(workdir, fold, read_only=True)
     try:
         rounds = sorted(mngr.all_steps())

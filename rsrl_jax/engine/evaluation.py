@@ -1,0 +1,126 @@
+"""The end of a round: one forward pass over D, validation and test, the round's metrics
+record, the next round's selection, the round checkpoint.
+
+One pass of net_i over the ORIGINAL training set D gives both round i's train metrics and
+the likelihoods of round i+1's selection (paper eqs. 1-3), so D is read once per round.
+"""
+
+import math
+import time
+
+import numpy as np
+from absl import logging
+
+from rsrl_jax.analysis import metrics
+from rsrl_jax.engine import train
+from rsrl_jax.method import selection
+from rsrl_jax.run import checkpoints
+from rsrl_jax.run.progress import Progress
+
+
+def score_counts(labels: np.ndarray, class_scores) -> dict[str, int]:
+    """{score: how many of `labels`} over every class score."""
+    counts = np.bincount(labels, minlength=len(class_scores))
+    return {str(s): int(n) for s, n in zip(class_scores, counts, strict=True)}
+
+
+def logits(exp, params, indices: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+    """Logits [len(indices), C] of the data set's photos `indices` under `params`."""
+    if len(indices) == 0:
+        return np.zeros((0, exp.data.num_classes), np.float32)
+    return train.predict_logits(
+        exp.eval_step,
+        params,
+        exp.data.images,
+        indices,
+        exp.config.train.eval_batch_size,
+        exp.placer,
+        progress,
+    )
+
+
+def report(data, logits_: np.ndarray, indices: np.ndarray) -> dict:
+    """Classification figures of the photos `indices` (`metrics.classification_report`)."""
+    return metrics.classification_report(
+        data.labels[indices],
+        np.argmax(logits_, axis=-1),
+        data.num_classes,
+        class_names=data.class_scores,
+    )
+
+
+def log_selection(config, fold: int, round_: int, keep: np.ndarray, warnings: list[str]):
+    """Logs the `warnings` of the selection `keep` for round `round_`, and a kept set
+    smaller than one batch, only if that round will run (`round_ <= rsrl.rounds`)."""
+    if round_ > config.rsrl.rounds:
+        return
+    for warning in warnings:
+        logging.warning("%s", warning)
+    batch_size = config.train.batch_size
+    if 0 < keep.sum() < batch_size:
+        logging.warning(
+            "fold %d round %d: only %d samples kept, fewer than one batch (%d); the batch "
+            "is padded",
+            fold,
+            round_,
+            int(keep.sum()),
+            batch_size,
+        )
+
+
+def finish_round(exp, fold, round_, params, keep, train_stats, epochs, epoch_size, train_s):
+    """Evaluates round `round_` of `fold` (a `rounds.FoldRun`), trained for `epochs` epochs of
+    `epoch_size` samples on D[keep] in `train_s` seconds; selects the next round's set; saves
+    the round checkpoint; records and logs the round.
+
+    Returns (the round's metrics record, the next round's keep mask over D).
+    """
+    config, data, split = exp.config, exp.data, fold.split
+    kept = split.train[keep]
+    start = time.perf_counter()
+    total = len(split.train) + len(split.val) + len(split.test)
+    progress = Progress(
+        f"fold {fold.index} round {round_} likelihoods and evaluation",
+        total,
+        "img",
+        config.log.progress,
+    )
+    d_logits = logits(exp, params, split.train, progress)
+    val_logits = logits(exp, params, split.val, progress)
+    test_logits = logits(exp, params, split.test, progress)
+    eval_s = time.perf_counter() - start
+    record = {
+        "fold": fold.index,
+        "round": round_,
+        "train_size": int(len(kept)),
+        "class_counts": score_counts(data.labels[kept], data.class_scores),
+        "train": report(data, d_logits, split.train),  # all of D, the paper's training set
+        "train_kept": report(data, d_logits[keep], kept),  # what this round trained on
+        "val": report(data, val_logits, split.val),
+        "test": report(data, test_logits, split.test),
+        "train_loss": train_stats["loss"],
+        "epochs": epochs,
+        "steps": epochs * math.ceil(epoch_size / config.train.batch_size),
+    }
+    # Selected even after the last round: a resume that raises rsrl.rounds trains on it.
+    next_keep, warnings = selection.next_training_set(
+        config,
+        d_logits,
+        data.labels[split.train],
+        data.num_classes,
+        data.class_scores,
+        fold.majority,
+        fold.thresholds,
+        fold.index,
+        round_ + 1,
+    )
+    meta = {
+        "record": record,
+        "next_keep": next_keep.astype(int).tolist(),
+        "selection_warnings": warnings,  # logged when their round runs
+        "class_scores": list(data.class_scores),
+    }
+    checkpoints.save_round(fold.mngr, round_, params, meta)
+    exp.recorder.round_done(record, config.rsrl.rounds, train_s, eval_s)
+    log_selection(config, fold.index, round_ + 1, next_keep, warnings)
+    return record, next_keep

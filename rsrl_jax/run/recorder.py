@@ -1,0 +1,154 @@
+"""Every file a run writes into its workdir, and the one rule of who writes them.
+
+Only process 0 of a multi-process run writes (`Recorder.is_writer`); the others compute the
+same figures and write nothing. Orbax checkpoints are the exception, outside this class:
+every process joins each save (`rsrl_jax.run.checkpoints`).
+
+What a run writes (README "What a run writes"): `config.json`, `classes.json`,
+`data_identity.npz`, `skipped.jsonl`, `metrics.jsonl` (one record per fold and round, the
+results), `timings.jsonl` (seconds per fold and round, kept apart so that runs compare byte
+for byte), `tensorboard/fold_F/` (scalars), `summary.json`, and `report/`. Log lines of a
+round and of an epoch are written here too, next to the files that carry the same figures.
+"""
+
+import json
+import os
+
+import jax
+from absl import logging
+
+METRICS_FILE = "metrics.jsonl"
+TIMINGS_FILE = "timings.jsonl"
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write a whole file or nothing: a kill mid-write leaves the old file."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Recorder:
+    """Writes a run's files into `workdir` when this process is the writer (process 0).
+
+    `is_writer` defaults to `jax.process_index() == 0`. TensorBoard writers (tensorboardX,
+    imported only when a scalar is written) are opened per fold on first use.
+    """
+
+    def __init__(self, workdir: str, is_writer: bool | None = None):
+        self.workdir = workdir
+        self.is_writer = jax.process_index() == 0 if is_writer is None else is_writer
+        self._tensorboard = {}
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.workdir, name)
+
+    def write_json(self, name: str, value) -> None:
+        """`workdir/name` as indented JSON, atomically."""
+        if self.is_writer:
+            os.makedirs(self.workdir, exist_ok=True)
+            write_atomic(self.path(name), json.dumps(value, indent=2))
+
+    def write_text(self, name: str, text: str) -> None:
+        if self.is_writer:
+            os.makedirs(self.workdir, exist_ok=True)
+            write_atomic(self.path(name), text)
+
+    def write_skipped(self, skipped: list[dict], name: str) -> None:
+        """The items a skip-mode run left out, one JSON line each (`data.on_bad_example`)."""
+        self.write_text(name, "".join(json.dumps(s) + "\n" for s in skipped))
+        if self.is_writer:
+            logging.info("%d skipped item(s) listed in %s", len(skipped), self.path(name))
+
+    def reset_metrics(self, records: list[dict]) -> None:
+        """metrics.jsonl holds exactly `records` (a resumed run's, from its checkpoints)."""
+        self.write_text(METRICS_FILE, "".join(json.dumps(r) + "\n" for r in records))
+
+    def _append(self, name: str, line: dict, sync: bool = False) -> None:
+        if not self.is_writer:
+            return
+        with open(self.path(name), "a") as f:
+            f.write(json.dumps(line) + "\n")
+            if sync:  # the results: on disk before the next round starts
+                f.flush()
+                os.fsync(f.fileno())
+
+    def scalars(self, fold: int, step: int, values: dict[str, float]) -> None:
+        """TensorBoard scalars of one fold: `workdir/tensorboard/fold_F/`."""
+        if not self.is_writer:
+            return
+        writer = self._tensorboard.get(fold)
+        if writer is None:
+            from tensorboardX import SummaryWriter  # a writer-only dependency
+
+            writer = SummaryWriter(os.path.join(self.workdir, "tensorboard", f"fold_{fold}"))
+            self._tensorboard[fold] = writer
+        for tag, value in values.items():
+            writer.add_scalar(tag, value, step)
+        writer.flush()
+
+    def epoch_done(
+        self,
+        label: str,
+        round_: int,
+        epoch: int,
+        epochs: int,
+        stats: dict,
+        step: int,
+        progress_line: str | None,
+    ) -> None:
+        """An epoch of a round of the folds in `stats` ({fold: {loss, accuracy}}): their
+        TensorBoard scalars at `step` (epochs since the run began), and one log line unless
+        `progress_line` is None (`log.progress=False`)."""
+        for fold, s in stats.items():
+            values = {"train/epoch_loss": s["loss"], "train/epoch_accuracy": s["accuracy"]}
+            self.scalars(fold, step, values)
+        if progress_line is None:
+            return
+        if len(stats) == 1:
+            (s,) = stats.values()
+            figures = f"loss {s['loss']:.4f} acc {s['accuracy']:.3f}"
+        else:
+            figures = "loss by fold " + " ".join(f"{s['loss']:.4f}" for s in stats.values())
+        logging.info(
+            "%s round %d epoch %d/%d: %s | %s", label, round_, epoch, epochs, figures, progress_line
+        )
+
+    def round_done(self, record: dict, rounds: int, train_s: float, eval_s: float) -> None:
+        """A finished round of one fold: its line in metrics.jsonl and timings.jsonl, its
+        TensorBoard scalars and its log line."""
+        fold, round_ = record["fold"], record["round"]
+        self._append(METRICS_FILE, record, sync=True)
+        timing = {"fold": fold, "round": round_, "train_s": round(train_s, 3)}
+        self._append(TIMINGS_FILE, {**timing, "eval_s": round(eval_s, 3)})
+        values = {
+            "round/train_size": record["train_size"],
+            "round/train_loss": record["train_loss"],
+        }
+        for part in ("train", "train_kept", "val", "test"):
+            for name in ("macro_f1", "accuracy", "balanced_accuracy"):
+                values[f"{part}/{name}"] = record[part][name]
+        self.scalars(fold, round_, values)
+        logging.info(
+            "fold %d round %d/%d: trained on %d (%s) | val macro F %.3f acc %.3f | "
+            "test macro F %.3f acc %.3f | train %.1fs eval %.1fs",
+            fold,
+            round_,
+            rounds,
+            record["train_size"],
+            record["class_counts"],
+            record["val"]["macro_f1"],
+            record["val"]["accuracy"],
+            record["test"]["macro_f1"],
+            record["test"]["accuracy"],
+            train_s,
+            eval_s,
+        )
+
+    def close(self) -> None:
+        for writer in self._tensorboard.values():
+            writer.close()
+        self._tensorboard.clear()

@@ -1,0 +1,125 @@
+"""A new run records what it is; a resumed run checks it is still the same run.
+
+A workdir with a `config.json` holds a run. Resuming it with a config that would change its
+results is refused (`--config.resume=force` goes on with the new values); so are data that
+differ from the run's record of its photos (`rsrl_jax.data.identity`). A resumed run takes
+its splits from that record, by photo key, never drawing them again.
+"""
+
+import json
+import os
+
+import jax
+import ml_collections
+from absl import logging
+from jax.experimental import multihost_utils
+
+from rsrl_jax import errors
+from rsrl_jax.config import result_changing_fields
+from rsrl_jax.data import identity, splits
+from rsrl_jax.run import checkpoints
+from rsrl_jax.run.recorder import Recorder
+
+CONFIG_FILE = "config.json"
+CLASSES_FILE = "classes.json"
+
+# Fields that decide how the photos are split: under resume=force the recorded splits stay.
+SPLIT_FIELDS = (
+    "seed",
+    "protocol.folds",
+    "protocol.val_fraction",
+    "protocol.test_fraction",
+    "data.ava_official_split",
+)
+
+
+def start_or_resume(
+    config: ml_collections.ConfigDict, recorder: Recorder, data
+) -> list[splits.Split]:
+    """Records the config, classes and data of a new run, or checks them against a resumed one.
+
+    Returns the run's splits (every fold of the protocol): drawn from the seed for a new run,
+    and for a resumed one taken from its data record (`data_identity.npz`) by photo key,
+    after checking that `data` are the run's photos with their scores and contents
+    (`identity.resume`: changed data stop the run here, before any work, naming what
+    changed). A resumed run's metrics.jsonl is rebuilt from its round checkpoints, the record
+    of truth, so a line lost or half-written by a kill is restored and a line never follows a
+    checkpoint that does not exist. Every process of a multi-process run checks (so all stop
+    alike) before the recorder's process writes.
+    """
+    workdir = recorder.workdir
+    config_path = os.path.join(workdir, CONFIG_FILE)
+    classes = {"class_scores": list(data.class_scores)}
+    record = None  # the data identity to write, if it is new or changed
+    if os.path.exists(config_path):
+        with open(config_path) as f:
+            recorded = json.load(f)
+        changed = result_changing_fields(recorded, config.to_dict())
+        force = config.resume == "force"
+        if changed and not force:
+            raise errors.ConfigError(
+                f"{workdir} holds a run with another config; resuming it would change its "
+                f"results. Differing fields: {'; '.join(changed)}. Use another --workdir, or "
+                "--config.resume=force to resume with the new values."
+            )
+        if changed:
+            logging.warning(
+                "resume=force: what is left of the run uses the changed fields: %s",
+                "; ".join(changed),
+            )
+        resplit = [c for c in changed if c.split(":")[0] in SPLIT_FIELDS]
+        if resplit:
+            logging.warning(
+                "resume=force: the run keeps its recorded splits; %s does not split it again",
+                "; ".join(resplit),
+            )
+        fold_splits, record = identity.resume(workdir, data, force)
+        if fold_splits is None:
+            logging.warning(
+                "%s has no record of its data (%s; a run of an older version): its splits are "
+                "drawn from the seed as then, and recorded now",
+                workdir,
+                identity.IDENTITY_FILE,
+            )
+            fold_splits = splits.protocol_splits(  # with the run's own protocol and seed
+                data.labels,
+                ml_collections.ConfigDict(recorded["protocol"]),
+                int(recorded["seed"]),
+                data.official_test,
+            )
+            record = identity.of(data, fold_splits)
+        with open(os.path.join(workdir, CLASSES_FILE)) as f:
+            recorded_classes = json.load(f)["class_scores"]
+        if recorded_classes != classes["class_scores"]:
+            raise errors.DataError(
+                f"{workdir} was run on scores {recorded_classes}, the data now has "
+                f"{classes['class_scores']}: cannot resume"
+            )
+        logging.info("reusing the run recorded in %s", workdir)
+    else:
+        fold_splits = splits.protocol_splits(
+            data.labels, config.protocol, config.seed, data.official_test
+        )
+        record = identity.of(data, fold_splits)
+    if jax.process_count() > 1:  # every process has read the workdir before one writes it
+        multihost_utils.sync_global_devices("rsrl_jax: workdir checked")
+    if not recorder.is_writer:
+        return fold_splits
+    os.makedirs(workdir, exist_ok=True)
+    if record is not None:  # first: a workdir with a config.json has its data record
+        identity.save(workdir, record)
+    recorder.write_text(CONFIG_FILE, config.to_json(indent=2))
+    recorder.write_json(CLASSES_FILE, classes)
+    recorder.reset_metrics(recorded_records(workdir))
+    return fold_splits
+
+
+def recorded_records(workdir: str) -> list[dict]:
+    """The metrics records of every finished round of every fold, from their checkpoints."""
+    records, fold = [], 0
+    while os.path.isdir(checkpoints.fold_dir(workdir, fold)):
+        mngr = checkpoints.manager(workdir, fold, read_only=True)
+        records += checkpoints.round_records(mngr)
+        mngr.close()
+        fold += 1
+    return records
