@@ -36,7 +36,6 @@ from absl import logging  # noqa: E402
 
 from rsrl_jax import errors  # noqa: E402
 from rsrl_jax.analysis import fold_stats, report
-from rsrl_jax.config import config_value  # noqa: E402
 from rsrl_jax.engine import rsrl  # noqa: E402
 
 # A method is one or more parts joined by '+'; each part sets `method.*` fields over the
@@ -97,12 +96,7 @@ def method_config(config: ml_collections.ConfigDict, method: str, equal_steps: b
     fields = method_fields(method)
     if equal_steps:
         fields["train.epoch_samples"] = "all"
-    for key, value in fields.items():
-        *sections, name = key.split(".")
-        node = config
-        for section in sections:
-            node = node[section]
-        node[name] = value
+    config.update_from_flattened_dict(fields)
     return config
 
 
@@ -285,7 +279,7 @@ def compare(
             i + 1,
             len(methods),
             method,
-            ", ".join(f"{k}={config_value(configs[method], k)!r}" for k in method_fields(method)),
+            ", ".join(f"{k}={configs[method][k]!r}" for k in method_fields(method)),
             time.perf_counter() - start,
         )
         rsrl.run(configs[method], os.path.join(workdir, method))

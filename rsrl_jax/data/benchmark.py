@@ -97,10 +97,10 @@ def time_steps(experiment: rsrl.Experiment, params, feed, images_per_step: int) 
     sums = experiment.placer.replicate(train.zero_sums())
     key = jax.random.key(0)
     counts = np.bincount(experiment.data.labels, minlength=experiment.data.num_classes)
-    per_class = experiment.placer.replicate(losses.class_arrays(counts, experiment.config.method))
+    class_terms = experiment.placer.replicate(losses.class_terms(counts, experiment.config.method))
     steps, start = 0, time.perf_counter()
     for x, y, m in feed:
-        state, sums = experiment.train_step(state, sums, x, y, m, key, per_class)
+        state, sums = experiment.train_step(state, sums, x, y, m, key, class_terms)
         steps += 1
     jax.block_until_ready(sums)
     return steps * images_per_step / (time.perf_counter() - start)
