@@ -6,7 +6,7 @@ import ml_collections
 import numpy as np
 
 from rsrl_jax import config as config_lib
-from rsrl_jax.data import builders
+from rsrl_jax.data import builders, photo_file, prepared
 from rsrl_jax.errors import DataError
 
 
@@ -47,14 +47,14 @@ def load(config: ml_collections.ConfigDict, workdir: str | None = None) -> Datas
 
     In skip mode the skipped items are listed in `workdir/skipped.jsonl` (and the log).
     """
-    builder = builders.prepare(config)
+    builder = prepared.prepare(config)
     skipped = builders.record_skipped(builder, workdir)
     names = [s for s in ("train", "test") if s in builder.info.splits]
     if sum(builder.info.splits[s].num_examples for s in names) == 0:
         raise DataError(
             f"config.data.dir={config.data.dir!r}: no usable photo ({len(skipped)} skipped)"
         )
-    whole = builders.read_splits(builder, names)
+    whole = photo_file.read_splits(builder, names)
     official_test = None
     if len(names) > 1:  # the data set's own test list (AVA's generic_test.jpgl)
         official_test = np.arange(len(whole["score"])) >= builder.info.splits["train"].num_examples
