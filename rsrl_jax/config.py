@@ -1,8 +1,10 @@
 """The base config every experiment config starts from, and its validation.
 
-Configs under `configs/` call `base_config()` and override fields; see DESIGN.md for the
-fields' meaning. `validate` runs before any work so a bad value fails in seconds with a
-message naming the field.
+Configs under `configs/` call `base_config()` and override fields; each field's meaning is in
+its comment below and in README.md ("Configs"), the choices the paper leaves open in
+ARCHITECTURE.md ("Design facts"). `validate` runs before any work so a bad value fails in
+seconds with a message naming the field; `validate_with_data` checks, once the data are
+read, the fields whose valid values depend on the data's classes.
 """
 
 import os
@@ -12,7 +14,7 @@ import ml_collections
 from absl import logging
 
 from rsrl_jax.errors import ConfigError
-from rsrl_jax.method import losses, sampling
+from rsrl_jax.method import losses, sampling, selection
 from rsrl_jax.models import pretrained
 
 DATA_SETS = ("synthetic", "folder", "ava")
@@ -148,7 +150,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
     def check(ok: bool, field: str, why: str):
         if not ok:
-            raise ConfigError(f"config.{field}={config_value(config, field)!r}: {why}")
+            raise ConfigError(f"config.{field}={config[field]!r}: {why}")
 
     check(config.data.name in DATA_SETS, "data.name", f"must be one of {DATA_SETS}")
     check(
@@ -230,9 +232,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     method = config.method
     check(
-        method.selection in sampling.SELECTIONS,
+        method.selection in selection.SELECTIONS,
         "method.selection",
-        f"must be one of {sampling.SELECTIONS}",
+        f"must be one of {selection.SELECTIONS}",
     )
     check(method.loss in losses.LOSSES, "method.loss", f"must be one of {losses.LOSSES}")
     check(
@@ -260,12 +262,29 @@ def validate(config: ml_collections.ConfigDict) -> None:
     devices = jax.device_count()
     for field in ("train.batch_size", "train.eval_batch_size"):
         check(
-            config_value(config, field) % devices == 0,
+            config[field] % devices == 0,
             field,
             f"the global batch must be divisible by the {devices} devices",
         )
     if config.data.name in ("folder", "ava"):
         check(os.path.isdir(config.data.dir), "data.dir", "no such folder")
+
+
+def validate_with_data(config: ml_collections.ConfigDict, class_scores, counts) -> None:
+    """Raise errors.ConfigError naming the first field whose value does not fit the data's
+    classes: `class_scores` [C] (the scores present, sorted) and `counts` [C] (photos each).
+
+    The checks `validate` cannot make before the data are read. RSRL thins the
+    `rsrl.num_majority` largest classes and keeps the rest, so it needs more classes than that.
+    """
+    num_classes = len(class_scores)
+    if config.rsrl.num_majority >= num_classes:
+        photos = dict(zip(class_scores, (int(c) for c in counts), strict=True))
+        raise ConfigError(
+            f"config.rsrl.num_majority={config.rsrl.num_majority}: must be below the number "
+            f"of classes in the data ({num_classes}: scores {tuple(class_scores)}, photos "
+            f"{photos}); set --config.rsrl.num_majority={num_classes - 1} or less"
+        )
 
 
 def ignored_data_fields(config: ml_collections.ConfigDict) -> list[str]:
@@ -289,10 +308,3 @@ def ignored_data_fields(config: ml_collections.ConfigDict) -> list[str]:
 
 def _comparable(value):
     return list(value) if isinstance(value, tuple | list) else value
-
-
-def config_value(config, field: str):
-    value = config
-    for part in field.split("."):
-        value = value[part]
-    return value

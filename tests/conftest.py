@@ -52,12 +52,11 @@ def tiny_config(overrides=None):
     from configs import demo
 
     config = demo.get_config()
-    for key, value in {**TINY_OVERRIDES, **(overrides or {})}.items():
-        *sections, field = key.split(".")
-        node = config
-        for section in sections:
-            node = node[section]
-        node[field] = eval(value) if isinstance(value, str) else value
+    overrides = {**TINY_OVERRIDES, **(overrides or {})}
+    # A string is Python, as on the command line: "(0.9,) * 6", "'sgd'".
+    config.update_from_flattened_dict(
+        {key: eval(value) if isinstance(value, str) else value for key, value in overrides.items()}
+    )
     return config
 
 

@@ -32,8 +32,7 @@ from rsrl_jax.engine import rsrl
 )
 def test_bad_method_fields_are_named(field, value, message):
     config = tiny_config()
-    section, name = field.split(".")
-    config[section][name] = value
+    config.update_from_flattened_dict({field: value})
     with pytest.raises(ValueError) as raised:
         validate(config)
     assert str(raised.value).startswith(f"config.{field}={value!r}: ")

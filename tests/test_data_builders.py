@@ -14,7 +14,7 @@ import photo_factory as pf
 import pytest
 
 from rsrl_jax.config import base_config
-from rsrl_jax.data import builders, datasets, splits, synthetic
+from rsrl_jax.data import builders, datasets, photo_file, prepared, splits, synthetic
 
 SIZE = 16
 GOOD_SCORES = {name: 3 + i % 3 for i, name in enumerate(pf.GOOD)}  # scores 3, 4, 5
@@ -85,7 +85,7 @@ def test_folder_skip_mode_records_every_skipped_item(tmp_path):
         assert words in reasons[name] and name in reasons[name]
 
     # A second run reuses the prepared records (no decoding) and reproduces the skip list.
-    builder, _ = builders.make_builder(config)
+    builder, _ = prepared.make_builder(config)
     records = [p for p in os.listdir(builder.data_dir) if "array_record" in p]
     mtimes = [os.path.getmtime(os.path.join(builder.data_dir, p)) for p in records]
     again = datasets.load(config, str(tmp_path / "run2"))
@@ -112,7 +112,7 @@ def test_folder_error_mode_names_the_bad_photo(tmp_path):
         datasets.load(config, str(tmp_path / "run"))
     assert not os.path.exists(tmp_path / "run" / builders.SKIPPED_FILE)
     # Nothing half-built is left to be mistaken for a prepared data set.
-    builder, _ = builders.make_builder(config)
+    builder, _ = prepared.make_builder(config)
     assert not builder.is_prepared()
 
 
@@ -120,15 +120,15 @@ def test_folder_clean_error_mode_and_cache_key(tmp_path):
     write_folder(tmp_path / "photos", bad_photos=False, bad_rows=False)
     config = config_for("folder", tmp_path / "photos", tmp_path / "cache")
     check_good_photos(datasets.load(config, str(tmp_path / "run")), list(pf.GOOD))
-    key = builders.make_builder(config)[0].data_dir
+    key = prepared.make_builder(config)[0].data_dir
     config.data.stored_size = SIZE + 4  # another stored size: another prepared set
-    assert builders.make_builder(config)[0].data_dir != key
+    assert prepared.make_builder(config)[0].data_dir != key
     config.data.stored_size = 0
-    assert builders.make_builder(config)[0].data_dir == key
+    assert prepared.make_builder(config)[0].data_dir == key
     photo = tmp_path / "photos" / "images" / "plain.jpg"
     pf.save_rgb_jpeg(str(photo), value=(10, 20, 30))  # a photo changed: prepared again
     os.utime(photo, ns=(1, 1))
-    assert builders.make_builder(config)[0].data_dir != key
+    assert prepared.make_builder(config)[0].data_dir != key
     data = datasets.load(config, str(tmp_path / "run2"))
     np.testing.assert_allclose(
         data.images[list(data.keys).index("plain.jpg")][0, 0], (10, 20, 30), atol=3
@@ -215,8 +215,8 @@ def test_photos_are_memory_mapped_from_one_file_written_once(tmp_path):
     config.data.num_examples = 12
     config.data.image_size = 32
     data = datasets.load(config)
-    builder, _ = builders.make_builder(config)
-    path = os.path.join(builder.data_dir, "train" + builders.PHOTOS_FILE_SUFFIX)
+    builder, _ = prepared.make_builder(config)
+    path = os.path.join(builder.data_dir, "train" + photo_file.PHOTOS_FILE_SUFFIX)
     assert isinstance(data.images, np.memmap) and data.images.filename == os.path.realpath(path)
     assert not [f for f in os.listdir(builder.data_dir) if f.endswith(".tmp")]
     (tmp_path / "killed").write_text("")  # stands for a write killed halfway (another pid)

@@ -18,7 +18,7 @@ import photo_factory as pf
 import pytest
 
 from conftest import tiny_config
-from rsrl_jax.data import builders, datasets
+from rsrl_jax.data import datasets, photo_file, prepared
 from rsrl_jax.errors import DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -121,7 +121,7 @@ def test_a_build_killed_midway_is_cleaned_up_and_built_again(tmp_path):
     write_folder(tmp_path / "photos", 400)
     overrides = folder_overrides(tmp_path, "cache")
     config = tiny_config(overrides)
-    builder, _ = builders.make_builder(config)
+    builder, _ = prepared.make_builder(config)
     worker = start_worker(tmp_path, 0, overrides)
     wait_for(lambda: os.path.exists(tmp_path / "ready0"))
     (tmp_path / "go").write_text("")
@@ -146,7 +146,7 @@ def test_a_half_copied_version_folder_is_not_trusted(tmp_path):
     write_folder(tmp_path / "photos", 12)
     config = tiny_config(folder_overrides(tmp_path, "cache"))
     want = datasets.load(config)
-    builder, _ = builders.make_builder(config)
+    builder, _ = prepared.make_builder(config)
     info = os.path.join(builder.data_dir, "dataset_info.json")
     text = open(info).read()
     for name in os.listdir(builder.data_dir):
@@ -154,11 +154,11 @@ def test_a_half_copied_version_folder_is_not_trusted(tmp_path):
             os.remove(os.path.join(builder.data_dir, name))
     with open(info, "w") as f:
         f.write(text[: len(text) // 2])
-    os.remove(os.path.join(builder.data_dir, builders.COMPLETE_FILE))
+    os.remove(os.path.join(builder.data_dir, prepared.COMPLETE_FILE))
     data = datasets.load(config)
     np.testing.assert_array_equal(data.images, want.images)
     np.testing.assert_array_equal(data.labels, want.labels)
-    assert builders.make_builder(config)[0].is_prepared()
+    assert prepared.make_builder(config)[0].is_prepared()
 
 
 def test_prepared_data_are_reused_where_no_lock_can_be_taken(tmp_path, caplog):
@@ -166,9 +166,9 @@ def test_prepared_data_are_reused_where_no_lock_can_be_taken(tmp_path, caplog):
     overrides = {"data.num_examples": 12, "data.cache_dir": repr(str(tmp_path / "cache"))}
     config = tiny_config(overrides)
     want = datasets.load(config)
-    builder, _ = builders.make_builder(config)
-    os.remove(os.path.join(builder.data_dir, "train" + builders.PHOTOS_FILE_SUFFIX))
-    lock = builders.lock_path(builder)
+    builder, _ = prepared.make_builder(config)
+    os.remove(os.path.join(builder.data_dir, "train" + photo_file.PHOTOS_FILE_SUFFIX))
+    lock = prepared.lock_path(builder)
     os.remove(lock)
     os.makedirs(lock)  # stands for a lock file that cannot be created
     data = datasets.load(config)

@@ -32,8 +32,7 @@ from rsrl_jax.method import selection
 )
 def test_bad_values_name_their_field(field, value, message):
     config = tiny_config({"model.width": 1.0, "model.fc_dim": 4096})  # pretrained needs these
-    section, _, name = field.rpartition(".")
-    (config[section] if section else config)[name] = value
+    config.update_from_flattened_dict({field: value})
     with pytest.raises(ValueError) as e:
         validate(config)
     assert message in str(e.value)

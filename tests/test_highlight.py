@@ -21,7 +21,8 @@ from rsrl_jax.run import checkpoints
 
 
 def numpy_min_correlation_diff(a, b):
-    """The rule of DESIGN.md §1 in float64 numpy, one photo and channel at a time."""
+    """The rule of ARCHITECTURE.md (Design facts, Highlight regions) in float64 numpy, one
+    photo and channel at a time."""
     batch, _, _, channels = a.shape
     corr = np.ones((batch, channels))
     for i in range(batch):

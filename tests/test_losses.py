@@ -37,7 +37,7 @@ def test_an_all_padding_batch_has_zero_loss_and_gradient():
     mask = np.zeros(4)
     for name in losses.LOSSES:
         fn = losses.make(name, focal_gamma=2.0)
-        per_class = losses.class_arrays([5, 1, 2], _method())
+        per_class = losses.class_terms([5, 1, 2], _method())
         value, grad = jax.value_and_grad(lambda z, fn=fn, pc=per_class: fn(z, LABELS, mask, pc))(
             jnp.asarray(LOGITS)
         )
@@ -45,7 +45,7 @@ def test_an_all_padding_batch_has_zero_loss_and_gradient():
 
 
 def test_padding_changes_nothing_whatever_its_logits():
-    per_class = losses.class_arrays([5, 1, 2], _method())
+    per_class = losses.class_terms([5, 1, 2], _method())
     other = LOGITS.copy()
     other[3] = [50.0, -50.0, 7.0]
     for name in losses.LOSSES:
@@ -121,12 +121,12 @@ def test_logit_adjusted_loss_by_hand():
     tau = 1.5
     adjustment = tau * np.log(counts / counts.sum())
     hand = masked(-own_log_p(LOGITS + adjustment))
-    per_class = losses.class_arrays(counts, _method(logit_adjustment_tau=tau))
+    per_class = losses.class_terms(counts, _method(logit_adjustment_tau=tau))
     np.testing.assert_allclose(per_class["adjustment"], adjustment, rtol=1e-6)
     got = losses.make("logit_adjusted")(LOGITS, LABELS, MASK, per_class)
     np.testing.assert_allclose(got, hand, rtol=1e-5)
     # tau = 0 is cross-entropy
-    per_class_0 = losses.class_arrays(counts, _method(logit_adjustment_tau=0.0))
+    per_class_0 = losses.class_terms(counts, _method(logit_adjustment_tau=0.0))
     np.testing.assert_allclose(
         losses.make("logit_adjusted")(LOGITS, LABELS, MASK, per_class_0),
         losses.cross_entropy(LOGITS, LABELS, MASK),
@@ -137,7 +137,7 @@ def test_logit_adjusted_loss_by_hand():
 def test_logit_adjustment_raises_the_loss_of_rare_classes():
     """A sample of a rare class costs more than plain CE; one of a common class, less."""
     counts = np.array([90, 10])
-    per_class = losses.class_arrays(counts, _method())
+    per_class = losses.class_terms(counts, _method())
     z, mask = np.zeros((1, 2)), np.ones(1)
     for label, more in ((1, True), (0, False)):
         y = np.array([label])

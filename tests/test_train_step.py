@@ -15,7 +15,7 @@ def _step_and_state(compute_dtype="float32"):
     tx = train.make_optimizer(config)
     step = train.make_train_step(model, tx, flip=True, image_size=64)
     params = train.init_params(model, 64, seed=0)
-    per_class = losses.class_arrays(np.array([4, 2, 2]), config.method)
+    per_class = losses.class_terms(np.array([4, 2, 2]), config.method)
     return step, train.new_state(params, tx), per_class
 
 

@@ -7,6 +7,8 @@ present (true or predicted samples), as the macro averages are within one fold.
 
 import numpy as np
 
+from rsrl_jax.method import selection
+
 PARTS = ("val", "test")
 FIGURES = ("macro_f1", "accuracy")
 PER_CLASS = ("precision", "recall", "f1")
@@ -54,9 +56,8 @@ def majority_scores(record: dict, num_majority: int) -> list[str]:
     Ranked as `selection.majority_classes` ranks them, from D's supports in the record.
     """
     names = list(record["train"]["per_class"])
-    counts = np.array([record["train"]["per_class"][n]["support"] for n in names])
-    order = np.lexsort((np.arange(len(names)), -counts))  # by count desc, then index asc
-    return [names[i] for i in order[:num_majority]]
+    counts = [record["train"]["per_class"][n]["support"] for n in names]
+    return [names[i] for i in selection.largest_classes(counts, num_majority)]
 
 
 def group_averages(part: dict, majority: list[str]) -> dict:

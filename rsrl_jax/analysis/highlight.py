@@ -55,13 +55,13 @@ def _centred(x: jax.Array) -> jax.Array:
 
 @jax.jit
 def min_correlation_diff(a: jax.Array, b: jax.Array):
-    """(J[B], diff[B,H,W], corr[B,C]) of two batches of feature maps [B,H,W,C] (DESIGN §1).
+    """(J[B], diff[B,H,W], corr[B,C]) of two batches of feature maps [B,H,W,C] (paper §IV).
 
     corr[:, j] is the Pearson correlation of a[..., j] and b[..., j] over the H*W positions,
     computed in float32 on maps scaled to max |value| 1 and centred (no overflow, no
     cancellation). A channel that is constant (or non-finite) in a or b carries no change: its
     corr is +1 and it is chosen only when every channel is. J = argmin corr (first on ties);
-    diff = a[..., J] - b[..., J].
+    diff = a[..., J] - b[..., J]. These choices: ARCHITECTURE.md, "Design facts".
     """
     if a.ndim != 4 or a.shape != b.shape:
         raise ValueError(f"need two [B,H,W,C] arrays of one shape, got {a.shape} and {b.shape}")

@@ -71,7 +71,7 @@ def jax_side(spec: dict) -> dict:
     mask = np.ones(len(labels), np.float32)
     x, y, m = placer.shard(images, labels, mask)
     counts = np.bincount(experiment.data.labels, minlength=experiment.data.num_classes)
-    per_class = placer.replicate(losses.class_arrays(counts, config.method))
+    class_terms = placer.replicate(losses.class_terms(counts, config.method))
     key = jax.random.key(0)
     live = {"state": placer.replicate(train.new_state(params, tx))}
     live["sums"] = placer.replicate(train.zero_sums())
@@ -79,7 +79,7 @@ def jax_side(spec: dict) -> dict:
     def train_steps(n: int) -> None:
         for _ in range(n):
             live["state"], live["sums"] = experiment.train_step(
-                live["state"], live["sums"], x, y, m, key, per_class
+                live["state"], live["sums"], x, y, m, key, class_terms
             )
         jax.block_until_ready(live["sums"])
 
@@ -108,7 +108,7 @@ def jax_side(spec: dict) -> dict:
 
     def flops() -> dict:
         """XLA's FLOP count of one compiled train step and one forward step."""
-        train_args = (live["state"], live["sums"], x, y, m, key, per_class)
+        train_args = (live["state"], live["sums"], x, y, m, key, class_terms)
         return {
             "train": step_flops(experiment.train_step, train_args),
             "forward": step_flops(experiment.eval_step, (live["state"].params, x)),

@@ -229,13 +229,9 @@ def run_demo() -> dict:
 
     cache = cli.enable_compilation_cache()
     config = demo.get_config()
-    for item in FLAGS.demo_overrides:
-        field, _, value = item.partition("=")
-        *sections, leaf = field.split(".")
-        node = config
-        for section in sections:
-            node = node[section]
-        node[leaf] = type(node[leaf])(value)
+    fields = dict(item.partition("=")[::2] for item in FLAGS.demo_overrides)
+    # Each value as the type of the field it replaces (a dotted name reads a nested field).
+    config.update_from_flattened_dict({f: type(config[f])(v) for f, v in fields.items()})
     config.log.progress = False
     workdir = FLAGS.demo_workdir or tempfile.mkdtemp(prefix="rsrl-bench-demo-")
     print(f"\ndemo run: configs/demo.py {' '.join(FLAGS.demo_overrides)} in {workdir}", flush=True)

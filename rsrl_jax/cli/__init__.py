@@ -218,6 +218,18 @@ def _check_config_files() -> None:
             raise errors.ConfigError(f"--{flag.name}={given}: {why}") from e
 
 
+def default_workdir(config_flag: str = "config", prefix: str = "") -> str:
+    """`runs/<prefix><config file name>`: where a command writes when --workdir is not given.
+
+    `configs/demo.py` (the value of the config flag named `config_flag`, any `:arg` aside)
+    gives `runs/demo`, or `runs/compare_demo` with prefix 'compare_'.
+    """
+    from ml_collections import config_flags
+
+    config_file = config_flags.get_config_filename(flags.FLAGS[config_flag])
+    return os.path.join("runs", prefix + os.path.splitext(os.path.basename(config_file))[0])
+
+
 def define_recursive_flag() -> None:
     """--recursive: how predict and highlight expand a folder (data.user_photos.expand_paths)."""
     flags.DEFINE_bool(

@@ -21,11 +21,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     cli.quiet_libraries()
-    workdir = FLAGS.workdir
-    if workdir is None:
-        config_file = config_flags.get_config_filename(FLAGS["config"])
-        name = os.path.splitext(os.path.basename(config_file))[0]
-        workdir = os.path.join("runs", f"compare_{name}")
+    workdir = FLAGS.workdir if FLAGS.workdir is not None else cli.default_workdir(prefix="compare_")
     compare(FLAGS.config, workdir, FLAGS.methods, FLAGS.equal_steps)
     print(os.path.join(workdir, "compare.md"))
 

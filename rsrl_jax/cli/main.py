@@ -1,7 +1,5 @@
 """Runs an RSRL experiment: `python -m rsrl_jax.main --config=configs/demo.py`."""
 
-import os
-
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -34,10 +32,7 @@ def main(argv):
     distributed.initialize(
         FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id
     )
-    workdir = FLAGS.workdir
-    if workdir is None:
-        config_file = config_flags.get_config_filename(FLAGS["config"])
-        workdir = os.path.join("runs", os.path.splitext(os.path.basename(config_file))[0])
+    workdir = FLAGS.workdir if FLAGS.workdir is not None else cli.default_workdir()
     logging.info("workdir %s; compiled steps cached in %s", workdir, cache or "(off)")
     rsrl.run(FLAGS.config, workdir)
 

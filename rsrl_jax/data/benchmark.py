@@ -28,7 +28,7 @@ from PIL import Image
 
 from rsrl_jax import cli, errors
 from rsrl_jax.config import base_config
-from rsrl_jax.data import builders, datasets, synthetic
+from rsrl_jax.data import datasets, prepared, synthetic
 from rsrl_jax.engine import rsrl, train
 from rsrl_jax.method import losses
 from rsrl_jax.models import pretrained
@@ -97,10 +97,10 @@ def time_steps(experiment: rsrl.Experiment, params, feed, images_per_step: int) 
     sums = experiment.placer.replicate(train.zero_sums())
     key = jax.random.key(0)
     counts = np.bincount(experiment.data.labels, minlength=experiment.data.num_classes)
-    per_class = experiment.placer.replicate(losses.class_arrays(counts, experiment.config.method))
+    class_terms = experiment.placer.replicate(losses.class_terms(counts, experiment.config.method))
     steps, start = 0, time.perf_counter()
     for x, y, m in feed:
-        state, sums = experiment.train_step(state, sums, x, y, m, key, per_class)
+        state, sums = experiment.train_step(state, sums, x, y, m, key, class_terms)
         steps += 1
     jax.block_until_ready(sums)
     return steps * images_per_step / (time.perf_counter() - start)
@@ -116,10 +116,10 @@ def run_case(case: str, root: str) -> dict:
         write_camera_folder(config.data.dir, FLAGS.photos)
     figures = {}
 
-    builder, _ = builders.make_builder(config)
-    cached = builders.is_complete(builder.data_dir)  # --dir reused: nothing to build
+    builder, _ = prepared.make_builder(config)
+    cached = prepared.is_complete(builder.data_dir)  # --dir reused: nothing to build
     start = time.perf_counter()
-    builders.prepare(config)
+    prepared.prepare(config)
     figures["build"] = None if cached else FLAGS.photos / (time.perf_counter() - start)
     start = time.perf_counter()
     datasets.load(config)

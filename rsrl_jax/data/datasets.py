@@ -5,8 +5,9 @@ import dataclasses
 import ml_collections
 import numpy as np
 
-from rsrl_jax.data import builders
-from rsrl_jax.errors import ConfigError, DataError
+from rsrl_jax import config as config_lib
+from rsrl_jax.data import builders, photo_file, prepared
+from rsrl_jax.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,14 +47,14 @@ def load(config: ml_collections.ConfigDict, workdir: str | None = None) -> Datas
 
     In skip mode the skipped items are listed in `workdir/skipped.jsonl` (and the log).
     """
-    builder = builders.prepare(config)
+    builder = prepared.prepare(config)
     skipped = builders.record_skipped(builder, workdir)
     names = [s for s in ("train", "test") if s in builder.info.splits]
     if sum(builder.info.splits[s].num_examples for s in names) == 0:
         raise DataError(
             f"config.data.dir={config.data.dir!r}: no usable photo ({len(skipped)} skipped)"
         )
-    whole = builders.read_splits(builder, names)
+    whole = photo_file.read_splits(builder, names)
     official_test = None
     if len(names) > 1:  # the data set's own test list (AVA's generic_test.jpgl)
         official_test = np.arange(len(whole["score"])) >= builder.info.splits["train"].num_examples
@@ -68,10 +69,10 @@ def load(config: ml_collections.ConfigDict, workdir: str | None = None) -> Datas
 
 
 def check_classes(data: Dataset, config: ml_collections.ConfigDict) -> None:
-    """Refuses data that the run cannot train on: one class, or too few for RSRL's majority.
+    """Refuses data that the run cannot train on: one class (DataError), or a config that
+    does not fit the data's classes (`config.validate_with_data`: ConfigError).
 
-    A classifier needs at least 2 scores; RSRL thins the `rsrl.num_majority` largest classes
-    and keeps the rest, so it needs more classes than that.
+    A classifier needs at least 2 scores.
     """
     counts = np.bincount(data.labels, minlength=data.num_classes)
     if data.num_classes < 2:
@@ -82,10 +83,4 @@ def check_classes(data: Dataset, config: ml_collections.ConfigDict) -> None:
             "photos of at least 2 scores; check the scores in the list, and data.score_range "
             "or data.ava_bins"
         )
-    if config.rsrl.num_majority >= data.num_classes:
-        scores = dict(zip(data.class_scores, counts.tolist(), strict=True))
-        raise ConfigError(
-            f"config.rsrl.num_majority={config.rsrl.num_majority}: must be below the number "
-            f"of classes in the data ({data.num_classes}: scores {data.class_scores}, photos "
-            f"{scores}); set --config.rsrl.num_majority={data.num_classes - 1} or less"
-        )
+    config_lib.validate_with_data(config, data.class_scores, counts)

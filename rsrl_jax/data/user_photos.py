@@ -131,7 +131,7 @@ class PhotoOptions:
 def photo_options(config) -> PhotoOptions:
     """The run's recorded data options (config.json, as `checkpoints.load_network` reads it)."""
     size = int(config.data.image_size)
-    stored = int(config.data.stored_size or size)  # as data.builders.stored_size (no TFDS import)
+    stored = int(config.data.stored_size or size)  # as data.prepared.stored_size (no TFDS import)
     return PhotoOptions(
         stored_size=max(stored, size),
         image_size=size,

@@ -55,7 +55,7 @@ class FoldRun:
     """One fold of the protocol as the engine runs it.
 
     `majority`/`thresholds`: its s_max1..s_maxM and K1..KM (ranked once from its D);
-    `class_terms`: the loss's class arrays of its D (`losses.class_arrays`); `mngr`: its round
+    `class_terms`: the loss's class arrays of its D (`losses.class_terms`); `mngr`: its round
     checkpoints; `records`: its finished rounds' metrics records; `saved`: the rounds with a
     checkpoint when the group started.
     """
@@ -186,7 +186,7 @@ def open_fold(exp, index: int, split: splits.Split) -> FoldRun:
         split=split,
         majority=majority,
         thresholds=thresholds,
-        class_terms=losses.class_arrays(d_counts, config.method),
+        class_terms=losses.class_terms(d_counts, config.method),
         mngr=mngr,
         records=checkpoints.round_records(mngr),
         saved=set(mngr.all_steps()),

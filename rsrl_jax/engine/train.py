@@ -192,11 +192,11 @@ def make_train_step(
     loss: str = "cross_entropy",
     focal_gamma: float = 2.0,
 ) -> Callable:
-    """Returns train_step(state, sums, images, labels, mask, key, per_class) -> (state, sums).
+    """Returns train_step(state, sums, images, labels, mask, key, class_terms) -> (state, sums).
 
-    Jitted. `loss` names one of `rsrl_jax.losses.LOSSES`; `per_class` is the dict of [C]
-    arrays it reads (`losses.class_arrays` of the fold's D), an argument so that a fold with
-    other class counts reuses the compiled step.
+    Jitted. `loss` names one of `rsrl_jax.method.losses.LOSSES`; `class_terms` is the dict of
+    [C] arrays it reads (`losses.class_terms` of the fold's D), an argument so that a fold
+    with other class counts reuses the compiled step.
 
     `key` is the round's key; the step's dropout, flip and crop keys are folded from it and
     the step counter, so a run is a pure function of its seed. Photos stored larger than
@@ -213,7 +213,7 @@ def make_train_step(
 
     loss_of = losses.make(loss, focal_gamma)
 
-    def train_step(state: TrainState, sums, images, labels, mask, key, per_class):
+    def train_step(state: TrainState, sums, images, labels, mask, key, class_terms):
         key = jax.random.fold_in(key, state.step)
         flip_key, dropout_key, crop_key = jax.random.split(key, 3)
         if image_size is not None:
@@ -228,7 +228,7 @@ def make_train_step(
 
         def loss_fn(params):
             logits = model.apply({"params": params}, x, train=True, rngs={"dropout": dropout_key})
-            return loss_of(logits, labels, mask, per_class), logits
+            return loss_of(logits, labels, mask, class_terms), logits
 
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         finite = jnp.isfinite(loss) & all_finite(grads)

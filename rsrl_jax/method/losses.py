@@ -1,10 +1,10 @@
 """Training losses for imbalanced classes, the baselines RSRL is compared with.
 
-Every loss is `loss(logits [B, C], labels [B], mask [B], per_class) -> scalar`, the mean over
-the unmasked samples of the batch (padding has mask 0 and contributes nothing), as
-`train.softmax_cross_entropy`. `per_class` holds [C] arrays computed from the fold's training
-set D (`class_arrays`): they enter the jitted step as arguments, not constants, so a new fold
-with other class counts does not recompile the step.
+Every loss is `loss(logits [B, C], labels [B], mask [B], class_terms) -> scalar`, the mean
+over the unmasked samples of the batch (padding has mask 0 and contributes nothing), as
+`train.softmax_cross_entropy`. `class_terms` holds [C] arrays computed from the fold's
+training set D (`class_terms(counts, method)`): they enter the jitted step as arguments, not
+constants, so a new fold with other class counts does not recompile the step.
 """
 
 from collections.abc import Callable
@@ -61,18 +61,18 @@ def logit_adjusted(logits, labels, mask, adjustment):
 
 
 def make(name: str, focal_gamma: float = 2.0) -> Callable:
-    """loss(logits, labels, mask, per_class) for the loss `name` (one of LOSSES)."""
+    """loss(logits, labels, mask, class_terms) for the loss `name` (one of LOSSES)."""
     if name == "cross_entropy":
-        return lambda logits, labels, mask, per_class: cross_entropy(logits, labels, mask)
+        return lambda logits, labels, mask, terms: cross_entropy(logits, labels, mask)
     if name == "weighted_cross_entropy":
-        return lambda logits, labels, mask, per_class: weighted_cross_entropy(
-            logits, labels, mask, per_class["weight"]
+        return lambda logits, labels, mask, terms: weighted_cross_entropy(
+            logits, labels, mask, terms["weight"]
         )
     if name == "focal":
-        return lambda logits, labels, mask, per_class: focal(logits, labels, mask, focal_gamma)
+        return lambda logits, labels, mask, terms: focal(logits, labels, mask, focal_gamma)
     if name == "logit_adjusted":
-        return lambda logits, labels, mask, per_class: logit_adjusted(
-            logits, labels, mask, per_class["adjustment"]
+        return lambda logits, labels, mask, terms: logit_adjusted(
+            logits, labels, mask, terms["adjustment"]
         )
     raise ValueError(f"unknown loss {name!r}: must be one of {LOSSES}")
 
@@ -104,7 +104,7 @@ def log_priors(counts) -> np.ndarray:
     return np.log(counts / counts.sum()).astype(np.float32)
 
 
-def class_arrays(counts, method) -> dict[str, np.ndarray]:
+def class_terms(counts, method) -> dict[str, np.ndarray]:
     """The [C] arrays the losses read, from D's class counts and the `config.method` fields.
 
     Both are always present (float32), whatever the loss, so the step's signature and

@@ -1,20 +1,31 @@
-"""RSRL's self-revision rule: which training samples round i keeps (paper eqs. 1-3)."""
+"""Which samples of D the next round trains on: RSRL's self-revision rule (paper eqs. 1-3)
+and the selections it is compared with (`method.selection`).
+
+Pure numpy/jnp: the engine passes the previous round's outputs on D in, a mask over D out.
+"""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rsrl_jax.method import sampling
+SELECTIONS = ("rsrl", "none", "hardness")  # method.selection
 
 
 def majority_classes(labels: np.ndarray, num_classes: int, num_majority: int) -> np.ndarray:
     """The `num_majority` classes with most samples, largest first (s_max1, s_max2, ...).
 
-    Ranked once from the counts of the original training set D. Ties go to the lower class
-    index so the ranking is deterministic.
+    Ranked once from the counts of the original training set D (`largest_classes`).
     """
-    counts = np.bincount(np.asarray(labels), minlength=num_classes)
-    order = np.lexsort((np.arange(num_classes), -counts))  # by count desc, then index asc
+    return largest_classes(np.bincount(np.asarray(labels), minlength=num_classes), num_majority)
+
+
+def largest_classes(counts, num_majority: int) -> np.ndarray:
+    """int32 [num_majority]: the indices of the largest `counts` [C], largest first.
+
+    Ties go to the lower class index so the ranking is deterministic.
+    """
+    counts = np.asarray(counts)
+    order = np.lexsort((np.arange(len(counts)), -counts))  # by count desc, then index asc
     return order[:num_majority].astype(np.int32)
 
 
@@ -61,6 +72,53 @@ def keep_at_least(keep, own_likelihood, labels, classes, min_keep: int) -> np.nd
     return keep
 
 
+def hardness_keep(own_probability, labels, num_classes: int, target: int = 0) -> np.ndarray:
+    """imbalanced-learn's InstanceHardnessThreshold rule, on given probabilities.
+
+    With its default sampling strategy ('auto' = every class but the minority one), each
+    class c other than the smallest of `labels` (on ties the lowest index; imbalanced-learn
+    takes the first it meets) is reduced towards n samples, n = `target` or, when 0, the size
+    of the smallest class: it keeps its samples whose probability of their own class reaches
+    the (1 - n / n_c) percentile of the class's (numpy's linear interpolation; ties at the
+    threshold are kept, so a class may keep a few more than n). Classes of at most n samples
+    are kept whole. imbalanced-learn takes the probabilities from a cross-validated
+    classifier; here they are the network's.
+    """
+    p = np.asarray(own_probability, np.float64)
+    labels = np.asarray(labels)
+    counts = np.bincount(labels, minlength=num_classes)
+    present = np.flatnonzero(counts)
+    keep = np.ones(len(labels), bool)
+    if len(present) == 0:
+        return keep
+    minority = present[np.argmin(counts[present])]
+    n = target if target > 0 else int(counts[minority])
+    for c in present:
+        if c == minority or counts[c] <= n:
+            continue
+        members = labels == c
+        threshold = np.percentile(p[members], (1.0 - n / counts[c]) * 100.0)
+        keep[members] = p[members] >= threshold
+    return keep
+
+
+def baseline_keep(selection: str, d_logits, d_labels, num_classes: int, target: int = 0):
+    """The next round's training set for the selections other than RSRL's.
+
+    `none`: all of D every round (plain fine-tuning, round after round, on the same budget).
+    `hardness`: `hardness_keep` on the softmax probability (imbalanced-learn's
+    `predict_proba`) that the previous round's network gives each sample's own class.
+    """
+    d_labels = np.asarray(d_labels)
+    if selection == "none":
+        return np.ones(len(d_labels), bool)
+    if selection == "hardness":
+        prob = np.asarray(jax.nn.softmax(np.asarray(d_logits, np.float32), axis=-1))
+        own = prob[np.arange(len(d_labels)), d_labels]
+        return hardness_keep(own, d_labels, num_classes, target)
+    raise ValueError(f"no baseline selection {selection!r}: one of {SELECTIONS[1:]}")
+
+
 def likelihoods(logits, kind: str) -> np.ndarray:
     """Per-class likelihoods [N, C] of logits [N, C]: the paper's sigmoidal fuzzy membership
     of fc (`sigmoid`, section III) or `softmax`."""
@@ -87,7 +145,7 @@ def next_training_set(
     """
     d_labels = np.asarray(d_labels)
     if config.method.selection != "rsrl":
-        keep = sampling.baseline_keep(
+        keep = baseline_keep(
             config.method.selection, d_logits, d_labels, num_classes, config.method.hardness_target
         )
         return keep, []
