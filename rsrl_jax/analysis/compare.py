@@ -26,18 +26,15 @@ import json
 import os
 import time
 
-import matplotlib
+import ml_collections
+import numpy as np
+from absl import logging
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import ml_collections  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import logging  # noqa: E402
-
-from rsrl_jax import errors  # noqa: E402
+from rsrl_jax import errors
 from rsrl_jax.analysis import fold_stats, report
-from rsrl_jax.config import config_value  # noqa: E402
-from rsrl_jax.engine import rsrl  # noqa: E402
+from rsrl_jax.analysis.figures import new_figure
+from rsrl_jax.config import config_value
+from rsrl_jax.engine import rsrl
 
 # A method is one or more parts joined by '+'; each part sets `method.*` fields over the
 # baseline below (all of D every round, cross-entropy, uniform sampling).
@@ -79,12 +76,12 @@ def method_fields(method: str) -> dict:
     for part in method.split("+"):
         if part not in PARTS:
             raise errors.ConfigError(
-                f"--methods: unknown part {part!r} in {method!r}; parts: {list(PARTS)}"
+                f"method {method!r}: unknown part {part!r}; parts: {list(PARTS)}"
             )
         for key, value in PARTS[part].items():
             if key in set_by and fields[key] != value:
                 raise errors.ConfigError(
-                    f"--methods: {method!r} sets {key} twice ({set_by[key]!r}: {fields[key]!r}, "
+                    f"method {method!r} sets {key} twice ({set_by[key]!r}: {fields[key]!r}, "
                     f"{part!r}: {value!r}); combine parts that set different fields"
                 )
             fields[key], set_by[key] = value, part
@@ -231,7 +228,8 @@ def plot(summaries: dict, class_scores, path: str) -> None:
     diamond on each bar is the same figure with the round chosen on test."""
     methods = list(summaries)
     width = 0.8 / len(methods)
-    fig, axes = plt.subplots(2, 1, figsize=(max(10, 1.2 * len(FIGURES) * len(methods) / 3), 9))
+    fig = new_figure(max(10, 1.2 * len(FIGURES) * len(methods) / 3), 9)
+    axes = fig.subplots(2, 1)
     panels = (
         (axes[0], [(name, title) for name, title in FIGURES], lambda s, c, k: s[c][k]),
         (
@@ -266,7 +264,6 @@ def plot(summaries: dict, class_scores, path: str) -> None:
     axes[0].legend(fontsize=8, ncol=min(4, len(methods)))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def compare(
@@ -275,7 +272,7 @@ def compare(
     """Runs (or resumes) each method into `workdir/<method>`; writes the table and the plot."""
     methods = list(dict.fromkeys(methods))
     if not methods:
-        raise errors.ConfigError("--methods: name at least one method")
+        raise errors.ConfigError("methods: empty; name at least one method")
     configs = {m: method_config(config, m, equal_steps) for m in methods}  # bad names fail here
     os.makedirs(workdir, exist_ok=True)
     start = time.perf_counter()

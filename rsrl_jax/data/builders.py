@@ -65,7 +65,7 @@ def cache_dir(config: ml_collections.ConfigDict) -> str:
 
 def bad_example_error(problem: sources.Problem) -> BadExample:
     return BadExample(
-        f"{problem.message()} (set --config.data.on_bad_example=skip to leave bad examples out; "
+        f"{problem.message()} (set config.data.on_bad_example=skip to leave bad examples out; "
         f"each is then recorded in the workdir's {SKIPPED_FILE})"
     )
 
