@@ -5,7 +5,7 @@ Also keeps the public name `rsrl_jax.highlight.min_correlation_diff` (paper eq. 
 
 import runpy
 
-from rsrl_jax.analysis.highlight import min_correlation_diff
+from rsrl_jax.analysis.highlight_maps import min_correlation_diff
 
 __all__ = ["min_correlation_diff"]
 

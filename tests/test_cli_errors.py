@@ -20,11 +20,11 @@ import pytest
 
 from conftest import tiny_config
 from rsrl_jax import config, errors
-from rsrl_jax.analysis import compare, highlight, report
+from rsrl_jax.analysis import compare, report
 from rsrl_jax.data import builders, photos, sources
 from rsrl_jax.engine import rounds
 from rsrl_jax.models import convert
-from rsrl_jax.run import checkpoints, distributed, resume
+from rsrl_jax.run import checkpoints, distributed, resume, round_pairs
 from rsrl_jax.run.recorder import Recorder
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -380,15 +380,15 @@ def test_a_missing_workdir_is_a_data_error_that_is_also_file_not_found(tmp_path)
 def test_a_run_that_lacks_a_round_is_a_data_error_a_bad_k_a_config_error(tiny_run):
     workdir = str(tiny_run[0])
     with pytest.raises(errors.DataError, match="no checkpoint of round 7"):
-        highlight.pair_rounds(workdir, 0, 7)
+        round_pairs.pair_rounds(workdir, 0, 7)
     with pytest.raises(errors.DataError, match="no checkpoint of round 7"):
         checkpoints.load_network(workdir, 0, 7)
     with pytest.raises(errors.DataError, match="fold 4: not in"):
         checkpoints.chosen_round(workdir, 4)
     with pytest.raises(errors.ConfigError, match="k=0"):
-        highlight.pair_rounds(workdir, 0, 2, 0)
+        round_pairs.pair_rounds(workdir, 0, 2, 0)
     with pytest.raises(errors.ConfigError, match="I - k = 0"):
-        highlight.pair_rounds(workdir, 0, 1, 1)
+        round_pairs.pair_rounds(workdir, 0, 1, 1)
 
 
 def test_flag_and_method_mistakes_are_config_errors():

@@ -4,20 +4,18 @@ import json
 import shutil
 import subprocess
 import sys
-import types
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 from PIL import Image
 
-from rsrl_jax.analysis import highlight, highlight_eval
-from rsrl_jax.data import synthetic
-from rsrl_jax.engine import train
+from rsrl_jax.analysis import highlight, highlight_eval, highlight_maps
+from rsrl_jax.data import preprocess, synthetic
 from rsrl_jax.models.alexnet import AlexNet
 from rsrl_jax.run import checkpoints
+from rsrl_jax.run.round_pairs import pair_rounds
 
 
 def numpy_min_correlation_diff(a, b):
@@ -45,7 +43,7 @@ def related_maps(rng, shape):
 
 def test_matches_numpy_on_random_maps():
     a, b = related_maps(np.random.default_rng(0), (4, 9, 11, 12))
-    J, diff, corr = highlight.min_correlation_diff(a, b)
+    J, diff, corr = highlight_maps.min_correlation_diff(a, b)
     want_J, want_diff, want_corr = numpy_min_correlation_diff(a.astype(np.float64), b)
     np.testing.assert_allclose(corr, want_corr, atol=1e-5)
     np.testing.assert_array_equal(J, want_J)
@@ -55,7 +53,7 @@ def test_matches_numpy_on_random_maps():
 
 def test_batch_of_one():
     a, b = related_maps(np.random.default_rng(1), (1, 6, 5, 7))
-    J, diff, corr = highlight.min_correlation_diff(a, b)
+    J, diff, corr = highlight_maps.min_correlation_diff(a, b)
     want_J, want_diff, want_corr = numpy_min_correlation_diff(a.astype(np.float64), b)
     assert J.shape == (1,) and diff.shape == (1, 6, 5) and corr.shape == (1, 7)
     assert int(J[0]) == int(want_J[0])
@@ -73,7 +71,7 @@ def test_constant_channels_get_plus_one_and_are_never_chosen():
     b[..., 3] = a[..., 3]  # identical maps: corr exactly 1, a real candidate
     a[1] = b[1] = np.zeros_like(a[1])  # photo 1: every channel constant
     a[1, ..., 4] = b[1, ..., 4] = 7.0
-    J, diff, corr = highlight.min_correlation_diff(a, b)
+    J, diff, corr = highlight_maps.min_correlation_diff(a, b)
     corr, J = np.asarray(corr), np.asarray(J)
     assert np.all(np.isfinite(corr)) and np.all(np.isfinite(diff))
     np.testing.assert_array_equal(corr[0, :3], 1.0)
@@ -85,8 +83,8 @@ def test_constant_channels_get_plus_one_and_are_never_chosen():
 
 def test_scale_invariant_and_finite_at_extreme_magnitudes():
     a, b = related_maps(np.random.default_rng(3), (2, 7, 7, 6))
-    J, _, corr = highlight.min_correlation_diff(a, b)
-    J_big, diff_big, corr_big = highlight.min_correlation_diff(a * 1e30, b * 1e-30)
+    J, _, corr = highlight_maps.min_correlation_diff(a, b)
+    J_big, diff_big, corr_big = highlight_maps.min_correlation_diff(a * 1e30, b * 1e-30)
     np.testing.assert_allclose(corr_big, corr, atol=1e-5)
     np.testing.assert_array_equal(J_big, J)
     assert np.all(np.isfinite(corr_big)) and np.all(np.isfinite(diff_big))
@@ -94,9 +92,9 @@ def test_scale_invariant_and_finite_at_extreme_magnitudes():
 
 def test_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match=r"\[B,H,W,C\]"):
-        highlight.min_correlation_diff(np.zeros((1, 4, 4, 3)), np.zeros((1, 4, 4, 2)))
+        highlight_maps.min_correlation_diff(np.zeros((1, 4, 4, 3)), np.zeros((1, 4, 4, 2)))
     with pytest.raises(ValueError, match=r"\[B,H,W,C\]"):
-        highlight.min_correlation_diff(np.zeros((4, 4, 3)), np.zeros((4, 4, 3)))
+        highlight_maps.min_correlation_diff(np.zeros((4, 4, 3)), np.zeros((4, 4, 3)))
 
 
 @pytest.mark.parametrize("size,grid", [(224, 55), (64, 15)])
@@ -106,24 +104,24 @@ def test_conv1_shape_of_the_full_alexnet(size, grid):
     variables = jax.eval_shape(model.init, jax.random.key(0), x)
     out = jax.eval_shape(lambda v, x: model.apply(v, x, method="conv1_maps"), variables, x)
     assert out.shape == (2, grid, grid, 64)
-    assert highlight.conv1_grid(size) == grid
+    assert highlight_maps.conv1_grid(size) == grid
 
 
 def test_conv1_cells_line_up_with_the_photo():
     """A bright pixel at a cell's stated centre lights exactly that cell of a centre-tap conv1."""
     model = AlexNet(num_classes=2, width=1 / 64, fc_dim=4)
-    k = highlight.CONV1_KERNEL
+    k = highlight_maps.CONV1_KERNEL
     kernel = np.zeros((k, k, 3, 1), np.float32)
     kernel[k // 2, k // 2, 0, 0] = 1.0
     params = {"conv1": {"kernel": kernel, "bias": np.zeros(1, np.float32)}}
     x = np.zeros((1, 64, 64, 3), np.float32)
     cell = (4, 9)
-    y_px, x_px = highlight.conv1_cell_centre(np.asarray(cell))
+    y_px, x_px = highlight_maps.conv1_cell_centre(np.asarray(cell))
     x[0, y_px, x_px, 0] = 1.0
     maps = np.asarray(model.apply({"params": params}, x, method="conv1_maps"))[0, ..., 0]
     assert np.argwhere(maps != 0).tolist() == [list(cell)]
     # And the upsampled map peaks on that pixel.
-    up = highlight.conv1_to_photo(maps, 64)
+    up = highlight_maps.conv1_to_photo(maps, 64)
     assert np.unravel_index(up.argmax(), up.shape) == (y_px, x_px)
 
 
@@ -131,7 +129,7 @@ def test_mask_scores_on_known_maps():
     masks = np.zeros((3, 64, 64), bool)
     masks[:, 10:30, 20:40] = True
     saliency = np.zeros((3, 15, 15), np.float32)
-    cy, cx = highlight.conv1_cell_centre(np.arange(15)), highlight.conv1_cell_centre(np.arange(15))
+    cy = cx = highlight_maps.conv1_cell_centre(np.arange(15))
     inside = (np.flatnonzero((cy >= 14) & (cy < 26))[0], np.flatnonzero((cx >= 24) & (cx < 36))[0])
     saliency[0][inside] = 1.0  # one cell well inside the mask
     saliency[1][0, 14] = 1.0  # a corner cell, outside
@@ -150,9 +148,11 @@ def test_png_names_never_collide():
 
 
 def test_panels_are_skipped_for_a_single_round(tmp_path):
-    config = ml_collections.ConfigDict({"rsrl": {"rounds": 1}})
-    experiment = types.SimpleNamespace(config=config, workdir=str(tmp_path), data=None)
-    assert highlight.write_run_panels(experiment, []) == []
+    no_photos = np.zeros((0, 64, 64, 3), np.uint8)
+    skipped = highlight.write_highlight_panels(
+        str(tmp_path), no_photos, np.zeros(0, int), [], 64, 8, num_rounds=1
+    )
+    assert skipped == []
     assert not (tmp_path / "report").exists()
 
 
@@ -176,23 +176,23 @@ def test_run_writes_a_highlight_panel(run_dir):
 def test_rounds_default_to_the_chosen_one_and_bad_ones_are_named(run_dir, tmp_path):
     workdir = str(run_dir)
     chosen = checkpoints.chosen_round(workdir, 0)
-    assert highlight.pair_rounds(workdir, 0) == ((chosen, chosen - 1) if chosen > 1 else (2, 1))
-    assert highlight.pair_rounds(workdir, 0, 2, 1) == (2, 1)
+    assert pair_rounds(workdir, 0) == ((chosen, chosen - 1) if chosen > 1 else (2, 1))
+    assert pair_rounds(workdir, 0, 2, 1) == (2, 1)
     with pytest.raises(ValueError, match="I - k = 0"):
-        highlight.pair_rounds(workdir, 0, 1, 1)
+        pair_rounds(workdir, 0, 1, 1)
     with pytest.raises(ValueError, match="k=0"):
-        highlight.pair_rounds(workdir, 0, 2, 0)
+        pair_rounds(workdir, 0, 2, 0)
     with pytest.raises(ValueError, match=r"no checkpoint of round 4 \(saved: \[1, 2\]\)"):
-        highlight.pair_rounds(workdir, 0, 4, 1)
+        pair_rounds(workdir, 0, 4, 1)
     with pytest.raises(FileNotFoundError, match="fold_1"):
-        highlight.pair_rounds(workdir, 1)
+        pair_rounds(workdir, 1)
     # A chosen round 1 has no earlier network: round 2 vs 1 stands in.
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     summary = json.loads((copy / "summary.json").read_text())
     summary["folds"][0]["chosen_round"] = 1
     (copy / "summary.json").write_text(json.dumps(summary))
-    assert highlight.pair_rounds(str(copy), 0) == (2, 1)
+    assert pair_rounds(str(copy), 0) == (2, 1)
 
 
 def test_cli_draws_each_photo_and_reports_unreadable_ones(run_dir, tmp_path):
@@ -216,10 +216,10 @@ def test_cli_draws_each_photo_and_reports_unreadable_ones(run_dir, tmp_path):
         assert (line["round_I"], line["round_I_minus_k"]) == (2, 1)
         assert len(line["corr"]) == 16  # conv1 channels at width 0.25
         # The CLI's figures are those of the two restored networks on the decoded photo.
-        x = train.normalize(highlight.network_photo(str(path), config)[None])
+        x = preprocess.normalize(preprocess.network_photo(str(path), config)[None])
         a = model.apply({"params": params_i}, x, method="conv1_maps")
         b = model.apply({"params": params_prev}, x, method="conv1_maps")
-        J, _, corr = highlight.min_correlation_diff(a, b)
+        J, _, corr = highlight_maps.min_correlation_diff(a, b)
         assert line["J"] == int(J[0])
         np.testing.assert_allclose(line["corr"], np.asarray(corr[0]), atol=1e-5)
         assert line["min_corr"] == pytest.approx(min(line["corr"]), abs=1e-6)

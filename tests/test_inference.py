@@ -157,13 +157,13 @@ def test_network_photo_is_the_runs_stored_square_centre_cropped(tmp_path, stored
     """The same view as training's evaluation: decoded at the stored size, central crop."""
     from conftest import tiny_config
     from rsrl_jax.data import photos
-    from rsrl_jax.engine.train import center_crops
+    from rsrl_jax.data.preprocess import center_crops, network_photo, photo_options
 
     config = tiny_config({"data.stored_size": stored_size})
-    options = inference.photo_options(config)
+    options = photo_options(config)
     assert options.stored_size == (stored_size or 64) and options.image_size == 64
     path = str(tmp_path / "p.png")
     pf.asymmetric(96, 64).save(path)
     want = center_crops(photos.decode_photo(path, options.stored_size)[None], 64)[0]
-    np.testing.assert_array_equal(inference.network_photo(path, config), want)
-    assert inference.network_photo(path, config).shape == (64, 64, 3)
+    np.testing.assert_array_equal(network_photo(path, config), want)
+    assert network_photo(path, config).shape == (64, 64, 3)

@@ -117,3 +117,18 @@ def test_predict_scores_photos_and_reports_unreadable_ones(tiny_run, tmp_path):
         assert line["expected_score"] == pytest.approx(expected, rel=1e-5)
         assert line["round"] == chosen
     assert "broken.jpg" in lines[2]["error"] and "missing" in lines[3]["error"]
+
+
+def test_training_loads_matplotlib_only_to_draw():
+    """A run imports the report and highlight modules, but matplotlib only when it draws."""
+    code = (
+        "import sys\n"
+        "import rsrl_jax.cli.main, rsrl_jax.engine.rsrl, rsrl_jax.engine.predict\n"
+        "import rsrl_jax.analysis.highlight, rsrl_jax.analysis.highlight_eval\n"
+        "before = 'matplotlib' in sys.modules\n"
+        "import rsrl_jax.analysis.highlight_draw\n"
+        "print(before, 'matplotlib' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["False", "True"]

@@ -15,6 +15,7 @@ from PIL import Image
 
 from conftest import run_cli
 from rsrl_jax.config import base_config, validate
+from rsrl_jax.data import preprocess
 from rsrl_jax.engine import train
 from rsrl_jax.models import pretrained
 from rsrl_jax.models.alexnet import AlexNet, params_from_torchvision, torchvision_shapes
@@ -147,7 +148,8 @@ def coded_photos(batch, height, width):
 
 def test_random_crops_are_windows_at_their_own_offsets():
     photos = coded_photos(16, 40, 50)
-    crops = np.asarray(jax.jit(train.random_crops, static_argnums=1)(photos, 32, jax.random.key(0)))
+    crop = jax.jit(preprocess.random_crops, static_argnums=1)
+    crops = np.asarray(crop(photos, 32, jax.random.key(0)))
     assert crops.shape == (16, 32, 32, 3)
     tops, lefts = crops[:, 0, 0, 0].astype(int), crops[:, 0, 0, 1].astype(int)
     for b in range(16):
@@ -156,13 +158,14 @@ def test_random_crops_are_windows_at_their_own_offsets():
         )
     assert tops.max() <= 8 and lefts.max() <= 18
     assert len(set(zip(tops, lefts, strict=True))) > 8  # each photo draws its own offset
-    again = np.asarray(train.random_crops(photos, 32, jax.random.key(0)))
+    again = np.asarray(preprocess.random_crops(photos, 32, jax.random.key(0)))
     np.testing.assert_array_equal(crops, again)
 
 
 def test_evaluation_sees_the_central_crop():
     photos = coded_photos(2, 72, 75)
-    np.testing.assert_array_equal(np.asarray(train.center_crops(photos, 64)), photos[:, 4:68, 5:69])
+    central = np.asarray(preprocess.center_crops(photos, 64))
+    np.testing.assert_array_equal(central, photos[:, 4:68, 5:69])
     model = AlexNet(num_classes=3, width=0.25, fc_dim=64)
     rng = np.random.default_rng(0)
     params = jax.tree.map(
@@ -172,7 +175,7 @@ def test_evaluation_sees_the_central_crop():
     plain = train.make_eval_step(model)(params, photos[:, 4:68, 5:69])
     np.testing.assert_allclose(np.asarray(cropped), np.asarray(plain), rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="cannot crop 64x64 windows from 60x60 photos"):
-        train.center_crops(coded_photos(1, 60, 60), 64)
+        preprocess.center_crops(coded_photos(1, 60, 60), 64)
 
 
 SCORES = [2] * 2 + [3] * 8 + [4] * 10 + [5] * 6 + [6] * 2 + [7, 8]
@@ -227,7 +230,7 @@ def test_xiheaa_run_starts_round_1_from_the_converted_weights(tmp_path, converte
 
 def test_training_never_imports_torch():
     code = (
-        "import sys; import rsrl_jax.cli.main, rsrl_jax.rsrl, rsrl_jax.pretrained; "
+        "import sys; import rsrl_jax.cli.main, rsrl_jax.engine.rsrl, rsrl_jax.models.pretrained; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

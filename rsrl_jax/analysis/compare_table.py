@@ -5,13 +5,10 @@ fold the round chosen on validation macro F (and, for contrast, on test), its te
 and their mean ± std over folds.
 """
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from rsrl_jax.analysis import fold_stats  # noqa: E402
+from rsrl_jax.analysis import fold_stats
+from rsrl_jax.analysis.figures import new_figure
 
 # (key, column title) of the headline figures, each a test figure of a chosen round.
 FIGURES = (
@@ -151,7 +148,8 @@ def plot(summaries: dict, class_scores, path: str) -> None:
     diamond on each bar is the same figure with the round chosen on test."""
     methods = list(summaries)
     width = 0.8 / len(methods)
-    fig, axes = plt.subplots(2, 1, figsize=(max(10, 1.2 * len(FIGURES) * len(methods) / 3), 9))
+    fig = new_figure(max(10, 1.2 * len(FIGURES) * len(methods) / 3), 9)
+    axes = fig.subplots(2, 1)
     panels = (
         (axes[0], [(name, title) for name, title in FIGURES], lambda s, c, k: s[c][k]),
         (
@@ -186,4 +184,3 @@ def plot(summaries: dict, class_scores, path: str) -> None:
     axes[0].legend(fontsize=8, ncol=min(4, len(methods)))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

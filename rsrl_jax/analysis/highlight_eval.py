@@ -3,7 +3,7 @@
 The paper shows highlight maps but never measures them. The synthetic data knows each photo's
 subject (`Dataset.masks`), so for the test photos of a finished run this compares
 
-* |diff| = |conv1_I^J - conv1_{I-k}^J| (the highlight map of `rsrl_jax.highlight`),
+* |diff| = |conv1_I^J - conv1_{I-k}^J| (the highlight map of `analysis.highlight_maps`),
 * |diff - mean(diff)|: the same without its spatially constant part (a change of conv1's
   bias shifts the whole map and spreads energy evenly, whatever the subject),
 * mean over channels of |conv1_I| (what a single network's first layer responds to), and
@@ -19,17 +19,27 @@ by two figures per photo, averaged over the test photos:
 
   python -m rsrl_jax.highlight_eval --workdir=DIR [--fold=F] [--round=I] [--k=1]
 
-prints the table and writes it as JSON to DIR/report/highlight_eval_fold{F}.json.
+prints the table (`format_table`) and writes the figures (`evaluate`) as JSON to
+DIR/report/highlight_eval_fold{F}.json (`write_evaluation`).
 """
+
+import json
+import os
 
 import numpy as np
 from absl import logging
 
 from rsrl_jax import errors
-from rsrl_jax.analysis import highlight
+from rsrl_jax.analysis.highlight_maps import (
+    conv1_cell_centre,
+    conv1_to_photo,
+    make_highlight_fn,
+    run_highlights,
+)
 from rsrl_jax.data import datasets, identity, splits
-from rsrl_jax.engine import train
+from rsrl_jax.data.preprocess import center_crops
 from rsrl_jax.run import checkpoints
+from rsrl_jax.run.round_pairs import pair_rounds
 
 MAPS = {
     "diff": "|diff| of net_I vs net_(I-k), channel J",
@@ -45,21 +55,21 @@ def mask_scores(saliency: np.ndarray, masks: np.ndarray) -> dict:
     in particular: its energy counts as spread evenly (share = mask area).
     """
     size = masks.shape[-1]
-    energy = highlight.conv1_to_photo(saliency, size) ** 2
+    energy = conv1_to_photo(saliency, size) ** 2
     total = energy.sum(axis=(1, 2))
     area = masks.mean(axis=(1, 2))
     inside = (energy * masks).sum(axis=(1, 2))
     share = np.where(total > 0, inside / np.where(total > 0, total, 1.0), area)
     flat = saliency.reshape(len(saliency), -1).argmax(axis=1)
     rows, cols = np.unravel_index(flat, saliency.shape[1:])
-    y, x = highlight.conv1_cell_centre(rows), highlight.conv1_cell_centre(cols)
+    y, x = conv1_cell_centre(rows), conv1_cell_centre(cols)
     hit = masks[np.arange(len(masks)), y, x]
     return {"energy_share": share, "pointing_hit": hit.astype(np.float64)}
 
 
 def evaluate(workdir: str, fold: int = 0, round_: int | None = None, k: int = 1) -> dict:
     """The table's figures for the test photos of `fold` of the finished run in `workdir`."""
-    rounds = highlight.pair_rounds(workdir, fold, round_, k)
+    rounds = pair_rounds(workdir, fold, round_, k)
     config, model, params_i, _ = checkpoints.load_network(workdir, fold, rounds[0])
     params_prev = checkpoints.load_network(workdir, fold, rounds[1])[2]
     logging.info("regenerating the run's data set (%s)", config.data.name)
@@ -78,14 +88,10 @@ def evaluate(workdir: str, fold: int = 0, round_: int | None = None, k: int = 1)
         raise errors.DataError(f"fold={fold}: the run has folds 0..{len(fold_splits) - 1}")
     test = fold_splits[fold].test
     size = config.data.image_size
-    images = train.center_crops(data.images[test], size)
-    masks = train.center_crops(data.masks[test], size)
-    maps = highlight.run_highlights(
-        highlight.make_highlight_fn(model),
-        params_i,
-        params_prev,
-        images,
-        config.train.eval_batch_size,
+    images = center_crops(data.images[test], size)  # the evaluation view, masks alike
+    masks = center_crops(data.masks[test], size)
+    maps = run_highlights(
+        make_highlight_fn(model), params_i, params_prev, images, config.train.eval_batch_size
     )
     diff = maps["diff"]
     scores = {
@@ -120,6 +126,17 @@ def evaluate(workdir: str, fold: int = 0, round_: int | None = None, k: int = 1)
             np.mean(scores["diff"]["energy_share"] > scores["activation"]["energy_share"])
         ),
     }
+
+
+def write_evaluation(result: dict) -> str:
+    """Writes `evaluate`'s figures to <workdir>/report/highlight_eval_fold<fold>.json (the
+    result's own workdir and fold); returns the path."""
+    report = os.path.join(result["workdir"], "report")
+    os.makedirs(report, exist_ok=True)
+    path = os.path.join(report, f"highlight_eval_fold{result['fold']}.json")
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    return path
 
 
 def format_table(result: dict) -> str:

@@ -13,14 +13,11 @@ import glob
 import json
 import os
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from rsrl_jax import errors  # noqa: E402
-from rsrl_jax.analysis import fold_stats  # noqa: E402
+from rsrl_jax import errors
+from rsrl_jax.analysis import fold_stats
+from rsrl_jax.analysis.figures import new_figure
 
 FIGURES = {
     "training_set_size": "training_set_size.png",
@@ -59,7 +56,8 @@ def _band(ax, rounds, values, label, **kw):
 
 def plot_training_set_size(records, class_scores, path):
     rounds = sorted({r["round"] for r in records})
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = new_figure(7, 4)
+    ax = fig.subplots()
     bottom = np.zeros(len(rounds))
     for score in class_scores:
         counts = np.nanmean(
@@ -75,12 +73,12 @@ def plot_training_set_size(records, class_scores, path):
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_per_class(records, class_scores, part, path):
     rounds = sorted({r["round"] for r in records})
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharey=True)
+    fig = new_figure(14, 4)
+    axes = fig.subplots(1, 3, sharey=True)
     for ax, name in zip(axes, fold_stats.PER_CLASS, strict=True):
         for score in class_scores:
             key = str(score)
@@ -96,12 +94,12 @@ def plot_per_class(records, class_scores, part, path):
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_accuracy(records, path):
     rounds = sorted({r["round"] for r in records})
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = new_figure(7, 4)
+    ax = fig.subplots()
     for part, label in (
         ("train_kept", "train (the round's training set)"),
         ("train", "train (all of D)"),
@@ -114,13 +112,13 @@ def plot_accuracy(records, path):
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_confusion(matrix: np.ndarray, class_scores, title, path):
     rows = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = new_figure(5.5, 5)
+    ax = fig.subplots()
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for (i, j), n in np.ndenumerate(matrix):
         color = "white" if share[i, j] > 0.6 else "black"
@@ -132,7 +130,6 @@ def plot_confusion(matrix: np.ndarray, class_scores, title, path):
     fig.colorbar(im, ax=ax, fraction=0.046, label="share of the true score's photos")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _pm(stat: dict) -> str:

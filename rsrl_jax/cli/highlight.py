@@ -3,25 +3,29 @@
   python -m rsrl_jax.highlight --workdir=DIR [--fold=F] [--round=I] [--k=1] --out=OUT \\
       [--norecursive] PHOTO_OR_FOLDER...
 
-See `rsrl_jax.analysis.highlight` for the maps and the figure.
+writes OUT/<photo name>.png (the photo, both conv1 maps of channel J, the difference overlaid
+on the photo) and prints one JSON line per photo: path, png, both rounds, J, the minimal
+correlation, every channel's correlation and net_I's predicted score. A folder stands for
+every file under it, as for predict (`rsrl_jax.data.user_photos`). A photo that cannot be
+read gets a line {"path", "error"}, a file that is not a photo {"path", "skipped"}, and the
+others go on; the exit status is 1 only if no photo could be read (2 for a workdir, fold or
+round that cannot be used). I defaults to the round the run chose on validation; if that
+round is too early to have a net_{I-k}, round 1 + k is used instead (with a warning, and the
+JSON says which rounds were compared). An explicit --round must leave I - k >= 1.
+
+Photos are decoded as the run decoded them (its `data.stored_size`, else `data.image_size`,
+and its `data.max_pixels`) and centre-cropped to `data.image_size`, the view the network was
+evaluated on (`data.preprocess.network_photo`); the log names the values used. The library
+function is `rsrl_jax.analysis.highlight.highlight_photos`.
 """
 
 import json
-import os
 
-import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 from rsrl_jax import cli
-from rsrl_jax.analysis.highlight import (
-    draw_highlight,
-    make_highlight_fn,
-    pair_rounds,
-    run_highlights,
-    unique_png_names,
-)
-from rsrl_jax.data import user_photos as inference
-from rsrl_jax.run import checkpoints
+from rsrl_jax.analysis.highlight import highlight_photos
+from rsrl_jax.data.user_photos import expand_paths
 
 FLAGS = flags.FLAGS
 
@@ -35,7 +39,7 @@ def define_pair_flags(workdir_help: str, fold_help: str) -> None:
 
 
 def define_flags():
-    """The CLI's flags; defined only when run as a program (rsrl.run imports this module)."""
+    """The CLI's flags; defined only when run as a program."""
     define_pair_flags("Workdir of a finished run.", "Fold whose networks to use.")
     flags.DEFINE_string("out", None, "Folder for the PNG files (created if missing).")
     flags.DEFINE_integer("batch_size", 16, "Photos per jitted call.")
@@ -44,50 +48,21 @@ def define_flags():
 
 
 def main(argv) -> int:
-    paths = argv[1:]
-    if not paths:
+    if not argv[1:]:
         raise app.UsageError("give at least one PHOTO or folder of photos")
     cli.quiet_libraries()
-    workdir, fold = FLAGS.workdir, FLAGS.fold
-    rounds = pair_rounds(workdir, fold, FLAGS.round, FLAGS.k)
-    config, model, params_i, scores = checkpoints.load_network(workdir, fold, rounds[0])
-    params_prev = checkpoints.load_network(workdir, fold, rounds[1])[2]
-    os.makedirs(FLAGS.out, exist_ok=True)
-    options = inference.photo_options(config)
-    inference.log_photo_options(workdir, options)
-    found = inference.expand_paths(paths, FLAGS.recursive)
-    paths = [f.path for f in found]
-    decoded, lines = [], [None] * len(found)
-    for i, entry in enumerate(found):
-        photo, lines[i] = inference.read_photo(entry, options)
-        if photo is not None:
-            decoded.append((i, photo))
-    if decoded:
-        images = np.stack([photo for _, photo in decoded])
-        maps = run_highlights(
-            make_highlight_fn(model), params_i, params_prev, images, FLAGS.batch_size
-        )
-        names = unique_png_names(paths)
-        for row, (i, photo) in enumerate(decoded):
-            one = {key: value[row] for key, value in maps.items()}
-            J, score = int(one["J"]), scores[int(np.argmax(one["logits"]))]
-            png = os.path.join(FLAGS.out, names[i])
-            caption = f"{os.path.basename(paths[i])}: net_{rounds[0]} scores {score}"
-            draw_highlight(png, photo, one, rounds, caption)
-            lines[i] = {
-                "path": paths[i],
-                "png": png,
-                "round_I": rounds[0],
-                "round_I_minus_k": rounds[1],
-                "J": J,
-                "min_corr": float(one["corr"][J]),
-                "corr": [round(float(c), 6) for c in one["corr"]],
-                "score": score,
-            }
+    lines = highlight_photos(
+        FLAGS.workdir,
+        expand_paths(argv[1:], FLAGS.recursive),
+        FLAGS.out,
+        FLAGS.fold,
+        FLAGS.round,
+        FLAGS.k,
+        FLAGS.batch_size,
+    )
     for line in lines:
         print(json.dumps(line), flush=True)
-    logging.info("%d of %d files drawn into %s", len(decoded), len(paths), FLAGS.out)
-    return 0 if decoded else 1
+    return 0 if any("png" in line for line in lines) else 1
 
 
 if __name__ == "__main__":

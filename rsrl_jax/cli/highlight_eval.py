@@ -1,15 +1,14 @@
 """How much of the highlight falls on the subject (synthetic runs only).
 
 python -m rsrl_jax.highlight_eval --workdir=DIR [--fold=F] [--round=I] [--k=1]
-"""
 
-import json
-import os
+The library is `rsrl_jax.analysis.highlight_eval` (evaluate, write_evaluation, format_table).
+"""
 
 from absl import app, flags, logging
 
 from rsrl_jax import cli
-from rsrl_jax.analysis.highlight_eval import evaluate, format_table
+from rsrl_jax.analysis.highlight_eval import evaluate, format_table, write_evaluation
 from rsrl_jax.cli.highlight import define_pair_flags
 
 FLAGS = flags.FLAGS
@@ -28,11 +27,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     cli.quiet_libraries()
     result = evaluate(FLAGS.workdir, FLAGS.fold, FLAGS.round, FLAGS.k)
-    report = os.path.join(FLAGS.workdir, "report")
-    os.makedirs(report, exist_ok=True)
-    path = os.path.join(report, f"highlight_eval_fold{FLAGS.fold}.json")
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
+    path = write_evaluation(result)
     print(format_table(result), flush=True)
     logging.info("figures written to %s", path)
 

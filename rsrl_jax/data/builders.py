@@ -37,7 +37,7 @@ class BadExample(errors.DataError):
 
 def bad_example_error(problem: sources.Problem) -> BadExample:
     return BadExample(
-        f"{problem.message()} (set --config.data.on_bad_example=skip to leave bad examples out; "
+        f"{problem.message()} (set config.data.on_bad_example=skip to leave bad examples out; "
         f"each is then recorded in the workdir's {SKIPPED_FILE})"
     )
 

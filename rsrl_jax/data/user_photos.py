@@ -1,19 +1,20 @@
 """What predict and highlight share: the files a user names, and each photo as the run saw it.
 
 Paths. A file named on the command line is always tried. A folder stands for every file
-under it, subfolders included (`--norecursive`: its own files only), in sorted order, a
-folder's files before its subfolders'; a link to a folder is followed once. Every file found
-there is opened by its content, whatever its name (`.jfif`, `.jpe`, `.JPEG` are photos too),
-and gets one JSON line: a result, `{"path", "error"}` (a photo that cannot be used: broken,
-too large, or in a format we do not read, such as HEIC), or `{"path", "skipped"}` (a file
-that is no image at all and has no photo extension, such as notes.txt; a hidden file or
-folder, whose name starts with "."; a subfolder under `--norecursive`; anything but a
-regular file). Nothing under a folder is passed over without a line.
+under it, subfolders included (`recursive=False`, the CLIs' `--norecursive`: its own files
+only), in sorted order, a folder's files before its subfolders'; a link to a folder is
+followed once. Every file found there is opened by its content, whatever its name (`.jfif`,
+`.jpe`, `.JPEG` are photos too), and gets one JSON line: a result, `{"path", "error"}` (a
+photo that cannot be used: broken, too large, or in a format we do not read, such as HEIC),
+or `{"path", "skipped"}` (a file that is no image at all and has no photo extension, such as
+notes.txt; a hidden file or folder, whose name starts with "."; a subfolder when not
+recursive; anything but a regular file). Nothing under a folder is passed over without a line.
 
-Photos. Each is decoded as the run's data pipeline decoded it (`photo_options`: the run's
-recorded `data.stored_size`, `data.image_size` and `data.max_pixels`, from its config.json)
-and centre-cropped to `data.image_size`, the view the network was evaluated on; so a photo
-that trained fine is never refused, and one the run would have refused is refused here too.
+Photos. `read_photo` turns each into the view the network was evaluated on
+(`data.preprocess.network_photo`: decoded with the run's recorded `data.stored_size`,
+`data.image_size` and `data.max_pixels`, then centre-cropped), or into the line saying why
+not; so a photo that trained fine is never refused, and one the run would have refused is
+refused here too.
 """
 
 import dataclasses
@@ -21,11 +22,10 @@ import os
 import stat
 
 import numpy as np
-from absl import logging
 from PIL import Image
 
 from rsrl_jax.data import photos
-from rsrl_jax.engine import train
+from rsrl_jax.data.preprocess import PhotoOptions, network_photo
 
 # Names whose failure to open is an error (the file claims to be a photo), not a skip.
 HEIF_EXTENSIONS = (".heic", ".heif", ".hif")
@@ -111,50 +111,6 @@ def photo_extensions() -> tuple[str, ...]:
     formats = set(photos.PHOTO_FORMATS) | {"MPO"}
     names = [ext for ext, fmt in Image.registered_extensions().items() if fmt in formats]
     return tuple(sorted(set(names) | set(HEIF_EXTENSIONS)))
-
-
-@dataclasses.dataclass(frozen=True)
-class PhotoOptions:
-    """How the run decoded its photos: stored square, network input, pixel limit."""
-
-    stored_size: int
-    image_size: int
-    max_pixels: int
-
-    def describe(self) -> str:
-        return (
-            f"data.stored_size={self.stored_size}, data.image_size={self.image_size} "
-            f"(central crop), data.max_pixels={self.max_pixels}"
-        )
-
-
-def photo_options(config) -> PhotoOptions:
-    """The run's recorded data options (config.json, as `checkpoints.load_network` reads it)."""
-    size = int(config.data.image_size)
-    stored = int(config.data.stored_size or size)  # as data.prepared.stored_size (no TFDS import)
-    return PhotoOptions(
-        stored_size=max(stored, size),
-        image_size=size,
-        max_pixels=int(config.data.max_pixels),
-    )
-
-
-def log_photo_options(workdir: str, options: PhotoOptions) -> None:
-    logging.info(
-        "photos are read as the run read them: %s (from %s)",
-        options.describe(),
-        os.path.join(workdir, "config.json"),
-    )
-
-
-def network_photo(path: str, config_or_options) -> np.ndarray:
-    """The photo at `path` as the run's network sees it, uint8 [S, S, 3] with S =
-    data.image_size; raises photos.BadPhoto. Takes the run's config or its PhotoOptions."""
-    options = config_or_options
-    if not isinstance(options, PhotoOptions):
-        options = photo_options(config_or_options)
-    stored = photos.decode_photo(path, options.stored_size, options.max_pixels)
-    return train.center_crops(stored[None], options.image_size)[0]
 
 
 def read_photo(found: Found, options: PhotoOptions) -> tuple[np.ndarray | None, dict | None]:

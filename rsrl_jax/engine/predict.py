@@ -5,7 +5,7 @@
 Each line: path, the predicted score, the probability of every score (softmax of the
 logits, the classification output) and the expected score under those probabilities. The
 round defaults to the one the run chose on validation. A folder stands for every file under
-it (`rsrl_jax.inference`); a photo that cannot be read gets a line with `error`, a file that
+it (`rsrl_jax.data.user_photos`); a photo that cannot be read gets a line with `error`, a file that
 is not a photo one with `skipped`, and the others go on; the exit status is 1 only when no
 photo could be scored. Photos are read with the run's own data options (stored size, crop,
 pixel limit), which the log names.
@@ -17,7 +17,7 @@ import sys
 import jax
 import numpy as np
 
-from rsrl_jax.data import user_photos as inference
+from rsrl_jax.data import preprocess, user_photos
 from rsrl_jax.engine import train
 from rsrl_jax.run import checkpoints
 
@@ -43,19 +43,19 @@ def predict(
 ) -> int:
     """Writes one JSON line per path to `out`; returns how many photos were scored.
 
-    `paths`: `inference.Found` entries (from `inference.expand_paths`) or plain file paths.
+    `paths`: `user_photos.Found` entries (from `user_photos.expand_paths`) or plain file paths.
     """
     round_ = checkpoints.chosen_round(workdir, fold) if round_ is None else round_
     config, model, params, class_scores = checkpoints.load_network(workdir, fold, round_)
-    options = inference.photo_options(config)
-    inference.log_photo_options(workdir, options)
+    options = preprocess.photo_options(config)
+    preprocess.log_photo_options(workdir, options)
     eval_step = train.make_eval_step(model, config.data.image_size)
     placer = train.BatchPlacer(train.make_mesh(jax.devices()[:1]))
-    found = [p if isinstance(p, inference.Found) else inference.Found(p) for p in paths]
+    found = [p if isinstance(p, user_photos.Found) else user_photos.Found(p) for p in paths]
     scored = 0
     for start in range(0, len(found), batch_size):
         chunk = found[start : start + batch_size]
-        read = [inference.read_photo(f, options) for f in chunk]
+        read = [user_photos.read_photo(f, options) for f in chunk]
         ok = [i for i, (photo, _) in enumerate(read) if photo is not None]
         logits = {}
         if ok:

@@ -154,7 +154,15 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         )
     exp.recorder.write_json("summary.json", summary)
     if exp.recorder.is_writer:
-        highlight.write_run_panels(exp, fold_splits)  # report/highlights_fold{F}.png
+        highlight.write_highlight_panels(  # report/highlights_fold{F}.png
+            workdir,
+            data.images,
+            data.labels,
+            [split.test for split in fold_splits],
+            config.data.image_size,
+            config.train.eval_batch_size,
+            config.rsrl.rounds,
+        )
         report.write_report(workdir, records)
     exp.recorder.close()
     logging.info(

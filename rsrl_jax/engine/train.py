@@ -20,10 +20,10 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from rsrl_jax.data.preprocess import center_crops, eval_input, normalize, random_crops
 from rsrl_jax.data.sharding import process_slice
 from rsrl_jax.method import losses
 from rsrl_jax.models.alexnet import AlexNet
-from rsrl_jax.models.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 
 @struct.dataclass
@@ -42,41 +42,6 @@ def make_mesh(devices=None) -> Mesh:
     devices = list(devices if devices is not None else jax.devices())
     devices.sort(key=lambda d: (d.process_index, d.id))
     return Mesh(np.asarray(devices), ("data",))
-
-
-def normalize(images: jax.Array) -> jax.Array:
-    """uint8 NHWC photos -> float32, ImageNet mean/std normalised (as torchvision's models)."""
-    x = images.astype(jnp.float32) / 255.0
-    return (x - IMAGENET_MEAN) / IMAGENET_STD
-
-
-def _crop_origin_range(images, size: int) -> tuple[int, int]:
-    h, w = images.shape[1:3]
-    if h < size or w < size:
-        raise ValueError(f"cannot crop {size}x{size} windows from {h}x{w} photos")
-    return h - size, w - size
-
-
-def random_crops(images: jax.Array, size: int, key: jax.Array) -> jax.Array:
-    """A `size` x `size` window of each NHWC photo, at its own random offset (training)."""
-    max_top, max_left = _crop_origin_range(images, size)
-    if max_top == max_left == 0:
-        return images
-    top_key, left_key = jax.random.split(key)
-    tops = jax.random.randint(top_key, images.shape[:1], 0, max_top + 1)
-    lefts = jax.random.randint(left_key, images.shape[:1], 0, max_left + 1)
-
-    def window(photo, top, left):
-        return jax.lax.dynamic_slice(photo, (top, left, 0), (size, size, photo.shape[-1]))
-
-    return jax.vmap(window)(images, tops, lefts)
-
-
-def center_crops(images: jax.Array, size: int) -> jax.Array:
-    """The central `size` x `size` window of each NHWC photo (evaluation)."""
-    max_top, max_left = _crop_origin_range(images, size)
-    top, left = max_top // 2, max_left // 2
-    return images[:, top : top + size, left : left + size]
 
 
 # Which XLA:CPU library runs the steps' matmuls and convolutions (measured with
@@ -278,9 +243,7 @@ def make_eval_step(
     """
 
     def eval_step(params, images):
-        if image_size is not None:
-            images = center_crops(images, image_size)
-        return model.apply({"params": params}, normalize(images), train=False)
+        return model.apply({"params": params}, eval_input(images, image_size), train=False)
 
     if mesh is None:
         return jax.jit(eval_step, compiler_options=compiler_options(CPU_FORWARD_OPTIONS))

@@ -28,8 +28,8 @@ def convert_hint(path: str) -> str:
     return (
         "convert torchvision's alexnet-owt-7be5be79.pth first: python -m rsrl_jax.convert "
         f"--torch_weights=alexnet-owt-7be5be79.pth --out={out} (needs pip install -e "
-        "'.[convert]') and pass that folder as model.pretrained, or pass "
-        "--config.model.pretrained='' to train from scratch"
+        "'.[convert]') and pass that folder as model.pretrained, or set "
+        "config.model.pretrained='' to train from scratch"
     )
 
 

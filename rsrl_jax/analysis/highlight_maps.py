@@ -1,0 +1,147 @@
+"""Aesthetic highlight maps (paper section IV): where net_I and net_{I-k} disagree most.
+
+For a photo, A = conv1 of net_I and B = conv1 of net_{I-k} (before ReLU). The channel J whose
+two maps correlate least over the spatial positions is the one retraining changed most
+(`min_correlation_diff`); its difference map A[..., J] - B[..., J], upsampled over the photo
+with conv1's geometry (`conv1_to_photo`), is the highlight region.
+
+Maths only (jitted, no drawing): `analysis.highlight_draw` draws the maps,
+`analysis.highlight` runs them on a user's photos or a finished run's test photos.
+"""
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from rsrl_jax.data.preprocess import eval_input
+from rsrl_jax.engine.train import padded_batches
+
+# conv1's geometry (AlexNet's first layer): kernel, stride and padding in input pixels.
+CONV1_KERNEL, CONV1_STRIDE, CONV1_PADDING = 11, 4, 2
+CONV1_OFFSET = (CONV1_KERNEL - 1) // 2 - CONV1_PADDING  # photo pixel under cell 0's centre
+# A channel whose spatial std is below this fraction of its largest |value| counts as constant:
+# float32 rounding alone leaves relative noise of ~1e-7, real structure is far above 1e-5.
+FLAT_TOLERANCE = 1e-5
+
+
+def _centred(x: jax.Array) -> jax.Array:
+    """x minus its spatial mean, centred twice so a constant map becomes exactly zero."""
+    x = x - jnp.mean(x, axis=(1, 2), keepdims=True)
+    return x - jnp.mean(x, axis=(1, 2), keepdims=True)
+
+
+@jax.jit
+def min_correlation_diff(a: jax.Array, b: jax.Array):
+    """(J[B], diff[B,H,W], corr[B,C]) of two batches of feature maps [B,H,W,C] (paper eq. 4-5).
+
+    corr[:, j] is the Pearson correlation of a[..., j] and b[..., j] over the H*W positions,
+    computed in float32 on maps scaled to max |value| 1 and centred (no overflow, no
+    cancellation). A channel that is constant (or non-finite) in a or b carries no change: its
+    corr is +1 and it is chosen only when every channel is. J = argmin corr (first on ties);
+    diff = a[..., J] - b[..., J].
+    """
+    if a.ndim != 4 or a.shape != b.shape:
+        raise ValueError(f"need two [B,H,W,C] arrays of one shape, got {a.shape} and {b.shape}")
+    a, b = a.astype(jnp.float32), b.astype(jnp.float32)
+
+    def scaled(x):
+        peak = jnp.max(jnp.abs(x), axis=(1, 2), keepdims=True)
+        return _centred(x / jnp.where(peak > 0, peak, 1.0))
+
+    ac, bc = scaled(a), scaled(b)
+    n = a.shape[1] * a.shape[2]
+    ss_a, ss_b = jnp.sum(ac * ac, axis=(1, 2)), jnp.sum(bc * bc, axis=(1, 2))
+    informative = (jnp.sqrt(ss_a / n) > FLAT_TOLERANCE) & (jnp.sqrt(ss_b / n) > FLAT_TOLERANCE)
+    denom = jnp.where(informative, jnp.sqrt(ss_a) * jnp.sqrt(ss_b), 1.0)
+    raw = jnp.clip(jnp.sum(ac * bc, axis=(1, 2)) / denom, -1.0, 1.0)
+    corr = jnp.where(informative, raw, 1.0)
+    J = jnp.argmin(jnp.where(informative, corr, 2.0), axis=-1)
+    return J, channel(a, J) - channel(b, J), corr
+
+
+def channel(maps: jax.Array, J: jax.Array) -> jax.Array:
+    """maps[i, ..., J[i]] for each photo i of maps [B,H,W,C]."""
+    return jnp.take_along_axis(maps, J[:, None, None, None], axis=-1)[..., 0]
+
+
+def conv1_grid(image_size: int) -> int:
+    """Side of conv1's output for a square input of `image_size` pixels."""
+    return (image_size + 2 * CONV1_PADDING - CONV1_KERNEL) // CONV1_STRIDE + 1
+
+
+def conv1_to_photo(maps: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear upsampling of conv1 maps [..., h, w] to the photo's pixels [..., size, size].
+
+    Each conv1 cell sits at the centre of its receptive field (input pixel 4i + 3), so the map
+    lines up with the photo; pixels beyond the outermost centres take the edge values.
+    """
+    maps = np.asarray(maps, np.float32)
+    rows = _interpolation(maps.shape[-2], size)
+    cols = _interpolation(maps.shape[-1], size)
+    return np.einsum("ph,...hw,qw->...pq", rows, maps, cols)
+
+
+def _interpolation(grid: int, size: int) -> np.ndarray:
+    """[size, grid] bilinear weights from conv1 cells to photo pixels (see conv1_to_photo)."""
+    u = np.clip((np.arange(size) - CONV1_OFFSET) / CONV1_STRIDE, 0, grid - 1)
+    lo = np.minimum(np.floor(u).astype(int), max(grid - 2, 0))
+    hi = np.minimum(lo + 1, grid - 1)
+    frac = (u - lo).astype(np.float32)
+    weights = np.zeros((size, grid), np.float32)
+    np.add.at(weights, (np.arange(size), lo), 1 - frac)
+    np.add.at(weights, (np.arange(size), hi), frac)
+    return weights
+
+
+def conv1_cell_centre(index: np.ndarray) -> np.ndarray:
+    """The photo pixel at the centre of conv1 cell `index`'s receptive field."""
+    return CONV1_OFFSET + CONV1_STRIDE * np.asarray(index)
+
+
+def make_highlight_fn(model):
+    """Returns a jitted fn(params_I, params_{I-k}, uint8 photos) -> dict of maps and logits.
+
+    One call per batch: conv1 of both nets, min_correlation_diff, the chosen channel's two
+    maps, net_I's mean |conv1| over channels (a single-network baseline) and net_I's logits.
+    """
+
+    def highlight(params_i, params_prev, images):
+        x = eval_input(images)  # photos already cut to the network's size
+        a = model.apply({"params": params_i}, x, method="conv1_maps")
+        b = model.apply({"params": params_prev}, x, method="conv1_maps")
+        J, diff, corr = min_correlation_diff(a, b)
+        return {
+            "J": J,
+            "corr": corr,
+            "diff": diff,
+            "conv_i": channel(a, J),
+            "conv_prev": channel(b, J),
+            "activation": jnp.mean(jnp.abs(a), axis=-1),
+            "logits": model.apply({"params": params_i}, x, train=False),
+        }
+
+    return jax.jit(highlight)
+
+
+def run_highlights(fn, params_i, params_prev, images: np.ndarray, batch_size: int) -> dict:
+    """fn over `images` [N,S,S,3] in fixed-size (padded) batches; numpy arrays of N rows."""
+    n = len(images)
+    batch_size = max(1, min(batch_size, n))
+    parts, start = [], time.perf_counter()
+    for batch, mask in padded_batches(np.arange(n), batch_size):
+        out = jax.device_get(fn(params_i, params_prev, images[batch]))
+        parts.append({k: v[: int(mask.sum())] for k, v in out.items()})
+        done = sum(len(p["J"]) for p in parts)
+        if n > batch_size:
+            rate = done / (time.perf_counter() - start)
+            logging.info(
+                "highlight maps: %d/%d photos, %.1f photos/s, ETA %.0fs",
+                done,
+                n,
+                rate,
+                (n - done) / rate,
+            )
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
