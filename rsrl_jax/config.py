@@ -182,7 +182,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         and all(isinstance(s, int) for s in config.data.score_range)
         and config.data.score_range[0] <= config.data.score_range[1],
         "data.score_range",
-        "must be two integers (lowest, highest)",
+        "must be two integers, the lowest first: (lowest, highest)",
     )
     check(
         all(a < b for a, b in zip(config.data.ava_bins[:-1], config.data.ava_bins[1:], strict=True))
@@ -200,11 +200,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"must be one of {COMPUTE_DTYPES}",
     )
     if config.model.pretrained:
+        why = pretrained.problem(config.model.pretrained)  # first: the weights must exist
+        check(why is None, "model.pretrained", why)
         full_size = "converted ImageNet weights (model.pretrained) need the full-size AlexNet"
         check(config.model.width == 1.0, "model.width", f"{full_size}: 1.0")
         check(config.model.fc_dim == 4096, "model.fc_dim", f"{full_size}: 4096")
-        why = pretrained.problem(config.model.pretrained)
-        check(why is None, "model.pretrained", why)
     check(config.train.batch_size >= 1, "train.batch_size", "must be >= 1")
     check(config.train.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
     check(config.train.epochs_per_round >= 1, "train.epochs_per_round", "must be >= 1")

@@ -415,3 +415,12 @@ def test_a_nan_stop_and_an_empty_selection_are_data_errors():
     fold = types.SimpleNamespace(index=0, split=types.SimpleNamespace(train=np.arange(3)))
     with pytest.raises(errors.DataError, match="the selection kept no sample"):
         rounds.kept_set(fold.index, fold.split.train, 2, np.zeros(3, bool))
+
+
+def test_a_missing_workdir_is_named_as_such(tmp_path):
+    """Not 'the run has no fold 0' when there is no run at all (highlight, highlight_eval)."""
+    with pytest.raises(errors.NotFound, match="nowhere not found: no run's workdir there"):
+        checkpoints.saved_rounds(str(tmp_path / "nowhere"), 0)
+    (tmp_path / "run").mkdir()
+    with pytest.raises(errors.NotFound, match="the run has no fold 0"):
+        checkpoints.saved_rounds(str(tmp_path / "run"), 0)

@@ -197,6 +197,11 @@ def test_cli_refuses_a_wrong_state_dict_naming_the_key(tmp_path):
         ("model-2023.pth", None),  # a year, not a digest: torchvision uses 8 or more digits
         ("alexnet-owt-7be5be79.pth.bak", None),
         ("alexnet-owt-7be5be79x.pth", None),
+        # A second download keeps its digest: a browser's " (1)", wget's ".1", another suffix.
+        ("alexnet-owt-7be5be79 (1).pth", "7be5be79"),
+        ("alexnet-owt-7be5be79(2).pth", "7be5be79"),
+        ("alexnet-owt-7be5be79.pth.1", "7be5be79"),
+        ("alexnet-owt-7be5be79.tar", "7be5be79"),
     ],
 )
 def test_digest_prefix_is_read_from_torchvision_names(name, prefix):

@@ -308,3 +308,21 @@ def test_each_photo_carries_a_content_fingerprint(tmp_path):
     pixels = synthetic.generate(5, 32, config.seed, config.data.label_noise).images
     want = [hashlib.sha256(p.tobytes()).hexdigest()[:16] for p in pixels]
     assert list(data.fingerprints) == want and list(again.fingerprints) == want
+
+
+def test_a_photo_rewritten_with_its_old_mtime_is_prepared_again(tmp_path):
+    """`touch -r`, `cp -p`, `rsync -a`: same size and mtime, other content. The prepared
+    data's key also holds the inode and ctime, which no user tool sets back."""
+    root = tmp_path / "photos"
+    pf.write_photos(str(root / "images"), ["plain.jpg", "gray.png"])
+    (root / "scores.csv").write_text("filename,score\nplain.jpg,3\ngray.png,4\n")
+    config = config_for("folder", root, tmp_path / "cache")
+    before = prepared.make_builder(config)[0].data_dir
+    photo = root / "images" / "plain.jpg"
+    stat = photo.stat()
+    content = bytearray(photo.read_bytes())
+    content[-3] ^= 0xFF  # same size
+    photo.write_bytes(bytes(content))
+    os.utime(photo, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert photo.stat().st_size == stat.st_size and photo.stat().st_mtime_ns == stat.st_mtime_ns
+    assert prepared.make_builder(config)[0].data_dir != before

@@ -1,13 +1,14 @@
 """A run is tied to its data: its record of photos, scores, contents and splits, checked on
 resume (here without training: `resume.start_or_resume` on data sets built in memory)."""
 
+import dataclasses
 import os
 
 import numpy as np
 import pytest
 
 from conftest import tiny_config
-from rsrl_jax.data import datasets, identity, splits
+from rsrl_jax.data import datasets, identity, sources, splits
 from rsrl_jax.errors import DataError
 from rsrl_jax.run import resume
 from rsrl_jax.run.recorder import Recorder
@@ -179,3 +180,43 @@ def test_a_damaged_record_stops_the_resume(started):
             f.write(damaged)
         with pytest.raises(DataError, match="data_identity.npz: unreadable"):
             start_or_resume(config(), workdir, data)
+
+
+def listing_of(rows):
+    """A parsed photo list (`sources.SourceList`) of (key, score, fingerprint) rows."""
+    examples = [
+        sources.Example(k, f"images/{k}", s, f"line {i + 2}") for i, (k, s, _) in enumerate(rows)
+    ]
+    return sources.SourceList(splits={"train": examples}, problems=[], listed_files=[])
+
+
+def test_the_list_is_checked_against_the_record_before_any_photo_is_decoded(started):
+    """Added, removed and re-scored photos show in the list alone: a resume stops there."""
+    workdir = started[0]
+    identity.check_listing(workdir, listing_of(photos()), force=False)  # the same: passes
+    rows = photos()
+    rows[2] = (rows[2][0], rows[2][1] + 1, rows[2][2])
+    with pytest.raises(DataError, match=r"1 re-scored \(p02.jpg 5->6\)"):
+        identity.check_listing(workdir, listing_of(rows), force=False)
+    identity.check_listing(workdir, listing_of(rows), force=True)  # force: same photos go on
+    more = photos() + [("new.jpg", 3, "f" * 16)]
+    with pytest.raises(DataError, match=r"1 added \(new.jpg\).*cannot resume it either"):
+        identity.check_listing(workdir, listing_of(more), force=True)
+    with pytest.raises(DataError, match=r"1 removed \(p29.jpg\)"):
+        identity.check_listing(workdir, listing_of(photos()[:-1]), force=False)
+    # A photo the run itself left out as bad is not new when the list still names it.
+    with open(os.path.join(workdir, "skipped.jsonl"), "w") as f:
+        f.write('{"item": "new.jpg", "where": "line 32", "reason": "corrupt"}\n')
+    identity.check_listing(workdir, listing_of(more), force=False)
+
+
+def test_a_recorded_photo_now_skipped_as_bad_is_named_as_such(started):
+    workdir = started[0]
+    data = make_data(photos()[1:])
+    data = dataclasses.replace(
+        data, skipped=({"item": "p00.jpg", "where": "line 2", "reason": "truncated photo"},)
+    )
+    with pytest.raises(DataError) as e:
+        start_or_resume(config(), workdir, data)
+    assert "1 still listed but now skipped as bad photos (p00.jpg: truncated photo)" in str(e.value)
+    assert "removed" not in str(e.value)

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import photo_factory as pf
 import pytest
-from PIL import ImageCms
+from PIL import Image, ImageCms
 
 from rsrl_jax.data.photos import BadPhoto, NotAPhoto, decode_photo, to_rgb
 
@@ -267,3 +267,20 @@ def test_a_photo_format_pillow_gives_up_on_is_named_not_called_text(tmp_path):
     assert not isinstance(e.value, NotAPhoto)
     with pytest.raises(BadPhoto, match="a folder, not a photo"):
         decode_photo(str(tmp_path), 4)
+
+
+def test_a_wide_photo_stored_nearly_black_is_said_aloud(tmp_path, caplog):
+    """12-bit data in a 16-bit file: scaled as 16-bit it is stored dark, with a warning that
+    names the file and the value ranges (a refusal is only for a photo stored blank)."""
+    values = (np.arange(64 * 64).reshape(64, 64) % 4096).astype(np.uint16)
+    path = tmp_path / "twelve_bit.png"
+    Image.fromarray(values).save(path)
+    caplog.set_level("WARNING")
+    out = decode_photo(str(path), 32)
+    assert out.max() < 32
+    assert f"{path}: stored very dark: its I;16 pixel values 0..4095" in caplog.text
+    caplog.clear()
+    bright = tmp_path / "sixteen_bit.png"
+    Image.fromarray((values.astype(np.uint32) * 16).astype(np.uint16)).save(bright)
+    decode_photo(str(bright), 32)
+    assert "stored very dark" not in caplog.text

@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import read_records, tiny_config
 from rsrl_jax.data import identity, synthetic
 from rsrl_jax.engine import rsrl
-from rsrl_jax.errors import DataError
+from rsrl_jax.errors import ConfigError, DataError
 from rsrl_jax.run import checkpoints
 
 NUM_PHOTOS = 30
@@ -73,7 +73,7 @@ def stopped_after_round_1(reference, tmp_path):
     shutil.copytree(workdir, tmp_path / "run")
     shutil.rmtree(tmp_path / "run" / "fold_0" / "round_02")
     shutil.rmtree(photos)
-    shutil.copytree(photos.parent / "pristine", photos)  # mtimes kept: prepared data reused
+    shutil.copytree(photos.parent / "pristine", photos)  # new inodes: decoded again
     return tmp_path / "run", photos, list(rows)
 
 
@@ -118,8 +118,11 @@ def test_re_scored_photos_stop_the_resume_and_force_keeps_the_splits(reference, 
     changes = rescore_four(rows)
     write_scores(photos, rows[:NUM_PHOTOS])
     before = (workdir / "metrics.jsonl").read_bytes()
+    prepared_before = sorted(os.listdir(photos.parent / "cache"))
     with pytest.raises(DataError) as e:
         rsrl.run(folder_config(photos), str(workdir))
+    # Told from scores.csv alone, before any photo was decoded into a new prepared folder.
+    assert sorted(os.listdir(photos.parent / "cache")) == prepared_before
     named = ", ".join(f"{n} {a}->{b}" for n, a, b in sorted(changes, key=lambda c: c[0]))
     assert f"the data differ from the run's: 4 re-scored ({named}); " in str(e.value)
     assert "use another --workdir for new data" in str(e.value)
@@ -170,3 +173,14 @@ def test_changed_photos_stop_the_resume_naming_them(reference, tmp_path, change)
     assert json.loads((workdir / "classes.json").read_text()) == json.loads(
         (reference[0] / "classes.json").read_text()
     )
+
+
+def test_a_refused_rerun_leaves_the_runs_files_as_they_were(reference, tmp_path):
+    """A config change is refused before the data are read: skipped.jsonl (written by a
+    skip-mode run) and metrics.jsonl stay the finished run's."""
+    workdir, photos, _ = stopped_after_round_1(reference, tmp_path)
+    (workdir / "skipped.jsonl").write_text('{"item": "x.jpg", "where": "line 9", "reason": "r"}\n')
+    files = {name: (workdir / name).read_bytes() for name in ("skipped.jsonl", "metrics.jsonl")}
+    with pytest.raises(ConfigError, match="data.on_bad_example"):
+        rsrl.run(folder_config(photos, **{"data.on_bad_example": "skip"}), str(workdir))
+    assert {name: (workdir / name).read_bytes() for name in files} == files

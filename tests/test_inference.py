@@ -67,6 +67,11 @@ def test_folders_expand_to_every_file_below_them(tmp_path):
     flat = relative(inference.expand_paths([str(root)], recursive=False), root)
     assert ("sub", "subfolder, not searched (--norecursive)") in flat
     assert not any(path.startswith("sub/") for path, _ in flat)
+    # An empty folder found while searching is said too.
+    (root / "sub" / "nothing").mkdir()
+    assert (f"sub{os.sep}nothing", "empty folder: no files in it") in relative(
+        inference.expand_paths([str(root)]), root
+    )
     # Named on the command line, any file is tried (hidden or not); an empty folder is said.
     (tmp_path / "empty").mkdir()
     named = inference.expand_paths([str(root / ".DS_Store"), str(tmp_path / "empty")])

@@ -125,6 +125,9 @@ def test_pretrained_needs_the_full_size_network(converted):
     check_refused(config, "model.width", "full-size AlexNet")
     config.model.width, config.model.fc_dim = 1.0, 512
     check_refused(config, "model.fc_dim", "full-size AlexNet")
+    # Weights that are not there are named first, whatever the network's size.
+    config.model.width, config.model.pretrained = 0.5, converted[0] + "_missing"
+    check_refused(config, "model.pretrained", "no converted weights")
 
 
 def test_stored_size_must_hold_the_crop():

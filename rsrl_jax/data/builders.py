@@ -127,6 +127,10 @@ class _ListedPhotos(PhotoBuilder):
                 results = pool.map(decode, chunk)
                 for i, (example, result) in enumerate(zip(chunk, results, strict=True)):
                     done += 1
+                    now = time.perf_counter()  # photo by photo: slow photos still log
+                    if now - last_log > LOG_EVERY_S or done == len(examples):
+                        _log_decoded(done, len(examples), now - start)
+                        last_log = now
                     if isinstance(result, photos.BadPhoto):
                         reason = str(result)
                         kind = _photo_problem_kind(reason, example.path)
@@ -138,22 +142,18 @@ class _ListedPhotos(PhotoBuilder):
                     image, digest = result
                     record = {"image": image, "score": example.score, "key": example.key}
                     yield lo + i, {**record, "fingerprint": digest}
-                now = time.perf_counter()
-                if now - last_log > LOG_EVERY_S or done == len(examples):
-                    rate = done / max(now - start, 1e-9)
-                    logging.info(
-                        "decoded %d/%d photos, %.0f photos/s, ETA %.0fs",
-                        done,
-                        len(examples),
-                        rate,
-                        (len(examples) - done) / rate,
-                    )
-                    last_log = now
 
 
 def _photo_problem_kind(reason: str, path: str) -> str:
     """'photo:missing file' from BadPhoto's "PATH: missing file (detail)": one kind a cause."""
     return "photo:" + reason.removeprefix(f"{path}: ").split(" (")[0]
+
+
+def _log_decoded(done: int, total: int, seconds: float) -> None:
+    rate = done / max(seconds, 1e-9)
+    logging.info(
+        "decoded %d/%d photos, %.0f photos/s, ETA %.0fs", done, total, rate, (total - done) / rate
+    )
 
 
 class _Decoder:

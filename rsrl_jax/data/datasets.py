@@ -26,6 +26,7 @@ class Dataset:
     # str [N]: the photo's content fingerprint (SHA-256 prefix of its file, or of its pixels)
     fingerprints: np.ndarray | None = None
     official_test: np.ndarray | None = None  # bool [N]: in the data set's own test list (AVA)
+    skipped: tuple[dict, ...] = ()  # {item, where, reason} of each photo or line left out
 
     @property
     def num_classes(self) -> int:
@@ -42,12 +43,17 @@ def from_scores(images, scores, masks=None, **fields) -> Dataset:
     return Dataset(images=images, labels=labels, class_scores=class_scores, masks=masks, **fields)
 
 
-def load(config: ml_collections.ConfigDict, workdir: str | None = None) -> Dataset:
+def load(
+    config: ml_collections.ConfigDict, workdir: str | None = None, check_listing=None
+) -> Dataset:
     """Prepares `config.data` once into array_record files (cached) and reads them back.
 
-    In skip mode the skipped items are listed in `workdir/skipped.jsonl` (and the log).
+    Every skipped item is logged and kept in `Dataset.skipped`; in skip mode, with a
+    `workdir`, also listed in `workdir/skipped.jsonl` (a run writes that file itself, after
+    checking that the workdir is its own: `rsrl_jax.engine.rsrl.run`). `check_listing`:
+    see `prepared.prepare` (a resume checks the list against its record before decoding).
     """
-    builder = prepared.prepare(config)
+    builder = prepared.prepare(config, check_listing)
     skipped = builders.record_skipped(builder, workdir)
     names = [s for s in ("train", "test") if s in builder.info.splits]
     if sum(builder.info.splits[s].num_examples for s in names) == 0:
@@ -65,6 +71,7 @@ def load(config: ml_collections.ConfigDict, workdir: str | None = None) -> Datas
         keys=whole["key"],
         fingerprints=whole["fingerprint"],
         official_test=official_test,
+        skipped=tuple(skipped),
     )
 
 

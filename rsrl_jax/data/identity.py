@@ -28,6 +28,7 @@ so added or removed photos are refused even then.
 """
 
 import dataclasses
+import json
 import os
 import zipfile
 
@@ -116,14 +117,15 @@ class Changes:
     removed: list[str]
     rescored: list[tuple[str, int, int]]  # (key, recorded score, score now)
     changed: list[str]  # the content fingerprint differs
+    skipped: list[str] = dataclasses.field(default_factory=list)  # listed, now left out as bad
 
     def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.rescored or self.changed)
+        return bool(self.added or self.removed or self.rescored or self.changed or self.skipped)
 
     @property
     def same_photos(self) -> bool:
         """The same set of photos (only their scores or contents differ)."""
-        return not (self.added or self.removed)
+        return not (self.added or self.removed or self.skipped)
 
     def summary(self) -> str:
         """'4 re-scored (a.jpg 3->4, ...), 6 added (x.jpg, ...)': counts and a few names."""
@@ -131,6 +133,7 @@ class Changes:
             ("re-scored", [f"{k} {a}->{b}" for k, a, b in self.rescored]),
             ("added", self.added),
             ("removed", self.removed),
+            ("still listed but now skipped as bad photos", self.skipped),
             ("changed in content", self.changed),
         ]
         return ", ".join(f"{len(items)} {kind} ({_few(items)})" for kind, items in kinds if items)
@@ -164,6 +167,68 @@ def compare(recorded: Identity, data) -> Changes:
     )
 
 
+def _refuse(workdir: str, changes: Changes, force: bool) -> None:
+    """Raises DataError naming `changes` unless `force` and the photos are the same ones."""
+    message = f"{workdir}: the data differ from the run's: {changes.summary()}; "
+    if not changes.same_photos:
+        raise DataError(
+            message + "use another --workdir for new data (or put the run's photos back). "
+            "--config.resume=force cannot resume it either: the run's splits and its rounds' "
+            "selections are defined over its photos"
+        )
+    if not force:
+        raise DataError(
+            message + "use another --workdir for new data (or put the run's scores and photos "
+            "back), or --config.resume=force to go on with the run's splits and the new scores "
+            "and contents"
+        )
+
+
+def check_listing(workdir: str, listing, force: bool) -> None:
+    """Before any photo is decoded: the photos and scores a list names (`sources.SourceList`)
+    against the record of the run in `workdir` (none: nothing to check).
+
+    Added, removed and re-scored photos stop a resume here, not after hours of decoding; a
+    photo that the run left out as bad (its `skipped.jsonl`) and the list still names is not
+    "added". Contents are checked after decoding (`resume`), by fingerprint.
+    """
+    recorded = load(workdir)
+    if recorded is None:
+        return
+    examples = [e for split in listing.splits.values() for e in split]
+    keys = np.array([e.key for e in examples], dtype=str)
+    scores = np.array([e.score for e in examples], np.int32)
+    i_rec, i_now = _match(recorded.keys, keys)
+    order = np.argsort(i_rec)
+    i_rec, i_now = i_rec[order], i_now[order]
+    rescored = np.flatnonzero(recorded.scores[i_rec] != scores[i_now])
+    added = np.ones(len(keys), bool)
+    added[i_now] = False
+    removed = np.ones(len(recorded.keys), bool)
+    removed[i_rec] = False
+    left_out = _skipped_items(workdir)
+    changes = Changes(
+        added=[str(k) for k in keys[added] if str(k) not in left_out],
+        removed=[str(k) for k in recorded.keys[removed]],
+        rescored=[
+            (str(recorded.keys[i_rec[j]]), int(recorded.scores[i_rec[j]]), int(scores[i_now[j]]))
+            for j in rescored
+        ],
+        changed=[],
+    )
+    if changes:
+        _refuse(workdir, changes, force)
+
+
+def _skipped_items(workdir: str) -> set[str]:
+    """The items a skip-mode run listed in its `skipped.jsonl` (empty if it has none)."""
+    try:
+        with open(os.path.join(workdir, "skipped.jsonl")) as f:
+            return {json.loads(line)["item"] for line in f if line.strip()}
+    except (OSError, ValueError, KeyError):
+        return set()
+
+
 def splits_by_key(recorded: Identity, data) -> list[splits.Split]:
     """The recorded folds as positions into `data`, found by key, in the recorded order.
 
@@ -187,21 +252,17 @@ def resume(workdir: str, data, force: bool) -> tuple[list[splits.Split], Identit
     if recorded is None:
         return None, None
     changes = compare(recorded, data)
+    reasons = {s["item"]: s["reason"] for s in getattr(data, "skipped", ())}
+    if reasons:  # a recorded photo the list still names but decoding left out
+        gone = [k for k in changes.removed if k in reasons]
+        changes = dataclasses.replace(
+            changes,
+            removed=[k for k in changes.removed if k not in reasons],
+            skipped=[f"{k}: {reasons[k]}" for k in gone],
+        )
     if not changes:
         return splits_by_key(recorded, data), None
-    message = f"{workdir}: the data differ from the run's: {changes.summary()}; "
-    if not changes.same_photos:
-        raise DataError(
-            message + "use another --workdir for new data (or put the run's photos back). "
-            "--config.resume=force cannot resume it either: the run's splits and its rounds' "
-            "selections are defined over its photos"
-        )
-    if not force:
-        raise DataError(
-            message + "use another --workdir for new data (or put the run's scores and photos "
-            "back), or --config.resume=force to go on with the run's splits and the new scores "
-            "and contents"
-        )
+    _refuse(workdir, changes, force)
     for key, before, now in changes.rescored:
         logging.warning("resume=force: %r re-scored %d -> %d; its split stays", key, before, now)
     for key in changes.changed:

@@ -13,6 +13,7 @@ import os
 import warnings
 
 import numpy as np
+from absl import logging
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from rsrl_jax import errors
@@ -122,6 +123,9 @@ def to_rgb(im: Image.Image, path: str = "photo", samples: tuple | None = None) -
     return im.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV, RGB, RGBX
 
 
+DARK_LIMIT = 32  # a wide photo stored below this 8-bit value everywhere gets a warning
+
+
 def gray_to_8bit(im: Image.Image, path: str = "photo", samples: tuple | None = None) -> np.ndarray:
     """A wide one-channel photo (`I;16*`, `I`, `F`) as uint8 [H, W]; BadPhoto if unmappable.
 
@@ -151,6 +155,21 @@ def gray_to_8bit(im: Image.Image, path: str = "photo", samples: tuple | None = N
             f"{path}: its {im.mode} pixel values {values.min():g}..{values.max():g} would all "
             f"become the 8-bit value {out.min()}: the photo would be stored blank; stretch its "
             "contrast or save it as 8-bit"
+        )
+    if out.max() < DARK_LIMIT and values.max() > 255:
+        # Scaled by the file's own bit depth, yet nearly black: most likely 12- or 10-bit data
+        # in a 16-bit file. Stored as the file says, but said aloud (README "Bad input").
+        logging.warning(
+            "%s: stored very dark: its %s pixel values %s..%s are read on the %d-bit scale and "
+            "become 8-bit values %d..%d; if the file holds data of fewer bits (e.g. a 12-bit "
+            "camera's 0..4095), stretch it or save it as 8-bit",
+            path,
+            im.mode,
+            f"{values.min():g}",
+            f"{values.max():g}",
+            16 if bits > 16 else bits,
+            int(out.min()),
+            int(out.max()),
         )
     return out
 

@@ -45,7 +45,14 @@ def cache_dir(config: ml_collections.ConfigDict) -> str:
 
 
 def fingerprint(parts: dict, listing: sources.SourceList | None = None) -> str:
-    """A short hash of what decides the prepared records' content."""
+    """A short hash of what decides the prepared records' content.
+
+    Each photo counts by its size, modification time, inode and status-change time (ctime):
+    a file rewritten in place and given its old mtime back (`touch -r`, `cp -p`, `rsync -a`,
+    an archive restore) still changes its ctime or inode, which no user tool can set back,
+    so its content is decoded and fingerprinted again. (A chmod also changes the ctime: the
+    cost is one decoding, never a stale photo.)
+    """
     h = hashlib.sha256(json.dumps(parts, sort_keys=True).encode())
     if listing is not None:
         for path in listing.listed_files:
@@ -55,7 +62,8 @@ def fingerprint(parts: dict, listing: sources.SourceList | None = None) -> str:
             for e in examples:
                 try:
                     st = os.stat(e.path)
-                    h.update(f"{e.path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+                    stamp = f"{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{st.st_ctime_ns}"
+                    h.update(f"{e.path}\0{stamp}\n".encode())
                 except OSError:
                     h.update(f"{e.path}\0missing\n".encode())
     return h.hexdigest()[:16]
@@ -179,8 +187,11 @@ def is_complete(data_dir: str) -> bool:
     return os.path.isfile(os.path.join(data_dir, COMPLETE_FILE))
 
 
-def prepare(config: ml_collections.ConfigDict) -> builders.PhotoBuilder:
+def prepare(config: ml_collections.ConfigDict, check_listing=None) -> builders.PhotoBuilder:
     """Builds the records for `config.data` unless an identical build is cached.
+
+    `check_listing(listing)`, if given, sees a folder's or AVA's parsed list
+    (`sources.SourceList`) before any photo is decoded, and may raise to stop there.
 
     Runs that prepare the same data at once (another seed or workdir) take a lock beside
     the prepared folder: one builds, the others wait for it and reuse its records. With
@@ -188,6 +199,8 @@ def prepare(config: ml_collections.ConfigDict) -> builders.PhotoBuilder:
     must then be storage that every host sees, else each host builds its own).
     """
     plan = _plan(config)
+    if check_listing is not None and "listing" in plan.kwargs:
+        check_listing(plan.kwargs["listing"])
     if jax.process_count() > 1:
         if jax.process_index() == 0:
             _prepare_once(plan)

@@ -106,7 +106,11 @@ def read_folder(root: str, score_range: tuple[int, int]) -> SourceList:
                 elif not name:
                     why, kind = "empty filename", "name"
                 elif os.path.isabs(name) or key == os.pardir or key.startswith(os.pardir + os.sep):
-                    why, kind = "filename must be a path inside images/", "outside"
+                    why = (
+                        "filename must be a path inside images/, written relative to it "
+                        "('a.jpg' for images/a.jpg)"
+                    )
+                    kind = "outside"
                 else:
                     score, why, kind = _integer_score(row[1], lo, hi)
                 if why is None:

@@ -99,7 +99,7 @@ def protocol_warnings(
             n = int(counts[c])
             lines.append(
                 f"score {class_scores[c]} has {n} photo{'s' if n != 1 else ''}, fewer than "
-                f"protocol.folds={k}: {k - n} folds test none of it"
+                f"protocol.folds={k}: {k - n} fold{'s' if k - n != 1 else ''} test none of it"
             )
     present = np.flatnonzero(counts > 0)
     for f, split in enumerate(fold_splits):
@@ -120,7 +120,7 @@ def protocol_warnings(
         if unvalidated:
             lines.append(
                 f"fold {f}: no validation photo of {unvalidated}: the round chosen on "
-                "validation ignores it"
+                f"validation ignores {'it' if ', ' not in unvalidated else 'them'}"
             )
     return lines
 

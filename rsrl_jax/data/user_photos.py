@@ -81,13 +81,16 @@ def _walk(folder: str, recursive: bool, seen: set[str], found: list[Found]) -> N
             found.append(Found(entry.path, skipped="not a regular file"))
         else:  # a regular file, or a broken link (its line will say the file is missing)
             found.append(Found(entry.path, in_folder=True))
-    for sub in subfolders:
+    for sub in subfolders:  # searched after every entry of this folder
         real = os.path.realpath(sub)
         if real in seen:
             found.append(Found(sub, skipped=f"a link to {real}, already searched"))
             continue
         seen.add(real)
+        before = len(found)
         _walk(sub, recursive, seen, found)
+        if len(found) == before:
+            found.append(Found(sub, skipped="empty folder: no files in it"))
 
 
 def _is_dir(entry: os.DirEntry) -> bool:

@@ -284,14 +284,17 @@ def train_round(exp, step, folds, label, round_, params, kept, sizes, progress_m
     if saved is not None and saved[1]["round"] == round_:
         state, sums = saved[0]["state"], saved[0]["sums"]
         start_epoch, start_batch = saved[1]["epoch"], saved[1]["batch"]
+        if start_batch < steps:
+            where = f"{start_batch} of the epoch's {steps} batches done"
+        else:  # saved after the epoch's last batch: only its end-of-epoch figures are left
+            where = f"all {steps} of the epoch's batches done"
         logging.info(
-            "%s round %d: resuming at epoch %d batch %d (%d of the epoch's %d batches done)",
+            "%s round %d: resuming at epoch %d batch %d (%s)",
             label,
             round_,
             start_epoch,
             start_batch,
-            start_batch,
-            steps,
+            where,
         )
     remaining = sum(images_left(epochs, s, batch_size, start_epoch, start_batch) for s in sizes)
     progress = Progress(f"{label} round {round_} training", remaining, "img", config.log.progress)

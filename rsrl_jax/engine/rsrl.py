@@ -26,11 +26,11 @@ from absl import logging
 
 from rsrl_jax.analysis import fold_stats, highlight, report
 from rsrl_jax.config import validate
-from rsrl_jax.data import datasets, splits
+from rsrl_jax.data import builders, datasets, splits
 from rsrl_jax.engine import rounds, train
 from rsrl_jax.engine.evaluation import score_counts
+from rsrl_jax.run import resume
 from rsrl_jax.run.recorder import Recorder
-from rsrl_jax.run.resume import start_or_resume
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,9 +52,13 @@ class Experiment:
 
     @classmethod
     def build(cls, config: ml_collections.ConfigDict, workdir: str, devices=None):
-        """Loads the data and compiles nothing yet; `devices`: the mesh's, default all."""
+        """Loads the data and compiles nothing yet; `devices`: the mesh's, default all.
+
+        A resumed run's list of photos is checked against its record before any photo is
+        decoded; skipped.jsonl is written by `run` once the workdir is known to be its own.
+        """
         recorder = Recorder(workdir)
-        data = datasets.load(config, workdir if recorder.is_writer else None)
+        data = datasets.load(config, check_listing=resume.listing_check(config, workdir))
         datasets.check_classes(data, config)
         mesh = train.make_mesh(devices)
         model = train.make_model(config, data.num_classes)
@@ -122,9 +126,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Runs (or resumes) the whole experiment in `workdir`; returns the summary."""
     validate(config)
     start = time.perf_counter()
+    resume.check_config(config, workdir)  # before the data: a changed config stops at once
     exp = Experiment.build(config, workdir)
     data = exp.data
-    fold_splits = start_or_resume(config, exp.recorder, data)
+    fold_splits = resume.start_or_resume(config, exp.recorder, data, config_checked=True)
+    if config.data.on_bad_example == "skip":
+        exp.recorder.write_skipped(list(data.skipped), builders.SKIPPED_FILE)
     logging.info(
         "data %s: %d photos, scores %s, counts %s; %d device(s)",
         config.data.name,

@@ -242,6 +242,8 @@ def saved_rounds(workdir: str, fold: int) -> list[int]:
 
 
 def _check_fold(workdir: str, fold: int) -> None:
+    if not os.path.isdir(workdir):
+        raise errors.NotFound(f"{workdir} not found: no run's workdir there")
     if not os.path.isdir(fold_dir(workdir, fold)):
         raise errors.NotFound(f"{fold_dir(workdir, fold)} not found: the run has no fold {fold}")
 

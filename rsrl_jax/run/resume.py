@@ -33,8 +33,46 @@ SPLIT_FIELDS = (
 )
 
 
+def check_config(config: ml_collections.ConfigDict, workdir: str) -> dict | None:
+    """The config recorded in `workdir` (None for a new run), checked against `config`:
+    a change that would alter the run's results is refused unless `resume='force'`."""
+    config_path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.exists(config_path):
+        return None
+    with open(config_path) as f:
+        recorded = json.load(f)
+    changed = result_changing_fields(recorded, config.to_dict())
+    if changed and config.resume != "force":
+        raise errors.ConfigError(
+            f"{workdir} holds a run with another config; resuming it would change its "
+            f"results. Differing fields: {'; '.join(changed)}. Use another --workdir, or "
+            "--config.resume=force to resume with the new values."
+        )
+    if changed:
+        logging.warning(
+            "resume=force: what is left of the run uses the changed fields: %s",
+            "; ".join(changed),
+        )
+    resplit = [c for c in changed if c.split(":")[0] in SPLIT_FIELDS]
+    if resplit:
+        logging.warning(
+            "resume=force: the run keeps its recorded splits; %s does not split it again",
+            "; ".join(resplit),
+        )
+    return recorded
+
+
+def listing_check(config: ml_collections.ConfigDict, workdir: str):
+    """For `datasets.load`: a resumed run's list of photos checked against its record before
+    any photo is decoded (`identity.check_listing`); None for a new run."""
+    if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
+        return None
+    force = config.resume == "force"
+    return lambda listing: identity.check_listing(workdir, listing, force)
+
+
 def start_or_resume(
-    config: ml_collections.ConfigDict, recorder: Recorder, data
+    config: ml_collections.ConfigDict, recorder: Recorder, data, config_checked: bool = False
 ) -> list[splits.Split]:
     """Records the config, classes and data of a new run, or checks them against a resumed one.
 
@@ -45,35 +83,19 @@ def start_or_resume(
     changed). A resumed run's metrics.jsonl is rebuilt from its round checkpoints, the record
     of truth, so a line lost or half-written by a kill is restored and a line never follows a
     checkpoint that does not exist. Every process of a multi-process run checks (so all stop
-    alike) before the recorder's process writes.
+    alike) before the recorder's process writes. `config_checked`: `check_config` ran already.
     """
     workdir = recorder.workdir
     config_path = os.path.join(workdir, CONFIG_FILE)
     classes = {"class_scores": list(data.class_scores)}
     record = None  # the data identity to write, if it is new or changed
     if os.path.exists(config_path):
-        with open(config_path) as f:
-            recorded = json.load(f)
-        changed = result_changing_fields(recorded, config.to_dict())
-        force = config.resume == "force"
-        if changed and not force:
-            raise errors.ConfigError(
-                f"{workdir} holds a run with another config; resuming it would change its "
-                f"results. Differing fields: {'; '.join(changed)}. Use another --workdir, or "
-                "--config.resume=force to resume with the new values."
-            )
-        if changed:
-            logging.warning(
-                "resume=force: what is left of the run uses the changed fields: %s",
-                "; ".join(changed),
-            )
-        resplit = [c for c in changed if c.split(":")[0] in SPLIT_FIELDS]
-        if resplit:
-            logging.warning(
-                "resume=force: the run keeps its recorded splits; %s does not split it again",
-                "; ".join(resplit),
-            )
-        fold_splits, record = identity.resume(workdir, data, force)
+        if config_checked:
+            with open(config_path) as f:
+                recorded = json.load(f)
+        else:
+            recorded = check_config(config, workdir)
+        fold_splits, record = identity.resume(workdir, data, config.resume == "force")
         if fold_splits is None:
             logging.warning(
                 "%s has no record of its data (%s; a run of an older version): its splits are "
