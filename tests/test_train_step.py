@@ -96,9 +96,9 @@ def test_step_builders_compile_with_the_options_they_are_given():
     tx = train.make_optimizer(tiny_config())
     step = train.make_train_step(model, tx, flip=False, compiler_options={"xla_no_such": "1"})
     args = (train.new_state(params, tx), train.zero_sums(), photos, np.zeros(2, np.int32))
-    per_class = losses.class_arrays(np.array([1, 1]), tiny_config().method)
+    class_terms = losses.class_terms(np.array([1, 1]), tiny_config().method)
     with pytest.raises(Exception, match="No such compile option"):
-        step(*args, np.ones(2, np.float32), jax.random.key(0), per_class)
+        step(*args, np.ones(2, np.float32), jax.random.key(0), class_terms)
 
 
 def test_the_measured_cpu_options_are_read_only_and_kinds_are_named():
