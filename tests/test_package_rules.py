@@ -1,5 +1,6 @@
 """Choices are arguments: no library module patches another module, reads or defines flags,
-or sets a process-wide JAX, logging, warnings or environment setting; commands (cli/) do."""
+or sets a process-wide JAX, logging, warnings, matplotlib or environment setting; commands
+(cli/) do."""
 
 import ast
 import pathlib
@@ -21,6 +22,7 @@ PROCESS_SETTINGS = {
     "logging.set_verbosity",  # absl's
     "warnings.filterwarnings",
     "warnings.simplefilter",
+    "matplotlib.use",
 }
 
 

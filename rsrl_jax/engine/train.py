@@ -6,9 +6,7 @@ size. Batches are sharded along the `data` axis of a mesh over the devices; para
 optimizer state are replicated.
 """
 
-import functools
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
 from typing import Any
 
 import jax
@@ -16,13 +14,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from absl import logging
 from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from rsrl_jax.data.preprocess import center_crops, eval_input, normalize, random_crops
 from rsrl_jax.data.sharding import process_slice
+from rsrl_jax.engine import compiler
 from rsrl_jax.method import losses
 from rsrl_jax.models.alexnet import AlexNet
 
@@ -45,52 +43,13 @@ def make_mesh(devices=None) -> Mesh:
     return Mesh(np.asarray(devices), ("data",))
 
 
-# Which XLA:CPU library runs the steps' matmuls and convolutions (measured with
-# `python -m rsrl_jax.benchmark`; the same products and sums, in another order). The train
-# step: YNNPACK's matmuls (its g @ W.T, fc6's and fc7's backward, is 7x Eigen's) and Eigen's
-# convolutions, 6% faster than YNNPACK's for both (XLA's default). The forward-only step:
-# Eigen's for both, 1.5x the default (Eigen's x @ W is 2.5x YNNPACK's). Read-only: a step
-# that wants other options is given them (`make_train_step(..., compiler_options=...)`).
-YNN_TYPES = "xla_cpu_experimental_ynn_fusion_type"
-CPU_TRAIN_OPTIONS = MappingProxyType({YNN_TYPES: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"})
-CPU_FORWARD_OPTIONS = MappingProxyType({YNN_TYPES: ""})
-CPU_OPTIONS = MappingProxyType({"train": CPU_TRAIN_OPTIONS, "forward": CPU_FORWARD_OPTIONS})
-
-
-@functools.cache
-def _accepted(options: tuple) -> bool:
-    """Whether this XLA knows the options (another jaxlib may name them otherwise)."""
-    try:
-        jax.jit(lambda x: x + 1, compiler_options=dict(options)).lower(1.0).compile()
-    except Exception as e:  # noqa: BLE001 - XLA raises its own error types
-        logging.warning("XLA options %s not used: %s", dict(options), str(e).splitlines()[0])
-        return False
-    return True
-
-
-def compiler_options(cpu_options: Mapping[str, str] | None) -> dict | None:
-    """`cpu_options` (a copy) on the CPU backend when this XLA accepts them, else None."""
-    if not cpu_options or jax.default_backend() != "cpu":
-        return None
-    return dict(cpu_options) if _accepted(tuple(sorted(cpu_options.items()))) else None
-
-
-def default_compiler_options(kind: str) -> dict | None:
-    """The XLA options a `kind` step ('train' or 'forward') compiles with by default.
-
-    On the CPU backend the measured library choice (`CPU_OPTIONS[kind]`) when this XLA
-    accepts it; None (XLA's defaults) on other backends or when it does not. Decided when a
-    step is built, never while it is traced.
-    """
-    if kind not in CPU_OPTIONS:
-        raise ValueError(f"step kind {kind!r}: one of {sorted(CPU_OPTIONS)}")
-    return compiler_options(CPU_OPTIONS[kind])
-
-
-def _step_options(given: Mapping[str, str] | None, kind: str) -> dict | None:
-    """A step builder's `compiler_options` argument: None -> the default for `kind`, a
-    mapping -> as given ({} = XLA's own defaults)."""
-    return default_compiler_options(kind) if given is None else dict(given)
+# The steps' XLA options live in `engine.compiler`; also reached here, as before.
+YNN_TYPES = compiler.YNN_TYPES
+CPU_TRAIN_OPTIONS = compiler.CPU_TRAIN_OPTIONS
+CPU_FORWARD_OPTIONS = compiler.CPU_FORWARD_OPTIONS
+CPU_OPTIONS = compiler.CPU_OPTIONS
+compiler_options = compiler.compiler_options
+default_compiler_options = compiler.default_compiler_options
 
 
 def fast_pool_gradients(backend: str | None = None) -> bool:
@@ -220,7 +179,7 @@ def make_train_step(
     """
 
     loss_of = losses.make(loss, focal_gamma)
-    options = _step_options(compiler_options, "train")
+    options = compiler.step_options(compiler_options, "train")
 
     def train_step(state: TrainState, sums, images, labels, mask, key, class_terms):
         key = jax.random.fold_in(key, state.step)
@@ -287,7 +246,7 @@ def make_eval_step(
     run gets all of them, for the metrics and the selection. `compiler_options` as for
     `make_train_step`, whose default here is `default_compiler_options('forward')`.
     """
-    options = _step_options(compiler_options, "forward")
+    options = compiler.step_options(compiler_options, "forward")
 
     def eval_step(params, images):
         return model.apply({"params": params}, eval_input(images, image_size), train=False)
