@@ -7,7 +7,7 @@ import photo_factory as pf
 import pytest
 from PIL import Image, ImageCms
 
-from rsrl_jax.data.photos import BadPhoto, NotAPhoto, decode_photo, to_rgb
+from rsrl_jax.data.photos import BadPhoto, NotAPhoto, decode_photo, open_photo, to_rgb
 
 
 def decode(tmp_path, writer, size=16, name="photo", **kwargs):
@@ -90,6 +90,66 @@ def test_pixel_limit_is_configurable(tmp_path):
     pf.save_bomb_png(bomb, side=12_000)  # 144 megapixels
     with pytest.raises(BadPhoto, match="max_pixels=89478485"):
         decode_photo(bomb, 16)
+
+
+def test_a_large_max_pixels_leaves_pillows_own_limit_alone(tmp_path):
+    pillow_limit = pf.Image.MAX_IMAGE_PIXELS
+    path = os.path.join(tmp_path, "p.jpg")
+    pf.save_rgb_jpeg(path)
+    assert_rgb_square(decode_photo(path, 16, max_pixels=10 * pillow_limit))
+    assert pf.Image.MAX_IMAGE_PIXELS == pillow_limit  # a process-wide setting we do not own
+
+
+def _write_100x50(kind: str, path: str) -> None:
+    """A 5000-pixel photo: RGB (90, 160, 60) as JPEG or PNG, a float gray as TIFF."""
+    if kind == "TIFF":
+        pf.Image.fromarray(np.full((50, 100), 0.6, np.float32)).save(path)
+    else:
+        pf.Image.new("RGB", (100, 50), (90, 160, 60)).save(path, kind)
+
+
+@pytest.mark.parametrize("kind", ["JPEG", "PNG"])
+def test_a_photo_over_pillows_limit_but_within_max_pixels_decodes(tmp_path, monkeypatch, kind):
+    # Pillow's limit lowered for this test only (pytest puts it back), so that a 5000-pixel
+    # photo stands for one over Pillow's default (89 megapixels) without decoding one: its
+    # 5000 pixels are over twice the limit, where Pillow's own open refuses a photo.
+    monkeypatch.setattr(pf.Image, "MAX_IMAGE_PIXELS", 1000)
+    path = os.path.join(tmp_path, f"photo.{kind.lower()}")
+    _write_100x50(kind, path)
+    with pytest.raises(pf.Image.DecompressionBombError):
+        pf.Image.open(path)
+    a = decode_photo(path, 16, max_pixels=5000)
+    assert_rgb_square(a)
+    np.testing.assert_allclose(a[0, 0], (90, 160, 60), atol=3)
+    with pytest.raises(BadPhoto, match="5000 pixels > max_pixels=4999"):
+        decode_photo(path, 16, max_pixels=4999)
+    assert pf.Image.MAX_IMAGE_PIXELS == 1000
+
+
+def test_a_tiff_over_twice_pillows_limit_is_refused_naming_pillows_limit(tmp_path, monkeypatch):
+    # Pillow's TIFF decoder checks its own limit again while decoding: within max_pixels,
+    # such a photo is refused with a message that says whose limit it is.
+    monkeypatch.setattr(pf.Image, "MAX_IMAGE_PIXELS", 1000)
+    path = os.path.join(tmp_path, "scan.tif")
+    _write_100x50("TIFF", path)
+    with pytest.raises(BadPhoto, match="refused by Pillow while decoding") as e:
+        decode_photo(path, 16, max_pixels=5000)
+    assert "a TIFF this large" in str(e.value) and "PIL.Image.MAX_IMAGE_PIXELS" in str(e.value)
+    assert "max_pixels=5000" in str(e.value) and "scan.tif" in str(e.value)
+
+
+def test_a_header_above_twice_pillows_default_limit_passes_a_larger_max_pixels(tmp_path):
+    # At Pillow's real default limit; the header alone is read (a 225-megapixel PNG of a
+    # few bytes), so nothing that large is decoded.
+    bomb = os.path.join(tmp_path, "big.png")
+    pf.save_bomb_png(bomb, side=15_000)
+    assert 15_000**2 > 2 * pf.Image.MAX_IMAGE_PIXELS
+    with pytest.raises(pf.Image.DecompressionBombError):
+        pf.Image.open(bomb)
+    with open_photo(bomb, max_pixels=300_000_000) as im:
+        assert im.size == (15_000, 15_000) and im.format == "PNG"
+    with pytest.raises(BadPhoto, match="225000000 pixels > max_pixels=200000000"):
+        open_photo(bomb, max_pixels=200_000_000)
 
 
 # Wide pixel values: each kind of file holds the columns 0, 1/4, 1/2 and 1 of its range, so

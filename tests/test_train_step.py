@@ -3,10 +3,12 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from conftest import tiny_config
 from rsrl_jax.engine import train
 from rsrl_jax.method import losses
+from rsrl_jax.models.alexnet import AlexNet
 
 
 def _step_and_state(compute_dtype="float32"):
@@ -68,3 +70,42 @@ def test_all_finite_flags_any_inf_or_nan_and_accepts_large_finite_values():
     assert bool(train.all_finite(tree))
     for bad in (jnp.inf, -jnp.inf, jnp.nan):
         assert not bool(train.all_finite({**tree, "b": jnp.ones(4).at[2].set(bad)}))
+
+
+def _tiny_model_and_params():
+    """A 1/64-wide AlexNet and zero parameters of its shapes (no compile to make them)."""
+    model = AlexNet(num_classes=2, width=1 / 64, fc_dim=4)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 64, 64, 3)))
+    return model, jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes["params"])
+
+
+def test_step_builders_compile_with_the_options_they_are_given():
+    model, params = _tiny_model_and_params()
+    photos = np.zeros((2, 64, 64, 3), np.uint8)
+
+    def ynn_fusions(options) -> int:
+        """How many ops of the compiled forward step XLA:CPU gave to YNNPACK."""
+        step = train.make_eval_step(model, compiler_options=options)
+        return step.lower(params, photos).compile().as_text().count('"kind":"__ynn_fusion"')
+
+    # The documented default is the measured choice on this CPU: Eigen for both, no YNNPACK.
+    assert train.default_compiler_options("forward") == dict(train.CPU_FORWARD_OPTIONS)
+    assert ynn_fusions(None) == 0
+    assert ynn_fusions({}) > 0  # {}: XLA's own libraries (YNNPACK), another program
+    # Explicit options are passed as given, not checked and dropped like the default's.
+    tx = train.make_optimizer(tiny_config())
+    step = train.make_train_step(model, tx, flip=False, compiler_options={"xla_no_such": "1"})
+    args = (train.new_state(params, tx), train.zero_sums(), photos, np.zeros(2, np.int32))
+    class_terms = losses.class_terms(np.array([1, 1]), tiny_config().method)
+    with pytest.raises(Exception, match="No such compile option"):
+        step(*args, np.ones(2, np.float32), jax.random.key(0), class_terms)
+
+
+def test_the_measured_cpu_options_are_read_only_and_kinds_are_named():
+    with pytest.raises(TypeError):
+        train.CPU_TRAIN_OPTIONS[train.YNN_TYPES] = ""  # type: ignore[index]
+    with pytest.raises(TypeError):
+        train.CPU_OPTIONS["train"] = {}  # type: ignore[index]
+    assert train.default_compiler_options("train") == dict(train.CPU_TRAIN_OPTIONS)
+    with pytest.raises(ValueError, match="'backward'"):
+        train.default_compiler_options("backward")

@@ -1,6 +1,6 @@
 """The sides of `python -m rsrl_jax.benchmark`, each served from its own process.
 
-  python -m rsrl_jax.bench_workers '<spec JSON>'      (started by rsrl_jax.benchmark)
+  python -m rsrl_jax.bench.bench_workers '<spec JSON>'   (started by rsrl_jax.benchmark)
 
 A side builds its train and forward steps of the full-size AlexNet on one fixed batch,
 warms them up (compiles), says {"ready": ...} and then answers commands on stdin, one JSON
@@ -39,22 +39,20 @@ def fixed_batch(spec: dict):
 
 
 def jax_side(spec: dict) -> dict:
-    """Our real jitted steps (rsrl.Experiment builds them as a run does) on one batch."""
+    """Our real jitted steps (built as a run builds them, `bench.rig`) on one batch.
+
+    The spec's variant fields are arguments of the build: `fast_gradients` False = XLA's own
+    max-pool gradient, `cpu_options` False = XLA:CPU's default libraries ({} options).
+    """
     import jax
 
+    from rsrl_jax.bench import data_benchmark, rig
     from rsrl_jax.bench.run_timing import CompileLog
     from rsrl_jax.config import base_config
-    from rsrl_jax.data import benchmark as data_benchmark
-    from rsrl_jax.engine import rsrl, train
-    from rsrl_jax.method import losses
-    from rsrl_jax.models import pretrained
+    from rsrl_jax.data import datasets
+    from rsrl_jax.engine import train
 
     compile_log = CompileLog()
-    if not spec.get("fast_gradients", True):  # XLA's own max-pool gradient
-        make_model = train.make_model
-        train.make_model = lambda c, n: make_model(c, n).clone(fast_gradients=False)
-    if not spec.get("cpu_options", True):  # XLA:CPU's default libraries
-        train.CPU_TRAIN_OPTIONS = train.CPU_FORWARD_OPTIONS = None
     config = base_config()
     config.data.num_examples = max(64, spec["batch_size"])
     config.data.image_size = spec["image_size"]
@@ -64,21 +62,29 @@ def jax_side(spec: dict) -> dict:
     root = tempfile.mkdtemp(prefix="rsrl-bench-")
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     config.data.cache_dir = os.path.join(root, "cache")
-    experiment = rsrl.Experiment.build(config, os.path.join(root, "run"))
-    placer, tx = experiment.placer, experiment.tx
-    params = placer.replicate(pretrained.initial_params(config, experiment.model, 0))
-    images, labels = fixed_batch({**spec, "num_classes": experiment.data.num_classes})
+    # The variant's choices, as arguments; None = what a run on this backend uses.
+    options = None if spec.get("cpu_options", True) else {}  # {}: XLA's own libraries
+    fast_gradients = None if spec.get("fast_gradients", True) else False  # XLA's own gradient
+    built = rig.build(
+        config,
+        datasets.load(config, os.path.join(root, "run")),
+        fast_gradients=fast_gradients,
+        train_options=options,
+        forward_options=options,
+    )
+    placer, data = built.placer, built.data
+    params = built.initial_params()
+    images, labels = fixed_batch({**spec, "num_classes": data.num_classes})
     mask = np.ones(len(labels), np.float32)
     x, y, m = placer.shard(images, labels, mask)
-    counts = np.bincount(experiment.data.labels, minlength=experiment.data.num_classes)
-    class_terms = placer.replicate(losses.class_terms(counts, config.method))
+    class_terms = built.class_terms
     key = jax.random.key(0)
-    live = {"state": placer.replicate(train.new_state(params, tx))}
+    live = {"state": placer.replicate(train.new_state(params, built.tx))}
     live["sums"] = placer.replicate(train.zero_sums())
 
     def train_steps(n: int) -> None:
         for _ in range(n):
-            live["state"], live["sums"] = experiment.train_step(
+            live["state"], live["sums"] = built.train_step(
                 live["state"], live["sums"], x, y, m, key, class_terms
             )
         jax.block_until_ready(live["sums"])
@@ -86,19 +92,19 @@ def jax_side(spec: dict) -> dict:
     def forward_steps(n: int) -> None:
         out = None
         for _ in range(n):
-            out = experiment.eval_step(live["state"].params, x)
+            out = built.eval_step(live["state"].params, x)
         jax.block_until_ready(out)
 
     def pipeline() -> float:
-        indices = np.arange(len(experiment.data))
-        return data_benchmark.time_pipeline(experiment, indices, spec["pipeline_images"])
+        indices = np.arange(len(data))
+        return data_benchmark.time_pipeline(built, indices, spec["pipeline_images"])
 
     def stats() -> dict:
         return {
             "peak_rss_mb": peak_rss_mb(),
             "executables": {
-                "train_step": experiment.train_step._cache_size(),
-                "eval_step": experiment.eval_step._cache_size(),
+                "train_step": built.train_step._cache_size(),
+                "eval_step": built.eval_step._cache_size(),
             },
             "compiles": compile_log.by_function,
             "backend": jax.default_backend(),
@@ -110,12 +116,12 @@ def jax_side(spec: dict) -> dict:
         """XLA's FLOP count of one compiled train step and one forward step."""
         train_args = (live["state"], live["sums"], x, y, m, key, class_terms)
         return {
-            "train": step_flops(experiment.train_step, train_args),
-            "forward": step_flops(experiment.eval_step, (live["state"].params, x)),
+            "train": step_flops(built.train_step, train_args),
+            "forward": step_flops(built.eval_step, (live["state"].params, x)),
         }
 
     return {
-        "num_classes": experiment.data.num_classes,
+        "num_classes": data.num_classes,
         "train": train_steps,
         "forward": forward_steps,
         "pipeline": pipeline,

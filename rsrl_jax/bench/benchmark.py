@@ -4,7 +4,7 @@
   python -m rsrl_jax.benchmark --device_report [--compute_dtype=bfloat16] [--peak_tflops=X]
 
 Steps: the full-size AlexNet (batch 32, 224x224, float32, SGD with momentum) as the run
-trains it (`rsrl.Experiment`'s jitted steps) and the same network and step in PyTorch
+trains it (`engine.train.make_steps`'s jitted steps) and the same network and step in PyTorch
 (`rsrl_jax.torch_alexnet`, torch's defaults: NCHW, all cores). Each side runs in its own
 process, and the timing windows alternate (A B, B A, ...) for `--rounds` rounds, so a change
 in the machine's load hits both sides alike; the ratio is taken within each round. Reported:
@@ -21,8 +21,11 @@ evaluation, compilation and the rest. Run from the repository root.
 
 `--device_report` (for a GPU or TPU): our steps only, images/s and model FLOP utilisation,
 from the compiled step's FLOP count (`cost_analysis`) and the device's peak.
+
+The flags are `rsrl_jax.cli.benchmark`'s; here every choice is a field of `Settings`.
 """
 
+import dataclasses
 import json
 import os
 import platform
@@ -31,35 +34,31 @@ import subprocess
 import sys
 import tempfile
 
-from absl import app, flags
+from rsrl_jax import errors
 
-from rsrl_jax import cli
 
-FLAGS = flags.FLAGS
-flags.DEFINE_integer("batch_size", 32, "Photos per step (both sides).")
-flags.DEFINE_integer("image_size", 224, "Square input side.")
-flags.DEFINE_integer("num_classes", 10, "Classes of the head when torch runs alone.")
-flags.DEFINE_integer("rounds", 10, "Alternating rounds; each times every side once.")
-flags.DEFINE_integer("train_steps", 1, "Train steps per timing window.")
-flags.DEFINE_integer("forward_steps", 2, "Forward steps per timing window.")
-flags.DEFINE_integer("warmup_steps", 1, "Untimed steps of each kind before the rounds.")
-flags.DEFINE_list(
-    "variants", ["ours"], "JAX sides: ours, xla_gradients, xla_libraries, before, bfloat16."
-)
-flags.DEFINE_bool("steps", True, "Time the train and forward steps (JAX sides, torch).")
-flags.DEFINE_bool("torch", True, "Time the PyTorch reference (skipped if torch is missing).")
-flags.DEFINE_bool("pipeline", True, "Time the host input pipeline (JAX side).")
-flags.DEFINE_bool("demo", False, "Time a run of configs/demo.py and split its wall time.")
-flags.DEFINE_list(
-    "demo_overrides",
-    ["train.first_round_epochs=15", "rsrl.rounds=3"],
-    "field=value overrides of configs/demo.py for --demo (empty: the whole demo).",
-)
-flags.DEFINE_string("demo_workdir", None, "New folder for the --demo run (default: temp).")
-flags.DEFINE_bool("device_report", False, "Accelerator report: images/s and FLOP utilisation.")
-flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16"], "model.compute_dtype.")
-flags.DEFINE_float("peak_tflops", None, "The device's peak TFLOP/s (default: from a table).")
-flags.DEFINE_string("json_out", None, "Also write every figure to this JSON file.")
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What the benchmark times and how (the command's flags say what each field means)."""
+
+    batch_size: int = 32
+    image_size: int = 224
+    num_classes: int = 10  # the head's classes when torch runs alone
+    rounds: int = 10
+    train_steps: int = 1  # per timing window
+    forward_steps: int = 2
+    warmup_steps: int = 1
+    variants: tuple[str, ...] = ("ours",)
+    steps: bool = True
+    torch: bool = True
+    pipeline: bool = True
+    demo: bool = False
+    demo_overrides: tuple[str, ...] = ("train.first_round_epochs=15", "rsrl.rounds=3")
+    demo_workdir: str | None = None
+    device_report: bool = False
+    compute_dtype: str = "float32"
+    peak_tflops: float | None = None
+
 
 # (what the variant changes, JAX side spec fields)
 VARIANTS = {
@@ -118,17 +117,17 @@ class Worker:
         self.log.close()
 
 
-def base_spec() -> dict:
+def base_spec(settings: Settings) -> dict:
     from rsrl_jax.config import base_config
 
     t = base_config().train
     return {
-        "batch_size": FLAGS.batch_size,
-        "image_size": FLAGS.image_size,
-        "num_classes": FLAGS.num_classes,
-        "warmup_steps": FLAGS.warmup_steps,
+        "batch_size": settings.batch_size,
+        "image_size": settings.image_size,
+        "num_classes": settings.num_classes,
+        "warmup_steps": settings.warmup_steps,
         "pipeline_images": PIPELINE_IMAGES,
-        "compute_dtype": FLAGS.compute_dtype,
+        "compute_dtype": settings.compute_dtype,
         "learning_rate": t.learning_rate,
         "momentum": t.momentum,
         "weight_decay": t.weight_decay,
@@ -149,11 +148,17 @@ def summary(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def start_workers(spec: dict, with_torch: bool) -> dict[str, Worker]:
-    workers = {}
-    for variant in FLAGS.variants:
+def check_variants(variants) -> None:
+    """Raises ConfigError naming the first variant that is not one of `VARIANTS`."""
+    for variant in variants:
         if variant not in VARIANTS:
-            raise app.UsageError(f"--variants: unknown {variant!r}; one of {list(VARIANTS)}")
+            raise errors.ConfigError(f"unknown variant {variant!r}; one of {list(VARIANTS)}")
+
+
+def start_workers(spec: dict, variants, with_torch: bool) -> dict[str, Worker]:
+    check_variants(variants)
+    workers = {}
+    for variant in variants:
         print(f"starting jax:{variant} (builds and compiles its steps)...", flush=True)
         workers[f"jax:{variant}"] = Worker(variant, {**spec, "side": "jax", **VARIANTS[variant]})
     if with_torch:
@@ -164,14 +169,15 @@ def start_workers(spec: dict, with_torch: bool) -> dict[str, Worker]:
     return workers
 
 
-def alternate(workers: dict[str, Worker]) -> dict:
+def alternate(workers: dict[str, Worker], settings: Settings) -> dict:
     """Timing windows in alternating order; images/s per side, kind and round; loads."""
     names = list(workers)
     figures = {name: {"train": [], "forward": []} for name in names}
     loads = []
-    for r in range(FLAGS.rounds):
+    windows = (("train", settings.train_steps), ("forward", settings.forward_steps))
+    for r in range(settings.rounds):
         order = names if r % 2 == 0 else names[::-1]
-        for kind, steps in (("train", FLAGS.train_steps), ("forward", FLAGS.forward_steps)):
+        for kind, steps in windows:
             for name in order:
                 reply = workers[name].ask(kind, steps=steps)
                 figures[name][kind].append(reply["images_per_s"])
@@ -179,7 +185,7 @@ def alternate(workers: dict[str, Worker]) -> dict:
         line = "  ".join(
             f"{n} {figures[n]['train'][-1]:.1f}/{figures[n]['forward'][-1]:.1f}" for n in names
         )
-        print(f"round {r + 1}/{FLAGS.rounds} (train/forward img/s) {line}  load {loads[-1]:.2f}")
+        print(f"round {r + 1}/{settings.rounds} (train/forward img/s) {line}  load {loads[-1]:.2f}")
     return {"images_per_s": figures, "load_1min": loads}
 
 
@@ -201,8 +207,8 @@ def compare(result: dict) -> dict:
     return out
 
 
-def print_comparison(table: dict, stats: dict) -> None:
-    print(f"\nimages/s, median [min, max] over {FLAGS.rounds} alternating rounds:")
+def print_comparison(table: dict, stats: dict, rounds: int) -> None:
+    print(f"\nimages/s, median [min, max] over {rounds} alternating rounds:")
     print(f"{'side':<20} {'train step':>24} {'forward':>24} {'peak RSS MB':>12}")
     for name, kinds in table["sides"].items():
         cells = [
@@ -222,21 +228,22 @@ def print_comparison(table: dict, stats: dict) -> None:
             print(f"{name}: compiled executables {s['executables']} (one per shape)")
 
 
-def run_demo() -> dict:
-    """Times configs/demo.py with --demo_overrides in this process (persistent cache on)."""
+def run_demo(overrides, workdir: str | None, cache: str) -> dict:
+    """Times configs/demo.py with `overrides` (field=value) in this process, in `workdir`
+    (None: a new temporary folder); `cache` is the persistent compilation cache's folder in
+    use ('' = off), for the record."""
     from configs import demo  # configs/ sits at the repository root: run from there
     from rsrl_jax.bench import run_timing
 
-    cache = cli.enable_compilation_cache()
     config = demo.get_config()
-    fields = dict(item.partition("=")[::2] for item in FLAGS.demo_overrides)
+    fields = dict(item.partition("=")[::2] for item in overrides)
     # Each value as the type of the field it replaces (a dotted name reads a nested field).
     config.update_from_flattened_dict({f: type(config[f])(v) for f, v in fields.items()})
     config.log.progress = False
-    workdir = FLAGS.demo_workdir or tempfile.mkdtemp(prefix="rsrl-bench-demo-")
-    print(f"\ndemo run: configs/demo.py {' '.join(FLAGS.demo_overrides)} in {workdir}", flush=True)
+    workdir = workdir or tempfile.mkdtemp(prefix="rsrl-bench-demo-")
+    print(f"\ndemo run: configs/demo.py {' '.join(overrides)} in {workdir}", flush=True)
     timing = run_timing.time_run(config, workdir, run_timing.CompileLog())
-    timing["overrides"] = list(FLAGS.demo_overrides)
+    timing["overrides"] = list(overrides)
     timing["compilation_cache"] = cache
     wall = timing["wall_s"]
     print(f"wall {wall:.1f}s over {timing['rounds']} rounds, {timing['train_steps']} steps:")
@@ -249,38 +256,39 @@ def run_demo() -> dict:
     return timing
 
 
-def peak_tflops(device_kind: str) -> float | None:
-    if FLAGS.peak_tflops:
-        return FLAGS.peak_tflops
-    for name, tflops in PEAK_TFLOPS[FLAGS.compute_dtype].items():
+def peak_tflops(device_kind: str, settings: Settings) -> float | None:
+    if settings.peak_tflops:
+        return settings.peak_tflops
+    for name, tflops in PEAK_TFLOPS[settings.compute_dtype].items():
         if name.lower() in device_kind.lower():
             return tflops
     return None
 
 
-def device_report(spec: dict) -> dict:
+def device_report(spec: dict, settings: Settings) -> dict:
     """Our steps only, on the default device: images/s, achieved TFLOP/s and MFU."""
     worker = Worker("device", {**spec, "side": "jax", **VARIANTS["ours"]})
     try:
         flops = worker.ask("flops")
         stats = worker.ask("stats")
         figures = {"train": [], "forward": []}
-        for _ in range(FLAGS.rounds):
-            figures["train"].append(worker.ask("train", steps=FLAGS.train_steps)["images_per_s"])
-            steps = FLAGS.forward_steps
+        for _ in range(settings.rounds):
+            steps = settings.train_steps
+            figures["train"].append(worker.ask("train", steps=steps)["images_per_s"])
+            steps = settings.forward_steps
             figures["forward"].append(worker.ask("forward", steps=steps)["images_per_s"])
     finally:
         worker.close()
-    peak = peak_tflops(stats["device_kind"])
+    peak = peak_tflops(stats["device_kind"], settings)
     print(
         f"device: {stats['device_count']} x {stats['device_kind']} ({stats['backend']}), "
-        f"{FLAGS.compute_dtype}, batch {FLAGS.batch_size}, peak "
+        f"{settings.compute_dtype}, batch {settings.batch_size}, peak "
         f"{f'{peak} TFLOP/s' if peak else 'unknown (pass --peak_tflops)'}"
     )
     report = {"device": stats, "flops_per_step": flops, "peak_tflops": peak}
     for kind in ("train", "forward"):
         rate = statistics.median(figures[kind])
-        per_image = (flops[kind] or 0) / FLAGS.batch_size
+        per_image = (flops[kind] or 0) / settings.batch_size
         achieved = rate * per_image / 1e12
         utilisation = achieved / peak if peak and per_image else None
         report[kind] = {"images_per_s": summary(figures[kind]), "tflops": achieved}
@@ -293,7 +301,7 @@ def device_report(spec: dict) -> dict:
     return report
 
 
-def machine() -> dict:
+def machine(with_torch: bool) -> dict:
     import jax
 
     info = {
@@ -302,58 +310,53 @@ def machine() -> dict:
         "jax": jax.__version__,
         "load_1min_start": os.getloadavg()[0],
     }
-    if FLAGS.torch and torch_available():
+    if with_torch and torch_available():
         import torch
 
         info["torch"] = torch.__version__
     return info
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    cli.quiet_libraries()
-    spec = base_spec()
-    info = machine()
+def run(settings: Settings, cache: str = "") -> dict:
+    """Runs what `settings` asks for, printing as it goes; returns every figure.
+
+    `cache`: the persistent compilation cache's folder in use ('' = off), which the caller
+    turned on (a process-wide JAX setting) before the demo run compiles.
+    """
+    spec = base_spec(settings)
+    info = machine(settings.torch)
     print(f"machine: {info}")
     results: dict = {"machine": info, "spec": spec}
-    if FLAGS.device_report:
-        results["device_report"] = device_report(spec)
-    elif FLAGS.steps:
-        with_torch = FLAGS.torch and torch_available()
-        if FLAGS.torch and not with_torch:
+    if settings.device_report:
+        results["device_report"] = device_report(spec, settings)
+    elif settings.steps:
+        with_torch = settings.torch and torch_available()
+        if settings.torch and not with_torch:
             print("torch is not installed: timing our steps alone (pip install torch)")
-        workers = start_workers(spec, with_torch)
+        workers = start_workers(spec, settings.variants, with_torch)
         try:
             first = workers[next(iter(workers))]
-            if FLAGS.pipeline:
+            if settings.pipeline:
                 rate = first.ask("pipeline")["images_per_s"]
                 results["pipeline_images_per_s"] = rate
                 print(f"input pipeline (gather + transfer of uint8 batches): {rate:.0f} img/s")
-            timed = alternate(workers)
+            timed = alternate(workers, settings)
             stats = {name: w.ask("stats") for name, w in workers.items()}
         finally:
             for w in workers.values():
                 w.close()
         table = compare(timed)
         results.update(timed=timed, comparison=table, worker_stats=stats)
-        print_comparison(table, stats)
-    if FLAGS.demo and not FLAGS.device_report:
-        results["demo"] = run_demo()
+        print_comparison(table, stats, settings.rounds)
+    if settings.demo and not settings.device_report:
+        results["demo"] = run_demo(settings.demo_overrides, settings.demo_workdir, cache)
     results["main_process_peak_rss_mb"] = _peak_rss_mb()
     results["load_1min_end"] = os.getloadavg()[0]
     print(f"load average at the end: {results['load_1min_end']:.2f}")
-    if FLAGS.json_out:
-        with open(FLAGS.json_out, "w") as f:
-            json.dump(results, f, indent=2)
-        print(f"figures written to {FLAGS.json_out}")
+    return results
 
 
 def _peak_rss_mb() -> float:
     from rsrl_jax.bench.bench_workers import peak_rss_mb
 
     return peak_rss_mb()
-
-
-if __name__ == "__main__":
-    cli.run(main)

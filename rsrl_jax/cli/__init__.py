@@ -6,6 +6,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 
 from absl import app, flags
 from absl import logging as absl_logging
@@ -27,8 +28,16 @@ class _QuietLibraries(logging.Filter):
 
 
 def quiet_libraries() -> None:
-    """Call from an absl `main`: library INFO lines would bury the run's own progress."""
+    """Call from an absl `main`: library INFO lines would bury the run's own progress.
+
+    Also silences Pillow's DecompressionBombWarning (a photo above Pillow's own default
+    limit): the limit that counts is `data.max_pixels`, checked on each photo's header
+    (`data.photos.open_photo`), and a photo within it is wanted.
+    """
+    from PIL import Image
+
     absl_logging.get_absl_handler().addFilter(_QuietLibraries())
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"

@@ -1,5 +1,6 @@
 """Runs an RSRL experiment: `python -m rsrl_jax.main --config=configs/demo.py`."""
 
+import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -29,9 +30,11 @@ def main(argv):
     cli.quiet_libraries()
     cache = cli.enable_compilation_cache()
     # Before any JAX computation: the processes of a multi-process run find each other.
-    distributed.initialize(
+    joined = distributed.initialize(
         FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id
     )
+    if joined and jax.process_index() != 0:
+        logging.set_verbosity(logging.WARNING)  # process 0 speaks for the run
     workdir = FLAGS.workdir if FLAGS.workdir is not None else cli.default_workdir()
     logging.info("workdir %s; compiled steps cached in %s", workdir, cache or "(off)")
     rsrl.run(FLAGS.config, workdir)

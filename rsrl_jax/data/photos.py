@@ -10,11 +10,11 @@ that is no image at all raises its subclass `NotAPhoto`.
 """
 
 import os
-import warnings
+import struct
 
 import numpy as np
 from absl import logging
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from rsrl_jax import errors
 
@@ -23,8 +23,6 @@ from rsrl_jax import errors
 PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "AVIF", "GIF", "TIFF", "BMP")
 # Pillow's own default limit (about 89 megapixels, a 1 GB RGBA image): larger is a bomb.
 DEFAULT_MAX_PIXELS = 89_478_485
-# Pillow warns about photos above its limit; ours is checked on the header and refuses them.
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 # Transparent parts are shown over white, as a browser shows them on a white page.
 BACKGROUND = (255, 255, 255)
 # One-channel modes with more than 8 bits a sample: their range is read, not clipped.
@@ -63,16 +61,7 @@ def decode_photo(path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     try:
         if os.path.getsize(path) == 0:
             raise BadPhoto(f"{path}: empty file (0 bytes)")
-        _allow_pillow(max_pixels)
-        Image.init()  # registers every plugin, so `formats` can name WebP, TIFF, ... (cheap)
-        formats = [f for f in PHOTO_FORMATS if f in Image.OPEN]
-        with Image.open(path, formats=formats) as im:
-            width, height = im.size
-            if width * height > max_pixels:
-                raise BadPhoto(
-                    f"{path}: decompression bomb refused: {width}x{height} = {width * height} "
-                    f"pixels > max_pixels={max_pixels}"
-                )
+        with open_photo(path, max_pixels) as im:
             # JPEG only: let libjpeg decode at 1/2..1/8 scale when the photo is much larger
             # than the stored square (no effect on other formats; keeps both sides >= size).
             im.draft("RGB", (size, size))
@@ -91,9 +80,12 @@ def decode_photo(path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         raise BadPhoto(f"{path}: cannot be read (permission denied)") from e
     except UnidentifiedImageError as e:
         raise unreadable(path) from e
-    except Image.DecompressionBombError as e:
-        raise BadPhoto(
-            f"{path}: decompression bomb refused: over max_pixels={max_pixels} ({e})"
+    except Image.DecompressionBombError as e:  # Pillow's own check inside a TIFF, GIF, WebP
+        raise BadPhoto(  # or MPO decoder, after ours passed (see `open_photo`)
+            f"{path}: decompression bomb refused by Pillow while decoding ({e}): a "
+            f"{_kind(_leading_bytes(path)) or 'photo'} "
+            f"this large stays above Pillow's own limit (2 x PIL.Image.MAX_IMAGE_PIXELS) "
+            f"whatever max_pixels={max_pixels} allows; save it as JPEG or PNG, or smaller"
         ) from e
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise BadPhoto(f"{path}: truncated or corrupt photo ({e})") from e
@@ -230,11 +222,7 @@ def unreadable(path: str) -> BadPhoto:
     format (HEIC), a photo format Pillow cannot read here (a TIFF of float RGB, AVIF without
     a decoder), or no image at all (`NotAPhoto`)."""
     supported = ", ".join(PHOTO_FORMATS)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-    except OSError:
-        head = b""
+    head = _leading_bytes(path)
     if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
         return BadPhoto(
             f"{path}: a HEIC/HEIF photo: this format is not supported (supported: {supported});"
@@ -242,11 +230,7 @@ def unreadable(path: str) -> BadPhoto:
         )
     if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
         return BadPhoto(f"{path}: an AVIF photo, which this Pillow build cannot read")
-    kind = next((name for magic, name in SIGNATURES if head.startswith(magic)), None)
-    if kind == "BMP" and head[6:10] != bytes(4):
-        kind = None  # a text that starts with "BM"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        kind = "WebP"
+    kind = _kind(head)
     if kind == "TIFF":
         return BadPhoto(
             f"{path}: a TIFF file Pillow cannot read: corrupt, or a sample layout it does not "
@@ -258,12 +242,58 @@ def unreadable(path: str) -> BadPhoto:
     return NotAPhoto(f"{path}: not a photo in a known format ({supported})")
 
 
-def _allow_pillow(max_pixels: int) -> None:
-    """Raises Pillow's own bomb limit to `max_pixels` where it is lower (never lowers it).
+def open_photo(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageFile.ImageFile:
+    """`path` opened (header read, pixels not decoded) as one of `PHOTO_FORMATS`.
 
-    Pillow warns above `Image.MAX_IMAGE_PIXELS` and refuses twice that; our explicit check
-    on the header's size is the limit that counts, so Pillow's must not be the tighter one.
-    Only ever raised, so threads decoding at once cannot undo each other.
+    What `PIL.Image.open` does (the first format whose `accept` takes the file's leading
+    bytes builds the image, from `Image.OPEN`), less Pillow's bomb check on the header size:
+    that check's limit is the process-wide `PIL.Image.MAX_IMAGE_PIXELS`, which a library
+    must not change for its caller. Here the limit is the argument `max_pixels`, checked on
+    the header, above or below Pillow's. JPEG, PNG and BMP decode whatever their size then;
+    Pillow's TIFF, GIF, WebP and MPO decoders check again at 2 x its limit (about 179
+    megapixels by default) and raise `Image.DecompressionBombError`.
+
+    Raises BadPhoto when the photo has more than `max_pixels` pixels, UnidentifiedImageError
+    when no photo format takes the file, OSError when it cannot be read.
     """
-    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
-        Image.MAX_IMAGE_PIXELS = max_pixels
+    Image.init()  # registers every plugin, so WebP, TIFF, ... are in `Image.OPEN` (cheap)
+    with open(path, "rb") as f:
+        prefix = f.read(16)
+    for name in PHOTO_FORMATS:
+        if name not in Image.OPEN:  # AVIF only where this Pillow build reads it
+            continue
+        factory, accept = Image.OPEN[name]
+        taken = accept(prefix) if accept else True
+        if not taken or isinstance(taken, str):  # a str: Pillow's "maybe", a warning
+            continue
+        try:
+            im = factory(path)  # opens the file itself and closes it with the image
+        except (SyntaxError, IndexError, TypeError, struct.error):  # as Image.open: not this one
+            continue
+        width, height = im.size
+        if width * height > max_pixels:
+            im.close()
+            raise BadPhoto(
+                f"{path}: decompression bomb refused: {width}x{height} = {width * height} "
+                f"pixels > max_pixels={max_pixels}"
+            )
+        return im
+    raise UnidentifiedImageError(f"cannot identify image file {path!r}")
+
+
+def _leading_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16)
+    except OSError:
+        return b""
+
+
+def _kind(head: bytes) -> str | None:
+    """The photo format whose signature the file's leading bytes carry, or None."""
+    kind = next((name for magic, name in SIGNATURES if head.startswith(magic)), None)
+    if kind == "BMP" and head[6:10] != bytes(4):
+        kind = None  # a text that starts with "BM"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        kind = "WebP"
+    return kind

@@ -6,8 +6,7 @@ size. Batches are sharded along the `data` axis of a mesh over the devices; para
 optimizer state are replicated.
 """
 
-import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -15,13 +14,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from absl import logging
 from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from rsrl_jax.data.preprocess import center_crops, eval_input, normalize, random_crops
 from rsrl_jax.data.sharding import process_slice
+from rsrl_jax.engine import compiler
 from rsrl_jax.method import losses
 from rsrl_jax.models.alexnet import AlexNet
 
@@ -44,42 +43,41 @@ def make_mesh(devices=None) -> Mesh:
     return Mesh(np.asarray(devices), ("data",))
 
 
-# Which XLA:CPU library runs the steps' matmuls and convolutions (measured with
-# `python -m rsrl_jax.benchmark`; the same products and sums, in another order). The train
-# step: YNNPACK's matmuls (its g @ W.T, fc6's and fc7's backward, is 7x Eigen's) and Eigen's
-# convolutions, 6% faster than YNNPACK's for both (XLA's default). The forward-only step:
-# Eigen's for both, 1.5x the default (Eigen's x @ W is 2.5x YNNPACK's).
-YNN_TYPES = "xla_cpu_experimental_ynn_fusion_type"
-CPU_TRAIN_OPTIONS = {YNN_TYPES: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
-CPU_FORWARD_OPTIONS = {YNN_TYPES: ""}
+# The steps' XLA options live in `engine.compiler`; also reached here, as before.
+YNN_TYPES = compiler.YNN_TYPES
+CPU_TRAIN_OPTIONS = compiler.CPU_TRAIN_OPTIONS
+CPU_FORWARD_OPTIONS = compiler.CPU_FORWARD_OPTIONS
+CPU_OPTIONS = compiler.CPU_OPTIONS
+compiler_options = compiler.compiler_options
+default_compiler_options = compiler.default_compiler_options
 
 
-@functools.cache
-def _accepted(options: tuple) -> bool:
-    """Whether this XLA knows the options (another jaxlib may name them otherwise)."""
-    try:
-        jax.jit(lambda x: x + 1, compiler_options=dict(options)).lower(1.0).compile()
-    except Exception as e:  # noqa: BLE001 - XLA raises its own error types
-        logging.warning("XLA options %s not used: %s", dict(options), str(e).splitlines()[0])
-        return False
-    return True
+def fast_pool_gradients(backend: str | None = None) -> bool:
+    """Whether the max-pools take `models.pooling`'s gradient on `backend` (default: JAX's).
+
+    XLA:CPU runs its own max-pool gradient as a scalar loop (3-4x slower); GPUs and TPUs have
+    a fast library gradient.
+    """
+    return (backend or jax.default_backend()) == "cpu"
 
 
-def compiler_options(cpu_options: dict | None) -> dict | None:
-    """`cpu_options` on the CPU backend when this XLA accepts them, else None (defaults)."""
-    if not cpu_options or jax.default_backend() != "cpu":
-        return None
-    return cpu_options if _accepted(tuple(sorted(cpu_options.items()))) else None
+def make_model(
+    config: ml_collections.ConfigDict, num_classes: int, *, fast_gradients: bool | None = None
+) -> AlexNet:
+    """The network; `model.compute_dtype` is its activations' (parameters stay float32).
 
-
-def make_model(config: ml_collections.ConfigDict, num_classes: int) -> AlexNet:
-    """The network; `model.compute_dtype` is its activations' (parameters stay float32)."""
+    `fast_gradients`: the max-pools' gradient (`AlexNet.fast_gradients`); None = the choice
+    for this backend (`fast_pool_gradients`), fixed here, so tracing reads no global.
+    """
+    if fast_gradients is None:
+        fast_gradients = fast_pool_gradients()
     return AlexNet(
         num_classes=num_classes,
         width=config.model.width,
         fc_dim=config.model.fc_dim,
         dropout_rate=config.model.dropout_rate,
         dtype=jnp.dtype(config.model.compute_dtype),
+        fast_gradients=fast_gradients,
     )
 
 
@@ -156,6 +154,7 @@ def make_train_step(
     mesh: Mesh | None = None,
     loss: str = "cross_entropy",
     focal_gamma: float = 2.0,
+    compiler_options: Mapping[str, str] | None = None,
 ) -> Callable:
     """Returns train_step(state, sums, images, labels, mask, key, class_terms) -> (state, sums).
 
@@ -174,9 +173,13 @@ def make_train_step(
 
     With a `mesh`, the shardings are fixed (state replicated, batch split on `data`), so the
     step compiles once: a fresh round's state and the step's own output place alike.
+
+    `compiler_options`: XLA's options for the step; None = `default_compiler_options('train')`
+    (the measured library choice on CPU), {} = XLA's own defaults, else passed as given.
     """
 
     loss_of = losses.make(loss, focal_gamma)
+    options = compiler.step_options(compiler_options, "train")
 
     def train_step(state: TrainState, sums, images, labels, mask, key, class_terms):
         key = jax.random.fold_in(key, state.step)
@@ -219,41 +222,73 @@ def make_train_step(
         return TrainState(step=state.step + 1, params=params, opt_state=opt_state), sums
 
     if mesh is None:
-        return jax.jit(
-            train_step, donate_argnums=(0, 1), compiler_options=compiler_options(CPU_TRAIN_OPTIONS)
-        )
+        return jax.jit(train_step, donate_argnums=(0, 1), compiler_options=options)
     replicated, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
     return jax.jit(
         train_step,
         in_shardings=(replicated, replicated, data, data, data, replicated, replicated),
         out_shardings=(replicated, replicated),
         donate_argnums=(0, 1),
-        compiler_options=compiler_options(CPU_TRAIN_OPTIONS),
+        compiler_options=options,
     )
 
 
 def make_eval_step(
-    model: AlexNet, image_size: int | None = None, mesh: Mesh | None = None
+    model: AlexNet,
+    image_size: int | None = None,
+    mesh: Mesh | None = None,
+    compiler_options: Mapping[str, str] | None = None,
 ) -> Callable:
     """Returns eval_step(params, images) -> logits [B, C]; jitted, eval mode (no dropout).
 
     Photos stored larger than `image_size` are center-cropped to it. With a `mesh` the batch
     is split on `data` and the logits come back replicated: every process of a multi-process
-    run gets all of them, for the metrics and the selection.
+    run gets all of them, for the metrics and the selection. `compiler_options` as for
+    `make_train_step`, whose default here is `default_compiler_options('forward')`.
     """
+    options = compiler.step_options(compiler_options, "forward")
 
     def eval_step(params, images):
         return model.apply({"params": params}, eval_input(images, image_size), train=False)
 
     if mesh is None:
-        return jax.jit(eval_step, compiler_options=compiler_options(CPU_FORWARD_OPTIONS))
+        return jax.jit(eval_step, compiler_options=options)
     replicated, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
     return jax.jit(
         eval_step,
         in_shardings=(replicated, data),
         out_shardings=replicated,
-        compiler_options=compiler_options(CPU_FORWARD_OPTIONS),
+        compiler_options=options,
     )
+
+
+def make_steps(
+    config: ml_collections.ConfigDict,
+    model: AlexNet,
+    tx: optax.GradientTransformation,
+    mesh: Mesh | None = None,
+    *,
+    train_options: Mapping[str, str] | None = None,
+    forward_options: Mapping[str, str] | None = None,
+) -> tuple[Callable, Callable]:
+    """(train_step, eval_step) of `model` as a run of `config` uses them (flip, crops, loss).
+
+    `train_options` and `forward_options` are the steps' `compiler_options` (None = the
+    default for this backend).
+    """
+    train_step = make_train_step(
+        model,
+        tx,
+        config.train.flip,
+        config.data.image_size,
+        config.train.random_crop,
+        mesh,
+        loss=config.method.loss,
+        focal_gamma=config.method.focal_gamma,
+        compiler_options=train_options,
+    )
+    eval_step = make_eval_step(model, config.data.image_size, mesh, forward_options)
+    return train_step, eval_step
 
 
 class BatchPlacer:

@@ -5,7 +5,6 @@ Layer names: conv1..conv5 = torchvision `features.{0,3,6,8,10}`, fc6, fc7 =
 `width` and `fc_dim` shrink the network for quick CPU demos; the defaults are torchvision's.
 """
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
@@ -50,15 +49,12 @@ class AlexNet(nn.Module):
     fc_dim: int = 4096
     dropout_rate: float = 0.5
     dtype: jnp.dtype = jnp.float32
-    # The max-pools' gradient written for XLA:CPU (`models.pooling`): the same forward and
-    # gradient, up to the order of float additions. None = on CPU only (GPUs and TPUs have a
-    # fast library gradient); False = XLA's own, for the benchmark.
-    fast_gradients: bool | None = None
-
-    def uses_fast_gradients(self) -> bool:
-        if self.fast_gradients is None:
-            return jax.default_backend() == "cpu"
-        return self.fast_gradients
+    # The max-pools' gradient: True = the one written for XLA:CPU (`models.pooling`: XLA's
+    # forward and gradient, up to the order of float additions; exact on every backend),
+    # False = XLA's own (`select_and_scatter`, 3-4x slower on CPU; GPUs and TPUs have a fast
+    # library one). A field fixed when the model is built (`engine.train.make_model` picks
+    # it for the backend), so tracing reads no global.
+    fast_gradients: bool = True
 
     def setup(self):
         c = [max(1, round(ch * self.width)) for ch in CONV_CHANNELS]
@@ -82,7 +78,7 @@ class AlexNet(nn.Module):
     def __call__(self, x, train: bool = False):
         if x.shape[1] < MIN_IMAGE_SIZE or x.shape[2] < MIN_IMAGE_SIZE:
             raise ValueError(f"AlexNet needs inputs of at least {MIN_IMAGE_SIZE}px, got {x.shape}")
-        pool = lambda y: _max_pool(y, self.uses_fast_gradients())  # noqa: E731
+        pool = lambda y: _max_pool(y, self.fast_gradients)  # noqa: E731
         x = pool(nn.relu(self.conv1(x)))
         x = pool(nn.relu(self.conv2(x)))
         x = nn.relu(self.conv3(x))

@@ -104,7 +104,7 @@ def initialize(
 ) -> bool:
     """Joins the processes of a multi-process run (see `settings`); True if it did.
 
-    Processes other than 0 then log warnings and errors only: process 0 speaks for the run.
+    Changes no logging setting: the command decides what processes other than 0 log.
     """
     kwargs = settings(mode, coordinator_address, num_processes, process_id)
     if kwargs is None:
@@ -117,6 +117,4 @@ def initialize(
         jax.local_device_count(),
         jax.device_count(),
     )
-    if jax.process_index() != 0:
-        logging.set_verbosity(logging.WARNING)
     return True

@@ -1,0 +1,84 @@
+"""Our steps against PyTorch's, the input pipeline, a run's time: `python -m rsrl_jax.benchmark`.
+
+What it measures and prints is `rsrl_jax.bench.benchmark`'s; this module holds the flags.
+"""
+
+import dataclasses
+import json
+
+from absl import app, flags
+
+from rsrl_jax import cli, errors
+from rsrl_jax.bench import benchmark
+
+DEFAULT = benchmark.Settings()
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("batch_size", DEFAULT.batch_size, "Photos per step (both sides).")
+flags.DEFINE_integer("image_size", DEFAULT.image_size, "Square input side.")
+flags.DEFINE_integer(
+    "num_classes", DEFAULT.num_classes, "Classes of the head when torch runs alone."
+)
+flags.DEFINE_integer("rounds", DEFAULT.rounds, "Alternating rounds; each times every side once.")
+flags.DEFINE_integer("train_steps", DEFAULT.train_steps, "Train steps per timing window.")
+flags.DEFINE_integer("forward_steps", DEFAULT.forward_steps, "Forward steps per timing window.")
+flags.DEFINE_integer(
+    "warmup_steps", DEFAULT.warmup_steps, "Untimed steps of each kind before the rounds."
+)
+flags.DEFINE_list(
+    "variants", list(DEFAULT.variants), f"JAX sides: {', '.join(benchmark.VARIANTS)}."
+)
+flags.DEFINE_bool("steps", DEFAULT.steps, "Time the train and forward steps (JAX sides, torch).")
+flags.DEFINE_bool(
+    "torch", DEFAULT.torch, "Time the PyTorch reference (skipped if torch is missing)."
+)
+flags.DEFINE_bool("pipeline", DEFAULT.pipeline, "Time the host input pipeline (JAX side).")
+flags.DEFINE_bool("demo", DEFAULT.demo, "Time a run of configs/demo.py and split its wall time.")
+flags.DEFINE_list(
+    "demo_overrides",
+    list(DEFAULT.demo_overrides),
+    "field=value overrides of configs/demo.py for --demo (empty: the whole demo).",
+)
+flags.DEFINE_string(
+    "demo_workdir", DEFAULT.demo_workdir, "New folder for the --demo run (default: temp)."
+)
+flags.DEFINE_bool(
+    "device_report", DEFAULT.device_report, "Accelerator report: images/s and FLOP utilisation."
+)
+flags.DEFINE_enum(
+    "compute_dtype", DEFAULT.compute_dtype, ["float32", "bfloat16"], "model.compute_dtype."
+)
+flags.DEFINE_float(
+    "peak_tflops", DEFAULT.peak_tflops, "The device's peak TFLOP/s (default: from a table)."
+)
+flags.DEFINE_string("json_out", None, "Also write every figure to this JSON file.")
+
+
+def settings_from_flags() -> benchmark.Settings:
+    """The flags of every `Settings` field (lists as tuples)."""
+    values = {}
+    for field in dataclasses.fields(benchmark.Settings):
+        value = FLAGS[field.name].value
+        values[field.name] = tuple(value) if isinstance(value, list) else value
+    return benchmark.Settings(**values)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    cli.quiet_libraries()
+    settings = settings_from_flags()
+    try:
+        benchmark.check_variants(settings.variants)
+    except errors.ConfigError as e:
+        raise app.UsageError(f"--variants: {e}") from e
+    # A process-wide JAX setting, made here: the --demo run compiles in this process.
+    cache = cli.enable_compilation_cache() if settings.demo else ""
+    results = benchmark.run(settings, cache)
+    if FLAGS.json_out:
+        with open(FLAGS.json_out, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"figures written to {FLAGS.json_out}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,54 @@
+"""How much faster are the k folds trained at once? `python -m rsrl_jax.fold_benchmark`.
+
+  python -m rsrl_jax.fold_benchmark --config=configs/demo.py [--config.a.b=v ...]
+
+The timed loops are `rsrl_jax.bench.fold_benchmark`'s; this module holds the flags and main.
+"""
+
+import os
+import tempfile
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from rsrl_jax import cli
+from rsrl_jax.bench.fold_benchmark import largest_gap, run_folds, warm_up
+from rsrl_jax.config import validate
+from rsrl_jax.data import splits
+from rsrl_jax.engine import rsrl
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=False)
+flags.mark_flags_as_required(["config"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    cli.quiet_libraries()
+    config = FLAGS.config
+    config.log.progress = False
+    config.checkpoint.every_steps = 0  # both modes save round checkpoints only
+    validate(config)
+    with tempfile.TemporaryDirectory(prefix="rsrl_jax_fold_benchmark_") as root:
+        experiment = rsrl.Experiment.build(config, root)
+        data = experiment.data
+        fold_splits = splits.protocol_splits(
+            data.labels, config.protocol, config.seed, data.official_test
+        )
+        if config.protocol.max_folds > 0:
+            fold_splits = fold_splits[: config.protocol.max_folds]
+        for k in (1, len(fold_splits)):  # both modes' steps compiled before the clocks start
+            warm_up(experiment, k)
+        seq_s, seq = run_folds(experiment, fold_splits, os.path.join(root, "sequential"), False)
+        par_s, par = run_folds(experiment, fold_splits, os.path.join(root, "parallel"), True)
+    logging.info("sequential %.1fs, parallel %.1fs", seq_s, par_s)
+    print(
+        f"{len(fold_splits)} folds x {config.rsrl.rounds} rounds, {len(data)} photos, "
+        f"{experiment.mesh.size} device(s): sequential {seq_s:.1f}s, parallel {par_s:.1f}s, "
+        f"speed-up {seq_s / par_s:.2f}x; largest val/test metric gap {largest_gap(seq, par):.2g}"
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main)

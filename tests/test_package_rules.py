@@ -1,0 +1,156 @@
+"""Choices are arguments: no library module patches another module, reads or defines flags,
+or sets a process-wide JAX, logging, warnings, matplotlib or environment setting; commands
+(cli/) do."""
+
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "rsrl_jax"
+# Known, with who removes it: the data loading that `run_timing.time_run` times inside the
+# engine's run; it goes once the engine's `run` takes the data (or a loader) as an argument.
+KNOWN_PATCHES = {("rsrl_jax/bench/run_timing.py", "datasets.load")}
+# Calls that change a setting of the whole process.
+PROCESS_SETTINGS = {
+    "jax.config.update",
+    "os.environ.update",
+    "os.environ.setdefault",
+    "os.environ.pop",
+    "os.environ.clear",
+    "os.putenv",
+    "os.unsetenv",
+    "logging.set_verbosity",  # absl's
+    "warnings.filterwarnings",
+    "warnings.simplefilter",
+    "matplotlib.use",
+}
+
+
+def modules(under: pathlib.Path = PACKAGE):
+    for path in sorted(under.rglob("*.py")):
+        yield path.relative_to(ROOT).as_posix(), ast.parse(path.read_text())
+
+
+def imported_names(tree: ast.AST) -> set[str]:
+    """Every name an import binds anywhere in the module (functions' own imports too)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.asname or a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names |= {a.asname or a.name for a in node.names}
+    return names
+
+
+def root_name(node: ast.AST) -> str | None:
+    """`x` of `x.a.b`, `x.a[k]`, ...; None when the chain starts elsewhere (a call, self)."""
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def assigned(tree: ast.AST):
+    """Every assignment or deletion target, tuples unpacked."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign | ast.Delete):
+            targets = node.targets
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+            targets = [node.target]
+        else:
+            continue
+        while targets:
+            target, *targets = targets
+            if isinstance(target, ast.Tuple | ast.List):
+                targets += target.elts
+            else:
+                yield target
+
+
+def patches(tree: ast.AST) -> list[str]:
+    """What the module changes in objects it imported: `m.attr = v`, `m.d[k] = v`, `del m.a`,
+    `setattr(m, ...)`, and any use of unittest.mock."""
+    imported = imported_names(tree)
+    found = [
+        ast.unparse(t)
+        for t in assigned(tree)
+        if isinstance(t, ast.Attribute | ast.Subscript) and root_name(t) in imported
+    ]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("setattr", "delattr"):
+            if node.args and root_name(node.args[0]) in imported:
+                found.append(ast.unparse(node))
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [getattr(node, "module", None) or ""] + [a.name for a in node.names]
+            found += [f"imports {n}" for n in names if n.startswith("unittest.mock") or n == "mock"]
+    return found
+
+
+def test_no_module_patches_another_modules_globals():
+    found = [
+        (path, what)
+        for path, tree in modules()
+        for what in patches(tree)
+        if (path, what) not in KNOWN_PATCHES
+    ]
+    assert found == []
+
+
+def test_the_scan_finds_the_patches_it_forbids():
+    tree = ast.parse(
+        "from rsrl_jax.engine import train\nfrom PIL import Image\nimport os\n"
+        "def f(self):\n"
+        "    from rsrl_jax.data import datasets\n"
+        "    train.CPU_TRAIN_OPTIONS = train.CPU_FORWARD_OPTIONS = None\n"
+        "    Image.MAX_IMAGE_PIXELS, x = 10, 1\n"
+        "    datasets.load = lambda *a: None\n"
+        "    os.environ['X'] = '1'\n"
+        "    setattr(train, 'make_model', None)\n"
+        "    self.model = train.make_model\n"  # its own attribute: fine
+    )
+    assert patches(tree) == [
+        "train.CPU_TRAIN_OPTIONS",
+        "train.CPU_FORWARD_OPTIONS",
+        "Image.MAX_IMAGE_PIXELS",
+        "datasets.load",
+        "os.environ['X']",
+        "setattr(train, 'make_model', None)",
+    ]
+
+
+def test_flags_are_defined_and_read_in_cli_modules_only():
+    found = []
+    for path, tree in modules():
+        if path.startswith("rsrl_jax/cli/"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module in ("absl", "ml_collections"):
+                found += [(path, a.name) for a in node.names if a.name in ("flags", "config_flags")]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").endswith("config_flags"):
+                found.append((path, node.module))
+            elif isinstance(node, ast.Import):
+                found += [(path, a.name) for a in node.names if a.name.endswith("flags")]
+    assert found == []
+
+
+def test_process_wide_settings_are_made_by_the_commands():
+    found = []
+    for path, tree in modules():
+        if path.startswith("rsrl_jax/cli/"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in PROCESS_SETTINGS:
+                found.append((path, ast.unparse(node)))
+        environ = [ast.unparse(t) for t in assigned(tree)]
+        found += [(path, t) for t in environ if t.startswith("os.environ")]
+    assert found == []
+
+
+def test_the_model_and_the_method_read_no_backend_while_traced():
+    found = [
+        (path, ast.unparse(node))
+        for under in ("models", "method")
+        for path, tree in modules(PACKAGE / under)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("default_backend")
+    ]
+    assert found == []
