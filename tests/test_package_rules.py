@@ -9,7 +9,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "rsrl_jax"
 # Known, with who removes it: the data loading that `run_timing.time_run` times inside the
 # engine's run; it goes once the engine's `run` takes the data (or a loader) as an argument.
-KNOWN_PATCHES = {("rsrl_jax/bench/run_timing.py", "datasets.load")}
+KNOWN_PATCHES: set[tuple[str, str]] = set()
 # Calls that change a setting of the whole process.
 PROCESS_SETTINGS = {
     "jax.config.update",

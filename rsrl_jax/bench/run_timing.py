@@ -3,10 +3,9 @@
 `time_run` runs `rsrl.run` in this process and splits its wall time with three sources: the
 run's own `timings.jsonl` (each round's training and evaluation seconds), `jax.monitoring`
 compile events (per jitted function: traces, lowerings, XLA compiles, persistent-cache hits)
-and a timer around the data set's loading.
+and the data set's loading, timed before it is handed to the run.
 """
 
-import contextlib
 import json
 import os
 import time
@@ -60,24 +59,6 @@ class CompileLog:
         return sum(_seconds(e) for name, e in self.by_function.items() if fragment in name)
 
 
-@contextlib.contextmanager
-def _timed_data_loading(seconds: list):
-    original = datasets.load
-
-    def timed(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            seconds.append(time.perf_counter() - start)
-
-    datasets.load = timed
-    try:
-        yield
-    finally:
-        datasets.load = original
-
-
 def _read_jsonl(path: str) -> list[dict]:
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -100,10 +81,10 @@ def time_run(config: ml_collections.ConfigDict, workdir: str, compile_log: Compi
         raise ValueError(f"{workdir} holds a run: time_run needs a new workdir")
     before = {name: dict(e) for name, e in compile_log.by_function.items()}
     hits_before = compile_log.cache_hits
-    load_s: list[float] = []
     start = time.perf_counter()
-    with _timed_data_loading(load_s):
-        rsrl.run(config, workdir)
+    data = datasets.load(config)  # timed on its own, then handed to the run
+    load_s = [time.perf_counter() - start]
+    rsrl.run(config, workdir, data=data)
     wall = time.perf_counter() - start
 
     compiles = {}

@@ -36,7 +36,7 @@ from jax.sharding import PartitionSpec as P
 
 from rsrl_jax import errors
 from rsrl_jax.data import splits
-from rsrl_jax.engine import evaluation, train
+from rsrl_jax.engine import compiler, evaluation, train
 from rsrl_jax.method import losses, sampling, selection
 from rsrl_jax.models import pretrained
 from rsrl_jax.run import checkpoints
@@ -77,7 +77,9 @@ def make_fold_step(train_step, mesh, k: int, compiler_options=None):
     step vmapped over the folds; a fold whose batch is all padding (mask 0) keeps its state
     and sums (its epoch is shorter than the longest fold's). Batches are [k, B, ...], split
     on `data` along their second axis. `train_step` is a `train.make_train_step` step (its
-    Python function is traced here: only the outer jit takes compiler options).
+    Python function is traced here: only the outer jit takes compiler options);
+    `compiler_options` as the step builders take them (None: the default for a train step,
+    `compiler.default_compiler_options`; {}: XLA's own defaults).
     """
     step = train_step.__wrapped__
 
@@ -103,7 +105,7 @@ def make_fold_step(train_step, mesh, k: int, compiler_options=None):
         in_shardings=(replicated, replicated, batch, batch, batch, replicated, replicated),
         out_shardings=(replicated, replicated),
         donate_argnums=(0, 1),
-        compiler_options=compiler_options,
+        compiler_options=compiler.step_options(compiler_options, "train"),
     )
 
 

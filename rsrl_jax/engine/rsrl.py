@@ -27,7 +27,7 @@ from absl import logging
 from rsrl_jax.analysis import fold_stats, highlight, report
 from rsrl_jax.config import validate
 from rsrl_jax.data import builders, datasets, splits
-from rsrl_jax.engine import rounds, train
+from rsrl_jax.engine import compiler, rounds, train
 from rsrl_jax.engine.evaluation import score_counts
 from rsrl_jax.run import resume
 from rsrl_jax.run.recorder import Recorder
@@ -49,29 +49,26 @@ class Experiment:
     tx: object
     train_step: object
     eval_step: object
+    train_options: dict | None  # the train steps' XLA options (None: the backend's default)
 
     @classmethod
-    def build(cls, config: ml_collections.ConfigDict, workdir: str, devices=None):
-        """Loads the data and compiles nothing yet; `devices`: the mesh's, default all.
+    def build(cls, config: ml_collections.ConfigDict, workdir: str, devices=None, data=None):
+        """Loads the data (unless given) and compiles nothing yet; `devices`: the mesh's,
+        default all.
 
         A resumed run's list of photos is checked against its record before any photo is
         decoded; skipped.jsonl is written by `run` once the workdir is known to be its own.
         """
         recorder = Recorder(workdir)
-        data = datasets.load(config, check_listing=resume.listing_check(config, workdir))
+        if data is None:
+            data = datasets.load(config, check_listing=resume.listing_check(config, workdir))
         datasets.check_classes(data, config)
         mesh = train.make_mesh(devices)
         model = train.make_model(config, data.num_classes)
         tx = train.make_optimizer(config)
-        train_step = train.make_train_step(
-            model,
-            tx,
-            config.train.flip,
-            config.data.image_size,
-            config.train.random_crop,
-            mesh,
-            loss=config.method.loss,
-            focal_gamma=config.method.focal_gamma,
+        train_options = compiler.default_compiler_options("train")
+        train_step, eval_step = train.make_steps(
+            config, model, tx, mesh, train_options=train_options
         )
         return cls(
             config=config,
@@ -84,7 +81,8 @@ class Experiment:
             model=model,
             tx=tx,
             train_step=train_step,
-            eval_step=train.make_eval_step(model, config.data.image_size, mesh),
+            eval_step=eval_step,
+            train_options=train_options,
         )
 
     def in_workdir(self, workdir: str) -> "Experiment":
@@ -93,7 +91,7 @@ class Experiment:
 
     def fold_step(self, k: int):
         """The train step over a fold axis of length `k` (`rounds.make_fold_step`)."""
-        return _fold_step(self.train_step, self.mesh, k)
+        return _fold_step(self.train_step, self.mesh, k, _frozen(self.train_options))
 
     def abstract_params(self):
         """Shapes, dtypes and (replicated) shardings of the parameters, for restoring."""
@@ -116,18 +114,25 @@ class Experiment:
         ]
 
 
+def _frozen(options: dict | None):
+    return None if options is None else tuple(sorted(options.items()))
+
+
 @functools.cache
-def _fold_step(train_step, mesh, k: int):
-    options = train.compiler_options(train.CPU_TRAIN_OPTIONS)
-    return rounds.make_fold_step(train_step, mesh, k, options)
+def _fold_step(train_step, mesh, k: int, options: tuple | None):
+    """One compiled fold step per (train step, k) for the whole process (cached)."""
+    return rounds.make_fold_step(train_step, mesh, k, {} if options is None else dict(options))
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-    """Runs (or resumes) the whole experiment in `workdir`; returns the summary."""
+def run(config: ml_collections.ConfigDict, workdir: str, data=None) -> dict:
+    """Runs (or resumes) the whole experiment in `workdir`; returns the summary.
+
+    `data`: the data set already loaded (`datasets.load(config)`), else loaded here.
+    """
     validate(config)
     start = time.perf_counter()
     resume.check_config(config, workdir)  # before the data: a changed config stops at once
-    exp = Experiment.build(config, workdir)
+    exp = Experiment.build(config, workdir, data=data)
     data = exp.data
     fold_splits = resume.start_or_resume(config, exp.recorder, data, config_checked=True)
     if config.data.on_bad_example == "skip":
