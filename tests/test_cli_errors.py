@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from rsrl_jax import config, errors
+from rsrl_jax import config, errors, overrides
 from rsrl_jax.analysis import compare, report
 from rsrl_jax.data import builders, photos, sources
 from rsrl_jax.engine import rounds
@@ -424,3 +424,35 @@ def test_a_missing_workdir_is_named_as_such(tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(errors.NotFound, match="the run has no fold 0"):
         checkpoints.saved_rounds(str(tmp_path / "run"), 0)
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("rsrl.round=2", "rsrl.round=2: the config has no field 'rsrl.round' (did you mean "),
+        ("rsrl.rounds=abc", "rsrl.rounds=abc: 'abc' is not a valid int"),
+        ("rsrl.rounds", "'rsrl.rounds': an override is field=value"),
+        ("train.learning_rate=fast", "'fast' is not a valid float"),
+        ("train.flip=1", "'1' is not a valid bool"),
+    ],
+)
+def test_a_wrong_override_is_one_config_error(item, message):
+    """`--demo_overrides` of the benchmark (and any field=value list): no traceback."""
+    with pytest.raises(errors.ConfigError) as e:
+        overrides.apply(tiny_config(), [item])
+    assert message in str(e.value)
+
+
+def test_overrides_take_the_types_of_their_fields():
+    config = tiny_config()
+    overrides.apply(
+        config,
+        [
+            "rsrl.rounds=3",
+            "train.learning_rate=1",
+            "rsrl.thresholds=(0.9,0.8,0.7)",
+            "data.name=ava",
+        ],
+    )
+    assert config.rsrl.rounds == 3 and config.train.learning_rate == 1.0
+    assert config.rsrl.thresholds == (0.9, 0.8, 0.7) and config.data.name == "ava"

@@ -35,6 +35,7 @@ import sys
 import tempfile
 
 from rsrl_jax import errors
+from rsrl_jax import overrides as override
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,9 +237,7 @@ def run_demo(overrides, workdir: str | None, cache: str) -> dict:
     from rsrl_jax.bench import run_timing
 
     config = demo.get_config()
-    fields = dict(item.partition("=")[::2] for item in overrides)
-    # Each value as the type of the field it replaces (a dotted name reads a nested field).
-    config.update_from_flattened_dict({f: type(config[f])(v) for f, v in fields.items()})
+    override.apply(config, overrides)  # ConfigError naming a wrong field or value
     config.log.progress = False
     workdir = workdir or tempfile.mkdtemp(prefix="rsrl-bench-demo-")
     print(f"\ndemo run: configs/demo.py {' '.join(overrides)} in {workdir}", flush=True)

@@ -1,6 +1,5 @@
 """What every command-line entry point shares: how it runs, logs and reports mistakes."""
 
-import difflib
 import logging
 import os
 import re
@@ -11,7 +10,7 @@ import warnings
 from absl import app, flags
 from absl import logging as absl_logging
 
-from rsrl_jax import errors
+from rsrl_jax import errors, overrides
 
 
 class _QuietLibraries(logging.Filter):
@@ -167,7 +166,7 @@ def _unknown_config_field(argv: list[str]) -> str | None:
         for arg in argv[1:]:
             override = re.match(rf"--?(?:no)?{re.escape(flag.name)}\.([^=]+)", arg)
             if override:
-                problem = missing_field(config, override.group(1))
+                problem = overrides.missing_field(config, override.group(1))
                 if problem:
                     return f"{arg}: {problem}"
     return None
@@ -183,27 +182,6 @@ def _reload_config(flag, argv: list[str]):
                 return flag.parser.parse(given.group(1) if given else argv[i + 1])
             except Exception:  # noqa: BLE001 - only to word a message; the original error stands
                 return None
-    return None
-
-
-def missing_field(config, path: str) -> str | None:
-    """Why the dotted `path` names no field of `config` (with the likely field or the fields
-    there are), or None if it names one."""
-    node, parts = config, path.split(".")
-    for i, key in enumerate(parts):
-        here = ".".join(parts[:i])
-        if not hasattr(node, "keys"):
-            missing = ".".join(parts[: i + 1])
-            return f"the config has no field '{missing}' ('{here}' is a {type(node).__name__})"
-        fields = sorted(node.keys())
-        if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
-            if close:
-                hint = f"did you mean '{'.'.join([*parts[:i], close[0]])}'?"
-            else:
-                hint = f"{here or 'it'} has: {', '.join(fields)}"
-            return f"the config has no field '{'.'.join(parts[: i + 1])}' ({hint})"
-        node = node[key]
     return None
 
 
