@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from rsrl_jax.engine import train
+from rsrl_jax.engine import compiler, train
 from rsrl_jax.method import losses
 from rsrl_jax.models.alexnet import AlexNet
 
@@ -59,10 +59,10 @@ def test_bfloat16_compute_trains_float32_parameters_and_optimizer_state():
 
 def test_cpu_library_choice_is_accepted_and_an_unknown_option_falls_back():
     # On this jaxlib the steps do get their library choice (the speed-up is not dropped)...
-    assert train.compiler_options(train.CPU_TRAIN_OPTIONS) == train.CPU_TRAIN_OPTIONS
-    assert train.compiler_options(train.CPU_FORWARD_OPTIONS) == train.CPU_FORWARD_OPTIONS
+    assert compiler.compiler_options(compiler.CPU_TRAIN_OPTIONS) == compiler.CPU_TRAIN_OPTIONS
+    assert compiler.compiler_options(compiler.CPU_FORWARD_OPTIONS) == compiler.CPU_FORWARD_OPTIONS
     # ...and one another XLA does not know leaves its defaults instead of failing the run.
-    assert train.compiler_options({train.YNN_TYPES: "LIBRARY_FUSION_TYPE_NONE_SUCH"}) is None
+    assert compiler.compiler_options({compiler.YNN_TYPES: "LIBRARY_FUSION_TYPE_NONE_SUCH"}) is None
 
 
 def test_all_finite_flags_any_inf_or_nan_and_accepts_large_finite_values():
@@ -89,7 +89,7 @@ def test_step_builders_compile_with_the_options_they_are_given():
         return step.lower(params, photos).compile().as_text().count('"kind":"__ynn_fusion"')
 
     # The documented default is the measured choice on this CPU: Eigen for both, no YNNPACK.
-    assert train.default_compiler_options("forward") == dict(train.CPU_FORWARD_OPTIONS)
+    assert compiler.default_compiler_options("forward") == dict(compiler.CPU_FORWARD_OPTIONS)
     assert ynn_fusions(None) == 0
     assert ynn_fusions({}) > 0  # {}: XLA's own libraries (YNNPACK), another program
     # Explicit options are passed as given, not checked and dropped like the default's.
@@ -103,9 +103,9 @@ def test_step_builders_compile_with_the_options_they_are_given():
 
 def test_the_measured_cpu_options_are_read_only_and_kinds_are_named():
     with pytest.raises(TypeError):
-        train.CPU_TRAIN_OPTIONS[train.YNN_TYPES] = ""  # type: ignore[index]
+        compiler.CPU_TRAIN_OPTIONS[compiler.YNN_TYPES] = ""  # type: ignore[index]
     with pytest.raises(TypeError):
-        train.CPU_OPTIONS["train"] = {}  # type: ignore[index]
-    assert train.default_compiler_options("train") == dict(train.CPU_TRAIN_OPTIONS)
+        compiler.CPU_OPTIONS["train"] = {}  # type: ignore[index]
+    assert compiler.default_compiler_options("train") == dict(compiler.CPU_TRAIN_OPTIONS)
     with pytest.raises(ValueError, match="'backward'"):
-        train.default_compiler_options("backward")
+        compiler.default_compiler_options("backward")

@@ -5,7 +5,7 @@
 
 Steps: the full-size AlexNet (batch 32, 224x224, float32, SGD with momentum) as the run
 trains it (`engine.train.make_steps`'s jitted steps) and the same network and step in PyTorch
-(`rsrl_jax.torch_alexnet`, torch's defaults: NCHW, all cores). Each side runs in its own
+(`rsrl_jax.models.torch_alexnet`, torch's defaults: NCHW, all cores). Each side runs in its own
 process, and the timing windows alternate (A B, B A, ...) for `--rounds` rounds, so a change
 in the machine's load hits both sides alike; the ratio is taken within each round. Reported:
 median, min and max images/s of each side, the per-round ratios, the load average, each
@@ -23,6 +23,9 @@ evaluation, compilation and the rest. Run from the repository root.
 from the compiled step's FLOP count (`cost_analysis`) and the device's peak.
 
 The flags are `rsrl_jax.cli.benchmark`'s; here every choice is a field of `Settings`.
+
+One module of about 360 lines: the driver of one benchmark (its settings, the worker
+processes, the alternating windows, the report); the steps it times are built in `bench/rig.py`.
 """
 
 import dataclasses

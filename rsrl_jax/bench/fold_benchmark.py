@@ -16,7 +16,7 @@ import time
 import jax
 import numpy as np
 
-from rsrl_jax.engine import evaluation, rounds, train
+from rsrl_jax.engine import evaluation, fold_axis, train
 from rsrl_jax.method import losses
 from rsrl_jax.models import pretrained
 
@@ -34,14 +34,14 @@ def warm_up(experiment, k: int) -> None:
     empty batch), so that compilation is left out of the timed runs."""
     config, placer = experiment.config, experiment.fold_placer
     params = experiment.placer.replicate(pretrained.initial_params(config, experiment.model, 0))
-    state = placer.replicate(rounds.stack([train.new_state(params, experiment.tx)] * k))
-    sums = placer.replicate(rounds.stack([train.zero_sums()] * k))
+    state = placer.replicate(fold_axis.stack([train.new_state(params, experiment.tx)] * k))
+    sums = placer.replicate(fold_axis.stack([train.zero_sums()] * k))
     index = np.zeros((k, config.train.batch_size), np.int64)
     images, labels = experiment.data.images[index], experiment.data.labels[index]
     x, y, m = placer.shard(images, labels, np.zeros(index.shape, np.float32))
-    keys = rounds.round_keys(config.seed, list(range(k)), 1, placer.replicated)
+    keys = fold_axis.round_keys(config.seed, list(range(k)), 1, placer.replicated)
     counts = np.bincount(experiment.data.labels, minlength=experiment.data.num_classes)
-    terms = placer.replicate(rounds.stack([losses.class_terms(counts, config.method)] * k))
+    terms = placer.replicate(fold_axis.stack([losses.class_terms(counts, config.method)] * k))
     jax.block_until_ready(experiment.fold_step(k)(state, sums, x, y, m, keys, terms))
     evaluation.logits(experiment, params, np.arange(1))
 

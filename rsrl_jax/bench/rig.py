@@ -12,7 +12,7 @@ import numpy as np
 import optax
 
 from rsrl_jax.data import datasets
-from rsrl_jax.engine import train
+from rsrl_jax.engine import placement, train
 from rsrl_jax.method import losses
 from rsrl_jax.models import pretrained
 from rsrl_jax.models.alexnet import AlexNet
@@ -24,7 +24,7 @@ class Rig:
 
     config: ml_collections.ConfigDict
     data: datasets.Dataset
-    placer: train.BatchPlacer
+    placer: placement.BatchPlacer
     model: AlexNet
     tx: optax.GradientTransformation
     train_step: Callable
@@ -43,7 +43,7 @@ class Rig:
         rng = np.random.default_rng(seed)
         images, labels = self.data.images, self.data.labels
         for _ in range(epochs):
-            for batch, mask in train.padded_batches(rng.permutation(indices), self.batch_size):
+            for batch, mask in placement.padded_batches(rng.permutation(indices), self.batch_size):
                 yield self.placer.shard(images[batch], labels[batch], mask)
 
     @property
@@ -66,8 +66,8 @@ def build(
     backend's default, {} = XLA's own).
     """
     datasets.check_classes(data, config)
-    mesh = train.make_mesh()
-    placer = train.BatchPlacer(mesh)
+    mesh = placement.make_mesh()
+    placer = placement.BatchPlacer(mesh)
     model = train.make_model(config, data.num_classes, fast_gradients=fast_gradients)
     tx = train.make_optimizer(config)
     train_step, eval_step = train.make_steps(

@@ -25,6 +25,9 @@ record, by key, in the recorded order, never drawn again. `--config.resume=force
 a run whose photos are the same set but re-scored or changed in content (each change is
 logged, and the record takes the new scores and fingerprints); it never remaps the splits,
 so added or removed photos are refused even then.
+
+One module, a little over 300 lines: the record's layout, writing, reading and every check
+against it belong together.
 """
 
 import dataclasses

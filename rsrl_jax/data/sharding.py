@@ -4,13 +4,13 @@ With several processes (one per host), every process draws the SAME global order
 so no communication is needed), cuts it into the same global batches, and reads only its own
 contiguous slice of each batch:
 
-    for batch, mask in train.padded_batches(order_rng.permutation(kept), global_batch):
+    for batch, mask in placement.padded_batches(order_rng.permutation(kept), global_batch):
         local = process_slice(batch)                     # this host's examples
         x = jax.make_array_from_process_local_data(sharding, images[local])
         m = jax.make_array_from_process_local_data(sharding, process_slice(mask))
 
 `jax.make_array_from_process_local_data` then assembles the global array sharded on the
-`data` axis, whose devices `train.make_mesh` orders by process. `train.BatchPlacer.shard`
+`data` axis, whose devices `placement.make_mesh` orders by process. `placement.BatchPlacer.shard`
 does this for every batch of training, likelihood passes and evaluation; with one process
 the slice is the whole batch.
 """

@@ -12,7 +12,7 @@ import numpy as np
 from absl import logging
 
 from rsrl_jax.analysis import metrics
-from rsrl_jax.engine import train
+from rsrl_jax.engine import placement
 from rsrl_jax.method import selection
 from rsrl_jax.run import checkpoints
 from rsrl_jax.run.progress import Progress
@@ -28,7 +28,7 @@ def logits(exp, params, indices: np.ndarray, progress: Progress | None = None) -
     """Logits [len(indices), C] of the data set's photos `indices` under `params`."""
     if len(indices) == 0:
         return np.zeros((0, exp.data.num_classes), np.float32)
-    return train.predict_logits(
+    return placement.predict_logits(
         exp.eval_step,
         params,
         exp.data.images,

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from rsrl_jax.data import preprocess, user_photos
-from rsrl_jax.engine import train
+from rsrl_jax.engine import placement, train
 from rsrl_jax.run import checkpoints
 
 
@@ -50,7 +50,7 @@ def predict(
     options = preprocess.photo_options(config)
     preprocess.log_photo_options(workdir, options)
     eval_step = train.make_eval_step(model, config.data.image_size)
-    placer = train.BatchPlacer(train.make_mesh(jax.devices()[:1]))
+    placer = placement.BatchPlacer(placement.make_mesh(jax.devices()[:1]))
     found = [p if isinstance(p, user_photos.Found) else user_photos.Found(p) for p in paths]
     scored = 0
     for start in range(0, len(found), batch_size):
@@ -60,7 +60,7 @@ def predict(
         logits = {}
         if ok:
             batch = np.stack([read[i][0] for i in ok])
-            out_logits = train.predict_logits(
+            out_logits = placement.predict_logits(
                 eval_step, params, batch, np.arange(len(ok)), batch_size, placer
             )
             logits = dict(zip(ok, out_logits, strict=True))

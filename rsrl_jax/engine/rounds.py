@@ -3,7 +3,7 @@
 One loop serves both ways of running the protocol's folds. Sequential folds (the default)
 run one group per fold, k = 1, with the plain train step; parallel folds
 (`protocol.parallel_folds`) run one group of all k folds with the train step vmapped over
-the fold axis. Only the compiled step differs (`make_fold_step`): the state, the batches,
+the fold axis. Only the compiled step differs (`fold_axis.make_fold_step`): the state, the batches,
 the keys and the loss's class terms always carry a leading fold axis of length k.
 
 Round 1 fine-tunes the initial network on all of D; round i >= 2 fine-tunes net_{i-1} on the
@@ -21,22 +21,18 @@ of one sequential fold, `folds_in_progress/` for parallel folds).
 """
 
 import dataclasses
-import functools
 import math
 import os
 import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import logging
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from rsrl_jax import errors
 from rsrl_jax.data import splits
-from rsrl_jax.engine import compiler, evaluation, train
+from rsrl_jax.engine import evaluation, fold_axis, placement, train
 from rsrl_jax.method import losses, sampling, selection
 from rsrl_jax.models import pretrained
 from rsrl_jax.run import checkpoints
@@ -68,71 +64,6 @@ class FoldRun:
     mngr: Any
     records: list
     saved: set
-
-
-def make_fold_step(train_step, mesh, k: int, compiler_options=None):
-    """The train step over a leading fold axis of length `k`; jitted once per run.
-
-    k = 1: the plain step on the one fold (its axis removed inside the program). k > 1: the
-    step vmapped over the folds; a fold whose batch is all padding (mask 0) keeps its state
-    and sums (its epoch is shorter than the longest fold's). Batches are [k, B, ...], split
-    on `data` along their second axis. `train_step` is a `train.make_train_step` step (its
-    Python function is traced here: only the outer jit takes compiler options);
-    `compiler_options` as the step builders take them (None: the default for a train step,
-    `compiler.default_compiler_options`; {}: XLA's own defaults).
-    """
-    step = train_step.__wrapped__
-
-    def one_fold(state, sums, images, labels, mask, key, class_terms):
-        new_state, new_sums = step(state, sums, images, labels, mask, key, class_terms)
-        if k == 1:
-            return new_state, new_sums
-        active = jnp.sum(mask) > 0
-        pick = lambda new, old: jnp.where(active, new, old)  # noqa: E731
-        return jax.tree.map(pick, new_state, state), jax.tree.map(pick, new_sums, sums)
-
-    first = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731
-    add_axis = lambda tree: jax.tree.map(lambda leaf: leaf[None], tree)  # noqa: E731
-
-    def train_step(*args):  # the name compile logs and profiles show (bench/run_timing.py)
-        if k == 1:
-            return add_axis(one_fold(*(first(a) for a in args)))
-        return jax.vmap(one_fold)(*args)
-
-    replicated, batch = NamedSharding(mesh, P()), NamedSharding(mesh, P(None, "data"))
-    return jax.jit(
-        train_step,
-        in_shardings=(replicated, replicated, batch, batch, batch, replicated, replicated),
-        out_shardings=(replicated, replicated),
-        donate_argnums=(0, 1),
-        compiler_options=compiler.step_options(compiler_options, "train"),
-    )
-
-
-@jax.jit
-def stack(trees: list):
-    """A pytree of arrays with a leading fold axis from a list of one pytree per fold (one
-    compiled program, not one dispatch per leaf)."""
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
-
-
-@functools.partial(jax.jit, static_argnums=1)
-def unstack(tree, n: int) -> list:
-    """The `n` pytrees of a pytree with a leading fold axis of length `n`."""
-    return [jax.tree.map(lambda leaf, i=i: leaf[i], tree) for i in range(n)]
-
-
-def round_keys(seed: int, folds: list[int], round_: int, sharding):
-    """Each fold's round key, fold_in(fold_in(key(seed), fold), round), stacked [k].
-
-    Made by a jitted function: key arrays cannot be put on other processes' devices.
-    """
-
-    def make():
-        root = jax.random.key(seed)
-        return jnp.stack([jax.random.fold_in(jax.random.fold_in(root, f), round_) for f in folds])
-
-    return jax.jit(make, out_shardings=sharding)()
 
 
 def epochs_of(config, round_: int) -> int:
@@ -273,13 +204,13 @@ def train_round(exp, step, folds, label, round_, params, kept, sizes, progress_m
     steps = max(math.ceil(size / batch_size) for size in sizes)  # per epoch, longest fold
     every = config.checkpoint.every_steps
     rngs = [np.random.default_rng([config.seed, f.index, round_]) for f in folds]
-    keys = round_keys(config.seed, [f.index for f in folds], round_, placer.replicated)
-    class_terms = placer.replicate(stack([f.class_terms for f in folds]))
+    keys = fold_axis.round_keys(config.seed, [f.index for f in folds], round_, placer.replicated)
+    class_terms = placer.replicate(fold_axis.stack([f.class_terms for f in folds]))
     # A fresh optimizer state each round, placed as the step returns it (one compile).
-    state = placer.replicate(stack([train.new_state(p, exp.tx) for p in params]))
+    state = placer.replicate(fold_axis.stack([train.new_state(p, exp.tx) for p in params]))
 
     def zero_sums():  # fresh each epoch: the step donates its sums
-        return placer.replicate(stack([train.zero_sums()] * k))
+        return placer.replicate(fold_axis.stack([train.zero_sums()] * k))
 
     start_epoch, start_batch, sums = 1, 0, None
     saved = checkpoints.restore_progress(progress_mngr, {"state": state, "sums": zero_sums()})
@@ -313,7 +244,7 @@ def train_round(exp, step, folds, label, round_, params, kept, sizes, progress_m
             continue
         if sums is None:
             sums = zero_sums()
-        batches = [list(train.padded_batches(order, batch_size)) for order in orders]
+        batches = [list(placement.padded_batches(order, batch_size)) for order in orders]
         for b in range(steps):
             if epoch == start_epoch and b < start_batch:
                 continue
@@ -354,7 +285,7 @@ def train_round(exp, step, folds, label, round_, params, kept, sizes, progress_m
             epochs_before + epoch,
             progress.line() if config.log.progress else None,
         )
-    return unstack(state.params, k), stats
+    return fold_axis.unstack(state.params, k), stats
 
 
 def _check_folds(host_sums: dict, folds, round_: int, workdir: str) -> None:

@@ -27,7 +27,7 @@ from absl import logging
 from rsrl_jax.analysis import fold_stats, highlight, report
 from rsrl_jax.config import validate
 from rsrl_jax.data import builders, datasets, splits
-from rsrl_jax.engine import compiler, rounds, train
+from rsrl_jax.engine import compiler, fold_axis, placement, rounds, train
 from rsrl_jax.engine.evaluation import score_counts
 from rsrl_jax.run import resume
 from rsrl_jax.run.recorder import Recorder
@@ -43,8 +43,8 @@ class Experiment:
     recorder: Recorder
     data: datasets.Dataset
     mesh: jax.sharding.Mesh
-    placer: train.BatchPlacer  # batches [B, ...] (evaluation)
-    fold_placer: train.BatchPlacer  # batches [k, B, ...] (training, a fold axis first)
+    placer: placement.BatchPlacer  # batches [B, ...] (evaluation)
+    fold_placer: placement.BatchPlacer  # batches [k, B, ...] (training, a fold axis first)
     model: object
     tx: object
     train_step: object
@@ -63,7 +63,7 @@ class Experiment:
         if data is None:
             data = datasets.load(config, check_listing=resume.listing_check(config, workdir))
         datasets.check_classes(data, config)
-        mesh = train.make_mesh(devices)
+        mesh = placement.make_mesh(devices)
         model = train.make_model(config, data.num_classes)
         tx = train.make_optimizer(config)
         train_options = compiler.default_compiler_options("train")
@@ -76,8 +76,8 @@ class Experiment:
             recorder=recorder,
             data=data,
             mesh=mesh,
-            placer=train.BatchPlacer(mesh),
-            fold_placer=train.BatchPlacer(mesh, batch_axis=1),
+            placer=placement.BatchPlacer(mesh),
+            fold_placer=placement.BatchPlacer(mesh, batch_axis=1),
             model=model,
             tx=tx,
             train_step=train_step,
@@ -90,7 +90,7 @@ class Experiment:
         return dataclasses.replace(self, workdir=workdir, recorder=Recorder(workdir))
 
     def fold_step(self, k: int):
-        """The train step over a fold axis of length `k` (`rounds.make_fold_step`)."""
+        """The train step over a fold axis of length `k` (`fold_axis.make_fold_step`)."""
         return _fold_step(self.train_step, self.mesh, k, _frozen(self.train_options))
 
     def abstract_params(self):
@@ -121,7 +121,7 @@ def _frozen(options: dict | None):
 @functools.cache
 def _fold_step(train_step, mesh, k: int, options: tuple | None):
     """One compiled fold step per (train step, k) for the whole process (cached)."""
-    return rounds.make_fold_step(train_step, mesh, k, {} if options is None else dict(options))
+    return fold_axis.make_fold_step(train_step, mesh, k, {} if options is None else dict(options))
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, data=None) -> dict:

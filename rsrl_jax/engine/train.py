@@ -19,7 +19,6 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from rsrl_jax.data.preprocess import center_crops, eval_input, normalize, random_crops
-from rsrl_jax.data.sharding import process_slice
 from rsrl_jax.engine import compiler
 from rsrl_jax.method import losses
 from rsrl_jax.models.alexnet import AlexNet
@@ -30,26 +29,6 @@ class TrainState:
     step: jax.Array
     params: Any
     opt_state: Any
-
-
-def make_mesh(devices=None) -> Mesh:
-    """A 1-D `data` mesh over every device of every process, process by process.
-
-    Ordered by process so that each process's devices hold one contiguous slice of a global
-    batch (the slice `data.sharding.process_slice` gives it to feed).
-    """
-    devices = list(devices if devices is not None else jax.devices())
-    devices.sort(key=lambda d: (d.process_index, d.id))
-    return Mesh(np.asarray(devices), ("data",))
-
-
-# The steps' XLA options live in `engine.compiler`; also reached here, as before.
-YNN_TYPES = compiler.YNN_TYPES
-CPU_TRAIN_OPTIONS = compiler.CPU_TRAIN_OPTIONS
-CPU_FORWARD_OPTIONS = compiler.CPU_FORWARD_OPTIONS
-CPU_OPTIONS = compiler.CPU_OPTIONS
-compiler_options = compiler.compiler_options
-default_compiler_options = compiler.default_compiler_options
 
 
 def fast_pool_gradients(backend: str | None = None) -> bool:
@@ -289,68 +268,3 @@ def make_steps(
     )
     eval_step = make_eval_step(model, config.data.image_size, mesh, forward_options)
     return train_step, eval_step
-
-
-class BatchPlacer:
-    """Puts global host batches on the mesh, split along `data`; replicates pytrees.
-
-    `batch_axis` is the axis of the batch in the arrays (1 for [folds, batch, ...]). Every
-    process passes the same global batch and feeds only its own slice of it to its devices
-    (`jax.make_array_from_process_local_data`); with one process that is the whole batch.
-    """
-
-    def __init__(self, mesh: Mesh, batch_axis: int = 0):
-        self.batch_axis = batch_axis
-        self.data = NamedSharding(mesh, P(*[None] * batch_axis, "data"))
-        self.replicated = NamedSharding(mesh, P())
-
-    def shard(self, *arrays):
-        if jax.process_count() == 1:  # every device is ours: the plain transfer is quicker
-            return tuple(jax.device_put(a, self.data) for a in arrays)
-        return tuple(
-            jax.make_array_from_process_local_data(self.data, self.local(a), a.shape)
-            for a in arrays
-        )
-
-    def local(self, global_batch: np.ndarray) -> np.ndarray:
-        """This process's part of a global batch: its slice along the batch axis."""
-        moved = np.moveaxis(np.asarray(global_batch), self.batch_axis, 0)
-        return np.moveaxis(process_slice(moved), 0, self.batch_axis)
-
-    def replicate(self, tree):
-        return jax.device_put(tree, self.replicated)
-
-
-def padded_batches(indices: np.ndarray, batch_size: int):
-    """Yields (batch_indices, mask) with a fixed batch size; the last batch is padded.
-
-    Padding repeats the first index and has mask 0, so every index is used exactly once.
-    """
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start : start + batch_size]
-        mask = np.zeros(batch_size, np.float32)
-        mask[: len(chunk)] = 1.0
-        pad = np.full(batch_size - len(chunk), indices[0], indices.dtype)
-        yield np.concatenate([chunk, pad]), mask
-
-
-def predict_logits(
-    eval_step,
-    params,
-    images: np.ndarray,
-    indices: np.ndarray,
-    batch_size: int,
-    placer: BatchPlacer,
-    progress=None,
-) -> np.ndarray:
-    """Logits [len(indices), C] of the photos `images[indices]`, one compiled shape.
-
-    `progress` (a `rsrl_jax.progress.Progress`) is told of each batch dispatched.
-    """
-    outputs = []
-    for batch, mask in padded_batches(indices, batch_size):
-        (x,) = placer.shard(images[batch])
-        outputs.append((eval_step(params, x), int(mask.sum())))
-        if progress is not None:
-            progress.update(int(mask.sum()))
-    return np.concatenate([np.asarray(logits)[:n] for logits, n in outputs], axis=0)

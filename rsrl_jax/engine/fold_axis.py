@@ -1,0 +1,81 @@
+"""The fold axis of the round loop: k folds' states, batches and keys stacked on a leading
+axis, and the train step over it (`rsrl_jax.engine.rounds`).
+
+Sequential folds are k = 1 with the plain step; parallel folds (`protocol.parallel_folds`)
+are k folds with the step vmapped over the axis. A fold's keys and batches are its own, so
+either way it trains on exactly the batches and keys it would train on alone.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from rsrl_jax.engine import compiler
+
+
+def make_fold_step(train_step, mesh, k: int, compiler_options=None):
+    """The train step over a leading fold axis of length `k`; jitted once per run.
+
+    k = 1: the plain step on the one fold (its axis removed inside the program). k > 1: the
+    step vmapped over the folds; a fold whose batch is all padding (mask 0) keeps its state
+    and sums (its epoch is shorter than the longest fold's). Batches are [k, B, ...], split
+    on `data` along their second axis. `train_step` is a `train.make_train_step` step (its
+    Python function is traced here: only the outer jit takes compiler options);
+    `compiler_options` as the step builders take them (None: the default for a train step,
+    `compiler.default_compiler_options`; {}: XLA's own defaults).
+    """
+    step = train_step.__wrapped__
+
+    def one_fold(state, sums, images, labels, mask, key, class_terms):
+        new_state, new_sums = step(state, sums, images, labels, mask, key, class_terms)
+        if k == 1:
+            return new_state, new_sums
+        active = jnp.sum(mask) > 0
+        pick = lambda new, old: jnp.where(active, new, old)  # noqa: E731
+        return jax.tree.map(pick, new_state, state), jax.tree.map(pick, new_sums, sums)
+
+    first = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731
+    add_axis = lambda tree: jax.tree.map(lambda leaf: leaf[None], tree)  # noqa: E731
+
+    def train_step(*args):  # the name compile logs and profiles show (bench/run_timing.py)
+        if k == 1:
+            return add_axis(one_fold(*(first(a) for a in args)))
+        return jax.vmap(one_fold)(*args)
+
+    replicated, batch = NamedSharding(mesh, P()), NamedSharding(mesh, P(None, "data"))
+    return jax.jit(
+        train_step,
+        in_shardings=(replicated, replicated, batch, batch, batch, replicated, replicated),
+        out_shardings=(replicated, replicated),
+        donate_argnums=(0, 1),
+        compiler_options=compiler.step_options(compiler_options, "train"),
+    )
+
+
+@jax.jit
+def stack(trees: list):
+    """A pytree of arrays with a leading fold axis from a list of one pytree per fold (one
+    compiled program, not one dispatch per leaf)."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def unstack(tree, n: int) -> list:
+    """The `n` pytrees of a pytree with a leading fold axis of length `n`."""
+    return [jax.tree.map(lambda leaf, i=i: leaf[i], tree) for i in range(n)]
+
+
+def round_keys(seed: int, folds: list[int], round_: int, sharding):
+    """Each fold's round key, fold_in(fold_in(key(seed), fold), round), stacked [k].
+
+    Made by a jitted function: key arrays cannot be put on other processes' devices.
+    """
+
+    def make():
+        root = jax.random.key(seed)
+        return jnp.stack([jax.random.fold_in(jax.random.fold_in(root, f), round_) for f in folds])
+
+    return jax.jit(make, out_shardings=sharding)()
