@@ -3,10 +3,11 @@
 Prepared data lives under `data.cache_dir` (default: `$TFDS_DATA_DIR`, else
 `~/tensorflow_datasets`), in a folder keyed on everything that decides its content: the
 source lists' bytes, each photo's size, modification time, inode and status-change time, the
-stored size and the data options. Unchanged inputs reuse it; any change prepares a new one. A lock beside the folder
-lets one process build while others wait, and a marker file written last tells a finished
-preparation from an interrupted one. (One module, a little over 300 lines: the cache folder's
-life, from its key to its lock and its completion marker, reads best in one place.)
+stored size and the data options. Unchanged inputs reuse it; any change prepares a new one.
+A lock beside the folder lets one process build while others wait, and a marker file written
+last tells a finished preparation from an interrupted one. (One module, a little over 300
+lines: the cache folder's life, from its key to its lock and its completion marker, reads
+best in one place.)
 """
 
 import contextlib
