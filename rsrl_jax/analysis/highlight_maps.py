@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 
 from rsrl_jax.data.preprocess import eval_input
-from rsrl_jax.engine.train import padded_batches
+from rsrl_jax.engine.placement import padded_batches
 
 # conv1's geometry (AlexNet's first layer): kernel, stride and padding in input pixels.
 CONV1_KERNEL, CONV1_STRIDE, CONV1_PADDING = 11, 4, 2
