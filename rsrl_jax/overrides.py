@@ -58,6 +58,21 @@ def parse_value(current, text: str):
     return value
 
 
+def regroup(pieces: Iterable[str]) -> list[str]:
+    """`field=value` items from a comma-split list flag: a piece without `=` continues the
+    item before it (`rsrl.thresholds=(0.6,0.6,0.6)` arrives as three pieces); empty pieces
+    are dropped (`--demo_overrides=` is no override)."""
+    items: list[str] = []
+    for piece in pieces:
+        if not piece:
+            continue
+        if "=" not in piece and items:
+            items[-1] += "," + piece
+        else:
+            items.append(piece)
+    return items
+
+
 def apply(config: ml_collections.ConfigDict, items: Iterable[str]) -> None:
     """Sets each `field=value` of `items` in `config`; ConfigError naming the item when it has
     no `=`, names no field (with the likely spelling) or holds no value of the field's type."""

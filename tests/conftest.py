@@ -9,11 +9,25 @@ import tempfile
 import jax
 import pytest
 
+
+def _session_dir(name: str) -> str:
+    """A new temporary folder for this test session, shared by its pytest-xdist workers (they
+    run under one PYTEST_XDIST_TESTRUNUID; a plain session gets a folder of its own)."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None:
+        return tempfile.mkdtemp(prefix=f"rsrl_jax_test_{name}_")
+    path = os.path.join(tempfile.gettempdir(), f"rsrl_jax_test_{name}_{run}")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 # One persistent compilation cache for the whole session, this process and the CLI runs it
-# starts: the tiny runs compile the same programs, and compiling dominates their time.
-_CACHE = tempfile.mkdtemp(prefix="rsrl_jax_test_xla_cache_")
+# starts: the tiny runs compile the same programs, and compiling dominates their time. The
+# workers of `pytest -n 2` share it, and the prepared data (their preparation takes turns
+# through the data cache's file lock).
+_CACHE = _session_dir("xla_cache")
 os.environ.update(
-    TFDS_DATA_DIR=tempfile.mkdtemp(prefix="rsrl_jax_test_tfds_"),  # prepared data, not in ~
+    TFDS_DATA_DIR=_session_dir("tfds"),  # prepared data, not in ~
     JAX_COMPILATION_CACHE_DIR=_CACHE,
     JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
     JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",

@@ -456,3 +456,9 @@ def test_overrides_take_the_types_of_their_fields():
     )
     assert config.rsrl.rounds == 3 and config.train.learning_rate == 1.0
     assert config.rsrl.thresholds == (0.9, 0.8, 0.7) and config.data.name == "ava"
+
+
+def test_overrides_from_a_comma_split_flag_keep_their_tuples():
+    pieces = "rsrl.thresholds=(0.6,0.6,0.6),rsrl.rounds=2,".split(",")
+    assert overrides.regroup(pieces) == ["rsrl.thresholds=(0.6,0.6,0.6)", "rsrl.rounds=2"]
+    assert overrides.regroup([""]) == []

@@ -202,6 +202,7 @@ def test_cli_refuses_a_wrong_state_dict_naming_the_key(tmp_path):
         ("alexnet-owt-7be5be79(2).pth", "7be5be79"),
         ("alexnet-owt-7be5be79.pth.1", "7be5be79"),
         ("alexnet-owt-7be5be79.tar", "7be5be79"),
+        ("alexnet-owt-7be5be79 copy.pth", "7be5be79"),
     ],
 )
 def test_digest_prefix_is_read_from_torchvision_names(name, prefix):

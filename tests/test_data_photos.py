@@ -344,3 +344,29 @@ def test_a_wide_photo_stored_nearly_black_is_said_aloud(tmp_path, caplog):
     Image.fromarray((values.astype(np.uint32) * 16).astype(np.uint16)).save(bright)
     decode_photo(str(bright), 32)
     assert "stored very dark" not in caplog.text
+
+
+def test_a_16bit_colour_photo_stored_nearly_black_is_said_aloud(tmp_path, caplog):
+    """Pillow hands 16-bit RGB samples over as their high bytes: 12-bit data becomes 0..15."""
+    import struct
+    import zlib
+
+    values = (np.arange(32 * 32 * 3).reshape(32, 32, 3) % 4096).astype(">u2")
+    rows = b"".join(b"\x00" + row.tobytes() for row in values)
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 32, 32, 16, 2, 0, 0, 0)  # 16 bits a sample, RGB
+    path = tmp_path / "rgb12.png"
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+    caplog.set_level("WARNING")
+    assert decode_photo(str(path), 16).max() < 32
+    assert f"{path}: stored very dark: its 16-bit RGB samples are read on the 16-bit" in caplog.text

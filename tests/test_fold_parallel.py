@@ -111,6 +111,8 @@ def test_a_parallel_run_killed_mid_round_and_between_fold_saves_resumes_identica
     reference = parallel_run[0]
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert sorted(lines) == sorted((reference / "metrics.jsonl").read_text().splitlines())
+    # A resume rebuilds metrics.jsonl round by round, as the parallel run writes it.
+    assert [key(r) for r in read_records(tmp_path)] == [(0, 1), (1, 1), (0, 2), (1, 2)]
     for fold in (0, 1):
         mine = jax.tree.leaves(round_params(tmp_path, fold, 2))
         theirs = jax.tree.leaves(round_params(reference, fold, 2))

@@ -32,8 +32,19 @@ def read_records(workdir: str) -> list[dict]:
     path = os.path.join(workdir, "metrics.jsonl")
     if not os.path.isfile(path):
         raise errors.NotFound(f"{path} not found: is {workdir} the workdir of a run?")
+    records = []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise errors.DataError(
+                    f"{path} line {number}: not a whole JSON record ({e.msg}); run the run's "
+                    "command again: a resume rebuilds metrics.jsonl from its checkpoints"
+                ) from None
+    return records
 
 
 def _by_fold_round(records, value) -> np.ndarray:

@@ -39,6 +39,7 @@ import tempfile
 
 from rsrl_jax import errors
 from rsrl_jax import overrides as override
+from rsrl_jax.config import validate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,6 +242,7 @@ def run_demo(overrides, workdir: str | None, cache: str) -> dict:
 
     config = demo.get_config()
     override.apply(config, overrides)  # ConfigError naming a wrong field or value
+    validate(config)  # before the data are prepared: a wrong value stops at once
     config.log.progress = False
     workdir = workdir or tempfile.mkdtemp(prefix="rsrl-bench-demo-")
     print(f"\ndemo run: configs/demo.py {' '.join(overrides)} in {workdir}", flush=True)

@@ -1,6 +1,6 @@
 """How much faster are the k folds trained at once? Prints sequential vs parallel seconds.
 
-  python -m rsrl_jax.fold_benchmark --config=configs/demo.py [--config.a.b=v ...]
+  python -m rsrl_jax.fold_benchmark --config=configs/demo.py --config.protocol.folds=5 [...]
 
 Runs the config's round loop over its folds twice on the same compiled steps, in temporary
 workdirs: fold after fold (`protocol.parallel_folds=False`) and all folds at once (True).

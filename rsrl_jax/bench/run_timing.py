@@ -13,6 +13,7 @@ import time
 import jax
 import ml_collections
 
+from rsrl_jax import errors
 from rsrl_jax.data import datasets
 from rsrl_jax.engine import rsrl
 
@@ -78,7 +79,10 @@ def time_run(config: ml_collections.ConfigDict, workdir: str, compile_log: Compi
     them by their number of photos.
     """
     if os.path.exists(os.path.join(workdir, "metrics.jsonl")):
-        raise ValueError(f"{workdir} holds a run: time_run needs a new workdir")
+        raise errors.ConfigError(
+            f"{workdir} holds a run: timing a run needs a new workdir (another --demo_workdir, "
+            "or none for a temporary one)"
+        )
     before = {name: dict(e) for name, e in compile_log.by_function.items()}
     hits_before = compile_log.cache_hits
     start = time.perf_counter()

@@ -8,7 +8,7 @@ import json
 
 from absl import app, flags
 
-from rsrl_jax import cli, errors
+from rsrl_jax import cli, errors, overrides
 from rsrl_jax.bench import benchmark
 
 DEFAULT = benchmark.Settings()
@@ -59,6 +59,7 @@ def settings_from_flags() -> benchmark.Settings:
     for field in dataclasses.fields(benchmark.Settings):
         value = FLAGS[field.name].value
         values[field.name] = tuple(value) if isinstance(value, list) else value
+    values["demo_overrides"] = tuple(overrides.regroup(values["demo_overrides"]))
     return benchmark.Settings(**values)
 
 

@@ -7,7 +7,7 @@ import tempfile
 
 from absl import app, flags
 
-from rsrl_jax import cli
+from rsrl_jax import cli, errors
 from rsrl_jax.bench import data_benchmark
 
 FLAGS = flags.FLAGS
@@ -25,6 +25,9 @@ def main(argv):
         if case not in known:
             raise app.UsageError(f"--cases: unknown case {case!r} ({', '.join(known)})")
     root = FLAGS.dir or tempfile.mkdtemp(prefix="rsrl-benchmark-")
+    for name in ("photos", "epochs"):
+        if FLAGS[name].value < 1:
+            raise errors.ConfigError(f"--{name}={FLAGS[name].value}: must be at least 1")
     if not data_benchmark.run(FLAGS.cases, root, FLAGS.photos, FLAGS.epochs):
         raise SystemExit(1)
 

@@ -1,6 +1,6 @@
 """How much faster are the k folds trained at once? `python -m rsrl_jax.fold_benchmark`.
 
-  python -m rsrl_jax.fold_benchmark --config=configs/demo.py [--config.a.b=v ...]
+  python -m rsrl_jax.fold_benchmark --config=configs/demo.py --config.protocol.folds=5 [...]
 
 The timed loops are `rsrl_jax.bench.fold_benchmark`'s; this module holds the flags and main.
 """
@@ -11,7 +11,7 @@ import tempfile
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from rsrl_jax import cli
+from rsrl_jax import cli, errors
 from rsrl_jax.bench.fold_benchmark import largest_gap, run_folds, warm_up
 from rsrl_jax.config import validate
 from rsrl_jax.data import splits
@@ -30,6 +30,11 @@ def main(argv):
     config.log.progress = False
     config.checkpoint.every_steps = 0  # both modes save round checkpoints only
     validate(config)
+    if config.protocol.folds < 2 or config.protocol.max_folds == 1:
+        raise errors.ConfigError(
+            f"config.protocol.folds={config.protocol.folds}: one fold has nothing to train in "
+            "parallel; compare with several, e.g. --config.protocol.folds=5"
+        )
     with tempfile.TemporaryDirectory(prefix="rsrl_jax_fold_benchmark_") as root:
         experiment = rsrl.Experiment.build(config, root)
         data = experiment.data

@@ -65,11 +65,15 @@ def decode_photo(path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
             # JPEG only: let libjpeg decode at 1/2..1/8 scale when the photo is much larger
             # than the stored square (no effect on other formats; keeps both sides >= size).
             im.draft("RGB", (size, size))
+            wide_colour = im.mode not in WIDE_GRAY_MODES and _wide_samples(im)  # before load
             im.load()  # decode now, so truncation is caught here with the file's name
             samples = tiff_samples(im)  # read before the turn, whose copy drops TIFF tags
             im = ImageOps.exif_transpose(im)
-            rgb = to_rgb(im, path, samples)
-            return np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR), np.uint8)
+            rgb = np.asarray(to_rgb(im, path, samples))
+            if wide_colour and rgb.max() < DARK_LIMIT:
+                _warn_dark(path, f"16-bit {im.mode} samples", 16, int(rgb.min()), int(rgb.max()))
+            stored = Image.fromarray(rgb, "RGB").resize((size, size), Image.Resampling.BILINEAR)
+            return np.asarray(stored, np.uint8)
     except BadPhoto:
         raise
     except FileNotFoundError as e:
@@ -149,21 +153,36 @@ def gray_to_8bit(im: Image.Image, path: str = "photo", samples: tuple | None = N
             "contrast or save it as 8-bit"
         )
     if out.max() < DARK_LIMIT and values.max() > 255:
-        # Scaled by the file's own bit depth, yet nearly black: most likely 12- or 10-bit data
-        # in a 16-bit file. Stored as the file says, but said aloud (README "Bad input").
-        logging.warning(
-            "%s: stored very dark: its %s pixel values %s..%s are read on the %d-bit scale and "
-            "become 8-bit values %d..%d; if the file holds data of fewer bits (e.g. a 12-bit "
-            "camera's 0..4095), stretch it or save it as 8-bit",
-            path,
-            im.mode,
-            f"{values.min():g}",
-            f"{values.max():g}",
-            16 if bits > 16 else bits,
-            int(out.min()),
-            int(out.max()),
-        )
+        what = f"{im.mode} pixel values {values.min():g}..{values.max():g}"
+        _warn_dark(path, what, 16 if bits > 16 else bits, int(out.min()), int(out.max()))
     return out
+
+
+def _warn_dark(path: str, what: str, bits: int, lo: int, hi: int) -> None:
+    """A wide photo scaled by its file's bit depth yet nearly black (most likely 12- or
+    10-bit data in a 16-bit file): stored as the file says, but said aloud."""
+    logging.warning(
+        "%s: stored very dark: its %s are read on the %d-bit scale and become 8-bit values "
+        "%d..%d; if the file holds data of fewer bits (e.g. a 12-bit camera's 0..4095), "
+        "stretch it or save it as 8-bit",
+        path,
+        what,
+        bits,
+        lo,
+        hi,
+    )
+
+
+def _wide_samples(im: Image.Image) -> bool:
+    """Whether a not-yet-loaded photo's samples are 16-bit (a PNG's or TIFF's raw mode says
+    `;16`, or a TIFF declares more than 8 bits): Pillow hands them over as 8-bit modes."""
+    for tile in getattr(im, "tile", None) or []:
+        args = tile[3] if len(tile) > 3 else None
+        raw = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) else "")
+        if isinstance(raw, str) and ";16" in raw:
+            return True
+    bits, _ = tiff_samples(im)
+    return bool(bits and bits > 8)
 
 
 def _float_to_8bit(values: np.ndarray, path: str) -> np.ndarray:

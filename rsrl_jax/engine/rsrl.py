@@ -151,7 +151,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, data=None) -> dict:
         data.labels, data.class_scores, config.protocol, fold_splits, data.official_test
     ):
         logging.warning("%s", warning)
-    records = exp.run_folds(fold_splits)
+    exp.run_folds(fold_splits)
+    # Every fold's records, also those of folds this run left out (protocol.max_folds): the
+    # summary and the report tell what the workdir holds, as metrics.jsonl does.
+    records = resume.recorded_records(workdir)
     summary = fold_stats.summarize(records)
     for s in summary["folds"]:
         logging.info(

@@ -26,9 +26,11 @@ from rsrl_jax.models.alexnet import params_from_torchvision
 
 # torch.hub's HASH_REGEX (`-([a-f0-9]*)\.`), anchored to the name's end and to at least
 # the 8 digits torchvision uses, so a date or version in a name is not taken for a digest.
-# A browser's or wget's second download of the file keeps the digest: `name-7be5be79 (1).pth`,
-# `name-7be5be79.pth.1`; any extension counts (`.pt`, `.tar`).
-NAME_HASH = re.compile(r"-([0-9a-f]{8,64})(?:\s?\(\d+\))?\.[a-z0-9]+(?:\.\d+)?$", re.IGNORECASE)
+# A browser's, wget's or a file manager's second copy keeps the digest: `name-7be5be79 (1).pth`,
+# `name-7be5be79.pth.1`, `name-7be5be79 copy.pth`; any extension counts (`.pt`, `.tar`).
+NAME_HASH = re.compile(
+    r"-([0-9a-f]{8,64})(?:\s?\(\d+\)| copy(?: \d+)?)?\.[a-z0-9]+(?:\.\d+)?$", re.IGNORECASE
+)
 HASH_CHUNK = 1 << 20  # bytes hashed at a time: a 233 MiB file never sits in memory twice
 
 

@@ -132,16 +132,19 @@ def start_or_resume(
         identity.save(workdir, record)
     recorder.write_text(CONFIG_FILE, config.to_json(indent=2))
     recorder.write_json(CLASSES_FILE, classes)
-    recorder.reset_metrics(recorded_records(workdir))
+    recorder.reset_metrics(recorded_records(workdir, config.protocol.parallel_folds))
     return fold_splits
 
 
-def recorded_records(workdir: str) -> list[dict]:
-    """The metrics records of every finished round of every fold, from their checkpoints."""
+def recorded_records(workdir: str, round_by_round: bool = False) -> list[dict]:
+    """The metrics records of every finished round of every fold, from their checkpoints:
+    fold by fold, or round by round (as a run of parallel folds writes them)."""
     records, fold = [], 0
     while os.path.isdir(checkpoints.fold_dir(workdir, fold)):
         mngr = checkpoints.manager(workdir, fold, read_only=True)
         records += checkpoints.round_records(mngr)
         mngr.close()
         fold += 1
+    if round_by_round:
+        records.sort(key=lambda r: (r["round"], r["fold"]))
     return records
