@@ -32,7 +32,7 @@ from absl import logging
 from rsrl_jax import errors
 from rsrl_jax.analysis import compare_table, report
 from rsrl_jax.engine import rsrl
-from rsrl_jax.run.recorder import write_atomic
+from rsrl_jax.files import write_atomic
 
 # A method is one or more parts joined by '+'; each part sets `method.*` fields over the
 # baseline below (all of D every round, cross-entropy, uniform sampling).

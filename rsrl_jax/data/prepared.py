@@ -29,6 +29,7 @@ from rsrl_jax import errors
 from rsrl_jax.data import builders, list_problems, sources
 from rsrl_jax.data.builders import BadExample, bad_example_error
 from rsrl_jax.errors import DataError
+from rsrl_jax.files import write_atomic
 
 FORMAT_VERSION = 4  # bump when decoding changes what is stored (invalidates prepared data)
 LOCK_LOG_EVERY_S = 60.0  # while waiting for another process's preparation
@@ -227,7 +228,7 @@ def _prepare_once(plan: _Plan) -> None:
             _remove_unfinished(plan)
         builder = plan.builder()
         _build(builder, plan.download, plan.name)
-        _write_atomic(
+        write_atomic(
             os.path.join(plan.data_dir, COMPLETE_FILE),
             json.dumps({"format": FORMAT_VERSION, "splits": _split_sizes(builder)}),
         )
@@ -281,13 +282,6 @@ def file_lock(path: str, what: str):
         yield True
     finally:
         lock.release()
-
-
-def _write_atomic(path: str, text: str) -> None:
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w") as f:
-        f.write(text)
-    os.replace(temporary, path)
 
 
 def _build(builder: builders.PhotoBuilder, download: dict, name: str) -> None:

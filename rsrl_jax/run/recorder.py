@@ -17,18 +17,10 @@ import os
 import jax
 from absl import logging
 
+from rsrl_jax.files import write_atomic
+
 METRICS_FILE = "metrics.jsonl"
 TIMINGS_FILE = "timings.jsonl"
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Write a whole file or nothing: a kill mid-write leaves the old file."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class Recorder:
