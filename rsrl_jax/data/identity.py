@@ -143,18 +143,26 @@ class Changes:
 
 
 def compare(recorded: Identity, data) -> Changes:
-    """What differs between a run's record and `data` (a Dataset), photo by photo, by key.
-
-    Vectorised (sorted matching of keys): AVA's 255,000 photos take a fraction of a second.
-    Names come in the recorded order (re-scored, removed, changed) or the data's (added).
-    """
+    """What differs between a run's record and `data` (a Dataset), photo by photo, by key."""
     keys, fingerprints = _keys_and_fingerprints(data)
     scores = np.asarray(data.class_scores, np.int32)[data.labels]
+    return _differences(recorded, keys, scores, fingerprints)
+
+
+def _differences(recorded: Identity, keys, scores, fingerprints=None) -> Changes:
+    """Changes from `recorded` to photos `keys` [N] with `scores` [N] (and contents
+    `fingerprints` [N], when known).
+
+    Vectorised (sorted matching of keys): AVA's 255,000 photos take a fraction of a second.
+    Names come in the recorded order (re-scored, removed, changed) or the photos' (added).
+    """
     i_rec, i_now = _match(recorded.keys, keys)
     order = np.argsort(i_rec)  # recorded order
     i_rec, i_now = i_rec[order], i_now[order]
     rescored = np.flatnonzero(recorded.scores[i_rec] != scores[i_now])
-    changed = np.flatnonzero(recorded.fingerprints[i_rec] != fingerprints[i_now])
+    changed = []
+    if fingerprints is not None:
+        changed = np.flatnonzero(recorded.fingerprints[i_rec] != fingerprints[i_now])
     added = np.ones(len(keys), bool)
     added[i_now] = False
     removed = np.ones(len(recorded.keys), bool)
@@ -201,24 +209,9 @@ def check_listing(workdir: str, listing, force: bool) -> None:
     examples = [e for split in listing.splits.values() for e in split]
     keys = np.array([e.key for e in examples], dtype=str)
     scores = np.array([e.score for e in examples], np.int32)
-    i_rec, i_now = _match(recorded.keys, keys)
-    order = np.argsort(i_rec)
-    i_rec, i_now = i_rec[order], i_now[order]
-    rescored = np.flatnonzero(recorded.scores[i_rec] != scores[i_now])
-    added = np.ones(len(keys), bool)
-    added[i_now] = False
-    removed = np.ones(len(recorded.keys), bool)
-    removed[i_rec] = False
+    changes = _differences(recorded, keys, scores)
     left_out = _skipped_items(workdir)
-    changes = Changes(
-        added=[str(k) for k in keys[added] if str(k) not in left_out],
-        removed=[str(k) for k in recorded.keys[removed]],
-        rescored=[
-            (str(recorded.keys[i_rec[j]]), int(recorded.scores[i_rec[j]]), int(scores[i_now[j]]))
-            for j in rescored
-        ],
-        changed=[],
-    )
+    changes = dataclasses.replace(changes, added=[k for k in changes.added if k not in left_out])
     if changes:
         _refuse(workdir, changes, force)
 
