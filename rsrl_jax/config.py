@@ -63,7 +63,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.protocol.parallel_folds = False
 
     c.model = ml_collections.ConfigDict()
-    c.model.pretrained = ""  # converted ImageNet weights, or '' to train from scratch
+    # Converted ImageNet weights (a folder or .npz), 'shipped:NAME' (weights in the package),
+    # or '' to train from scratch.
+    c.model.pretrained = ""
     c.model.width = 1.0  # conv channel multiplier (1.0 = torchvision)
     c.model.fc_dim = 4096
     c.model.dropout_rate = 0.5
@@ -200,12 +202,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "model.compute_dtype",
         f"must be one of {COMPUTE_DTYPES}",
     )
-    if config.model.pretrained:
-        why = pretrained.problem(config.model.pretrained)  # first: the weights must exist
+    if config.model.pretrained:  # the weights must exist and fit the network's size
+        why = pretrained.problem(config.model.pretrained, config.model.width, config.model.fc_dim)
         check(why is None, "model.pretrained", why)
-        full_size = "converted ImageNet weights (model.pretrained) need the full-size AlexNet"
-        check(config.model.width == 1.0, "model.width", f"{full_size}: 1.0")
-        check(config.model.fc_dim == 4096, "model.fc_dim", f"{full_size}: 4096")
     check(config.train.batch_size >= 1, "train.batch_size", "must be >= 1")
     check(config.train.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
     check(config.train.epochs_per_round >= 1, "train.epochs_per_round", "must be >= 1")

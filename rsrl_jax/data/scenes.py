@@ -32,28 +32,28 @@ FACTOR_NAMES = ("thirds_distance", "contrast", "clutter", "exposure", "blur", "t
 # The four thirds points of the frame (x, y), in image sides.
 THIRDS_POINTS = np.array([[x, y] for x in (1 / 3, 2 / 3) for y in (1 / 3, 2 / 3)])
 
-_SKIES = (  # (zenith, horizon) colours
+SKIES = (  # (zenith, horizon) colours
     ((0.22, 0.42, 0.78), (0.68, 0.80, 0.94)),  # clear day
     ((0.30, 0.28, 0.52), (0.98, 0.64, 0.36)),  # sunset
     ((0.58, 0.60, 0.64), (0.82, 0.83, 0.85)),  # overcast
     ((0.10, 0.12, 0.30), (0.55, 0.42, 0.55)),  # dusk
 )
-_GROUNDS = (  # (near horizon, bottom) colours, grain strength
+GROUNDS = (  # (near horizon, bottom) colours, grain strength
     ((0.30, 0.52, 0.22), (0.14, 0.30, 0.10), 0.07),  # grass
     ((0.86, 0.76, 0.55), (0.70, 0.58, 0.40), 0.04),  # sand
     ((0.20, 0.40, 0.55), (0.08, 0.22, 0.36), 0.03),  # water
     ((0.48, 0.36, 0.24), (0.30, 0.21, 0.13), 0.06),  # soil
     ((0.90, 0.92, 0.95), (0.76, 0.80, 0.86), 0.02),  # snow
 )
-_SHAPES = ("disk", "ellipse", "rectangle", "triangle", "diamond", "pentagon")
+SHAPES = ("disk", "ellipse", "rectangle", "triangle", "diamond", "pentagon")
 
 
 def sample_scene(rng: np.random.Generator) -> dict:
     """Draws every random choice of one photo (size-independent, in fractions of the side)."""
     p: dict = {}
     p["landscape"] = bool(rng.random() < 0.75)
-    p["sky"] = int(rng.integers(len(_SKIES)))
-    p["ground"] = int(rng.integers(len(_GROUNDS)))
+    p["sky"] = int(rng.integers(len(SKIES)))
+    p["ground"] = int(rng.integers(len(GROUNDS)))
     p["jitter"] = rng.uniform(-0.05, 0.05, size=(4, 3))
     p["horizon"] = float(rng.uniform(0.38, 0.70))
     p["tilt"] = float(rng.uniform(-MAX_TILT, MAX_TILT)) if p["landscape"] else 0.0
@@ -70,7 +70,7 @@ def sample_scene(rng: np.random.Generator) -> dict:
     p["blotch"] = rng.standard_normal((6, 6, 3)).astype(np.float32)
     p["grain_seed"] = int(rng.integers(2**31))
 
-    p["shape"] = _SHAPES[int(rng.integers(len(_SHAPES)))]
+    p["shape"] = SHAPES[int(rng.integers(len(SHAPES)))]
     p["radius"] = float(rng.uniform(0.07, 0.20))
     p["aspect"] = float(rng.uniform(0.6, 1.0))
     p["angle"] = float(rng.uniform(0, 360))
@@ -89,7 +89,7 @@ def sample_scene(rng: np.random.Generator) -> dict:
     n = int(rng.integers(MAX_CLUTTER + 1))
     p["clutter"] = [
         (
-            _SHAPES[int(rng.integers(len(_SHAPES)))],
+            SHAPES[int(rng.integers(len(SHAPES)))],
             rng.uniform(0.03, 0.97, size=2),
             float(rng.uniform(0.035, 0.075)),
             float(rng.uniform(0, 360)),
@@ -140,8 +140,8 @@ def _background(p: dict, size: int, grain: np.random.Generator) -> np.ndarray:
     blotch = 0.8 * blotch[..., :1] + 0.25 * blotch  # mostly light/shade, a little tint
     fine = grain.standard_normal((size, size, 1), dtype=np.float32)
     if p["landscape"]:
-        zen, hor = (_f32(c, p["jitter"][k]) for k, c in enumerate(_SKIES[p["sky"]]))
-        near, far, g_amp = _GROUNDS[p["ground"]]
+        zen, hor = (_f32(c, p["jitter"][k]) for k, c in enumerate(SKIES[p["sky"]]))
+        near, far, g_amp = GROUNDS[p["ground"]]
         near, far = _f32(near, p["jitter"][2]), _f32(far, p["jitter"][3])
         slope = math.tan(math.radians(p["tilt"]))
         h_y = p["horizon"] * size + slope * (xx - size / 2)  # horizon height per column

@@ -1,13 +1,19 @@
-"""Converted ImageNet weights: their file, a check before any work, and round 1's start.
+"""Pretrained weights: their file, a check before any work, and round 1's start.
 
 `python -m rsrl_jax.convert --out=DIR` writes `DIR/alexnet_imagenet.npz`: the Flax params of
 the whole torchvision AlexNet (ImageNet head included), one array per `layer/kernel` and
-`layer/bias`. `model.pretrained` names DIR (or the .npz itself). A run takes the backbone
-(conv1..fc7) from it and gives the network a fresh N-way head, as the paper's transfer
-learning did. numpy only: training never imports torch, and `allow_pickle=False` keeps any
-code out of the file.
+`layer/bias`. `model.pretrained` names DIR (or the .npz itself), or `shipped:NAME` for
+weights shipped in this package (`rsrl_jax/weights/NAME.npz`, with `NAME.json` recording
+how they were made and their SHA-256; `shipped:demo_alexnet` is the demo's backbone,
+pretrained by `python -m rsrl_jax.pretrain`). A run takes the backbone (conv1..fc7) from the
+file and gives the network a fresh N-way head, as the paper's transfer learning did. The
+file's network size must be the config's (`model.width`, `model.fc_dim`); arrays may be
+stored float16 and are trained float32. numpy only: training never imports torch, and
+`allow_pickle=False` keeps any code out of the file.
 """
 
+import hashlib
+import json
 import os
 import zipfile
 
@@ -17,13 +23,17 @@ from absl import logging
 
 from rsrl_jax import errors
 from rsrl_jax.engine import train
-from rsrl_jax.models.alexnet import TORCHVISION_LAYERS, AlexNet, torchvision_shapes
+from rsrl_jax.models.alexnet import CONV_CHANNELS, POOL_SIZE, AlexNet
 
 WEIGHTS_FILE = "alexnet_imagenet.npz"
 BACKBONE = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
+SHIPPED = "shipped:"
+SHIPPED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "weights")
 
 
 def convert_hint(path: str) -> str:
+    if path.startswith(SHIPPED):
+        return f"the shipped weights are {', '.join(shipped_names()) or 'none'}"
     out = path if path and not os.path.splitext(path)[1] else "DIR"
     return (
         "convert torchvision's alexnet-owt-7be5be79.pth first: python -m rsrl_jax.convert "
@@ -33,19 +43,55 @@ def convert_hint(path: str) -> str:
     )
 
 
+def shipped_names() -> list[str]:
+    """Names of the weights shipped in the package (`model.pretrained='shipped:NAME'`)."""
+    if not os.path.isdir(SHIPPED_DIR):
+        return []
+    return sorted(f"{SHIPPED}{f[:-4]}" for f in os.listdir(SHIPPED_DIR) if f.endswith(".npz"))
+
+
 def weights_file(path: str) -> str:
+    if path.startswith(SHIPPED):
+        return os.path.join(SHIPPED_DIR, path[len(SHIPPED) :] + ".npz")
     return os.path.join(path, WEIGHTS_FILE) if os.path.isdir(path) else path
 
 
-def backbone_shapes() -> dict[str, tuple[int, ...]]:
-    """`layer/kernel|bias` -> shape of the full-size backbone in this package's layout."""
-    torch_shapes = torchvision_shapes()
+def provenance(path: str) -> dict | None:
+    """The JSON record beside shipped weights (command, seed, commit, sha256, accuracy)."""
+    record = os.path.splitext(weights_file(path))[0] + ".json"
+    if not path.startswith(SHIPPED) or not os.path.isfile(record):
+        return None
+    with open(record) as f:
+        return json.load(f)
+
+
+def sha256(file: str) -> str:
+    h = hashlib.sha256()
+    with open(file, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def backbone_shapes(width: float = 1.0, fc_dim: int = 4096) -> dict[str, tuple[int, ...]]:
+    """`layer/kernel|bias` -> shape of `AlexNet(width=width, fc_dim=fc_dim)`'s backbone.
+
+    The defaults are torchvision's network, the one converted ImageNet weights fit.
+    """
+    c = [3] + [max(1, round(ch * width)) for ch in CONV_CHANNELS]
+    kernels = {
+        "conv1": (11, 11, c[0], c[1]),
+        "conv2": (5, 5, c[1], c[2]),
+        "conv3": (3, 3, c[2], c[3]),
+        "conv4": (3, 3, c[3], c[4]),
+        "conv5": (3, 3, c[4], c[5]),
+        "fc6": (POOL_SIZE * POOL_SIZE * c[5], fc_dim),
+        "fc7": (fc_dim, fc_dim),
+    }
     shapes = {}
-    for torch_name, layer in TORCHVISION_LAYERS.items():
-        if layer in BACKBONE:
-            out, in_, *hw = torch_shapes[f"{torch_name}.weight"]
-            shapes[f"{layer}/kernel"] = (*hw, in_, out)
-            shapes[f"{layer}/bias"] = (out,)
+    for layer, kernel in kernels.items():
+        shapes[f"{layer}/kernel"] = kernel
+        shapes[f"{layer}/bias"] = kernel[-1:]
     return shapes
 
 
@@ -60,39 +106,71 @@ def _array_header(zf: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], np
     return shape, dtype
 
 
-def _backbone_problem(file: str) -> str | None:
+def _file_size(shapes: dict) -> tuple[float, int] | None:
+    """(model.width, model.fc_dim) whose backbone has exactly `shapes`, if there is one."""
+    width, fc_dim = shapes["conv1/kernel"][-1] / CONV_CHANNELS[0], shapes["fc7/kernel"][-1]
+    return (width, fc_dim) if backbone_shapes(width, fc_dim) == shapes else None
+
+
+def _backbone_problem(file: str, width: float, fc_dim: int) -> str | None:
+    shapes = {}
     with zipfile.ZipFile(file) as zf:
         members = set(zf.namelist())
-        for name, want in backbone_shapes().items():
+        for name in backbone_shapes():
             if f"{name}.npy" not in members:
                 return f"{file} lacks {name!r}: not converted AlexNet weights"
             shape, dtype = _array_header(zf, f"{name}.npy")
-            if shape != want or not np.issubdtype(dtype, np.floating):
-                return f"{file}: {name!r} is {dtype} {shape}, expected float {want}"
+            if not np.issubdtype(dtype, np.floating):
+                return f"{file}: {name!r} is {dtype}, expected float"
+            shapes[name] = tuple(shape)
+    want = backbone_shapes(width, fc_dim)
+    for name, shape in want.items():
+        if shapes[name] != shape:
+            size = _file_size(shapes)
+            fix = (
+                f"; these weights are for --config.model.width={size[0]:g} "
+                f"--config.model.fc_dim={size[1]}"
+                if size
+                else ""
+            )
+            return (
+                f"{file}: {name!r} is {shapes[name]}, but the network of model.width={width:g}, "
+                f"model.fc_dim={fc_dim} has {shape}{fix}"
+            )
     return None
 
 
-def problem(path: str) -> str | None:
-    """Why `path` cannot serve as `model.pretrained` (with how to fix it), or None if it can.
+def problem(path: str, width: float = 1.0, fc_dim: int = 4096) -> str | None:
+    """Why `path` cannot serve as `model.pretrained` of a network of `width` and `fc_dim`
+    (with how to fix it), or None if it can.
 
-    Reads only the arrays' headers, so a run can check its weights before any work.
+    Reads only the arrays' headers (and hashes shipped weights against their record), so a
+    run can check its weights before any work.
     """
     file = weights_file(path)
     if not os.path.exists(file):
         return f"no converted weights at {file}; {convert_hint(path)}"
+    record = provenance(path)
+    if record is not None and sha256(file) != record["sha256"]:
+        return f"{file} does not match its record's SHA-256: reinstall the package"
     try:
-        why = _backbone_problem(file)
+        why = _backbone_problem(file, width, fc_dim)
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         why = f"{file} is not a readable converted-weights .npz ({e})"
+    if why and "model.width=" in why:
+        return why  # a readable file of another size: the fix is the config's size
     return f"{why}; {convert_hint(path)}" if why else None
 
 
-def save(params: dict, out_dir: str) -> str:
-    """Writes `params` ({layer: {kernel, bias}}) to `out_dir/alexnet_imagenet.npz` atomically."""
+def save(params: dict, out_dir: str, file_name: str = WEIGHTS_FILE, dtype=None) -> str:
+    """Writes `params` ({layer: {kernel, bias}}) to `out_dir/file_name` atomically, as
+    `dtype` (None = as they are; float16 halves a shipped file)."""
     os.makedirs(out_dir, exist_ok=True)
-    file = os.path.join(out_dir, WEIGHTS_FILE)
+    file = os.path.join(out_dir, file_name)
     arrays = {
-        f"{layer}/{k}": np.asarray(v) for layer, leaves in params.items() for k, v in leaves.items()
+        f"{layer}/{k}": np.asarray(v, dtype)
+        for layer, leaves in params.items()
+        for k, v in leaves.items()
     }
     tmp = file + ".partial"
     with open(tmp, "wb") as f:
@@ -101,9 +179,10 @@ def save(params: dict, out_dir: str) -> str:
     return file
 
 
-def load_backbone(path: str) -> dict:
-    """{conv1..fc7: {kernel, bias}} float32 from converted weights; ValueError if unusable."""
-    why = problem(path)
+def load_backbone(path: str, width: float = 1.0, fc_dim: int = 4096) -> dict:
+    """{conv1..fc7: {kernel, bias}} float32 from pretrained weights for a network of `width`
+    and `fc_dim`; errors.ConfigError (a ValueError) if unusable."""
+    why = problem(path, width, fc_dim)
     if why:
         raise errors.ConfigError(f"model.pretrained={path!r}: {why}")
     with np.load(weights_file(path), allow_pickle=False) as npz:
@@ -114,7 +193,7 @@ def load_backbone(path: str) -> dict:
 
 
 def initial_params(config: ml_collections.ConfigDict, model: AlexNet, seed: int) -> dict:
-    """Round 1's parameters: the converted ImageNet backbone and a fresh head, or random init.
+    """Round 1's parameters: the pretrained backbone and a fresh head, or random init.
 
     The head (and, from scratch, every layer) is initialised from `seed`.
     """
@@ -123,17 +202,9 @@ def initial_params(config: ml_collections.ConfigDict, model: AlexNet, seed: int)
     if not path:
         logging.info("initial weights: random init (model.pretrained=''), training from scratch")
         return params
-    backbone = load_backbone(path)
-    for layer, leaves in backbone.items():
-        for k, v in leaves.items():
-            if v.shape != params[layer][k].shape:
-                raise errors.ConfigError(
-                    f"model.pretrained={path!r}: {layer}/{k} is {v.shape} but the model's is "
-                    f"{params[layer][k].shape}; converted weights need model.width=1.0 and "
-                    "model.fc_dim=4096"
-                )
+    backbone = load_backbone(path, model.width, model.fc_dim)
     logging.info(
-        "initial weights: ImageNet backbone conv1..fc7 from %s, fresh %d-way head (seed %d)",
+        "initial weights: pretrained backbone conv1..fc7 from %s, fresh %d-way head (seed %d)",
         weights_file(path),
         model.num_classes,
         seed,

@@ -1,0 +1,32 @@
+"""Pretrains the demo's backbone on the pretext corpus (labels: scene content, distortions).
+
+  python -m rsrl_jax.pretrain --config=configs/pretext.py [--out=DIR]
+
+Writes DIR/demo_alexnet.npz (the backbone conv1..fc7, float16) and demo_alexnet.json (its
+provenance: command, seed, commit, SHA-256, pretext accuracy per label). The package ships
+the result as `model.pretrained='shipped:demo_alexnet'`, which configs/demo.py fine-tunes.
+The network is the demo's (configs/demo.py: image size, width, fc_dim must agree).
+"""
+
+import ml_collections
+
+from rsrl_jax.config import base_config
+
+
+def get_config():
+    c = base_config()
+    c.seed = 0
+    c.data.image_size = 64
+    c.model.width = 0.5
+    c.model.fc_dim = 512
+    c.model.dropout_rate = 0.0
+    c.train.batch_size = 64
+    c.train.eval_batch_size = 256
+    c.train.learning_rate = 1e-3  # Adam, cosine decay to 0 over the whole training
+    c.train.weight_decay = 0.0
+    c.train.epochs = 8
+    c.pretext = ml_collections.ConfigDict()
+    c.pretext.seed = 1000  # the corpus: photos of seeds 1000 (training), 1001 (held out)
+    c.pretext.num_train = 12000
+    c.pretext.num_heldout = 2000
+    return c

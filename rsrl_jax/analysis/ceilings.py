@@ -1,0 +1,99 @@
+"""How far a network could get on the synthetic photos: two ceilings, and runs beside them.
+
+  python -m rsrl_jax.ceilings --config=configs/demo.py [--workdirs=runs/demo,runs/scratch]
+
+On the run's own folds (the same seed and protocol give the same splits), per fold:
+
+* **latent quality**: the noiseless quality q that the synthetic rater scores, cut into
+  classes by thresholds fitted on the training part (D and validation: q's quantiles at the
+  training part's class shares). The best any classifier of the photos can do, up to how
+  noisy the rater is (`data.label_noise`).
+* **scene factors**: gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier,
+  its defaults, seeded) given the seven exact factors the rater scores. What a learner that
+  saw each factor exactly, but not the rater's formula, reaches from this many photos.
+
+Beside them, each workdir's round 1 (training accuracy on D, test macro F) and its
+validation-chosen round (test macro F). Test macro F is over the classes present, as every
+figure of a run (`analysis.metrics.classification_report`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rsrl_jax.analysis import fold_stats, metrics, report
+from rsrl_jax.data import splits as splits_lib
+from rsrl_jax.data import synthetic
+from rsrl_jax.errors import ConfigError
+
+FACTOR_SIZE = 32  # the factors and scores do not depend on the size photos are rendered at
+
+
+def _macro_f(y_true, y_pred, num_classes: int) -> float:
+    return metrics.classification_report(y_true, y_pred, num_classes)["macro_f1"]
+
+
+def latent_quality_prediction(q_train, y_train, q_test, num_classes: int) -> np.ndarray:
+    """Classes of `q_test` by thresholds on q fitted on (q_train, y_train).
+
+    The threshold between class c and c+1 is q_train's quantile at the share of training
+    samples in classes <= c: classes by rank, as the rater assigns them.
+    """
+    shares = np.cumsum(np.bincount(y_train, minlength=num_classes))[:-1] / len(y_train)
+    thresholds = np.quantile(q_train, shares)
+    return np.searchsorted(thresholds, q_test, side="right").astype(np.int32)
+
+
+def factor_prediction(f_train, y_train, f_test, seed: int) -> np.ndarray:
+    from sklearn.ensemble import HistGradientBoostingClassifier  # only this command needs it
+
+    model = HistGradientBoostingClassifier(random_state=seed)
+    return model.fit(f_train, y_train).predict(f_test).astype(np.int32)
+
+
+def ceilings(config) -> list[dict]:
+    """Per fold: {fold, latent_quality, scene_factors} test macro F on `config`'s splits."""
+    if config.data.name != "synthetic":
+        raise ConfigError(
+            f"config.data.name={config.data.name!r}: ceilings need the synthetic photos, "
+            "whose rater is known"
+        )
+    photos = synthetic.generate(
+        config.data.num_examples, FACTOR_SIZE, config.seed, config.data.label_noise
+    )
+    scores = photos.scores
+    class_scores = np.unique(scores)
+    labels = np.searchsorted(class_scores, scores).astype(np.int32)
+    c = len(class_scores)
+    factors = np.stack([photos.factors[k] for k in synthetic.FACTOR_NAMES], axis=1)
+    q = photos.factors["quality"]
+    out = []
+    folds = splits_lib.protocol_splits(labels, config.protocol, config.seed)
+    if config.protocol.max_folds:
+        folds = folds[: config.protocol.max_folds]
+    for f, split in enumerate(folds):
+        fit = np.concatenate([split.train, split.val])
+        latent = latent_quality_prediction(q[fit], labels[fit], q[split.test], c)
+        trees = factor_prediction(factors[fit], labels[fit], factors[split.test], config.seed)
+        out.append(
+            {
+                "fold": f,
+                "latent_quality": _macro_f(labels[split.test], latent, c),
+                "scene_factors": _macro_f(labels[split.test], trees, c),
+            }
+        )
+    return out
+
+
+def run_figures(workdir: str) -> dict:
+    """A run's round 1 (train accuracy on D, test macro F) and chosen round (test macro F),
+    each as fold_stats.mean_std over its folds."""
+    records = report.read_records(workdir)
+    first = [r for r in records if r["round"] == 1]
+    chosen = report.chosen_records(records, fold_stats.summarize(records))
+    return {
+        "round1_train_accuracy": fold_stats.mean_std([r["train"]["accuracy"] for r in first]),
+        "round1_test_macro_f1": fold_stats.mean_std([r["test"]["macro_f1"] for r in first]),
+        "chosen_test_macro_f1": fold_stats.mean_std([r["test"]["macro_f1"] for r in chosen]),
+        "chosen_rounds": [r["round"] for r in chosen],
+    }
