@@ -97,6 +97,10 @@ def base_config() -> ml_collections.ConfigDict:
     # Keep at least this many samples of each majority class, the most likely first (0 = the
     # paper: a round may drop a whole class).
     c.rsrl.min_keep_per_class = 0
+    # 0 = the paper: keep a majority sample when its own-class likelihood >= K. q in (0, 1):
+    # keep it when >= the q-quantile of its class's likelihoods over D (drops about a share q
+    # of each majority class, relative to the class's own distribution; K is then unused).
+    c.rsrl.drop_quantile = 0.0
 
     # What each round trains with (rsrl_jax.compare runs the baselines): the selection of the
     # next round's training set, the loss, and how an epoch samples the round's training set.
@@ -138,8 +142,12 @@ def flatten(d: dict, prefix: str = "") -> dict:
 
 
 def result_changing_fields(recorded: dict, current: dict) -> list[str]:
-    """Dotted names of the fields whose values differ and would change a run's results."""
-    a, b = flatten(recorded), flatten(current)
+    """Dotted names of the fields whose values differ and would change a run's results.
+
+    A field absent from `recorded` (added to the code since the run, e.g. rsrl.drop_quantile)
+    counts with its `base_config()` default: new fields default to the behaviour before them.
+    """
+    a, b = {**flatten(base_config().to_dict()), **flatten(recorded)}, flatten(current)
     return sorted(
         f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}"
         for k in set(a) | set(b)
@@ -225,6 +233,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     check(config.rsrl.likelihood in LIKELIHOODS, "rsrl.likelihood", f"must be one of {LIKELIHOODS}")
     check(config.rsrl.min_keep_per_class >= 0, "rsrl.min_keep_per_class", "must be >= 0")
+    check(
+        0 <= config.rsrl.drop_quantile < 1,
+        "rsrl.drop_quantile",
+        "must be in [0, 1): 0 = the paper's absolute K, q drops about a share q of each "
+        "majority class",
+    )
     check(
         config.train.epoch_samples in sampling.EPOCH_SAMPLES,
         "train.epoch_samples",

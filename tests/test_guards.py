@@ -23,6 +23,8 @@ from rsrl_jax.method import selection
         ("rsrl.rounds", 0, "config.rsrl.rounds=0: must be >= 1"),
         ("rsrl.likelihood", "tanh", "config.rsrl.likelihood='tanh': must be one of"),
         ("rsrl.min_keep_per_class", -1, "config.rsrl.min_keep_per_class=-1"),
+        ("rsrl.drop_quantile", 1.0, "config.rsrl.drop_quantile=1.0: must be in [0, 1)"),
+        ("rsrl.drop_quantile", -0.1, "config.rsrl.drop_quantile=-0.1: must be in [0, 1)"),
         ("data.name", "imagenet", "config.data.name='imagenet': must be one of"),
         ("data.image_size", 32, "config.data.image_size=32"),
         ("train.batch_size", 0, "config.train.batch_size=0"),
@@ -85,6 +87,12 @@ def test_only_logging_fields_may_change_on_resume():
         "rsrl.thresholds: [0.6, 0.6, 0.6] -> [0.5, 0.6, 0.6]",
         "seed: 0 -> 3",
     ]
+    d = tiny_config({"rsrl.drop_quantile": 0.3}).to_dict()
+    assert result_changing_fields(a, d) == ["rsrl.drop_quantile: 0.0 -> 0.3"]
+    # A run recorded before a field existed ran with its default: resumable as it is.
+    del a["rsrl"]["drop_quantile"]
+    assert result_changing_fields(a, b) == []
+    assert result_changing_fields(a, d) == ["rsrl.drop_quantile: 0.0 -> 0.3"]
 
 
 def test_keep_at_least_tops_up_the_most_likely_of_each_class():
@@ -123,8 +131,11 @@ def test_a_round_that_drops_a_whole_class_is_logged_and_follows_the_config(min_k
     for c in majority:
         n = int(np.sum(d_labels == c))
         assert int(keep[d_labels == c].sum()) == min(min_keep, n)
-        score = data.class_scores[c]
-        assert f"selection keeps 0 of {n} samples of score {score}" in caplog.text
+        assert f"{data.class_scores[c]}: {min(min_keep, n)}/{n}" in caplog.text
     minority = ~np.isin(d_labels, majority)
     assert keep[minority].all()
-    assert "fewer than one batch" in caplog.text
+    (line,) = [r.getMessage() for r in caplog.records if "round 2" in r.getMessage()]
+    assert line == warnings[0]
+    what = "no photo" if min_keep == 0 else "fewer than one batch (16)"
+    assert line.startswith(f"fold 0 round 2: the selection keeps {what} of scores ")
+    assert "To keep more: rsrl.min_keep_per_class=N" in line and "rsrl.drop_quantile=q" in line

@@ -10,7 +10,7 @@ from rsrl_jax.run import checkpoints, progress
 def test_selection_warnings_only_for_rounds_that_will_run(tiny_run):
     """The tiny run's selections drop a whole class: logged for round 2, not for round 3."""
     workdir, _, stderr = tiny_run
-    assert "fold 0 round 2: selection keeps 0 of" in stderr
+    assert "fold 0 round 2: the selection keeps no photo of" in stderr
     assert "round 3" not in stderr
     assert sorted(p.name for p in (workdir / "fold_0").iterdir()) == ["round_01", "round_02"]
 
@@ -21,10 +21,12 @@ def test_raising_rounds_logs_the_recorded_selection_when_its_round_runs(tiny_run
     more = {**TINY_OVERRIDES, "rsrl.rounds": 3, "resume": "force", "log.progress": False}
     result = run_cli(workdir, more)
     assert "fold 0: rounds 1-2 done, resuming at round 3" in result.stderr
-    assert "fold 0 round 3: selection keeps 0 of" in result.stderr  # recorded by round 2
+    assert "fold 0 round 3: the selection keeps no photo of" in result.stderr  # recorded by round 2
     assert "round 4" not in result.stderr
     meta = checkpoints.restore_round(checkpoints.manager(str(workdir), 0, read_only=True), 3)[1]
-    assert meta["selection_warnings"][0].startswith("fold 0 round 4: selection keeps")  # unlogged
+    assert meta["selection_warnings"][0].startswith(
+        "fold 0 round 4: the selection keeps"
+    )  # unlogged
     assert "nothing to train" not in result.stderr
     assert [r["round"] for r in read_records(workdir)] == [1, 2, 3]
     assert not (workdir / "fold_0" / "in_progress").exists()

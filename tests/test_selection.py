@@ -1,7 +1,9 @@
 import jax
 import numpy as np
 
-from rsrl_jax.method.selection import keep_mask, majority_classes
+from rsrl_jax.config import base_config
+from rsrl_jax.method import selection
+from rsrl_jax.method.selection import keep_mask, majority_classes, quantile_keep
 
 
 def test_majority_ranked_by_count_ties_to_lower_index():
@@ -64,3 +66,79 @@ def test_jittable_and_matches_eager():
     for c, kk in zip(majority, k, strict=True):
         expected[labels == c] = own[labels == c] >= kk
     np.testing.assert_array_equal(eager, expected)
+
+
+def test_drop_quantile_keeps_what_a_hand_computation_keeps():
+    # numpy's linear quantile: position q * (n - 1) in the class's sorted likelihoods.
+    own = np.array([0.1, 0.4, 0.2, 0.9, 0.3, 0.5, 0.6, 0.7, 0.8, 0.0])
+    labels = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 2])
+    # q = 0.5: class 0 sorted 0.1 0.2 0.3 0.4 0.9, position 2 -> t = 0.3 (kept: >= t);
+    # class 1 sorted 0.5 0.6 0.7 0.8, position 1.5 -> t = 0.65; class 2 is a minority.
+    keep = quantile_keep(own, labels, np.array([0, 1]), 0.5)
+    assert keep.tolist() == [False, True, False, True, True, False, False, True, True, True]
+    # q = 0.25: class 0 position 1 -> t = 0.2 drops one; class 1 position 0.75 -> t = 0.575.
+    keep = quantile_keep(own, labels, np.array([0, 1]), 0.25)
+    assert keep.tolist() == [False, True, True, True, True, False, True, True, True, True]
+
+
+def test_drop_quantile_keeps_ties_at_the_threshold_and_never_empties_a_class():
+    # sorted 0.2 0.7 0.7 0.7, q = 0.5 -> position 1.5 -> t = 0.7: the three ties stay, so the
+    # class drops 1 sample, not q * n = 2.
+    labels = np.zeros(4, int)
+    keep = quantile_keep(np.array([0.7, 0.2, 0.7, 0.7]), labels, np.array([0]), 0.5)
+    assert keep.tolist() == [True, False, True, True]
+    # Every likelihood equal (a saturated sigmoid): the threshold is that value, all kept.
+    assert quantile_keep(np.ones(4), labels, np.array([0]), 0.9).all()
+    # A high q keeps at least the most likely sample.
+    assert quantile_keep(np.array([0.1, 0.3, 0.2]), np.zeros(3, int), [0], 0.99).tolist() == [
+        False,
+        True,
+        False,
+    ]
+
+
+def test_next_training_set_with_drop_quantile_and_min_keep():
+    config = base_config()
+    config.rsrl.drop_quantile = 0.5
+    # Class 0 (majority): float32 sigmoid saturates at 1.0 for logits 20, 30, 40, so four
+    # logits tie three ways at the threshold; class 1 (majority) distinct; class 2 minority.
+    logits = np.full((9, 3), -5.0, np.float32)
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2])
+    logits[np.arange(9), labels] = [20, 30, 40, 1, -3, -1, 1, 3, -9]
+    majority, k = np.array([0, 1]), np.array([0.99, 0.99], np.float32)
+    args = (logits, labels, 3, (4, 5, 6), majority, k, 0, 2)
+    keep, warnings = selection.next_training_set(config, *args)
+    assert keep.tolist() == [True, True, True, False, False, False, True, True, True]
+    assert warnings == [
+        selection.selection_warning(0, 2, [(4, 3, 4), (5, 2, 4)], 32, 6, 9, config.rsrl)
+    ]
+    # min_keep_per_class is a floor after the quantile rule: the most likely are added back.
+    config.rsrl.min_keep_per_class = 3
+    keep, _ = selection.next_training_set(config, *args)
+    assert keep.tolist() == [True, True, True, False, False, True, True, True, True]
+    # drop_quantile = 0 is the paper's K = 0.99: only the saturated class-0 samples pass.
+    config.rsrl.drop_quantile, config.rsrl.min_keep_per_class = 0.0, 0
+    keep, _ = selection.next_training_set(config, *args)
+    assert keep.tolist() == [True, True, True, False, False, False, False, False, True]
+
+
+def test_the_warning_names_the_short_classes_their_counts_and_the_remedies():
+    rsrl = base_config().rsrl
+    counts = [(5, 0, 25), (4, 0, 20), (6, 3, 18)]
+    assert selection.selection_warning(1, 2, counts, 16, 19, 79, rsrl) == (
+        "fold 1 round 2: the selection keeps no photo of scores 5, 4 and fewer than one batch "
+        "(16) of score 6 (kept/of per majority score: 5: 0/25, 4: 0/20, 6: 3/18; rule: "
+        "own-class sigmoid likelihood >= K=(0.99, 0.99, 0.99) (the paper's rule)); round 2 "
+        "trains on 19 of 79 photos of D. To keep more: rsrl.min_keep_per_class=N (now 0) keeps at "
+        "least the N most likely photos of each majority class; rsrl.drop_quantile=q (now 0), "
+        "0 < q < 1, drops only the photos below the q-quantile of their class's likelihoods "
+        "over D (about a share q of each majority class) instead of comparing with K"
+    )
+    rsrl.drop_quantile, rsrl.min_keep_per_class = 0.3, 2
+    text = selection.selection_warning(0, 3, [(5, 2, 25), (4, 14, 14)], 16, 30, 60, rsrl)
+    assert text.startswith("fold 0 round 3: the selection keeps fewer than one batch (16) of ")
+    assert "score 5 (kept/of per majority score: 5: 2/25, 4: 14/14; " in text
+    assert "rule: own-class sigmoid likelihood >= its class's 0.3-quantile over D " in text
+    assert "(rsrl.drop_quantile=0.3), topped up to rsrl.min_keep_per_class=2)" in text
+    # A batch of each, or all of a class smaller than a batch: no warning.
+    assert selection.selection_warning(0, 2, [(5, 16, 25), (4, 9, 9)], 16, 40, 60, rsrl) is None

@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from rsrl_jax import errors
-from rsrl_jax.analysis import fold_stats
+from rsrl_jax.analysis import fold_stats, selection_report
 from rsrl_jax.analysis.figures import new_figure
 
 FIGURES = {
@@ -197,6 +197,7 @@ def markdown(records, summary, class_scores, config_json: str, extra_images) -> 
             )
         overall = {k: fold_stats.mean_std([r[part][k] for r in chosen]) for k in fold_stats.FIGURES}
         lines += ["", f"Macro F {_pm(overall['macro_f1'])}, accuracy {_pm(overall['accuracy'])}."]
+    lines += ["", *selection_report.section(records, config_json)]
     lines += ["", "## Figures", ""]
     titles = {
         "training_set_size": "Training set size per round, by score (paper Fig. 4)",

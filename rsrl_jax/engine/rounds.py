@@ -92,7 +92,8 @@ def kept_set(fold: int, d_indices: np.ndarray, round_: int, keep: np.ndarray) ->
     if len(kept) == 0:
         raise errors.DataError(
             f"fold {fold} round {round_}: the selection kept no sample; set "
-            "rsrl.min_keep_per_class > 0 to keep the most likely samples of each class"
+            "rsrl.min_keep_per_class > 0 to keep the most likely samples of each class, or "
+            "rsrl.drop_quantile=q (0 < q < 1) to drop about a share q of each majority class"
         )
     return kept
 
@@ -105,13 +106,15 @@ def open_fold(exp, index: int, split: splits.Split) -> FoldRun:
     thresholds = np.asarray(config.rsrl.thresholds[: len(majority)], np.float32)
     d_counts = np.bincount(d_labels, minlength=data.num_classes)
     logging.info(
-        "fold %d: |D|=%d val=%d test=%d; majority scores %s with K=%s",
+        "fold %d: |D|=%d val=%d test=%d; majority scores %s; %s",
         index,
         len(split.train),
         len(split.val),
         len(split.test),
         [data.class_scores[c] for c in majority],
-        list(config.rsrl.thresholds[: len(majority)]),
+        f"selection {config.method.selection!r}"
+        if config.method.selection != "rsrl"
+        else f"kept when {selection.rule_text(config.rsrl)}",
     )
     mngr = checkpoints.manager(exp.workdir, index)
     return FoldRun(

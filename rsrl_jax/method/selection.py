@@ -53,11 +53,40 @@ def keep_mask(likelihood, labels, majority, thresholds):
     return jnp.logical_or(~is_majority, own >= threshold)
 
 
+def quantile_keep(own_likelihood, labels, majority, quantile: float) -> np.ndarray:
+    """keep(x, y) = y is not a majority class, or own[x] >= the `quantile`-quantile of own over
+    the samples of class y (`rsrl.drop_quantile`: a threshold relative to each class's own
+    distribution, in place of the paper's absolute K of eqs. 1-3).
+
+    Args:
+      own_likelihood: [N] each sample's likelihood of its own class.
+      labels: [N] integer class of each sample.
+      majority: [M] class indices; every other class is kept whole.
+      quantile: q in (0, 1).
+
+    Returns:
+      bool [N]. The threshold is numpy's quantile with linear interpolation, in float64, of
+      the class's likelihoods; a sample AT the threshold is kept (>=, as with K), so ties keep
+      more: a class drops about a share q of its samples, fewer when likelihoods tie at the
+      threshold, and never all of them (its most likely sample reaches any q < 1).
+    """
+    own = np.asarray(own_likelihood, np.float64)
+    labels = np.asarray(labels)
+    keep = np.ones(len(labels), bool)
+    for c in np.asarray(majority):
+        members = labels == c
+        if members.any():
+            keep[members] = own[members] >= np.quantile(own[members], quantile)
+    return keep
+
+
 def keep_at_least(keep, own_likelihood, labels, classes, min_keep: int) -> np.ndarray:
     """`keep`, topped up so each class in `classes` keeps min(min_keep, its size) samples.
 
     The samples added back are the class's most likely ones (by `own_likelihood`, the
-    likelihood of each sample for its own class). min_keep = 0 returns `keep` unchanged.
+    likelihood of each sample for its own class; ties to the lower index). min_keep = 0
+    returns `keep` unchanged. Applied after either rule (K or `quantile_keep`): a floor on
+    what the rule keeps.
     """
     keep = np.array(keep, bool)
     if min_keep <= 0:
@@ -133,15 +162,85 @@ def likelihoods(logits, kind: str) -> np.ndarray:
 _keep_mask = jax.jit(keep_mask)
 
 
+def rule_text(rsrl) -> str:
+    """The RSRL rule of the config section `rsrl` in words, for the log and the report."""
+    own = f"own-class {rsrl.likelihood} likelihood"
+    if rsrl.drop_quantile > 0:
+        text = (
+            f"{own} >= its class's {rsrl.drop_quantile:g}-quantile over D "
+            f"(rsrl.drop_quantile={rsrl.drop_quantile:g})"
+        )
+    else:
+        ks = ", ".join(f"{k:g}" for k in rsrl.thresholds[: rsrl.num_majority])
+        text = f"{own} >= K=({ks}) (the paper's rule)"
+    if rsrl.min_keep_per_class > 0:
+        text += f", topped up to rsrl.min_keep_per_class={rsrl.min_keep_per_class}"
+    return text
+
+
+def remedies(rsrl) -> str:
+    """The documented options that keep more of a majority class, with their current values."""
+    return (
+        f"rsrl.min_keep_per_class=N (now {rsrl.min_keep_per_class}) keeps at least the N most "
+        f"likely photos of each majority class; rsrl.drop_quantile=q (now "
+        f"{rsrl.drop_quantile:g}), 0 < q < 1, drops only the photos below the q-quantile of "
+        "their class's likelihoods over D (about a share q of each majority class) instead of "
+        "comparing with K"
+    )
+
+
+def majority_counts(keep, labels, majority, class_scores) -> list[tuple[int, int, int]]:
+    """[(score, kept, of)] per majority class, largest first: of = its samples in D."""
+    keep, labels = np.asarray(keep, bool), np.asarray(labels)
+    return [
+        (class_scores[c], int(keep[labels == c].sum()), int(np.sum(labels == c))) for c in majority
+    ]
+
+
+def short_of_batch(kept: int, of: int, batch_size: int) -> bool:
+    """Whether a selection left a class below one batch: kept < min(batch_size, of). A class of
+    D smaller than a batch is short only when the selection drops some of it."""
+    return kept < min(batch_size, of)
+
+
+def selection_warning(fold, round_, counts, batch_size, trains_on, d_size, rsrl) -> str | None:
+    """One line when the selection for round `round_` keeps no photo, or fewer than one batch,
+    of a majority class (`short_of_batch`), else None.
+
+    `counts`: [(score, kept, of)] per majority class (`majority_counts`); `trains_on`: the
+    round's training set size; `d_size`: |D|; `rsrl`: the config section (the rule, remedies).
+    """
+    short = [(s, k, n) for s, k, n in counts if short_of_batch(k, n, batch_size)]
+    if not short:
+        return None
+
+    def scores(group):
+        return f"score{'s' if len(group) > 1 else ''} {', '.join(str(s) for s, _, _ in group)}"
+
+    emptied, few = [c for c in short if c[1] == 0], [c for c in short if c[1] > 0]
+    what = []
+    if emptied:
+        what.append(f"no photo of {scores(emptied)}")
+    if few:
+        what.append(f"fewer than one batch ({batch_size}) of {scores(few)}")
+    per_class = ", ".join(f"{s}: {k}/{n}" for s, k, n in counts)
+    return (
+        f"fold {fold} round {round_}: the selection keeps {' and '.join(what)} (kept/of per "
+        f"majority score: {per_class}; rule: {rule_text(rsrl)}); round {round_} trains on "
+        f"{trains_on} of {d_size} photos of D. To keep more: {remedies(rsrl)}"
+    )
+
+
 def next_training_set(
     config, d_logits, d_labels, num_classes, class_scores, majority, thresholds, fold, round_
 ) -> tuple[np.ndarray, list[str]]:
     """(keep mask over D, warnings): the samples of D that round `round_` trains on.
 
-    `method.selection='rsrl'`: the paper's rule (eqs. 1-3) on the previous round's logits
-    over all of D [N, C], topped up to `rsrl.min_keep_per_class` per majority class; each
-    warning names a majority class the rule emptied or cut below that minimum. A baseline
-    selection ('none', 'hardness') takes its own rule, without warnings.
+    `method.selection='rsrl'`: the paper's rule (eqs. 1-3: own-class likelihood >= K_r) or,
+    with `rsrl.drop_quantile` > 0, `quantile_keep`, on the previous round's logits over all
+    of D [N, C]; then topped up to `rsrl.min_keep_per_class` per majority class. The warnings
+    are at most one line, `selection_warning`. A baseline selection ('none', 'hardness')
+    takes its own rule, without warnings (the rsrl.* fields do not apply to it).
     """
     d_labels = np.asarray(d_labels)
     if config.method.selection != "rsrl":
@@ -149,18 +248,16 @@ def next_training_set(
             config.method.selection, d_logits, d_labels, num_classes, config.method.hardness_target
         )
         return keep, []
-    lik = likelihoods(d_logits, config.rsrl.likelihood)
-    rule = np.asarray(_keep_mask(lik, d_labels, majority, thresholds))
+    rsrl = config.rsrl
+    lik = likelihoods(d_logits, rsrl.likelihood)
     own = lik[np.arange(len(d_labels)), d_labels]
-    min_keep = config.rsrl.min_keep_per_class
-    keep = keep_at_least(rule, own, d_labels, majority, min_keep)
-    warnings = []
-    for c in majority:
-        n, by_rule = int(np.sum(d_labels == c)), int(np.sum(rule[d_labels == c]))
-        if by_rule < min(min_keep, n) or by_rule == 0:
-            warnings.append(
-                f"fold {fold} round {round_}: selection keeps {by_rule} of {n} samples of "
-                f"score {class_scores[c]}; rsrl.min_keep_per_class={min_keep} makes it "
-                f"{int(np.sum(keep[d_labels == c]))}"
-            )
-    return keep, warnings
+    if rsrl.drop_quantile > 0:
+        rule = quantile_keep(own, d_labels, majority, rsrl.drop_quantile)
+    else:
+        rule = np.asarray(_keep_mask(lik, d_labels, majority, thresholds))
+    keep = keep_at_least(rule, own, d_labels, majority, rsrl.min_keep_per_class)
+    counts = majority_counts(keep, d_labels, majority, class_scores)
+    warning = selection_warning(
+        fold, round_, counts, config.train.batch_size, int(keep.sum()), len(d_labels), rsrl
+    )
+    return keep, [warning] if warning else []
