@@ -39,6 +39,7 @@ def test_protocol_splits_honours_an_official_test_list():
 def report(macro_f1, accuracy, per_class):
     return {
         "macro_f1": macro_f1,
+        "balanced_accuracy": accuracy / 2,
         "accuracy": accuracy,
         "per_class": {
             score: {"precision": p, "recall": r, "f1": f, "support": 1, "present": present}
@@ -66,6 +67,7 @@ def test_rounds_over_folds_mean_and_std():
     assert r2["val"]["macro_f1"] == pytest.approx({"mean": 0.8, "std": 0.4, "n": 2})
     assert r2["test"]["macro_f1"] == pytest.approx({"mean": 2.4, "std": 0.2, "n": 2})
     assert r2["test"]["accuracy"] == pytest.approx({"mean": 0.3, "std": 0.05, "n": 2})
+    assert r2["test"]["balanced_accuracy"] == pytest.approx({"mean": 0.15, "std": 0.025, "n": 2})
     assert r2["train_size"] == pytest.approx({"mean": 20.5, "std": 0.5, "n": 2})
     # Class 3 is absent in fold 1: its per-class figures average over fold 0 only.
     assert r2["val"]["per_class"]["3"]["precision"] == {"mean": 0.4, "std": 0.0, "n": 1}

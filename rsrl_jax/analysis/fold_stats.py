@@ -10,7 +10,7 @@ import numpy as np
 from rsrl_jax.method import selection
 
 PARTS = ("val", "test")
-FIGURES = ("macro_f1", "accuracy")
+FIGURES = ("macro_f1", "balanced_accuracy", "accuracy")
 PER_CLASS = ("precision", "recall", "f1")
 
 
@@ -84,14 +84,133 @@ def choose_round(records: list[dict], split: str = "val") -> dict:
     return max(records, key=lambda r: (r[split]["macro_f1"], -r["round"]))
 
 
+# How the report picks each fold's round, both on validation macro F only.
+ROUND_CHOICES = ("per_fold", "over_folds")
+
+
+def round_over_folds(records: list[dict], split: str = "val") -> int:
+    """The round with the best MEAN macro F on `split` over the folds (earliest on ties).
+
+    Only rounds that every fold has compete, so a fold still short of rounds cannot tip it.
+    Pooling the k validation parts steadies the choice (k times the photos), but each
+    fold's validation part lies in the other folds' test parts: that is why the per-fold
+    choice stays the default.
+    """
+    folds = {r["fold"] for r in records}
+    by_round: dict[int, list[float]] = {}
+    for r in records:
+        by_round.setdefault(r["round"], []).append(r[split]["macro_f1"])
+    complete = {k: v for k, v in by_round.items() if len(v) == len(folds)}
+    return max(complete, key=lambda k: (float(np.mean(complete[k])), -k))
+
+
+def by_fold(records: list[dict]) -> dict[int, list[dict]]:
+    """fold -> its records in round order."""
+    out: dict[int, list[dict]] = {}
+    for r in sorted(records, key=lambda r: (r["fold"], r["round"])):
+        out.setdefault(r["fold"], []).append(r)
+    return out
+
+
+def chosen_rounds(records: list[dict], rule: str = "per_fold") -> dict[int, int]:
+    """fold -> the round chosen on validation under `rule` (one of ROUND_CHOICES)."""
+    if rule not in ROUND_CHOICES:
+        raise ValueError(f"round choice {rule!r}: must be one of {ROUND_CHOICES}")
+    folds = by_fold(records)
+    if rule == "over_folds":
+        round_ = round_over_folds(records)
+        return dict.fromkeys(folds, round_)
+    return {fold: choose_round(rs, "val")["round"] for fold, rs in folds.items()}
+
+
+def against_test_best(records: list[dict], chosen: dict[int, int]) -> dict:
+    """How often the validation choice misses the round best on test, and what it costs.
+
+    A chosen round tied on test macro F with the best counts as test-best. `cost`: the best
+    test macro F minus the chosen round's, per fold (0 where it is test-best).
+    """
+    folds = []
+    for fold, rs in by_fold(records).items():
+        best = choose_round(rs, "test")
+        mine = next(r for r in rs if r["round"] == chosen[fold])
+        cost = best["test"]["macro_f1"] - mine["test"]["macro_f1"]
+        folds.append(
+            {"fold": fold, "chosen": mine["round"], "test_best": best["round"], "cost": cost}
+        )
+    missed = [f for f in folds if f["cost"] > 0]
+    return {
+        "folds": folds,
+        "not_test_best": len(missed),
+        "cost": mean_std([f["cost"] for f in folds]),
+        "cost_where_missed": mean_std([f["cost"] for f in missed]),
+    }
+
+
+VERDICT_FIGURES = ("macro_f1", "balanced_accuracy", "minority_recall", "majority_recall")
+
+
+def verdict_figures(record: dict, majority: list[str]) -> dict:
+    """A round's test macro F, balanced accuracy, minority and majority recall (None when a
+    group has no class with test photos)."""
+    test = record["test"]
+    groups = group_averages(test, majority)
+    return {
+        "macro_f1": test["macro_f1"],
+        "balanced_accuracy": test["balanced_accuracy"],
+        "minority_recall": groups["minority_recall"],
+        "majority_recall": groups["majority_recall"],
+    }
+
+
+def against_round1(records: list[dict], chosen: dict[int, int], num_majority: int) -> dict:
+    """The chosen rounds against round 1 on test, per fold and over folds.
+
+    `chosen`/`round1`: mean ± std over folds of each of VERDICT_FIGURES; `diff`: the paired
+    per-fold difference chosen - round 1, whose mean set against its std says whether the
+    change is larger than the folds' spread; `majority`: each fold's majority scores.
+    """
+    folds = []
+    for fold, rs in by_fold(records).items():
+        majority = majority_scores(rs[0], num_majority)
+        mine = next(r for r in rs if r["round"] == chosen[fold])
+        folds.append(
+            {
+                "fold": fold,
+                "round": mine["round"],
+                "majority": majority,
+                "chosen": verdict_figures(mine, majority),
+                "round1": verdict_figures(rs[0], majority),
+            }
+        )
+
+    def stats(values):
+        return mean_std([v for v in values if v is not None])
+
+    out = {"folds": folds}
+    for side in ("chosen", "round1"):
+        out[side] = {name: stats(f[side][name] for f in folds) for name in VERDICT_FIGURES}
+    out["diff"] = {
+        name: stats(
+            None
+            if f["chosen"][name] is None or f["round1"][name] is None
+            else f["chosen"][name] - f["round1"][name]
+            for f in folds
+        )
+        for name in VERDICT_FIGURES
+    }
+    return out
+
+
 def summarize(records: list[dict]) -> dict:
     """Per fold: the chosen round (on validation) and, for contrast, the paper's choice on test.
 
     `rounds`: per round, the mean and std over the folds of the val and test figures.
+    `over_folds`: the round with the best mean validation macro F (`round_over_folds`) and
+    its test macro F per fold. `against_test_best`: in how many folds the validation choice
+    was not the round best on test, and the test macro F that cost.
     """
     folds = []
-    for fold in sorted({r["fold"] for r in records}):
-        rs = sorted((r for r in records if r["fold"] == fold), key=lambda r: r["round"])
+    for fold, rs in by_fold(records).items():
         chosen, on_test = choose_round(rs, "val"), choose_round(rs, "test")
         folds.append(
             {
@@ -106,4 +225,17 @@ def summarize(records: list[dict]) -> dict:
                 "test_macro_f1_chosen_on_test": on_test["test"]["macro_f1"],
             }
         )
-    return {"folds": folds, "rounds": rounds_over_folds(records)}
+    over = round_over_folds(records)
+    at_over = [r for r in records if r["round"] == over]
+    return {
+        "folds": folds,
+        "rounds": rounds_over_folds(records),
+        "over_folds": {
+            "round": over,
+            "val_macro_f1": mean_std([r["val"]["macro_f1"] for r in at_over]),
+            "test_macro_f1": mean_std([r["test"]["macro_f1"] for r in at_over]),
+        },
+        "against_test_best": {
+            rule: against_test_best(records, chosen_rounds(records, rule)) for rule in ROUND_CHOICES
+        },
+    }

@@ -2,11 +2,13 @@
 
   python -m rsrl_jax.report --workdir=DIR
 
-rebuilds `DIR/report/` from `metrics.jsonl` without training. Figures: the training set
-size per round stacked by class (paper Fig. 4), per-class precision/recall/F per round for
-validation and test (Figs. 5-7), train vs test accuracy (Fig. 8), the chosen round's
-confusion matrix. With several folds each curve is the mean over folds with a band of one
-standard deviation.
+rebuilds `DIR/report/` from `metrics.jsonl` without training. report.md opens with a
+verdict in words: the chosen round against round 1 on test, and whether the difference is
+larger than the folds' spread; then how the round was chosen and what that choice missed
+on test. Figures: macro F per round (validation and test), the training set size per round
+stacked by class (paper Fig. 4), per-class precision/recall/F per round for validation and
+test (Figs. 5-7), train vs test accuracy (Fig. 8), the chosen round's confusion matrix.
+With several folds each curve is the mean over folds with a band of one standard deviation.
 """
 
 import glob
@@ -20,6 +22,7 @@ from rsrl_jax.analysis import fold_stats, selection_report
 from rsrl_jax.analysis.figures import new_figure
 
 FIGURES = {
+    "macro_f1": "macro_f1.png",
     "training_set_size": "training_set_size.png",
     "per_class_val": "per_class_val.png",
     "per_class_test": "per_class_test.png",
@@ -57,12 +60,66 @@ def _by_fold_round(records, value) -> np.ndarray:
     return out
 
 
-def _band(ax, rounds, values, label, **kw):
-    """Mean over folds with a +-1 std band (no band for a single fold)."""
-    mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
-    (line,) = ax.plot(rounds, mean, marker="o", markersize=3, label=label, **kw)
+def _band(ax, rounds, values, label, offset=0.0, marker="o", **kw):
+    """Mean over folds with a +-1 std band (no band for a single fold), drawn `offset` higher."""
+    mean, std = np.nanmean(values, axis=0) + offset, np.nanstd(values, axis=0)
+    (line,) = ax.plot(rounds, mean, marker=marker, markersize=3, label=label, **kw)
     if values.shape[0] > 1:
         ax.fill_between(rounds, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+    return line
+
+
+def plot_macro_f1(records, chosen: dict[int, int], path):
+    """Validation and test macro F per round; a dashed line at each chosen round and a
+    dotted one at round 1's test macro F, the verdict's baseline."""
+    rounds = sorted({r["round"] for r in records})
+    fig = new_figure(7, 4)
+    ax = fig.subplots()
+    for part, label in (("val", "validation"), ("test", "test")):
+        _band(ax, rounds, _by_fold_round(records, lambda r: r[part]["macro_f1"]), label)  # noqa: B023
+    round1 = _by_fold_round([r for r in records if r["round"] == rounds[0]], _test_macro_f1)
+    ax.axhline(float(np.nanmean(round1)), color="grey", linestyle=":", label="round 1, test")
+    by_round = _folds_by_round(chosen)
+    for round_, folds in by_round.items():
+        ax.axvline(round_, color="k", linestyle="--", alpha=0.4 + 0.6 * len(folds) / len(chosen))
+        if len(by_round) > 1:  # folds chose differently: say which chose what
+            ax.text(
+                round_,
+                0.98,
+                f" fold{'s' if len(folds) > 1 else ''} {_list(folds)}",
+                rotation=90,
+                ha="right",
+                va="top",
+                fontsize=7,
+                transform=ax.get_xaxis_transform(),
+            )
+    label = (
+        f"chosen round {next(iter(by_round))}"
+        if len(by_round) == 1
+        else "round chosen on validation"
+    )
+    ax.plot([], [], color="k", linestyle="--", label=label)
+    ax.set(xlabel="round", ylabel="macro F", title="Macro F per round", ylim=(0, 1.02))
+    ax.set_xticks(rounds)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return fig
+
+
+def _test_macro_f1(record):
+    return record["test"]["macro_f1"]
+
+
+def _folds_by_round(chosen: dict[int, int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for fold, round_ in sorted(chosen.items()):
+        out.setdefault(round_, []).append(fold)
+    return dict(sorted(out.items()))
+
+
+def _list(items) -> str:
+    return ", ".join(str(i) for i in items)
 
 
 def plot_training_set_size(records, class_scores, path):
@@ -86,25 +143,42 @@ def plot_training_set_size(records, class_scores, path):
     fig.savefig(path, dpi=100)
 
 
+CLASS_OFFSET = 0.01  # between neighbouring scores' curves in the per-class figures
+MARKERS = "osv^DP*X<>ph"
+
+
 def plot_per_class(records, class_scores, part, path):
+    """Per-class P/R/F per round. Each score's curve is shifted by CLASS_OFFSET from its
+    neighbour's and has its own marker: classes that stay at 0 (or 1) would otherwise hide
+    under one line."""
     rounds = sorted({r["round"] for r in records})
+    drawn = [
+        str(score)
+        for score in class_scores
+        # no true sample of this score in any fold (e.g. score 9): nothing to draw
+        if np.nansum(
+            _by_fold_round(records, lambda r, k=str(score): r[part]["per_class"][k]["support"] > 0)
+        )
+    ]
+    offsets = (np.arange(len(drawn)) - (len(drawn) - 1) / 2) * CLASS_OFFSET
+    spread = float(offsets.max(initial=0.0))
     fig = new_figure(14, 4)
     axes = fig.subplots(1, 3, sharey=True)
     for ax, name in zip(axes, fold_stats.PER_CLASS, strict=True):
-        for score in class_scores:
-            key = str(score)
-            present = _by_fold_round(
-                records, lambda r, k=key: r[part]["per_class"][k]["support"] > 0
-            )
-            if not np.nansum(present):
-                continue  # no true sample of this score in any fold (e.g. score 9)
+        for i, key in enumerate(drawn):
             values = _by_fold_round(records, lambda r, k=key: r[part]["per_class"][k][name])  # noqa: B023
-            _band(ax, rounds, values, f"score {score}")
-        ax.set(xlabel="round", title=f"{part} {name}", ylim=(-0.02, 1.02))
+            marker = MARKERS[i % len(MARKERS)]
+            _band(ax, rounds, values, f"score {key}", offset=offsets[i], marker=marker)
+        ax.set(xlabel="round", title=f"{part} {name}", ylim=(-0.02 - spread, 1.02 + spread))
         ax.set_xticks(rounds)
     axes[0].legend(fontsize=7)
+    fig.suptitle(
+        f"curves shifted by {CLASS_OFFSET} per score so that equal values stay visible",
+        fontsize=8,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    return fig
 
 
 def plot_accuracy(records, path):
@@ -149,21 +223,252 @@ def _pm(stat: dict) -> str:
     return f"{stat['mean']:.3f}" if stat["n"] == 1 else f"{stat['mean']:.3f} ± {stat['std']:.3f}"
 
 
-def chosen_records(records, summary) -> list[dict]:
-    chosen = {f["fold"]: f["chosen_round"] for f in summary["folds"]}
+def chosen_records(records, chosen: dict[int, int]) -> list[dict]:
     return [r for r in records if chosen.get(r["fold"]) == r["round"]]
 
 
-def markdown(records, summary, class_scores, config_json: str, extra_images) -> str:
-    chosen = chosen_records(records, summary)
-    folds = len(summary["folds"])
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+NAMES = {
+    "macro_f1": "macro F",
+    "balanced_accuracy": "balanced accuracy",
+    "minority_recall": "minority recall",
+    "majority_recall": "majority recall",
+}
+
+
+def verdict(records, chosen: dict[int, int], num_majority: int) -> list[str]:
+    """The report's opening: the chosen round against round 1 on test, in words.
+
+    Better or worse is read from the mean paired difference in test macro F (the figure the
+    round is chosen on); whether it exceeds the folds' spread, from that difference's mean
+    against its std over folds. One split has no spread to compare with, and says so.
+    """
+    versus = fold_stats.against_round1(records, chosen, num_majority)
+    k = len(versus["folds"])
+    rounds = _folds_by_round(chosen)
+    shown = [n for n in fold_stats.VERDICT_FIGURES if versus["chosen"][n]["n"]]
+    figures = ", ".join(
+        f"{NAMES[n]} {_pm(versus['chosen'][n])} vs {_pm(versus['round1'][n])}" for n in shown
+    )
+    where = "on test" if k == 1 else f"on test (mean ± std over {k} folds)"
+    if list(rounds) == [1]:
+        figures = ", ".join(f"{NAMES[n]} {_pm(versus['chosen'][n])}" for n in shown)
+        lines = [
+            "**Verdict.** The chosen round is round 1 itself: on validation no later round did "
+            f"better, so this run shows no gain from the later rounds ({where}: {figures})."
+        ]
+    else:
+        if len(rounds) == 1:
+            subject = f"The chosen round {next(iter(rounds))} is"
+        else:
+            per_fold = ", ".join(f"fold {f}: {r}" for f, r in sorted(chosen.items()))
+            subject = f"The rounds chosen on validation ({per_fold}) are"
+        diff = versus["diff"]["macro_f1"]
+        relation = {-1: "worse than", 0: "level with", 1: "better than"}[
+            int(np.sign(round(diff["mean"], 3)))
+        ]
+        lines = [f"**Verdict.** {subject} {relation} round 1 {where}: {figures}."]
+        if k == 1:
+            lines.append(
+                "With one split (`protocol.folds=1`) the fold-to-fold spread is unknown: "
+                "nothing here tells this difference from the noise of one draw of the data."
+            )
+        else:
+            deltas = [f["chosen"]["macro_f1"] - f["round1"]["macro_f1"] for f in versus["folds"]]
+            better, worse = sum(d > 0 for d in deltas), sum(d < 0 for d in deltas)
+            equal = f", equal in {k - better - worse}" if k - better - worse else ""
+            beyond = abs(diff["mean"]) > diff["std"]
+            lines.append(
+                f"Fold by fold, chosen minus round 1 in test macro F is {diff['mean']:+.3f} ± "
+                f"{diff['std']:.3f} (better in {better}, worse in {worse}{equal} of {k} folds): "
+                + (
+                    "larger than its fold-to-fold spread."
+                    if beyond
+                    else "not larger than its fold-to-fold spread, so the folds do not show "
+                    "a consistent difference."
+                )
+            )
+    majority = {tuple(f["majority"]) for f in versus["folds"]}
+    scores = (
+        "scores " + _list(next(iter(majority)))
+        if len(majority) == 1
+        else "per fold: " + "; ".join(_list(f["majority"]) for f in versus["folds"])
+    )
+    lines.append(
+        f"Majority: the {num_majority} largest classes of the training data ({scores}); "
+        "minority: the other classes; each group's recall is the mean over its classes with "
+        "test photos."
+    )
+    return lines
+
+
+def _validation_sizes(records) -> str:
+    """How many validation photos each class has: the round is chosen on these."""
+    first = {fold: rs[0]["val"]["per_class"] for fold, rs in fold_stats.by_fold(records).items()}
+    if len(first) == 1:
+        (per_class,) = first.values()
+        sizes = {s: c["support"] for s, c in per_class.items()}
+        with_photos = {s: n for s, n in sizes.items() if n}
+        if not with_photos:
+            return "The validation part has no photos."
+        smallest = min(with_photos, key=with_photos.get)
+        n = with_photos[smallest]
+        none = [s for s, n in sizes.items() if not n]
+        text = (
+            f"With one split the round is chosen on one validation part of "
+            f"{sum(sizes.values())} photos: "
+            + ", ".join(f"score {s}: {n}" for s, n in sizes.items())
+            + f". Its smallest class, score {smallest}, has {_plural(n, 'photo')}: one photo "
+            f"more or less right moves that class's validation recall by {1 / n:.3f}."
+        )
+        if none:
+            text += f" Scores {_list(none)} have no validation photos."
+        return text
+    smallest = {}
+    for fold, per_class in sorted(first.items()):
+        sizes = {s: c["support"] for s, c in per_class.items() if c["support"]}
+        if sizes:
+            score = min(sizes, key=sizes.get)
+            smallest[fold] = (score, sizes[score])
+    scores = {score for score, _ in smallest.values()}
+    if len(scores) == 1:
+        low, high = min(n for _, n in smallest.values()), max(n for _, n in smallest.values())
+        photos = _plural(low, "photo") if low == high else f"{low}-{high} photos"
+        return (
+            f"The smallest class of each fold's validation part, score {scores.pop()}, has "
+            f"{photos}."
+        )
+    return "The smallest class of each fold's validation part: " + (
+        "; ".join(
+            f"fold {fold}: score {score}, {_plural(n, 'photo')}"
+            for fold, (score, n) in smallest.items()
+        )
+        + "."
+    )
+
+
+def round_choice(records, summary, chosen: dict[int, int], rule: str) -> list[str]:
+    """How the round was chosen, how often that missed the round best on test, at what
+    cost, and the other rule's choice for comparison."""
+    k = len(chosen)
+    if rule == "per_fold":
+        how = (
+            "Each fold's round is its best round on validation macro F (earliest on ties); "
+            "the test set never chooses."
+        )
+    else:
+        how = (
+            f"Every fold takes round {next(iter(chosen.values()))}, the best on validation "
+            f"macro F averaged over the {k} folds (earliest on ties; `--round_choice="
+            "over_folds`). The test set never chooses, but each fold's validation part lies in "
+            "the other folds' test parts, so this is a little optimistic."
+        )
+    missed = fold_stats.against_test_best(records, chosen)
+    text = (
+        f"In {missed['not_test_best']} of {_plural(k, 'fold')} the validation choice was not "
+        "the test-best round"
+    )
+    if missed["not_test_best"]:
+        details = "; ".join(
+            f"fold {f['fold']}: round {f['chosen']} chosen, round {f['test_best']} best on "
+            f"test, {f['cost']:.3f} lower test macro F"
+            for f in missed["folds"]
+            if f["cost"] > 0
+        )
+        text += f" ({details})"
+        if k > 1:
+            text += (
+                f": it cost {missed['cost_where_missed']['mean']:.3f} test macro F on average "
+                f"where it missed, {missed['cost']['mean']:.3f} over all {k} folds"
+            )
+    lines = [how, text + "."]
+    if k > 1:
+        other = "over_folds" if rule == "per_fold" else "per_fold"
+        other_chosen = fold_stats.chosen_rounds(records, other)
+        other_missed = fold_stats.against_test_best(records, other_chosen)
+        test = fold_stats.mean_std(
+            [r["test"]["macro_f1"] for r in chosen_records(records, other_chosen)]
+        )
+        if other == "over_folds":
+            over = summary["over_folds"]
+            lines.append(
+                f"Averaged over the folds, round {over['round']} has the best validation "
+                f"macro F ({_pm(over['val_macro_f1'])}); taking it in every fold "
+                "(`python -m rsrl_jax.report --round_choice=over_folds`) gives test macro F "
+                f"{_pm(test)} and misses the test-best round in {other_missed['not_test_best']}"
+                f" of {k} folds. It pools the {k} validation parts, but each lies in the other "
+                "folds' test parts, so it is shown, not used."
+            )
+        else:
+            lines.append(
+                "Each fold's own best round on validation (the default, `--round_choice="
+                f"per_fold`): rounds {_list(other_chosen[f] for f in sorted(other_chosen))}, "
+                f"test macro F {_pm(test)}, missing the test-best round in "
+                f"{other_missed['not_test_best']} of {k} folds."
+            )
+    lines.append(_validation_sizes(records))
+    return lines
+
+
+def rounds_table(summary, chosen: dict[int, int]) -> list[str]:
+    """One row per round: training set size, validation and test figures (mean ± std)."""
+    by_round = _folds_by_round(chosen)
     lines = [
-        "# RSRL run report",
+        "| round | training set size | val macro F | test macro F | test balanced accuracy | "
+        "test accuracy | chosen |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for entry in summary["rounds"]:
+        size = entry["train_size"]
+        size_text = (
+            f"{size['mean']:.0f}" if size["n"] == 1 else f"{size['mean']:.0f} ± {size['std']:.0f}"
+        )
+        folds = by_round.get(entry["round"], [])
+        mark = (
+            ""
+            if not folds
+            else "chosen"
+            if len(folds) == len(chosen)
+            else f"fold{'s' if len(folds) > 1 else ''} {_list(folds)}"
+        )
+        lines.append(
+            f"| {entry['round']} | {size_text} | {_pm(entry['val']['macro_f1'])} | "
+            f"{_pm(entry['test']['macro_f1'])} | {_pm(entry['test']['balanced_accuracy'])} | "
+            f"{_pm(entry['test']['accuracy'])} | {mark} |"
+        )
+    return lines
+
+
+def markdown(
+    records,
+    summary,
+    class_scores,
+    config_json: str,
+    extra_images,
+    rule: str = "per_fold",
+) -> str:
+    num_majority = json.loads(config_json)["rsrl"]["num_majority"]
+    chosen_by_fold = fold_stats.chosen_rounds(records, rule)
+    chosen = chosen_records(records, chosen_by_fold)
+    folds = len(summary["folds"])
+    lines = ["# RSRL run report", ""]
+    lines += [" ".join(verdict(records, chosen_by_fold, num_majority)), ""]
+    lines += ["![macro F per round](macro_f1.png)", ""]
+    lines += ["## How the round was chosen", ""]
+    lines += [" ".join(round_choice(records, summary, chosen_by_fold, rule)), ""]
+    lines += [
+        "## Rounds" + (f" (mean ± std over {folds} folds)" if folds > 1 else ""),
         "",
-        f"{folds} fold(s), {max(r['round'] for r in records)} round(s). The chosen round of "
-        "each fold is the best on validation macro F; the test set never chooses. The last "
-        "two columns show what choosing on test (the paper's protocol) would report, for "
-        "contrast only.",
+        *rounds_table(summary, chosen_by_fold),
+        "",
+        "## Per fold",
+        "",
+        f"{_plural(folds, 'fold')}, {max(r['round'] for r in records)} round(s). Each fold's "
+        "own choice on validation; the last two columns show what choosing on test (the "
+        "paper's protocol) would report, for contrast only.",
         "",
         "| fold | chosen round | val macro F | test macro F | test accuracy | round 1 test "
         "macro F | round chosen on test | its test macro F |",
@@ -200,6 +505,7 @@ def markdown(records, summary, class_scores, config_json: str, extra_images) -> 
     lines += ["", *selection_report.section(records, config_json)]
     lines += ["", "## Figures", ""]
     titles = {
+        "macro_f1": "Validation and test macro F per round, the chosen round dashed",
         "training_set_size": "Training set size per round, by score (paper Fig. 4)",
         "per_class_val": "Validation precision, recall, F per class (paper Figs. 5-7)",
         "per_class_test": "Test precision, recall, F per class (paper Figs. 5-7)",
@@ -207,15 +513,20 @@ def markdown(records, summary, class_scores, config_json: str, extra_images) -> 
         "confusion_matrix": "Confusion matrix of the chosen round, test photos of all folds",
     }
     for key, name in FIGURES.items():
-        lines += [f"### {titles[key]}", "", f"![{key}]({name})", ""]
+        if key != "macro_f1":  # shown under the verdict
+            lines += [f"### {titles[key]}", "", f"![{key}]({name})", ""]
     for name in extra_images:
         lines += [f"### {os.path.splitext(name)[0].replace('_', ' ')}", "", f"![]({name})", ""]
     lines += ["## Config", "", "```json", config_json.strip(), "```", ""]
     return "\n".join(lines)
 
 
-def write_report(workdir: str, records: list[dict] | None = None) -> str:
-    """Writes `workdir/report/` (figures and report.md) from the run's metrics; returns its path."""
+def write_report(workdir: str, records: list[dict] | None = None, rule: str = "per_fold") -> str:
+    """Writes `workdir/report/` (figures and report.md) from the run's metrics; returns its path.
+
+    `rule` (fold_stats.ROUND_CHOICES) picks each fold's round; summary.json and the networks
+    that predict and highlight use keep each fold's own choice whatever it is.
+    """
     records = read_records(workdir) if records is None else records
     if not records:
         raise errors.DataError(f"{workdir}/metrics.jsonl has no records yet")
@@ -223,16 +534,16 @@ def write_report(workdir: str, records: list[dict] | None = None) -> str:
         class_scores = json.load(f)["class_scores"]
     with open(os.path.join(workdir, "config.json")) as f:
         config_json = f.read()
+    chosen = fold_stats.chosen_rounds(records, rule)
     summary = fold_stats.summarize(records)
     out = os.path.join(workdir, "report")
     os.makedirs(out, exist_ok=True)
+    plot_macro_f1(records, chosen, os.path.join(out, FIGURES["macro_f1"]))
     plot_training_set_size(records, class_scores, os.path.join(out, FIGURES["training_set_size"]))
     for part in ("val", "test"):
         plot_per_class(records, class_scores, part, os.path.join(out, FIGURES[f"per_class_{part}"]))
     plot_accuracy(records, os.path.join(out, FIGURES["accuracy"]))
-    matrix = sum(
-        np.asarray(r["test"]["confusion_matrix"]) for r in chosen_records(records, summary)
-    )
+    matrix = sum(np.asarray(r["test"]["confusion_matrix"]) for r in chosen_records(records, chosen))
     plot_confusion(
         matrix,
         class_scores,
@@ -246,5 +557,5 @@ def write_report(workdir: str, records: list[dict] | None = None) -> str:
     )
     path = os.path.join(out, "report.md")
     with open(path, "w") as f:
-        f.write(markdown(records, summary, class_scores, config_json, extra))
+        f.write(markdown(records, summary, class_scores, config_json, extra, rule))
     return path

@@ -1,22 +1,32 @@
 """Rebuilds a run's report from its metrics.jsonl.
 
-python -m rsrl_jax.report --workdir=DIR
+python -m rsrl_jax.report --workdir=DIR [--round_choice=per_fold|over_folds]
 """
 
 from absl import app, flags
 
 from rsrl_jax import cli
+from rsrl_jax.analysis.fold_stats import ROUND_CHOICES
 from rsrl_jax.analysis.report import write_report
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    print(write_report(flags.FLAGS.workdir))
+    print(write_report(flags.FLAGS.workdir, rule=flags.FLAGS.round_choice))
 
 
 if __name__ == "__main__":
     # Flags are defined only when run as a program, so importing this module defines none.
     flags.DEFINE_string("workdir", None, "Workdir of a run (holds metrics.jsonl).")
+    flags.DEFINE_enum(
+        "round_choice",
+        "per_fold",
+        list(ROUND_CHOICES),
+        "per_fold: each fold's best round on validation macro F (the run's own choice); "
+        "over_folds: the round with the best validation macro F averaged over the folds, "
+        "for every fold (steadier, but each fold's validation part lies in other folds' "
+        "test parts).",
+    )
     flags.mark_flags_as_required(["workdir"])
     cli.run(main)
