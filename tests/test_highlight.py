@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from rsrl_jax.analysis import highlight, highlight_eval, highlight_maps
+from rsrl_jax.analysis.highlight_draw import draw_highlight, draw_panel
 from rsrl_jax.data import preprocess, synthetic
 from rsrl_jax.models.alexnet import AlexNet
 from rsrl_jax.run import checkpoints
@@ -141,6 +142,164 @@ def test_mask_scores_on_known_maps():
     assert scores["energy_share"][2] == pytest.approx(masks[2].mean())
 
 
+# Red on the ImageNet scale (`data.preprocess.normalize`): a dark pixel and a bright one.
+DARK_RED, BRIGHT_RED = (0.0 - 0.485) / 0.229, (1.0 - 0.485) / 0.229
+
+
+def spike_networks(tap_shift: int = 0, gain: float = 1.0):
+    """A 2-channel conv1 AlexNet and its params, conv1 set by hand: channel 0 reads the red
+    pixel `tap_shift` px right of each cell's centre, times `gain`; channel 1 three times the
+    red pixel at the centre. No bias, so conv1 is plain arithmetic on the photo; the other
+    layers are zero."""
+    model = AlexNet(num_classes=2, width=2 / 64, fc_dim=4)
+    x = jax.ShapeDtypeStruct((1, 64, 64, 3), jnp.float32)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), x)["params"]
+    params = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)  # only conv1 matters
+    k, centre = highlight_maps.CONV1_KERNEL, highlight_maps.CONV1_KERNEL // 2
+    kernel = np.zeros((k, k, 3, 2), np.float32)
+    kernel[centre, centre + tap_shift, 0, 0] = gain
+    kernel[centre, centre, 0, 1] = 3.0
+    conv1 = {"kernel": kernel, "bias": np.zeros(2, np.float32)}
+    return model, {**params, "conv1": conv1}
+
+
+def spike_photo(cell=(6, 8)):
+    """A black 64px photo, one bright red pixel at conv1 cell `cell`'s centre."""
+    photo = np.zeros((1, 64, 64, 3), np.uint8)
+    y, x = highlight_maps.conv1_cell_centre(np.asarray(cell))
+    photo[0, y, x, 0] = 255
+    return photo
+
+
+def highlight_of(params_i, params_prev, model, photo):
+    maps = highlight_maps.run_highlights(
+        highlight_maps.make_highlight_fn(model), params_i, params_prev, photo, 1
+    )
+    return maps, highlight_maps.sizes_of(maps)
+
+
+def figure_text(fig) -> str:
+    from matplotlib.text import Text
+
+    return "\n".join(t.get_text() for t in fig.findobj(Text))
+
+
+def test_clearly_different_networks_have_their_scale_computed_by_hand(tmp_path):
+    # net_I's channel 0 reads the pixel one cell to the right: its spike moves one cell left.
+    model, params_prev = spike_networks()
+    params_i = spike_networks(tap_shift=highlight_maps.CONV1_STRIDE)[1]
+    maps, sizes = highlight_of(params_i, params_prev, model, spike_photo())
+    assert int(maps["J"][0]) == 0  # channel 1 is the same in both: corr 1
+    # Two maps of 15 x 15 = 225 cells, each one spike on a flat floor, at different cells:
+    # Pearson's r of two such indicators is -1 / (n - 1).
+    assert sizes["min_corr"][0] == pytest.approx(-1 / 224, abs=1e-5)
+    # diff = +(BRIGHT - DARK) at the new cell, -(BRIGHT - DARK) at the old, 0 elsewhere.
+    assert sizes["max_abs_difference"][0] == pytest.approx(BRIGHT_RED - DARK_RED, rel=1e-5)
+    # The activation scale: channel 1's bright cell, 3 x BRIGHT (|3 x DARK| is smaller).
+    assert sizes["activation_scale"][0] == pytest.approx(3 * BRIGHT_RED, rel=1e-5)
+    want = (BRIGHT_RED - DARK_RED) / (3 * BRIGHT_RED)  # = 1 / (3 x 0.515) = 0.647
+    assert sizes["relative_difference"][0] == pytest.approx(want, rel=1e-5)
+    assert not sizes["negligible"][0]
+    assert highlight_maps.negligible_reason(1.0, want, -1 / 224) is None
+
+    one = {key: value[0] for key, value in maps.items()}
+    size = {key: value[0].item() for key, value in sizes.items()}
+    fig = draw_highlight(str(tmp_path / "clear.png"), spike_photo()[0], one, (2, 1), size)
+    text = figure_text(fig)
+    assert "max |diff| 4.4 = 6.5e-01 of max |conv1| 6.75" in text
+    assert "noise" not in text and "barely differ" not in text
+
+
+@pytest.mark.parametrize("gain", [1.0, 1.0 + 1e-6])
+def test_identical_or_nearly_identical_networks_are_flagged_as_noise(gain, tmp_path):
+    model, params_prev = spike_networks()
+    params_i = spike_networks(gain=gain)[1]
+    photo = spike_photo()
+    maps, sizes = highlight_of(params_i, params_prev, model, photo)
+    # diff = (gain - 1) x channel 0's map: at most (gain - 1) x BRIGHT, against 3 x BRIGHT.
+    want = (gain - 1) / 3
+    assert sizes["relative_difference"][0] == pytest.approx(want, rel=0.2, abs=1e-12)
+    assert sizes["min_corr"][0] > highlight_maps.NEGLIGIBLE_CORRELATION
+    assert sizes["negligible"][0]
+    reason = highlight_maps.negligible_reason(
+        sizes["max_abs_difference"][0], sizes["relative_difference"][0], sizes["min_corr"][0]
+    )
+    small = "identical (max |diff| 0)" if gain == 1 else "of the activation scale (< 0.001)"
+    assert small in reason
+    assert "every channel's maps correlate above 0.999" in reason
+
+    one = {key: value[0] for key, value in maps.items()}
+    size = {key: value[0].item() for key, value in sizes.items()}
+    fig = draw_highlight(str(tmp_path / "same.png"), photo[0], one, (2, 1), size)
+    text = figure_text(fig)
+    assert "networks barely differ — treat this map as noise, not a region" in text
+    assert reason in text and "\nnoise" in "\n" + text
+
+    # The run's panel stamps the same map, and counts it.
+    rows = [
+        (4, photo, maps["diff"], sizes),
+        (
+            5,
+            photo,
+            maps["diff"] * 0 + 1,
+            {
+                "max_abs_difference": np.array([1.0]),
+                "relative_difference": np.array([0.5]),
+                "negligible": np.array([False]),
+            },
+        ),
+    ]
+    fig = draw_panel(str(tmp_path / "panel.png"), rows, "panel", 1)
+    text = figure_text(fig)
+    assert "1 of 2 maps negligible" in text and text.count("noise") == 2
+
+
+def test_relative_difference_against_the_scale_and_zero_networks():
+    diff = np.zeros((3, 2, 2), np.float32)
+    diff[0, 1, 0] = -0.5  # max |diff| counts negative values
+    diff[1, 0, 1] = 2e-3
+    sizes = highlight_maps.difference_size(diff, [10.0, 4.0, 0.0], [0.5, 0.2, 1.0])
+    np.testing.assert_allclose(sizes["max_abs_difference"], [0.5, 2e-3, 0.0])
+    np.testing.assert_allclose(sizes["relative_difference"], [0.05, 5e-4, 0.0])
+    # photo 1: small against its scale; photo 2: both networks silent (corr 1 by rule).
+    np.testing.assert_array_equal(sizes["negligible"], [False, True, True])
+
+
+def test_channel_share_against_a_hand_count():
+    share = highlight_maps.channel_share([3, 1, 3, 3, 0, 1])
+    assert share == {"photos": 6, "most_common_J": 3, "count": 3, "share": 0.5, "distinct": 3}
+    assert highlight_maps.format_channel_share(share) == (
+        "channel J = 3 for 3 of 6 photos (50 %), 3 distinct J"
+    )
+    assert highlight_maps.channel_share([5, 2, 2, 5])["most_common_J"] == 2  # ties: smallest
+    assert highlight_maps.channel_share([17] * 40)["share"] == 1.0
+    assert highlight_maps.channel_share([])["photos"] == 0
+
+
+def test_summary_of_highlight_lines_against_a_hand_count():
+    def drawn(J, relative, negligible):
+        return {"png": "x.png", "J": J, "relative_difference": relative, "negligible": negligible}
+
+    lines = [
+        drawn(7, 2e-6, True),
+        {"path": "bad.jpg", "error": "unreadable"},
+        drawn(7, 3e-6, True),
+        drawn(2, 0.2, False),
+        {"path": "notes.txt", "skipped": "not a photo"},
+    ]
+    summary = highlight.summarize(lines)
+    assert summary["files"] == 5 and summary["drawn"] == 3 and summary["negligible"] == 2
+    assert summary["channel_J"]["most_common_J"] == 7 and summary["channel_J"]["count"] == 2
+    assert summary["relative_difference"] == [2e-6, 0.2]
+    assert highlight.format_summary(summary) == (
+        "highlight: 3 of 5 files drawn; channel J = 7 for 2 of 3 photos (67 %), 2 distinct J; "
+        "max |diff| 2.0e-06 to 2.0e-01 of the activation scale; 2 of 3 maps negligible "
+        "(the networks barely differ there: noise, not regions)"
+    )
+    nothing = highlight.summarize(lines[1:2])
+    assert highlight.format_summary(nothing) == "highlight: 0 of 1 files drawn"
+
+
 def test_png_names_never_collide():
     paths = ["a/x.jpg", "b/x.png", "x_2.jpg", "c/.hidden", "y.jpeg"]
     names = highlight.unique_png_names(paths)
@@ -209,6 +368,15 @@ def test_cli_draws_each_photo_and_reports_unreadable_ones(run_dir, tmp_path):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["path"] for line in lines] == [str(p) for p in paths]
     assert "broken.jpg" in lines[1]["error"] and "png" not in lines[1]
+    # The summary (stderr, stdout stays JSON): J counted by hand over the drawn lines.
+    J = [lines[0]["J"], lines[2]["J"]]
+    top = min(J, key=lambda j: (-J.count(j), j))
+    summary = result.stderr.strip().splitlines()[-1]
+    assert summary.startswith(
+        f"highlight: 2 of 3 files drawn; channel J = {top} for {J.count(top)} of 2 photos "
+        f"({50 * J.count(top)} %), {len(set(J))} distinct J; "
+    )
+    assert summary.endswith("0 of 2 maps negligible")  # two trained rounds: real maps
 
     config, model, params_i, scores = checkpoints.load_network(str(run_dir), 0, 2)
     params_prev = checkpoints.load_network(str(run_dir), 0, 1)[2]
@@ -219,8 +387,16 @@ def test_cli_draws_each_photo_and_reports_unreadable_ones(run_dir, tmp_path):
         x = preprocess.normalize(preprocess.network_photo(str(path), config)[None])
         a = model.apply({"params": params_i}, x, method="conv1_maps")
         b = model.apply({"params": params_prev}, x, method="conv1_maps")
-        J, _, corr = highlight_maps.min_correlation_diff(a, b)
+        J, diff, corr = highlight_maps.min_correlation_diff(a, b)
         assert line["J"] == int(J[0])
+        # The absolute size: max |diff| of channel J against max |conv1| of both networks.
+        scale = max(float(np.abs(a).max()), float(np.abs(b).max()))
+        assert line["max_abs_difference"] == pytest.approx(float(np.abs(diff).max()), rel=1e-5)
+        assert line["activation_scale"] == pytest.approx(scale, rel=1e-5)
+        assert line["relative_difference"] == pytest.approx(
+            line["max_abs_difference"] / line["activation_scale"], rel=1e-9
+        )
+        assert line["negligible"] is False and line["negligible_reason"] is None
         np.testing.assert_allclose(line["corr"], np.asarray(corr[0]), atol=1e-5)
         assert line["min_corr"] == pytest.approx(min(line["corr"]), abs=1e-6)
         logits = model.apply({"params": params_i}, x)
@@ -254,3 +430,7 @@ def test_eval_prints_figures_in_unit_range(run_dir):
             assert np.isfinite(m[key]) and 0.0 <= m[key] <= 1.0, (name, key)
             assert f"{m[key]:.3f}" in result.stdout
     assert 0.0 <= figures["diff_beats_activation"] <= 1.0
+    share = figures["channel_J"]
+    assert share["photos"] == figures["num_photos"] and 1 <= share["distinct"] <= 16
+    assert highlight_maps.format_channel_share(share) in result.stdout
+    assert 0 <= figures["negligible_maps"] <= figures["num_photos"]

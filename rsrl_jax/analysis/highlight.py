@@ -2,7 +2,9 @@
 
 * `highlight_photos`: a user's photos through net_I and net_{I-k} of a run's fold: one PNG
   per photo (the photo, both conv1 maps of channel J, the difference over the photo: the
-  paper's Fig. 4) and one JSON-ready line per path (`python -m rsrl_jax.highlight`).
+  paper's Fig. 4) and one JSON-ready line per path (`python -m rsrl_jax.highlight`);
+  `summarize` and `format_summary` say how often one channel J was chosen and how many
+  maps were negligible.
 * `write_highlight_panels`: the end of a run: `report/highlights_fold{F}.png`, a few test
   photos per true score with their highlight over them (the paper's Fig. 10).
 
@@ -19,7 +21,14 @@ from collections.abc import Sequence
 import numpy as np
 from absl import logging
 
-from rsrl_jax.analysis.highlight_maps import make_highlight_fn, run_highlights
+from rsrl_jax.analysis.highlight_maps import (
+    channel_share,
+    format_channel_share,
+    make_highlight_fn,
+    negligible_reason,
+    run_highlights,
+    sizes_of,
+)
 from rsrl_jax.data import preprocess, user_photos
 from rsrl_jax.run import checkpoints
 from rsrl_jax.run.round_pairs import pair_rounds
@@ -45,7 +54,10 @@ def highlight_photos(
 
     `paths`: `user_photos.Found` entries (from `user_photos.expand_paths`) or plain file
     paths. A drawn photo's line has path, png, round_I, round_I_minus_k, J, min_corr, corr
-    (every channel's) and net_I's predicted score; one that cannot be read has
+    (every channel's), net_I's predicted score, and the map's absolute size
+    (`highlight_maps.difference_size`): max_abs_difference (conv1 units), activation_scale
+    (max |conv1| of both nets), relative_difference (their ratio), negligible (bool) and
+    negligible_reason (None unless negligible). One that cannot be read has
     {"path", "error"}, a file that is no photo {"path", "skipped"} (`user_photos.read_photo`).
     The rounds are `pair_rounds(workdir, fold, round_, k)`; errors.ConfigError or DataError
     (before anything is drawn) when they cannot be used.
@@ -66,13 +78,15 @@ def highlight_photos(
 
         images = np.stack([photo for _, photo in decoded])
         maps = run_highlights(make_highlight_fn(model), params_i, params_prev, images, batch_size)
+        sizes = sizes_of(maps)
         names = unique_png_names([f.path for f in found])
         for row, (i, photo) in enumerate(decoded):
             one = {key: value[row] for key, value in maps.items()}
+            size = {key: value[row].item() for key, value in sizes.items()}
             J, score = int(one["J"]), scores[int(np.argmax(one["logits"]))]
             png = os.path.join(out_dir, names[i])
             caption = f"{os.path.basename(found[i].path)}: net_{rounds[0]} scores {score}"
-            draw_highlight(png, photo, one, rounds, caption)
+            draw_highlight(png, photo, one, rounds, size, caption)
             lines[i] = {
                 "path": found[i].path,
                 "png": png,
@@ -82,6 +96,13 @@ def highlight_photos(
                 "min_corr": float(one["corr"][J]),
                 "corr": [round(float(c), 6) for c in one["corr"]],
                 "score": score,
+                "max_abs_difference": size["max_abs_difference"],
+                "activation_scale": size["activation_scale"],
+                "relative_difference": size["relative_difference"],
+                "negligible": size["negligible"],
+                "negligible_reason": negligible_reason(
+                    size["max_abs_difference"], size["relative_difference"], size["min_corr"]
+                ),
             }
     logging.info("%d of %d files drawn into %s", len(decoded), len(found), out_dir)
     return lines
@@ -125,11 +146,13 @@ def write_highlight_panels(
             continue
         photos = preprocess.center_crops(images[chosen], image_size)
         maps = run_highlights(make_highlight_fn(model), params_i, params_prev, photos, batch_size)
+        sizes = sizes_of(maps)
         rows, start = [], 0
         for c, pick in enumerate(picks):
             if len(pick):
                 part = slice(start, start + len(pick))
-                rows.append((scores[c], photos[part], maps["diff"][part]))
+                part_sizes = {key: value[part] for key, value in sizes.items()}
+                rows.append((scores[c], photos[part], maps["diff"][part], part_sizes))
                 start += len(pick)
         path = os.path.join(report, f"highlights_fold{fold}.png")
         draw_panel(
@@ -139,9 +162,48 @@ def write_highlight_panels(
             "by true score (photo | conv1 difference over it)",
             per_class,
         )
-        logging.info("fold %d: highlight panel of rounds %d vs %d in %s", fold, *rounds, path)
+        logging.info(
+            "fold %d: highlight panel of rounds %d vs %d in %s; %s; %d of %d maps negligible",
+            fold,
+            *rounds,
+            path,
+            format_channel_share(channel_share(maps["J"])),
+            int(sizes["negligible"].sum()),
+            len(chosen),
+        )
         written.append(path)
     return written
+
+
+def summarize(lines: list[dict]) -> dict:
+    """What `highlight_photos`' lines say together: {files, drawn, negligible, channel_J,
+    relative_difference: [min, max] or None}; channel_J is `highlight_maps.channel_share`."""
+    drawn = [line for line in lines if "png" in line]
+    relative = [line["relative_difference"] for line in drawn]
+    return {
+        "files": len(lines),
+        "drawn": len(drawn),
+        "negligible": sum(bool(line["negligible"]) for line in drawn),
+        "channel_J": channel_share([line["J"] for line in drawn]),
+        "relative_difference": [min(relative), max(relative)] if relative else None,
+    }
+
+
+def format_summary(summary: dict) -> str:
+    """`summarize` as one line, e.g. 'highlight: 40 of 40 files drawn; channel J = 17 for 40
+    of 40 photos (100 %), 1 distinct J; max |diff| 1.1e-06 to 3.0e-06 of the activation
+    scale; 40 of 40 maps negligible (...)'."""
+    drawn = summary["drawn"]
+    parts = [f"highlight: {drawn} of {summary['files']} files drawn"]
+    if drawn:
+        lo, hi = summary["relative_difference"]
+        parts.append(format_channel_share(summary["channel_J"]))
+        parts.append(f"max |diff| {lo:.1e} to {hi:.1e} of the activation scale")
+        text = f"{summary['negligible']} of {drawn} maps negligible"
+        if summary["negligible"]:
+            text += " (the networks barely differ there: noise, not regions)"
+        parts.append(text)
+    return "; ".join(parts)
 
 
 def unique_png_names(paths: list[str]) -> list[str]:

@@ -3,15 +3,20 @@
 Imported only by what draws (`analysis.highlight` imports it when it draws), so that
 training and the maths never load matplotlib. Figures are plain `Figure`s on an Agg canvas
 (`analysis.figures`): no pyplot, no process-wide backend.
+
+A map scaled to its own maximum hides how large it is, so every map is labelled with its
+absolute size (`highlight_maps.difference_size`), and a negligible one says so on the figure.
 """
 
 import numpy as np
 from matplotlib import cm, colors
 
 from rsrl_jax.analysis.figures import new_figure
-from rsrl_jax.analysis.highlight_maps import conv1_to_photo
+from rsrl_jax.analysis.highlight_maps import conv1_to_photo, negligible_reason
 
 DIFF_CMAP = "RdBu_r"  # signed difference: red where net_I responds more, blue where less
+WARNING_COLOUR = "firebrick"
+NEGLIGIBLE_HEADLINE = "networks barely differ — treat this map as noise, not a region"
 
 
 def _overlay(ax, photo: np.ndarray, diff: np.ndarray, vmax: float):
@@ -28,10 +33,33 @@ def _overlay(ax, photo: np.ndarray, diff: np.ndarray, vmax: float):
     return shown
 
 
-def draw_highlight(path: str, photo: np.ndarray, maps: dict, rounds: tuple, caption: str = ""):
-    """One photo as the paper's Fig. 4: photo | conv1_I^J | conv1_{I-k}^J | diff over photo."""
+def _stamp_noise(ax, fontsize: float):
+    """'noise' across a negligible map, so that no one reads it as a region."""
+    ax.text(
+        0.5,
+        0.5,
+        "noise",
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=fontsize,
+        fontweight="bold",
+        color=WARNING_COLOUR,
+        alpha=0.85,
+    )
+
+
+def draw_highlight(
+    path: str, photo: np.ndarray, maps: dict, rounds: tuple, size: dict, caption: str = ""
+):
+    """One photo as the paper's Fig. 4: photo | conv1_I^J | conv1_{I-k}^J | diff over photo.
+
+    `size` is this photo's row of `difference_size` (floats): the diff panel's title gives
+    max |diff| in conv1 units and against the activation scale; a negligible map gets a red
+    headline with the reason and 'noise' across it. Returns the saved `Figure`.
+    """
     (round_i, round_prev), J = rounds, int(maps["J"])
-    fig = new_figure(13, 3.4, layout="constrained")
+    fig = new_figure(13, 3.8, layout="constrained")
     axes = fig.subplots(1, 4)
     axes[0].imshow(photo)
     axes[0].set_title(caption or "photo", fontsize=9)
@@ -43,34 +71,71 @@ def draw_highlight(path: str, photo: np.ndarray, maps: dict, rounds: tuple, capt
         ax.set_title(f"conv1 of net_{r}, channel J={J}", fontsize=9)
         ax.set_axis_off()
         fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
-    vmax = max(float(np.abs(maps["diff"]).max()), 1e-12)
-    shown = _overlay(axes[3], photo, maps["diff"], vmax)
+    max_abs, relative = float(size["max_abs_difference"]), float(size["relative_difference"])
+    shown = _overlay(axes[3], photo, maps["diff"], max(max_abs, 1e-12))
     axes[3].set_title(
-        f"diff_{round_i},{round_prev} (corr {float(maps['corr'][J]):.3f})", fontsize=9
+        f"diff_{round_i},{round_prev} (corr {float(size['min_corr']):.3f})\n"
+        f"max |diff| {max_abs:.2g} = {relative:.1e} of max |conv1| "
+        f"{float(size['activation_scale']):.3g}",
+        fontsize=9,
+        color=WARNING_COLOUR if size["negligible"] else "black",
     )
-    fig.colorbar(shown, ax=axes[3], fraction=0.046, pad=0.03, label="conv1_I - conv1_(I-k)")
+    fig.colorbar(
+        shown, ax=axes[3], fraction=0.046, pad=0.03, label="conv1_I - conv1_(I-k) (conv1 units)"
+    )
+    if size["negligible"]:
+        reason = negligible_reason(max_abs, relative, float(size["min_corr"]))
+        fig.suptitle(f"{NEGLIGIBLE_HEADLINE}\n{reason}", fontsize=10, color=WARNING_COLOUR)
+        _stamp_noise(axes[3], 28)
     fig.savefig(path)
+    return fig
 
 
 def draw_panel(path: str, rows: list, title: str, per_row: int):
     """Photos and their highlight overlays, one row per score (the paper's Fig. 10).
 
-    `rows` holds (score, photos [n,S,S,3], diffs [n,h,w]); each diff is scaled to its own
-    max |diff| so that every photo's region shows, on one shared colour scale.
+    `rows` holds (score, photos [n,S,S,3], diffs [n,h,w], sizes): `sizes` is those photos'
+    `difference_size` (arrays of n). Each diff is scaled to its own max |diff| so that every
+    photo's region shows, on one shared colour scale; its absolute size is written above it,
+    and a negligible map is stamped 'noise' in red. Returns the saved `Figure`.
     """
-    fig = new_figure(1.6 * 2 * per_row + 1.0, 1.6 * len(rows) + 0.5, layout="constrained")
+    fig = new_figure(1.6 * 2 * per_row + 1.0, 1.7 * len(rows) + 0.6, layout="constrained")
     axes = np.asarray(fig.subplots(len(rows), 2 * per_row, squeeze=False))
     for ax in axes.flat:
         ax.set_axis_off()
-    for r, (score, images, diffs) in enumerate(rows):
+    shown = negligible = 0
+    for r, (score, images, diffs, sizes) in enumerate(rows):
         for i, (photo, diff) in enumerate(zip(images, diffs, strict=True)):
+            ax = axes[r, 2 * i + 1]
             axes[r, 2 * i].imshow(photo)
-            _overlay(axes[r, 2 * i + 1], photo, diff / max(float(np.abs(diff).max()), 1e-12), 1.0)
+            _overlay(ax, photo, diff / max(float(np.abs(diff).max()), 1e-12), 1.0)
+            small = bool(sizes["negligible"][i])
+            ax.set_title(
+                f"max|diff| {sizes['max_abs_difference'][i]:.2g} "
+                f"({sizes['relative_difference'][i]:.0e})",
+                fontsize=7,
+                color=WARNING_COLOUR if small else "black",
+            )
+            if small:
+                _stamp_noise(ax, 12)
+            shown, negligible = shown + 1, negligible + small
         axes[r, 0].set_axis_on()
         axes[r, 0].set_xticks([])
         axes[r, 0].set_yticks([])
         axes[r, 0].set_ylabel(f"score {score}")
-    fig.suptitle(title, fontsize=10)
+    if negligible:
+        title += (
+            f"\n{negligible} of {shown} maps negligible (stamped 'noise'): the networks barely "
+            "differ there"
+        )
+    fig.suptitle(title, fontsize=10, color=WARNING_COLOUR if negligible else "black")
     mappable = cm.ScalarMappable(colors.Normalize(-1, 1), DIFF_CMAP)
-    fig.colorbar(mappable, ax=axes[:, -1].tolist(), shrink=0.6, label="diff / max|diff|")
+    fig.colorbar(
+        mappable,
+        ax=axes[:, -1].tolist(),
+        shrink=0.6,
+        label="diff / its max|diff|\n(above each map: max|diff|,\nconv1 units, and its share\n"
+        "of max|conv1|)",
+    )
     fig.savefig(path)
+    return fig

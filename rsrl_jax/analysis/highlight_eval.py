@@ -20,7 +20,9 @@ by two figures per photo, averaged over the test photos:
   python -m rsrl_jax.highlight_eval --workdir=DIR [--fold=F] [--round=I] [--k=1]
 
 prints the table (`format_table`) and writes the figures (`evaluate`) as JSON to
-DIR/report/highlight_eval_fold{F}.json (`write_evaluation`).
+DIR/report/highlight_eval_fold{F}.json (`write_evaluation`), with how often one channel J was
+chosen and how many maps were negligible (`highlight_maps.difference_size`): a map of two
+networks that barely differ is noise, and so are its figures.
 """
 
 import json
@@ -31,10 +33,13 @@ from absl import logging
 
 from rsrl_jax import errors
 from rsrl_jax.analysis.highlight_maps import (
+    channel_share,
     conv1_cell_centre,
     conv1_to_photo,
+    format_channel_share,
     make_highlight_fn,
     run_highlights,
+    sizes_of,
 )
 from rsrl_jax.data import datasets, identity, splits
 from rsrl_jax.data.preprocess import center_crops
@@ -93,7 +98,7 @@ def evaluate(workdir: str, fold: int = 0, round_: int | None = None, k: int = 1)
     maps = run_highlights(
         make_highlight_fn(model), params_i, params_prev, images, config.train.eval_batch_size
     )
-    diff = maps["diff"]
+    diff, sizes = maps["diff"], sizes_of(maps)
     scores = {
         "diff": mask_scores(np.abs(diff), masks),
         "diff_centred": mask_scores(np.abs(diff - diff.mean(axis=(1, 2), keepdims=True)), masks),
@@ -122,6 +127,9 @@ def evaluate(workdir: str, fold: int = 0, round_: int | None = None, k: int = 1)
         "image_size": size,
         "conv1_grid": int(maps["diff"].shape[-1]),
         "maps": summary,
+        "channel_J": channel_share(maps["J"]),
+        "negligible_maps": int(sizes["negligible"].sum()),
+        "relative_difference_median": float(np.median(sizes["relative_difference"])),
         "diff_beats_activation": float(
             np.mean(scores["diff"]["energy_share"] > scores["activation"]["energy_share"])
         ),
@@ -157,4 +165,11 @@ def format_table(result: dict) -> str:
         f"|diff| puts more energy in the mask than mean |conv1_I| on "
         f"{result['diff_beats_activation']:.1%} of the photos"
     )
+    negligible = (
+        f"{result['negligible_maps']} of {result['num_photos']} maps negligible"
+        f" (median max |diff| {result['relative_difference_median']:.1e} of the activation scale)"
+    )
+    if result["negligible_maps"]:
+        negligible += ": the networks barely differ there, those maps are noise"
+    lines.append(f"{format_channel_share(result['channel_J'])}; {negligible}")
     return "\n".join(lines)

@@ -5,6 +5,11 @@ two maps correlate least over the spatial positions is the one retraining change
 (`min_correlation_diff`); its difference map A[..., J] - B[..., J], upsampled over the photo
 with conv1's geometry (`conv1_to_photo`), is the highlight region.
 
+Drawn scaled to its own maximum, a difference of two nearly identical networks (float
+rounding) looks as saturated as a real one, so each map also carries its absolute size
+(`difference_size`: max |diff| in conv1's units and against the activations' scale) and a
+`negligible` verdict; `channel_share` says how often one channel J is chosen.
+
 Maths only (jitted, no drawing): `analysis.highlight_draw` draws the maps,
 `analysis.highlight` runs them on a user's photos or a finished run's test photos.
 """
@@ -25,6 +30,15 @@ CONV1_OFFSET = (CONV1_KERNEL - 1) // 2 - CONV1_PADDING  # photo pixel under cell
 # A channel whose spatial std is below this fraction of its largest |value| counts as constant:
 # float32 rounding alone leaves relative noise of ~1e-7, real structure is far above 1e-5.
 FLAT_TOLERANCE = 1e-5
+# A highlight map is negligible (noise, not a region) when every channel's two maps correlate
+# above NEGLIGIBLE_CORRELATION (no channel changed its pattern: J is picked by the last digits),
+# or when its max |diff| is below NEGLIGIBLE_RELATIVE of the activation scale (max |conv1| of
+# both networks). Measured on the tiny test network: parameters changed by 1e-7 to 1e-6 (float32
+# rounding) move conv1 by <= 1.1e-6 of that scale (corr 1.000000); in bfloat16 rounding alone
+# moves it by up to 7e-3, but every corr stays above 0.9994, so the correlation rule flags it;
+# two trained rounds differ by 5e-2 to 3e-1 (min corr 0.69 to 0.97). 1e-3 and 0.999 lie between.
+NEGLIGIBLE_CORRELATION = 0.999
+NEGLIGIBLE_RELATIVE = 1e-3
 
 
 def _centred(x: jax.Array) -> jax.Array:
@@ -105,7 +119,9 @@ def make_highlight_fn(model):
     """Returns a jitted fn(params_I, params_{I-k}, uint8 photos) -> dict of maps and logits.
 
     One call per batch: conv1 of both nets, min_correlation_diff, the chosen channel's two
-    maps, net_I's mean |conv1| over channels (a single-network baseline) and net_I's logits.
+    maps, net_I's mean |conv1| over channels (a single-network baseline), the activation
+    scale (max |conv1| of both nets over positions and channels, [B] float32; what
+    `difference_size` measures a map against) and net_I's logits.
     """
 
     def highlight(params_i, params_prev, images):
@@ -120,10 +136,93 @@ def make_highlight_fn(model):
             "conv_i": channel(a, J),
             "conv_prev": channel(b, J),
             "activation": jnp.mean(jnp.abs(a), axis=-1),
+            "activation_scale": jnp.maximum(_peak(a), _peak(b)),
             "logits": model.apply({"params": params_i}, x, train=False),
         }
 
     return jax.jit(highlight)
+
+
+def _peak(maps: jax.Array) -> jax.Array:
+    """max |maps| per photo of [B,H,W,C], in float32 (bfloat16 maps too): [B]."""
+    return jnp.max(jnp.abs(maps.astype(jnp.float32)), axis=(1, 2, 3))
+
+
+def difference_size(diff, activation_scale, min_corr) -> dict:
+    """How large N highlight maps really are, and whether each is negligible.
+
+    `diff` [N,h,w] (conv1 units), `activation_scale` [N] (max |conv1| of both networks) and
+    `min_corr` [N] (corr of channel J: the least of every channel's). Returns numpy arrays
+    of N: max_abs_difference (max |diff|, conv1 units), activation_scale, relative_difference
+    (their ratio; 0 when both networks' conv1 is all zero), min_corr and negligible (bool:
+    min_corr > NEGLIGIBLE_CORRELATION or relative_difference < NEGLIGIBLE_RELATIVE).
+    """
+    diff = np.asarray(diff, np.float64)
+    max_abs = np.abs(diff).reshape(len(diff), -1).max(axis=1, initial=0.0)
+    scale = np.asarray(activation_scale, np.float64)
+    relative = np.where(scale > 0, max_abs / np.where(scale > 0, scale, 1.0), 0.0)
+    min_corr = np.asarray(min_corr, np.float64)
+    negligible = (min_corr > NEGLIGIBLE_CORRELATION) | (relative < NEGLIGIBLE_RELATIVE)
+    return {
+        "max_abs_difference": max_abs,
+        "activation_scale": scale,
+        "relative_difference": relative,
+        "min_corr": min_corr,
+        "negligible": negligible,
+    }
+
+
+def sizes_of(maps: dict) -> dict:
+    """`difference_size` of `run_highlights`' output (numpy arrays of N photos)."""
+    min_corr = np.take_along_axis(maps["corr"], maps["J"][:, None], axis=1)[:, 0]
+    return difference_size(maps["diff"], maps["activation_scale"], min_corr)
+
+
+def negligible_reason(max_abs: float, relative: float, min_corr: float) -> str | None:
+    """Why one map is negligible (the figures that make it so), or None when it is not."""
+    reasons = []
+    if max_abs == 0:
+        reasons.append("the two maps are identical (max |diff| 0)")
+    elif relative < NEGLIGIBLE_RELATIVE:
+        reasons.append(
+            f"max |diff| {max_abs:.1e} is {relative:.1e} of the activation scale "
+            f"(< {NEGLIGIBLE_RELATIVE:g})"
+        )
+    if min_corr > NEGLIGIBLE_CORRELATION:
+        reasons.append(
+            f"every channel's maps correlate above {NEGLIGIBLE_CORRELATION:g} (min {min_corr:.6f})"
+        )
+    return "; ".join(reasons) or None
+
+
+def channel_share(J) -> dict:
+    """How often one channel is J over photos: {photos, most_common_J, count, share, distinct}.
+
+    A channel chosen for (nearly) every photo says more about the two networks than about the
+    photos. most_common_J is the smallest on ties; None (and share 0) for no photo.
+    """
+    J = np.asarray(J, int).ravel()
+    if len(J) == 0:
+        return {"photos": 0, "most_common_J": None, "count": 0, "share": 0.0, "distinct": 0}
+    counts = np.bincount(J)
+    top = int(np.argmax(counts))
+    return {
+        "photos": int(len(J)),
+        "most_common_J": top,
+        "count": int(counts[top]),
+        "share": float(counts[top] / len(J)),
+        "distinct": int(np.count_nonzero(counts)),
+    }
+
+
+def format_channel_share(share: dict) -> str:
+    """'channel J = 17 for 40 of 40 photos (100 %), 1 distinct J' from `channel_share`."""
+    if not share["photos"]:
+        return "no photo, no channel J"
+    return (
+        f"channel J = {share['most_common_J']} for {share['count']} of {share['photos']} "
+        f"photos ({100 * share['share']:.0f} %), {share['distinct']} distinct J"
+    )
 
 
 def run_highlights(fn, params_i, params_prev, images: np.ndarray, batch_size: int) -> dict:

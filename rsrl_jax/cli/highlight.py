@@ -5,7 +5,12 @@
 
 writes OUT/<photo name>.png (the photo, both conv1 maps of channel J, the difference overlaid
 on the photo) and prints one JSON line per photo: path, png, both rounds, J, the minimal
-correlation, every channel's correlation and net_I's predicted score. A folder stands for
+correlation, every channel's correlation, net_I's predicted score, and the difference's
+absolute size: max_abs_difference (conv1 units), activation_scale (max |conv1| of both
+networks), relative_difference (their ratio), negligible and negligible_reason (the two
+networks barely differ on this photo: the map is noise, and its PNG says so). A last line on
+stderr sums up: how often the most common J was chosen, how many distinct J, the range of
+relative_difference and how many maps were negligible. A folder stands for
 every file under it, as for predict (`rsrl_jax.data.user_photos`). A photo that cannot be
 read gets a line {"path", "error"}, a file that is not a photo {"path", "skipped"}, and the
 others go on; the exit status is 1 only if no photo could be read (2 for a workdir, fold or
@@ -20,11 +25,12 @@ function is `rsrl_jax.analysis.highlight.highlight_photos`.
 """
 
 import json
+import sys
 
 from absl import app, flags
 
 from rsrl_jax import cli
-from rsrl_jax.analysis.highlight import highlight_photos
+from rsrl_jax.analysis.highlight import format_summary, highlight_photos, summarize
 from rsrl_jax.data.user_photos import expand_paths
 
 FLAGS = flags.FLAGS
@@ -62,6 +68,7 @@ def main(argv) -> int:
     )
     for line in lines:
         print(json.dumps(line), flush=True)
+    print(format_summary(summarize(lines)), file=sys.stderr, flush=True)  # stdout stays JSON
     return 0 if any("png" in line for line in lines) else 1
 
 
