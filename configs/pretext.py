@@ -22,11 +22,11 @@ def get_config():
     c.model.dropout_rate = 0.0
     c.train.batch_size = 64
     c.train.eval_batch_size = 256
-    c.train.learning_rate = 1e-3  # Adam, cosine decay to 0 over the whole training
+    c.train.learning_rate = 1e-3  # Adam: one epoch of warm-up, then cosine decay to 0
     c.train.weight_decay = 0.0
-    c.train.epochs = 8
+    c.train.epochs = 30
     c.pretext = ml_collections.ConfigDict()
     c.pretext.seed = 1000  # the corpus: photos of seeds 1000 (training), 1001 (held out)
-    c.pretext.num_train = 12000
+    c.pretext.num_train = 24000
     c.pretext.num_heldout = 2000
     return c

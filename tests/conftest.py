@@ -47,6 +47,10 @@ TINY_OVERRIDES = {
     "train.eval_batch_size": 32,
     "model.width": 0.25,
     "model.fc_dim": 64,
+    "model.pretrained": "",  # the demo's shipped backbone is for its own network size
+    "model.dropout_rate": 0.0,  # a tiny network from scratch learns fast without dropout
+    "train.learning_rate": 1e-3,
+    "train.head_lr_multiplier": 1.0,
     "protocol.val_fraction": 0.2,
 }
 
@@ -69,7 +73,10 @@ def tiny_config(overrides=None):
     overrides = {**TINY_OVERRIDES, **(overrides or {})}
     # A string is Python, as on the command line: "(0.9,) * 6", "'sgd'".
     config.update_from_flattened_dict(
-        {key: eval(value) if isinstance(value, str) else value for key, value in overrides.items()}
+        {
+            key: eval(value) if isinstance(value, str) and value else value
+            for key, value in overrides.items()
+        }
     )
     return config
 

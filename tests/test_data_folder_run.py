@@ -46,6 +46,7 @@ def test_folder_trains_with_k_folds(tmp_path):
         "train.batch_size": 16,
         "train.eval_batch_size": 32,
         "model.width": 0.25,
+        "model.pretrained": "",  # the demo's shipped backbone is for its own network size
         "model.fc_dim": 64,
     }
     result = run_cli(workdir, overrides)

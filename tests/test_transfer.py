@@ -119,12 +119,26 @@ def test_missing_or_unreadable_weights_stop_before_any_work(tmp_path, converted)
     validate(config)  # the real thing passes
 
 
-def test_pretrained_needs_the_full_size_network(converted):
+def test_pretrained_weights_must_fit_the_networks_size(converted, tmp_path):
     config = tiny_config(width=0.5, fc_dim=4096)
     config.model.pretrained = converted[0]
-    check_refused(config, "model.width", "full-size AlexNet")
+    fix = "these weights are for --config.model.width=1 --config.model.fc_dim=4096"
+    check_refused(config, "model.pretrained", "'conv1/kernel' is (11, 11, 3, 64)", fix)
     config.model.width, config.model.fc_dim = 1.0, 512
-    check_refused(config, "model.fc_dim", "full-size AlexNet")
+    check_refused(config, "model.pretrained", "'fc6/kernel'", fix)
+    # Weights of a smaller network (a shipped backbone's size) fit that network.
+    small = {name.split("/")[0]: {} for name in pretrained.backbone_shapes(0.5, 512)}
+    for name, shape in pretrained.backbone_shapes(0.5, 512).items():
+        layer, leaf = name.split("/")
+        small[layer][leaf] = np.full(shape, 0.5, np.float32)
+    pretrained.save(small, str(tmp_path / "small"), dtype=np.float16)
+    config.model.pretrained = str(tmp_path / "small")
+    check_refused(config, "model.pretrained", "--config.model.width=0.5 --config.model.fc_dim=512")
+    config.model.width, config.model.fc_dim = 0.5, 512
+    validate(config)
+    start = pretrained.initial_params(config, AlexNet(4, width=0.5, fc_dim=512), seed=0)
+    assert start["conv1"]["kernel"].dtype == np.float32  # stored float16, trained float32
+    assert np.all(np.asarray(start["fc7"]["kernel"]) == 0.5)
     # Weights that are not there are named first, whatever the network's size.
     config.model.width, config.model.pretrained = 0.5, converted[0] + "_missing"
     check_refused(config, "model.pretrained", "no converted weights")
@@ -216,7 +230,7 @@ def test_xiheaa_run_starts_round_1_from_the_converted_weights(tmp_path, converte
     }
     result = run_cli(workdir, overrides, config="configs/xiheaa.py")
     log = result.stderr
-    assert f"ImageNet backbone conv1..fc7 from {path}/{pretrained.WEIGHTS_FILE}" in log
+    assert f"pretrained backbone conv1..fc7 from {path}/{pretrained.WEIGHTS_FILE}" in log
     assert log.index("initial weights") < log.index("fold 0 round 1")
     (record,) = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert record["round"] == 1 and record["train_size"] > 0

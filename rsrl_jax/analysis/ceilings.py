@@ -52,7 +52,8 @@ def factor_prediction(f_train, y_train, f_test, seed: int) -> np.ndarray:
 
 
 def ceilings(config) -> list[dict]:
-    """Per fold: {fold, latent_quality, scene_factors} test macro F on `config`'s splits."""
+    """Per fold: {fold, latent_quality, scene_factors} test macro F on `config`'s splits
+    (those of its `seed`)."""
     if config.data.name != "synthetic":
         raise ConfigError(
             f"config.data.name={config.data.name!r}: ceilings need the synthetic photos, "
@@ -85,15 +86,23 @@ def ceilings(config) -> list[dict]:
     return out
 
 
-def run_figures(workdir: str) -> dict:
-    """A run's round 1 (train accuracy on D, test macro F) and chosen round (test macro F),
-    each as fold_stats.mean_std over its folds."""
-    records = report.read_records(workdir)
+def run_figures(*workdirs: str) -> dict:
+    """Runs' round 1 (train accuracy on D, test macro F) and chosen round (test macro F),
+    each as fold_stats.mean_std over the folds of all `workdirs` (e.g. one run per seed)."""
+    records = [r for w in workdirs for r in _tagged(report.read_records(w), w)]
     first = [r for r in records if r["round"] == 1]
-    chosen = report.chosen_records(records, fold_stats.summarize(records))
+    choice = fold_stats.chosen_rounds(records)
+    chosen = report.chosen_records(records, choice)
+    missed = fold_stats.against_test_best(records, choice)
     return {
         "round1_train_accuracy": fold_stats.mean_std([r["train"]["accuracy"] for r in first]),
         "round1_test_macro_f1": fold_stats.mean_std([r["test"]["macro_f1"] for r in first]),
         "chosen_test_macro_f1": fold_stats.mean_std([r["test"]["macro_f1"] for r in chosen]),
         "chosen_rounds": [r["round"] for r in chosen],
+        "against_test_best": missed,
     }
+
+
+def _tagged(records: list[dict], workdir: str) -> list[dict]:
+    """Records with `fold` made unique across workdirs, so runs pool as folds do."""
+    return [{**r, "fold": (workdir, r["fold"])} for r in records]

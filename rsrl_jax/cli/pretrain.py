@@ -25,7 +25,9 @@ def main(argv):
     command = "python -m rsrl_jax.pretrain " + " ".join(sys.argv[1:])
     file, record = pretrain.write_backbone(FLAGS.config, out, command)
     for label, accuracy in record["pretext_accuracy"].items():
-        print(f"{label:>10}: held-out accuracy {accuracy:.3f} (chance {record['chance'][label]:.3f})")
+        print(
+            f"{label:>10}: held-out accuracy {accuracy:.3f} (chance {record['chance'][label]:.3f})"
+        )
     print(f"wrote {file} (sha256 {record['sha256'][:16]}...) and its record {record['file']}")
 
 

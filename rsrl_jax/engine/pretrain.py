@@ -50,6 +50,19 @@ def predictions(logits: jax.Array) -> jax.Array:
     return jnp.stack([jnp.argmax(logits[:, s:e], -1) for s, e in SLICES], axis=-1)
 
 
+def he_scaled(params: dict) -> dict:
+    """Kernels scaled by sqrt(2): He et al. (2015)'s variance 2/fan_in for ReLU layers.
+
+    Flax's default (LeCun, 1/fan_in) halves a ReLU network's activation variance at every
+    layer; from scratch that slowed learning the pretext labels (blur level: held-out
+    accuracy 0.47 against 0.59 after 12 epochs of 4000 photos).
+    """
+    return {
+        layer: {**leaves, "kernel": leaves["kernel"] * np.float32(np.sqrt(2.0))}
+        for layer, leaves in params.items()
+    }
+
+
 def make_pretrain_step(model, tx):
     """Returns train_step(params, opt_state, images uint8 [B,S,S,3], labels [B,L], key)
     -> (params, opt_state, loss); jitted, random horizontal flips (no label depends on
@@ -120,10 +133,14 @@ def pretrain(config: ml_collections.ConfigDict) -> dict:
     data_s = time.perf_counter() - t0
 
     model = train.make_model(config, sum(pretext.LABELS.values()))
-    params = train.init_params(model, config.data.image_size, config.seed)
+    params = he_scaled(train.init_params(model, config.data.image_size, config.seed))
     steps_per_epoch = c.num_train // config.train.batch_size
     total = steps_per_epoch * config.train.epochs
-    schedule = optax.cosine_decay_schedule(config.train.learning_rate, total)
+    # One epoch of warm-up: Adam's first full-size steps at this rate leave a plain ReLU
+    # network without normalisation layers dead (measured: loss stuck at chance).
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, config.train.learning_rate, min(steps_per_epoch, total // 2), total
+    )
     tx = optax.chain(optax.add_decayed_weights(config.train.weight_decay), optax.adam(schedule))
     opt_state = tx.init(params)
     step = make_pretrain_step(model, tx)
@@ -177,16 +194,19 @@ def git_commit() -> str:
 
 def write_backbone(config: ml_collections.ConfigDict, out_dir: str, command: str) -> tuple:
     """Pretrains (`pretrain`) and writes `out_dir/demo_alexnet.npz` (conv1..fc7, float16)
-    and `demo_alexnet.json`, its provenance: command, seed, commit, SHA-256 of the .npz,
-    network size, held-out pretext accuracy and chance per label, config, seconds.
-
-    Returns (npz path, record). Both files are written atomically (`files.write_atomic`).
-    """
+    and `demo_alexnet.json`, its provenance (`write_record`). Returns (npz path, record)."""
     result = pretrain(config)
     backbone = {k: v for k, v in result["params"].items() if k in pretrained.BACKBONE}
     file = pretrained.save(backbone, out_dir, SHIPPED_NAME + ".npz", np.float16)
+    return file, write_record(config, result, file, command)
+
+
+def write_record(config: ml_collections.ConfigDict, result: dict, file: str, command: str):
+    """Writes the provenance of the weights `file` beside it (`NAME.json`, atomically):
+    command, seed, commit, SHA-256 of the file, network size, held-out pretext accuracy and
+    chance per label, config, seconds. Returns the record (with its own path as `file`)."""
     record = {
-        "file": os.path.join(out_dir, SHIPPED_NAME + ".json"),
+        "file": pretrained.record_file(file),
         "command": command,
         "seed": config.seed,
         "pretext_seed": config.pretext.seed,
@@ -206,4 +226,4 @@ def write_backbone(config: ml_collections.ConfigDict, out_dir: str, command: str
     }
     record_json = json.dumps({k: v for k, v in record.items() if k != "file"}, indent=1)
     files.write_atomic(record["file"], record_json + "\n")
-    return file, record
+    return record

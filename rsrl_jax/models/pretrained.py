@@ -57,12 +57,20 @@ def weights_file(path: str) -> str:
 
 
 def provenance(path: str) -> dict | None:
-    """The JSON record beside shipped weights (command, seed, commit, sha256, accuracy)."""
-    record = os.path.splitext(weights_file(path))[0] + ".json"
-    if not path.startswith(SHIPPED) or not os.path.isfile(record):
+    """The JSON record beside the weights (`NAME.json` beside `NAME.npz`, as the pretrain
+    command writes and the package ships them: command, seed, commit, sha256, accuracy), or
+    None if there is none. A record that cannot be read counts as none."""
+    record = record_file(weights_file(path))
+    try:
+        with open(record) as f:
+            value = json.load(f)
+    except (OSError, ValueError):
         return None
-    with open(record) as f:
-        return json.load(f)
+    return value if isinstance(value, dict) and "sha256" in value else None
+
+
+def record_file(file: str) -> str:
+    return os.path.splitext(file)[0] + ".json"
 
 
 def sha256(file: str) -> str:
@@ -113,20 +121,20 @@ def _file_size(shapes: dict) -> tuple[float, int] | None:
 
 
 def _backbone_problem(file: str, width: float, fc_dim: int) -> str | None:
+    want = backbone_shapes(width, fc_dim)
     shapes = {}
     with zipfile.ZipFile(file) as zf:
         members = set(zf.namelist())
-        for name in backbone_shapes():
-            if f"{name}.npy" not in members:
-                return f"{file} lacks {name!r}: not converted AlexNet weights"
-            shape, dtype = _array_header(zf, f"{name}.npy")
-            if not np.issubdtype(dtype, np.floating):
-                return f"{file}: {name!r} is {dtype}, expected float"
-            shapes[name] = tuple(shape)
-    want = backbone_shapes(width, fc_dim)
-    for name, shape in want.items():
+        for name in want:
+            if f"{name}.npy" in members:
+                shapes[name], dtype = _array_header(zf, f"{name}.npy")
+                if not np.issubdtype(dtype, np.floating):
+                    return f"{file}: {name!r} is {dtype}, expected float"
+    for name, shape in want.items():  # the first problem in the network's order
+        if name not in shapes:
+            return f"{file} lacks {name!r}: not converted AlexNet weights"
         if shapes[name] != shape:
-            size = _file_size(shapes)
+            size = _file_size(shapes) if len(shapes) == len(want) else None
             fix = (
                 f"; these weights are for --config.model.width={size[0]:g} "
                 f"--config.model.fc_dim={size[1]}"
@@ -134,8 +142,8 @@ def _backbone_problem(file: str, width: float, fc_dim: int) -> str | None:
                 else ""
             )
             return (
-                f"{file}: {name!r} is {shapes[name]}, but the network of model.width={width:g}, "
-                f"model.fc_dim={fc_dim} has {shape}{fix}"
+                f"{file}: {name!r} is {shapes[name]}, but the network of "
+                f"model.width={width:g}, model.fc_dim={fc_dim} has {shape}{fix}"
             )
     return None
 
@@ -152,12 +160,16 @@ def problem(path: str, width: float = 1.0, fc_dim: int = 4096) -> str | None:
         return f"no converted weights at {file}; {convert_hint(path)}"
     record = provenance(path)
     if record is not None and sha256(file) != record["sha256"]:
-        return f"{file} does not match its record's SHA-256: reinstall the package"
+        return (
+            f"{file} does not match the SHA-256 in its record {record_file(file)}: the file "
+            "changed after it was written; reinstall the package (shipped weights) or write "
+            "it again"
+        )
     try:
         why = _backbone_problem(file, width, fc_dim)
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         why = f"{file} is not a readable converted-weights .npz ({e})"
-    if why and "model.width=" in why:
+    if why and "these weights are for" in why:
         return why  # a readable file of another size: the fix is the config's size
     return f"{why}; {convert_hint(path)}" if why else None
 
