@@ -105,7 +105,9 @@ def base_config() -> ml_collections.ConfigDict:
     # What each round trains with (rsrl_jax.compare runs the baselines): the selection of the
     # next round's training set, the loss, and how an epoch samples the round's training set.
     c.method = ml_collections.ConfigDict()
-    c.method.selection = "rsrl"  # 'rsrl' (the paper), 'none' (all of D), 'hardness' (IHT)
+    # 'rsrl' (the paper), 'none' (all of D), 'hardness' (IHT), 'random_drop' (as many of each
+    # majority class as RSRL keeps, drawn at random: the control for RSRL's choice of samples)
+    c.method.selection = "rsrl"
     c.method.loss = "cross_entropy"  # or 'weighted_cross_entropy', 'focal', 'logit_adjusted'
     c.method.class_weights = "inverse_frequency"  # or 'effective_number' (Cui et al. 2019)
     c.method.effective_number_beta = 0.999

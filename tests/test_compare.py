@@ -19,7 +19,11 @@ from rsrl_jax.engine import rsrl
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("method.selection", "smote", "must be one of ('rsrl', 'none', 'hardness')"),
+        (
+            "method.selection",
+            "smote",
+            "must be one of ('rsrl', 'none', 'hardness', 'random_drop')",
+        ),
         ("method.loss", "hinge", "must be one of ('cross_entropy', 'weighted_cross_entropy'"),
         ("method.class_weights", "sqrt", "must be one of ('inverse_frequency'"),
         ("method.effective_number_beta", 1.0, "must be in [0, 1)"),
@@ -48,6 +52,11 @@ def test_method_names():
     assert compare.method_fields("plain")["method.selection"] == "none"
     with pytest.raises(ValueError, match="sets method.selection twice"):
         compare.method_fields("rsrl+hardness")
+    # The control beside RSRL and plain in the default comparison; a selection of its own.
+    assert {"plain", "rsrl", "random_drop"} <= set(compare.DEFAULT_METHODS)
+    assert compare.method_fields("random_drop+focal")["method.selection"] == "random_drop"
+    with pytest.raises(ValueError, match="sets method.selection twice"):
+        compare.method_fields("rsrl+random_drop")
     with pytest.raises(ValueError, match="unknown part 'smote'"):
         compare.method_fields("rsrl+smote")
     config = compare.method_config(tiny_config(), "hardness+effective_number", equal_steps=True)

@@ -53,6 +53,9 @@ def test_folder_trains_with_k_folds(tmp_path):
 
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [(r["fold"], r["round"]) for r in records] == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    # Real photos: no noiseless rater, so no record of what the selection removed.
+    assert not any("selection" in r for r in records)
+    assert "mislabelled" not in (workdir / "report" / "report.md").read_text()
     # Every photo is a test photo exactly once over the folds, with its class counts.
     classes = json.loads((workdir / "classes.json").read_text())
     want = np.bincount(list(scores.values()), minlength=11)

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from conftest import TINY_OVERRIDES, read_records, run_cli, tiny_config
 from rsrl_jax.data import splits
 from rsrl_jax.engine import evaluation, rsrl
 from rsrl_jax.method import selection
@@ -97,3 +97,57 @@ def test_one_compiled_train_step_whatever_the_round_sizes(tmp_path):
     assert len(sizes) > 1  # the rounds trained on sets of different sizes
     assert experiment.fold_step(1)._cache_size() == 1
     assert experiment.eval_step._cache_size() == 1
+
+
+def test_a_synthetic_run_records_what_each_selection_removed(tiny_run):
+    workdir, records, _ = tiny_run
+    config = tiny_config()
+    data = rsrl.Experiment.build(config, str(workdir)).data
+    (split,) = splits.fold_splits(
+        data.labels, 1, config.protocol.val_fraction, config.protocol.test_fraction, config.seed
+    )
+    d_labels, d_true = data.labels[split.train], data.true_labels[split.train]
+    majority = selection.majority_classes(d_labels, data.num_classes, 3)
+    scores = [str(data.class_scores[c]) for c in majority]
+    for r in records:
+        assert list(r["selection"]) == scores  # the majority classes, largest first
+        for c, score in zip(majority, scores, strict=True):
+            s = r["selection"][score]
+            assert s["kept"] == r["class_counts"][score]
+            assert s["kept"] + s["dropped"] == np.sum(d_labels == c)
+            wrong = d_true[d_labels == c] != c
+            assert s["chance_mislabelled_share"] == pytest.approx(wrong.mean())
+    # Round 1 trains on all of D: nothing dropped, the kept share is chance.
+    for s in records[0]["selection"].values():
+        assert s["dropped"] == 0 and s["dropped_mislabelled_share"] is None
+        assert s["kept_mislabelled_share"] == s["chance_mislabelled_share"]
+    text = (workdir / "report" / "report.md").read_text()
+    assert "selections of round 2 drop" in text or "drop no majority-class photo" in text
+    assert (workdir / "report" / "selection_mislabelled.png").is_file()
+
+
+def test_random_drop_trains_on_rsrl_sizes_drawn_at_random(tmp_path):
+    overrides = {"method.selection": "random_drop", "rsrl.drop_quantile": 0.5}
+    run_cli(tmp_path, {**TINY_OVERRIDES, **overrides, "log.progress": False})
+    records = read_records(tmp_path)
+    assert [r["round"] for r in records] == [1, 2]
+    config = tiny_config({"method.selection": "'random_drop'", "rsrl.drop_quantile": 0.5})
+    experiment = rsrl.Experiment.build(config, str(tmp_path))
+    data = experiment.data
+    (split,) = splits.fold_splits(
+        data.labels, 1, config.protocol.val_fraction, config.protocol.test_fraction, config.seed
+    )
+    d_labels = data.labels[split.train]
+    majority = selection.majority_classes(d_labels, data.num_classes, 3)
+    params, meta = checkpoints.restore_round(
+        checkpoints.manager(str(tmp_path), 0, read_only=True), 1
+    )
+    logits = evaluation.logits(experiment, params, split.train)
+    rule = selection.rsrl_keep(config.rsrl, logits, d_labels, majority, np.full(3, 0.6))
+    keep = np.asarray(meta["next_keep"], bool)
+    for c in range(data.num_classes):  # RSRL's sizes per class, minority classes whole
+        assert keep[d_labels == c].sum() == rule[d_labels == c].sum()
+    assert not np.array_equal(keep, rule)
+    rng = selection.random_drop_rng(config.seed, 0, 2)
+    np.testing.assert_array_equal(keep, selection.random_keep(rule, d_labels, majority, rng))
+    assert records[1]["class_counts"] == evaluation.score_counts(d_labels[keep], data.class_scores)

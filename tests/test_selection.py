@@ -142,3 +142,64 @@ def test_the_warning_names_the_short_classes_their_counts_and_the_remedies():
     assert "(rsrl.drop_quantile=0.3), topped up to rsrl.min_keep_per_class=2)" in text
     # A batch of each, or all of a class smaller than a batch: no warning.
     assert selection.selection_warning(0, 2, [(5, 16, 25), (4, 9, 9)], 16, 40, 60, rsrl) is None
+
+
+def _random_drop_case():
+    """30 samples: classes 0 (12) and 1 (9) are the majority, 2 (5) and 3 (4) minority; the
+    own-class logits rise with the index inside each class, so RSRL keeps each class's top."""
+    labels = np.repeat([0, 1, 2, 3], [12, 9, 5, 4])
+    logits = np.full((30, 4), -4.0, np.float32)
+    rank = np.concatenate([np.arange(n) for n in (12, 9, 5, 4)])
+    logits[np.arange(30), labels] = -3.0 + 0.5 * rank  # sigmoid >= 0.6 from rank 7 (logit 0.5)
+    config = base_config()
+    config.rsrl.thresholds = (0.6, 0.6, 0.6)
+    return config, logits, labels, np.array([0, 1]), np.array([0.6, 0.6], np.float32)
+
+
+def _select(config, logits, labels, majority, k, selection_name, fold=0, round_=2):
+    config.method.selection = selection_name
+    keep, _ = selection.next_training_set(
+        config, logits, labels, 4, (3, 4, 5, 6), majority, k, fold, round_
+    )
+    return keep
+
+
+def test_random_drop_keeps_as_many_as_rsrl_per_class_but_others():
+    config, logits, labels, majority, k = _random_drop_case()
+    rsrl = _select(config, logits, labels, majority, k, "rsrl")
+    assert [int(rsrl[labels == c].sum()) for c in range(4)] == [5, 2, 5, 4]  # ranks >= 7
+    for quantile, floor in ((0.0, 0), (0.0, 4), (0.5, 0)):
+        config.rsrl.drop_quantile, config.rsrl.min_keep_per_class = quantile, floor
+        rsrl = _select(config, logits, labels, majority, k, "rsrl")
+        random = _select(config, logits, labels, majority, k, "random_drop")
+        for c in range(4):
+            assert random[labels == c].sum() == rsrl[labels == c].sum()
+        assert random[labels >= 2].all()  # minority classes kept whole
+        assert not np.array_equal(random, rsrl)  # the same sizes, other samples
+
+
+def test_random_drop_is_seeded_by_seed_fold_and_round():
+    config, logits, labels, majority, k = _random_drop_case()
+
+    def draw(**kw):
+        return _select(config, logits, labels, majority, k, "random_drop", **kw)
+
+    first = draw(fold=0, round_=2)
+    np.testing.assert_array_equal(first, draw(fold=0, round_=2))
+    assert not np.array_equal(first, draw(fold=0, round_=3))
+    assert not np.array_equal(first, draw(fold=1, round_=2))
+    config.seed += 1
+    assert not np.array_equal(first, draw(fold=0, round_=2))
+    # It is the documented generator's draw (no state shared with anything else).
+    rule = selection.rsrl_keep(config.rsrl, logits, labels, majority, k)
+    expected = selection.random_keep(rule, labels, majority, selection.random_drop_rng(1, 0, 2))
+    np.testing.assert_array_equal(draw(fold=0, round_=2), expected)
+
+
+def test_random_keep_takes_every_count_from_zero_to_whole():
+    labels = np.array([0] * 6 + [1] * 3)
+    rng = np.random.default_rng(0)
+    for n in range(7):
+        rule = np.array([True] * n + [False] * (6 - n) + [False] * 3)
+        keep = selection.random_keep(rule, labels, [0], rng)
+        assert keep[:6].sum() == n and keep[6:].all()

@@ -131,3 +131,34 @@ def test_a_run_whose_selection_empties_a_class_says_so_in_its_report(tiny_run):
     assert "fold 0 round 2: the selection keeps no photo of" in stderr  # the log says it too
     assert "**Warning: 1 of 1 selections keep fewer than one batch (16)" in section
     assert "**0 / " in section
+
+
+def test_random_drop_names_its_rule_and_the_truth_adds_a_sentence_and_the_figure():
+    config = base_config()
+    config.train.batch_size = 16
+    config.method.selection = "random_drop"
+    lines = selection_report.section(RECORDS, config.to_json())
+    assert lines[2] == (
+        "The 3 largest classes of D keep as many photos of each majority class as RSRL's rule "
+        "keeps (own-class sigmoid likelihood >= K=(0.99, 0.99, 0.99) (the paper's rule)), drawn "
+        "at random within the class (method.selection='random_drop'); the other classes are "
+        "kept whole."
+    )
+    assert "To keep more: rsrl.min_keep_per_class=N" in "\n".join(lines)
+    assert not any("mislabelled" in line for line in lines)  # no truth in these records
+    # Synthetic records carry what each selection removed: one sentence and the figure.
+    share = {"kept_mislabelled_share": 0.1, "chance_mislabelled_share": 0.2}
+    truth = [
+        {**r, "selection": {"4": {"kept": 30, "dropped": 10, **share}}}
+        for r in (RECORDS[0], RECORDS[2])
+    ]
+    truth[0]["selection"]["4"].update(kept=40, dropped=0, dropped_mislabelled_share=None)
+    truth[1]["selection"]["4"]["dropped_mislabelled_share"] = 0.5
+    lines = selection_report.section(truth, config_json())
+    assert lines[-3:] == [
+        "Where the truth is known (the noiseless rater's scores of the synthetic photos), 50 % "
+        "of the majority-class photos the selections of round 3 drop are mislabelled, against "
+        "10 % of those they keep; chance (the classes' own share in D) is 20 %.",
+        "",
+        "![mislabelled share of dropped and kept](selection_mislabelled.png)",
+    ]

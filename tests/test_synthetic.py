@@ -140,6 +140,24 @@ def test_label_noise_moves_mostly_to_neighbours():
     assert np.mean(step == 1) > 0.9
 
 
+def test_noiseless_scores_are_the_scores_of_a_rater_without_noise():
+    clean = generate(40, 32, seed=3, label_noise=0.0)
+    noisy = generate(40, 32, seed=3, label_noise=0.5)
+    np.testing.assert_array_equal(clean.true_scores, clean.scores)
+    np.testing.assert_array_equal(
+        synthetic.noiseless_scores(clean.factors["quality"]), clean.scores
+    )
+    # The truth does not depend on the noise; the noisy rater mislabels some photos.
+    np.testing.assert_array_equal(noisy.true_scores, clean.scores)
+    assert (noisy.scores != noisy.true_scores).any()
+    counts = class_counts(40)
+    for scores in (noisy.scores, noisy.true_scores):
+        assert {s: int(np.sum(scores == s)) for s in counts} == counts
+    # The one rank cut: the lowest values score 2, the highest 9, ties to the lower index.
+    cut = synthetic.scores_by_rank(np.arange(40)[::-1])
+    np.testing.assert_array_equal(cut, np.sort(clean.scores)[::-1])
+
+
 def test_factors_are_visibly_rendered(photos):
     """Each main factor leaves a measurable trace in the pixels."""
     n = 1000

@@ -1,7 +1,7 @@
 """Does RSRL beat the standard fixes for imbalance? One harness, one budget, one table.
 
   python -m rsrl_jax.compare --config=configs/demo.py [--config.a.b=v] [--workdir=DIR]
-      [--methods=plain,focal,rsrl,rsrl+focal]
+      [--methods=plain,focal,rsrl,random_drop,rsrl+focal]
 
 Each method is the config with a few `method.*` fields set (`PARTS`; `a+b` combines parts,
 e.g. RSRL with the focal loss), run by `rsrl.run` into `DIR/<method>/`: the same folds, the
@@ -52,6 +52,8 @@ PARTS = {
     "balanced_sampling": {"method.sampling": "class_balanced"},
     "hardness": {"method.selection": "hardness"},
     "rsrl": {"method.selection": "rsrl"},
+    # RSRL's class sizes per round, its samples drawn at random: selection against shrinking.
+    "random_drop": {"method.selection": "random_drop"},
 }
 DEFAULT_METHODS = tuple(PARTS)
 

@@ -7,7 +7,9 @@ verdict in words: the chosen round against round 1 on test, and whether the diff
 larger than the folds' spread; then how the round was chosen and what that choice missed
 on test. Figures: macro F per round (validation and test), the training set size per round
 stacked by class (paper Fig. 4), per-class precision/recall/F per round for validation and
-test (Figs. 5-7), train vs test accuracy (Fig. 8), the chosen round's confusion matrix.
+test (Figs. 5-7), train vs test accuracy (Fig. 8), the chosen round's confusion matrix; on
+synthetic data the mislabelled share of what each selection dropped and kept
+(`selection_truth.plot`, shown in the Selection section).
 With several folds each curve is the mean over folds with a band of one standard deviation.
 """
 
@@ -18,7 +20,7 @@ import os
 import numpy as np
 
 from rsrl_jax import errors
-from rsrl_jax.analysis import fold_stats, selection_report
+from rsrl_jax.analysis import fold_stats, selection_report, selection_truth
 from rsrl_jax.analysis.figures import new_figure
 
 FIGURES = {
@@ -550,10 +552,11 @@ def write_report(workdir: str, records: list[dict] | None = None, rule: str = "p
         "Chosen round, test",
         os.path.join(out, FIGURES["confusion_matrix"]),
     )
+    selection_truth.plot(records, os.path.join(out, selection_truth.FIGURE))  # synthetic only
     extra = sorted(
         os.path.basename(p)
         for p in glob.glob(os.path.join(glob.escape(out), "*.png"))  # out may hold [ ] * ?
-        if os.path.basename(p) not in FIGURES.values()
+        if os.path.basename(p) not in (*FIGURES.values(), selection_truth.FIGURE)
     )
     path = os.path.join(out, "report.md")
     with open(path, "w") as f:

@@ -11,7 +11,7 @@ import json
 
 import ml_collections
 
-from rsrl_jax.analysis import fold_stats
+from rsrl_jax.analysis import fold_stats, selection_truth
 from rsrl_jax.config import base_config
 from rsrl_jax.method import selection
 
@@ -94,8 +94,23 @@ def section(records: list[dict], config_json: str) -> list[str]:
     rsrl.num_majority, train.batch_size). States the rule and round 2's share of the majority
     classes and of D beside the paper's; flags each (fold, round) where a majority class kept
     fewer than one batch (or none), naming the remedies; tabulates kept / of per majority
-    class for every round from 2 on.
+    class for every round from 2 on. Where the records carry the truth (synthetic data, their
+    `selection` field), one sentence and the figure `selection_truth.FIGURE` on how often the
+    dropped and the kept photos are mislabelled (`selection_truth.sentence`).
     """
+    lines = _rule_and_counts(records, config_json)
+    truth = selection_truth.sentence(records)
+    if truth is not None:
+        lines += [
+            "",
+            truth,
+            "",
+            f"![mislabelled share of dropped and kept]({selection_truth.FIGURE})",
+        ]
+    return lines
+
+
+def _rule_and_counts(records: list[dict], config_json: str) -> list[str]:
     config = run_config(config_json)
     lines = ["## Selection", ""]
     method = config.method.selection
@@ -106,6 +121,11 @@ def section(records: list[dict], config_json: str) -> list[str]:
         rule = (
             f"A photo of the {rsrl.num_majority} largest classes of D is kept when its "
             f"{selection.rule_text(rsrl)}; the other classes are kept whole."
+        )
+    elif method == "random_drop":
+        rule = (
+            f"The {rsrl.num_majority} largest classes of D keep "
+            f"{selection.rule_text(rsrl, method)}; the other classes are kept whole."
         )
     else:
         rule = (
@@ -120,7 +140,11 @@ def section(records: list[dict], config_json: str) -> list[str]:
     flagged = [row for row in rows if row["short"]]
     if flagged:
         where = ", ".join(f"fold {row['fold']} round {row['round']}" for row in flagged)
-        fix = f" To keep more: {selection.remedies(rsrl)}." if method == "rsrl" else ""
+        fix = (
+            f" To keep more: {selection.remedies(rsrl)}."
+            if method in ("rsrl", "random_drop")
+            else ""
+        )
         lines += [
             f"**Warning: {len(flagged)} of {len(rows)} selections keep fewer than one batch "
             f"({batch_size}) of a majority class, or none** (in bold below: {where}); those "

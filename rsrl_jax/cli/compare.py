@@ -1,7 +1,7 @@
 """RSRL against the standard fixes for imbalance, one budget, one table.
 
   python -m rsrl_jax.compare --config=configs/demo.py [--config.a.b=v] [--workdir=DIR]
-      [--methods=plain,focal,rsrl,rsrl+focal] [--equal_steps=False]
+      [--methods=plain,focal,rsrl,random_drop,rsrl+focal] [--equal_steps=False]
 
 The library function is `rsrl_jax.analysis.compare.compare`.
 """

@@ -48,9 +48,18 @@ class PhotoBuilder(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Photos decoded once to upright RGB uint8 squares."}
 
-    def __init__(self, *, size: int, data_dir: str, with_masks: bool = False, **kwargs):
+    def __init__(
+        self,
+        *,
+        size: int,
+        data_dir: str,
+        with_masks: bool = False,
+        with_true_scores: bool = False,
+        **kwargs,
+    ):
         self.size = size
         self.with_masks = with_masks
+        self.with_true_scores = with_true_scores  # the noiseless rater's score, synthetic only
         self.skipped: list[sources.Problem] = []
         super().__init__(data_dir=data_dir, file_format="array_record", **kwargs)
 
@@ -68,6 +77,8 @@ class PhotoBuilder(tfds.core.GeneratorBasedBuilder):
             # bytes, or of the pixels for generated photos; a run records it (run_data.py).
             "fingerprint": tfds.features.Text(),
         }
+        if self.with_true_scores:  # the score a rater without noise gives (mislabelled or not)
+            features["true_score"] = np.int32
         if self.with_masks:
             features["mask"] = tfds.features.Tensor(
                 shape=(self.size, self.size), dtype=np.bool_, encoding=tfds.features.Encoding.ZLIB
@@ -207,11 +218,12 @@ class AvaPhotos(_ListedPhotos):
 
 
 class SyntheticPhotos(PhotoBuilder):
-    """The embedded synthetic photos (rsrl_jax.data.synthetic), with subject masks."""
+    """The embedded synthetic photos (rsrl_jax.data.synthetic), with subject masks and the
+    noiseless rater's scores (`synthetic.noiseless_scores`)."""
 
     def __init__(self, *, num_examples: int, seed: int, label_noise: float, **kwargs):
         self.num_examples, self.seed, self.label_noise = num_examples, seed, label_noise
-        super().__init__(with_masks=True, **kwargs)
+        super().__init__(with_masks=True, with_true_scores=True, **kwargs)
 
     def _split_generators(self, dl_manager):
         return {"train": self._render()}
@@ -225,6 +237,7 @@ class SyntheticPhotos(PhotoBuilder):
                 {
                     "image": gen.images[i],
                     "score": gen.scores[i],
+                    "true_score": gen.true_scores[i],
                     "key": f"synthetic_{i:06d}",
                     "fingerprint": content_fingerprint(gen.images[i].tobytes()),
                     "mask": gen.masks[i],

@@ -26,6 +26,9 @@ class Dataset:
     # str [N]: the photo's content fingerprint (SHA-256 prefix of its file, or of its pixels)
     fingerprints: np.ndarray | None = None
     official_test: np.ndarray | None = None  # bool [N]: in the data set's own test list (AVA)
+    # int32 [N]: the class a rater without noise gives (synthetic only; None where the truth
+    # is unknown): labels != true_labels marks the mislabelled photos
+    true_labels: np.ndarray | None = None
     skipped: tuple[dict, ...] = ()  # {item, where, reason} of each photo or line left out
 
     @property
@@ -36,11 +39,26 @@ class Dataset:
         return len(self.labels)
 
 
-def from_scores(images, scores, masks=None, **fields) -> Dataset:
+def from_scores(images, scores, masks=None, true_scores=None, **fields) -> Dataset:
+    """A Dataset of scores [N]; `true_scores` [N] (the noiseless rater's, synthetic data) are
+    mapped to `true_labels` by the same classes (their counts are the scores' own)."""
     scores = np.asarray(scores)
     class_scores = tuple(int(s) for s in np.unique(scores))
     labels = np.searchsorted(np.asarray(class_scores), scores).astype(np.int32)
-    return Dataset(images=images, labels=labels, class_scores=class_scores, masks=masks, **fields)
+    true_labels = None
+    if true_scores is not None:
+        true_scores = np.asarray(true_scores)
+        if not np.isin(true_scores, class_scores).all():
+            raise DataError("the noiseless scores hold a score the scores do not")
+        true_labels = np.searchsorted(np.asarray(class_scores), true_scores).astype(np.int32)
+    return Dataset(
+        images=images,
+        labels=labels,
+        class_scores=class_scores,
+        masks=masks,
+        true_labels=true_labels,
+        **fields,
+    )
 
 
 def load(
@@ -68,6 +86,7 @@ def load(
         whole["image"],
         whole["score"],
         whole.get("mask"),
+        true_scores=whole.get("true_score"),
         keys=whole["key"],
         fingerprints=whole["fingerprint"],
         official_test=official_test,

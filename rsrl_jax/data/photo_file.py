@@ -19,7 +19,8 @@ from rsrl_jax.data import builders, prepared
 from rsrl_jax.data.builders import READ_CHUNK
 
 PHOTOS_FILE_SUFFIX = "_photos.npy"  # the decoded photos beside the records, memory-mapped
-LABELS_FILE_SUFFIX = "_labels.npz"  # scores, keys, fingerprints (masks): a reuse reads no record
+# scores, keys, fingerprints (true scores, masks): a reuse reads no record
+LABELS_FILE_SUFFIX = "_labels.npz"
 
 
 def read_splits(builder: builders.PhotoBuilder, splits: list[str]) -> dict[str, np.ndarray]:
@@ -88,6 +89,8 @@ def _write_photo_file(
         "key": np.empty(n, object),
         "fingerprint": np.empty(n, object),
     }
+    if builder.with_true_scores:
+        out["true_score"] = np.empty(n, np.int32)
     if builder.with_masks:
         out["mask"] = np.empty((n, size, size), bool)
     start, lo = time.perf_counter(), 0

@@ -32,6 +32,9 @@ from rsrl_jax.errors import DataError
 from rsrl_jax.files import write_atomic
 
 FORMAT_VERSION = 4  # bump when decoding changes what is stored (invalidates prepared data)
+# Bump when the synthetic records change (invalidates prepared synthetic data only; 2: the
+# noiseless rater's `true_score`).
+SYNTHETIC_VERSION = 2
 LOCK_LOG_EVERY_S = 60.0  # while waiting for another process's preparation
 COMPLETE_FILE = "rsrl_jax_complete.json"  # written last into a finished preparation
 
@@ -101,7 +104,12 @@ def _plan(config: ml_collections.ConfigDict) -> _Plan:
     d, size = config.data, stored_size(config)
     options = {"format": FORMAT_VERSION, "name": d.name, "size": size}
     if d.name == "synthetic":
-        options.update(num_examples=d.num_examples, seed=config.seed, label_noise=d.label_noise)
+        options.update(
+            num_examples=d.num_examples,
+            seed=config.seed,
+            label_noise=d.label_noise,
+            synthetic=SYNTHETIC_VERSION,
+        )
         key = fingerprint(options)
         kwargs = dict(
             num_examples=d.num_examples,

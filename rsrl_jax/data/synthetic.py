@@ -17,6 +17,8 @@ quality ``q`` (``factors['quality']``). The easy-to-see factors weigh most:
 An ambiguous rater sees ``z(q) + label_noise * N(0, 1)`` (``z`` = standardisation over the data
 set), so noise mostly swaps neighbouring scores. The noisy values are ranked and cut into classes
 whose counts match ``SCORE_SHARES`` exactly (``class_counts``): the lowest get 2, the highest 9.
+The same cut of ``q`` itself gives the noiseless rater's scores (``noiseless_scores``,
+``true_scores``): where a photo's score differs from it, the photo is mislabelled.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ class SyntheticPhotos:
     scores: np.ndarray  # int32 [N], 2..9
     masks: np.ndarray  # bool [N, S, S]
     factors: dict[str, np.ndarray]  # float32 [N] each
+    # int32 [N], 2..9: the noiseless rater's scores (`noiseless_scores` of the latent quality);
+    # a photo whose `scores` differ is mislabelled. Equal to `scores` when label_noise = 0.
+    true_scores: np.ndarray
 
 
 def class_counts(num_examples: int) -> dict[int, int]:
@@ -86,6 +91,35 @@ def class_counts(num_examples: int) -> dict[int, int]:
     for s in order[:left]:
         counts[s] += 1
     return counts
+
+
+def scores_by_rank(values: np.ndarray) -> np.ndarray:
+    """int32 [N] scores of `values` [N]: ranked (stable argsort, ties to the lower index) and
+    cut into classes of exactly `class_counts(N)` photos, the lowest values scoring 2, the
+    highest 9. The one rank cut of the module: the rater's scores and the noiseless ones."""
+    values = np.asarray(values)
+    scores = np.empty(len(values), np.int32)
+    order = np.argsort(values, kind="stable")
+    start = 0
+    for score, count in sorted(class_counts(len(values)).items()):
+        scores[order[start : start + count]] = score
+        start += count
+    return scores
+
+
+def standardised(quality: np.ndarray) -> np.ndarray:
+    """z(q) [N]: the latent quality [N] standardised over the data set (a constant q gives 0)."""
+    quality = np.asarray(quality, np.float64)
+    std = quality.std()
+    return (quality - quality.mean()) / (std if std > 0 else 1.0)
+
+
+def noiseless_scores(quality: np.ndarray) -> np.ndarray:
+    """int32 [N]: the scores a rater without noise gives: the rank cut (`scores_by_rank`) of the
+    latent quality q [N] (`factors['quality']`) with the class counts of the noisy scores
+    (`class_counts`). `generate(label_noise=0)` gives exactly these scores (from its float64 q;
+    its float32 `factors['quality']` can order near-ties otherwise: use `true_scores`)."""
+    return scores_by_rank(standardised(quality))
 
 
 def _goodness(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -137,18 +171,16 @@ def generate(
 
     good = _goodness(raw)
     quality = sum(QUALITY_WEIGHTS[k] * good[k] for k in QUALITY_WEIGHTS)
-    std = quality.std()
-    z = (quality - quality.mean()) / (std if std > 0 else 1.0)
+    z = standardised(quality)
     noise_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
     noisy = z + label_noise * noise_rng.standard_normal(n)
 
-    scores = np.empty(n, np.int32)
-    order = np.argsort(noisy, kind="stable")
-    start = 0
-    for score, count in sorted(class_counts(n).items()):
-        scores[order[start : start + count]] = score
-        start += count
-
     factors = {k: v.astype(np.float32) for k, v in raw.items()}
     factors["quality"] = quality.astype(np.float32)
-    return SyntheticPhotos(images=images, scores=scores, masks=masks, factors=factors)
+    return SyntheticPhotos(
+        images=images,
+        scores=scores_by_rank(noisy),
+        masks=masks,
+        factors=factors,
+        true_scores=noiseless_scores(quality),
+    )

@@ -1,6 +1,9 @@
 """The end of a round: one forward pass over D, validation and test, the round's metrics
 record, the next round's selection, the round checkpoint.
 
+On synthetic data the record also says what the selection that built the round's training
+set removed of each majority class, mislabelled or not (`selection_truth.selection_record`).
+
 One pass of net_i over the ORIGINAL training set D gives both round i's train metrics and
 the likelihoods of round i+1's selection (paper eqs. 1-3), so D is read once per round.
 """
@@ -11,7 +14,7 @@ import time
 import numpy as np
 from absl import logging
 
-from rsrl_jax.analysis import metrics
+from rsrl_jax.analysis import metrics, selection_truth
 from rsrl_jax.engine import placement
 from rsrl_jax.method import selection
 from rsrl_jax.run import checkpoints
@@ -104,6 +107,14 @@ def finish_round(exp, fold, round_, params, keep, train_stats, epochs, epoch_siz
         "epochs": epochs,
         "steps": epochs * math.ceil(epoch_size / config.train.batch_size),
     }
+    if data.true_labels is not None:  # synthetic data: what this round's selection removed
+        record["selection"] = selection_truth.selection_record(
+            keep,
+            data.labels[split.train],
+            data.true_labels[split.train],
+            fold.majority,
+            data.class_scores,
+        )
     # Selected even after the last round: a resume that raises rsrl.rounds trains on it.
     next_keep, warnings = selection.next_training_set(
         config,

@@ -112,9 +112,11 @@ def open_fold(exp, index: int, split: splits.Split) -> FoldRun:
         len(split.val),
         len(split.test),
         [data.class_scores[c] for c in majority],
-        f"selection {config.method.selection!r}"
-        if config.method.selection != "rsrl"
-        else f"kept when {selection.rule_text(config.rsrl)}",
+        f"kept when {selection.rule_text(config.rsrl)}"
+        if config.method.selection == "rsrl"
+        else f"kept: {selection.rule_text(config.rsrl, 'random_drop')}"
+        if config.method.selection == "random_drop"
+        else f"selection {config.method.selection!r}",
     )
     mngr = checkpoints.manager(exp.workdir, index)
     return FoldRun(

@@ -8,7 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-SELECTIONS = ("rsrl", "none", "hardness")  # method.selection
+SELECTIONS = ("rsrl", "none", "hardness", "random_drop")  # method.selection
+# The spawn key of random_drop's generator: its draws are a stream of their own, apart from
+# the epoch orders drawn from (seed, fold, round) (`method.sampling`).
+RANDOM_DROP_STREAM = 1
 
 
 def majority_classes(labels: np.ndarray, num_classes: int, num_majority: int) -> np.ndarray:
@@ -131,8 +134,42 @@ def hardness_keep(own_probability, labels, num_classes: int, target: int = 0) ->
     return keep
 
 
+def random_keep(rule_keep, labels, majority, rng: np.random.Generator) -> np.ndarray:
+    """A keep mask with exactly as many samples of each class in `majority` as `rule_keep`
+    keeps of it, chosen uniformly at random (without replacement) within the class; every
+    other class is kept whole.
+
+    The control that separates RSRL's choice of samples from the mere shrinking of the
+    majority classes (`method.selection='random_drop'`): the same class sizes per round as
+    RSRL's rule, none of its choice.
+
+    Args:
+      rule_keep: bool [N], the rule's keep mask (RSRL's, `rsrl_keep`).
+      labels: [N] integer class of each sample.
+      majority: [M] class indices, drawn in this order from `rng`.
+      rng: the round's generator (`random_drop_rng`).
+
+    Returns:
+      bool [N]; per majority class c: sum(keep[labels == c]) == sum(rule_keep[labels == c]).
+    """
+    rule_keep, labels = np.asarray(rule_keep, bool), np.asarray(labels)
+    keep = np.ones(len(labels), bool)
+    for c in np.asarray(majority):
+        members = np.flatnonzero(labels == c)
+        keep[members] = False
+        keep[rng.choice(members, size=int(rule_keep[members].sum()), replace=False)] = True
+    return keep
+
+
+def random_drop_rng(seed: int, fold: int, round_: int) -> np.random.Generator:
+    """random_drop's generator for the selection of round `round_` of `fold`: a function of
+    (seed, fold, round) only (the same in every process), its own stream (RANDOM_DROP_STREAM)."""
+    sequence = np.random.SeedSequence([seed, fold, round_], spawn_key=(RANDOM_DROP_STREAM,))
+    return np.random.default_rng(sequence)
+
+
 def baseline_keep(selection: str, d_logits, d_labels, num_classes: int, target: int = 0):
-    """The next round's training set for the selections other than RSRL's.
+    """The next round's training set for the baselines that ignore the rsrl.* fields.
 
     `none`: all of D every round (plain fine-tuning, round after round, on the same budget).
     `hardness`: `hardness_keep` on the softmax probability (imbalanced-learn's
@@ -145,7 +182,7 @@ def baseline_keep(selection: str, d_logits, d_labels, num_classes: int, target: 
         prob = np.asarray(jax.nn.softmax(np.asarray(d_logits, np.float32), axis=-1))
         own = prob[np.arange(len(d_labels)), d_labels]
         return hardness_keep(own, d_labels, num_classes, target)
-    raise ValueError(f"no baseline selection {selection!r}: one of {SELECTIONS[1:]}")
+    raise ValueError(f"no baseline selection {selection!r}: 'none' or 'hardness'")
 
 
 def likelihoods(logits, kind: str) -> np.ndarray:
@@ -162,8 +199,9 @@ def likelihoods(logits, kind: str) -> np.ndarray:
 _keep_mask = jax.jit(keep_mask)
 
 
-def rule_text(rsrl) -> str:
-    """The RSRL rule of the config section `rsrl` in words, for the log and the report."""
+def rule_text(rsrl, selection: str = "rsrl") -> str:
+    """The RSRL rule of the config section `rsrl` in words, for the log and the report; for
+    `selection='random_drop'`, the random draw of as many as that rule keeps."""
     own = f"own-class {rsrl.likelihood} likelihood"
     if rsrl.drop_quantile > 0:
         text = (
@@ -175,6 +213,11 @@ def rule_text(rsrl) -> str:
         text = f"{own} >= K=({ks}) (the paper's rule)"
     if rsrl.min_keep_per_class > 0:
         text += f", topped up to rsrl.min_keep_per_class={rsrl.min_keep_per_class}"
+    if selection == "random_drop":
+        text = (
+            f"as many photos of each majority class as RSRL's rule keeps ({text}), drawn at "
+            "random within the class (method.selection='random_drop')"
+        )
     return text
 
 
@@ -203,12 +246,15 @@ def short_of_batch(kept: int, of: int, batch_size: int) -> bool:
     return kept < min(batch_size, of)
 
 
-def selection_warning(fold, round_, counts, batch_size, trains_on, d_size, rsrl) -> str | None:
+def selection_warning(
+    fold, round_, counts, batch_size, trains_on, d_size, rsrl, selection: str = "rsrl"
+) -> str | None:
     """One line when the selection for round `round_` keeps no photo, or fewer than one batch,
     of a majority class (`short_of_batch`), else None.
 
     `counts`: [(score, kept, of)] per majority class (`majority_counts`); `trains_on`: the
-    round's training set size; `d_size`: |D|; `rsrl`: the config section (the rule, remedies).
+    round's training set size; `d_size`: |D|; `rsrl`: the config section (the rule, remedies);
+    `selection`: 'rsrl' or 'random_drop' (`rule_text`).
     """
     short = [(s, k, n) for s, k, n in counts if short_of_batch(k, n, batch_size)]
     if not short:
@@ -226,9 +272,24 @@ def selection_warning(fold, round_, counts, batch_size, trains_on, d_size, rsrl)
     per_class = ", ".join(f"{s}: {k}/{n}" for s, k, n in counts)
     return (
         f"fold {fold} round {round_}: the selection keeps {' and '.join(what)} (kept/of per "
-        f"majority score: {per_class}; rule: {rule_text(rsrl)}); round {round_} trains on "
-        f"{trains_on} of {d_size} photos of D. To keep more: {remedies(rsrl)}"
+        f"majority score: {per_class}; rule: {rule_text(rsrl, selection)}); round {round_} "
+        f"trains on {trains_on} of {d_size} photos of D. To keep more: {remedies(rsrl)}"
     )
+
+
+def rsrl_keep(rsrl, d_logits, d_labels, majority, thresholds) -> np.ndarray:
+    """RSRL's keep mask over D (bool [N]) from the previous round's logits over D [N, C]: the
+    paper's rule (eqs. 1-3: own-class likelihood >= K_r) or, with `rsrl.drop_quantile` > 0,
+    `quantile_keep`; then topped up to `rsrl.min_keep_per_class` per majority class.
+    `rsrl`: the config section."""
+    d_labels = np.asarray(d_labels)
+    lik = likelihoods(d_logits, rsrl.likelihood)
+    own = lik[np.arange(len(d_labels)), d_labels]
+    if rsrl.drop_quantile > 0:
+        rule = quantile_keep(own, d_labels, majority, rsrl.drop_quantile)
+    else:
+        rule = np.asarray(_keep_mask(lik, d_labels, majority, thresholds))
+    return keep_at_least(rule, own, d_labels, majority, rsrl.min_keep_per_class)
 
 
 def next_training_set(
@@ -236,28 +297,32 @@ def next_training_set(
 ) -> tuple[np.ndarray, list[str]]:
     """(keep mask over D, warnings): the samples of D that round `round_` trains on.
 
-    `method.selection='rsrl'`: the paper's rule (eqs. 1-3: own-class likelihood >= K_r) or,
-    with `rsrl.drop_quantile` > 0, `quantile_keep`, on the previous round's logits over all
-    of D [N, C]; then topped up to `rsrl.min_keep_per_class` per majority class. The warnings
-    are at most one line, `selection_warning`. A baseline selection ('none', 'hardness')
-    takes its own rule, without warnings (the rsrl.* fields do not apply to it).
+    `method.selection='rsrl'`: `rsrl_keep` on the previous round's logits over all of D
+    [N, C]. `'random_drop'`: as many samples of each majority class as `rsrl_keep` keeps,
+    drawn at random (`random_keep`, generator `random_drop_rng(seed, fold, round_)`). The
+    warnings of both are at most one line, `selection_warning`. A baseline selection ('none',
+    'hardness') takes its own rule, without warnings (the rsrl.* fields do not apply to it).
     """
     d_labels = np.asarray(d_labels)
-    if config.method.selection != "rsrl":
+    selection = config.method.selection
+    if selection not in ("rsrl", "random_drop"):
         keep = baseline_keep(
-            config.method.selection, d_logits, d_labels, num_classes, config.method.hardness_target
+            selection, d_logits, d_labels, num_classes, config.method.hardness_target
         )
         return keep, []
     rsrl = config.rsrl
-    lik = likelihoods(d_logits, rsrl.likelihood)
-    own = lik[np.arange(len(d_labels)), d_labels]
-    if rsrl.drop_quantile > 0:
-        rule = quantile_keep(own, d_labels, majority, rsrl.drop_quantile)
-    else:
-        rule = np.asarray(_keep_mask(lik, d_labels, majority, thresholds))
-    keep = keep_at_least(rule, own, d_labels, majority, rsrl.min_keep_per_class)
+    keep = rsrl_keep(rsrl, d_logits, d_labels, majority, thresholds)
+    if selection == "random_drop":
+        keep = random_keep(keep, d_labels, majority, random_drop_rng(config.seed, fold, round_))
     counts = majority_counts(keep, d_labels, majority, class_scores)
     warning = selection_warning(
-        fold, round_, counts, config.train.batch_size, int(keep.sum()), len(d_labels), rsrl
+        fold,
+        round_,
+        counts,
+        config.train.batch_size,
+        int(keep.sum()),
+        len(d_labels),
+        rsrl,
+        selection,
     )
     return keep, [warning] if warning else []
