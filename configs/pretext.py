@@ -3,26 +3,30 @@
   python -m rsrl_jax.pretrain --config=configs/pretext.py [--out=DIR]
 
 Writes DIR/demo_alexnet.npz (the backbone conv1..fc7, float16) and demo_alexnet.json (its
-provenance: command, seed, commit, SHA-256, pretext accuracy per label). The package ships
-the result as `model.pretrained='shipped:demo_alexnet'`, which configs/demo.py fine-tunes.
-The network is the demo's (configs/demo.py: image size, width, fc_dim must agree).
+provenance: command, seed, commit, SHA-256, pretext accuracy per label, this config). The
+package ships the result as `model.pretrained='shipped:demo_alexnet'`, which configs/demo.py
+fine-tunes; the network (image size, width, fc_dim) must be the demo's. Pretraining always
+uses Adam (one epoch of warm-up, then cosine decay to 0) on He-initialised weights
+(`rsrl_jax.engine.pretrain`). About half an hour on a 2-core CPU.
 """
 
 import ml_collections
 
-from rsrl_jax.config import base_config
-
 
 def get_config():
-    c = base_config()
-    c.seed = 0
+    c = ml_collections.ConfigDict()
+    c.seed = 0  # initialisation, photo order, dropout
+    c.data = ml_collections.ConfigDict()
     c.data.image_size = 64
+    c.model = ml_collections.ConfigDict()
     c.model.width = 0.5
     c.model.fc_dim = 512
     c.model.dropout_rate = 0.0
+    c.model.compute_dtype = "float32"
+    c.train = ml_collections.ConfigDict()
     c.train.batch_size = 64
     c.train.eval_batch_size = 256
-    c.train.learning_rate = 1e-3  # Adam: one epoch of warm-up, then cosine decay to 0
+    c.train.learning_rate = 1e-3  # Adam's peak rate
     c.train.weight_decay = 0.0
     c.train.epochs = 30
     c.pretext = ml_collections.ConfigDict()

@@ -303,6 +303,41 @@ def validate_with_data(config: ml_collections.ConfigDict, class_scores, counts) 
         )
 
 
+def validate_pretext(config: ml_collections.ConfigDict) -> None:
+    """Raise errors.ConfigError naming the first field of a `configs/pretext.py` config
+    (`python -m rsrl_jax.pretrain`) with a value pretraining cannot use."""
+
+    def check(ok: bool, field: str, why: str):
+        if not ok:
+            raise ConfigError(f"config.{field}={config[field]!r}: {why}")
+
+    check(
+        63 <= config.data.image_size <= 512,
+        "data.image_size",
+        "must be 63 (the smallest AlexNet input) to 512 pixels",
+    )
+    check(config.model.width > 0, "model.width", "must be positive")
+    check(config.model.fc_dim >= 1, "model.fc_dim", "must be >= 1")
+    check(0 <= config.model.dropout_rate < 1, "model.dropout_rate", "must be in [0, 1)")
+    check(
+        config.model.compute_dtype in COMPUTE_DTYPES,
+        "model.compute_dtype",
+        f"must be one of {COMPUTE_DTYPES}",
+    )
+    check(config.train.batch_size >= 1, "train.batch_size", "must be >= 1")
+    check(config.train.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
+    check(config.train.learning_rate > 0, "train.learning_rate", "must be positive")
+    check(config.train.weight_decay >= 0, "train.weight_decay", "must be >= 0")
+    check(config.train.epochs >= 1, "train.epochs", "must be >= 1")
+    check(config.pretext.seed >= 0, "pretext.seed", "must be >= 0")
+    check(
+        config.pretext.num_train >= config.train.batch_size,
+        "pretext.num_train",
+        f"must be at least one batch (train.batch_size={config.train.batch_size})",
+    )
+    check(config.pretext.num_heldout >= 1, "pretext.num_heldout", "must be >= 1")
+
+
 def ignored_data_fields(config: ml_collections.ConfigDict) -> list[str]:
     """One line for each data.* field set (unlike base_config()) that data.name does not read.
 

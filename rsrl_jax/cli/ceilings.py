@@ -19,6 +19,8 @@ FLAGS = flags.FLAGS
 
 
 def _pm(stat: dict) -> str:
+    if stat["n"] == 1:
+        return f"{stat['mean']:.3f}"
     return f"{stat['mean']:.3f} ± {stat['std']:.3f} (n={stat['n']})"
 
 

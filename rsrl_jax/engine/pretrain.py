@@ -23,6 +23,7 @@ import numpy as np
 import optax
 from absl import logging
 
+from rsrl_jax import config as config_lib
 from rsrl_jax import files
 from rsrl_jax.data import pretext
 from rsrl_jax.data.preprocess import normalize
@@ -121,10 +122,12 @@ def chance_per_label(labels: np.ndarray) -> dict:
 def pretrain(config: ml_collections.ConfigDict) -> dict:
     """Generates the corpus, pretrains, and returns {params, accuracy, chance, seconds}.
 
-    `config`: a `configs/pretext.py` config (`model`, `train` as a run's; `pretext.*`).
+    `config`: a `configs/pretext.py` config (refused with errors.ConfigError naming the
+    field if pretraining cannot use it: `config.validate_pretext`).
     Training and held-out photos come from seeds `pretext.seed` and `pretext.seed + 1`
     of the pretext stream. Deterministic given the config.
     """
+    config_lib.validate_pretext(config)
     c = config.pretext
     t0 = time.perf_counter()
     logging.info("pretext corpus: %d training + %d held-out photos", c.num_train, c.num_heldout)
@@ -217,6 +220,8 @@ def write_record(config: ml_collections.ConfigDict, result: dict, file: str, com
             "width": config.model.width,
             "fc_dim": config.model.fc_dim,
         },
+        "training": "Adam, one epoch of linear warm-up then cosine decay to 0, He-initialised "
+        "kernels, random horizontal flips; the loss: the sum of each label's cross-entropy",
         "labels": dict(pretext.LABELS),
         "pretext_accuracy": result["accuracy"],
         "chance": result["chance"],

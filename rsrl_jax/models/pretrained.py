@@ -15,6 +15,7 @@ stored float16 and are trained float32. numpy only: training never imports torch
 import hashlib
 import json
 import os
+import re
 import zipfile
 
 import ml_collections
@@ -33,7 +34,12 @@ SHIPPED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "weights"
 
 def convert_hint(path: str) -> str:
     if path.startswith(SHIPPED):
-        return f"the shipped weights are {', '.join(shipped_names()) or 'none'}"
+        names = ", ".join(shipped_names())
+        there = f"the package ships {names}" if names else "this install ships no weights"
+        return (
+            f"{there}; reinstall the package if it should, make weights with python -m "
+            "rsrl_jax.pretrain, or set config.model.pretrained='' to train from scratch"
+        )
     out = path if path and not os.path.splitext(path)[1] else "DIR"
     return (
         "convert torchvision's alexnet-owt-7be5be79.pth first: python -m rsrl_jax.convert "
@@ -52,7 +58,10 @@ def shipped_names() -> list[str]:
 
 def weights_file(path: str) -> str:
     if path.startswith(SHIPPED):
-        return os.path.join(SHIPPED_DIR, path[len(SHIPPED) :] + ".npz")
+        name = path[len(SHIPPED) :]
+        # A name, not a path: 'shipped:../x' must not leave the package's folder.
+        safe = name if re.fullmatch(r"[A-Za-z0-9_.-]+", name) and name not in (".", "..") else "?"
+        return os.path.join(SHIPPED_DIR, safe + ".npz")
     return os.path.join(path, WEIGHTS_FILE) if os.path.isdir(path) else path
 
 
@@ -159,6 +168,11 @@ def problem(path: str, width: float = 1.0, fc_dim: int = 4096) -> str | None:
     if not os.path.exists(file):
         return f"no converted weights at {file}; {convert_hint(path)}"
     record = provenance(path)
+    if record is None and path.startswith(SHIPPED):
+        return (
+            f"{file} has no readable record {record_file(file)} to check it against: "
+            "reinstall the package"
+        )
     if record is not None and sha256(file) != record["sha256"]:
         return (
             f"{file} does not match the SHA-256 in its record {record_file(file)}: the file "
@@ -197,11 +211,17 @@ def load_backbone(path: str, width: float = 1.0, fc_dim: int = 4096) -> dict:
     why = problem(path, width, fc_dim)
     if why:
         raise errors.ConfigError(f"model.pretrained={path!r}: {why}")
-    with np.load(weights_file(path), allow_pickle=False) as npz:
-        return {
-            layer: {k: np.asarray(npz[f"{layer}/{k}"], np.float32) for k in ("kernel", "bias")}
-            for layer in BACKBONE
-        }
+    try:
+        with np.load(weights_file(path), allow_pickle=False) as npz:
+            return {
+                layer: {k: np.asarray(npz[f"{layer}/{k}"], np.float32) for k in ("kernel", "bias")}
+                for layer in BACKBONE
+            }
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # damaged past its headers
+        raise errors.ConfigError(
+            f"model.pretrained={path!r}: {weights_file(path)} cannot be read ({e}); "
+            f"{convert_hint(path)}"
+        ) from None
 
 
 def initial_params(config: ml_collections.ConfigDict, model: AlexNet, seed: int) -> dict:
@@ -215,9 +235,17 @@ def initial_params(config: ml_collections.ConfigDict, model: AlexNet, seed: int)
         logging.info("initial weights: random init (model.pretrained=''), training from scratch")
         return params
     backbone = load_backbone(path, model.width, model.fc_dim)
+    record = provenance(path)
+    made = (
+        f" (SHA-256 {record['sha256'][:16]} as its record says; made by "
+        f"{record.get('command', '?')!r} at commit {record.get('commit', '?')})"
+        if record
+        else ""
+    )
     logging.info(
-        "initial weights: pretrained backbone conv1..fc7 from %s, fresh %d-way head (seed %d)",
+        "initial weights: pretrained backbone conv1..fc7 from %s%s, fresh %d-way head (seed %d)",
         weights_file(path),
+        made,
         model.num_classes,
         seed,
     )
