@@ -56,3 +56,11 @@ def test_ceilings_command_prints_ceilings_and_a_runs_figures(tmp_path):
     assert f"{workdir}: round 1 train accuracy on D" in out
     figures = ceilings.run_figures(str(workdir))
     assert f"test macro F {figures['round1_test_macro_f1']['mean']:.3f}" in out
+
+
+def test_ceilings_seeds_come_from_the_runs_and_must_agree_with_them():
+    assert ceilings.seeds_for([], {}, 7) == [7]
+    assert ceilings.seeds_for([], {"a": 2, "b": 0, "c": 2}, 7) == [2, 0]
+    assert ceilings.seeds_for([0, 1], {"a": 1}, 7) == [0, 1]
+    with pytest.raises(ConfigError, match="a is a run of seed 2; add it to --seeds"):
+        ceilings.seeds_for([0, 1], {"a": 2}, 7)

@@ -178,3 +178,45 @@ def test_pretrain_step_trains_every_layer():
     assert np.isfinite(float(loss))
     for layer in before:
         assert not np.array_equal(before[layer]["kernel"], after[layer]["kernel"]), layer
+
+
+def test_pretext_config_values_pretraining_cannot_use_are_refused():
+    from configs import pretext as pretext_config
+    from rsrl_jax.config import validate_pretext
+    from rsrl_jax.errors import ConfigError
+
+    validate_pretext(pretext_config.get_config())
+    for field, value, why in (
+        ("pretext.num_train", 10, "at least one batch"),
+        ("train.epochs", 0, "must be >= 1"),
+        ("data.image_size", 16, "63"),
+        ("train.learning_rate", -1.0, "positive"),
+        ("model.width", 0.0, "positive"),
+    ):
+        config = pretext_config.get_config()
+        config.update_from_flattened_dict({field: value})
+        with pytest.raises(ConfigError, match=why) as e:
+            pretrain.pretrain(config)  # refused before any photo is drawn
+        assert str(e.value).startswith(f"config.{field}=")
+
+
+def test_damaged_or_unnamed_weights_are_refused_in_one_message(tmp_path):
+    from rsrl_jax.errors import ConfigError
+
+    params = {
+        name.split("/")[0]: {} for name in pretrained.backbone_shapes(0.25, 64)
+    }  # fmt: skip
+    for name, shape in pretrained.backbone_shapes(0.25, 64).items():
+        layer, leaf = name.split("/")
+        params[layer][leaf] = np.ones(shape, np.float32)
+    file = pretrained.save(params, str(tmp_path))
+    data = bytearray(open(file, "rb").read())
+    middle = len(data) // 2  # inside fc6's values: the headers still read
+    data[middle : middle + 16] = b"\xff" * 16
+    open(file, "wb").write(bytes(data))
+    assert pretrained.problem(file, 0.25, 64) is None
+    with pytest.raises(ConfigError, match="cannot be read"):
+        pretrained.load_backbone(file, 0.25, 64)
+    # A shipped name is a name: no path out of the package's folder.
+    assert pretrained.weights_file("shipped:../weights/demo_alexnet").endswith("?.npz")
+    assert "no converted weights" in pretrained.problem("shipped:../weights/demo_alexnet")

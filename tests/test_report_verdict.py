@@ -225,3 +225,13 @@ def test_the_report_command_takes_the_round_choice(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Every fold takes round 2" in (workdir / "report" / "report.md").read_text()
+
+
+def test_a_gap_below_a_hundredth_is_called_about_level(tmp_path):
+    runs = [record(0, 1, 0.20, 0.241), record(0, 2, 0.30, 0.243)]
+    workdir = write_workdir(tmp_path / "run", runs)
+    verdict = open(report.write_report(str(workdir))).read().splitlines()[2]
+    assert verdict.startswith(
+        "**Verdict.** The chosen round 2 is about level with round 1 on test: macro F 0.243 "
+        "vs 0.241"
+    )

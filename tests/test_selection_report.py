@@ -97,11 +97,12 @@ def test_several_folds_average_round_2_and_other_rules_are_named():
         "likelihood >= its class's 0.5-quantile over D (rsrl.drop_quantile=0.5), topped up to "
         "rsrl.min_keep_per_class=2; the other classes are kept whole."
     )
-    # Round 2 keeps 3 and 52 of 85 majority photos: mean 27.5 (32 %), folds 4 % and 61 %.
+    # Round 2 keeps 3 and 52 of 85 majority photos: 55 of 170 (32 %), folds 4 % and 61 %;
+    # it trains on 12 and 61 of 94.
     assert lines[4] == (
-        "Round 2 keeps on average 28 of 85 majority-class photos (32 %; folds 4-61 %) and "
-        "trains on 36 of 94 photos of D (39 %) over 2 folds; the paper's round 2 trained on "
-        "about 500 of 2480 photos (20 %)."
+        "Over its 2 folds, round 2 keeps 55 of 170 majority-class photos (32 %; folds 4-61 %) "
+        "and trains on 73 of 188 photos of D (39 %); the paper's round 2 trained on about 500 "
+        "of 2480 photos (20 %)."
     )
     assert "| 1 | 2 | 20 / 40 | 16 / 25 | 16 / 20 | 52 / 85 | 61 / 94 |" in lines
     assert selection_report.section(records, config_json())[-4:] == lines[-4:]

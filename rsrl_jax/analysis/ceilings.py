@@ -19,12 +19,15 @@ figure of a run (`analysis.metrics.classification_report`).
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 
 from rsrl_jax.analysis import fold_stats, metrics, report
 from rsrl_jax.data import splits as splits_lib
 from rsrl_jax.data import synthetic
-from rsrl_jax.errors import ConfigError
+from rsrl_jax.errors import ConfigError, NotFound
 
 FACTOR_SIZE = 32  # the factors and scores do not depend on the size photos are rendered at
 
@@ -106,3 +109,28 @@ def run_figures(*workdirs: str) -> dict:
 def _tagged(records: list[dict], workdir: str) -> list[dict]:
     """Records with `fold` made unique across workdirs, so runs pool as folds do."""
     return [{**r, "fold": (workdir, r["fold"])} for r in records]
+
+
+def run_seed(workdir: str) -> int:
+    """The seed a run used (its config.json); errors.NotFound if `workdir` holds no run."""
+    report.read_records(workdir)  # names a missing workdir or metrics.jsonl
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        raise NotFound(f"{path} not found: is {workdir} the workdir of a run?")
+    with open(path) as f:
+        return int(json.load(f)["seed"])
+
+
+def seeds_for(given: list[int], run_seeds: dict[str, int], config_seed: int) -> list[int]:
+    """The seeds whose splits the ceilings are computed on: `given`, else the runs' seeds
+    (each once, in order), else the config's. errors.ConfigError if a run's seed is not
+    among `given`: its figures would sit beside other splits' ceilings."""
+    for workdir, seed in run_seeds.items():
+        if given and seed not in given:
+            raise ConfigError(
+                f"--seeds={','.join(map(str, given))}: {workdir} is a run of seed {seed}; "
+                f"add it to --seeds or leave --seeds out (the runs' seeds are used)"
+            )
+    if given:
+        return given
+    return list(dict.fromkeys(run_seeds.values())) or [config_seed]

@@ -77,13 +77,12 @@ def round2_sentence(rows: list[dict]) -> str:
             f"and trains on {trains[0]} of {d[0]} photos of D ({_pct(trains[0], d[0])}); {paper}."
         )
     shares = [100 * k / n for k, n in zip(kept, of, strict=True) if n]
-    spread = f"; folds {min(shares):.0f}-{max(shares):.0f} %" if shares else ""
-    mean = {name: sum(v) / len(v) for name, v in (("k", kept), ("n", of), ("t", trains), ("d", d))}
+    low, high = (round(min(shares)), round(max(shares))) if shares else (0, 0)
+    spread = f"; folds {low}-{high} %" if low != high else ""
     return (
-        f"Round 2 keeps on average {mean['k']:.0f} of {mean['n']:.0f} majority-class photos "
-        f"({_pct(mean['k'], mean['n'])}{spread}) and trains on {mean['t']:.0f} of "
-        f"{mean['d']:.0f} photos of D ({_pct(mean['t'], mean['d'])}) over {len(r2)} folds; "
-        f"{paper}."
+        f"Over its {len(r2)} folds, round 2 keeps {sum(kept)} of {sum(of)} majority-class "
+        f"photos ({_pct(sum(kept), sum(of))}{spread}) and trains on {sum(trains)} of "
+        f"{sum(d)} photos of D ({_pct(sum(trains), sum(d))}); {paper}."
     )
 
 

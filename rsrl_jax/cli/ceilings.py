@@ -11,7 +11,7 @@ The library is `rsrl_jax.analysis.ceilings` (what each ceiling means).
 from absl import app, flags
 from ml_collections import config_flags
 
-from rsrl_jax import cli
+from rsrl_jax import cli, errors
 from rsrl_jax.analysis import ceilings
 from rsrl_jax.analysis.fold_stats import mean_std
 
@@ -27,7 +27,12 @@ def _pm(stat: dict) -> str:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    seeds = [int(s) for s in FLAGS.seeds] or [FLAGS.config.seed]
+    try:
+        given = [int(s) for s in FLAGS.seeds]
+    except ValueError:
+        raise errors.ConfigError(f"--seeds={','.join(FLAGS.seeds)}: must be integers") from None
+    run_seeds = {w: ceilings.run_seed(w) for w in FLAGS.workdirs}  # read first: fail fast
+    seeds = ceilings.seeds_for(given, run_seeds, FLAGS.config.seed)
     folds = []
     for seed in seeds:
         config = FLAGS.config.copy_and_resolve_references()
@@ -55,7 +60,11 @@ def main(argv):
 if __name__ == "__main__":
     # Flags are defined only when run as a program, so importing this module defines none.
     config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
-    flags.DEFINE_list("seeds", [], "Seeds whose splits the ceilings pool; default the config's.")
+    flags.DEFINE_list(
+        "seeds",
+        [],
+        "Seeds whose splits the ceilings pool; default the workdirs' (else the config's).",
+    )
     flags.DEFINE_list("workdirs", [], "Workdirs of runs of that config to show beside.")
     flags.mark_flags_as_required(["config"])
     cli.run(main)
