@@ -140,6 +140,12 @@ def test_the_warning_names_the_short_classes_their_counts_and_the_remedies():
     assert "score 5 (kept/of per majority score: 5: 2/25, 4: 14/14; " in text
     assert "rule: own-class sigmoid likelihood >= its class's 0.3-quantile over D " in text
     assert "(rsrl.drop_quantile=0.3), topped up to rsrl.min_keep_per_class=2)" in text
+    # The quantile rule is on already: the advice is a smaller q, not the option again.
+    assert text.endswith(
+        "To keep more: rsrl.min_keep_per_class=N (now 2) keeps at least the N most likely "
+        "photos of each majority class; a smaller rsrl.drop_quantile (now 0.3) drops a smaller "
+        "share of each majority class"
+    )
     # A batch of each, or all of a class smaller than a batch: no warning.
     assert selection.selection_warning(0, 2, [(5, 16, 25), (4, 9, 9)], 16, 40, 60, rsrl) is None
 

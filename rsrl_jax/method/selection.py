@@ -222,13 +222,23 @@ def rule_text(rsrl, selection: str = "rsrl") -> str:
 
 
 def remedies(rsrl) -> str:
-    """The documented options that keep more of a majority class, with their current values."""
-    return (
+    """The documented options that keep more of a majority class, with their current values.
+
+    With `rsrl.drop_quantile` already on, the advice is a smaller q, not the option itself.
+    """
+    floor = (
         f"rsrl.min_keep_per_class=N (now {rsrl.min_keep_per_class}) keeps at least the N most "
-        f"likely photos of each majority class; rsrl.drop_quantile=q (now "
-        f"{rsrl.drop_quantile:g}), 0 < q < 1, drops only the photos below the q-quantile of "
-        "their class's likelihoods over D (about a share q of each majority class) instead of "
-        "comparing with K"
+        "likely photos of each majority class; "
+    )
+    if rsrl.drop_quantile:
+        return floor + (
+            f"a smaller rsrl.drop_quantile (now {rsrl.drop_quantile:g}) drops a smaller share "
+            "of each majority class"
+        )
+    return floor + (
+        "rsrl.drop_quantile=q (now 0), 0 < q < 1, drops only the photos below the q-quantile "
+        "of their class's likelihoods over D (about a share q of each majority class) instead "
+        "of comparing with K"
     )
 
 
