@@ -26,6 +26,12 @@ def normalize(images: jax.Array) -> jax.Array:
     return (x - IMAGENET_MEAN) / IMAGENET_STD
 
 
+def random_flips(x: jax.Array, key: jax.Array) -> jax.Array:
+    """Each NHWC photo mirrored left-right with probability 1/2 (training augmentation)."""
+    flip = jax.random.bernoulli(key, 0.5, (x.shape[0], 1, 1, 1))
+    return jnp.where(flip, x[:, :, ::-1, :], x)
+
+
 def _crop_origin_range(images, size: int) -> tuple[int, int]:
     """(largest top, largest left) of a `size` window; ValueError if the photos are smaller."""
     h, w = images.shape[1:3]

@@ -26,7 +26,7 @@ from absl import logging
 from rsrl_jax import config as config_lib
 from rsrl_jax import files
 from rsrl_jax.data import pretext
-from rsrl_jax.data.preprocess import normalize
+from rsrl_jax.data.preprocess import normalize, random_flips
 from rsrl_jax.engine import train
 from rsrl_jax.models import pretrained
 from rsrl_jax.run.progress import Progress
@@ -71,9 +71,7 @@ def make_pretrain_step(model, tx):
 
     def step(params, opt_state, images, labels, key):
         flip_key, dropout_key = jax.random.split(key)
-        x = normalize(images)
-        do_flip = jax.random.bernoulli(flip_key, 0.5, (x.shape[0], 1, 1, 1))
-        x = jnp.where(do_flip, x[:, :, ::-1, :], x)
+        x = random_flips(normalize(images), flip_key)
 
         def loss_fn(p):
             logits = model.apply({"params": p}, x, train=True, rngs={"dropout": dropout_key})
@@ -185,10 +183,14 @@ SHIPPED_NAME = "demo_alexnet"
 def git_commit() -> str:
     """The source tree's git commit (with '+changes' if it differs from it), or 'unknown'."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        )
+        return done.stdout.strip()
+
     try:
-        run = lambda *a: subprocess.run(  # noqa: E731
-            ["git", *a], cwd=root, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
         commit = run("rev-parse", "HEAD")
         return commit + ("+changes" if run("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):

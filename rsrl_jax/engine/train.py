@@ -18,7 +18,13 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rsrl_jax.data.preprocess import center_crops, eval_input, normalize, random_crops
+from rsrl_jax.data.preprocess import (
+    center_crops,
+    eval_input,
+    normalize,
+    random_crops,
+    random_flips,
+)
 from rsrl_jax.engine import compiler
 from rsrl_jax.method import losses
 from rsrl_jax.models.alexnet import AlexNet
@@ -170,8 +176,7 @@ def make_train_step(
                 images = center_crops(images, image_size)
         x = normalize(images)
         if flip:
-            do_flip = jax.random.bernoulli(flip_key, 0.5, (x.shape[0], 1, 1, 1))
-            x = jnp.where(do_flip, x[:, :, ::-1, :], x)
+            x = random_flips(x, flip_key)
 
         def loss_fn(params):
             logits = model.apply({"params": params}, x, train=True, rngs={"dropout": dropout_key})
