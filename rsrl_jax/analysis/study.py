@@ -1,0 +1,315 @@
+"""Does RSRL's edge hold over seeds and rater noise? compare's methods, run many times.
+
+  python -m rsrl_jax.study --config=configs/demo.py [--seeds=0,1,2]
+      [--label_noise=0.1,0.5,1.0] [--methods=plain,rsrl,random_drop,focal,logit_adjusted]
+      [--workdir=DIR]
+
+Each (noise level, seed, method) is the config with compare's method fields
+(`compare.method_config`, the equal-steps budget), `seed` and `data.label_noise` set, run by
+`rsrl.run` into `DIR/noise_<noise>/seed_<seed>/<method>/`: an ordinary run, resumable, so
+the same command carries on and reuses finished runs.
+
+Per method and noise level, over every seed x fold (a unit): the test figures of the round
+chosen on validation macro F (`fold_stats.verdict_figures`: macro F, balanced accuracy,
+minority and majority recall), mean ± std over the units; the paired difference to `plain`
+(same seed, same fold: same photos, same split) with a 95 % t interval; and, pooled over
+units, rounds >= 2 and majority classes, the mislabelled share of the photos the selections
+dropped and kept (`selection_truth`, synthetic data). Writes `DIR/study.md`, `study.json`
+and `study.png`.
+"""
+
+import json
+import math
+import os
+import time
+
+import ml_collections
+import numpy as np
+from absl import logging
+
+from rsrl_jax import errors
+from rsrl_jax.analysis import compare, fold_stats, report, selection_truth
+from rsrl_jax.engine import rsrl
+from rsrl_jax.files import write_atomic
+
+DEFAULT_SEEDS = (0, 1, 2)
+DEFAULT_NOISE = (0.1, 0.5, 1.0)
+# plain (the reference of every difference), RSRL, its control, and compare's two
+# strongest loss baselines.
+DEFAULT_METHODS = ("plain", "rsrl", "random_drop", "focal", "logit_adjusted")
+REFERENCE = "plain"
+FIGURES = fold_stats.VERDICT_FIGURES
+TITLES = {
+    "macro_f1": "macro F",
+    "balanced_accuracy": "balanced acc.",
+    "minority_recall": "minority R",
+    "majority_recall": "majority R",
+}
+CONFIDENCE = 0.95
+
+
+def check_grid(methods, seeds, noise) -> tuple[list[str], list[int], list[float]]:
+    """The study's methods, seeds and noise levels, deduplicated; a bad one raises
+    ConfigError naming its flag."""
+    methods, seeds, noise = (list(dict.fromkeys(x)) for x in (methods, seeds, noise))
+    if not methods:
+        raise errors.ConfigError("--methods: name at least one method")
+    for method in methods:
+        compare.method_fields(method)  # unknown parts: "--methods: unknown part ..."
+    if not seeds:
+        raise errors.ConfigError("--seeds: name at least one seed")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise errors.ConfigError(f"--seeds: {seed!r} is not an integer >= 0")
+    if not noise:
+        raise errors.ConfigError("--label_noise: name at least one noise level")
+    for level in noise:
+        if not isinstance(level, int | float) or not math.isfinite(level) or level < 0:
+            raise errors.ConfigError(f"--label_noise: {level!r} is not a number >= 0")
+    return methods, seeds, [float(x) for x in noise]
+
+
+def run_dir(noise: float, seed: int, method: str) -> str:
+    """A run's folder, relative to the study's workdir."""
+    return os.path.join(f"noise_{noise:g}", f"seed_{seed}", method)
+
+
+def run_config(config, method: str, seed: int, noise: float, equal_steps: bool = True):
+    config = compare.method_config(config, method, equal_steps)
+    config.seed = seed
+    config.data.label_noise = noise
+    return config
+
+
+def paired_interval(diffs, confidence: float = CONFIDENCE) -> dict:
+    """{mean, std, n, low, high}: the mean of paired differences and its t interval
+    (scipy.stats.t; low/high None for fewer than two pairs). std: the sample std (ddof 1)."""
+    from scipy import stats
+
+    d = np.asarray([x for x in diffs if x is not None], np.float64)
+    if d.size == 0:
+        return {"mean": None, "std": None, "n": 0, "low": None, "high": None}
+    mean = float(d.mean())
+    if d.size < 2:
+        return {"mean": mean, "std": None, "n": 1, "low": None, "high": None}
+    std = float(d.std(ddof=1))
+    half = float(stats.t.ppf((1 + confidence) / 2, d.size - 1)) * std / math.sqrt(d.size)
+    return {"mean": mean, "std": std, "n": int(d.size), "low": mean - half, "high": mean + half}
+
+
+def units(records_by_seed: dict[int, list[dict]], num_majority: int) -> list[dict]:
+    """One entry per seed x fold: the round chosen on validation and its verdict figures."""
+    out = []
+    for seed, records in sorted(records_by_seed.items()):
+        for fold, rs in fold_stats.by_fold(records).items():
+            majority = fold_stats.majority_scores(rs[0], num_majority)
+            chosen = fold_stats.choose_round(rs, "val")
+            out.append(
+                {
+                    "seed": seed,
+                    "fold": fold,
+                    "round": chosen["round"],
+                    **fold_stats.verdict_figures(chosen, majority),
+                }
+            )
+    return out
+
+
+def cell_summary(records_by_seed: dict[int, list[dict]], num_majority: int) -> dict:
+    """One method at one noise level: its units, their mean ± std, the selection's truth."""
+    us = units(records_by_seed, num_majority)
+    rows = [
+        row
+        for records in records_by_seed.values()
+        for row in selection_truth.truth_rows(records)
+        if row["round"] >= 2
+    ]
+    return {
+        "units": us,
+        **{
+            name: fold_stats.mean_std([u[name] for u in us if u[name] is not None])
+            for name in FIGURES
+        },
+        "selection": selection_truth.pooled(rows) if rows else None,
+    }
+
+
+def against_reference(cell: dict, reference: dict) -> dict:
+    """Per figure, the paired difference cell - reference over the units both have."""
+    ref = {(u["seed"], u["fold"]): u for u in reference["units"]}
+    out = {}
+    for name in FIGURES:
+        diffs = []
+        for u in cell["units"]:
+            r = ref.get((u["seed"], u["fold"]))
+            if r is not None and u[name] is not None and r[name] is not None:
+                diffs.append(u[name] - r[name])
+        out[name] = paired_interval(diffs)
+    return out
+
+
+def summarize(records: dict, num_majority: int) -> dict:
+    """records[noise][method][seed] = that run's metrics.jsonl records ->
+    {noise: {method: summary}} (with `diff` to plain when plain is in the study)."""
+    out = {}
+    for noise, by_method in records.items():
+        cells = {m: cell_summary(by_seed, num_majority) for m, by_seed in by_method.items()}
+        for method, cell in cells.items():
+            cell["diff"] = (
+                against_reference(cell, cells[REFERENCE])
+                if REFERENCE in cells and method != REFERENCE
+                else None
+            )
+        out[f"{noise:g}"] = cells
+    return out
+
+
+def study(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    methods=DEFAULT_METHODS,
+    seeds=DEFAULT_SEEDS,
+    noise=DEFAULT_NOISE,
+    equal_steps: bool = True,
+) -> dict:
+    """Runs (or resumes) every run of the grid; writes study.md, study.json and study.png."""
+    methods, seeds, noise = check_grid(methods, seeds, noise)
+    if config.data.name != "synthetic" and len(noise) > 1:
+        raise errors.ConfigError(
+            f"--label_noise: rater noise is drawn only on synthetic data, not "
+            f"{config.data.name!r}; give one level"
+        )
+    grid = [(n, s, m) for n in noise for s in seeds for m in methods]
+    configs = {key: run_config(config, key[2], key[1], key[0], equal_steps) for key in grid}
+    os.makedirs(workdir, exist_ok=True)
+    start = time.perf_counter()
+    for i, key in enumerate(grid):
+        logging.info(
+            "run %d/%d: noise %g, seed %d, %s | %.0fs so far",
+            i + 1,
+            len(grid),
+            *key,
+            time.perf_counter() - start,
+        )
+        rsrl.run(configs[key], os.path.join(workdir, run_dir(*key)))
+    records = {
+        n: {
+            m: {s: report.read_records(os.path.join(workdir, run_dir(n, s, m))) for s in seeds}
+            for m in methods
+        }
+        for n in noise
+    }
+    out = {
+        "methods": {m: compare.method_fields(m) for m in methods},
+        "seeds": seeds,
+        "label_noise": noise,
+        "reference": REFERENCE if REFERENCE in methods else None,
+        "confidence": CONFIDENCE,
+        "equal_steps": equal_steps,
+        "noise": summarize(records, config.rsrl.num_majority),
+        "config": json.loads(config.to_json()),
+    }
+    write_atomic(os.path.join(workdir, "study.json"), json.dumps(out, indent=2))
+    plot(out, os.path.join(workdir, "study.png"))
+    table = markdown(out, config)
+    write_atomic(os.path.join(workdir, "study.md"), table)
+    logging.info("study of %d runs in %.0fs:\n%s", len(grid), time.perf_counter() - start, table)
+    return out
+
+
+def _stat(s: dict) -> str:
+    if not s["n"]:
+        return "–"
+    return f"{s['mean']:.3f}" + (f" ± {s['std']:.3f}" if s["n"] > 1 else "")
+
+
+def _diff(d: dict | None) -> str:
+    if d is None or not d["n"]:
+        return "–"
+    if d["low"] is None:
+        return f"{d['mean']:+.3f}"
+    return f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+
+
+def _pct(share) -> str:
+    return "–" if share is None else f"{100 * share:.0f} %"
+
+
+def markdown(out: dict, config) -> str:
+    seeds, noise = out["seeds"], out["label_noise"]
+    first = next(iter(next(iter(out["noise"].values())).values()))
+    folds = len({u["fold"] for u in first["units"]})
+    lines = [
+        "# RSRL over seeds and rater noise",
+        "",
+        f"`{config.data.name}` data; seeds {', '.join(map(str, seeds))}; rater noise "
+        f"(`data.label_noise`) {', '.join(f'{n:g}' for n in noise)}; {folds} fold(s) per seed, "
+        f"{config.rsrl.rounds} round(s) per run; "
+        + (
+            "every epoch a pass over all of D, so every method spends the same steps."
+            if out["equal_steps"]
+            else "the config's epochs (steps may differ)."
+        ),
+        "Each cell: the test figure of the round chosen on validation macro F, mean ± std over "
+        "seeds x folds; below each method, the paired difference to `plain` (same seed, same "
+        f"fold) with its {100 * out['confidence']:.0f} % t interval. Majority: the "
+        f"{config.rsrl.num_majority} largest classes of each fold's D.",
+        "",
+    ]
+    for key, cells in out["noise"].items():
+        lines += [
+            f"## Rater noise {key}",
+            "",
+            "| method | " + " | ".join(TITLES[n] for n in FIGURES) + " | dropped / kept "
+            "mislabelled (chance) |",
+            "| --- | " + " | ".join("---" for _ in FIGURES) + " | --- |",
+        ]
+        for method, cell in cells.items():
+            sel = cell["selection"]
+            truth = (
+                "–"
+                if sel is None
+                else f"{_pct(sel['dropped'])} / {_pct(sel['kept'])} ({_pct(sel['chance'])})"
+            )
+            lines.append(
+                f"| {method} | " + " | ".join(_stat(cell[n]) for n in FIGURES) + f" | {truth} |"
+            )
+            if cell["diff"] is not None:
+                lines.append(
+                    "| − plain | " + " | ".join(_diff(cell["diff"][n]) for n in FIGURES) + " | |"
+                )
+        lines.append("")
+    lines += [
+        "Mislabelled: the photo's score differs from the noiseless rater's; pooled over "
+        "seeds, folds, rounds >= 2 and majority classes. Each run (curves, report) is in "
+        "`noise_<noise>/seed_<seed>/<method>/`.",
+        "",
+        "![study](study.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(out: dict, path: str) -> None:
+    """One panel per figure: mean ± std over seeds x folds against rater noise, per method."""
+    from rsrl_jax.analysis.figures import new_figure
+
+    noise = out["label_noise"]
+    methods = list(out["methods"])
+    fig = new_figure(4 * len(FIGURES), 3.8)
+    axes = fig.subplots(1, len(FIGURES), sharey=True)
+    for ax, name in zip(axes, FIGURES, strict=True):
+        for i, method in enumerate(methods):
+            stats = [out["noise"][f"{n:g}"][method][name] for n in noise]
+            mean = [s["mean"] if s["n"] else np.nan for s in stats]
+            std = [s["std"] if s["n"] else 0.0 for s in stats]
+            x = np.arange(len(noise)) + (i - (len(methods) - 1) / 2) * 0.06
+            ax.errorbar(x, mean, yerr=std, marker="o", capsize=2, label=method)
+        ax.set_xticks(np.arange(len(noise)), [f"{n:g}" for n in noise])
+        ax.set(title=TITLES[name], xlabel="rater noise (data.label_noise)")
+        ax.set_ylim(0, 1.05)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test, round chosen on validation")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)

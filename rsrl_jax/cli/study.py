@@ -1,0 +1,66 @@
+"""compare's methods over seeds and rater-noise levels, with paired intervals to `plain`.
+
+  python -m rsrl_jax.study --config=configs/demo.py [--config.a.b=v] [--workdir=DIR]
+      [--seeds=0,1,2] [--label_noise=0.1,0.5,1.0]
+      [--methods=plain,rsrl,random_drop,focal,logit_adjusted]
+
+The library function is `rsrl_jax.analysis.study.study`.
+"""
+
+import os
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from rsrl_jax import cli, errors
+from rsrl_jax.analysis.compare import PARTS
+from rsrl_jax.analysis.study import DEFAULT_METHODS, DEFAULT_NOISE, DEFAULT_SEEDS, study
+
+FLAGS = flags.FLAGS
+
+
+def parse_values(flag: str, values, kind):
+    """The flag's list items as `kind` (int or float); ConfigError naming the flag."""
+    out = []
+    for value in values:
+        try:
+            out.append(kind(value))
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise errors.ConfigError(f"--{flag}: {value!r} is not {what}") from None
+    return out
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    cli.quiet_libraries()
+    seeds = parse_values("seeds", FLAGS.seeds, int)
+    noise = parse_values("label_noise", FLAGS.label_noise, float)
+    workdir = FLAGS.workdir if FLAGS.workdir is not None else cli.default_workdir(prefix="study_")
+    study(FLAGS.config, workdir, FLAGS.methods, seeds, noise, FLAGS.equal_steps)
+    print(os.path.join(workdir, "study.md"))
+
+
+if __name__ == "__main__":
+    # Flags are defined only when run as a program, so importing this module defines none.
+    config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+    flags.DEFINE_string("workdir", None, "Output directory; default runs/study_<config name>.")
+    flags.DEFINE_list("seeds", [str(s) for s in DEFAULT_SEEDS], "Seeds (config.seed), each >= 0.")
+    flags.DEFINE_list(
+        "label_noise",
+        [f"{n:g}" for n in DEFAULT_NOISE],
+        "Rater-noise levels (config.data.label_noise, synthetic data), each >= 0.",
+    )
+    flags.DEFINE_list(
+        "methods",
+        list(DEFAULT_METHODS),
+        f"Methods as compare's: parts {list(PARTS)}, joined by '+' to combine (e.g. rsrl+focal).",
+    )
+    flags.DEFINE_bool(
+        "equal_steps",
+        True,
+        "Every epoch as long as a pass over all of D, so all methods spend the same steps.",
+    )
+    flags.mark_flags_as_required(["config"])
+    cli.run(main)

@@ -1,0 +1,207 @@
+"""`rsrl_jax.study`: compare's methods over seeds and rater noise, paired intervals to plain."""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import stats
+
+from conftest import TINY_OVERRIDES, read_records
+from rsrl_jax import errors
+from rsrl_jax.analysis import fold_stats, selection_truth, study
+
+# rsrl+focal: round 1 differs from plain (the loss), later rounds select
+SELECTING = "rsrl+focal"
+METHODS = ("plain", SELECTING)
+SEEDS = (0, 1)
+NOISE = (0.1, 1.0)
+
+
+def study_command(workdir, methods="plain,rsrl+focal", seeds="0,1", noise="0.1,1.0"):
+    cmd = [sys.executable, "-m", "rsrl_jax.study", "--config=configs/demo.py"]
+    cmd += [f"--workdir={workdir}", f"--methods={methods}", f"--seeds={seeds}"]
+    cmd += [f"--label_noise={noise}", "--config.log.progress=False"]
+    return cmd + [f"--config.{k}={v}" for k, v in TINY_OVERRIDES.items()]
+
+
+def run_study(workdir, **kwargs):
+    result = subprocess.run(study_command(workdir, **kwargs), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("study")
+    return workdir, run_study(workdir)
+
+
+def test_paired_interval_matches_scipy():
+    a = np.array([0.61, 0.55, 0.70, 0.48, 0.66])
+    b = np.array([0.58, 0.57, 0.62, 0.41, 0.60])
+    got = study.paired_interval(list(a - b))
+    want = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert got["mean"] == pytest.approx(float(np.mean(a - b)))
+    assert got["std"] == pytest.approx(float(np.std(a - b, ddof=1)))
+    assert (got["low"], got["high"]) == pytest.approx((want.low, want.high))
+    assert got["n"] == 5
+    # one pair: a mean, no interval; None entries (a group without test photos) left out
+    assert study.paired_interval([0.2, None]) == {
+        "mean": 0.2,
+        "std": None,
+        "n": 1,
+        "low": None,
+        "high": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ((["plain", "smote"], [0], [0.1]), "--methods: unknown part 'smote'"),
+        ((["plain"], [0, -1], [0.1]), "--seeds: -1 is not an integer >= 0"),
+        ((["plain"], [0], [0.1, -0.5]), "--label_noise: -0.5 is not a number >= 0"),
+        ((["plain"], [0], [math.nan]), "--label_noise: nan is not a number >= 0"),
+        (([], [0], [0.1]), "--methods: name at least one method"),
+    ],
+)
+def test_bad_grid_is_named(grid, message):
+    with pytest.raises(errors.ConfigError) as raised:
+        study.check_grid(*grid)
+    assert str(raised.value).startswith(message)
+
+
+def test_bad_flags_refused_in_one_line_before_any_work(tmp_path):
+    cases = {
+        "method": ({"methods": "plain,smote"}, "error: --methods: unknown part 'smote'"),
+        "seed": ({"seeds": "0,one"}, "error: --seeds: 'one' is not an integer"),
+        "noise": ({"noise": "0.1,-1"}, "error: --label_noise: -1.0 is not a number >= 0"),
+    }
+    procs = {
+        name: subprocess.Popen(
+            study_command(tmp_path / name, **kwargs),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, (kwargs, _) in cases.items()
+    }
+    for name, proc in procs.items():
+        _, stderr = proc.communicate()
+        assert proc.returncode == 2, stderr[-2000:]
+        assert stderr.strip().splitlines()[-1].startswith(cases[name][1]), stderr[-2000:]
+        assert len(stderr.strip().splitlines()) == 1, stderr[-2000:]
+        assert not (tmp_path / name).exists()
+
+
+def test_study_figures_match_the_runs(tiny_study):
+    workdir, result = tiny_study
+    assert result.stdout.strip().endswith("study.md")
+    with Image.open(workdir / "study.png") as png:
+        assert png.size[0] > 500
+    out = json.loads((workdir / "study.json").read_text())
+    assert list(out["methods"]) == list(METHODS) and out["seeds"] == list(SEEDS)
+    table = (workdir / "study.md").read_text()
+    num_majority = out["config"]["rsrl"]["num_majority"]
+    against_scipy = 0
+    for noise in NOISE:
+        key = f"{noise:g}"
+        assert f"## Rater noise {key}" in table
+        chosen = {}  # method -> [(seed, fold) -> verdict figures]
+        rows = {}
+        for method in METHODS:
+            chosen[method], rows[method] = {}, []
+            for seed in SEEDS:
+                run = workdir / f"noise_{key}" / f"seed_{seed}" / method
+                config = json.loads((run / "config.json").read_text())
+                assert config["seed"] == seed and config["data"]["label_noise"] == noise
+                assert config["train"]["epoch_samples"] == "all"
+                records = read_records(run)
+                for fold in sorted({r["fold"] for r in records}):
+                    rs = sorted((r for r in records if r["fold"] == fold), key=lambda r: r["round"])
+                    best = max(rs, key=lambda r: (r["val"]["macro_f1"], -r["round"]))
+                    majority = fold_stats.majority_scores(rs[0], num_majority)
+                    test = best["test"]
+                    recall = {
+                        group: [
+                            c["recall"]
+                            for s, c in test["per_class"].items()
+                            if (s in majority) == (group == "majority") and c["support"]
+                        ]
+                        for group in ("majority", "minority")
+                    }
+                    chosen[method][seed, fold] = {
+                        "macro_f1": test["macro_f1"],
+                        "balanced_accuracy": test["balanced_accuracy"],
+                        "minority_recall": float(np.mean(recall["minority"])),
+                        "majority_recall": float(np.mean(recall["majority"])),
+                    }
+                    for r in rs[1:]:
+                        for s in r.get("selection", {}).values():
+                            rows[method].append(s)
+        for method in METHODS:
+            cell = out["noise"][key][method]
+            for name in study.FIGURES:
+                values = [v[name] for v in chosen[method].values()]
+                assert cell[name]["mean"] == pytest.approx(np.mean(values))
+                assert cell[name]["std"] == pytest.approx(np.std(values))
+                assert cell[name]["n"] == len(values) == len(SEEDS)
+        # the paired difference rsrl - plain, over seed x fold, and its t interval
+        diff = out["noise"][key][SELECTING]["diff"]["macro_f1"]
+        d = [
+            chosen[SELECTING][u]["macro_f1"] - chosen["plain"][u]["macro_f1"]
+            for u in chosen[SELECTING]
+        ]
+        sem = np.std(d, ddof=1) / math.sqrt(len(d))
+        if sem > 0:
+            low, high = stats.t.interval(0.95, len(d) - 1, loc=np.mean(d), scale=sem)
+            against_scipy += 1
+        else:  # the tiny networks may agree on every unit: scipy's interval is nan, ours a point
+            low = high = np.mean(d)
+        assert diff["mean"] == pytest.approx(np.mean(d))
+        assert (diff["low"], diff["high"]) == pytest.approx((low, high))
+        assert out["noise"][key]["plain"]["diff"] is None
+        # selection truth, pooled by hand: mislabelled photos / photos of each set
+        assert out["noise"][key]["plain"]["selection"] is None or all(
+            s["dropped"] == 0 for s in rows["plain"]
+        )
+        sel = out["noise"][key][SELECTING]["selection"]
+        dropped = sum(s["dropped"] for s in rows[SELECTING])
+        kept = sum(s["kept"] for s in rows[SELECTING])
+        m_kept = sum(
+            round(s["kept_mislabelled_share"] * s["kept"]) for s in rows[SELECTING] if s["kept"]
+        )
+        assert sel["kept"] == pytest.approx(m_kept / kept)
+        if dropped:
+            m_dropped = sum(
+                round(s["dropped_mislabelled_share"] * s["dropped"])
+                for s in rows[SELECTING]
+                if s["dropped"]
+            )
+            assert sel["dropped"] == pytest.approx(m_dropped / dropped)
+        assert sel == selection_truth.pooled(
+            [
+                r
+                for seed in SEEDS
+                for r in selection_truth.truth_rows(
+                    read_records(workdir / f"noise_{key}" / f"seed_{seed}" / SELECTING)
+                )
+                if r["round"] >= 2
+            ]
+        )
+
+    assert against_scipy  # at least one noise level where the methods differ
+
+
+def test_study_rerun_reuses_finished_runs(tiny_study):
+    workdir, _ = tiny_study
+    metrics = workdir / "noise_0.1" / "seed_0" / SELECTING / "metrics.jsonl"
+    before = metrics.read_text()
+    out_before = json.loads((workdir / "study.json").read_text())
+    run_study(workdir)
+    assert metrics.read_text() == before
+    assert json.loads((workdir / "study.json").read_text()) == out_before
