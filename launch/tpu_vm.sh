@@ -60,7 +60,7 @@ if ((setup)); then
     rm -rf $remote_dir && mkdir $remote_dir && tar -xzf rsrl-jax.tar.gz -C $remote_dir
     cd $remote_dir && python3 -m venv .venv
     .venv/bin/pip install --quiet --upgrade pip
-    .venv/bin/pip install --quiet -e . 'jax[tpu]'"
+    .venv/bin/pip install --quiet -c constraints.txt -e . 'jax[tpu]'"
 fi
 
 # Quote the run's flags for the remote shell, so values with spaces or parentheses survive.

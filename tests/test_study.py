@@ -75,6 +75,18 @@ def test_bad_grid_is_named(grid, message):
     assert str(raised.value).startswith(message)
 
 
+def test_noise_levels_refused_on_data_without_a_rater(tmp_path):
+    # Rater noise is drawn only for synthetic photos: a folder's scores are what they are,
+    # so several levels would be the same runs under different names.
+    from rsrl_jax.config import base_config
+
+    config = base_config()
+    config.data.name = "folder"
+    with pytest.raises(errors.ConfigError, match="--label_noise: rater noise is drawn only"):
+        study.study(config, str(tmp_path / "s"), ["plain"], [0], [0.1, 0.5])
+    assert not (tmp_path / "s").exists()
+
+
 def test_bad_flags_refused_in_one_line_before_any_work(tmp_path):
     cases = {
         "method": ({"methods": "plain,smote"}, "error: --methods: unknown part 'smote'"),
