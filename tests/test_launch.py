@@ -47,7 +47,7 @@ def test_tpu_vm_creates_copies_installs_on_every_worker_and_runs_there(tmp_path)
     )
     assert scp.startswith("compute tpus tpu-vm scp ") and scp.endswith("--worker=all")
     assert setup.startswith(f"compute tpus tpu-vm ssh rsrl {where} --worker=all --command=")
-    assert "pip install --quiet -e . 'jax[tpu]'" in setup
+    assert "pip install --quiet -c constraints.txt -e . 'jax[tpu]'" in setup
     files = (tmp_path / "gcloud.log.files").read_text().split()
     assert {"rsrl_jax/main.py", "launch/tpu_vm.sh", "pyproject.toml"} <= set(files)
     assert not any(f.startswith(".venv") for f in files)
