@@ -159,7 +159,8 @@ def test_random_drop_names_its_rule_and_the_truth_adds_a_sentence_and_the_figure
     assert lines[-3:] == [
         "Where the truth is known (the noiseless rater's scores of the synthetic photos), 50 % "
         "of the majority-class photos the selections of round 3 drop are mislabelled, against "
-        "10 % of those they keep; chance (the classes' own share in D) is 20 %.",
+        "10 % of those they keep; chance (a drop blind to the labels, as many photos from each "
+        "class) is 20 %.",
         "",
         "![mislabelled share of dropped and kept](selection_mislabelled.png)",
     ]

@@ -52,14 +52,21 @@ def test_pooled_shares_sentence_and_figure(tmp_path):
     rows = selection_truth.truth_rows(records)
     assert [(r["round"], r["score"]) for r in rows] == [(1, "4"), (1, "3"), (2, "4"), (2, "3")]
     round2 = [r for r in rows if r["round"] == 2]
-    # dropped: 2 + 1 wrong of 2 + 2; kept: 0 + 1 of 4 + 2; chance: 2 + 2 of 6 + 4.
+    # dropped: 2 + 1 wrong of 2 + 2; kept: 0 + 1 of 4 + 2; chance: a blind drop of 2 photos
+    # of score 4 (2 of its 6 wrong) and 2 of score 3 (2 of 4 wrong): (2 * 2/6 + 2 * 2/4) / 4.
     assert selection_truth.pooled(round2) == pytest.approx(
-        {"dropped": 3 / 4, "kept": 1 / 6, "chance": 4 / 10}
+        {"dropped": 3 / 4, "kept": 1 / 6, "chance": 5 / 12}
+    )
+    # Nothing dropped (round 1): chance is the classes' share in D, 4 of 10.
+    round1 = [r for r in rows if r["round"] == 1]
+    assert selection_truth.pooled(round1) == pytest.approx(
+        {"dropped": None, "kept": 4 / 10, "chance": 4 / 10}
     )
     assert selection_truth.sentence(records) == (
         "Where the truth is known (the noiseless rater's scores of the synthetic photos), 75 % "
         "of the majority-class photos the selections of round 2 drop are mislabelled, against "
-        "17 % of those they keep; chance (the classes' own share in D) is 40 %."
+        "17 % of those they keep; chance (a drop blind to the labels, as many photos from each "
+        "class) is 42 %."
     )
     path = tmp_path / selection_truth.FIGURE
     assert selection_truth.plot(records, str(path))

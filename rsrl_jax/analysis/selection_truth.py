@@ -5,8 +5,9 @@ On synthetic data the noiseless rater's class of every photo is known (`Dataset.
 the rank cut of the latent quality, `data.synthetic.noiseless_scores`); a photo whose label
 differs from it is mislabelled. RSRL's premise (paper §III) is that the photos it drops are
 the doubtful ones: here that reads as a dropped set more often mislabelled than the kept set
-and than the class as a whole (chance: a selection blind to the labels' quality, such as
-`method.selection='random_drop'`, drops mislabelled photos at the class's own share).
+and than chance: a selection blind to the labels' quality, such as
+`method.selection='random_drop'`, drops mislabelled photos at the class's own share (pooled
+over classes: weighted by the photos dropped from each).
 
 `selection_record` makes a round's `metrics.jsonl` field `selection`; `truth_rows`,
 `pooled`, `sentence` and `plot` read it back for the report.
@@ -82,11 +83,26 @@ def truth_rows(records: list[dict]) -> list[dict]:
 
 
 def pooled(rows: list[dict]) -> dict[str, float | None]:
-    """{set: mislabelled share} of `rows` pooled (photos summed over folds, rounds, classes)."""
-    return {
+    """{set: mislabelled share} of `rows` pooled (photos summed over folds, rounds, classes).
+
+    `chance` is what a selection blind to the labels' quality would drop: each row's class
+    share in D, weighted by the photos dropped from it (so pooling classes with different
+    shares and drop rates does not read as a preference; random_drop's expectation). With
+    nothing dropped, the classes' share in D.
+    """
+    out = {
         name: _share(sum(r[f"m_{name}"] for r in rows), sum(r[f"n_{name}"] for r in rows))
-        for name in SETS
+        for name in ("dropped", "kept")
     }
+    dropped = sum(r["n_dropped"] for r in rows)
+    if dropped:
+        expected = sum(
+            r["n_dropped"] * r["m_chance"] / r["n_chance"] for r in rows if r["n_chance"]
+        )
+        out["chance"] = expected / dropped
+    else:
+        out["chance"] = _share(sum(r["m_chance"] for r in rows), sum(r["n_chance"] for r in rows))
+    return out
 
 
 def _pct(share: float | None) -> str:
@@ -114,7 +130,8 @@ def sentence(records: list[dict]) -> str | None:
     return (
         f"{truth}, {_pct(share['dropped'])} of the majority-class photos the selections of "
         f"{where} drop are mislabelled, against {_pct(share['kept'])} of those they keep; "
-        f"chance (the classes' own share in D) is {_pct(share['chance'])}."
+        f"chance (a drop blind to the labels, as many photos from each class) is "
+        f"{_pct(share['chance'])}."
     )
 
 
