@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from rsrl_jax.models import pooling
+from rsrl_jax.models import pooling, state_dicts
 
 CONV_CHANNELS = (64, 192, 384, 256, 256)
 MIN_IMAGE_SIZE = 63  # smallest input whose last max-pool still has a 3x3 window
@@ -131,26 +131,12 @@ def check_torchvision_state_dict(state_dict) -> None:
     """Raises ValueError naming the first way `state_dict` is not torchvision's AlexNet.
 
     Keys are checked in torchvision's order (missing, then shape and dtype), then the first
-    unexpected key. Only the last layer's number of classes may differ from ImageNet's 1000.
+    unexpected key (`models.state_dict.check`). Only the last layer's number of classes may
+    differ from ImageNet's 1000.
     """
-    if not hasattr(state_dict, "keys"):
-        raise ValueError(f"not an AlexNet state dict: a {type(state_dict).__name__}, not a dict")
-    head = state_dict.get("classifier.6.weight")
+    head = state_dict.get("classifier.6.weight") if hasattr(state_dict, "get") else None
     num_classes = np.shape(head)[0] if np.ndim(head) == 2 else 1000
-    expected = torchvision_shapes(num_classes)
-    for name, shape in expected.items():
-        if name not in state_dict:
-            raise ValueError(f"not an AlexNet state dict: missing key {name!r}")
-        value = np.asarray(state_dict[name])
-        if value.shape != shape:
-            raise ValueError(
-                f"not an AlexNet state dict: {name!r} has shape {value.shape}, expected {shape}"
-            )
-        if not np.issubdtype(value.dtype, np.floating):
-            raise ValueError(f"not an AlexNet state dict: {name!r} has dtype {value.dtype}")
-    for name in state_dict:
-        if name not in expected:
-            raise ValueError(f"not an AlexNet state dict: unexpected key {name!r}")
+    state_dicts.check(state_dict, torchvision_shapes(num_classes), "an AlexNet")
 
 
 def params_from_torchvision(state_dict) -> dict:

@@ -1,28 +1,57 @@
-"""Converts torchvision's ImageNet AlexNet weights into what `model.pretrained` loads.
+"""Converts torchvision's ImageNet AlexNet or ResNet-50 weights into .npz files.
 
   python -m rsrl_jax.convert --torch_weights=alexnet-owt-7be5be79.pth --out=weights/alexnet
+  python -m rsrl_jax.convert --arch=resnet50 --torch_weights=resnet50-0676ba61.pth --out=DIR
 
 First checks the file against its name: torchvision (and torch.hub) names a weights file
 after the first hex digits of its SHA-256 (`alexnet-owt-7be5be79.pth`), so a corrupt,
 truncated or different file is refused, naming both digests, before it is loaded; a name
 without such digits is not checked, and the file's SHA-256 is printed to record. Reads the
 .pth with `torch.load(weights_only=True)`, so no code inside the file ever runs; refuses
-anything that is not torchvision's AlexNet state dict, naming the first mismatch; writes
-`DIR/alexnet_imagenet.npz` (see `rsrl_jax.pretrained`). Needs torch, which training never
-imports: pip install -e '.[convert]'.
+anything that is not the architecture's torchvision state dict, naming the first mismatch
+(and the other architecture, if the file is that one's); writes `DIR/alexnet_imagenet.npz`
+(params, what `model.pretrained` loads: `rsrl_jax.pretrained`) or `DIR/resnet50_imagenet.npz`
+(params and batch_stats, `models.resnet.params_from_torchvision`). Needs torch, which
+training never imports: pip install -e '.[convert]'.
 """
 
 import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 from absl import logging
+from flax import traverse_util
 
 from rsrl_jax import errors
-from rsrl_jax.models import pretrained
-from rsrl_jax.models.alexnet import params_from_torchvision
+from rsrl_jax.models import alexnet, pretrained, resnet
+
+
+class Arch(NamedTuple):
+    """What `--arch` converts: torchvision's file, the port, the file written."""
+
+    title: str
+    url: str  # torchvision's ImageNet weights
+    port: Callable[[Mapping], dict]  # state dict -> the nested arrays `pretrained.save` writes
+    out_file: str
+
+
+ARCHS = {
+    "alexnet": Arch(
+        "AlexNet",
+        "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+        alexnet.params_from_torchvision,
+        pretrained.WEIGHTS_FILE,
+    ),
+    "resnet50": Arch(
+        "ResNet-50",
+        "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+        resnet.params_from_torchvision,  # its defaults are ResNet-50's
+        "resnet50_imagenet.npz",
+    ),
+}
 
 # torch.hub's HASH_REGEX (`-([a-f0-9]*)\.`), anchored to the name's end and to at least
 # the 8 digits torchvision uses, so a date or version in a name is not taken for a digest.
@@ -49,8 +78,9 @@ def name_hash_prefix(path: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def check_name_hash(path: str) -> tuple[str, str | None]:
-    """(the file's SHA-256, the prefix its name promises or None); DataError on a mismatch.
+def check_name_hash(path: str, arch: str = "alexnet") -> tuple[str, str | None]:
+    """(the file's SHA-256, the prefix its name promises or None); DataError on a mismatch,
+    pointing to `arch`'s download.
 
     Like torch.hub's `check_hash`: the digest must start with the digits in the name.
     """
@@ -59,7 +89,7 @@ def check_name_hash(path: str) -> tuple[str, str | None]:
         raise errors.DataError(
             f"{path}: its name promises a SHA-256 starting with {prefix}, but the file's is "
             f"{digest}: the file is corrupt, truncated or another file; download it again "
-            "(torchvision's AlexNet: https://download.pytorch.org/models/alexnet-owt-7be5be79.pth)"
+            f"(torchvision's {ARCHS[arch].title}: {ARCHS[arch].url})"
         )
     return digest, prefix
 
@@ -108,12 +138,36 @@ def load_torch_state_dict(path: str) -> dict[str, np.ndarray]:
     return arrays
 
 
-def convert(torch_weights: str, out_dir: str) -> str:
-    """Checks `torch_weights` against its name (`check_name_hash`), converts it into
-    `out_dir`; returns the written file."""
+def _count(tree) -> int:
+    return sum(np.size(v) for v in traverse_util.flatten_dict(tree).values())
+
+
+def _port(state_dict, arch: str, path: str) -> dict:
+    """`arch`'s port of `state_dict`; DataError naming the first mismatch, and the other
+    architecture when the file is that one's."""
+    try:
+        return ARCHS[arch].port(state_dict)
+    except ValueError as e:
+        hint = ""
+        for other, spec in ARCHS.items():
+            if other == arch:
+                continue
+            try:
+                spec.port(state_dict)
+            except ValueError:
+                continue
+            hint = f"; it is torchvision's {spec.title}: pass --arch={other}"
+        raise errors.DataError(f"{path}: {e}{hint}") from e
+
+
+def convert(torch_weights: str, out_dir: str, arch: str = "alexnet") -> str:
+    """Checks `torch_weights` against its name (`check_name_hash`), converts it as `arch`
+    (a key of ARCHS) into `out_dir`; returns the written file."""
+    if arch not in ARCHS:
+        raise errors.ConfigError(f"--arch={arch}: not one of {', '.join(ARCHS)}")
     if not os.path.isfile(torch_weights):
         raise errors.NotFound(f"{torch_weights}: no such file")
-    digest, prefix = check_name_hash(torch_weights)
+    digest, prefix = check_name_hash(torch_weights, arch)
     if prefix is None:
         logging.info(
             "%s: SHA-256 %s (its name carries no digest to check it against: record this one)",
@@ -124,17 +178,16 @@ def convert(torch_weights: str, out_dir: str) -> str:
         logging.info(
             "%s: SHA-256 %s starts with %s, as its name says", torch_weights, digest, prefix
         )
-    state_dict = load_torch_state_dict(torch_weights)
-    try:
-        params = params_from_torchvision(state_dict)
-    except ValueError as e:
-        raise errors.DataError(f"{torch_weights}: {e}") from e
-    file = pretrained.save(params, out_dir)
+    tree = _port(load_torch_state_dict(torch_weights), arch, torch_weights)
+    file = pretrained.save(tree, out_dir, ARCHS[arch].out_file)
+    params = tree.get("params", tree)  # AlexNet's file holds params alone
     logging.info(
-        "converted %s -> %s: %d parameters, %d-way head",
+        "converted %s -> %s: %s, %d parameters%s, %d-way head",
         torch_weights,
         file,
-        sum(v.size for leaves in params.values() for v in leaves.values()),
+        ARCHS[arch].title,
+        _count(params),
+        f" and {_count(tree['batch_stats'])} BatchNorm statistics" if "batch_stats" in tree else "",
         params["head"]["bias"].shape[0],
     )
     return file

@@ -21,6 +21,7 @@ import zipfile
 import ml_collections
 import numpy as np
 from absl import logging
+from flax import traverse_util
 
 from rsrl_jax import errors
 from rsrl_jax.engine import train
@@ -188,21 +189,26 @@ def problem(path: str, width: float = 1.0, fc_dim: int = 4096) -> str | None:
     return f"{why}; {convert_hint(path)}" if why else None
 
 
-def save(params: dict, out_dir: str, file_name: str = WEIGHTS_FILE, dtype=None) -> str:
-    """Writes `params` ({layer: {kernel, bias}}) to `out_dir/file_name` atomically, as
-    `dtype` (None = as they are; float16 halves a shipped file)."""
+def save(tree: dict, out_dir: str, file_name: str = WEIGHTS_FILE, dtype=None) -> str:
+    """Writes nested dicts of arrays (`params` {layer: {kernel, bias}}, or variables
+    {collection: {module: ...}}) to `out_dir/file_name` atomically, one array per
+    `/`-joined path (`conv1/kernel`), as `dtype` (None = as they are; float16 halves a
+    shipped file)."""
     os.makedirs(out_dir, exist_ok=True)
     file = os.path.join(out_dir, file_name)
-    arrays = {
-        f"{layer}/{k}": np.asarray(v, dtype)
-        for layer, leaves in params.items()
-        for k, v in leaves.items()
-    }
+    arrays = {k: np.asarray(v, dtype) for k, v in traverse_util.flatten_dict(tree, sep="/").items()}
     tmp = file + ".partial"
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
     os.replace(tmp, file)
     return file
+
+
+def read(file: str) -> dict:
+    """The nested dicts `save` wrote, as float32 numpy arrays (no pickles: no code runs)."""
+    with np.load(file, allow_pickle=False) as npz:
+        flat = {k: np.asarray(npz[k], np.float32) for k in npz.files}
+    return traverse_util.unflatten_dict(flat, sep="/")
 
 
 def load_backbone(path: str, width: float = 1.0, fc_dim: int = 4096) -> dict:
