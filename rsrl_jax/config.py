@@ -8,6 +8,7 @@ read, the fields whose valid values depend on the data's classes. (One module, a
 300 lines: every field and every check of it in one place.)
 """
 
+import math
 import os
 
 import jax
@@ -115,6 +116,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.method.logit_adjustment_tau = 1.0  # Menon et al. 2021
     c.method.sampling = "uniform"  # or 'class_balanced': every class equally likely per draw
     c.method.hardness_target = 0  # IHT: reduce classes to this size; 0 = the smallest class of D
+
+    # How a round is measured (not how it trains). A photo is "good" when its score is above
+    # good_threshold (AVA's convention: mean score > 5), for the binary accuracy of the
+    # expected score (rsrl_jax.analysis.aesthetic).
+    c.eval = ml_collections.ConfigDict()
+    c.eval.good_threshold = 5.0
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every_steps = 200  # mid-round checkpoints for resume (0 = round ends only)
@@ -273,6 +280,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check(
         method.hardness_target >= 0, "method.hardness_target", "must be >= 0 (0 = smallest class)"
     )
+    threshold = config.eval.good_threshold
+    check(
+        isinstance(threshold, int | float)
+        and not isinstance(threshold, bool)
+        and math.isfinite(threshold),
+        "eval.good_threshold",
+        "must be a finite number: a photo is good when its score is above it (AVA: 5.0)",
+    )
     check(config.checkpoint.every_steps >= 0, "checkpoint.every_steps", "must be >= 0")
     check(config.resume in ("auto", "force"), "resume", "must be 'auto' or 'force'")
     devices = jax.device_count()
@@ -292,6 +307,7 @@ def validate_with_data(config: ml_collections.ConfigDict, class_scores, counts) 
 
     The checks `validate` cannot make before the data are read. RSRL thins the
     `rsrl.num_majority` largest classes and keeps the rest, so it needs more classes than that.
+    An `eval.good_threshold` that puts every score on one side is logged as a warning.
     """
     num_classes = len(class_scores)
     if config.rsrl.num_majority >= num_classes:
@@ -300,6 +316,21 @@ def validate_with_data(config: ml_collections.ConfigDict, class_scores, counts) 
             f"config.rsrl.num_majority={config.rsrl.num_majority}: must be below the number "
             f"of classes in the data ({num_classes}: scores {tuple(class_scores)}, photos "
             f"{photos}); set --config.rsrl.num_majority={num_classes - 1} or less"
+        )
+    threshold, low, high = config.eval.good_threshold, min(class_scores), max(class_scores)
+    if not low <= threshold < high:  # told, not refused: only one figure depends on it
+        side = "good" if threshold < low else "not good"
+        bins = " (with data.ava_bins the scores are bin indices)" if config.data.ava_bins else ""
+        logging.warning(
+            "config.eval.good_threshold=%r does not split the data's scores %s%s: every photo "
+            "is %s, so binary_accuracy only counts the expected scores on that side; set "
+            "--config.eval.good_threshold=T with %s <= T < %s",
+            threshold,
+            tuple(class_scores),
+            bins,
+            side,
+            low,
+            high,
         )
 
 

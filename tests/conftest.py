@@ -85,6 +85,36 @@ def read_records(workdir):
     return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
 
 
+def assert_records_match(mine: dict, theirs: dict) -> None:
+    """Two runs' records (or splits of them) that add in another order (folds at once, more
+    devices or processes): every field equal, except those continuous in the logits or the
+    loss, equal to float rounding: `train_loss` (rel 1e-5) and each split's aesthetic
+    figures (rel or abs 1e-5; None, an undefined correlation, must match None)."""
+    from rsrl_jax.analysis import aesthetic
+
+    def apart(record):
+        exact, close = dict(record), {}
+        if "train_loss" in exact:
+            close["train_loss"] = exact.pop("train_loss")
+        for part in ("train", "train_kept", "val", "test"):
+            if part in exact:
+                exact[part] = dict(exact[part])
+                close.update({(part, n): exact[part].pop(n, None) for n in aesthetic.FIGURES})
+        return exact, close
+
+    (a, close_a), (b, close_b) = apart(mine), apart(theirs)
+    assert a == b
+    assert close_a.keys() == close_b.keys()
+    for key, value in close_a.items():
+        other = close_b[key]
+        if key == "train_loss":
+            assert value == pytest.approx(other, rel=1e-5), key
+        elif value is None or other is None:
+            assert value is other, key
+        else:
+            assert value == pytest.approx(other, rel=1e-5, abs=1e-5), key
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """(workdir, records, stderr) of a finished tiny run, with one log line per round."""

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import TINY_OVERRIDES, read_records, tiny_config
-from rsrl_jax.analysis import compare, fold_stats
+from rsrl_jax.analysis import aesthetic, compare, fold_stats
 from rsrl_jax.config import validate
 from rsrl_jax.data import splits
 from rsrl_jax.engine import rsrl
@@ -162,6 +162,30 @@ def test_compare_writes_the_table_json_and_plot(tiny_compare):
     epochs = TINY_OVERRIDES["train.first_round_epochs"] + TINY_OVERRIDES["train.epochs_per_round"]
     steps = epochs * math.ceil(d_size / TINY_OVERRIDES["train.batch_size"])
     assert [out["methods"][m]["steps"]["mean"] for m in METHODS] == [steps, steps]
+
+
+def test_compare_reports_the_aesthetic_figures(tiny_compare):
+    workdir, _ = tiny_compare
+    out = json.loads((workdir / "compare.json").read_text())
+    table = (workdir / "compare.md").read_text().splitlines()
+    start = table.index("| method | SRCC | PLCC | MAE | RMSE | binary acc. |")
+    assert "binary accuracy: good above 5." in table[start - 2]
+    for method in METHODS:
+        records = read_records(workdir / method)
+        honest = fold_stats.choose_round(records, "val")["test"]
+        on_test = fold_stats.choose_round(records, "test")["test"]
+        summary = out["methods"][method]
+        (fold,) = summary["folds"]
+        for name in aesthetic.FIGURES:
+            assert fold["honest"][name] == honest[name]
+            assert fold["on_test"][name] == on_test[name]
+            stat = summary["honest"][name]
+            assert (stat["mean"], stat["n"]) == (
+                (None, 0) if honest[name] is None else (honest[name], 1)
+            )
+        row = next(line for line in table[start:] if line.startswith(f"| {method} |"))
+        assert f"| {honest['mae']:.3f} ({on_test['mae']:.3f}) |" in row
+        assert f"| {honest['binary_accuracy']:.3f} ({on_test['binary_accuracy']:.3f}) |" in row
 
 
 def test_compare_methods_train_as_configured(tiny_compare):

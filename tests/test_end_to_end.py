@@ -5,8 +5,10 @@ import json
 import jax
 import numpy as np
 import pytest
+from scipy import stats
 
 from conftest import TINY_OVERRIDES, read_records, run_cli, tiny_config
+from rsrl_jax.analysis import aesthetic
 from rsrl_jax.data import splits
 from rsrl_jax.engine import evaluation, rsrl
 from rsrl_jax.method import selection
@@ -65,10 +67,42 @@ def test_every_round_checkpoint_restores_and_drives_the_next_selection(tiny_run)
     assert int(keep.sum()) == records[1]["train_size"]
     np.testing.assert_array_equal(keep, np.asarray(restored[1][1]["next_keep"], bool))
     # And the restored round-1 network reproduces the round-1 metrics on validation.
-    val = evaluation.report(
-        experiment.data, evaluation.logits(experiment, restored[1][0], split.val), split.val
-    )
+    val_logits = evaluation.logits(experiment, restored[1][0], split.val)
+    val = evaluation.report(experiment.data, val_logits, split.val, config.eval.good_threshold)
     assert val["macro_f1"] == pytest.approx(records[0]["val"]["macro_f1"])
+    # its aesthetic figures: the softmax-weighted expected score against the true score
+    true = np.asarray(data.class_scores)[data.labels[split.val]]
+    z = val_logits.astype(np.float64)
+    probs = np.exp(z - z.max(1, keepdims=True))
+    expected = (probs / probs.sum(1, keepdims=True)) @ np.asarray(data.class_scores)
+    recorded = records[0]["val"]
+    assert recorded["srcc"] == pytest.approx(stats.spearmanr(expected, true).statistic, abs=1e-5)
+    assert recorded["plcc"] == pytest.approx(stats.pearsonr(expected, true).statistic, abs=1e-5)
+    assert recorded["mae"] == pytest.approx(np.abs(expected - true).mean(), abs=1e-5)
+    assert recorded["binary_accuracy"] == np.mean((true > 5) == (expected > 5))
+    for name in aesthetic.FIGURES:
+        assert val[name] == pytest.approx(recorded[name])
+
+
+def _refuse(constant):
+    raise AssertionError(f"{constant} in metrics.jsonl: not strict JSON")
+
+
+def test_every_split_of_every_round_has_the_aesthetic_figures(tiny_run):
+    workdir, records, _ = tiny_run
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line, parse_constant=_refuse) for line in lines] == records
+    assert [(r["fold"], r["round"]) for r in records] == [(0, 1), (0, 2)]
+    for r in records:
+        for part in ("train", "train_kept", "val", "test"):
+            m = r[part]
+            assert list(m)[-2:] == ["per_class", "confusion_matrix"]  # beside the others
+            for name in ("srcc", "plcc"):
+                assert m[name] is None or -1.0 <= m[name] <= 1.0
+            assert 0.0 <= m["mae"] <= m["rmse"]
+            assert 0.0 <= m["binary_accuracy"] <= 1.0
+    # a network that has trained gives the expected scores some order: defined on D
+    assert all(r["train"]["srcc"] is not None for r in records)
 
 
 def test_summary_chooses_on_validation(tiny_run):

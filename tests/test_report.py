@@ -35,6 +35,15 @@ def test_report_has_every_figure_and_the_table(tiny_run):
         if c["present"]:
             assert row in text
     assert '"rounds": 2' in text  # the config used
+    # the aesthetic figures: SRCC and PLCC per round in the table, all five in one line
+    assert "| test SRCC | test PLCC | chosen |" in text
+    (line,) = [t for t in text.splitlines() if t.startswith("Aesthetic figures on test")]
+    srcc = chosen["test"]["srcc"]
+    assert f"the chosen round, round {chosen['round']}: SRCC " in line or (
+        "the chosen round: SRCC " in line and "; round 1: SRCC " in line
+    )
+    assert f"SRCC {'–' if srcc is None else f'{srcc:.3f}'}, PLCC" in line
+    assert f"MAE {chosen['test']['mae']:.3f}" in line and "good above 5:" in line
 
 
 def test_rebuilding_the_report_from_metrics_gives_the_same_report(tiny_run, tmp_path):
@@ -74,6 +83,12 @@ def test_tensorboard_has_training_and_round_scalars(tiny_run):
     got = dict(scalars["val/macro_f1"])
     for r in records:
         assert got[r["round"]] == pytest.approx(r["val"]["macro_f1"], abs=1e-6)
+    for part in ("train", "val", "test"):  # the aesthetic figures, where defined
+        for name in ("srcc", "plcc", "mae", "rmse", "binary_accuracy"):
+            got = dict(scalars.get(f"{part}/{name}", []))
+            want = {r["round"]: r[part][name] for r in records if r[part][name] is not None}
+            assert got == pytest.approx(want, abs=1e-6), (part, name)
+    assert dict(scalars["train/srcc"])  # D's correlations are defined (a trained network)
 
 
 def test_predict_scores_photos_and_reports_unreadable_ones(tiny_run, tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsrl_jax.analysis import fold_stats, report
+from rsrl_jax.analysis import aesthetic, fold_stats, report
 
 SCORES = (3, 4, 5, 6, 7)
 D_SUPPORT = {"3": 10, "4": 40, "5": 60, "6": 30, "7": 5}  # majority (2 largest): 5 and 4
@@ -106,8 +106,11 @@ def test_a_chosen_round_that_loses_to_round_1_is_called_worse(tmp_path):
         "photo: one photo more or less right moves that class's validation recall by 1.000."
     ) in text
     # The per-round table, the chosen round marked; accuracy 18/39 and 22/39 right.
-    assert "| 3 | 115 | 0.300 | 0.183 | 0.290 | 0.462 | chosen |" in text
-    assert "| 1 | 135 | 0.200 | 0.227 | 0.430 | 0.564 |  |" in text
+    # (no aesthetic figures in these records, as in a run made before them: "–")
+    assert "| 3 | 115 | 0.300 | 0.183 | 0.290 | 0.462 | – | – | chosen |" in text
+    assert "| 1 | 135 | 0.200 | 0.227 | 0.430 | 0.564 | – | – |  |" in text
+    assert "the chosen round: SRCC –, PLCC –, MAE –, RMSE –, binary acc. –; round 1:" in text
+    assert "(–: undefined in every fold, e.g. a correlation with constant predictions)" in text
 
 
 def paired_run(round1, round2):
@@ -235,3 +238,37 @@ def test_a_gap_below_a_hundredth_is_called_about_level(tmp_path):
         "**Verdict.** The chosen round 2 is about level with round 1 on test: macro F 0.243 "
         "vs 0.241"
     )
+
+
+def test_aesthetic_figures_over_folds_leave_undefined_folds_out(tmp_path):
+    """Two folds choose round 2; fold 1's round-2 SRCC is undefined (None in the record)."""
+    records = paired_run([0.2, 0.2], [0.3, 0.3])
+    figures = {  # (fold, round) -> test srcc, plcc, mae, rmse, binary accuracy
+        (0, 1): (0.1, 0.2, 1.0, 1.5, 0.5),
+        (1, 1): (0.3, 0.4, 1.2, 1.7, 0.7),
+        (0, 2): (0.5, 0.6, 0.8, 1.1, 0.8),
+        (1, 2): (None, None, 0.6, 0.9, 0.6),
+        (0, 3): (0.0, 0.0, 2.0, 2.0, 0.1),
+        (1, 3): (0.0, 0.0, 2.0, 2.0, 0.1),
+    }
+    for r in records:
+        r["test"].update(zip(aesthetic.FIGURES, figures[r["fold"], r["round"]], strict=True))
+    workdir = write_workdir(tmp_path / "run", records)
+    text = open(report.write_report(str(workdir))).read()
+    (line,) = [t for t in text.splitlines() if t.startswith("Aesthetic figures on test")]
+    assert line.endswith(
+        "the chosen round: SRCC 0.500, PLCC 0.600, MAE 0.700 ± 0.100, RMSE 1.000 ± 0.100, "
+        "binary acc. 0.700 ± 0.100; round 1: SRCC 0.200 ± 0.100, PLCC 0.300 ± 0.100, MAE "
+        "1.100 ± 0.100, RMSE 1.600 ± 0.100, binary acc. 0.600 ± 0.100."
+    )
+    assert "| 2 | 125 ± 0 | 0.400 ± 0.000 | 0.300 ± 0.000 |" in text
+    assert "| 0.500 | 0.600 | chosen |" in text  # round 2's SRCC and PLCC: fold 0 only
+    summary = fold_stats.summarize(records)["rounds"][1]["test"]
+    assert summary["srcc"] == {"mean": 0.5, "std": 0.0, "n": 1}
+    fig = report.plot_aesthetic(records, str(tmp_path / "aesthetic.png"))
+    test_srcc = fig.axes[0].get_lines()[2]  # train, val (no figures: a gap), test
+    assert test_srcc.get_label() == "test"
+    np.testing.assert_allclose(test_srcc.get_ydata(), [0.2, 0.5, 0.0])
+    assert np.isnan(fig.axes[0].get_lines()[1].get_ydata()).all()
+    with Image.open(workdir / "report" / "aesthetic.png") as im:
+        assert im.width >= 400

@@ -209,6 +209,38 @@ def test_study_figures_match_the_runs(tiny_study):
     assert against_scipy  # at least one noise level where the methods differ
 
 
+def test_study_reports_the_aesthetic_figures(tiny_study):
+    workdir, _ = tiny_study
+    out = json.loads((workdir / "study.json").read_text())
+    table = (workdir / "study.md").read_text().splitlines()
+    for noise in NOISE:
+        key = f"{noise:g}"
+        chosen = {}  # method -> [(seed, fold) -> the chosen round's test figures]
+        for method in METHODS:
+            chosen[method] = {}
+            for seed in SEEDS:
+                records = read_records(workdir / f"noise_{key}" / f"seed_{seed}" / method)
+                for fold, rs in fold_stats.by_fold(records).items():
+                    best = max(rs, key=lambda r: (r["val"]["macro_f1"], -r["round"]))
+                    chosen[method][seed, fold] = best["test"]
+        for method in METHODS:
+            cell = out["noise"][key][method]
+            for name in study.AESTHETIC:
+                values = [t[name] for t in chosen[method].values() if t[name] is not None]
+                assert cell[name]["n"] == len(values)
+                if values:
+                    assert cell[name]["mean"] == pytest.approx(np.mean(values))
+                    assert cell[name]["std"] == pytest.approx(np.std(values))
+        diff = out["noise"][key][SELECTING]["diff"]["mae"]  # MAE is always defined
+        d = [chosen[SELECTING][u]["mae"] - chosen["plain"][u]["mae"] for u in chosen["plain"]]
+        assert diff["mean"] == pytest.approx(np.mean(d)) and diff["n"] == len(d)
+        start = table.index(f"## Rater noise {key}")
+        header = table.index("| method | SRCC | PLCC | MAE | RMSE | binary acc. |", start)
+        plain = out["noise"][key]["plain"]["mae"]
+        assert table[header + 2].startswith("| plain | ")
+        assert f"| {plain['mean']:.3f} ± {plain['std']:.3f} |" in table[header + 2]
+
+
 def test_study_rerun_reuses_finished_runs(tiny_study):
     workdir, _ = tiny_study
     metrics = workdir / "noise_0.1" / "seed_0" / SELECTING / "metrics.jsonl"

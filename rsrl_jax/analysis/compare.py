@@ -17,8 +17,9 @@ instead (RSRL then trains fewer steps on its smaller rounds, as in the paper).
 
 Writes `DIR/compare.md`, `DIR/compare.json` and `DIR/compare.png` (`compare_table`): test
 macro F, balanced accuracy, accuracy, the minority- and majority-class averages of precision
-and recall and per-class recall, mean ± std over folds, for the round chosen on validation
-and, beside it, the round chosen on test (the paper's protocol, optimistic).
+and recall, per-class recall and the expected score's aesthetic figures (SRCC, PLCC, MAE,
+RMSE, binary accuracy), mean ± std over folds, for the round chosen on validation and,
+beside it, the round chosen on test (the paper's protocol, optimistic).
 """
 
 import copy

@@ -7,7 +7,7 @@ and their mean ± std over folds.
 
 import numpy as np
 
-from rsrl_jax.analysis import fold_stats
+from rsrl_jax.analysis import aesthetic, fold_stats
 from rsrl_jax.analysis.figures import new_figure
 
 # (key, column title) of the headline figures, each a test figure of a chosen round.
@@ -20,6 +20,8 @@ FIGURES = (
     ("majority_precision", "majority P"),
     ("majority_recall", "majority R"),
 )
+# The aesthetic figures of the expected score (`aesthetic`), a table of their own.
+AESTHETIC = tuple((name, aesthetic.TITLES[name]) for name in aesthetic.FIGURES)
 CHOICES = (("honest", "val"), ("on_test", "test"))  # which split chooses the round
 
 
@@ -28,6 +30,7 @@ def split_figures(record: dict, majority: list[str]) -> dict:
     test = record["test"]
     figures = {name: test[name] for name in ("macro_f1", "balanced_accuracy", "accuracy")}
     figures.update(fold_stats.group_averages(test, majority))
+    figures.update(aesthetic.figures(test))  # None: undefined, or a record made before them
     figures["recall"] = {score: c["recall"] for score, c in test["per_class"].items()}
     figures["support"] = {score: c["support"] for score, c in test["per_class"].items()}
     return figures
@@ -55,7 +58,7 @@ def method_summary(records: list[dict], num_majority: int) -> dict:
             name: fold_stats.mean_std(
                 [f[choice][name] for f in folds if f[choice][name] is not None]
             )
-            for name, _ in FIGURES
+            for name, _ in FIGURES + AESTHETIC
         }
         stats["recall"] = {
             score: fold_stats.mean_std(
@@ -126,6 +129,21 @@ def markdown(summaries: dict, class_scores, config, equal_steps: bool) -> str:
             _cell(s["honest"]["recall"][str(c)], s["on_test"]["recall"][str(c)])
             for c in class_scores
         ]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    threshold = config.eval.good_threshold
+    lines += [
+        "",
+        "## Aesthetic figures (round chosen on validation; in brackets, on test)",
+        "",
+        "The expected score (softmax-weighted mean of the class scores) against the true score "
+        f"on test; binary accuracy: good above {threshold:g}. A fold where a correlation is "
+        "undefined (constant predictions) is left out of its mean.",
+        "",
+        "| method | " + " | ".join(title for _, title in AESTHETIC) + " |",
+        "| --- | " + " | ".join("---" for _ in AESTHETIC) + " |",
+    ]
+    for method, s in summaries.items():
+        cells = [_cell(s["honest"][name], s["on_test"][name]) for name, _ in AESTHETIC]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     support = {
         str(c): sum(f["honest"]["support"][str(c)] for f in first["folds"]) for c in class_scores

@@ -7,6 +7,7 @@ present (true or predicted samples), as the macro averages are within one fold.
 
 import numpy as np
 
+from rsrl_jax.analysis import aesthetic
 from rsrl_jax.method import selection
 
 PARTS = ("val", "test")
@@ -22,8 +23,15 @@ def mean_std(values) -> dict:
     return {"mean": float(a.mean()), "std": float(a.std()), "n": int(a.size)}
 
 
+def figure_stats(parts: list[dict], name: str) -> dict:
+    """mean_std of figure `name` over `parts` (one split of several records), leaving out
+    the folds where it is None or absent (an undefined correlation, an older record)."""
+    return mean_std([p[name] for p in parts if p.get(name) is not None])
+
+
 def rounds_over_folds(records: list[dict]) -> list[dict]:
-    """One entry per round: val/test macro F, accuracy and per-class P/R/F over the folds."""
+    """One entry per round: val/test macro F, accuracy, the aesthetic figures
+    (`aesthetic.FIGURES`, over the folds where defined) and per-class P/R/F over the folds."""
     out = []
     for round_ in sorted({r["round"] for r in records}):
         rs = [r for r in records if r["round"] == round_]
@@ -31,6 +39,7 @@ def rounds_over_folds(records: list[dict]) -> list[dict]:
         entry["train_size"] = mean_std([r["train_size"] for r in rs])
         for part in PARTS:
             figures = {name: mean_std([r[part][name] for r in rs]) for name in FIGURES}
+            figures.update({n: figure_stats([r[part] for r in rs], n) for n in aesthetic.FIGURES})
             classes = rs[0][part]["per_class"]
             figures["per_class"] = {
                 score: {

@@ -7,8 +7,9 @@ verdict in words: the chosen round against round 1 on test, and whether the diff
 larger than the folds' spread; then how the round was chosen and what that choice missed
 on test. Figures: macro F per round (validation and test), the training set size per round
 stacked by class (paper Fig. 4), per-class precision/recall/F per round for validation and
-test (Figs. 5-7), train vs test accuracy (Fig. 8), the chosen round's confusion matrix; on
-synthetic data the mislabelled share of what each selection dropped and kept
+test (Figs. 5-7), train vs test accuracy (Fig. 8), the chosen round's confusion matrix, the
+SRCC and PLCC of the expected score per round (`aesthetic`; the rounds table and one line
+give them too); on synthetic data the mislabelled share of what each selection dropped and kept
 (`selection_truth.plot`, shown in the Selection section).
 With several folds each curve is the mean over folds with a band of one standard deviation.
 """
@@ -20,7 +21,7 @@ import os
 import numpy as np
 
 from rsrl_jax import errors
-from rsrl_jax.analysis import fold_stats, selection_report, selection_truth
+from rsrl_jax.analysis import aesthetic, fold_stats, selection_report, selection_truth
 from rsrl_jax.analysis.figures import new_figure
 
 LEVEL_BELOW = 0.01  # a mean test macro F difference smaller than this is "about level"
@@ -32,6 +33,7 @@ FIGURES = {
     "per_class_test": "per_class_test.png",
     "accuracy": "accuracy.png",
     "confusion_matrix": "confusion_matrix.png",
+    "aesthetic": "aesthetic.png",
 }
 
 
@@ -64,9 +66,21 @@ def _by_fold_round(records, value) -> np.ndarray:
     return out
 
 
+def _over_folds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std over axis 0 of [folds, rounds], NaN left out; NaN where a round has no
+    value in any fold (no warning, unlike np.nanmean)."""
+    there = ~np.isnan(values)
+    n = there.sum(axis=0)
+    filled = np.where(there, values, 0.0)
+    mean = np.divide(filled.sum(0), n, out=np.full(n.shape, np.nan), where=n > 0)
+    square = np.where(there, (values - mean) ** 2, 0.0).sum(0)
+    return mean, np.sqrt(np.divide(square, n, out=np.full(n.shape, np.nan), where=n > 0))
+
+
 def _band(ax, rounds, values, label, offset=0.0, marker="o", **kw):
     """Mean over folds with a +-1 std band (no band for a single fold), drawn `offset` higher."""
-    mean, std = np.nanmean(values, axis=0) + offset, np.nanstd(values, axis=0)
+    mean, std = _over_folds(values)
+    mean = mean + offset
     (line,) = ax.plot(rounds, mean, marker=marker, markersize=3, label=label, **kw)
     if values.shape[0] > 1:
         ax.fill_between(rounds, mean - std, mean + std, color=line.get_color(), alpha=0.15)
@@ -201,6 +215,31 @@ def plot_accuracy(records, path):
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+def _or_nan(value) -> float:
+    return np.nan if value is None else value
+
+
+def plot_aesthetic(records, path):
+    """SRCC and PLCC of the expected score per round, for D, validation and test (a gap
+    where a correlation is undefined, or for records made before they were measured)."""
+    rounds = sorted({r["round"] for r in records})
+    fig = new_figure(11, 4)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, name in zip(axes, ("srcc", "plcc"), strict=True):
+        for part, label in (("train", "train (all of D)"), ("val", "validation"), ("test", "test")):
+            values = _by_fold_round(records, lambda r: _or_nan(r[part].get(name)))  # noqa: B023
+            _band(ax, rounds, values, label)
+        ax.axhline(0.0, color="grey", linewidth=0.5)
+        ax.set(xlabel="round", title=f"{aesthetic.TITLES[name]} per round", ylim=(-1.02, 1.02))
+        ax.set_xticks(rounds)
+    axes[0].set_ylabel("correlation with the true score")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("expected score (softmax-weighted mean of the class scores)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return fig
 
 
 def plot_confusion(matrix: np.ndarray, class_scores, title, path):
@@ -432,8 +471,8 @@ def rounds_table(summary, chosen: dict[int, int]) -> list[str]:
     by_round = _folds_by_round(chosen)
     lines = [
         "| round | training set size | val macro F | test macro F | test balanced accuracy | "
-        "test accuracy | chosen |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "test accuracy | test SRCC | test PLCC | chosen |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for entry in summary["rounds"]:
         size = entry["train_size"]
@@ -451,9 +490,38 @@ def rounds_table(summary, chosen: dict[int, int]) -> list[str]:
         lines.append(
             f"| {entry['round']} | {size_text} | {_pm(entry['val']['macro_f1'])} | "
             f"{_pm(entry['test']['macro_f1'])} | {_pm(entry['test']['balanced_accuracy'])} | "
-            f"{_pm(entry['test']['accuracy'])} | {mark} |"
+            f"{_pm(entry['test']['accuracy'])} | {_pm(entry['test']['srcc'])} | "
+            f"{_pm(entry['test']['plcc'])} | {mark} |"
         )
     return lines
+
+
+def aesthetic_line(records, chosen: dict[int, int], good_threshold: float) -> str:
+    """The report's line on the aesthetic figures: the chosen rounds' and round 1's on test,
+    mean ± std over folds ("–": undefined in every fold)."""
+    undefined = False
+
+    def figures(rs) -> str:
+        nonlocal undefined
+        stats = {n: fold_stats.figure_stats([r["test"] for r in rs], n) for n in aesthetic.FIGURES}
+        undefined |= any(s["n"] == 0 for s in stats.values())
+        return ", ".join(f"{aesthetic.TITLES[n]} {_pm(s)}" for n, s in stats.items())
+
+    first = min(r["round"] for r in records)
+    line = (
+        "Aesthetic figures on test, the expected score (softmax-weighted mean of the class "
+        f"scores) against the true score, binary accuracy with good above {good_threshold:g}: "
+    )
+    if set(chosen.values()) == {first}:
+        line += f"the chosen round, round {first}: {figures(chosen_records(records, chosen))}"
+    else:
+        line += (
+            f"the chosen round: {figures(chosen_records(records, chosen))}; round {first}: "
+            f"{figures([r for r in records if r['round'] == first])}"
+        )
+    if undefined:
+        line += " (–: undefined in every fold, e.g. a correlation with constant predictions)"
+    return line + "."
 
 
 def markdown(
@@ -464,7 +532,9 @@ def markdown(
     extra_images,
     rule: str = "per_fold",
 ) -> str:
-    num_majority = json.loads(config_json)["rsrl"]["num_majority"]
+    config = json.loads(config_json)
+    num_majority = config["rsrl"]["num_majority"]
+    good_threshold = config.get("eval", {}).get("good_threshold", 5.0)  # older runs: default
     chosen_by_fold = fold_stats.chosen_rounds(records, rule)
     chosen = chosen_records(records, chosen_by_fold)
     folds = len(summary["folds"])
@@ -477,6 +547,8 @@ def markdown(
         "## Rounds" + (f" (mean ± std over {folds} folds)" if folds > 1 else ""),
         "",
         *rounds_table(summary, chosen_by_fold),
+        "",
+        aesthetic_line(records, chosen_by_fold, good_threshold),
         "",
         "## Per fold",
         "",
@@ -525,6 +597,7 @@ def markdown(
         "per_class_test": "Test precision, recall, F per class (paper Figs. 5-7)",
         "accuracy": "Train vs test accuracy per round (paper Fig. 8)",
         "confusion_matrix": "Confusion matrix of the chosen round, test photos of all folds",
+        "aesthetic": "SRCC and PLCC of the expected score with the true score, per round",
     }
     for key, name in FIGURES.items():
         if key != "macro_f1":  # shown under the verdict
@@ -564,6 +637,7 @@ def write_report(workdir: str, records: list[dict] | None = None, rule: str = "p
         "Chosen round, test",
         os.path.join(out, FIGURES["confusion_matrix"]),
     )
+    plot_aesthetic(records, os.path.join(out, FIGURES["aesthetic"]))
     selection_truth.plot(records, os.path.join(out, selection_truth.FIGURE))  # synthetic only
     extra = sorted(
         os.path.basename(p)

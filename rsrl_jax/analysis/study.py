@@ -11,7 +11,8 @@ the same command carries on and reuses finished runs.
 
 Per method and noise level, over every seed x fold (a unit): the test figures of the round
 chosen on validation macro F (`fold_stats.verdict_figures`: macro F, balanced accuracy,
-minority and majority recall), mean ± std over the units; the paired difference to `plain`
+minority and majority recall; and the expected score's `aesthetic.FIGURES`: SRCC, PLCC,
+MAE, RMSE, binary accuracy), mean ± std over the units; the paired difference to `plain`
 (same seed, same fold: same photos, same split) with a 95 % t interval; and, pooled over
 units, rounds >= 2 and majority classes, the mislabelled share of the photos the selections
 dropped and kept (`selection_truth`, synthetic data). Writes `DIR/study.md`, `study.json`
@@ -28,7 +29,7 @@ import numpy as np
 from absl import logging
 
 from rsrl_jax import errors
-from rsrl_jax.analysis import compare, fold_stats, report, selection_truth
+from rsrl_jax.analysis import aesthetic, compare, fold_stats, report, selection_truth
 from rsrl_jax.engine import rsrl
 from rsrl_jax.files import write_atomic
 
@@ -39,12 +40,16 @@ DEFAULT_NOISE = (0.1, 0.5, 1.0)
 DEFAULT_METHODS = ("plain", "rsrl", "random_drop", "focal", "logit_adjusted")
 REFERENCE = "plain"
 FIGURES = fold_stats.VERDICT_FIGURES
+# The expected score's figures (`aesthetic`): a table of their own per noise level.
+AESTHETIC = aesthetic.FIGURES
 TITLES = {
     "macro_f1": "macro F",
     "balanced_accuracy": "balanced acc.",
     "minority_recall": "minority R",
     "majority_recall": "majority R",
+    **aesthetic.TITLES,
 }
+PLOTTED = (*FIGURES, "srcc", "plcc")
 CONFIDENCE = 0.95
 
 
@@ -110,6 +115,7 @@ def units(records_by_seed: dict[int, list[dict]], num_majority: int) -> list[dic
                     "fold": fold,
                     "round": chosen["round"],
                     **fold_stats.verdict_figures(chosen, majority),
+                    **aesthetic.figures(chosen["test"]),
                 }
             )
     return out
@@ -128,7 +134,7 @@ def cell_summary(records_by_seed: dict[int, list[dict]], num_majority: int) -> d
         "units": us,
         **{
             name: fold_stats.mean_std([u[name] for u in us if u[name] is not None])
-            for name in FIGURES
+            for name in FIGURES + AESTHETIC
         },
         "selection": selection_truth.pooled(rows) if rows else None,
     }
@@ -138,7 +144,7 @@ def against_reference(cell: dict, reference: dict) -> dict:
     """Per figure, the paired difference cell - reference over the units both have."""
     ref = {(u["seed"], u["fold"]): u for u in reference["units"]}
     out = {}
-    for name in FIGURES:
+    for name in FIGURES + AESTHETIC:
         diffs = []
         for u in cell["units"]:
             r = ref.get((u["seed"], u["fold"]))
@@ -278,6 +284,22 @@ def markdown(out: dict, config) -> str:
                 lines.append(
                     "| − plain | " + " | ".join(_diff(cell["diff"][n]) for n in FIGURES) + " | |"
                 )
+        lines += [
+            "",
+            f"Aesthetic figures, rater noise {key}: the expected score (softmax-weighted mean "
+            "of the class scores) against the true score on test; binary accuracy: good above "
+            f"{config.eval.good_threshold:g}. A unit where a correlation is undefined (constant "
+            "predictions) is left out.",
+            "",
+            "| method | " + " | ".join(TITLES[n] for n in AESTHETIC) + " |",
+            "| --- | " + " | ".join("---" for _ in AESTHETIC) + " |",
+        ]
+        for method, cell in cells.items():
+            lines.append(f"| {method} | " + " | ".join(_stat(cell[n]) for n in AESTHETIC) + " |")
+            if cell["diff"] is not None:
+                lines.append(
+                    "| − plain | " + " | ".join(_diff(cell["diff"][n]) for n in AESTHETIC) + " |"
+                )
         lines.append("")
     lines += [
         "Mislabelled: the photo's score differs from the noiseless rater's; pooled over "
@@ -291,14 +313,15 @@ def markdown(out: dict, config) -> str:
 
 
 def plot(out: dict, path: str) -> None:
-    """One panel per figure: mean ± std over seeds x folds against rater noise, per method."""
+    """One panel per figure of PLOTTED: mean ± std over seeds x folds against rater noise, per
+    method (the correlations' axis reaches -1)."""
     from rsrl_jax.analysis.figures import new_figure
 
     noise = out["label_noise"]
     methods = list(out["methods"])
-    fig = new_figure(4 * len(FIGURES), 3.8)
-    axes = fig.subplots(1, len(FIGURES), sharey=True)
-    for ax, name in zip(axes, FIGURES, strict=True):
+    fig = new_figure(4 * len(PLOTTED), 3.8)
+    axes = fig.subplots(1, len(PLOTTED))
+    for ax, name in zip(axes, PLOTTED, strict=True):
         for i, method in enumerate(methods):
             stats = [out["noise"][f"{n:g}"][method][name] for n in noise]
             mean = [s["mean"] if s["n"] else np.nan for s in stats]
@@ -307,7 +330,7 @@ def plot(out: dict, path: str) -> None:
             ax.errorbar(x, mean, yerr=std, marker="o", capsize=2, label=method)
         ax.set_xticks(np.arange(len(noise)), [f"{n:g}" for n in noise])
         ax.set(title=TITLES[name], xlabel="rater noise (data.label_noise)")
-        ax.set_ylim(0, 1.05)
+        ax.set_ylim(-1.05 if name in AESTHETIC else 0, 1.05)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test, round chosen on validation")
     axes[0].legend(fontsize=8)

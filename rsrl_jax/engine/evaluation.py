@@ -14,7 +14,7 @@ import time
 import numpy as np
 from absl import logging
 
-from rsrl_jax.analysis import metrics, selection_truth
+from rsrl_jax.analysis import aesthetic, metrics, selection_truth
 from rsrl_jax.engine import placement
 from rsrl_jax.method import selection
 from rsrl_jax.run import checkpoints
@@ -42,14 +42,27 @@ def logits(exp, params, indices: np.ndarray, progress: Progress | None = None) -
     )
 
 
-def report(data, logits_: np.ndarray, indices: np.ndarray) -> dict:
-    """Classification figures of the photos `indices` (`metrics.classification_report`)."""
-    return metrics.classification_report(
+def report(data, logits_: np.ndarray, indices: np.ndarray, good_threshold: float) -> dict:
+    """Figures of the photos `indices` from their `logits_` [len(indices), C]: the
+    classification ones (`metrics.classification_report`), then the aesthetic ones of their
+    expected scores against their scores (`aesthetic.aesthetic_report`, "good" above
+    `good_threshold`), then per class and the confusion matrix."""
+    figures = metrics.classification_report(
         data.labels[indices],
         np.argmax(logits_, axis=-1),
         data.num_classes,
         class_names=data.class_scores,
     )
+    per_class = {k: figures.pop(k) for k in ("per_class", "confusion_matrix")}
+    scores = np.asarray(data.class_scores)
+    figures.update(
+        aesthetic.aesthetic_report(
+            scores[data.labels[indices]],
+            aesthetic.expected_scores(logits_, scores),
+            good_threshold,
+        )
+    )
+    return {**figures, **per_class}
 
 
 def log_selection(config, fold: int, round_: int, keep: np.ndarray, warnings: list[str]):
@@ -94,15 +107,16 @@ def finish_round(exp, fold, round_, params, keep, train_stats, epochs, epoch_siz
     val_logits = logits(exp, params, split.val, progress)
     test_logits = logits(exp, params, split.test, progress)
     eval_s = time.perf_counter() - start
+    good = config.eval.good_threshold
     record = {
         "fold": fold.index,
         "round": round_,
         "train_size": int(len(kept)),
         "class_counts": score_counts(data.labels[kept], data.class_scores),
-        "train": report(data, d_logits, split.train),  # all of D, the paper's training set
-        "train_kept": report(data, d_logits[keep], kept),  # what this round trained on
-        "val": report(data, val_logits, split.val),
-        "test": report(data, test_logits, split.test),
+        "train": report(data, d_logits, split.train, good),  # all of D, the paper's training set
+        "train_kept": report(data, d_logits[keep], kept, good),  # what this round trained on
+        "val": report(data, val_logits, split.val, good),
+        "test": report(data, test_logits, split.test, good),
         "train_loss": train_stats["loss"],
         "epochs": epochs,
         "steps": epochs * math.ceil(epoch_size / config.train.batch_size),

@@ -17,19 +17,21 @@ import sys
 import jax
 import numpy as np
 
+from rsrl_jax.analysis import aesthetic
 from rsrl_jax.data import preprocess, user_photos
 from rsrl_jax.engine import placement, train
 from rsrl_jax.run import checkpoints
 
 
 def prediction(path: str, logits: np.ndarray, class_scores) -> dict:
-    probs = np.asarray(jax.nn.softmax(logits))
-    scores = np.asarray(class_scores, np.float64)
+    """One photo's line from its `logits` [C]: the argmax score, the softmax probabilities and
+    the expected score (`aesthetic.expected_scores`, as the run's metrics measure it)."""
+    probs = aesthetic.probabilities(logits)
     return {
         "path": path,
         "score": int(class_scores[int(np.argmax(logits))]),
         "probabilities": {str(s): float(p) for s, p in zip(class_scores, probs, strict=True)},
-        "expected_score": float(np.dot(probs, scores)),
+        "expected_score": float(aesthetic.expected_scores(logits[None], class_scores)[0]),
     }
 
 

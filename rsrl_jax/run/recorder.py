@@ -17,10 +17,15 @@ import os
 import jax
 from absl import logging
 
+from rsrl_jax.analysis import aesthetic
 from rsrl_jax.files import write_atomic
 
 METRICS_FILE = "metrics.jsonl"
 TIMINGS_FILE = "timings.jsonl"
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 class Recorder:
@@ -123,10 +128,14 @@ class Recorder:
         for part in ("train", "train_kept", "val", "test"):
             for name in ("macro_f1", "accuracy", "balanced_accuracy"):
                 values[f"{part}/{name}"] = record[part][name]
+            for name, value in aesthetic.figures(record[part]).items():
+                if value is not None:  # an undefined correlation has no point
+                    values[f"{part}/{name}"] = value
         self.scalars(fold, round_, values)
+        test = aesthetic.figures(record["test"])
         logging.info(
             "fold %d round %d/%d: trained on %d (%s) | val macro F %.3f acc %.3f | "
-            "test macro F %.3f acc %.3f | train %.1fs eval %.1fs",
+            "test macro F %.3f acc %.3f SRCC %s PLCC %s | train %.1fs eval %.1fs",
             fold,
             round_,
             rounds,
@@ -136,6 +145,8 @@ class Recorder:
             record["val"]["accuracy"],
             record["test"]["macro_f1"],
             record["test"]["accuracy"],
+            _figure(test["srcc"]),
+            _figure(test["plcc"]),
             train_s,
             eval_s,
         )
