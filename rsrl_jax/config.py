@@ -21,6 +21,7 @@ from rsrl_jax.models import pretrained
 
 DATA_SETS = ("synthetic", "folder", "ava")
 LIKELIHOODS = ("sigmoid", "softmax")
+CHECKPOINT_KEEP = ("all", "needed")  # which round checkpoints a run keeps (rsrl_jax.run.retention)
 COMPUTE_DTYPES = ("float32", "bfloat16")
 # data.* fields only some data sets read. Given with another data set, data.dir is an error
 # (the run would train on other photos than the user's); the others a warning each.
@@ -125,6 +126,9 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every_steps = 200  # mid-round checkpoints for resume (0 = round ends only)
+    # Round checkpoints kept: 'all' (every round of every fold), or 'needed' (at most 3 a fold:
+    # the round chosen on validation, its net_(I-1) for highlights, the last for resume).
+    c.checkpoint.keep = "all"
 
     c.log = ml_collections.ConfigDict()
     c.log.progress = True  # per-epoch lines; False = one line per round
@@ -289,6 +293,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "must be a finite number: a photo is good when its score is above it (AVA: 5.0)",
     )
     check(config.checkpoint.every_steps >= 0, "checkpoint.every_steps", "must be >= 0")
+    check(
+        config.checkpoint.keep in CHECKPOINT_KEEP,
+        "checkpoint.keep",
+        "must be 'all' (every round) or 'needed' (the chosen round, its net_(I-1) and the last "
+        "round of each fold)",
+    )
     check(config.resume in ("auto", "force"), "resume", "must be 'auto' or 'force'")
     devices = jax.device_count()
     for field in ("train.batch_size", "train.eval_batch_size"):

@@ -89,8 +89,13 @@ def test_a_parallel_run_killed_mid_round_and_between_fold_saves_resumes_identica
     parallel_run, tmp_path, monkeypatch, caplog
 ):
     workdir = str(tmp_path)
-    config = tiny_config(
-        {**OVERRIDES, "protocol.parallel_folds": True, "checkpoint.every_steps": 1}
+    config = tiny_config(  # keep='needed' drops rounds only once every fold has saved one
+        {
+            **OVERRIDES,
+            "protocol.parallel_folds": True,
+            "checkpoint.every_steps": 1,
+            "checkpoint.keep": "'needed'",
+        }
     )
     kill_at(monkeypatch, "save_progress", at_round=2, nth=2)  # after round 2's first step
     with pytest.raises(Killed):

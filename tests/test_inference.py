@@ -112,9 +112,11 @@ def test_predict_gives_every_file_a_line(tiny_run, tmp_path):
 
 
 def set_max_pixels(workdir, value):
-    config = json.loads((workdir / "config.json").read_text())
-    config["data"]["max_pixels"] = value
-    (workdir / "config.json").write_text(json.dumps(config))
+    """As if the run had had `data.max_pixels=value`: its rounds' model contracts say so."""
+    for meta_file in workdir.glob("fold_*/round_*/meta/metadata"):
+        meta = json.loads(meta_file.read_text())
+        meta["contract"]["max_pixels"] = value
+        meta_file.write_text(json.dumps(meta))
 
 
 def test_photos_are_read_with_the_runs_pixel_limit(tiny_run, tmp_path):

@@ -34,7 +34,8 @@ SPECIAL = [
 def test_checkpoints_save_restore_and_resume_under_any_folder_name(tmp_path, char):
     workdir = tmp_path / f"run{char}x"
     mngr = checkpoints.manager(str(workdir), 0)
-    checkpoints.save_round(mngr, 1, {"w": np.arange(3, dtype=np.float32)}, {"record": {"a": 1}})
+    meta = {"record": {"round": 1, "a": 1}}
+    checkpoints.save_round(mngr, 1, {"w": np.arange(3, dtype=np.float32)}, meta)
     mngr.close()
     progress = checkpoints.progress_manager(str(workdir), 0)
     checkpoints.save_progress(progress, 7, {"s": np.ones(2, np.float32)}, {"round": 2})
@@ -46,8 +47,8 @@ def test_checkpoints_save_restore_and_resume_under_any_folder_name(tmp_path, cha
     reader = checkpoints.manager(str(workdir), 0, read_only=True)
     params, meta = checkpoints.restore_round(reader, 1)
     np.testing.assert_array_equal(params["w"], np.arange(3, dtype=np.float32))
-    assert meta == {"record": {"a": 1}}
-    assert checkpoints.round_records(reader) == [{"a": 1}]
+    assert meta == {"record": {"round": 1, "a": 1}}
+    assert checkpoints.round_records(reader) == [{"round": 1, "a": 1}]
     assert checkpoints.saved_rounds(str(workdir), 0) == [1]
     progress = checkpoints.progress_manager(str(workdir), 0)
     state, progress_meta = checkpoints.restore_progress(progress, None)

@@ -31,7 +31,7 @@ from rsrl_jax.analysis.highlight_maps import (
 )
 from rsrl_jax.data import preprocess, user_photos
 from rsrl_jax.run import checkpoints
-from rsrl_jax.run.round_pairs import pair_rounds
+from rsrl_jax.run.round_pairs import DEFAULT_K, pair_rounds
 
 
 def _load_pair(workdir: str, fold: int, rounds: tuple[int, int]):
@@ -117,7 +117,7 @@ def write_highlight_panels(
     batch_size: int,
     num_rounds: int,
     per_class: int = 3,
-    k: int = 1,
+    k: int = DEFAULT_K,
 ) -> list[str]:
     """Writes workdir/report/highlights_fold{F}.png for each fold of a finished run.
 

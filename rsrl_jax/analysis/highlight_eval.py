@@ -75,8 +75,9 @@ def mask_scores(saliency: np.ndarray, masks: np.ndarray) -> dict:
 def evaluate(workdir: str, fold: int = 0, round_: int | None = None, k: int = 1) -> dict:
     """The table's figures for the test photos of `fold` of the finished run in `workdir`."""
     rounds = pair_rounds(workdir, fold, round_, k)
-    config, model, params_i, _ = checkpoints.load_network(workdir, fold, rounds[0])
+    _, model, params_i, _ = checkpoints.load_network(workdir, fold, rounds[0])
     params_prev = checkpoints.load_network(workdir, fold, rounds[1])[2]
+    config = checkpoints.run_config(workdir)  # the run's data, splits and batch size
     logging.info("regenerating the run's data set (%s)", config.data.name)
     data = datasets.load(config)
     if data.masks is None:

@@ -5,11 +5,11 @@ cut to `data.image_size` late: training takes a random window of each (`random_c
 evaluation, predict and highlight take the central one (`center_crops`); the network is fed
 them ImageNet-normalised (`normalize`). `eval_input` is that evaluation view as the jitted
 steps compute it; `network_photo` is the same view of a user's file on the host, decoded as
-the run decoded its photos (`photo_options`: the run's recorded data options).
+the run decoded its photos (`photo_options`: the data options a round's model contract
+records).
 """
 
 import dataclasses
-import os
 
 import jax
 import jax.numpy as jnp
@@ -90,7 +90,7 @@ class PhotoOptions:
 
 
 def photo_options(config) -> PhotoOptions:
-    """The run's recorded data options (config.json, as `checkpoints.load_network` reads it)."""
+    """The data options of `config` (a run's, or a round's model contract's: `run.contract`)."""
     size = int(config.data.image_size)
     stored = int(config.data.stored_size or size)  # as data.builders.stored_size (no TFDS import)
     return PhotoOptions(
@@ -102,9 +102,9 @@ def photo_options(config) -> PhotoOptions:
 
 def log_photo_options(workdir: str, options: PhotoOptions) -> None:
     logging.info(
-        "photos are read as the run read them: %s (from %s)",
+        "photos are read as the run read them: %s (the round's model contract in %s)",
         options.describe(),
-        os.path.join(workdir, "config.json"),
+        workdir,
     )
 
 

@@ -143,9 +143,11 @@ def finish_round(exp, fold, round_, params, keep, train_stats, epochs, epoch_siz
     )
     meta = {
         "record": record,
+        "earlier_records": fold.records,  # the fold's rounds before, should theirs be dropped
         "next_keep": next_keep.astype(int).tolist(),
         "selection_warnings": warnings,  # logged when their round runs
         "class_scores": list(data.class_scores),
+        "contract": exp.contract.to_json(),  # what predict and highlight need (run.contract)
     }
     checkpoints.save_round(fold.mngr, round_, params, meta)
     exp.recorder.round_done(record, config.rsrl.rounds, train_s, eval_s)

@@ -35,7 +35,7 @@ from rsrl_jax.data import splits
 from rsrl_jax.engine import evaluation, fold_axis, placement, train
 from rsrl_jax.method import losses, sampling, selection
 from rsrl_jax.models import pretrained
-from rsrl_jax.run import checkpoints
+from rsrl_jax.run import checkpoints, retention
 from rsrl_jax.run.progress import Progress, images_left, rounds_status
 
 PARALLEL_PROGRESS_DIR = "folds_in_progress"
@@ -140,6 +140,9 @@ def state_after(exp, fold: FoldRun, round_: int):
     if round_ == 0:
         params = pretrained.initial_params(exp.config, exp.model, exp.config.seed + fold.index)
         return exp.placer.replicate(params), np.ones(len(fold.split.train), bool)
+    saved = sorted(fold.mngr.all_steps())
+    if round_ not in saved:
+        raise checkpoints.missing_round(exp.workdir, fold.index, round_, saved)
     params, meta = checkpoints.restore_round(fold.mngr, round_, exp.abstract_params())
     keep = np.asarray(meta["next_keep"], bool)
     evaluation.log_selection(
@@ -158,6 +161,8 @@ def run_group(exp, fold_splits: dict[int, splits.Split], parallel: bool) -> list
     done = min(len(f.records) for f in folds)  # rounds are saved in order: 1..done all exist
     if done:
         logging.info("%s: %s", label, rounds_status(done, config.rsrl.rounds))
+    for f in folds:  # ends a deletion a kill interrupted, or a switch to keep='needed'
+        retention.prune(config.checkpoint.keep, f, done)
     states = [state_after(exp, f, done) for f in folds]
     params, keeps = [s[0] for s in states], [s[1] for s in states]
     if parallel:
@@ -190,6 +195,8 @@ def run_group(exp, fold_splits: dict[int, splits.Split], parallel: bool) -> list
             params[i] = trained[i]
             f.records.append(record)
         checkpoints.clear_progress(progress_mngr)
+        for f in folds:  # once every fold of the group has saved the round
+            retention.prune(config.checkpoint.keep, f, round_)
     for f in folds:
         f.mngr.close()
     checkpoints.close_progress(progress_mngr)

@@ -29,7 +29,7 @@ from rsrl_jax.config import validate
 from rsrl_jax.data import builders, datasets, splits
 from rsrl_jax.engine import compiler, fold_axis, placement, rounds, train
 from rsrl_jax.engine.evaluation import score_counts
-from rsrl_jax.run import resume
+from rsrl_jax.run import contract, resume
 from rsrl_jax.run.recorder import Recorder
 
 
@@ -50,6 +50,7 @@ class Experiment:
     train_step: object
     eval_step: object
     train_options: dict | None  # the train steps' XLA options (None: the backend's default)
+    contract: contract.Contract  # saved with every round: the network's use without the run
 
     @classmethod
     def build(cls, config: ml_collections.ConfigDict, workdir: str, devices=None, data=None):
@@ -83,6 +84,7 @@ class Experiment:
             train_step=train_step,
             eval_step=eval_step,
             train_options=train_options,
+            contract=contract.of(config, data.class_scores),
         )
 
     def in_workdir(self, workdir: str) -> "Experiment":

@@ -1,13 +1,18 @@
 """Orbax checkpoints of a run: one per (fold, round), plus the latest mid-round state.
 
-`workdir/fold_F/round_RR/` holds round RR's parameters and a JSON record (the round's
-metrics line, the selection for the next round, the class scores), so predict and highlight
-rebuild the network without the training run and a resumed run rebuilds metrics.jsonl.
-`workdir/fold_F/in_progress/step_S/` holds the training state of the round in progress
-(parameters, optimizer state, the epoch's metric sums) and where the data order stood.
+`workdir/fold_F/round_RR/` holds round RR's parameters and a JSON record: the round's
+metrics line and those of the fold's earlier rounds (`earlier_records`: kept when their
+checkpoints are dropped), the selection for the next round, and the round's model contract
+(`run.contract`), so predict and highlight rebuild the network from the round alone and a
+resumed run rebuilds metrics.jsonl. `workdir/fold_F/in_progress/step_S/` holds the training
+state of the round in progress (parameters, optimizer state, the epoch's metric sums) and
+where the data order stood.
 
 Orbax writes each checkpoint into a temporary folder and renames it when complete, so a
-kill during a save leaves the previous checkpoints as they were.
+kill during a save leaves the previous checkpoints as they were. A dropped round
+(`checkpoint.keep='needed'`, `run.retention`) is renamed into `fold_F/.dropped/` (one atomic
+rename; Orbax lists no step there) and removed from there, so a kill during a deletion
+leaves every round whole or absent; what is left in `.dropped/` goes at the next deletion.
 
 Any folder name works: Orbax and TensorStore get a path that none of them parses
 (`orbax_path`), never the user's own when it holds other characters than letters, digits and
@@ -18,16 +23,19 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import uuid
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
 
 from rsrl_jax import errors
 from rsrl_jax.config import base_config
 from rsrl_jax.engine import train
 from rsrl_jax.errors import DataError
+from rsrl_jax.run import contract
 
 # The POSIX portable file name characters and `/`: a path of these reaches every library
 # unchanged. Others are parsed by some: Orbax lists a checkpoint's per-process folders with
@@ -35,6 +43,9 @@ from rsrl_jax.errors import DataError
 # in it are glob syntax (the save then skips merging its parts and the checkpoint cannot be
 # restored); TensorStore's file driver reads `\` as a folder separator on every system.
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9._+/-]*")
+# Where Orbax renames a dropped round (CheckpointManagerOptions.todelete_subdir) before we
+# remove it: not a step name, so never listed as a round.
+TRASH = ".dropped"
 
 
 def orbax_path(directory: str) -> str:
@@ -125,8 +136,12 @@ def _options(read_only: bool, **kw) -> ocp.CheckpointManagerOptions:
 
 
 def manager(workdir: str, fold: int, read_only: bool = False) -> ocp.CheckpointManager:
-    """The fold's round checkpoints; every round is kept (highlights need net_I, net_{I-k})."""
-    options = _options(read_only, step_prefix="round", step_format_fixed_length=2, max_to_keep=None)
+    """The fold's round checkpoints. Orbax deletes none by itself (`max_to_keep=None`);
+    `run.retention` drops rounds with `drop_rounds`."""
+    extra = {} if read_only else {"todelete_subdir": TRASH}
+    options = _options(
+        read_only, step_prefix="round", step_format_fixed_length=2, max_to_keep=None, **extra
+    )
     return ocp.CheckpointManager(
         _manager_path(fold_dir(workdir, fold), read_only),
         options=options,
@@ -161,12 +176,35 @@ def restore_round(mngr: ocp.CheckpointManager, round_: int, abstract_params=None
     return restored["params"], restored["meta"]
 
 
+def restore_meta(mngr: ocp.CheckpointManager, round_: int) -> dict:
+    """The JSON record of a saved round (no parameters read)."""
+    return mngr.restore(round_, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+
+
 def round_records(mngr: ocp.CheckpointManager) -> list[dict]:
-    """The metrics records of the fold's finished rounds, from their checkpoints."""
-    return [
-        mngr.restore(r, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]["record"]
-        for r in sorted(mngr.all_steps())
-    ]
+    """The metrics records of the fold's finished rounds, by round: from each kept round's
+    checkpoint, with its `earlier_records` (rounds whose checkpoints were dropped)."""
+    records = {}
+    for r in sorted(mngr.all_steps()):
+        meta = restore_meta(mngr, r)
+        for record in [*meta.get("earlier_records", []), meta["record"]]:
+            records[record["round"]] = record
+    return [records[r] for r in sorted(records)]
+
+
+def drop_rounds(mngr: ocp.CheckpointManager, rounds) -> None:
+    """Deletes the checkpoints of `rounds`, each renamed into `TRASH` by Orbax first (atomic),
+    then removed with whatever an earlier, interrupted deletion left there. Every process
+    of the run calls it (Orbax's delete syncs them); process 0 deletes."""
+    empty_trash(mngr)
+    for r in rounds:
+        mngr.delete(r)
+    empty_trash(mngr)
+
+
+def empty_trash(mngr: ocp.CheckpointManager) -> None:
+    if jax.process_index() == 0:
+        shutil.rmtree(os.path.join(os.path.realpath(str(mngr.directory)), TRASH), True)
 
 
 def progress_manager(workdir: str, fold: int) -> ocp.CheckpointManager:
@@ -258,28 +296,93 @@ def chosen_round(workdir: str, fold: int) -> int:
     raise errors.DataError(f"fold {fold}: not in {workdir}/summary.json (folds run: {folds})")
 
 
-def load_network(workdir: str, fold: int, round_: int):
-    """Rebuilds round `round_`'s network of a finished run, without the training data.
-
-    Returns (config, model, params, class_scores): the run's config (config.json), the model
-    `train.make_model` builds from it, the round's parameters on the default device, and the
-    aesthetic score of each output (classes.json).
-    """
-    config = base_config()  # fields added to the code since the run keep their defaults
+def run_config(workdir: str):
+    """The run's config (config.json) over `base_config()`: fields added to the code since
+    the run keep their defaults."""
+    config = base_config()
     config.update(read_json(workdir, "config.json"))
-    class_scores = tuple(int(s) for s in read_json(workdir, "classes.json")["class_scores"])
+    return config
+
+
+def fold_records(workdir: str, fold: int) -> list[dict]:
+    """The metrics records of the fold's finished rounds, from its checkpoints."""
+    mngr = manager(workdir, fold, read_only=True)
+    try:
+        return round_records(mngr)
+    finally:
+        mngr.close()
+
+
+def missing_round(workdir: str, fold: int, round_: int, saved: list[int]) -> errors.DataError:
+    """The error for a round without a checkpoint: one the run trained but did not keep
+    (`checkpoint.keep='needed'`), or one it never had; `saved`: the fold's saved rounds."""
+    trained = [r["round"] for r in fold_records(workdir, fold)] if saved else []
+    if round_ not in trained:
+        return errors.DataError(f"fold {fold} has no checkpoint of round {round_} (saved: {saved})")
+    try:
+        keep = run_config(workdir).checkpoint.keep
+    except (ValueError, KeyError, TypeError):  # config.json gone or unreadable
+        keep = "needed"
+    if keep != "needed":
+        return errors.DataError(
+            f"round {round_} of fold {fold} has no checkpoint though the run trained it "
+            f"(checkpoint.keep={keep!r}: removed by hand?); saved rounds: {saved}"
+        )
+    return errors.DataError(
+        f"round {round_} of fold {fold} was not kept (checkpoint.keep='needed' keeps rounds "
+        f"{saved}: the chosen round, its net_(I-1) and the last); use one of those, or "
+        "--config.checkpoint.keep=all for a run that keeps every round"
+    )
+
+
+def load_contract(mngr: ocp.CheckpointManager, workdir: str, fold: int, round_: int):
+    """The model contract of a saved round (`run.contract`). A round saved by a version
+    without contracts falls back on the run's config.json and classes.json (logged);
+    errors.DataError when those are gone too, or when the contract cannot be used here."""
+    meta = restore_meta(mngr, round_)
+    where = f"round {round_} of fold {fold}"
+    if "contract" in meta:
+        found = contract.Contract.from_json(meta["contract"])
+    else:
+        logging.warning(
+            "%s has no model contract (saved by an older version): its network and photo "
+            "options are read from %s",
+            where,
+            os.path.join(workdir, "config.json"),
+        )
+        try:
+            config = run_config(workdir)
+            scores = meta.get("class_scores") or read_json(workdir, "classes.json")["class_scores"]
+        except errors.NotFound as e:
+            raise errors.DataError(
+                f"{where} was saved by an older version without a model contract, and {e}; "
+                "copy config.json and classes.json from the run's original workdir"
+            ) from None
+        found = contract.of(config, scores, hash_weights=False)
+    found.check(where)
+    return found
+
+
+def load_network(workdir: str, fold: int, round_: int):
+    """Rebuilds round `round_`'s network of a finished run from the round alone.
+
+    Returns (config, model, params, class_scores): the config of the round's model contract
+    (`Contract.config`: model.* and the photo options, the rest defaults), the model
+    `train.make_model` builds from it, the round's parameters on the default device, and the
+    aesthetic score of each output. A round not kept is an errors.DataError saying so.
+    """
     _check_fold(workdir, fold)
-    model = train.make_model(config, len(class_scores))
-    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    abstract = train.abstract_params(model, config.data.image_size, device)
     mngr = manager(workdir, fold, read_only=True)
     try:
         rounds = sorted(mngr.all_steps())
         if round_ not in rounds:
-            raise errors.DataError(
-                f"fold {fold} has no checkpoint of round {round_} (saved: {rounds})"
-            )
+            raise missing_round(workdir, fold, round_, rounds)
+        found = load_contract(mngr, workdir, fold, round_)
+        config = found.config()
+        model = train.make_model(config, len(found.class_scores))
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        abstract = train.abstract_params(model, config.data.image_size, device)
         params, _ = restore_round(mngr, round_, abstract)
     finally:
         mngr.close()
-    return config, model, params, class_scores
+    return config, model, params, found.class_scores

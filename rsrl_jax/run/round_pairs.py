@@ -10,13 +10,25 @@ from absl import logging
 from rsrl_jax import errors
 from rsrl_jax.run import checkpoints
 
+# net_I against net_(I-1): the run's highlight panels, the CLIs' default --k, and the pair
+# `checkpoint.keep='needed'` keeps (run.retention).
+DEFAULT_K = 1
 
-def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = 1):
+
+def default_pair(chosen: int, k: int = DEFAULT_K) -> tuple[int, int]:
+    """(I, I - k) for the round `chosen` on validation: (chosen, chosen - k), or (1 + k, 1)
+    when the chosen round is too early to have a net_(I-k)."""
+    round_ = chosen if chosen - k >= 1 else 1 + k
+    return round_, round_ - k
+
+
+def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = DEFAULT_K):
     """(I, I - k): the rounds to compare; I defaults to the round chosen on validation.
 
-    A default I too early for net_{I-k} falls back to round 1 + k (logged); an explicit one
-    must leave I - k >= 1. Both rounds must have a checkpoint. A k or round that can never
-    work is an errors.ConfigError; what this run lacks (a fold, a round), an errors.DataError.
+    A default I too early for net_{I-k} falls back to round 1 + k (`default_pair`, logged); an
+    explicit one must leave I - k >= 1. Both rounds must have a checkpoint. A k or round that
+    can never work is an errors.ConfigError; what this run lacks (a fold, a round, a round
+    not kept), an errors.DataError.
     """
     if k < 1:
         raise errors.ConfigError(
@@ -25,9 +37,8 @@ def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = 1):
     saved = checkpoints.saved_rounds(workdir, fold)
     if round_ is None:
         chosen = checkpoints.chosen_round(workdir, fold)
-        round_ = chosen
-        if chosen - k < 1:
-            round_ = 1 + k
+        round_ = default_pair(chosen, k)[0]
+        if round_ != chosen:
             if round_ not in saved:
                 raise errors.DataError(
                     f"fold {fold}: the chosen round {chosen} has no round {chosen - k} to compare "
@@ -48,5 +59,5 @@ def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = 1):
         )
     for r in (round_, round_ - k):
         if r not in saved:
-            raise errors.DataError(f"fold {fold} has no checkpoint of round {r} (saved: {saved})")
+            raise checkpoints.missing_round(workdir, fold, r, saved)
     return round_, round_ - k
