@@ -85,6 +85,11 @@ def test_noise_levels_refused_on_data_without_a_rater(tmp_path):
     with pytest.raises(errors.ConfigError, match="--label_noise: rater noise is drawn only"):
         study.study(config, str(tmp_path / "s"), ["plain"], [0], [0.1, 0.5])
     assert not (tmp_path / "s").exists()
+    # By default: one level there (the config's, unused), the three on synthetic photos.
+    assert study.noise_levels(config, None) == (config.data.label_noise,)
+    assert study.noise_levels(config, [0.3]) == (0.3,)
+    config.data.name = "synthetic"
+    assert study.noise_levels(config, None) == study.DEFAULT_NOISE == (0.1, 0.5, 1.0)
 
 
 def test_bad_flags_refused_in_one_line_before_any_work(tmp_path):

@@ -74,6 +74,21 @@ def check_grid(methods, seeds, noise) -> tuple[list[str], list[int], list[float]
     return methods, seeds, [float(x) for x in noise]
 
 
+def noise_levels(config, noise) -> tuple[float, ...]:
+    """The rater-noise levels to run: `noise`, or by default (None) `DEFAULT_NOISE` on
+    synthetic data and the config's own level on real photos, which have no rater to vary
+    (ConfigError when given several there)."""
+    synthetic = config.data.name == "synthetic"
+    if noise is None:
+        return DEFAULT_NOISE if synthetic else (config.data.label_noise,)
+    if not synthetic and len(set(noise)) > 1:
+        raise errors.ConfigError(
+            f"--label_noise: rater noise is drawn only on synthetic data, not "
+            f"{config.data.name!r}; give one level"
+        )
+    return tuple(noise)
+
+
 def run_dir(noise: float, seed: int, method: str) -> str:
     """A run's folder, relative to the study's workdir."""
     return os.path.join(f"noise_{noise:g}", f"seed_{seed}", method)
@@ -82,7 +97,8 @@ def run_dir(noise: float, seed: int, method: str) -> str:
 def run_config(config, method: str, seed: int, noise: float, equal_steps: bool = True):
     config = compare.method_config(config, method, equal_steps)
     config.seed = seed
-    config.data.label_noise = noise
+    if config.data.name == "synthetic":
+        config.data.label_noise = noise
     return config
 
 
@@ -175,16 +191,15 @@ def study(
     workdir: str,
     methods=DEFAULT_METHODS,
     seeds=DEFAULT_SEEDS,
-    noise=DEFAULT_NOISE,
+    noise=None,
     equal_steps: bool = True,
 ) -> dict:
-    """Runs (or resumes) every run of the grid; writes study.md, study.json and study.png."""
-    methods, seeds, noise = check_grid(methods, seeds, noise)
-    if config.data.name != "synthetic" and len(noise) > 1:
-        raise errors.ConfigError(
-            f"--label_noise: rater noise is drawn only on synthetic data, not "
-            f"{config.data.name!r}; give one level"
-        )
+    """Runs (or resumes) every run of the grid; writes study.md, study.json and study.png.
+
+    `noise`: the rater-noise levels (`noise_levels`: None = the default for the data).
+    Raises ConfigError naming the flag for a bad method, seed or level, before any run.
+    """
+    methods, seeds, noise = check_grid(methods, seeds, noise_levels(config, noise))
     grid = [(n, s, m) for n in noise for s in seeds for m in methods]
     configs = {key: run_config(config, key[2], key[1], key[0], equal_steps) for key in grid}
     os.makedirs(workdir, exist_ok=True)

@@ -37,6 +37,8 @@ def main(argv):
     cli.quiet_libraries()
     seeds = parse_values("seeds", FLAGS.seeds, int)
     noise = parse_values("label_noise", FLAGS.label_noise, float)
+    if not FLAGS["label_noise"].present:
+        noise = None  # the default levels on synthetic data, none to vary on real photos
     workdir = FLAGS.workdir if FLAGS.workdir is not None else cli.default_workdir(prefix="study_")
     study(FLAGS.config, workdir, FLAGS.methods, seeds, noise, FLAGS.equal_steps)
     print(os.path.join(workdir, "study.md"))
@@ -50,7 +52,8 @@ if __name__ == "__main__":
     flags.DEFINE_list(
         "label_noise",
         [f"{n:g}" for n in DEFAULT_NOISE],
-        "Rater-noise levels (config.data.label_noise, synthetic data), each >= 0.",
+        "Rater-noise levels (config.data.label_noise, synthetic data), each >= 0; on real "
+        "photos, by default the config's own (unused) level.",
     )
     flags.DEFINE_list(
         "methods",
