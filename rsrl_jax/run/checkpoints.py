@@ -26,6 +26,7 @@ import orbax.checkpoint as ocp
 
 from rsrl_jax import errors
 from rsrl_jax.config import base_config
+from rsrl_jax.data import inputs
 from rsrl_jax.engine import train
 from rsrl_jax.errors import DataError
 
@@ -258,6 +259,12 @@ def chosen_round(workdir: str, fold: int) -> int:
     raise errors.DataError(f"fold {fold}: not in {workdir}/summary.json (folds run: {folds})")
 
 
+def _saved_shapes(mngr: ocp.CheckpointManager, round_: int):
+    """The round's parameters' shapes and dtypes, from Orbax's metadata (no array is read)."""
+    params = mngr.directory / f"round_{round_:02d}" / "params"
+    return ocp.StandardCheckpointHandler().metadata(params).tree
+
+
 def load_network(workdir: str, fold: int, round_: int):
     """Rebuilds round `round_`'s network of a finished run, without the training data.
 
@@ -271,7 +278,6 @@ def load_network(workdir: str, fold: int, round_: int):
     _check_fold(workdir, fold)
     model = train.make_model(config, len(class_scores))
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    abstract = train.abstract_params(model, config.data.image_size, device)
     mngr = manager(workdir, fold, read_only=True)
     try:
         rounds = sorted(mngr.all_steps())
@@ -279,6 +285,8 @@ def load_network(workdir: str, fold: int, round_: int):
             raise errors.DataError(
                 f"fold {fold} has no checkpoint of round {round_} (saved: {rounds})"
             )
+        view = inputs.of_network(config, _saved_shapes(mngr, round_))  # photos or vectors of D
+        abstract = train.abstract_params(model, view, device)
         params, _ = restore_round(mngr, round_, abstract)
     finally:
         mngr.close()

@@ -8,6 +8,7 @@ them from what the workdir holds.
 from absl import logging
 
 from rsrl_jax import errors
+from rsrl_jax.data import inputs
 from rsrl_jax.run import checkpoints
 
 
@@ -16,13 +17,17 @@ def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = 1):
 
     A default I too early for net_{I-k} falls back to round 1 + k (logged); an explicit one
     must leave I - k >= 1. Both rounds must have a checkpoint. A k or round that can never
-    work is an errors.ConfigError; what this run lacks (a fold, a round), an errors.DataError.
+    work is an errors.ConfigError; what this run lacks (a fold, a round, a network of photos:
+    a run on embeddings has no conv1), an errors.DataError.
     """
     if k < 1:
         raise errors.ConfigError(
             f"k={k}: must be >= 1 (net_I is compared with an earlier net_(I-k))"
         )
     saved = checkpoints.saved_rounds(workdir, fold)
+    why_not = inputs.no_highlights(checkpoints.read_json(workdir, "config.json"))
+    if why_not:
+        raise errors.DataError(f"{workdir}: no highlight regions: {why_not}")
     if round_ is None:
         chosen = checkpoints.chosen_round(workdir, fold)
         round_ = chosen
