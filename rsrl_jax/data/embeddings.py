@@ -76,9 +76,9 @@ def read(path: str, score_range: tuple[int, int] | None = None) -> Table:
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: _array(npz, name, path) for name in npz.files}
+    except BadEmbeddings:
+        raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        if isinstance(e, BadEmbeddings):
-            raise
         raise BadEmbeddings(
             f"{path}: not a readable numpy .npz ({e}); write it with numpy.savez(path, "
             "embeddings=..., scores=..., ids=...)"
@@ -91,7 +91,7 @@ def read(path: str, score_range: tuple[int, int] | None = None) -> Table:
 
     def problem(row: int, reason: str, kind: str):
         problems.append(Problem(item=str(ids[row]), where=where(row), reason=reason, kind=kind))
-        rows.append(row)
+        rows.append(int(row))
 
     bad = np.flatnonzero(~np.isfinite(embeddings).all(axis=1))
     for row in bad:
