@@ -15,11 +15,13 @@ import jax
 import ml_collections
 from absl import logging
 
+from rsrl_jax.data import inputs
+from rsrl_jax.engine.train import FEATURE_MODELS, MODELS
 from rsrl_jax.errors import ConfigError
 from rsrl_jax.method import losses, sampling, selection
 from rsrl_jax.models import pretrained
 
-DATA_SETS = ("synthetic", "folder", "ava")
+DATA_SETS = ("synthetic", "folder", "ava", inputs.EMBEDDINGS)
 LIKELIHOODS = ("sigmoid", "softmax")
 CHECKPOINT_KEEP = ("all", "needed")  # which round checkpoints a run keeps (rsrl_jax.run.retention)
 COMPUTE_DTYPES = ("float32", "bfloat16")
@@ -28,9 +30,9 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 DATA_SET_FIELDS = {
     "num_examples": ("synthetic",),
     "label_noise": ("synthetic",),
-    "on_bad_example": ("folder", "ava"),
+    "on_bad_example": ("folder", "ava", inputs.EMBEDDINGS),
     "max_pixels": ("folder", "ava"),
-    "score_range": ("folder",),
+    "score_range": ("folder", inputs.EMBEDDINGS),
     "ava_bins": ("ava",),
     "ava_official_split": ("ava",),
 }
@@ -42,7 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0
 
     c.data = ml_collections.ConfigDict()
-    c.data.name = "synthetic"
+    c.data.name = "synthetic"  # or 'folder', 'ava', 'embeddings' (data.dir/embeddings.npz)
     c.data.dir = ""
     c.data.num_examples = 3100  # synthetic only
     c.data.label_noise = 0.1  # synthetic only: rater noise, in std of the latent quality
@@ -51,7 +53,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.on_bad_example = "error"  # or 'skip': leave bad photos/rows out, listed in skipped.jsonl
     c.data.cache_dir = ""  # prepared records; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
     c.data.max_pixels = 89_478_485  # larger photos are refused as decompression bombs
-    c.data.score_range = (1, 10)  # folder: allowed integer scores, inclusive
+    c.data.score_range = (1, 10)  # folder, embeddings: allowed integer scores, inclusive
     c.data.ava_bins = ()  # ava: edges on the mean vote; () = class is the rounded mean vote
     c.data.ava_official_split = True  # ava: test on generic_test.jpgl when present (one fold)
 
@@ -65,6 +67,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.protocol.parallel_folds = False
 
     c.model = ml_collections.ConfigDict()
+    # 'alexnet' (photos), or over feature vectors (data.name='embeddings'): 'mlp' (hidden
+    # layers of model.hidden_widths, ReLU and dropout) or 'linear' (the N-way head alone).
+    c.model.name = "alexnet"
+    c.model.hidden_widths = (512,)  # mlp only
     # Converted ImageNet weights (a folder or .npz), 'shipped:NAME' (weights in the package),
     # or '' to train from scratch.
     c.model.pretrained = ""
@@ -180,9 +186,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check(
         config.data.name != "synthetic" or not config.data.dir,
         "data.dir",
-        "a photo folder is read with data.name='folder' or 'ava', but data.name='synthetic' "
-        "trains on the embedded synthetic photos: add --config.data.name=folder (or ava), or "
-        "leave data.dir empty",
+        "a photo folder is read with data.name='folder' or 'ava' (a folder of embeddings.npz "
+        "with 'embeddings'), but data.name='synthetic' trains on the embedded synthetic photos: "
+        "add --config.data.name=folder (or ava, embeddings), or leave data.dir empty",
     )
     for warning in ignored_data_fields(config):
         logging.warning("%s", warning)
@@ -198,7 +204,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"must be 0 (= image_size) or at least data.image_size={config.data.image_size}",
     )
     check(config.data.num_examples >= 1, "data.num_examples", "must be positive")
-    if config.data.name in ("folder", "ava"):
+    if config.data.name != "synthetic":
         check(bool(config.data.dir), "data.dir", f"a {config.data.name} data set needs its folder")
     check(config.data.max_pixels >= 1, "data.max_pixels", "must be positive")
     check(
@@ -217,6 +223,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check(config.protocol.folds >= 1, "protocol.folds", "must be >= 1")
     check(0 < config.protocol.val_fraction < 1, "protocol.val_fraction", "must be in (0, 1)")
     check(0 < config.protocol.test_fraction < 1, "protocol.test_fraction", "must be in (0, 1)")
+    _check_model(config, check)
     check(config.model.width > 0, "model.width", "must be positive")
     check(
         config.model.compute_dtype in COMPUTE_DTYPES,
@@ -307,8 +314,53 @@ def validate(config: ml_collections.ConfigDict) -> None:
             field,
             f"the global batch must be divisible by the {devices} devices",
         )
-    if config.data.name in ("folder", "ava"):
+    if config.data.name != "synthetic":
+        check(
+            not (inputs.reads_features(config) and os.path.isfile(config.data.dir)),
+            "data.dir",
+            "the folder holding embeddings.npz, not a file: name the file embeddings.npz and "
+            "pass its folder",
+        )
         check(os.path.isdir(config.data.dir), "data.dir", "no such folder")
+
+
+def _check_model(config: ml_collections.ConfigDict, check) -> None:
+    """model.name against the data's kind (photos or feature vectors), and its own fields."""
+    name = config.model.name
+    check(name in MODELS, "model.name", f"must be one of {MODELS}")
+    if inputs.reads_features(config):
+        check(
+            name in FEATURE_MODELS,
+            "model.name",
+            f"AlexNet reads photos, but data.name={inputs.EMBEDDINGS!r} feeds feature vectors: "
+            "set --config.model.name=mlp or linear (configs/embeddings.py)",
+        )
+        check(
+            not config.model.pretrained,
+            "model.pretrained",
+            f"pretrained weights are AlexNet's; the {name} head over embeddings starts from "
+            "random init: set --config.model.pretrained=''",
+        )
+    else:
+        check(
+            name not in FEATURE_MODELS,
+            "model.name",
+            f"reads feature vectors (data.name={inputs.EMBEDDINGS!r}), but data.name="
+            f"{config.data.name!r} feeds photos: set --config.model.name=alexnet, or "
+            "--config.data.name=embeddings with a folder of embeddings.npz",
+        )
+    widths = config.model.hidden_widths
+    check(
+        name != "mlp"
+        or (
+            len(widths) >= 1
+            and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths)
+        ),
+        "model.hidden_widths",
+        "model.name='mlp' needs one or more positive integer widths, e.g. '(512,)' or "
+        "'(1024,256)' (model.name='linear' for none)",
+    )
+    check(0 <= config.model.dropout_rate < 1, "model.dropout_rate", "must be in [0, 1)")
 
 
 def validate_with_data(config: ml_collections.ConfigDict, class_scores, counts) -> None:

@@ -41,17 +41,23 @@ def reference(tmp_path_factory):
     return workdir
 
 
-def test_sigkill_mid_round_two_then_resume_is_identical(reference, tmp_path):
-    workdir = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "rsrl_jax.main", "--config=configs/demo.py"]
-    cmd += [f"--workdir={workdir}"] + [f"--config.{k}={v}" for k, v in OVERRIDES.items()]
+def kill_at(workdir, overrides: dict, log_line: str, config="configs/demo.py") -> None:
+    """Starts the run of `config` with `overrides` in `workdir` and SIGKILLs it as soon as
+    its log shows `log_line`."""
+    cmd = [sys.executable, "-m", "rsrl_jax.main", f"--config={config}"]
+    cmd += [f"--workdir={workdir}"] + [f"--config.{k}={v}" for k, v in overrides.items()]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:  # kill as soon as round 2 has finished its first epoch
-        if "fold 0 round 2 epoch 1/4" in line:
+    for line in proc.stderr:
+        if log_line in line:
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
+
+
+def test_sigkill_mid_round_two_then_resume_is_identical(reference, tmp_path):
+    workdir = tmp_path / "killed"
+    kill_at(workdir, OVERRIDES, "fold 0 round 2 epoch 1/4")  # round 2's first epoch done
     assert len(read_records(workdir)) == 1  # round 1 done, round 2 under way
 
     resumed = run_cli(workdir, OVERRIDES)

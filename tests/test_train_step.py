@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
+from rsrl_jax.data import inputs
 from rsrl_jax.engine import compiler, train
 from rsrl_jax.method import losses
 from rsrl_jax.models.alexnet import AlexNet
@@ -15,7 +16,7 @@ def _step_and_state(compute_dtype="float32"):
     config = tiny_config({"model.compute_dtype": repr(compute_dtype)})
     model = train.make_model(config, num_classes=3)
     tx = train.make_optimizer(config)
-    step = train.make_train_step(model, tx, flip=True, image_size=64)
+    step = train.make_train_step(model, tx, inputs.PhotoInput(64, flip=True))
     params = train.init_params(model, 64, seed=0)
     per_class = losses.class_terms(np.array([4, 2, 2]), config.method)
     return step, train.new_state(params, tx), per_class
@@ -94,7 +95,7 @@ def test_step_builders_compile_with_the_options_they_are_given():
     assert ynn_fusions({}) > 0  # {}: XLA's own libraries (YNNPACK), another program
     # Explicit options are passed as given, not checked and dropped like the default's.
     tx = train.make_optimizer(tiny_config())
-    step = train.make_train_step(model, tx, flip=False, compiler_options={"xla_no_such": "1"})
+    step = train.make_train_step(model, tx, compiler_options={"xla_no_such": "1"})
     args = (train.new_state(params, tx), train.zero_sums(), photos, np.zeros(2, np.int32))
     class_terms = losses.class_terms(np.array([1, 1]), tiny_config().method)
     with pytest.raises(Exception, match="No such compile option"):

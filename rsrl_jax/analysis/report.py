@@ -23,6 +23,7 @@ import numpy as np
 from rsrl_jax import errors
 from rsrl_jax.analysis import aesthetic, fold_stats, selection_report, selection_truth
 from rsrl_jax.analysis.figures import new_figure
+from rsrl_jax.data import inputs
 
 LEVEL_BELOW = 0.01  # a mean test macro F difference smaller than this is "about level"
 
@@ -604,6 +605,9 @@ def markdown(
             lines += [f"### {titles[key]}", "", f"![{key}]({name})", ""]
     for name in extra_images:
         lines += [f"### {os.path.splitext(name)[0].replace('_', ' ')}", "", f"![]({name})", ""]
+    no_highlights = inputs.no_highlights(json.loads(config_json))
+    if no_highlights:
+        lines += ["### Highlight regions (paper Fig. 10)", "", f"None: {no_highlights}.", ""]
     lines += ["## Config", "", "```json", config_json.strip(), "```", ""]
     return "\n".join(lines)
 

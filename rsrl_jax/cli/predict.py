@@ -2,13 +2,13 @@
 
   python -m rsrl_jax.predict --workdir=DIR [--fold=0] [--round=I] [--norecursive] PHOTO_OR_FOLDER...
 
-The library function is `rsrl_jax.engine.predict.predict`.
+A run on embeddings scores embeddings files instead (EMBEDDINGS.npz or a folder of one): one
+line per row. The library function is `rsrl_jax.engine.predict.predict`.
 """
 
 from absl import app, flags
 
 from rsrl_jax import cli
-from rsrl_jax.data import user_photos as inference
 from rsrl_jax.engine.predict import predict
 
 
@@ -17,8 +17,7 @@ def main(argv):
     if not argv[1:]:
         raise app.UsageError("name at least one photo or folder of photos")
     f = flags.FLAGS
-    paths = inference.expand_paths(argv[1:], f.recursive)
-    scored = predict(f.workdir, paths, f.fold, f.round, f.batch_size)
+    scored = predict(f.workdir, argv[1:], f.fold, f.round, f.batch_size, recursive=f.recursive)
     return 0 if scored else 1
 
 

@@ -1,4 +1,5 @@
-"""Loading a data set named by the config: decoded uint8 photos (memory-mapped) and classes."""
+"""Loading a data set named by the config: decoded uint8 photos (memory-mapped), or feature
+vectors (`data.name='embeddings'`: `data.embeddings`), and classes."""
 
 import dataclasses
 
@@ -6,23 +7,25 @@ import ml_collections
 import numpy as np
 
 from rsrl_jax import config as config_lib
-from rsrl_jax.data import builders, photo_file, prepared
+from rsrl_jax.data import builders, embeddings, inputs, photo_file, prepared
 from rsrl_jax.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """Decoded photos and their classes.
+    """Decoded photos (or feature vectors) and their classes.
 
     `labels` are class indices; `class_scores[labels]` gives the aesthetic score. The class
     list is the scores present in the data, sorted.
     """
 
-    images: np.ndarray  # uint8 [N, S, S, 3], memory-mapped from the prepared data
+    # What the network is fed (`data.inputs`): uint8 photos [N, S, S, 3], memory-mapped from
+    # the prepared data, or float32 feature vectors [N, D] (embeddings)
+    images: np.ndarray
     labels: np.ndarray  # int32 [N]
     class_scores: tuple[int, ...]
     masks: np.ndarray | None = None  # bool [N, S, S] subject masks, synthetic only
-    keys: np.ndarray | None = None  # str [N]: the photo's filename (folder) or id (AVA)
+    keys: np.ndarray | None = None  # str [N]: the photo's filename (folder) or id (AVA, embeddings)
     # str [N]: the photo's content fingerprint (SHA-256 prefix of its file, or of its pixels)
     fingerprints: np.ndarray | None = None
     official_test: np.ndarray | None = None  # bool [N]: in the data set's own test list (AVA)
@@ -70,7 +73,10 @@ def load(
     `workdir`, also listed in `workdir/skipped.jsonl` (a run writes that file itself, after
     checking that the workdir is its own: `rsrl_jax.engine.rsrl.run`). `check_listing`:
     see `prepared.prepare` (a resume checks the list against its record before decoding).
+    Embeddings are read from their file each time (`embeddings.load`): nothing to prepare.
     """
+    if inputs.reads_features(config):
+        return embeddings.load(config)
     builder = prepared.prepare(config, check_listing)
     skipped = builders.record_skipped(builder, workdir)
     names = [s for s in ("train", "test") if s in builder.info.splits]

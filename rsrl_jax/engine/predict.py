@@ -1,4 +1,4 @@
-"""Scores photos with a trained round's network: one JSON line per photo.
+"""Scores photos (or embeddings) with a trained round's network: one JSON line per photo.
 
   python -m rsrl_jax.predict --workdir=DIR [--fold=0] [--round=I] [--norecursive] PHOTO_OR_FOLDER...
 
@@ -9,16 +9,22 @@ it (`rsrl_jax.data.user_photos`); a photo that cannot be read gets a line with `
 is not a photo one with `skipped`, and the others go on; the exit status is 1 only when no
 photo could be scored. Photos are read with the run's own data options (stored size, crop,
 pixel limit), which the log names.
+
+A run on embeddings (`data.name='embeddings'`) scores embeddings files instead: each path is
+an .npz of the layout `data.embeddings` reads (a folder: its embeddings.npz; 'scores' are
+not needed), one line per row with its `row` and `id`; a file that cannot be used gets one
+line with `error`, a row with NaN or infinite values one with its row, id and `error`.
 """
 
 import json
+import os
 import sys
 
 import jax
 import numpy as np
 
 from rsrl_jax.analysis import aesthetic
-from rsrl_jax.data import preprocess, user_photos
+from rsrl_jax.data import embeddings, inputs, preprocess, user_photos
 from rsrl_jax.engine import placement, train
 from rsrl_jax.run import checkpoints
 
@@ -42,18 +48,34 @@ def predict(
     round_: int | None = None,
     batch_size: int = 32,
     out=sys.stdout,
+    recursive: bool = True,
 ) -> int:
-    """Writes one JSON line per path to `out`; returns how many photos were scored.
+    """Writes one JSON line per path (per row of an embeddings file) to `out`; returns how many
+    photos (rows) were scored.
 
-    `paths`: `user_photos.Found` entries (from `user_photos.expand_paths`) or plain file paths.
+    `paths`: `user_photos.Found` entries (from `user_photos.expand_paths`) or paths, a folder
+    standing for its files (`recursive`: and its subfolders'); for a run on embeddings, files
+    of embeddings or folders of an embeddings.npz.
     """
     round_ = checkpoints.chosen_round(workdir, fold) if round_ is None else round_
     config, model, params, class_scores = checkpoints.load_network(workdir, fold, round_)
+    view = inputs.of_network(config, params)
+    eval_step = train.make_eval_step(model, view)
+    placer = placement.BatchPlacer(placement.make_mesh(jax.devices()[:1]))
+    if inputs.reads_features(config):
+        files = [p.path if isinstance(p, user_photos.Found) else p for p in paths]
+        network = (eval_step, params, placer, class_scores, view.dim)
+        scored = 0
+        for file in files:
+            scored += _predict_file(file, network, batch_size, out, fold=fold, round=round_)
+        return scored
     options = preprocess.photo_options(config)
     preprocess.log_photo_options(workdir, options)
-    eval_step = train.make_eval_step(model, config.data.image_size)
-    placer = placement.BatchPlacer(placement.make_mesh(jax.devices()[:1]))
-    found = [p if isinstance(p, user_photos.Found) else user_photos.Found(p) for p in paths]
+    found = []
+    for p in paths:
+        found += (
+            [p] if isinstance(p, user_photos.Found) else user_photos.expand_paths([p], recursive)
+        )
     scored = 0
     for start in range(0, len(found), batch_size):
         chunk = found[start : start + batch_size]
@@ -76,3 +98,41 @@ def predict(
             out.write(json.dumps(line) + "\n")
         out.flush()
     return scored
+
+
+def _predict_file(path: str, network, batch_size: int, out, **extra) -> int:
+    """Writes a line per row of the embeddings file `path` (a folder: its embeddings.npz),
+    or one line with its `error`; returns how many rows were scored."""
+    eval_step, params, placer, class_scores, dim = network
+    file = os.path.join(path, embeddings.FILE) if os.path.isdir(path) else path
+    try:
+        table = embeddings.read(file)
+    except embeddings.BadEmbeddings as e:
+        out.write(json.dumps({"path": path, "error": str(e)}) + "\n")
+        return 0
+    if table.embeddings.shape[1] != dim:
+        error = (
+            f"{file}: 'embeddings' has {table.embeddings.shape[1]} values a row, but this "
+            f"network reads {dim}: embed the photos with the backbone of the run's own "
+            "embeddings"
+        )
+        out.write(json.dumps({"path": path, "error": error}) + "\n")
+        return 0
+    bad = {row: p for row, p in zip(table.rows, table.problems, strict=True)}
+    good = np.array([i for i in range(len(table)) if i not in bad], np.int64)
+    by_row = {}
+    if len(good):
+        logits = placement.predict_logits(
+            eval_step, params, table.embeddings, good, batch_size, placer
+        )
+        by_row = dict(zip(good.tolist(), logits, strict=True))
+    for row in range(len(table)):
+        where = {"path": path, "row": row, "id": str(table.ids[row])}
+        if row in bad:
+            line = {**where, "error": bad[row].reason}
+        else:
+            line = prediction(path, by_row[row], class_scores)
+            line = {**where, **line, **extra}
+        out.write(json.dumps(line) + "\n")
+    out.flush()
+    return len(good)

@@ -138,7 +138,8 @@ def state_after(exp, fold: FoldRun, round_: int):
     resumed run, or one whose rsrl.rounds was raised).
     """
     if round_ == 0:
-        params = pretrained.initial_params(exp.config, exp.model, exp.config.seed + fold.index)
+        seed = exp.config.seed + fold.index
+        params = pretrained.initial_params(exp.config, exp.model, seed, exp.view)
         return exp.placer.replicate(params), np.ones(len(fold.split.train), bool)
     saved = sorted(fold.mngr.all_steps())
     if round_ not in saved:

@@ -26,7 +26,7 @@ from absl import logging
 
 from rsrl_jax.analysis import fold_stats, highlight, report
 from rsrl_jax.config import validate
-from rsrl_jax.data import builders, datasets, splits
+from rsrl_jax.data import builders, datasets, inputs, splits
 from rsrl_jax.engine import compiler, fold_axis, placement, rounds, train
 from rsrl_jax.engine.evaluation import score_counts
 from rsrl_jax.run import contract, resume
@@ -35,8 +35,9 @@ from rsrl_jax.run.recorder import Recorder
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """What every fold shares: the config, the data, the mesh, the network, the optimizer,
-    the compiled steps and the recorder of the workdir. Build it with `Experiment.build`."""
+    """What every fold shares: the config, the data, the mesh, the network and its input, the
+    optimizer, the compiled steps and the recorder of the workdir. Build it with
+    `Experiment.build`."""
 
     config: ml_collections.ConfigDict
     workdir: str
@@ -46,6 +47,7 @@ class Experiment:
     placer: placement.BatchPlacer  # batches [B, ...] (evaluation)
     fold_placer: placement.BatchPlacer  # batches [k, B, ...] (training, a fold axis first)
     model: object
+    view: object  # the network's input: photos or feature vectors (`data.inputs.of`)
     tx: object
     train_step: object
     eval_step: object
@@ -66,10 +68,11 @@ class Experiment:
         datasets.check_classes(data, config)
         mesh = placement.make_mesh(devices)
         model = train.make_model(config, data.num_classes)
+        view = inputs.of(config, data.images.shape[-1])  # D, for feature vectors
         tx = train.make_optimizer(config)
         train_options = compiler.default_compiler_options("train")
         train_step, eval_step = train.make_steps(
-            config, model, tx, mesh, train_options=train_options
+            config, model, tx, mesh, view=view, train_options=train_options
         )
         return cls(
             config=config,
@@ -80,6 +83,7 @@ class Experiment:
             placer=placement.BatchPlacer(mesh),
             fold_placer=placement.BatchPlacer(mesh, batch_axis=1),
             model=model,
+            view=view,
             tx=tx,
             train_step=train_step,
             eval_step=eval_step,
@@ -97,9 +101,7 @@ class Experiment:
 
     def abstract_params(self):
         """Shapes, dtypes and (replicated) shardings of the parameters, for restoring."""
-        return train.abstract_params(
-            self.model, self.config.data.image_size, self.placer.replicated
-        )
+        return train.abstract_params(self.model, self.view, self.placer.replicated)
 
     def run_folds(self, fold_splits, parallel: bool | None = None) -> list[dict]:
         """All rounds of the folds `fold_splits` (a list, fold i = entry i, or {fold: split});
@@ -171,15 +173,19 @@ def run(config: ml_collections.ConfigDict, workdir: str, data=None) -> dict:
         )
     exp.recorder.write_json("summary.json", summary)
     if exp.recorder.is_writer:
-        highlight.write_highlight_panels(  # report/highlights_fold{F}.png
-            workdir,
-            data.images,
-            data.labels,
-            [split.test for split in fold_splits],
-            config.data.image_size,
-            config.train.eval_batch_size,
-            config.rsrl.rounds,
-        )
+        no_highlights = inputs.no_highlights(config)
+        if no_highlights:  # the report says so too
+            logging.info("highlight panels skipped: %s", no_highlights)
+        else:
+            highlight.write_highlight_panels(  # report/highlights_fold{F}.png
+                workdir,
+                data.images,
+                data.labels,
+                [split.test for split in fold_splits],
+                config.data.image_size,
+                config.train.eval_batch_size,
+                config.rsrl.rounds,
+            )
         report.write_report(workdir, records)
     exp.recorder.close()
     logging.info(

@@ -18,16 +18,14 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rsrl_jax.data.preprocess import (
-    center_crops,
-    eval_input,
-    normalize,
-    random_crops,
-    random_flips,
-)
+from rsrl_jax.data import inputs
 from rsrl_jax.engine import compiler
 from rsrl_jax.method import losses
 from rsrl_jax.models.alexnet import AlexNet
+from rsrl_jax.models.heads import MLP
+
+MODELS = ("alexnet", "mlp", "linear")  # model.name; mlp and linear read feature vectors
+FEATURE_MODELS = ("mlp", "linear")
 
 
 @struct.dataclass
@@ -48,12 +46,21 @@ def fast_pool_gradients(backend: str | None = None) -> bool:
 
 def make_model(
     config: ml_collections.ConfigDict, num_classes: int, *, fast_gradients: bool | None = None
-) -> AlexNet:
-    """The network; `model.compute_dtype` is its activations' (parameters stay float32).
+) -> AlexNet | MLP:
+    """The network `model.name` names; `model.compute_dtype` is its activations' (parameters
+    stay float32).
 
-    `fast_gradients`: the max-pools' gradient (`AlexNet.fast_gradients`); None = the choice
-    for this backend (`fast_pool_gradients`), fixed here, so tracing reads no global.
+    'alexnet' (photos): `model.width`, `model.fc_dim`, `model.dropout_rate`.
+    'mlp' (feature vectors): `model.hidden_widths` hidden layers with dropout
+    `model.dropout_rate`; 'linear': the N-way head alone (`models.heads.MLP`).
+    `fast_gradients`: AlexNet's max-pools' gradient (`AlexNet.fast_gradients`); None = the
+    choice for this backend (`fast_pool_gradients`), fixed here, so tracing reads no global.
     """
+    dtype = jnp.dtype(config.model.compute_dtype)
+    name = config.model.get("name", "alexnet")  # a run recorded before model.name existed
+    if name in FEATURE_MODELS:
+        widths = tuple(int(w) for w in config.model.hidden_widths) if name == "mlp" else ()
+        return MLP(num_classes, widths, float(config.model.dropout_rate), dtype)
     if fast_gradients is None:
         fast_gradients = fast_pool_gradients()
     return AlexNet(
@@ -61,20 +68,24 @@ def make_model(
         width=config.model.width,
         fc_dim=config.model.fc_dim,
         dropout_rate=config.model.dropout_rate,
-        dtype=jnp.dtype(config.model.compute_dtype),
+        dtype=dtype,
         fast_gradients=fast_gradients,
     )
 
 
-def abstract_params(model: AlexNet, image_size: int, sharding):
-    """Shapes and dtypes of `model`'s parameters, placed with `sharding`, for restoring."""
-    x = jax.ShapeDtypeStruct((1, image_size, image_size, 3), jnp.float32)
+def abstract_params(model, view, sharding):
+    """Shapes and dtypes of `model`'s parameters for the input `view` (`data.inputs`; an int S:
+    photos of side S), placed with `sharding`, for restoring."""
+    x = inputs.as_input(view).example()
     shapes = jax.eval_shape(lambda x: model.init(jax.random.key(0), x), x)["params"]
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
 
 
-def init_params(model: AlexNet, image_size: int, seed: int):
-    x = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
+def init_params(model, view, seed: int):
+    """`model`'s initial parameters from `seed`, for the input `view` (an int S: photos of
+    side S)."""
+    example = inputs.as_input(view).example()
+    x = jnp.zeros(example.shape, example.dtype)
     return jax.jit(model.init)(jax.random.key(seed), x)["params"]
 
 
@@ -131,11 +142,9 @@ def zero_sums() -> dict:
 
 
 def make_train_step(
-    model: AlexNet,
+    model,
     tx: optax.GradientTransformation,
-    flip: bool,
-    image_size: int | None = None,
-    random_crop: bool = True,
+    view: inputs.PhotoInput | inputs.FeatureInput | int | None = None,
     mesh: Mesh | None = None,
     loss: str = "cross_entropy",
     focal_gamma: float = 2.0,
@@ -148,9 +157,11 @@ def make_train_step(
     with other class counts reuses the compiled step.
 
     `key` is the round's key; the step's dropout, flip and crop keys are folded from it and
-    the step counter, so a run is a pure function of its seed. Photos stored larger than
-    `image_size` are cropped to it on the device (random offsets per photo when
-    `random_crop`, else central), so host batches stay uint8 at the stored size.
+    the step counter, so a run is a pure function of its seed. `view` (`data.inputs`; an int
+    S or None: photos cut to S, or already cut, unflipped) makes the network's input from the
+    batch on the device: photos stored larger than its `image_size` are cropped to it (random
+    offsets per photo when `random_crop`, else central), so host batches stay uint8 at the
+    stored size; feature vectors go in as they are.
 
     The metric sums stay on the device (no host round-trip per step). A step whose loss or
     gradient is not finite leaves the parameters and optimizer state unchanged and records
@@ -165,18 +176,12 @@ def make_train_step(
 
     loss_of = losses.make(loss, focal_gamma)
     options = compiler.step_options(compiler_options, "train")
+    view = inputs.as_input(view)
 
     def train_step(state: TrainState, sums, images, labels, mask, key, class_terms):
         key = jax.random.fold_in(key, state.step)
         flip_key, dropout_key, crop_key = jax.random.split(key, 3)
-        if image_size is not None:
-            if random_crop:
-                images = random_crops(images, image_size, crop_key)
-            else:
-                images = center_crops(images, image_size)
-        x = normalize(images)
-        if flip:
-            x = random_flips(x, flip_key)
+        x = view.train_view(images, crop_key, flip_key)
 
         def loss_fn(params):
             logits = model.apply({"params": params}, x, train=True, rngs={"dropout": dropout_key})
@@ -218,22 +223,25 @@ def make_train_step(
 
 
 def make_eval_step(
-    model: AlexNet,
-    image_size: int | None = None,
+    model,
+    view: inputs.PhotoInput | inputs.FeatureInput | int | None = None,
     mesh: Mesh | None = None,
     compiler_options: Mapping[str, str] | None = None,
 ) -> Callable:
     """Returns eval_step(params, images) -> logits [B, C]; jitted, eval mode (no dropout).
 
-    Photos stored larger than `image_size` are center-cropped to it. With a `mesh` the batch
+    `view` (`data.inputs`; an int S or None: photos cut to S, or already cut) is the
+    evaluation input: photos stored larger than its `image_size` are center-cropped to it,
+    feature vectors go in as they are. With a `mesh` the batch
     is split on `data` and the logits come back replicated: every process of a multi-process
     run gets all of them, for the metrics and the selection. `compiler_options` as for
     `make_train_step`, whose default here is `default_compiler_options('forward')`.
     """
     options = compiler.step_options(compiler_options, "forward")
+    view = inputs.as_input(view)
 
     def eval_step(params, images):
-        return model.apply({"params": params}, eval_input(images, image_size), train=False)
+        return model.apply({"params": params}, view.eval_view(images), train=False)
 
     if mesh is None:
         return jax.jit(eval_step, compiler_options=options)
@@ -248,28 +256,29 @@ def make_eval_step(
 
 def make_steps(
     config: ml_collections.ConfigDict,
-    model: AlexNet,
+    model,
     tx: optax.GradientTransformation,
     mesh: Mesh | None = None,
     *,
+    view: inputs.PhotoInput | inputs.FeatureInput | None = None,
     train_options: Mapping[str, str] | None = None,
     forward_options: Mapping[str, str] | None = None,
 ) -> tuple[Callable, Callable]:
-    """(train_step, eval_step) of `model` as a run of `config` uses them (flip, crops, loss).
+    """(train_step, eval_step) of `model` as a run of `config` uses them (input, loss).
 
+    `view`: the network's input (`data.inputs.of`; None = `of(config)`, photos).
     `train_options` and `forward_options` are the steps' `compiler_options` (None = the
     default for this backend).
     """
+    view = inputs.of(config) if view is None else view
     train_step = make_train_step(
         model,
         tx,
-        config.train.flip,
-        config.data.image_size,
-        config.train.random_crop,
+        view,
         mesh,
         loss=config.method.loss,
         focal_gamma=config.method.focal_gamma,
         compiler_options=train_options,
     )
-    eval_step = make_eval_step(model, config.data.image_size, mesh, forward_options)
+    eval_step = make_eval_step(model, view, mesh, forward_options)
     return train_step, eval_step

@@ -76,6 +76,11 @@ class AlexNet(nn.Module):
         return self.conv1(x)
 
     def __call__(self, x, train: bool = False):
+        return self.head(self.features(x, train)).astype(jnp.float32)
+
+    def features(self, x, train: bool = False):
+        """fc7's activations after its ReLU, the penultimate layer: [B, fc_dim] in the compute
+        dtype (what `python -m rsrl_jax.embed` writes; the head reads them)."""
         if x.shape[1] < MIN_IMAGE_SIZE or x.shape[2] < MIN_IMAGE_SIZE:
             raise ValueError(f"AlexNet needs inputs of at least {MIN_IMAGE_SIZE}px, got {x.shape}")
         pool = lambda y: _max_pool(y, self.fast_gradients)  # noqa: E731
@@ -89,8 +94,7 @@ class AlexNet(nn.Module):
         x = self.dropout(x, deterministic=not train)
         x = nn.relu(self.fc6(x))
         x = self.dropout(x, deterministic=not train)
-        x = nn.relu(self.fc7(x))
-        return self.head(x).astype(jnp.float32)
+        return nn.relu(self.fc7(x))
 
 
 # torchvision's parameter names -> ours. fc6's input is the flattened 6x6x256 pool output.

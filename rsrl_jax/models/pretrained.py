@@ -130,6 +130,22 @@ def _file_size(shapes: dict) -> tuple[float, int] | None:
     return (width, fc_dim) if backbone_shapes(width, fc_dim) == shapes else None
 
 
+def network_size(path: str) -> tuple[float, int] | None:
+    """(model.width, model.fc_dim) of the network the weights at `path` fit, read from the
+    arrays' headers; None when the file is missing, unreadable or of no AlexNet's shapes."""
+    try:
+        with zipfile.ZipFile(weights_file(path)) as zf:
+            members = set(zf.namelist())
+            shapes = {
+                name: _array_header(zf, f"{name}.npy")[0]
+                for name in backbone_shapes()
+                if f"{name}.npy" in members
+            }
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+    return _file_size(shapes) if len(shapes) == len(backbone_shapes()) else None
+
+
 def _backbone_problem(file: str, width: float, fc_dim: int) -> str | None:
     want = backbone_shapes(width, fc_dim)
     shapes = {}
@@ -230,12 +246,13 @@ def load_backbone(path: str, width: float = 1.0, fc_dim: int = 4096) -> dict:
         ) from None
 
 
-def initial_params(config: ml_collections.ConfigDict, model: AlexNet, seed: int) -> dict:
+def initial_params(config: ml_collections.ConfigDict, model: AlexNet, seed: int, view=None) -> dict:
     """Round 1's parameters: the pretrained backbone and a fresh head, or random init.
 
-    The head (and, from scratch, every layer) is initialised from `seed`.
+    The head (and, from scratch, every layer) is initialised from `seed`. `view`: the
+    network's input (`data.inputs`); None = photos of `data.image_size`.
     """
-    params = train.init_params(model, config.data.image_size, seed)
+    params = train.init_params(model, view or config.data.image_size, seed)
     path = config.model.pretrained
     if not path:
         logging.info("initial weights: random init (model.pretrained=''), training from scratch")

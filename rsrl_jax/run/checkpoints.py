@@ -33,6 +33,7 @@ from absl import logging
 
 from rsrl_jax import errors
 from rsrl_jax.config import base_config
+from rsrl_jax.data import inputs
 from rsrl_jax.engine import train
 from rsrl_jax.errors import DataError
 from rsrl_jax.run import contract
@@ -296,6 +297,12 @@ def chosen_round(workdir: str, fold: int) -> int:
     raise errors.DataError(f"fold {fold}: not in {workdir}/summary.json (folds run: {folds})")
 
 
+def _saved_shapes(mngr: ocp.CheckpointManager, round_: int):
+    """The round's parameters' shapes and dtypes, from Orbax's metadata (no array is read)."""
+    params = mngr.directory / f"round_{round_:02d}" / "params"
+    return ocp.StandardCheckpointHandler().metadata(params).tree
+
+
 def run_config(workdir: str):
     """The run's config (config.json) over `base_config()`: fields added to the code since
     the run keep their defaults."""
@@ -381,7 +388,8 @@ def load_network(workdir: str, fold: int, round_: int):
         config = found.config()
         model = train.make_model(config, len(found.class_scores))
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-        abstract = train.abstract_params(model, config.data.image_size, device)
+        view = inputs.of_network(config, _saved_shapes(mngr, round_))  # photos or vectors of D
+        abstract = train.abstract_params(model, view, device)
         params, _ = restore_round(mngr, round_, abstract)
     finally:
         mngr.close()

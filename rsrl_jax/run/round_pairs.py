@@ -8,6 +8,7 @@ them from what the workdir holds.
 from absl import logging
 
 from rsrl_jax import errors
+from rsrl_jax.data import inputs
 from rsrl_jax.run import checkpoints
 
 # net_I against net_(I-1): the run's highlight panels, the CLIs' default --k, and the pair
@@ -28,13 +29,19 @@ def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = DEF
     A default I too early for net_{I-k} falls back to round 1 + k (`default_pair`, logged); an
     explicit one must leave I - k >= 1. Both rounds must have a checkpoint. A k or round that
     can never work is an errors.ConfigError; what this run lacks (a fold, a round, a round
-    not kept), an errors.DataError.
+    not kept, a network of photos: a run on embeddings has no conv1), an errors.DataError.
     """
     if k < 1:
         raise errors.ConfigError(
             f"k={k}: must be >= 1 (net_I is compared with an earlier net_(I-k))"
         )
     saved = checkpoints.saved_rounds(workdir, fold)
+    try:
+        why_not = inputs.no_highlights(checkpoints.read_json(workdir, "config.json"))
+    except errors.NotFound:  # a copied workdir without it: the rounds' contracts still say
+        why_not = None
+    if why_not:
+        raise errors.DataError(f"{workdir}: no highlight regions: {why_not}")
     if round_ is None:
         chosen = checkpoints.chosen_round(workdir, fold)
         round_ = default_pair(chosen, k)[0]

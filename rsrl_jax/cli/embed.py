@@ -1,0 +1,49 @@
+"""Writes the fc7 features of a photo folder as an embeddings file.
+
+  python -m rsrl_jax.embed --weights=WEIGHTS --out=DIR [--fold=0] [--round=I] [--image_size=S]
+      [--on_bad_example=error|skip] [--cache_dir=DIR] PHOTOS
+
+WEIGHTS: `shipped:NAME`, converted ImageNet weights (`python -m rsrl_jax.convert`), or a
+finished run's workdir on photos (--fold, --round: default the round chosen on validation).
+PHOTOS: a folder as data.name=folder reads it (scores.csv and images/; the scores come along),
+or any folder of photos (no scores: a file for predict only). Writes DIR/embeddings.npz
+('embeddings' float32 [N, fc_dim]: fc7 after its ReLU; 'scores'; 'ids') for
+`--config.data.name=embeddings --config.data.dir=DIR`, and DIR/embeddings.json. The library
+function is `rsrl_jax.engine.embed.embed_folder`.
+"""
+
+from absl import app, flags
+
+from rsrl_jax import cli
+from rsrl_jax.engine import embed
+
+
+def main(argv):
+    if len(argv) != 2:
+        raise app.UsageError("name one folder of photos (scores.csv and images/, or photos)")
+    cli.quiet_libraries()
+    f = flags.FLAGS
+    bb = embed.backbone(f.weights, f.fold, f.round, f.image_size)
+    print(embed.embed_folder(bb, argv[1], f.out, f.on_bad_example, f.batch_size, f.cache_dir))
+
+
+if __name__ == "__main__":
+    # Flags are defined only when run as a program, so importing this module defines none.
+    flags.DEFINE_string(
+        "weights",
+        None,
+        "shipped:NAME, converted ImageNet weights (a folder or .npz), or a run's workdir.",
+    )
+    flags.DEFINE_string("out", None, "Folder to write embeddings.npz into (created if missing).")
+    flags.DEFINE_integer("fold", 0, "With a workdir: the fold whose network to use.")
+    flags.DEFINE_integer("round", None, "With a workdir: the round; default the one chosen.")
+    flags.DEFINE_integer(
+        "image_size", 0, "Input side for shipped or converted weights; 0 = their own (224)."
+    )
+    flags.DEFINE_enum(
+        "on_bad_example", "error", ["error", "skip"], "skip: leave bad rows and photos out."
+    )
+    flags.DEFINE_string("cache_dir", "", "Prepared photos (as data.cache_dir); '' = TFDS's.")
+    flags.DEFINE_integer("batch_size", 64, "Photos per forward pass.")
+    flags.mark_flags_as_required(["weights", "out"])
+    cli.run(main)

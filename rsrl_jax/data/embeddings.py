@@ -1,0 +1,323 @@
+"""Frozen embeddings as a data set: `DIR/embeddings.npz` (`data.name='embeddings'`).
+
+The file is a numpy .npz (`numpy.savez`), read with `allow_pickle=False`:
+
+- `embeddings`: float16, float32 or float64 [N, D], one feature vector a row (read as
+  float32; CLIP features, or fc7 of an AlexNet from `python -m rsrl_jax.embed`);
+- `scores`: integers [N] (floats that are exact integers, such as 5.0, count as integers),
+  each row's score within `data.score_range`. Training needs them; a file for predict only
+  may lack them (`embed` over photos without a scores.csv writes none);
+- `ids`: optional strings (or integers) [N], unique and non-empty: each row's photo, its key
+  in the run's data record; default the row numbers '0'..'N-1'.
+
+A problem of the whole file (missing, unreadable, a missing key, a wrong dtype or shape)
+stops with one line naming the file and key (`BadEmbeddings`). A problem of a row (NaN or
+infinite values, a score that is no integer or outside `data.score_range`, an empty or
+repeated id) follows `data.on_bad_example` as a bad list row does (`data.prepared`): 'error'
+stops at the first, naming the row; 'skip' leaves the row out (a repeated id keeps its first
+row) and lists it in the workdir's skipped.jsonl. The same problem in most rows is told once.
+Rows are numbered from 0, as numpy indexes them (row i = embeddings[i]).
+"""
+
+import dataclasses
+import hashlib
+import os
+import zipfile
+
+import ml_collections
+import numpy as np
+from absl import logging
+
+from rsrl_jax import errors
+from rsrl_jax.data.sources import Problem
+
+FILE = "embeddings.npz"
+LAYOUT = (
+    "'embeddings' float [N, D], 'scores' int [N], optional 'ids' str [N] (README: "
+    "Embeddings instead of photos)"
+)
+SHOWN = 3  # rows named in a message about many
+
+
+class BadEmbeddings(errors.DataError):
+    """An embeddings file that cannot be read as the layout says (a problem of the file)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """What a file holds: `embeddings` float32 [N, D], `scores` float64 [N] as stored (None
+    when not read), `ids` str [N], and the `problems` of its rows, in row order, with the
+    row of each (`rows`)."""
+
+    path: str
+    embeddings: np.ndarray
+    scores: np.ndarray | None
+    ids: np.ndarray
+    problems: list[Problem]
+    rows: list[int]
+
+    def __len__(self) -> int:
+        return len(self.embeddings)
+
+
+def where(row: int) -> str:
+    return f"{FILE} row {row}"
+
+
+def read(path: str, score_range: tuple[int, int] | None = None) -> Table:
+    """The file at `path`, its layout checked; BadEmbeddings naming the file and key if it
+    cannot be used at all. `score_range` (lowest, highest): the scores are read and each
+    checked against it; None: they are not read (predict)."""
+    if not os.path.isfile(path):
+        raise BadEmbeddings(
+            f"{path}: missing; data.name='embeddings' reads DIR/{FILE} with {LAYOUT}; "
+            "python -m rsrl_jax.embed writes one from photos"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: _array(npz, name, path) for name in npz.files}
+    except BadEmbeddings:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise BadEmbeddings(
+            f"{path}: not a readable numpy .npz ({e}); write it with numpy.savez(path, "
+            "embeddings=..., scores=..., ids=...)"
+        ) from None
+    embeddings = _embeddings(arrays, path)
+    n, dim = embeddings.shape
+    ids = _ids(arrays, path, n)
+    scores = None if score_range is None else _scores(arrays, path, n)
+    problems, rows = [], []
+
+    def problem(row: int, reason: str, kind: str):
+        problems.append(Problem(item=str(ids[row]), where=where(row), reason=reason, kind=kind))
+        rows.append(int(row))
+
+    bad = np.flatnonzero(~np.isfinite(embeddings).all(axis=1))
+    for row in bad:
+        count = int((~np.isfinite(embeddings[row])).sum())
+        problem(
+            row,
+            f"{count} of the {dim} values of embeddings[{row}] are NaN or infinite",
+            "nonfinite",
+        )
+    if scores is not None:
+        lo, hi = score_range
+        integral = _integral(scores)
+        for row in np.flatnonzero(~integral):
+            problem(row, f"score {scores[row]:g} is not an integer", f"integer:{scores[row]:g}")
+        for row in np.flatnonzero(integral & ((scores < lo) | (scores > hi))):
+            value = int(scores[row])
+            problem(row, f"score {value} outside data.score_range [{lo}, {hi}]", f"range:{value}")
+    first: dict[str, int] = {}
+    for row, key in enumerate(ids):
+        if not key:
+            problem(row, "empty id", "id")
+        elif key in first:
+            problem(row, f"duplicate id (first on row {first[key]})", "duplicate")
+        else:
+            first[key] = row
+    first_problem = {}  # row -> its first problem, in the order checked
+    for i in np.argsort(rows, kind="stable"):
+        first_problem.setdefault(rows[i], problems[i])
+    return Table(
+        path=path,
+        embeddings=embeddings,
+        scores=scores,
+        ids=ids,
+        problems=list(first_problem.values()),
+        rows=list(first_problem),
+    )
+
+
+def _integral(scores: np.ndarray) -> np.ndarray:
+    """bool [N]: the scores that are finite whole numbers."""
+    return np.isfinite(scores) & (scores == np.round(scores))
+
+
+def _array(npz, name: str, path: str) -> np.ndarray:
+    try:
+        return npz[name]
+    except ValueError as e:
+        if "allow_pickle" not in str(e):
+            raise
+        raise BadEmbeddings(
+            f"{path}: {name!r} holds Python objects (dtype object), which are not read: save "
+            f"it as plain numbers or strings, e.g. {name}=numpy.asarray(values, dtype=str) for "
+            "ids"
+        ) from None
+
+
+def _embeddings(arrays: dict, path: str) -> np.ndarray:
+    if "embeddings" not in arrays:
+        raise BadEmbeddings(f"{path}: no array 'embeddings' ({_holds(arrays)}); expected {LAYOUT}")
+    x = arrays["embeddings"]
+    if not np.issubdtype(x.dtype, np.floating):
+        raise BadEmbeddings(
+            f"{path}: 'embeddings' is {x.dtype}, expected float16, float32 or float64 [N, D]: "
+            "save embeddings.astype(numpy.float32)"
+        )
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise BadEmbeddings(
+            f"{path}: 'embeddings' has shape {x.shape}, expected [N, D] with N, D >= 1: one "
+            "feature vector a row"
+        )
+    with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf: a bad row
+        return x.astype(np.float32)
+
+
+def _scores(arrays: dict, path: str, n: int) -> np.ndarray:
+    if "scores" not in arrays:
+        raise BadEmbeddings(
+            f"{path}: no array 'scores' ({_holds(arrays)}): training needs each row's integer "
+            "score, scores=int array [N]; a file that python -m rsrl_jax.embed wrote from photos "
+            "without scores.csv is for predict only"
+        )
+    s = arrays["scores"]
+    if s.dtype == bool or not (
+        np.issubdtype(s.dtype, np.integer) or np.issubdtype(s.dtype, np.floating)
+    ):
+        raise BadEmbeddings(
+            f"{path}: 'scores' is {s.dtype}, expected integers [N]: save scores.astype(int)"
+        )
+    _check_rows(s, "scores", path, n)
+    return s.astype(np.float64)
+
+
+def _ids(arrays: dict, path: str, n: int) -> np.ndarray:
+    if "ids" not in arrays:
+        return np.array([str(i) for i in range(n)])
+    ids = arrays["ids"]
+    _check_rows(ids, "ids", path, n)
+    if ids.dtype.kind == "S":
+        try:
+            return np.char.decode(ids, "utf-8").astype(str) if ids.size else ids.astype(str)
+        except UnicodeDecodeError:
+            raise BadEmbeddings(f"{path}: 'ids' are bytes that are not UTF-8 text") from None
+    if ids.dtype.kind not in "Uiu":
+        raise BadEmbeddings(
+            f"{path}: 'ids' is {ids.dtype}, expected strings [N], each row's photo: save "
+            "ids=numpy.asarray(names, dtype=str)"
+        )
+    return ids.astype(str)
+
+
+def _check_rows(a: np.ndarray, name: str, path: str, n: int) -> None:
+    if a.shape != (n,):
+        raise BadEmbeddings(
+            f"{path}: {name!r} has shape {a.shape}, expected [{n}]: one per row of 'embeddings'"
+        )
+
+
+def _holds(arrays: dict) -> str:
+    return f"it holds {', '.join(map(repr, arrays)) or 'no array'}"
+
+
+def whole_file_problem(table: Table, score_range) -> tuple[str, bool] | None:
+    """(message naming the file, whether no row is usable) when most rows (more than half, at
+    least 2) are bad the same way, or when every row is bad; else None. As a photo list's
+    (`list_problems.systematic_problem`): told as one, with what to do."""
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(table.problems):
+        if p.kind != "duplicate":  # a repeat names its own two rows
+            groups.setdefault(p.kind.split(":")[0], []).append(i)
+    bad_rows = set(table.rows)
+    nothing_left = len(bad_rows) == len(table)
+    if groups:
+        kind, members = max(groups.items(), key=lambda group: len(group[1]))
+        if len(members) >= 2 and 2 * len(members) > len(table):
+            share = f"{table.path}: {len(members)} of the {len(table)} rows have"
+            if len(members) == len(table):
+                share = f"{table.path}: every one of the {len(table)} rows has"
+            first = table.problems[members[0]]
+            if kind == "range":
+                found = table.scores[_integral(table.scores)]
+                low, high = int(found.min()), int(found.max())
+                lo, hi = score_range
+                return (
+                    f"{share} a score outside data.score_range [{lo}, {hi}] (scores found: "
+                    f"{low}..{high}): if those are the scores, set "
+                    f"--config.data.score_range='({low},{high})'"
+                ), nothing_left
+            return (
+                f"{share} the same problem: {first.reason} (e.g. {first.message()})",
+                nothing_left,
+            )
+    if nothing_left:
+        return f"{table.path}: none of its {len(table)} rows is usable; the first: " + (
+            table.problems[0].message()
+        ), True
+    return None
+
+
+def usable_rows(table: Table, on_bad: str, score_range) -> tuple[np.ndarray, list[Problem]]:
+    """(bool [N]: the rows to use, the problems of the rows left out) under `on_bad`
+    ('error': the first bad row stops, as a BadExample naming it; 'skip': left out, logged).
+    A problem of most rows stops in error mode, and in skip mode when nothing is left."""
+    from rsrl_jax.data.builders import BadExample, bad_example_error  # TFDS: training only
+
+    whole = whole_file_problem(table, score_range)
+    if whole is not None:
+        message, nothing_left = whole
+        if on_bad == "error" or nothing_left:
+            raise BadEmbeddings(message)
+        logging.warning("%s; those rows are skipped", message)
+    if on_bad == "error" and table.problems:
+        error = bad_example_error(table.problems[0])
+        if len(table.problems) > 1:
+            error = BadExample(f"{error} [and {len(table.problems) - 1} more bad rows]")
+        raise error
+    keep = np.ones(len(table), bool)
+    keep[table.rows] = False
+    for p in table.problems:
+        logging.warning("skipped %s: %r: %s", p.where, p.item, p.reason)
+    return keep, table.problems
+
+
+def fingerprints(embeddings: np.ndarray) -> np.ndarray:
+    """str [N]: each row's content fingerprint, the first 16 hex digits of the SHA-256 of its
+    float32 bytes (as a photo's of its file: `data.builders.content_fingerprint`)."""
+    rows = np.ascontiguousarray(embeddings, np.float32)
+    return np.array([hashlib.sha256(row.tobytes()).hexdigest()[:16] for row in rows])
+
+
+def load(config: ml_collections.ConfigDict):
+    """The `datasets.Dataset` of `config.data.dir`/embeddings.npz: `images` are the float32
+    feature vectors [N, D] of the usable rows, `keys` their ids, `fingerprints` their rows'
+    (`fingerprints`), `skipped` the rows left out ({item, where, reason})."""
+    from rsrl_jax.data import datasets
+
+    score_range = tuple(config.data.score_range)
+    path = os.path.join(os.path.expanduser(config.data.dir), FILE)
+    table = read(path, score_range)
+    keep, skipped = usable_rows(table, config.data.on_bad_example, score_range)
+    logging.info(
+        "embeddings: %d rows of %d features from %s (%d skipped)",
+        int(keep.sum()),
+        table.embeddings.shape[1],
+        path,
+        len(table) - int(keep.sum()),
+    )
+    x = table.embeddings[keep]
+    return datasets.from_scores(
+        x,
+        np.round(table.scores[keep]).astype(np.int64),
+        keys=table.ids[keep],
+        fingerprints=fingerprints(x),
+        skipped=tuple(p.to_json() for p in skipped),
+    )
+
+
+def write(out_dir: str, embeddings: np.ndarray, ids, scores=None) -> str:
+    """Writes `out_dir`/embeddings.npz whole or not at all: `embeddings` as float32 [N, D],
+    `ids` as str [N], `scores` as int32 [N] (None: none, a file for predict only)."""
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, FILE)
+    arrays = {"embeddings": np.asarray(embeddings, np.float32), "ids": np.asarray(ids, str)}
+    if scores is not None:
+        arrays["scores"] = np.asarray(scores, np.int32)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(temporary, path)
+    return path
