@@ -144,3 +144,24 @@ def test_a_resume_refuses_another_threshold_and_reads_older_runs_as_the_default(
     ) == ["eval.good_threshold: 5.0 -> 6.0"]
     del recorded["eval"]  # a run recorded before the field: its figures used none, 5.0 fits
     assert result_changing_fields(recorded, tiny_config().to_dict()) == []
+
+
+def test_a_forced_resume_cannot_change_the_threshold(tmp_path):
+    # Rounds already recorded were measured at the old threshold: even resume=force would
+    # report them under the new one, so the change is refused outright.
+    import json
+
+    from rsrl_jax import errors
+    from rsrl_jax.config import base_config
+    from rsrl_jax.run import resume
+
+    recorded = base_config()
+    (tmp_path / resume.CONFIG_FILE).write_text(json.dumps(recorded.to_dict()))
+    config = base_config()
+    config.eval.good_threshold = 4.5
+    config.resume = "force"
+    with pytest.raises(errors.ConfigError, match="eval.good_threshold.*not even with resume"):
+        resume.check_config(config, str(tmp_path))
+    config.eval.good_threshold = recorded.eval.good_threshold
+    config.train.learning_rate = 0.5  # an ordinary result-changing field: force lets it go
+    assert resume.check_config(config, str(tmp_path)) is not None

@@ -87,9 +87,31 @@ def test_noise_levels_refused_on_data_without_a_rater(tmp_path):
     assert not (tmp_path / "s").exists()
     # By default: one level there (the config's, unused), the three on synthetic photos.
     assert study.noise_levels(config, None) == (config.data.label_noise,)
-    assert study.noise_levels(config, [0.3]) == (0.3,)
+    assert study.noise_levels(config, [config.data.label_noise]) == (config.data.label_noise,)
+    with pytest.raises(errors.ConfigError, match="leave the flag out"):
+        study.noise_levels(config, [0.3])  # a level the runs would not use
     config.data.name = "synthetic"
     assert study.noise_levels(config, None) == study.DEFAULT_NOISE == (0.1, 0.5, 1.0)
+
+
+def test_levels_that_would_share_a_folder_are_refused():
+    with pytest.raises(errors.ConfigError, match="would share the folder noise_0.1"):
+        study.check_grid(["plain"], [0], [0.1000001, 0.1000002])
+
+
+def test_a_bad_config_value_stops_the_study_before_any_run(tmp_path):
+    from rsrl_jax.config import base_config
+
+    config = base_config()
+    config.data.image_size = 32  # too small for AlexNet
+    with pytest.raises(errors.ConfigError, match="image_size"):
+        study.study(config, str(tmp_path / "s"), ["plain"], [0], [0.1])
+    assert not (tmp_path / "s").exists()
+
+
+def test_differences_that_round_to_zero_print_without_a_sign_flip():
+    d = {"mean": -0.0004, "low": -0.01, "high": 0.0092, "n": 3}
+    assert study._diff(d) == "+0.000 [-0.010, +0.009]"
 
 
 def test_bad_flags_refused_in_one_line_before_any_work(tmp_path):

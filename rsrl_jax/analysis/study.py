@@ -30,6 +30,7 @@ from absl import logging
 
 from rsrl_jax import errors
 from rsrl_jax.analysis import aesthetic, compare, fold_stats, report, selection_truth
+from rsrl_jax.config import validate
 from rsrl_jax.engine import rsrl
 from rsrl_jax.files import write_atomic
 
@@ -71,7 +72,15 @@ def check_grid(methods, seeds, noise) -> tuple[list[str], list[int], list[float]
     for level in noise:
         if not isinstance(level, int | float) or not math.isfinite(level) or level < 0:
             raise errors.ConfigError(f"--label_noise: {level!r} is not a number >= 0")
-    return methods, seeds, [float(x) for x in noise]
+    noise = [float(x) for x in noise]
+    folders = [f"{n:g}" for n in noise]
+    for i, name in enumerate(folders):
+        if name in folders[:i]:
+            raise errors.ConfigError(
+                f"--label_noise: {noise[folders.index(name)]!r} and {noise[i]!r} would share "
+                f"the folder noise_{name}; give levels that differ within 6 significant digits"
+            )
+    return methods, seeds, noise
 
 
 def noise_levels(config, noise) -> tuple[float, ...]:
@@ -81,10 +90,10 @@ def noise_levels(config, noise) -> tuple[float, ...]:
     synthetic = config.data.name == "synthetic"
     if noise is None:
         return DEFAULT_NOISE if synthetic else (config.data.label_noise,)
-    if not synthetic and len(set(noise)) > 1:
+    if not synthetic and set(noise) - {config.data.label_noise}:
         raise errors.ConfigError(
             f"--label_noise: rater noise is drawn only on synthetic data, not "
-            f"{config.data.name!r}; give one level"
+            f"{config.data.name!r}, whose scores are what they are; leave the flag out"
         )
     return tuple(noise)
 
@@ -202,6 +211,8 @@ def study(
     methods, seeds, noise = check_grid(methods, seeds, noise_levels(config, noise))
     grid = [(n, s, m) for n in noise for s in seeds for m in methods]
     configs = {key: run_config(config, key[2], key[1], key[0], equal_steps) for key in grid}
+    for run in configs.values():  # a bad --config value stops the study before any run
+        validate(run)
     os.makedirs(workdir, exist_ok=True)
     start = time.perf_counter()
     for i, key in enumerate(grid):
@@ -244,12 +255,16 @@ def _stat(s: dict) -> str:
     return f"{s['mean']:.3f}" + (f" ± {s['std']:.3f}" if s["n"] > 1 else "")
 
 
+def _signed(x: float) -> str:
+    return f"{round(x, 3) + 0.0:+.3f}"  # + 0.0: a difference that rounds to 0 is +0.000
+
+
 def _diff(d: dict | None) -> str:
     if d is None or not d["n"]:
         return "–"
     if d["low"] is None:
-        return f"{d['mean']:+.3f}"
-    return f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+        return _signed(d["mean"])
+    return f"{_signed(d['mean'])} [{_signed(d['low'])}, {_signed(d['high'])}]"
 
 
 def _pct(share) -> str:
@@ -260,11 +275,14 @@ def markdown(out: dict, config) -> str:
     seeds, noise = out["seeds"], out["label_noise"]
     first = next(iter(next(iter(out["noise"].values())).values()))
     folds = len({u["fold"] for u in first["units"]})
+    synthetic = config.data.name == "synthetic"
+    levels = ", ".join(f"{n:g}" for n in noise)
     lines = [
-        "# RSRL over seeds and rater noise",
+        "# RSRL over seeds and rater noise" if synthetic else "# RSRL over seeds",
         "",
-        f"`{config.data.name}` data; seeds {', '.join(map(str, seeds))}; rater noise "
-        f"(`data.label_noise`) {', '.join(f'{n:g}' for n in noise)}; {folds} fold(s) per seed, "
+        f"`{config.data.name}` data; seeds {', '.join(map(str, seeds))}; "
+        + (f"rater noise (`data.label_noise`) {levels}; " if synthetic else "")
+        + f"{folds} fold(s) per seed, "
         f"{config.rsrl.rounds} round(s) per run; "
         + (
             "every epoch a pass over all of D, so every method spends the same steps."
@@ -279,7 +297,7 @@ def markdown(out: dict, config) -> str:
     ]
     for key, cells in out["noise"].items():
         lines += [
-            f"## Rater noise {key}",
+            f"## Rater noise {key}" if synthetic else "## Results",
             "",
             "| method | " + " | ".join(TITLES[n] for n in FIGURES) + " | dropped / kept "
             "mislabelled (chance) |",
@@ -301,7 +319,8 @@ def markdown(out: dict, config) -> str:
                 )
         lines += [
             "",
-            f"Aesthetic figures, rater noise {key}: the expected score (softmax-weighted mean "
+            f"Aesthetic figures{f', rater noise {key}' if synthetic else ''}: the expected "
+            "score (softmax-weighted mean "
             "of the class scores) against the true score on test; binary accuracy: good above "
             f"{config.eval.good_threshold:g}. A unit where a correlation is undefined (constant "
             "predictions) is left out.",
@@ -317,9 +336,13 @@ def markdown(out: dict, config) -> str:
                 )
         lines.append("")
     lines += [
-        "Mislabelled: the photo's score differs from the noiseless rater's; pooled over "
-        "seeds, folds, rounds >= 2 and majority classes. Each run (curves, report) is in "
-        "`noise_<noise>/seed_<seed>/<method>/`.",
+        (
+            "Mislabelled: the photo's score differs from the noiseless rater's; pooled over "
+            "seeds, folds, rounds >= 2 and majority classes. "
+            if synthetic
+            else "Mislabelled shares need a known rater (synthetic data): none here. "
+        )
+        + "Each run (curves, report) is in `noise_<noise>/seed_<seed>/<method>/`.",
         "",
         "![study](study.png)",
         "",

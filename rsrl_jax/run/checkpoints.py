@@ -332,8 +332,9 @@ def missing_round(workdir: str, fold: int, round_: int, saved: list[int]) -> err
         keep = "needed"
     if keep != "needed":
         return errors.DataError(
-            f"round {round_} of fold {fold} has no checkpoint though the run trained it "
-            f"(checkpoint.keep={keep!r}: removed by hand?); saved rounds: {saved}"
+            f"round {round_} of fold {fold} has no checkpoint though the run trained it: "
+            f"not kept by an earlier part of the run with checkpoint.keep='needed' (now "
+            f"{keep!r}), or removed by hand; saved rounds: {saved}"
         )
     return errors.DataError(
         f"round {round_} of fold {fold} was not kept (checkpoint.keep='needed' keeps rounds "

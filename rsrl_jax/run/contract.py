@@ -66,6 +66,10 @@ class Contract:
         for name in ("class_scores", "mean", "std"):
             if name in values:
                 values[name] = tuple(values[name])
+        if "model" in values:  # JSON has no tuples: sequences back as the config holds them
+            values["model"] = {
+                k: tuple(v) if isinstance(v, list) else v for k, v in values["model"].items()
+            }
         return cls(**values)
 
     def photo_options(self) -> PhotoOptions:

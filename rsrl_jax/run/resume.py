@@ -23,6 +23,9 @@ from rsrl_jax.run.recorder import Recorder
 CONFIG_FILE = "config.json"
 CLASSES_FILE = "classes.json"
 
+# Fields that every round's recorded figures depend on: a forced resume would report the
+# rounds measured before under the new value, so none may change.
+FIXED_FIELDS = ("eval.good_threshold",)
 # Fields that decide how the photos are split: under resume=force the recorded splits stay.
 SPLIT_FIELDS = (
     "seed",
@@ -42,6 +45,13 @@ def check_config(config: ml_collections.ConfigDict, workdir: str) -> dict | None
     with open(config_path) as f:
         recorded = json.load(f)
     changed = result_changing_fields(recorded, config.to_dict())
+    fixed = [c for c in changed if c.split(":")[0] in FIXED_FIELDS]
+    if fixed:
+        raise errors.ConfigError(
+            f"{workdir}: {'; '.join(fixed)} cannot change within a run, not even with "
+            "resume=force: its recorded rounds were measured with the old value and would be "
+            "reported under the new one. Use another --workdir."
+        )
     if changed and config.resume != "force":
         raise errors.ConfigError(
             f"{workdir} holds a run with another config; resuming it would change its "
