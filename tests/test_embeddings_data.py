@@ -94,8 +94,13 @@ def test_a_missing_unreadable_or_pickled_file_is_one_line(tmp_path):
     with pytest.raises(DataError, match="embeddings.npz: missing; data.name='embeddings' reads"):
         datasets.load(config_for(folder))
     (folder / embeddings.FILE).write_text("filename,score\n")
-    with pytest.raises(DataError, match="not a readable numpy .npz"):
+    with pytest.raises(DataError, match="not a numpy .npz archive .a photo. this run reads"):
         datasets.load(config_for(folder))
+    with open(folder / embeddings.FILE, "wb") as f:  # numpy.save's one array, misnamed
+        np.save(f, good_arrays()["embeddings"])
+    with pytest.raises(DataError, match="a single .npy array .numpy.save., not an .npz") as e:
+        datasets.load(config_for(folder))
+    assert "allow_pickle" not in str(e.value)
     save(folder, **{**good_arrays(), "ids": np.array(list("abcdef"), dtype=object)})
     with pytest.raises(DataError, match="'ids' holds Python objects"):
         datasets.load(config_for(folder))

@@ -73,16 +73,26 @@ def read(path: str, score_range: tuple[int, int] | None = None) -> Table:
             f"{path}: missing; data.name='embeddings' reads DIR/{FILE} with {LAYOUT}; "
             "python -m rsrl_jax.embed writes one from photos"
         )
+    fix = "write it with numpy.savez(path, embeddings=..., scores=..., ids=...)"
+    # numpy's own reasons are not passed on: one advises loading pickles unsafely.
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            head = f.read(6)
+        what = (
+            "a single .npy array (numpy.save), not an .npz archive"
+            if head == b"\x93NUMPY"
+            else "not a numpy .npz archive (a photo? this run reads embeddings: write them "
+            "with python -m rsrl_jax.embed and the run's backbone)"
+        )
+        raise BadEmbeddings(f"{path}: {what}; {fix}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: _array(npz, name, path) for name in npz.files}
     except BadEmbeddings:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise BadEmbeddings(
-            f"{path}: not a readable numpy .npz ({e}); write it with numpy.savez(path, "
-            "embeddings=..., scores=..., ids=...)"
-        ) from None
+        reason = "holds pickled objects" if "pickle" in str(e) else type(e).__name__
+        raise BadEmbeddings(f"{path}: not a readable numpy .npz ({reason}); {fix}") from None
     embeddings = _embeddings(arrays, path)
     n, dim = embeddings.shape
     ids = _ids(arrays, path, n)

@@ -72,7 +72,8 @@ class FeatureInput:
 def reads_features(config) -> bool:
     """Whether a run of `config` (a ConfigDict, or a run's config.json as a dict) is fed
     feature vectors rather than photos."""
-    return config["data"]["name"] == EMBEDDINGS
+    data = config["data"] if "data" in config else {}  # a record without it: photos
+    return data.get("name") == EMBEDDINGS
 
 
 def of(config, feature_dim: int | None = None) -> PhotoInput | FeatureInput:
