@@ -16,7 +16,7 @@ import ml_collections
 from absl import logging
 
 from rsrl_jax.data import inputs
-from rsrl_jax.engine.train import FEATURE_MODELS, MODELS
+from rsrl_jax.engine.train import BATCH_NORM, FEATURE_MODELS, MODELS
 from rsrl_jax.errors import ConfigError
 from rsrl_jax.method import losses, sampling, selection
 from rsrl_jax.models import pretrained
@@ -67,16 +67,21 @@ def base_config() -> ml_collections.ConfigDict:
     c.protocol.parallel_folds = False
 
     c.model = ml_collections.ConfigDict()
-    # 'alexnet' (photos), or over feature vectors (data.name='embeddings'): 'mlp' (hidden
-    # layers of model.hidden_widths, ReLU and dropout) or 'linear' (the N-way head alone).
+    # 'alexnet' (photos; the paper's), 'resnet50' (photos; torchvision's ResNet-50), or over
+    # feature vectors (data.name='embeddings'): 'mlp' (hidden layers of model.hidden_widths,
+    # ReLU and dropout) or 'linear' (the N-way head alone).
     c.model.name = "alexnet"
     c.model.hidden_widths = (512,)  # mlp only
+    # resnet50 only: BatchNorm while fine-tuning. 'frozen': the pretrained running statistics
+    # throughout, train and eval alike (the usual choice for small batches); 'updated': each
+    # batch normalised with its own statistics and the running ones updated (momentum 0.9).
+    c.model.batch_norm = "frozen"
     # Converted ImageNet weights (a folder or .npz), 'shipped:NAME' (weights in the package),
     # or '' to train from scratch.
     c.model.pretrained = ""
     c.model.width = 1.0  # conv channel multiplier (1.0 = torchvision)
-    c.model.fc_dim = 4096
-    c.model.dropout_rate = 0.5
+    c.model.fc_dim = 4096  # alexnet only
+    c.model.dropout_rate = 0.5  # alexnet, mlp
     # 'bfloat16': activations and matmuls in bf16 for accelerators; parameters, optimizer
     # state, logits and loss stay float32.
     c.model.compute_dtype = "float32"
@@ -197,7 +202,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "data.on_bad_example",
         "must be 'error' or 'skip'",
     )
-    check(config.data.image_size >= 63, "data.image_size", "AlexNet needs at least 63 pixels")
+    if config.model.get("name") == "resnet50":
+        check(config.data.image_size >= 32, "data.image_size", "ResNet-50 needs at least 32 pixels")
+    else:
+        check(config.data.image_size >= 63, "data.image_size", "AlexNet needs at least 63 pixels")
     check(
         config.data.stored_size == 0 or config.data.stored_size >= config.data.image_size,
         "data.stored_size",
@@ -231,7 +239,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"must be one of {COMPUTE_DTYPES}",
     )
     if config.model.pretrained:  # the weights must exist and fit the network's size
-        why = pretrained.problem(config.model.pretrained, config.model.width, config.model.fc_dim)
+        why = pretrained.problem(
+            config.model.pretrained, config.model.width, config.model.fc_dim, config.model.name
+        )
         check(why is None, "model.pretrained", why)
     check(config.train.batch_size >= 1, "train.batch_size", "must be >= 1")
     check(config.train.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
@@ -349,6 +359,11 @@ def _check_model(config: ml_collections.ConfigDict, check) -> None:
             f"{config.data.name!r} feeds photos: set --config.model.name=alexnet, or "
             "--config.data.name=embeddings with a folder of embeddings.npz",
         )
+    check(
+        config.model.get("batch_norm", "frozen") in BATCH_NORM,
+        "model.batch_norm",
+        f"must be one of {BATCH_NORM} (resnet50's BatchNorm while fine-tuning)",
+    )
     widths = config.model.hidden_widths
     check(
         name != "mlp"

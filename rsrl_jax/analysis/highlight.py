@@ -23,6 +23,7 @@ from absl import logging
 
 from rsrl_jax.analysis.highlight_maps import (
     channel_share,
+    conv1_geometry,
     format_channel_share,
     make_highlight_fn,
     negligible_reason,
@@ -86,7 +87,7 @@ def highlight_photos(
             J, score = int(one["J"]), scores[int(np.argmax(one["logits"]))]
             png = os.path.join(out_dir, names[i])
             caption = f"{os.path.basename(found[i].path)}: net_{rounds[0]} scores {score}"
-            draw_highlight(png, photo, one, rounds, size, caption)
+            draw_highlight(png, photo, one, rounds, size, caption, conv1_geometry(model))
             lines[i] = {
                 "path": found[i].path,
                 "png": png,
@@ -161,6 +162,7 @@ def write_highlight_panels(
             f"fold {fold}: highlight regions diff_{rounds[0]},{rounds[1]} of test photos "
             "by true score (photo | conv1 difference over it)",
             per_class,
+            conv1_geometry(model),
         )
         logging.info(
             "fold %d: highlight panel of rounds %d vs %d in %s; %s; %d of %d maps negligible",

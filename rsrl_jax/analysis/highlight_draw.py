@@ -12,18 +12,18 @@ import numpy as np
 from matplotlib import cm, colors
 
 from rsrl_jax.analysis.figures import new_figure
-from rsrl_jax.analysis.highlight_maps import conv1_to_photo, negligible_reason
+from rsrl_jax.analysis.highlight_maps import ALEXNET_CONV1, conv1_to_photo, negligible_reason
 
 DIFF_CMAP = "RdBu_r"  # signed difference: red where net_I responds more, blue where less
 WARNING_COLOUR = "firebrick"
 NEGLIGIBLE_HEADLINE = "networks barely differ — treat this map as noise, not a region"
 
 
-def _overlay(ax, photo: np.ndarray, diff: np.ndarray, vmax: float):
+def _overlay(ax, photo: np.ndarray, diff: np.ndarray, vmax: float, geometry):
     """The photo with the upsampled signed difference map over it; returns the image artist."""
     ax.imshow(photo)
     shown = ax.imshow(
-        conv1_to_photo(diff, photo.shape[0]),
+        conv1_to_photo(diff, photo.shape[0], geometry),
         cmap=DIFF_CMAP,
         vmin=-vmax,
         vmax=vmax,
@@ -50,10 +50,17 @@ def _stamp_noise(ax, fontsize: float):
 
 
 def draw_highlight(
-    path: str, photo: np.ndarray, maps: dict, rounds: tuple, size: dict, caption: str = ""
+    path: str,
+    photo: np.ndarray,
+    maps: dict,
+    rounds: tuple,
+    size: dict,
+    caption: str = "",
+    geometry=ALEXNET_CONV1,
 ):
     """One photo as the paper's Fig. 4: photo | conv1_I^J | conv1_{I-k}^J | diff over photo.
 
+    `geometry`: the network's conv1 (`highlight_maps.conv1_geometry`), to place the map.
     `size` is this photo's row of `difference_size` (floats): the diff panel's title gives
     max |diff| in conv1 units and against the activation scale; a negligible map gets a red
     headline with the reason and 'noise' across it. Returns the saved `Figure`.
@@ -72,7 +79,7 @@ def draw_highlight(
         ax.set_axis_off()
         fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
     max_abs, relative = float(size["max_abs_difference"]), float(size["relative_difference"])
-    shown = _overlay(axes[3], photo, maps["diff"], max(max_abs, 1e-12))
+    shown = _overlay(axes[3], photo, maps["diff"], max(max_abs, 1e-12), geometry)
     axes[3].set_title(
         f"diff_{round_i},{round_prev} (corr {float(size['min_corr']):.3f})\n"
         f"max |diff| {max_abs:.2g} = {relative:.1e} of max |conv1| "
@@ -91,8 +98,9 @@ def draw_highlight(
     return fig
 
 
-def draw_panel(path: str, rows: list, title: str, per_row: int):
-    """Photos and their highlight overlays, one row per score (the paper's Fig. 10).
+def draw_panel(path: str, rows: list, title: str, per_row: int, geometry=ALEXNET_CONV1):
+    """Photos and their highlight overlays, one row per score (the paper's Fig. 10);
+    `geometry` as for `draw_highlight`.
 
     `rows` holds (score, photos [n,S,S,3], diffs [n,h,w], sizes): `sizes` is those photos'
     `difference_size` (arrays of n). Each diff is scaled to its own max |diff| so that every
@@ -108,7 +116,7 @@ def draw_panel(path: str, rows: list, title: str, per_row: int):
         for i, (photo, diff) in enumerate(zip(images, diffs, strict=True)):
             ax = axes[r, 2 * i + 1]
             axes[r, 2 * i].imshow(photo)
-            _overlay(ax, photo, diff / max(float(np.abs(diff).max()), 1e-12), 1.0)
+            _overlay(ax, photo, diff / max(float(np.abs(diff).max()), 1e-12), 1.0, geometry)
             small = bool(sizes["negligible"][i])
             ax.set_title(
                 f"max|diff| {sizes['max_abs_difference'][i]:.2g} "

@@ -33,8 +33,10 @@ from absl import logging
 
 from rsrl_jax import errors
 from rsrl_jax.analysis.highlight_maps import (
+    ALEXNET_CONV1,
     channel_share,
     conv1_cell_centre,
+    conv1_geometry,
     conv1_to_photo,
     format_channel_share,
     make_highlight_fn,
@@ -53,21 +55,22 @@ MAPS = {
 }
 
 
-def mask_scores(saliency: np.ndarray, masks: np.ndarray) -> dict:
-    """Per photo: energy share inside the mask and pointing-game hit of maps [N,h,w] >= 0.
+def mask_scores(saliency: np.ndarray, masks: np.ndarray, geometry=ALEXNET_CONV1) -> dict:
+    """Per photo: energy share inside the mask and pointing-game hit of maps [N,h,w] >= 0
+    (conv1 maps of a network of `geometry`, `highlight_maps.conv1_geometry`).
 
     `masks` are bool [N,S,S] at the photo's size. A map that is zero everywhere points nowhere
     in particular: its energy counts as spread evenly (share = mask area).
     """
     size = masks.shape[-1]
-    energy = conv1_to_photo(saliency, size) ** 2
+    energy = conv1_to_photo(saliency, size, geometry) ** 2
     total = energy.sum(axis=(1, 2))
     area = masks.mean(axis=(1, 2))
     inside = (energy * masks).sum(axis=(1, 2))
     share = np.where(total > 0, inside / np.where(total > 0, total, 1.0), area)
     flat = saliency.reshape(len(saliency), -1).argmax(axis=1)
     rows, cols = np.unravel_index(flat, saliency.shape[1:])
-    y, x = conv1_cell_centre(rows), conv1_cell_centre(cols)
+    y, x = conv1_cell_centre(rows, geometry), conv1_cell_centre(cols, geometry)
     hit = masks[np.arange(len(masks)), y, x]
     return {"energy_share": share, "pointing_hit": hit.astype(np.float64)}
 
@@ -100,10 +103,13 @@ def evaluate(workdir: str, fold: int = 0, round_: int | None = None, k: int = 1)
         make_highlight_fn(model), params_i, params_prev, images, config.train.eval_batch_size
     )
     diff, sizes = maps["diff"], sizes_of(maps)
+    geometry = conv1_geometry(model)
     scores = {
-        "diff": mask_scores(np.abs(diff), masks),
-        "diff_centred": mask_scores(np.abs(diff - diff.mean(axis=(1, 2), keepdims=True)), masks),
-        "activation": mask_scores(maps["activation"], masks),
+        "diff": mask_scores(np.abs(diff), masks, geometry),
+        "diff_centred": mask_scores(
+            np.abs(diff - diff.mean(axis=(1, 2), keepdims=True)), masks, geometry
+        ),
+        "activation": mask_scores(maps["activation"], masks, geometry),
     }
     area = masks.mean(axis=(1, 2))
     summary = {

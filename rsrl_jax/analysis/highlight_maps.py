@@ -15,6 +15,7 @@ Maths only (jitted, no drawing): `analysis.highlight_draw` draws the maps,
 """
 
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,10 +24,33 @@ from absl import logging
 
 from rsrl_jax.data.preprocess import eval_input
 from rsrl_jax.engine.placement import padded_batches
+from rsrl_jax.engine.train import variables
 
-# conv1's geometry (AlexNet's first layer): kernel, stride and padding in input pixels.
-CONV1_KERNEL, CONV1_STRIDE, CONV1_PADDING = 11, 4, 2
-CONV1_OFFSET = (CONV1_KERNEL - 1) // 2 - CONV1_PADDING  # photo pixel under cell 0's centre
+
+class Conv1Geometry(NamedTuple):
+    """A network's first convolution: kernel, stride and padding in input pixels (the
+    model's `CONV1`), what lines its maps up with the photo."""
+
+    kernel: int
+    stride: int
+    padding: int
+
+    @property
+    def offset(self) -> int:
+        """The photo pixel under cell 0's centre."""
+        return (self.kernel - 1) // 2 - self.padding
+
+
+ALEXNET_CONV1 = Conv1Geometry(11, 4, 2)  # AlexNet's conv1 (the paper's network)
+CONV1_KERNEL, CONV1_STRIDE, CONV1_PADDING = ALEXNET_CONV1
+CONV1_OFFSET = ALEXNET_CONV1.offset
+
+
+def conv1_geometry(model) -> Conv1Geometry:
+    """`model`'s conv1 geometry (its `CONV1`: AlexNet 11/4/2, ResNet 7/2/3)."""
+    return Conv1Geometry(*getattr(model, "CONV1", ALEXNET_CONV1))
+
+
 # A channel whose spatial std is below this fraction of its largest |value| counts as constant:
 # float32 rounding alone leaves relative noise of ~1e-7, real structure is far above 1e-5.
 FLAT_TOLERANCE = 1e-5
@@ -81,26 +105,29 @@ def channel(maps: jax.Array, J: jax.Array) -> jax.Array:
     return jnp.take_along_axis(maps, J[:, None, None, None], axis=-1)[..., 0]
 
 
-def conv1_grid(image_size: int) -> int:
+def conv1_grid(image_size: int, geometry: Conv1Geometry = ALEXNET_CONV1) -> int:
     """Side of conv1's output for a square input of `image_size` pixels."""
-    return (image_size + 2 * CONV1_PADDING - CONV1_KERNEL) // CONV1_STRIDE + 1
+    return (image_size + 2 * geometry.padding - geometry.kernel) // geometry.stride + 1
 
 
-def conv1_to_photo(maps: np.ndarray, size: int) -> np.ndarray:
+def conv1_to_photo(
+    maps: np.ndarray, size: int, geometry: Conv1Geometry = ALEXNET_CONV1
+) -> np.ndarray:
     """Bilinear upsampling of conv1 maps [..., h, w] to the photo's pixels [..., size, size].
 
-    Each conv1 cell sits at the centre of its receptive field (input pixel 4i + 3), so the map
-    lines up with the photo; pixels beyond the outermost centres take the edge values.
+    Each conv1 cell sits at the centre of its receptive field (AlexNet's: input pixel
+    4i + 3; ResNet's: 2i), so the map lines up with the photo; pixels beyond the outermost
+    centres take the edge values.
     """
     maps = np.asarray(maps, np.float32)
-    rows = _interpolation(maps.shape[-2], size)
-    cols = _interpolation(maps.shape[-1], size)
+    rows = _interpolation(maps.shape[-2], size, geometry)
+    cols = _interpolation(maps.shape[-1], size, geometry)
     return np.einsum("ph,...hw,qw->...pq", rows, maps, cols)
 
 
-def _interpolation(grid: int, size: int) -> np.ndarray:
+def _interpolation(grid: int, size: int, geometry: Conv1Geometry) -> np.ndarray:
     """[size, grid] bilinear weights from conv1 cells to photo pixels (see conv1_to_photo)."""
-    u = np.clip((np.arange(size) - CONV1_OFFSET) / CONV1_STRIDE, 0, grid - 1)
+    u = np.clip((np.arange(size) - geometry.offset) / geometry.stride, 0, grid - 1)
     lo = np.minimum(np.floor(u).astype(int), max(grid - 2, 0))
     hi = np.minimum(lo + 1, grid - 1)
     frac = (u - lo).astype(np.float32)
@@ -110,9 +137,9 @@ def _interpolation(grid: int, size: int) -> np.ndarray:
     return weights
 
 
-def conv1_cell_centre(index: np.ndarray) -> np.ndarray:
+def conv1_cell_centre(index: np.ndarray, geometry: Conv1Geometry = ALEXNET_CONV1) -> np.ndarray:
     """The photo pixel at the centre of conv1 cell `index`'s receptive field."""
-    return CONV1_OFFSET + CONV1_STRIDE * np.asarray(index)
+    return geometry.offset + geometry.stride * np.asarray(index)
 
 
 def make_highlight_fn(model):
@@ -126,8 +153,8 @@ def make_highlight_fn(model):
 
     def highlight(params_i, params_prev, images):
         x = eval_input(images)  # photos already cut to the network's size
-        a = model.apply({"params": params_i}, x, method="conv1_maps")
-        b = model.apply({"params": params_prev}, x, method="conv1_maps")
+        a = model.apply(variables(params_i), x, method="conv1_maps")
+        b = model.apply(variables(params_prev), x, method="conv1_maps")
         J, diff, corr = min_correlation_diff(a, b)
         return {
             "J": J,
@@ -137,7 +164,7 @@ def make_highlight_fn(model):
             "conv_prev": channel(b, J),
             "activation": jnp.mean(jnp.abs(a), axis=-1),
             "activation_scale": jnp.maximum(_peak(a), _peak(b)),
-            "logits": model.apply({"params": params_i}, x, train=False),
+            "logits": model.apply(variables(params_i), x, train=False),
         }
 
     return jax.jit(highlight)

@@ -1,13 +1,16 @@
-"""Writes the fc7 features of a photo folder as an embeddings file.
+"""Writes the penultimate features (AlexNet's fc7, ResNet-50's pooled layer4) of a photo
+folder as an embeddings file.
 
   python -m rsrl_jax.embed --weights=WEIGHTS --out=DIR [--fold=0] [--round=I] [--image_size=S]
       [--on_bad_example=error|skip] [--cache_dir=DIR] PHOTOS
 
-WEIGHTS: `shipped:NAME`, converted ImageNet weights (`python -m rsrl_jax.convert`), or a
+WEIGHTS: `shipped:NAME`, converted ImageNet weights (`python -m rsrl_jax.convert`, AlexNet or
+`--arch=resnet50`), or a
 finished run's workdir on photos (--fold, --round: default the round chosen on validation).
 PHOTOS: a folder as data.name=folder reads it (scores.csv and images/; the scores come along),
 or any folder of photos (no scores: a file for predict only). Writes DIR/embeddings.npz
-('embeddings' float32 [N, fc_dim]: fc7 after its ReLU; 'scores'; 'ids') for
+('embeddings' float32 [N, F]: AlexNet's fc7 after its ReLU, F = fc_dim, or ResNet-50's
+average-pooled layer4, F = 2048; 'scores'; 'ids') for
 `--config.data.name=embeddings --config.data.dir=DIR`, and DIR/embeddings.json. The library
 function is `rsrl_jax.engine.embed.embed_folder`.
 """

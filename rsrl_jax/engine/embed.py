@@ -1,10 +1,12 @@
-"""A photo folder to an embeddings file: fc7 features of an AlexNet backbone.
+"""A photo folder to an embeddings file: the penultimate features of an AlexNet or ResNet-50.
 
   python -m rsrl_jax.embed --weights=WEIGHTS --out=DIR [--fold=F] [--round=I] PHOTOS
 
 writes `DIR/embeddings.npz` (the layout `data.embeddings` reads) and `DIR/embeddings.json`
-(where the features came from). The features are fc7's activations after its ReLU, the
-penultimate layer (`AlexNet.features`), in evaluation mode (no dropout), float32 [N, fc_dim].
+(where the features came from). The features are the penultimate layer in evaluation mode,
+float32: AlexNet's fc7 activations after its ReLU (`AlexNet.features`, no dropout) [N, fc_dim];
+ResNet-50's globally average-pooled layer4 (`ResNet.features`, BatchNorm's running
+statistics) [N, 2048 * model.width].
 
 WEIGHTS (`backbone`): `shipped:NAME` (weights in the package), converted ImageNet weights
 (a folder or .npz of `python -m rsrl_jax.convert`), both at the network size their arrays
@@ -35,13 +37,24 @@ from absl import logging
 from rsrl_jax import errors
 from rsrl_jax.config import base_config
 from rsrl_jax.data import builders, datasets, embeddings, inputs, preprocess, user_photos
-from rsrl_jax.engine import placement
-from rsrl_jax.models import pretrained
+from rsrl_jax.engine import placement, train
+from rsrl_jax.models import pretrained, resnet
 from rsrl_jax.models.alexnet import AlexNet
 from rsrl_jax.run import checkpoints
 from rsrl_jax.run.progress import Progress
 
 LAYER = "fc7 after its ReLU (AlexNet.features, the penultimate layer), evaluation mode"
+RESNET_LAYER = (
+    "layer4 globally average-pooled (ResNet.features, the head's input), evaluation mode "
+    "(BatchNorm's running statistics)"
+)
+
+
+def layer_of(model) -> str:
+    """What `model.features` is, in words (the record's `layer`)."""
+    return RESNET_LAYER if isinstance(model, resnet.ResNet) else LAYER
+
+
 IMAGENET_SIZE = 224  # converted ImageNet weights' input side, unless --image_size says
 RECORD = "embeddings.json"
 ANY_SCORE = (-(2**31), 2**31 - 1)  # embed keeps every integer score; training checks its range
@@ -57,12 +70,12 @@ class Backbone:
     options: preprocess.PhotoOptions
 
     def features_step(self):
-        """jitted (params, uint8 photos [B, S', S', 3] at their stored size) -> float32 fc7
-        features [B, fc_dim] of their central `image_size` crop."""
+        """jitted (params, uint8 photos [B, S', S', 3] at their stored size) -> float32
+        penultimate features [B, F] (`layer_of`) of their central `image_size` crop."""
         view = inputs.PhotoInput(self.options.image_size)
 
         def step(params, photos):
-            x = self.model.apply({"params": params}, view.eval_view(photos), method="features")
+            x = self.model.apply(train.variables(params), view.eval_view(photos), method="features")
             return x.astype(jnp.float32)
 
         return jax.jit(step)
@@ -74,14 +87,23 @@ def backbone(weights: str, fold: int = 0, round_: int | None = None, image_size:
     if os.path.isfile(os.path.join(weights, "config.json")):  # a run's workdir
         return _run_backbone(weights, fold, round_, image_size)
     size = pretrained.network_size(weights)
-    why = pretrained.problem(weights, *(size or (1.0, 4096)))
+    res_width = None if size else pretrained.resnet_width(weights)
+    if res_width is not None:
+        why = pretrained.problem(weights, res_width, arch="resnet50")
+    else:
+        why = pretrained.problem(weights, *(size or (1.0, 4096)))
     if why:
         raise errors.ConfigError(f"--weights={weights}: {why}")
-    width, fc_dim = size
     record = pretrained.provenance(weights) or {}
     side = image_size or record.get("network", {}).get("image_size") or IMAGENET_SIZE
-    model = AlexNet(num_classes=1, width=width, fc_dim=fc_dim)
-    params = pretrained.load_backbone(weights, width, fc_dim)  # conv1..fc7: no head needed
+    if res_width is not None:  # every layer but the head, with BatchNorm's statistics
+        channels = max(1, round(resnet.TORCHVISION_WIDTH * res_width))
+        model = resnet.ResNet50(1, width=channels, fast_gradients=train.fast_pool_gradients())
+        params = pretrained.load_backbone(weights, res_width, arch="resnet50")
+    else:
+        width, fc_dim = size
+        model = AlexNet(num_classes=1, width=width, fc_dim=fc_dim)
+        params = pretrained.load_backbone(weights, width, fc_dim)  # conv1..fc7: no head needed
     default = base_config().data.max_pixels
     options = preprocess.PhotoOptions(stored_size=side, image_size=side, max_pixels=default)
     return Backbone(weights, model, params, options)
@@ -124,7 +146,7 @@ def embed_folder(
     step = bb.features_step()
     if os.path.isfile(os.path.join(photos, "scores.csv")):
         data = _load_folder(_folder_config(bb, photos, on_bad_example, cache_dir), out_dir)
-        progress = Progress("embed: fc7 features", len(data), "img")
+        progress = Progress("embed: features", len(data), "img")
         indices = np.arange(len(data))
         x = placement.predict_logits(
             step, bb.params, data.images, indices, batch_size, placer, progress
@@ -139,7 +161,7 @@ def embed_folder(
     path = embeddings.write(out_dir, x, ids, scores)
     record = {
         "weights": bb.name,
-        "layer": LAYER,
+        "layer": layer_of(bb.model),
         "photos": os.path.abspath(photos),
         "photo_options": dataclasses.asdict(bb.options),
         "rows": len(x),
@@ -191,7 +213,7 @@ def _embed_unscored(bb, step, placer, photos, out_dir, on_bad, batch_size):
         os.path.join(photos, "images") if os.path.isdir(os.path.join(photos, "images")) else photos
     )
     found = user_photos.expand_paths([root], recursive=True)
-    progress = Progress("embed: fc7 features", len(found), "file")
+    progress = Progress("embed: features", len(found), "file")
     features, ids, skipped = [], [], []
     for start in range(0, len(found), batch_size):
         read = [user_photos.read_photo(f, bb.options) for f in found[start : start + batch_size]]

@@ -21,11 +21,39 @@ from jax.sharding import PartitionSpec as P
 from rsrl_jax.data import inputs
 from rsrl_jax.engine import compiler
 from rsrl_jax.method import losses
+from rsrl_jax.models import resnet
 from rsrl_jax.models.alexnet import AlexNet
 from rsrl_jax.models.heads import MLP
 
-MODELS = ("alexnet", "mlp", "linear")  # model.name; mlp and linear read feature vectors
+# model.name; mlp and linear read feature vectors, the others photos
+MODELS = ("alexnet", "resnet50", "mlp", "linear")
 FEATURE_MODELS = ("mlp", "linear")
+BATCH_NORM = ("frozen", "updated")  # model.batch_norm: ResNet's statistics while fine-tuning
+
+# The network's state as the engine carries it (train state, checkpoints, rounds): one tree,
+# its parameters, plus BatchNorm's running statistics under this key for a network that has
+# them (ResNet). The optimizer sees only the parameters (`trainable`); `variables` splits
+# the tree back into flax's collections for `apply`.
+STATS = "batch_stats"
+
+
+def trainable(params) -> dict:
+    """The parameters the optimizer updates: `params` without the BatchNorm statistics."""
+    return {k: v for k, v in params.items() if k != STATS}
+
+
+def variables(params) -> dict:
+    """flax's variables {"params", ["batch_stats"]} of the engine's network state."""
+    if STATS in params:
+        return {"params": trainable(params), STATS: params[STATS]}
+    return {"params": params}
+
+
+def network_state(variables_: dict) -> dict:
+    """The engine's network state of flax's variables (`variables`' inverse)."""
+    if STATS in variables_:
+        return {**variables_["params"], STATS: variables_[STATS]}
+    return variables_["params"]
 
 
 @struct.dataclass
@@ -44,16 +72,25 @@ def fast_pool_gradients(backend: str | None = None) -> bool:
     return (backend or jax.default_backend()) == "cpu"
 
 
+def resnet_width(config: ml_collections.ConfigDict) -> int:
+    """ResNet's stem width: `model.width` times torchvision's 64 channels."""
+    return max(1, round(resnet.TORCHVISION_WIDTH * config.model.width))
+
+
 def make_model(
     config: ml_collections.ConfigDict, num_classes: int, *, fast_gradients: bool | None = None
-) -> AlexNet | MLP:
+) -> AlexNet | resnet.ResNet | MLP:
     """The network `model.name` names; `model.compute_dtype` is its activations' (parameters
     stay float32).
 
     'alexnet' (photos): `model.width`, `model.fc_dim`, `model.dropout_rate`.
+    'resnet50' (photos): torchvision's ResNet-50 with `model.width` times its channels;
+    `model.batch_norm` 'frozen' (the running statistics while fine-tuning) or 'updated'
+    (the batch's statistics, running ones updated). `model.fc_dim` and `model.dropout_rate`
+    are not used.
     'mlp' (feature vectors): `model.hidden_widths` hidden layers with dropout
     `model.dropout_rate`; 'linear': the N-way head alone (`models.heads.MLP`).
-    `fast_gradients`: AlexNet's max-pools' gradient (`AlexNet.fast_gradients`); None = the
+    `fast_gradients`: the max-pools' gradient (`AlexNet.fast_gradients`); None = the
     choice for this backend (`fast_pool_gradients`), fixed here, so tracing reads no global.
     """
     dtype = jnp.dtype(config.model.compute_dtype)
@@ -63,6 +100,14 @@ def make_model(
         return MLP(num_classes, widths, float(config.model.dropout_rate), dtype)
     if fast_gradients is None:
         fast_gradients = fast_pool_gradients()
+    if name == "resnet50":
+        return resnet.ResNet50(
+            num_classes,
+            width=resnet_width(config),
+            dtype=dtype,
+            fast_gradients=fast_gradients,
+            frozen_stats=config.model.get("batch_norm", "frozen") == "frozen",
+        )
     return AlexNet(
         num_classes=num_classes,
         width=config.model.width,
@@ -77,16 +122,23 @@ def abstract_params(model, view, sharding):
     """Shapes and dtypes of `model`'s parameters for the input `view` (`data.inputs`; an int S:
     photos of side S), placed with `sharding`, for restoring."""
     x = inputs.as_input(view).example()
-    shapes = jax.eval_shape(lambda x: model.init(jax.random.key(0), x), x)["params"]
+    shapes = network_state(jax.eval_shape(lambda x: model.init(jax.random.key(0), x), x))
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
 
 
 def init_params(model, view, seed: int):
-    """`model`'s initial parameters from `seed`, for the input `view` (an int S: photos of
+    """`model`'s initial network state from `seed` (parameters, and BatchNorm's statistics
+    under `STATS` for a network that has them), for the input `view` (an int S: photos of
     side S)."""
     example = inputs.as_input(view).example()
     x = jnp.zeros(example.shape, example.dtype)
-    return jax.jit(model.init)(jax.random.key(seed), x)["params"]
+    return network_state(jax.jit(model.init)(jax.random.key(seed), x))
+
+
+def updates_stats(model) -> bool:
+    """Whether training `model` updates BatchNorm's running statistics (a ResNet with
+    model.batch_norm='updated')."""
+    return isinstance(model, resnet.ResNet) and not model.frozen_stats
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -110,8 +162,11 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
 
 
 def new_state(params, tx: optax.GradientTransformation) -> TrainState:
-    """A fresh optimizer state on `params`: each RSRL round starts one (MATLAB trainNetwork)."""
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+    """A fresh optimizer state on `params`' trainable part: each RSRL round starts one
+    (MATLAB trainNetwork)."""
+    return TrainState(
+        step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(trainable(params))
+    )
 
 
 def softmax_cross_entropy(logits, labels, mask):
@@ -167,6 +222,11 @@ def make_train_step(
     gradient is not finite leaves the parameters and optimizer state unchanged and records
     its step number in `sums['first_bad_step']`, for the loop to stop on.
 
+    BatchNorm (ResNet): with frozen statistics the state's `STATS` pass through unchanged;
+    with updated ones (`updates_stats`) the step normalises with the statistics of the
+    batch's unmasked photos and keeps the running averages they give, unless the batch is
+    empty (a fold that has run out) or the step is not finite.
+
     With a `mesh`, the shardings are fixed (state replicated, batch split on `data`), so the
     step compiles once: a fresh round's state and the step's own output place alike.
 
@@ -178,28 +238,45 @@ def make_train_step(
     options = compiler.step_options(compiler_options, "train")
     view = inputs.as_input(view)
 
+    batch_stats = updates_stats(model)
+
     def train_step(state: TrainState, sums, images, labels, mask, key, class_terms):
         key = jax.random.fold_in(key, state.step)
         flip_key, dropout_key, crop_key = jax.random.split(key, 3)
         x = view.train_view(images, crop_key, flip_key)
+        weights, stats = trainable(state.params), state.params.get(STATS)
+        count = jnp.sum(mask)
 
-        def loss_fn(params):
-            logits = model.apply({"params": params}, x, train=True, rngs={"dropout": dropout_key})
-            return loss_of(logits, labels, mask, class_terms), logits
+        def loss_fn(weights):
+            v = {"params": weights} if stats is None else {"params": weights, STATS: stats}
+            rngs = {"dropout": dropout_key}
+            if batch_stats:
+                logits, new = model.apply(v, x, True, mask, rngs=rngs, mutable=[STATS])
+                new = new[STATS]
+            else:
+                logits, new = model.apply(v, x, train=True, rngs=rngs), stats
+            return loss_of(logits, labels, mask, class_terms), (logits, new)
 
-        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        (loss, (logits, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(weights)
         finite = jnp.isfinite(loss) & all_finite(grads)
+        if batch_stats:  # an empty batch's statistics are no statistics
+            finite_stats = finite & (count > 0)
 
         def update(_):
-            updates, opt_state = tx.update(grads, state.opt_state, state.params)
-            return optax.apply_updates(state.params, updates), opt_state
+            updates, opt_state = tx.update(grads, state.opt_state, weights)
+            new = optax.apply_updates(weights, updates)
+            return (new if stats is None else {**new, STATS: stats}), opt_state
 
         # A branch, not a select of new and old: the update stays one in-place pass over the
         # parameters (a select read both and cost 3x the update on CPU).
         params, opt_state = jax.lax.cond(
             finite, update, lambda _: (state.params, state.opt_state), None
         )
-        count = jnp.sum(mask)
+        if batch_stats:
+            params = {
+                **params,
+                STATS: jax.tree.map(lambda n, o: jnp.where(finite_stats, n, o), new_stats, stats),
+            }
         sums = {
             "loss_sum": sums["loss_sum"] + jnp.where(finite, loss * count, 0.0),
             "correct": sums["correct"] + jnp.sum((jnp.argmax(logits, -1) == labels) * mask),
@@ -241,7 +318,7 @@ def make_eval_step(
     view = inputs.as_input(view)
 
     def eval_step(params, images):
-        return model.apply({"params": params}, view.eval_view(images), train=False)
+        return model.apply(variables(params), view.eval_view(images), train=False)
 
     if mesh is None:
         return jax.jit(eval_step, compiler_options=options)

@@ -44,6 +44,8 @@ def _max_pool(x, fast_gradients: bool):
 class AlexNet(nn.Module):
     """torchvision AlexNet; input is normalised float NHWC, output logits [B, num_classes]."""
 
+    CONV1 = (11, 4, 2)  # conv1's kernel, stride, padding (the highlight maps' geometry)
+
     num_classes: int
     width: float = 1.0
     fc_dim: int = 4096

@@ -2,7 +2,10 @@
 
 `python -m rsrl_jax.convert --out=DIR` writes `DIR/alexnet_imagenet.npz`: the Flax params of
 the whole torchvision AlexNet (ImageNet head included), one array per `layer/kernel` and
-`layer/bias`. `model.pretrained` names DIR (or the .npz itself), or `shipped:NAME` for
+`layer/bias`; `--arch=resnet50` writes `DIR/resnet50_imagenet.npz`: ResNet-50's variables,
+`params/...` and BatchNorm's running statistics `batch_stats/...` (model.name='resnet50':
+the backbone is every layer but `head`, with its statistics). `model.pretrained` names DIR
+(or the .npz itself), or `shipped:NAME` for
 weights shipped in this package (`rsrl_jax/weights/NAME.npz`, with `NAME.json` recording
 how they were made and their SHA-256; `shipped:demo_alexnet` is the demo's backbone,
 pretrained by `python -m rsrl_jax.pretrain`). A run takes the backbone (conv1..fc7) from the
@@ -25,15 +28,25 @@ from flax import traverse_util
 
 from rsrl_jax import errors
 from rsrl_jax.engine import train
-from rsrl_jax.models.alexnet import CONV_CHANNELS, POOL_SIZE, AlexNet
+from rsrl_jax.models import resnet
+from rsrl_jax.models.alexnet import CONV_CHANNELS, POOL_SIZE
 
 WEIGHTS_FILE = "alexnet_imagenet.npz"
+RESNET_FILE = "resnet50_imagenet.npz"  # convert --arch=resnet50's file
 BACKBONE = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
 SHIPPED = "shipped:"
 SHIPPED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "weights")
 
 
-def convert_hint(path: str) -> str:
+def convert_hint(path: str, arch: str = "alexnet") -> str:
+    if arch == "resnet50":
+        out = path if path and not os.path.splitext(path)[1] else "DIR"
+        return (
+            "convert torchvision's resnet50-0676ba61.pth first: python -m rsrl_jax.convert "
+            f"--arch=resnet50 --torch_weights=resnet50-0676ba61.pth --out={out} (needs pip "
+            "install -e '.[convert]') and pass that folder as model.pretrained, or set "
+            "config.model.pretrained='' to train from scratch"
+        )
     if path.startswith(SHIPPED):
         names = ", ".join(shipped_names())
         there = f"the package ships {names}" if names else "this install ships no weights"
@@ -57,13 +70,17 @@ def shipped_names() -> list[str]:
     return sorted(f"{SHIPPED}{f[:-4]}" for f in os.listdir(SHIPPED_DIR) if f.endswith(".npz"))
 
 
-def weights_file(path: str) -> str:
+def weights_file(path: str, arch: str = "alexnet") -> str:
+    """The .npz `model.pretrained=path` names: shipped:NAME's, a folder's converted file of
+    `arch` (model.name), or `path` itself."""
     if path.startswith(SHIPPED):
         name = path[len(SHIPPED) :]
         # A name, not a path: 'shipped:../x' must not leave the package's folder.
         safe = name if re.fullmatch(r"[A-Za-z0-9_.-]+", name) and name not in (".", "..") else "?"
         return os.path.join(SHIPPED_DIR, safe + ".npz")
-    return os.path.join(path, WEIGHTS_FILE) if os.path.isdir(path) else path
+    if os.path.isdir(path):
+        return os.path.join(path, RESNET_FILE if arch == "resnet50" else WEIGHTS_FILE)
+    return path
 
 
 def provenance(path: str) -> dict | None:
@@ -113,6 +130,25 @@ def backbone_shapes(width: float = 1.0, fc_dim: int = 4096) -> dict[str, tuple[i
     return shapes
 
 
+def resnet_shapes(width: float = 1.0) -> dict[str, tuple[int, ...]]:
+    """`params/...` and `batch_stats/...` -> shape of the backbone (every layer but the
+    head) of ResNet-50 with `width` times torchvision's channels, as `convert --arch=resnet50`
+    writes them."""
+    channels = max(1, round(resnet.TORCHVISION_WIDTH * width))
+    shapes = {}
+    for _, path, kind, shape in resnet._layers(resnet.RESNET50_STAGES, channels):
+        name = "/".join(path)
+        if kind == "conv":
+            o, i, h, w = shape
+            shapes[f"params/{name}/kernel"] = (h, w, i, o)
+        else:
+            for p in ("scale", "bias"):
+                shapes[f"params/{name}/{p}"] = (shape,)
+            for p in ("mean", "var"):
+                shapes[f"batch_stats/{name}/{p}"] = (shape,)
+    return shapes
+
+
 def _array_header(zf: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], np.dtype]:
     """(shape, dtype) of one .npy inside an .npz, from its header alone."""
     with zf.open(member) as f:
@@ -128,6 +164,42 @@ def _file_size(shapes: dict) -> tuple[float, int] | None:
     """(model.width, model.fc_dim) whose backbone has exactly `shapes`, if there is one."""
     width, fc_dim = shapes["conv1/kernel"][-1] / CONV_CHANNELS[0], shapes["fc7/kernel"][-1]
     return (width, fc_dim) if backbone_shapes(width, fc_dim) == shapes else None
+
+
+def _resnet_problem(file: str, width: float) -> str | None:
+    want = resnet_shapes(width)
+    with zipfile.ZipFile(file) as zf:
+        members = set(zf.namelist())
+        shapes = {}
+        for name in want:
+            if f"{name}.npy" in members:
+                shapes[name], dtype = _array_header(zf, f"{name}.npy")
+                if not np.issubdtype(dtype, np.floating):
+                    return f"{file}: {name!r} is {dtype}, expected float"
+    for name, shape in want.items():
+        if name not in shapes:
+            return f"{file} lacks {name!r}: not converted ResNet-50 weights"
+        if shapes[name] != shape:
+            stem = shapes.get("params/conv1/kernel")
+            fix = ""
+            if stem and len(stem) == 4 and resnet_shapes(stem[-1] / 64) == shapes:
+                fix = f"; these weights are for --config.model.width={stem[-1] / 64:g}"
+            return (
+                f"{file}: {name!r} is {shapes[name]}, but the ResNet-50 of model.width={width:g}"
+                f" has {shape}{fix}"
+            )
+    return None
+
+
+def resnet_width(path: str) -> float | None:
+    """`model.width` of the ResNet-50 whose converted weights are at `path` (conv1's
+    channels / 64), from the array's header; None when there are none to read."""
+    try:
+        with zipfile.ZipFile(weights_file(path, "resnet50")) as zf:
+            shape = _array_header(zf, "params/conv1/kernel.npy")[0]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+    return shape[-1] / resnet.TORCHVISION_WIDTH if len(shape) == 4 else None
 
 
 def network_size(path: str) -> tuple[float, int] | None:
@@ -174,16 +246,16 @@ def _backbone_problem(file: str, width: float, fc_dim: int) -> str | None:
     return None
 
 
-def problem(path: str, width: float = 1.0, fc_dim: int = 4096) -> str | None:
-    """Why `path` cannot serve as `model.pretrained` of a network of `width` and `fc_dim`
-    (with how to fix it), or None if it can.
+def problem(path: str, width: float = 1.0, fc_dim: int = 4096, arch: str = "alexnet") -> str | None:
+    """Why `path` cannot serve as `model.pretrained` of a network `arch` (model.name) of
+    `width` and `fc_dim` (AlexNet's) (with how to fix it), or None if it can.
 
     Reads only the arrays' headers (and hashes shipped weights against their record), so a
     run can check its weights before any work.
     """
-    file = weights_file(path)
+    file = weights_file(path, arch)
     if not os.path.exists(file):
-        return f"no converted weights at {file}; {convert_hint(path)}"
+        return f"no converted weights at {file}; {convert_hint(path, arch)}"
     record = provenance(path)
     if record is None and path.startswith(SHIPPED):
         return (
@@ -197,12 +269,33 @@ def problem(path: str, width: float = 1.0, fc_dim: int = 4096) -> str | None:
             "it again"
         )
     try:
-        why = _backbone_problem(file, width, fc_dim)
+        if arch == "resnet50":
+            why = _resnet_problem(file, width)
+        else:
+            why = _backbone_problem(file, width, fc_dim)
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         why = f"{file} is not a readable converted-weights .npz ({e})"
     if why and "these weights are for" in why:
         return why  # a readable file of another size: the fix is the config's size
-    return f"{why}; {convert_hint(path)}" if why else None
+    if why and arch == "resnet50" and _backbone_problem_safe(file) is None:
+        why += " (it holds AlexNet weights: set --config.model.name=alexnet)"
+    elif why and arch == "alexnet" and "params/conv1/kernel" in _names(file):
+        why += " (it holds ResNet-50 weights: set --config.model.name=resnet50)"
+    return f"{why}; {convert_hint(path, arch)}" if why else None
+
+
+def _names(file: str) -> set[str]:
+    try:
+        with zipfile.ZipFile(file) as zf:
+            return {n[: -len(".npy")] for n in zf.namelist()}
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return set()
+
+
+def _backbone_problem_safe(file: str) -> str | None:
+    """Whether `file` holds an AlexNet backbone of any size (None: it does)."""
+    names = _names(file)
+    return None if all(n in names for n in backbone_shapes()) else "no"
 
 
 def save(tree: dict, out_dir: str, file_name: str = WEIGHTS_FILE, dtype=None) -> str:
@@ -227,27 +320,34 @@ def read(file: str) -> dict:
     return traverse_util.unflatten_dict(flat, sep="/")
 
 
-def load_backbone(path: str, width: float = 1.0, fc_dim: int = 4096) -> dict:
-    """{conv1..fc7: {kernel, bias}} float32 from pretrained weights for a network of `width`
-    and `fc_dim`; errors.ConfigError (a ValueError) if unusable."""
-    why = problem(path, width, fc_dim)
+def load_backbone(path: str, width: float = 1.0, fc_dim: int = 4096, arch: str = "alexnet") -> dict:
+    """The backbone of pretrained weights for a network `arch` of `width` and `fc_dim`, float32:
+    AlexNet's {conv1..fc7: {kernel, bias}}; ResNet-50's every layer but the head, with its
+    BatchNorm statistics under `engine.train.STATS` (the engine's network state).
+    errors.ConfigError (a ValueError) if unusable."""
+    why = problem(path, width, fc_dim, arch)
     if why:
         raise errors.ConfigError(f"model.pretrained={path!r}: {why}")
+    file = weights_file(path, arch)
     try:
-        with np.load(weights_file(path), allow_pickle=False) as npz:
+        with np.load(file, allow_pickle=False) as npz:
+            if arch == "resnet50":
+                flat = {n: np.asarray(npz[n], np.float32) for n in resnet_shapes(width)}
+                tree = traverse_util.unflatten_dict(flat, sep="/")
+                return {**tree["params"], train.STATS: tree["batch_stats"]}
             return {
                 layer: {k: np.asarray(npz[f"{layer}/{k}"], np.float32) for k in ("kernel", "bias")}
                 for layer in BACKBONE
             }
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # damaged past its headers
         raise errors.ConfigError(
-            f"model.pretrained={path!r}: {weights_file(path)} cannot be read ({e}); "
-            f"{convert_hint(path)}"
+            f"model.pretrained={path!r}: {file} cannot be read ({e}); {convert_hint(path, arch)}"
         ) from None
 
 
-def initial_params(config: ml_collections.ConfigDict, model: AlexNet, seed: int, view=None) -> dict:
-    """Round 1's parameters: the pretrained backbone and a fresh head, or random init.
+def initial_params(config: ml_collections.ConfigDict, model, seed: int, view=None) -> dict:
+    """Round 1's network state: the pretrained backbone (ResNet's with its BatchNorm
+    statistics) and a fresh head, or random init.
 
     The head (and, from scratch, every layer) is initialised from `seed`. `view`: the
     network's input (`data.inputs`); None = photos of `data.image_size`.
@@ -257,7 +357,8 @@ def initial_params(config: ml_collections.ConfigDict, model: AlexNet, seed: int,
     if not path:
         logging.info("initial weights: random init (model.pretrained=''), training from scratch")
         return params
-    backbone = load_backbone(path, model.width, model.fc_dim)
+    arch = config.model.get("name", "alexnet")
+    backbone = load_backbone(path, config.model.width, config.model.fc_dim, arch)
     record = provenance(path)
     made = (
         f" (SHA-256 {record['sha256'][:16]} as its record says; made by "
@@ -266,8 +367,9 @@ def initial_params(config: ml_collections.ConfigDict, model: AlexNet, seed: int,
         else ""
     )
     logging.info(
-        "initial weights: pretrained backbone conv1..fc7 from %s%s, fresh %d-way head (seed %d)",
-        weights_file(path),
+        "initial weights: pretrained backbone %s from %s%s, fresh %d-way head (seed %d)",
+        "conv1..layer4 with its BatchNorm statistics" if arch == "resnet50" else "conv1..fc7",
+        weights_file(path, arch),
         made,
         model.num_classes,
         seed,

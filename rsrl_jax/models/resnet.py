@@ -22,6 +22,7 @@ from flax import linen as nn
 from rsrl_jax.models import pooling, state_dicts
 
 RESNET50_STAGES = (3, 4, 6, 3)
+TORCHVISION_WIDTH = 64  # the stem's and layer1's inner channels in torchvision's ResNets
 EXPANSION = 4  # a bottleneck block's output channels over its inner ones
 BN_EPSILON = 1e-5  # torch.nn.BatchNorm2d's eps
 BN_MOMENTUM = 0.9  # flax's decay of the running averages = 1 - torch's momentum 0.1
@@ -45,26 +46,35 @@ class Bottleneck(nn.Module):
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
+    def __call__(self, x, batch_statistics: bool = False, mask=None):
+        """`batch_statistics`: normalise with the batch's statistics (over the photos where
+        `mask` [B] is true) and update the running ones, else with the running ones."""
         conv = functools.partial(nn.Conv, use_bias=False, kernel_init=conv_init, dtype=self.dtype)
         norm = functools.partial(
             nn.BatchNorm,
-            use_running_average=not train,
+            use_running_average=not batch_statistics,
             momentum=BN_MOMENTUM,
             epsilon=BN_EPSILON,
             dtype=self.dtype,
         )
         f, out, s = self.features, self.features * EXPANSION, (self.strides, self.strides)
         y = conv(f, (1, 1), padding=_pad(0), name="conv1")(x)
-        y = nn.relu(norm(name="bn1")(y))
+        y = nn.relu(norm(name="bn1")(y, mask=_bn_mask(mask, y)))
         y = conv(f, (3, 3), strides=s, padding=_pad(1), name="conv2")(y)
-        y = nn.relu(norm(name="bn2")(y))
+        y = nn.relu(norm(name="bn2")(y, mask=_bn_mask(mask, y)))
         y = conv(out, (1, 1), padding=_pad(0), name="conv3")(y)
-        y = norm(name="bn3")(y)
+        y = norm(name="bn3")(y, mask=_bn_mask(mask, y))
         if self.downsample:
             x = conv(out, (1, 1), strides=s, padding=_pad(0), name="downsample_conv")(x)
-            x = norm(name="downsample_bn")(x)
+            x = norm(name="downsample_bn")(x, mask=_bn_mask(mask, x))
         return nn.relu(y + x)
+
+
+def _bn_mask(mask, x):
+    """A [B] sample mask as BatchNorm's mask of `x` [B, H, W, C] (None: every sample)."""
+    if mask is None:
+        return None
+    return jnp.broadcast_to(mask.astype(bool)[:, None, None, None], x.shape)
 
 
 def _max_pool(x, fast_gradients: bool):
@@ -91,11 +101,17 @@ def block_layout(stage_sizes, width: int):
 class ResNet(nn.Module):
     """Bottleneck ResNet on ImageNet-normalised float32 NHWC input [B, H, W, 3].
 
-    `__call__(x, train)` -> logits [B, num_classes] float32; `train` batch-normalises with
-    the batch's statistics and updates `batch_stats` (apply with mutable=["batch_stats"]),
-    else with the running ones. Any H, W >= 1 (global average pool). `width` is the stem's
-    and layer1's inner channels (torchvision: 64); pooled features have 32 * width (2048).
+    `__call__(x, train, mask=None)` -> logits [B, num_classes] float32. `train` (unless
+    `frozen_stats`) batch-normalises with the batch's statistics, over the photos where
+    `mask` [B] is true (a padded batch's padding does not count), and updates `batch_stats`
+    (apply with mutable=["batch_stats"]); otherwise BatchNorm uses the running statistics.
+    `frozen_stats=True` is fine-tuning with frozen statistics: train and eval mode compute
+    the same function (there is no dropout), the usual choice for small batches. Any H, W
+    >= 1 (global average pool). `width` is the stem's and layer1's inner channels
+    (torchvision: 64); pooled features have 32 * width (2048).
     """
+
+    CONV1 = (7, 2, 3)  # conv1's kernel, stride, padding (the highlight maps' geometry)
 
     stage_sizes: tuple[int, ...]
     num_classes: int
@@ -103,6 +119,7 @@ class ResNet(nn.Module):
     dtype: jnp.dtype = jnp.float32
     # The stem's max-pool gradient, as `AlexNet.fast_gradients` (models.pooling on XLA:CPU).
     fast_gradients: bool = True
+    frozen_stats: bool = False
 
     def setup(self):
         self.conv1 = nn.Conv(
@@ -128,17 +145,24 @@ class ResNet(nn.Module):
         with H' = ceil(H / 2); needs only `params`."""
         return self.conv1(x)
 
-    def pooled_features(self, x, train: bool = False):
+    def pooled_features(self, x, train: bool = False, mask=None):
         """The globally average-pooled last stage, the head's input: [B, 32 * width]."""
-        x = nn.relu(self.bn1(self.conv1(x), use_running_average=not train))
+        batch = train and not self.frozen_stats
+        x = self.conv1(x)
+        x = nn.relu(self.bn1(x, use_running_average=not batch, mask=_bn_mask(mask, x)))
         x = _max_pool(x, self.fast_gradients)
         for stage in range(1, len(self.stage_sizes) + 1):
             for block in getattr(self, f"layer{stage}"):
-                x = block(x, train)
+                x = block(x, batch, mask)
         return jnp.mean(x, axis=(1, 2))
 
-    def __call__(self, x, train: bool = False):
-        return self.head(self.pooled_features(x, train)).astype(jnp.float32)
+    def features(self, x, train: bool = False):
+        """The penultimate layer, as `AlexNet.features` names it (what `embed` writes): the
+        pooled features [B, 32 * width]."""
+        return self.pooled_features(x, train)
+
+    def __call__(self, x, train: bool = False, mask=None):
+        return self.head(self.pooled_features(x, train, mask)).astype(jnp.float32)
 
 
 def ResNet50(num_classes: int, **kwargs) -> ResNet:
@@ -213,9 +237,13 @@ def optional_keys(stage_sizes=RESNET50_STAGES, width: int = 64) -> set[str]:
     }
 
 
-def params_from_torchvision(state_dict, stage_sizes=RESNET50_STAGES, width: int = 64) -> dict:
+def params_from_torchvision(
+    state_dict, stage_sizes=RESNET50_STAGES, width: int | None = None
+) -> dict:
     """Flax variables {"params", "batch_stats"} of `ResNet(stage_sizes, num_classes, width)`
-    from torchvision's state dict (name -> numpy array); numpy float32 arrays.
+    from torchvision's state dict (name -> numpy array); numpy float32 arrays. `width`
+    None: conv1's output channels (64 for torchvision's; a narrower network of the same
+    layout converts too).
 
     Convolutions OIHW -> HWIO; fc [out, in] -> head kernel [in, out]; BatchNorm weight, bias
     -> params scale, bias and running_mean, running_var -> batch_stats mean, var;
@@ -223,6 +251,9 @@ def params_from_torchvision(state_dict, stage_sizes=RESNET50_STAGES, width: int 
     ValueError naming the first missing key, wrong shape or dtype, or unexpected key.
     """
     head = state_dict.get("fc.weight") if hasattr(state_dict, "get") else None
+    if width is None:
+        stem = state_dict.get("conv1.weight") if hasattr(state_dict, "get") else None
+        width = np.shape(stem)[0] if np.ndim(stem) == 4 else 64
     num_classes = np.shape(head)[0] if np.ndim(head) == 2 else 1000
     state_dicts.check(
         state_dict,
