@@ -157,6 +157,22 @@ def test_xiheaa_config_without_weights_says_how_to_convert(tmp_path, monkeypatch
     check_refused(xiheaa.get_config(), "model.pretrained", CONVERT, "--out=weights/alexnet")
 
 
+def test_xiheaa_resnet50_config_without_weights_says_how_to_convert(tmp_path, monkeypatch):
+    from configs import xiheaa, xiheaa_resnet50
+
+    monkeypatch.chdir(tmp_path)
+    config = xiheaa_resnet50.get_config()
+    check_refused(
+        config,
+        "model.pretrained",
+        "no converted weights at weights/resnet50;",
+        "--arch=resnet50 --torch_weights=resnet50-0676ba61.pth --out=weights/resnet50",
+    )
+    paper = xiheaa.get_config()  # the same protocol and data as the paper's setup
+    for field in ("data", "protocol", "rsrl"):
+        assert config[field].to_dict() == paper[field].to_dict()
+
+
 def coded_photos(batch, height, width):
     """uint8 photos whose pixels say where they are: (row, column, photo)."""
     y, x, b = np.meshgrid(np.arange(height), np.arange(width), np.arange(batch), indexing="ij")
