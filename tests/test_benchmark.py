@@ -4,15 +4,17 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import tiny_config
 from rsrl_jax.bench import run_timing
 
 
-def run_benchmark(tmp_path, *flags):
+def run_benchmark(tmp_path, *flags, image_size=64, batch_size=4):
     """Runs the benchmark at 64px, batch 4; returns (its JSON figures, its stdout)."""
     out = tmp_path / "figures.json"
-    cmd = [sys.executable, "-m", "rsrl_jax.benchmark", "--image_size=64", "--batch_size=4"]
-    cmd += [*flags, f"--json_out={out}"]
+    cmd = [sys.executable, "-m", "rsrl_jax.benchmark", f"--image_size={image_size}"]
+    cmd += [f"--batch_size={batch_size}", *flags, f"--json_out={out}"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(out.read_text()), result.stdout
@@ -37,6 +39,70 @@ def test_benchmark_alternates_sides_and_reports_ratios_memory_and_compiles(tmp_p
     # Each side's own peak memory: the torch side never imported JAX's 57M-parameter state.
     assert stats["torch"]["peak_rss_mb"] > 200 and stats["jax:ours"]["peak_rss_mb"] > 200
     assert "ratio jax:ours / torch: train" in stdout
+
+
+def test_resnet50_sides_build_train_and_run_and_the_report_names_the_model(tmp_path):
+    # ResNet-50 at 8 stem channels on 32px photos: both sides build, train and run a step.
+    flags = ("--model=resnet50", "--width=0.125", "--rounds=1", "--nopipeline")
+    figures, stdout = run_benchmark(tmp_path, *flags, image_size=32, batch_size=2)
+
+    assert figures["model"] == "resnet50"
+    assert figures["spec"]["channels"] == 8 and figures["spec"]["batch_norm"] == "frozen"
+    timed = figures["timed"]["images_per_s"]
+    assert set(timed) == {"jax:ours", "torch"}
+    for side in timed.values():
+        assert all(len(side[kind]) == 1 and side[kind][0] > 0 for kind in ("train", "forward"))
+    assert figures["worker_stats"]["jax:ours"]["executables"] == {"train_step": 1, "eval_step": 1}
+    assert "model: resnet50 (torchvision's ResNet-50, width 0.125 = 8 stem channels)" in stdout
+    assert "BatchNorm frozen" in stdout and "ratio jax:ours / torch: train" in stdout
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_torch_resnet_peer_trains_with_frozen_or_updated_batch_norm(frozen):
+    # model.batch_norm='frozen' on the torch side: BatchNorm in eval mode while the rest
+    # trains, so the running statistics stay; 'updated' moves them. Every weight learns.
+    from rsrl_jax.bench import bench_workers
+
+    spec = {
+        "model": "resnet50",
+        "channels": 4,
+        "batch_norm": "frozen" if frozen else "updated",
+        "num_classes": 3,
+        "dropout_rate": 0.5,
+        "learning_rate": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 1e-4,
+        "head_x": 10.0,
+        "image_size": 32,
+        "batch_size": 2,
+    }
+    side = bench_workers.torch_side(spec)
+    net = side["net"]
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    side["train"](1)
+
+    after = net.state_dict()
+    stats = [k for k in before if k.endswith("running_mean") or k.endswith("running_var")]
+    assert len(stats) == 2 * 53  # every BatchNorm of ResNet-50
+    assert all(before[k].equal(after[k]) for k in stats) == frozen
+    for name in ("conv1.weight", "bn1.weight", "layer4.2.conv3.weight", "fc.weight", "fc.bias"):
+        assert not before[name].equal(after[name]), name
+    side["forward"](1)  # eval mode: the running statistics, unchanged
+    assert all(after[k].equal(net.state_dict()[k]) for k in stats)
+
+
+def test_flags_that_do_not_fit_the_model_are_refused_in_one_line(tmp_path):
+    for flags, culprit in (
+        (["--width=0.5"], "--width applies to --model=resnet50"),
+        (["--batch_norm=updated"], "--batch_norm applies to --model=resnet50"),
+        (["--model=resnet50", "--demo"], "--demo times configs/demo.py's own network"),
+    ):
+        cmd = [sys.executable, "-m", "rsrl_jax.benchmark", *flags]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, flags
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {culprit}"), result.stderr
+        assert "starting" not in result.stdout  # refused before any side starts
 
 
 def test_run_wall_time_is_split_and_each_step_compiles_once(tmp_path):

@@ -2,7 +2,8 @@
 
   python -m rsrl_jax.bench.bench_workers '<spec JSON>'   (started by rsrl_jax.benchmark)
 
-A side builds its train and forward steps of the full-size AlexNet on one fixed batch,
+A side builds its train and forward steps of the spec's network (the full-size AlexNet, or
+ResNet-50 at the spec's width and BatchNorm mode) on one fixed batch,
 warms them up (compiles), says {"ready": ...} and then answers commands on stdin, one JSON
 object a line: {"run": "train" | "forward", "steps": n} -> {"images_per_s": x};
 {"run": "pipeline"} -> the host input pipeline's images/s (JAX side);
@@ -58,6 +59,9 @@ def jax_side(spec: dict) -> dict:
     config.data.image_size = spec["image_size"]
     config.train.batch_size = config.train.eval_batch_size = spec["batch_size"]
     config.model.compute_dtype = spec.get("compute_dtype", "float32")
+    config.model.name = spec.get("model", "alexnet")
+    config.model.width = spec.get("width", 1.0)
+    config.model.batch_norm = spec.get("batch_norm", "frozen")
     config.log.progress = False
     root = tempfile.mkdtemp(prefix="rsrl-bench-")
     atexit.register(shutil.rmtree, root, ignore_errors=True)
@@ -139,6 +143,22 @@ def step_flops(jitted, args) -> float | None:
     return float(value) if value is not None and value > 0 else None
 
 
+def torch_net(spec: dict):
+    """The spec's network in PyTorch: torchvision's AlexNet, or ResNet-50 with `channels`
+    stem channels whose BatchNorm trains as our model.batch_norm (`TorchResNet.frozen_stats`).
+    """
+    from rsrl_jax.models import torch_alexnet
+
+    if spec.get("model", "alexnet") == "resnet50":
+        from rsrl_jax.models import torch_resnet
+
+        frozen = spec["batch_norm"] == "frozen"
+        return torch_resnet.TorchResNet(
+            num_classes=spec["num_classes"], width=spec["channels"], frozen_stats=frozen
+        )
+    return torch_alexnet.TorchAlexNet(spec["num_classes"], spec["dropout_rate"])
+
+
 def torch_side(spec: dict) -> dict:
     """The PyTorch reference with its defaults (all cores, NCHW), on the same batch."""
     import torch
@@ -146,7 +166,7 @@ def torch_side(spec: dict) -> dict:
     from rsrl_jax.models import torch_alexnet
 
     torch.manual_seed(0)
-    net = torch_alexnet.TorchAlexNet(spec["num_classes"], spec["dropout_rate"])
+    net = torch_net(spec)
     optimizer = torch_alexnet.make_optimizer(
         net, spec["learning_rate"], spec["momentum"], spec["weight_decay"], spec["head_x"]
     )
@@ -169,7 +189,7 @@ def torch_side(spec: dict) -> dict:
     def stats() -> dict:
         return {"peak_rss_mb": peak_rss_mb(), "threads": torch.get_num_threads()}
 
-    return {"train": train_steps, "forward": forward_steps, "stats": stats}
+    return {"train": train_steps, "forward": forward_steps, "stats": stats, "net": net}
 
 
 def serve(spec: dict) -> None:

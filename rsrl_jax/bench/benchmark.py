@@ -1,30 +1,43 @@
 """Our train and forward steps against PyTorch's, side by side; the input pipeline; a run.
 
-  python -m rsrl_jax.benchmark [--rounds=10] [--variants=ours] [--torch] [--demo]
-  python -m rsrl_jax.benchmark --device_report [--compute_dtype=bfloat16] [--peak_tflops=X]
+  python -m rsrl_jax.benchmark [--model=alexnet|resnet50] [--rounds=10] [--variants=ours]
+      [--torch] [--demo]
+  python -m rsrl_jax.benchmark --device_report [--model=resnet50] [--compute_dtype=bfloat16]
+      [--peak_tflops=X]
 
 Steps: the full-size AlexNet (batch 32, 224x224, float32, SGD with momentum) as the run
 trains it (`engine.train.make_steps`'s jitted steps) and the same network and step in PyTorch
-(`rsrl_jax.models.torch_alexnet`, torch's defaults: NCHW, all cores). Each side runs in its own
-process, and the timing windows alternate (A B, B A, ...) for `--rounds` rounds, so a change
-in the machine's load hits both sides alike; the ratio is taken within each round. Reported:
-median, min and max images/s of each side, the per-round ratios, the load average, each
-side's peak memory and how many times each jitted step compiled.
+(`rsrl_jax.models.torch_alexnet`, torch's defaults: NCHW, all cores).
 
-`--variants` adds JAX sides for before/after comparisons: `xla_gradients` (XLA's own
-max-pool gradient), `xla_libraries` (XLA:CPU's default choice of matmul and convolution
+`--model=resnet50` times torchvision's ResNet-50 instead (`--width` times its 64 stem
+channels) with the same optimizer, batch and photos: ours is model.name='resnet50', torch's
+`rsrl_jax.models.torch_resnet.TorchResNet`. With `--batch_norm=frozen` (model.batch_norm's
+default) torch's BatchNorm modules stay in eval mode while the rest of the network trains
+(running statistics, BatchNorm's weight and bias still learn), as ours; `--batch_norm=updated`
+normalises with the batch's statistics and updates the running ones on both sides (torch's
+BatchNorm in train mode). The torch side of ResNet also imports JAX and flax (the reference
+shares `models.resnet`'s layout constants), which its peak memory includes.
+
+Each side runs in its own process, and the timing windows alternate (A B, B A, ...) for
+`--rounds` rounds, so a change in the machine's load hits both sides alike; the ratio is
+taken within each round. Reported: median, min and max images/s of each side, the per-round
+ratios, the load average, each side's peak memory and how many times each jitted step
+compiled.
+
+`--variants` adds JAX sides for before/after comparisons (either model): `xla_gradients`
+(XLA's own max-pool gradient), `xla_libraries` (XLA:CPU's default choice of matmul and convolution
 libraries), `before` (both), `bfloat16` (ours with `model.compute_dtype=bfloat16`).
 
 `--demo` then runs configs/demo.py (with `--demo_overrides`, a shorter budget by default)
 in this process and splits its wall time into data loading, training, likelihood passes,
 evaluation, compilation and the rest. Run from the repository root.
 
-`--device_report` (for a GPU or TPU): our steps only, images/s and model FLOP utilisation,
-from the compiled step's FLOP count (`cost_analysis`) and the device's peak.
+`--device_report` (for a GPU or TPU): our steps of `--model` only, images/s and model FLOP
+utilisation, from the compiled step's FLOP count (`cost_analysis`) and the device's peak.
 
 The flags are `rsrl_jax.cli.benchmark`'s; here every choice is a field of `Settings`.
 
-One module of about 360 lines: the driver of one benchmark (its settings, the worker
+One module of about 430 lines: the driver of one benchmark (its settings, the worker
 processes, the alternating windows, the report); the steps it times are built in `bench/rig.py`.
 """
 
@@ -63,6 +76,12 @@ class Settings:
     device_report: bool = False
     compute_dtype: str = "float32"
     peak_tflops: float | None = None
+    model: str = "alexnet"
+    width: float = 1.0  # resnet50: times torchvision's 64 stem channels
+    batch_norm: str = "frozen"  # resnet50: model.batch_norm on both sides
+
+
+MODELS = ("alexnet", "resnet50")  # the networks with a PyTorch peer
 
 
 # (what the variant changes, JAX side spec fields)
@@ -124,9 +143,16 @@ class Worker:
 
 def base_spec(settings: Settings) -> dict:
     from rsrl_jax.config import base_config
+    from rsrl_jax.engine import train
 
-    t = base_config().train
+    config = base_config()
+    config.model.width = settings.width
+    t = config.train
     return {
+        "model": settings.model,
+        "width": settings.width,
+        "channels": train.resnet_width(config),  # resnet50: the torch side's stem channels
+        "batch_norm": settings.batch_norm,
         "batch_size": settings.batch_size,
         "image_size": settings.image_size,
         "num_classes": settings.num_classes,
@@ -158,6 +184,43 @@ def check_variants(variants) -> None:
     for variant in variants:
         if variant not in VARIANTS:
             raise errors.ConfigError(f"unknown variant {variant!r}; one of {list(VARIANTS)}")
+
+
+def check_model(settings: Settings) -> None:
+    """Raises ConfigError naming a flag that does not apply to `settings.model`."""
+    if settings.model not in MODELS:
+        raise errors.ConfigError(f"--model={settings.model}: one of {list(MODELS)}")
+    if settings.width <= 0:
+        raise errors.ConfigError(f"--width={settings.width}: must be positive, e.g. 0.5")
+    if settings.model == "alexnet" and settings.width != 1.0:
+        raise errors.ConfigError(
+            "--width applies to --model=resnet50 (the AlexNet peer is torchvision's): drop it"
+        )
+    if settings.model == "alexnet" and settings.batch_norm != "frozen":
+        raise errors.ConfigError(
+            "--batch_norm applies to --model=resnet50 (AlexNet has none): drop it"
+        )
+    if settings.model != "alexnet" and settings.demo:
+        raise errors.ConfigError(
+            f"--demo times configs/demo.py's own network, not --model={settings.model}: "
+            "drop one (set the demo's with --demo_overrides=model.name=...)"
+        )
+
+
+def model_line(settings: Settings) -> str | None:
+    """What network the steps are, for any but the default AlexNet (whose output is as it was)."""
+    if settings.model == "alexnet":
+        return None
+    bn = {
+        "frozen": "frozen (running statistics; torch's BatchNorm in eval mode while training)",
+        "updated": "updated (batch statistics, running ones updated; torch's in train mode)",
+    }[settings.batch_norm]
+    channels = base_spec(settings)["channels"]
+    return (
+        f"model: resnet50 (torchvision's ResNet-50, width {settings.width:g} = {channels} stem "
+        f"channels), BatchNorm {bn}, batch {settings.batch_size}, "
+        f"{settings.image_size}x{settings.image_size}, {settings.compute_dtype}"
+    )
 
 
 def start_workers(spec: dict, variants, with_torch: bool) -> dict[str, Worker]:
@@ -327,10 +390,13 @@ def run(settings: Settings, cache: str = "") -> dict:
     `cache`: the persistent compilation cache's folder in use ('' = off), which the caller
     turned on (a process-wide JAX setting) before the demo run compiles.
     """
+    check_model(settings)
     spec = base_spec(settings)
     info = machine(settings.torch)
     print(f"machine: {info}")
-    results: dict = {"machine": info, "spec": spec}
+    if line := model_line(settings):
+        print(line)
+    results: dict = {"machine": info, "model": settings.model, "spec": spec}
     if settings.device_report:
         results["device_report"] = device_report(spec, settings)
     elif settings.steps:

@@ -16,6 +16,7 @@ from rsrl_jax.engine import placement, train
 from rsrl_jax.method import losses
 from rsrl_jax.models import pretrained
 from rsrl_jax.models.alexnet import AlexNet
+from rsrl_jax.models.resnet import ResNet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Rig:
     config: ml_collections.ConfigDict
     data: datasets.Dataset
     placer: placement.BatchPlacer
-    model: AlexNet
+    model: AlexNet | ResNet
     tx: optax.GradientTransformation
     train_step: Callable
     eval_step: Callable

@@ -50,6 +50,18 @@ flags.DEFINE_enum(
 flags.DEFINE_float(
     "peak_tflops", DEFAULT.peak_tflops, "The device's peak TFLOP/s (default: from a table)."
 )
+flags.DEFINE_enum(
+    "model", DEFAULT.model, list(benchmark.MODELS), "The network both sides train and run."
+)
+flags.DEFINE_float(
+    "width", DEFAULT.width, "resnet50: times torchvision's 64 stem channels (model.width)."
+)
+flags.DEFINE_enum(
+    "batch_norm",
+    DEFAULT.batch_norm,
+    ["frozen", "updated"],
+    "resnet50: model.batch_norm; frozen = torch's BatchNorm in eval mode while training.",
+)
 flags.DEFINE_string("json_out", None, "Also write every figure to this JSON file.")
 
 
@@ -72,6 +84,7 @@ def main(argv):
         benchmark.check_variants(settings.variants)
     except errors.ConfigError as e:
         raise app.UsageError(f"--variants: {e}") from e
+    benchmark.check_model(settings)  # ConfigError: one line naming the flag
     # A process-wide JAX setting, made here: the --demo run compiles in this process.
     cache = cli.enable_compilation_cache() if settings.demo else ""
     results = benchmark.run(settings, cache)

@@ -1,7 +1,8 @@
-"""torchvision's AlexNet written out in PyTorch, and its train step: our reference peer.
+"""torchvision's AlexNet written out in PyTorch, and the train step: our reference peer.
 
 The test oracle of the weight port (tests/test_convert.py) and the PyTorch side of
-`python -m rsrl_jax.benchmark`. Training never imports this module (torch is optional).
+`python -m rsrl_jax.benchmark`; its optimizer and steps serve any network with a `HEAD`
+(`torch_resnet.TorchResNet` too). Training never imports this module (torch is optional).
 """
 
 import numpy as np
@@ -13,6 +14,8 @@ from rsrl_jax.models.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 class TorchAlexNet(nn.Module):
     """torchvision.models.AlexNet, layer for layer (same names, shapes and forward)."""
+
+    HEAD = "classifier.6."  # the N-way layer's parameter names start so (`make_optimizer`)
 
     def __init__(self, num_classes: int = 1000, dropout_rate: float = 0.5):
         super().__init__()
@@ -54,23 +57,26 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return (images.float() / 255.0 - mean) / std
 
 
-def make_optimizer(net: TorchAlexNet, lr: float, momentum: float, weight_decay: float, head_x):
-    """SGD with momentum and L2 weight decay; the head's learning rate times `head_x`.
+def make_optimizer(net: nn.Module, lr: float, momentum: float, weight_decay: float, head_x):
+    """SGD with momentum and L2 weight decay; the head's (parameters named `net.HEAD`...)
+    learning rate times `head_x`.
 
     torch's SGD adds weight_decay * p to the gradient before the momentum, as
     `rsrl_jax.train.make_optimizer` (add_decayed_weights, then sgd with momentum).
     """
-    head = list(net.classifier[6].parameters())
-    backbone = [p for n, p in net.named_parameters() if not n.startswith("classifier.6.")]
+    named = list(net.named_parameters())
+    head = [p for n, p in named if n.startswith(net.HEAD)]
+    backbone = [p for n, p in named if not n.startswith(net.HEAD)]
     groups = [{"params": backbone, "lr": lr}, {"params": head, "lr": lr * head_x}]
     return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
-def make_train_step(net: TorchAlexNet, optimizer, flip: bool):
+def make_train_step(net: nn.Module, optimizer, flip: bool):
     """train_step(images uint8 NCHW, labels int64) -> (loss sum, correct), tensors.
 
-    The same work as our jitted step: normalise, random horizontal flips, forward with
-    dropout, cross-entropy, backward, an optimizer step, the epoch's metric sums.
+    The same work as our jitted step: normalise, random horizontal flips, forward in train
+    mode (`net.train()`: AlexNet's dropout; ResNet's BatchNorm as its `frozen_stats` says),
+    cross-entropy, backward, an optimizer step, the epoch's metric sums.
     """
 
     def train_step(images, labels):
@@ -90,7 +96,7 @@ def make_train_step(net: TorchAlexNet, optimizer, flip: bool):
     return train_step
 
 
-def make_eval_step(net: TorchAlexNet):
+def make_eval_step(net: nn.Module):
     """eval_step(images uint8 NCHW) -> logits, in eval mode without autograd."""
 
     def eval_step(images):

@@ -49,10 +49,24 @@ class TorchBottleneck(nn.Module):
 
 
 class TorchResNet(nn.Module):
-    """torchvision.models.resnet.ResNet(Bottleneck, stage_sizes), layer for layer."""
+    """torchvision.models.resnet.ResNet(Bottleneck, stage_sizes), layer for layer.
 
-    def __init__(self, stage_sizes=RESNET50_STAGES, num_classes: int = 1000, width: int = 64):
+    `frozen_stats=True` is our model.batch_norm='frozen' (the benchmark's peer): `train()`
+    leaves every BatchNorm in eval mode (running statistics, none updated) while the rest
+    trains; BatchNorm's weight and bias still learn. The state dict is the same either way.
+    """
+
+    HEAD = "fc."  # the N-way layer's parameter names start so (`torch_alexnet.make_optimizer`)
+
+    def __init__(
+        self,
+        stage_sizes=RESNET50_STAGES,
+        num_classes: int = 1000,
+        width: int = 64,
+        frozen_stats: bool = False,
+    ):
         super().__init__()
+        self.frozen_stats = frozen_stats
         self.inplanes = width
         self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
@@ -82,6 +96,15 @@ class TorchResNet(nn.Module):
         self.inplanes = planes * EXPANSION
         layers += [TorchBottleneck(self.inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
+
+    def train(self, mode: bool = True):
+        """torch's `train(mode)`, but BatchNorm stays in eval mode when `frozen_stats`."""
+        super().train(mode)
+        if self.frozen_stats:
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
+        return self
 
     def pooled_features(self, x):
         """[B, 32 * width]: the head's input."""
