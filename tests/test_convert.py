@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
@@ -48,7 +49,9 @@ def test_reference_module_has_torchvision_state_dict_layout(torch_net):
     assert list(got.items()) == list(torchvision_shapes().items())
 
 
-@pytest.mark.parametrize("height,width", [(224, 224), (256, 200)])
+# 224 and 256x200: conv5's map is at least 6x6, pooled, then fc6; 64 (1x1) and 100x80 (2x1):
+# the pool is folded into fc6 (`alexnet.PooledDense`), the same function as torch's.
+@pytest.mark.parametrize("height,width", [(224, 224), (256, 200), (64, 64), (100, 80)])
 def test_converted_model_matches_torch_logits_and_conv1(torch_net, state_dict, height, width):
     images = np.random.default_rng(height).normal(size=(2, height, width, 3)).astype(np.float32)
     with torch.no_grad():
@@ -65,6 +68,32 @@ def test_converted_model_matches_torch_logits_and_conv1(torch_net, state_dict, h
     assert np.abs(logits - want_logits).max() <= 1e-4 * scale
     assert conv1.shape == want_conv1.shape
     assert np.abs(conv1 - want_conv1).max() <= 1e-4 * np.abs(want_conv1).max()
+
+
+def test_the_pool_folded_into_fc6_trains_as_pool_then_fc6():
+    """Without dropout, training goes through the folded fc6 too: its gradients are those of
+    the pool followed by the plain layer (the parameters' layout is torchvision's)."""
+    from flax import linen as nn
+
+    from rsrl_jax.models.alexnet import adaptive_avg_pool
+
+    model = AlexNet(num_classes=5, width=0.25, fc_dim=32, dropout_rate=0.0, fast_gradients=False)
+    x = np.random.default_rng(0).normal(size=(3, 64, 80, 3)).astype(np.float32)
+    params = model.init(jax.random.key(0), x)["params"]
+    assert params["fc6"]["kernel"].shape == (36 * 64, 32)
+
+    def unfolded(m, x):
+        pool = lambda y: nn.max_pool(y, (3, 3), (2, 2))  # noqa: E731
+        y = pool(nn.relu(m.conv2(pool(nn.relu(m.conv1(x))))))
+        y = pool(nn.relu(m.conv5(nn.relu(m.conv4(nn.relu(m.conv3(y)))))))
+        y = adaptive_avg_pool(y, 6).reshape(len(y), -1)
+        return m.head(nn.relu(m.fc7(nn.relu(m.fc6(y)))))
+
+    loss = lambda f: lambda p: jnp.sum(f(p) ** 2)  # noqa: E731
+    ours = jax.grad(loss(lambda p: model.apply({"params": p}, x, train=True)))(params)
+    want = jax.grad(loss(lambda p: nn.apply(unfolded, model)({"params": p}, x)))(params)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(want), strict=True):
+        assert np.abs(a - b).max() <= 1e-4 * np.abs(b).max() + 1e-7
 
 
 def test_fc6_needs_the_channel_last_reordering(torch_net, state_dict):

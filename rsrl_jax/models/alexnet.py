@@ -35,6 +35,39 @@ def adaptive_avg_pool(x: jnp.ndarray, out_size: int = 6) -> jnp.ndarray:
     return jnp.einsum("oh,bhwc,pw->bopc", ph, x, pw)
 
 
+class PooledDense(nn.Dense):
+    """fc6: an `nn.Dense` (same parameters, kernel [out_size**2 * C, features]) that can also
+    read the map before torch's AdaptiveAvgPool2d(out_size), `over_pool`.
+
+    Pooling is linear, so dense(flatten(pool(x))) = flatten(x) @ (P^T kernel) + bias with P
+    the pool's [out^2, h*w] matrix: when the map is smaller than the pool's output (AlexNet's
+    1x1 conv5 map at 64px is copied 36 times into fc6's 9216 inputs), folding the pool into the
+    kernel first (out^2 * h * w * C * features multiply-adds once per batch) makes the product
+    h*w*C wide instead of out^2*C (256 instead of 9216 at 64px: 1.6x the forward pass of the
+    whole network on CPU). The same function up to the order of float additions. Not with
+    dropout between pool and fc6 (each copy draws its own mask): `AlexNet.features` folds in
+    evaluation and when `dropout_rate` is 0.
+    """
+
+    @nn.compact
+    def over_pool(self, x, out_size: int):
+        """dense(flatten(adaptive_avg_pool(x, out_size))) for NHWC `x` [B, h, w, C] ->
+        [B, features]."""
+        b, h, w, c = x.shape
+        if h * w >= out_size * out_size:  # nothing to save: pool, then the plain layer
+            return self(adaptive_avg_pool(x, out_size).reshape(b, -1))
+        kernel = self.param(
+            "kernel", self.kernel_init, (out_size * out_size * c, self.features), self.param_dtype
+        )
+        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        ph = jnp.asarray(adaptive_pool_matrix(h, out_size), kernel.dtype)
+        pw = jnp.asarray(adaptive_pool_matrix(w, out_size), kernel.dtype)
+        blocks = kernel.reshape(out_size, out_size, c, self.features)
+        folded = jnp.einsum("oh,pw,opcf->hwcf", ph, pw, blocks).reshape(h * w * c, -1)
+        return x.reshape(b, -1) @ folded + bias
+
+
 def _max_pool(x, fast_gradients: bool):
     if fast_gradients:
         return pooling.max_pool(x, 3, 2)
@@ -68,7 +101,7 @@ class AlexNet(nn.Module):
         self.conv3 = conv(c[2], 3, 1, 1, "conv3")
         self.conv4 = conv(c[3], 3, 1, 1, "conv4")
         self.conv5 = conv(c[4], 3, 1, 1, "conv5")
-        self.fc6 = nn.Dense(self.fc_dim, dtype=self.dtype, name="fc6")
+        self.fc6 = PooledDense(self.fc_dim, dtype=self.dtype, name="fc6")
         self.fc7 = nn.Dense(self.fc_dim, dtype=self.dtype, name="fc7")
         self.head = nn.Dense(self.num_classes, dtype=self.dtype, name="head")
         self.dropout = nn.Dropout(self.dropout_rate)
@@ -91,10 +124,12 @@ class AlexNet(nn.Module):
         x = nn.relu(self.conv3(x))
         x = nn.relu(self.conv4(x))
         x = pool(nn.relu(self.conv5(x)))
-        x = adaptive_avg_pool(x, 6)
-        x = x.reshape(x.shape[0], -1)  # NHWC flatten: (h, w, c) order
-        x = self.dropout(x, deterministic=not train)
-        x = nn.relu(self.fc6(x))
+        if train and self.dropout_rate > 0:  # a mask over the pooled copies: pool, then fc6
+            x = adaptive_avg_pool(x, 6)
+            x = x.reshape(x.shape[0], -1)  # NHWC flatten: (h, w, c) order
+            x = nn.relu(self.fc6(self.dropout(x, deterministic=False)))
+        else:  # the same function, the pool folded into fc6 (PooledDense)
+            x = nn.relu(self.fc6.over_pool(x, 6))
         x = self.dropout(x, deterministic=not train)
         return nn.relu(self.fc7(x))
 
