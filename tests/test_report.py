@@ -147,3 +147,24 @@ def test_training_loads_matplotlib_only_to_draw():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["False", "True"]
+
+
+def test_the_tensorboard_writer_never_imports_torch_and_leaves_it_importable(tmp_path):
+    """tensorboardX imports torch when it is installed (seconds of a run's time); the
+    recorder's writer is imported with torch hidden, and torch stays importable after."""
+    code = (
+        "import sys\n"
+        "from rsrl_jax.run import recorder\n"
+        "writer = recorder.summary_writer()(sys.argv[1])\n"
+        "writer.add_scalar('val/macro_f1', 0.5, 1)\n"
+        "writer.close()\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "import torch\n"
+        "print(torch.tensor([1.0]).sum().item())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "1.0"
+    assert read_scalars(tmp_path)["val/macro_f1"] == [(1, 0.5)]

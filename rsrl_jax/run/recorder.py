@@ -13,6 +13,7 @@ round and of an epoch are written here too, next to the files that carry the sam
 
 import json
 import os
+import sys
 
 import jax
 from absl import logging
@@ -26,6 +27,24 @@ TIMINGS_FILE = "timings.jsonl"
 
 def _figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def summary_writer():
+    """tensorboardX's SummaryWriter class, imported without torch.
+
+    tensorboardX imports torch at import time when it is installed (only to accept torch
+    tensors: 1-30 s, and memory, for a run that writes float scalars); the import is made with
+    torch hidden from it, and torch left importable for anything else in the process.
+    """
+    hidden = "torch" not in sys.modules
+    if hidden:
+        sys.modules["torch"] = None  # `import torch` raises ImportError, which it catches
+    try:
+        from tensorboardX import SummaryWriter  # a writer-only dependency
+    finally:
+        if hidden:
+            del sys.modules["torch"]
+    return SummaryWriter
 
 
 class Recorder:
@@ -79,9 +98,7 @@ class Recorder:
             return
         writer = self._tensorboard.get(fold)
         if writer is None:
-            from tensorboardX import SummaryWriter  # a writer-only dependency
-
-            writer = SummaryWriter(os.path.join(self.workdir, "tensorboard", f"fold_{fold}"))
+            writer = summary_writer()(os.path.join(self.workdir, "tensorboard", f"fold_{fold}"))
             self._tensorboard[fold] = writer
         for tag, value in values.items():
             writer.add_scalar(tag, value, step)
