@@ -151,3 +151,82 @@ def test_device_report_counts_the_models_flops_and_utilisation(tmp_path):
         assert abs(figures["tflops"] - rate * flops / 4 / 1e12) < 1e-12
         assert abs(figures["mfu"] - figures["tflops"] / 0.5) < 1e-12
     assert "MFU" in stdout
+
+
+# The whole-run mode at a tiny size: 60 photos, a narrow network, 2 rounds, one pair.
+WHOLE_RUN_TINY = (
+    "data.num_examples=60,model.width=0.25,model.fc_dim=64,train.batch_size=16,"
+    "train.eval_batch_size=32,rsrl.rounds=2,rsrl.thresholds=(0.6,0.6,0.6),"
+    "protocol.val_fraction=0.2"
+)
+
+
+def run_whole_run(tmp_path, *flags):
+    out = tmp_path / "whole_run.json"
+    cmd = [sys.executable, "-m", "rsrl_jax.benchmark", "--whole_run", f"--json_out={out}"]
+    result = subprocess.run([*cmd, *flags], capture_output=True, text=True, timeout=600)
+    return result, out
+
+
+def test_whole_run_times_both_sides_and_splits_our_time(tmp_path):
+    from rsrl_jax.bench import run_split
+
+    result, out = run_whole_run(
+        tmp_path,
+        "--whole_run_pairs=1",
+        "--whole_run_cache=shared",  # the session's cache: the tiny steps compile once
+        f"--whole_run_overrides={WHOLE_RUN_TINY}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(out.read_text())
+
+    (pair,) = figures["pairs"]
+    assert pair["order"] == ["ours", "torch"]
+    ours, torch_ = pair["ours"], pair["torch"]
+    assert pair["speed_ratio"] == torch_["wall_s"] / ours["wall_s"]
+    for side, parts in ((ours, run_split.OUR_PARTS), (torch_, run_split.TORCH_PARTS)):
+        assert list(side["split"]) == list(parts)
+        assert abs(sum(side["split"].values()) - side["wall_s"]) < 1e-6  # the parts add up
+        assert side["peak_rss_mb"] > 100  # the child's own peak (wait4), not this process's
+    split = ours["split"]
+    for part in ("imports_s", "setup_s", "compile_s", "training_s", "checkpoints_s"):
+        assert split[part] > 0, part
+    assert split["likelihood_passes_s"] + split["evaluation_s"] > 0
+    assert split["reporting_s"] > 0 and ours["details"]["highlight_s"] > 0
+    assert ours["details"]["compiles_by_function"]["train_step"]["compiles"] == 1
+    # timings.jsonl says how long each round checkpoint took to write.
+    assert [r["round"] for r in ours["details"]["rounds"]] == [1, 2]
+    assert all(r["checkpoint_s"] > 0 for r in ours["details"]["rounds"])
+    # The same job on both sides: round 1 trains on all of D, then each selects on its own.
+    d_photos = figures["job"]["data"]["split"]["train"]
+    for side in (ours, torch_):
+        rounds = side["records"]["rounds"]
+        assert [r["round"] for r in rounds] == [1, 2]
+        assert rounds[0]["train_size"] == d_photos
+        assert all(0 <= r["test"]["macro_f1"] <= 1 for r in rounds)
+    assert figures["job"]["overrides"][-1] == "protocol.val_fraction=0.2"
+    for words in ("speed ours/torch", "peak memory", "compile", "reporting", "chosen round"):
+        assert words in result.stdout, words
+
+
+def test_whole_run_refuses_a_job_the_pytorch_loop_does_not_do(tmp_path):
+    result, out = run_whole_run(tmp_path, "--whole_run_overrides=train.optimizer=adam")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --whole_run_overrides: ")
+    assert "train.optimizer='adam'" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_the_torch_alexnet_is_ours_at_any_width():
+    import jax
+    import numpy as np
+
+    from rsrl_jax.models import alexnet, torch_alexnet
+
+    assert torch_alexnet.CONV_CHANNELS == alexnet.CONV_CHANNELS
+    theirs = torch_alexnet.TorchAlexNet(6, width=0.25, fc_dim=64)
+    ours = alexnet.AlexNet(num_classes=6, width=0.25, fc_dim=64)
+    x = jax.ShapeDtypeStruct((1, 64, 64, 3), np.float32)
+    params = jax.eval_shape(lambda x: ours.init(jax.random.key(0), x), x)  # shapes only
+    sizes = sorted(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
+    assert sizes == sorted(p.numel() for p in theirs.parameters())

@@ -1,9 +1,10 @@
-"""Where a run's wall time goes: data, training, likelihood passes, evaluation, compiling.
+"""Where a run's wall time goes: data, training, likelihood passes, evaluation, checkpoints,
+compiling.
 
 `time_run` runs `rsrl.run` in this process and splits its wall time with three sources: the
-run's own `timings.jsonl` (each round's training and evaluation seconds), `jax.monitoring`
-compile events (per jitted function: traces, lowerings, XLA compiles, persistent-cache hits)
-and the data set's loading, timed before it is handed to the run.
+run's own `timings.jsonl` (each round's training, evaluation and checkpoint seconds),
+`jax.monitoring` compile events (per jitted function: traces, lowerings, XLA compiles,
+persistent-cache hits) and the data set's loading, timed before it is handed to the run.
 """
 
 import json
@@ -60,7 +61,8 @@ class CompileLog:
         return sum(_seconds(e) for name, e in self.by_function.items() if fragment in name)
 
 
-def _read_jsonl(path: str) -> list[dict]:
+def read_jsonl(path: str) -> list[dict]:
+    """The JSON objects of a .jsonl file a run writes (metrics.jsonl, timings.jsonl)."""
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
 
@@ -69,14 +71,25 @@ def _support(report: dict) -> int:
     return sum(c["support"] for c in report["per_class"].values())
 
 
+def forward_split(forward_s: float, records: list[dict]) -> tuple[float, float]:
+    """(likelihood passes, evaluation) seconds of `forward_s`, the rounds' forward passes.
+
+    A round's evaluation pass reads D (likelihoods for the next selection, which also give the
+    train metrics), then validation and test, all with the same compiled forward step: its
+    time is split by their numbers of photos in the run's metrics `records`.
+    """
+    d_photos = sum(_support(r["train"]) for r in records)
+    held_out = sum(_support(r["val"]) + _support(r["test"]) for r in records)
+    total = max(d_photos + held_out, 1)
+    return forward_s * d_photos / total, forward_s * held_out / total
+
+
 def time_run(config: ml_collections.ConfigDict, workdir: str, compile_log: CompileLog) -> dict:
     """Runs the experiment in a NEW `workdir`; returns its wall time and the split of it.
 
-    Training and evaluation seconds come from the run's timings.jsonl, less the compiles of
-    the steps inside them (the first step of each compiles). The evaluation pass of a round
-    reads D (likelihoods for the next selection, which also give the train metrics), then
-    validation and test, all with the same compiled forward step: its time is split among
-    them by their number of photos.
+    Training, evaluation and checkpoint seconds come from the run's timings.jsonl, less the
+    compiles of the steps inside them (the first step of each compiles); the evaluation
+    passes are split into likelihood passes over D and evaluation by `forward_split`.
     """
     if os.path.exists(os.path.join(workdir, "metrics.jsonl")):
         raise errors.ConfigError(
@@ -101,21 +114,20 @@ def time_run(config: ml_collections.ConfigDict, workdir: str, compile_log: Compi
         fragment: sum(_seconds(e) for n, e in compiles.items() if fragment in n)
         for fragment in ("train_step", "eval_step", "")
     }
-    timings = _read_jsonl(os.path.join(workdir, "timings.jsonl"))
-    records = _read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+    timings = read_jsonl(os.path.join(workdir, "timings.jsonl"))
+    records = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
     train_s = sum(t["train_s"] for t in timings)
     eval_s = sum(t["eval_s"] for t in timings)
-    d_photos = sum(_support(r["train"]) for r in records)
-    held_out = sum(_support(r["val"]) + _support(r["test"]) for r in records)
-    forward_s = max(eval_s - compile_s["eval_step"], 0.0)
+    likelihood_s, evaluation_s = forward_split(max(eval_s - compile_s["eval_step"], 0.0), records)
     split = {
         "data_loading_s": sum(load_s),
         "training_s": max(train_s - compile_s["train_step"], 0.0),
-        "likelihood_passes_s": forward_s * d_photos / max(d_photos + held_out, 1),
-        "evaluation_s": forward_s * held_out / max(d_photos + held_out, 1),
+        "likelihood_passes_s": likelihood_s,
+        "evaluation_s": evaluation_s,
+        "checkpoints_s": sum(t["checkpoint_s"] for t in timings),
         "compilation_s": compile_s[""],
     }
-    split["other_s"] = wall - sum(split.values())  # checkpoints, report, figures, setup
+    split["other_s"] = wall - sum(split.values())  # report, figures, setup
     return {
         "wall_s": wall,
         "split": split,

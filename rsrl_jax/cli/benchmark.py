@@ -1,4 +1,5 @@
-"""Our steps against PyTorch's, the input pipeline, a run's time: `python -m rsrl_jax.benchmark`.
+"""Our steps against PyTorch's, the input pipeline, a run's time, the whole run against a
+PyTorch loop (`--whole_run`): `python -m rsrl_jax.benchmark`.
 
 What it measures and prints is `rsrl_jax.bench.benchmark`'s; this module holds the flags.
 """
@@ -9,7 +10,7 @@ import json
 from absl import app, flags
 
 from rsrl_jax import cli, errors, overrides
-from rsrl_jax.bench import benchmark
+from rsrl_jax.bench import benchmark, whole_run
 
 DEFAULT = benchmark.Settings()
 FLAGS = flags.FLAGS
@@ -64,6 +65,27 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_string("json_out", None, "Also write every figure to this JSON file.")
 
+WHOLE_RUN = whole_run.Settings()
+flags.DEFINE_bool(
+    "whole_run",
+    False,
+    "Only this: time our CLI's whole run of one RSRL job against a plain PyTorch loop, in "
+    "alternating pairs, and split our time (rsrl_jax/bench/whole_run.py).",
+)
+flags.DEFINE_integer("whole_run_pairs", WHOLE_RUN.pairs, "--whole_run: pairs of runs.")
+flags.DEFINE_list(
+    "whole_run_overrides",
+    list(WHOLE_RUN.overrides),
+    "--whole_run: field=value overrides of the job (configs/demo.py with whole_run.JOB).",
+)
+flags.DEFINE_enum(
+    "whole_run_cache",
+    WHOLE_RUN.cache,
+    list(whole_run.CACHES),
+    "--whole_run: our runs' compilation cache: cold (a new one each run, as a first run) or "
+    "shared ($JAX_COMPILATION_CACHE_DIR or the default, warm after a first run).",
+)
+
 
 def settings_from_flags() -> benchmark.Settings:
     """The flags of every `Settings` field (lists as tuples)."""
@@ -79,6 +101,11 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     cli.quiet_libraries()
+    if FLAGS.whole_run:  # a mode of its own: the other modes' flags do not apply
+        overrides_ = tuple(overrides.regroup(FLAGS.whole_run_overrides))
+        pairs, cache = FLAGS.whole_run_pairs, FLAGS.whole_run_cache
+        write_figures(whole_run.run(whole_run.Settings(pairs, overrides_, cache)))
+        return
     settings = settings_from_flags()
     try:
         benchmark.check_variants(settings.variants)
@@ -88,6 +115,10 @@ def main(argv):
     # A process-wide JAX setting, made here: the --demo run compiles in this process.
     cache = cli.enable_compilation_cache() if settings.demo else ""
     results = benchmark.run(settings, cache)
+    write_figures(results)
+
+
+def write_figures(results: dict) -> None:
     if FLAGS.json_out:
         with open(FLAGS.json_out, "w") as f:
             json.dump(results, f, indent=2)

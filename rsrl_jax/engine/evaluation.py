@@ -149,7 +149,9 @@ def finish_round(exp, fold, round_, params, keep, train_stats, epochs, epoch_siz
         "class_scores": list(data.class_scores),
         "contract": exp.contract.to_json(),  # what predict and highlight need (run.contract)
     }
+    saving = time.perf_counter()
     checkpoints.save_round(fold.mngr, round_, params, meta)
-    exp.recorder.round_done(record, config.rsrl.rounds, train_s, eval_s)
+    checkpoint_s = time.perf_counter() - saving
+    exp.recorder.round_done(record, config.rsrl.rounds, train_s, eval_s, checkpoint_s)
     log_selection(config, fold.index, round_ + 1, next_keep, warnings)
     return record, next_keep

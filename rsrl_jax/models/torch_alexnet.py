@@ -11,38 +11,48 @@ from torch import nn
 
 from rsrl_jax.models.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
+CONV_CHANNELS = (64, 192, 384, 256, 256)  # torchvision's (`alexnet.CONV_CHANNELS`)
+
 
 class TorchAlexNet(nn.Module):
     """torchvision.models.AlexNet, layer for layer (same names, shapes and forward)."""
 
     HEAD = "classifier.6."  # the N-way layer's parameter names start so (`make_optimizer`)
 
-    def __init__(self, num_classes: int = 1000, dropout_rate: float = 0.5):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        dropout_rate: float = 0.5,
+        width: float = 1.0,
+        fc_dim: int = 4096,
+    ):
+        """`width` (conv channels times torchvision's) and `fc_dim` as our `AlexNet`'s."""
         super().__init__()
+        c = [max(1, round(ch * width)) for ch in CONV_CHANNELS]
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
+            nn.Conv2d(3, c[0], kernel_size=11, stride=4, padding=2),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(64, 192, kernel_size=5, padding=2),
+            nn.Conv2d(c[0], c[1], kernel_size=5, padding=2),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(192, 384, kernel_size=3, padding=1),
+            nn.Conv2d(c[1], c[2], kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(384, 256, kernel_size=3, padding=1),
+            nn.Conv2d(c[2], c[3], kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, kernel_size=3, padding=1),
+            nn.Conv2d(c[3], c[4], kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout_rate),
-            nn.Linear(256 * 6 * 6, 4096),
+            nn.Linear(c[4] * 6 * 6, fc_dim),
             nn.ReLU(inplace=True),
             nn.Dropout(p=dropout_rate),
-            nn.Linear(4096, 4096),
+            nn.Linear(fc_dim, fc_dim),
             nn.ReLU(inplace=True),
-            nn.Linear(4096, num_classes),
+            nn.Linear(fc_dim, num_classes),
         )
 
     def forward(self, x):

@@ -131,13 +131,17 @@ class Recorder:
             "%s round %d epoch %d/%d: %s | %s", label, round_, epoch, epochs, figures, progress_line
         )
 
-    def round_done(self, record: dict, rounds: int, train_s: float, eval_s: float) -> None:
-        """A finished round of one fold: its line in metrics.jsonl and timings.jsonl, its
-        TensorBoard scalars and its log line."""
+    def round_done(
+        self, record: dict, rounds: int, train_s: float, eval_s: float, checkpoint_s: float
+    ) -> None:
+        """A finished round of one fold: its line in metrics.jsonl and timings.jsonl (the
+        seconds of its training, of its passes over D, validation and test, and of its round
+        checkpoint's write), its TensorBoard scalars and its log line."""
         fold, round_ = record["fold"], record["round"]
         self._append(METRICS_FILE, record, sync=True)
         timing = {"fold": fold, "round": round_, "train_s": round(train_s, 3)}
-        self._append(TIMINGS_FILE, {**timing, "eval_s": round(eval_s, 3)})
+        seconds = {"eval_s": round(eval_s, 3), "checkpoint_s": round(checkpoint_s, 3)}
+        self._append(TIMINGS_FILE, {**timing, **seconds})
         values = {
             "round/train_size": record["train_size"],
             "round/train_loss": record["train_loss"],
