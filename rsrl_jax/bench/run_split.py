@@ -49,6 +49,8 @@ COMPILE_LINE = re.compile(
 COMPILE_KINDS = ("trace", "lower", "compile")  # COMPILE_LINE's groups, in order
 MARKS = {  # the run's own log lines that bound the parts of its time
     "data": re.compile(r"data \S+: \d+ photos"),
+    "fold": re.compile(r"fold \d+: \|D\|="),
+    "initial": re.compile(r"initial weights: "),
     "epoch": re.compile(r"fold \d+ round (\d+) epoch (\d+)/(\d+):"),
     "round": re.compile(r"fold \d+ round (\d+)/\d+: trained on"),
     "chosen": re.compile(r"fold \d+: chosen round"),
@@ -130,7 +132,8 @@ def split_ours(process: dict, log_text: str, workdir: str) -> dict:
         windows[f"checkpoint{r}"] = (end - t["checkpoint_s"], end)
     first_round, last_round = min(at["round"]), max(at["round"])
     at["last_round"] = at["round"][last_round]
-    windows["setup"] = (at["first"], windows[f"train{first_round}"][0])
+    at["training"] = windows[f"train{first_round}"][0]
+    windows["setup"] = (at["first"], at["training"])
     done = at.get("done", process["end"])
     windows["reporting"] = (at["round"][last_round], done)
     windows["exit"] = (done, process["end"])  # the interpreter's teardown
@@ -168,6 +171,8 @@ def split_ours(process: dict, log_text: str, workdir: str) -> dict:
         entry["compiles"] += kind == "compile"
     details = {
         "data_line_s": _between(at, "first", "data"),  # data read, network and steps built
+        "initial_weights_s": _between(at, "fold", "initial"),  # their compile included
+        "initial_to_training_s": _between(at, "initial", "training"),  # placed on the devices
         "summary_s": _between(at, "last_round", "chosen"),
         "highlight_s": _between(at, "chosen", "highlight"),
         "report_s": _between(at, "highlight", "done"),
