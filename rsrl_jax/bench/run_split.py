@@ -51,7 +51,6 @@ MARKS = {  # the run's own log lines that bound the parts of its time
     "data": re.compile(r"data \S+: \d+ photos"),
     "fold": re.compile(r"fold \d+: \|D\|="),
     "initial": re.compile(r"initial weights: "),
-    "epoch": re.compile(r"fold \d+ round (\d+) epoch (\d+)/(\d+):"),
     "round": re.compile(r"fold \d+ round (\d+)/\d+: trained on"),
     "chosen": re.compile(r"fold \d+: chosen round"),
     "highlight": re.compile(r"fold \d+: highlight panel|highlight panels skipped"),
@@ -86,20 +85,15 @@ def compile_events(lines) -> list[tuple[float, str, str, float]]:
 
 
 def marks(lines) -> dict:
-    """The stamps of the run's marking lines: first, data, chosen, highlight, done (the
-    last of each), round {r: stamp}, epoch_end {r: stamp of its last epoch's line}."""
-    found = {"first": lines[0][0] if lines else None, "round": {}, "epoch_end": {}}
+    """The stamps of the run's marking lines (`MARKS`; the last of each), with `first` (the
+    first line) and `round` ({r: stamp of round r's end line})."""
+    found = {"first": lines[0][0] if lines else None, "round": {}}
     for when, message in lines:
         for name, pattern in MARKS.items():
             m = pattern.match(message)
-            if not m:
-                continue
-            if name == "round":
+            if m and name == "round":
                 found["round"][int(m.group(1))] = when
-            elif name == "epoch":
-                if m.group(2) == m.group(3):
-                    found["epoch_end"][int(m.group(1))] = when
-            else:
+            elif m:
                 found[name] = when
     return found
 
@@ -109,33 +103,31 @@ def split_ours(process: dict, log_text: str, workdir: str) -> dict:
     the details they come from.
 
     Windows from the log's stamps: imports (process start to the first log line), setup (to
-    the start of round 1's training: data, network, steps, initial weights), each round's
-    training, evaluation passes and checkpoint (timings.jsonl's seconds, placed before the
-    round's last epoch line and its end line), reporting (the last round's end to "done":
-    summary, highlight panel, report), exit ("done" to the process's end). Each compile JAX
-    logged is taken out of the window its end falls in and counted in compile_s; the forward
-    passes are split into likelihood passes over D and evaluation by
-    `run_timing.forward_split`. other_s is the rest: between rounds (metrics, selection, the
-    next round's set-up).
+    the line of round 1's initial weights: data, network, steps, initial weights), each
+    round's training and evaluation passes (timings.jsonl's seconds, from the round's start:
+    that line, or the end line of the round before) and checkpoint (its seconds, before the
+    round's end line), reporting (the last round's end to "done": summary, highlight panel,
+    report), exit ("done" to the process's end). Each compile JAX logged is taken out of the
+    window its end falls in and counted in compile_s; the forward passes are split into
+    likelihood passes over D and evaluation by `run_timing.forward_split`. other_s is the
+    rest: between rounds (metrics, selection, the next round's set-up).
     """
     timings = run_timing.read_jsonl(os.path.join(workdir, "timings.jsonl"))
     records = run_timing.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
     lines = log_lines(log_text, time.localtime(process["start"]).tm_year)
     at = marks(lines)
-    windows = {"imports": (process["start"], at["first"])}
+    # Round 1 trains once its initial weights are made; round r > 1 once round r - 1 ended.
+    at["round"][0] = at.get("initial", at.get("fold"))
+    windows = {"imports": (process["start"], at["first"]), "setup": (at["first"], at["round"][0])}
     for t in timings:
         r = t["round"]
-        end = at["round"][r]
-        train_end = at["epoch_end"].get(r, end - t["checkpoint_s"] - t["eval_s"])
-        windows[f"train{r}"] = (train_end - t["train_s"], train_end)
+        train_end = at["round"][r - 1] + t["train_s"]
+        windows[f"train{r}"] = (at["round"][r - 1], train_end)
         windows[f"eval{r}"] = (train_end, train_end + t["eval_s"])
-        windows[f"checkpoint{r}"] = (end - t["checkpoint_s"], end)
-    first_round, last_round = min(at["round"]), max(at["round"])
-    at["last_round"] = at["round"][last_round]
-    at["training"] = windows[f"train{first_round}"][0]
-    windows["setup"] = (at["first"], at["training"])
+        windows[f"checkpoint{r}"] = (at["round"][r] - t["checkpoint_s"], at["round"][r])
+    at["last_round"] = at["round"][max(at["round"])]
     done = at.get("done", process["end"])
-    windows["reporting"] = (at["round"][last_round], done)
+    windows["reporting"] = (at["last_round"], done)
     windows["exit"] = (done, process["end"])  # the interpreter's teardown
     compiles = compile_events(lines)
     inside = dict.fromkeys(windows, 0.0)
@@ -172,7 +164,6 @@ def split_ours(process: dict, log_text: str, workdir: str) -> dict:
     details = {
         "data_line_s": _between(at, "first", "data"),  # data read, network and steps built
         "initial_weights_s": _between(at, "fold", "initial"),  # their compile included
-        "initial_to_training_s": _between(at, "initial", "training"),  # placed on the devices
         "summary_s": _between(at, "last_round", "chosen"),
         "highlight_s": _between(at, "chosen", "highlight"),
         "report_s": _between(at, "highlight", "done"),
