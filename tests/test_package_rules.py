@@ -9,7 +9,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "rsrl_jax"
 # Known, with who removes it: the data loading that `run_timing.time_run` times inside the
 # engine's run; it goes once the engine's `run` takes the data (or a loader) as an argument.
-KNOWN_PATCHES: set[tuple[str, str]] = set()
+KNOWN_PATCHES: set[tuple[str, str]] = {
+    # Hides torch from tensorboardX's import only (restored in the same `finally`): it would
+    # load torch into every run for nothing (`recorder.summary_writer`). Set and deleted.
+    ("rsrl_jax/run/recorder.py", "sys.modules['torch']"),
+}
 # Calls that change a setting of the whole process.
 PROCESS_SETTINGS = {
     "jax.config.update",
