@@ -110,3 +110,15 @@ def test_the_measured_cpu_options_are_read_only_and_kinds_are_named():
     assert compiler.default_compiler_options("train") == dict(compiler.CPU_TRAIN_OPTIONS)
     with pytest.raises(ValueError, match="'backward'"):
         compiler.default_compiler_options("backward")
+
+
+def test_initial_parameters_are_those_of_flax_init_whatever_the_compile_options():
+    """init_params compiles the initializers without LLVM's expensive passes on CPU (faster
+    to compile): the parameters are bit for bit those of a plain jitted `model.init`."""
+    assert compiler.compiler_options(train.CPU_INIT_OPTIONS) is not None  # used on this CPU
+    model = AlexNet(num_classes=8, width=0.25, fc_dim=64)
+    ours = train.init_params(model, 64, seed=5)
+    x = np.zeros((1, 64, 64, 3), np.float32)
+    plain = jax.jit(model.init)(jax.random.key(5), x)["params"]
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(plain), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
