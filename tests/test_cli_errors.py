@@ -215,7 +215,8 @@ def test_every_cli_runs_its_main_through_cli_run():
         for node in tree.body:
             if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
                 body = ast.unparse(node)
-                if path.name == "bench_workers.py":  # a worker the benchmark starts, no CLI
+                # workers the benchmark starts with a JSON spec, no CLI
+                if path.name in ("bench_workers.py", "torch_loop.py"):
                     continue
                 if "runpy.run_module" in body:  # `python -m rsrl_jax.X` kept for a moved CLI
                     target = body.split("run_module(")[1].split(",")[0].strip("'\"")
