@@ -1,5 +1,5 @@
 """model.name=resnet50 through the method: a tiny ResNet-50 (torchvision's layout, 1/8 of its
-channels, 64px photos) from converted test-made weights goes through rounds, a kill and
+channels, 32px photos) from converted test-made weights goes through rounds, a kill and
 resume, predict and highlight; BatchNorm's statistics behave as model.batch_norm says in
 every way the engine trains (one fold, folds at once, a mesh of devices)."""
 
@@ -43,6 +43,7 @@ CLI = {
     "model.batch_norm": "updated",
     "train.batch_size": 8,
     "train.epochs_per_round": 2,
+    "data.image_size": 32,  # ResNet's smallest: compiling, not computing, is what takes time
     "checkpoint.every_steps": 1,
 }
 IN_PROCESS = {  # the same, for tiny_config (strings are Python there)
@@ -153,9 +154,9 @@ def test_the_round_contract_predict_and_highlight_use_the_resnet(runs, tmp_path)
     geometry = highlight_maps.conv1_geometry(model)
     assert geometry == (7, 2, 3)  # ResNet's conv1: 7x7, stride 2, padding 3
     maps = model.apply(
-        train.variables(params), np.zeros((1, 64, 64, 3), np.float32), method="conv1_maps"
+        train.variables(params), np.zeros((1, 32, 32, 3), np.float32), method="conv1_maps"
     )
-    grid = highlight_maps.conv1_grid(64, geometry)
+    grid = highlight_maps.conv1_grid(32, geometry)
     assert maps.shape == (1, grid, grid, 8)
     for line in drawn:
         assert os.path.isfile(line["png"]) and (line["round_I"], line["round_I_minus_k"]) == (2, 1)
@@ -171,7 +172,7 @@ def test_resnet_config_mistakes_are_one_line(weights, tmp_path):
     config = tiny_config({**base, "model.width": 0.25})  # the file is a width-0.125 network
     with pytest.raises(errors.ConfigError, match=r"these weights are for --config.model.width"):
         config_lib.validate(config)
-    alexnet = tiny_config({**base, "model.name": "'alexnet'"})
+    alexnet = tiny_config({**base, "model.name": "'alexnet'", "data.image_size": 64})
     with pytest.raises(errors.ConfigError, match=r"no converted weights at .*alexnet_imagenet"):
         config_lib.validate(alexnet)
     npz = os.path.join(folder, pretrained.RESNET_FILE)
