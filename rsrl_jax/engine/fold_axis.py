@@ -10,6 +10,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -71,11 +72,17 @@ def unstack(tree, n: int) -> list:
 def round_keys(seed: int, folds: list[int], round_: int, sharding):
     """Each fold's round key, fold_in(fold_in(key(seed), fold), round), stacked [k].
 
-    Made by a jitted function: key arrays cannot be put on other processes' devices.
+    Made by a jitted function (key arrays cannot be put on other processes' devices),
+    compiled once per run: the folds and the round are its arguments.
     """
+    folds_ = np.asarray(folds, np.uint32)
+    return _round_keys_fn(seed, sharding)(folds_, np.uint32(round_))
 
-    def make():
+
+@functools.cache
+def _round_keys_fn(seed: int, sharding):
+    def make(folds, round_):
         root = jax.random.key(seed)
-        return jnp.stack([jax.random.fold_in(jax.random.fold_in(root, f), round_) for f in folds])
+        return jax.vmap(lambda f: jax.random.fold_in(jax.random.fold_in(root, f), round_))(folds)
 
-    return jax.jit(make, out_shardings=sharding)()
+    return jax.jit(make, out_shardings=sharding)

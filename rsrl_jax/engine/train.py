@@ -6,6 +6,7 @@ size. Batches are sharded along the `data` axis of a mesh over the devices; para
 optimizer state are replicated.
 """
 
+import functools
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -173,9 +174,15 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
 def new_state(params, tx: optax.GradientTransformation) -> TrainState:
     """A fresh optimizer state on `params`' trainable part: each RSRL round starts one
     (MATLAB trainNetwork)."""
-    return TrainState(
-        step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(trainable(params))
-    )
+    opt_state = _optimizer_init(tx, trainable(params))
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _optimizer_init(tx, weights):
+    # One program for every leaf's zeros (eagerly, each shape compiles on its own: 15 small
+    # compiles for AlexNet, a second of a run's start).
+    return tx.init(weights)
 
 
 def softmax_cross_entropy(logits, labels, mask):
@@ -195,8 +202,10 @@ def all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
 
+@jax.jit
 def zero_sums() -> dict:
-    """Running sums of an epoch's step metrics, carried through the jitted steps."""
+    """Running sums of an epoch's step metrics, carried through the jitted steps (one
+    program)."""
     return {
         "loss_sum": jnp.zeros((), jnp.float32),
         "correct": jnp.zeros((), jnp.float32),
