@@ -342,7 +342,7 @@ def _check_model(config: ml_collections.ConfigDict, check) -> None:
         check(
             name in FEATURE_MODELS,
             "model.name",
-            f"AlexNet reads photos, but data.name={inputs.EMBEDDINGS!r} feeds feature vectors: "
+            f"{name} reads photos, but data.name={inputs.EMBEDDINGS!r} feeds feature vectors: "
             "set --config.model.name=mlp or linear (configs/embeddings.py)",
         )
         check(
@@ -364,6 +364,13 @@ def _check_model(config: ml_collections.ConfigDict, check) -> None:
         "model.batch_norm",
         f"must be one of {BATCH_NORM} (resnet50's BatchNorm while fine-tuning)",
     )
+    if name == "resnet50" and not config.model.pretrained and config.model.batch_norm == "frozen":
+        logging.warning(
+            "model.name='resnet50' from scratch (model.pretrained='') with "
+            "model.batch_norm='frozen': the running statistics stay at their initial mean 0, "
+            "variance 1, so BatchNorm does not normalise; set --config.model.batch_norm=updated "
+            "to train from scratch"
+        )
     widths = config.model.hidden_widths
     check(
         name != "mlp"

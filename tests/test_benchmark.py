@@ -96,6 +96,7 @@ def test_flags_that_do_not_fit_the_model_are_refused_in_one_line(tmp_path):
         (["--width=0.5"], "--width applies to --model=resnet50"),
         (["--batch_norm=updated"], "--batch_norm applies to --model=resnet50"),
         (["--model=resnet50", "--demo"], "--demo times configs/demo.py's own network"),
+        (["--model=resnet50", "--image_size=16"], "--image_size=16: --model=resnet50 needs"),
     ):
         cmd = [sys.executable, "-m", "rsrl_jax.benchmark", *flags]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)

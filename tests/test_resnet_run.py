@@ -26,7 +26,7 @@ from rsrl_jax import config as config_lib
 from rsrl_jax import errors
 from rsrl_jax.analysis import highlight, highlight_maps
 from rsrl_jax.data import synthetic
-from rsrl_jax.engine import fold_axis, placement, predict, rsrl, train
+from rsrl_jax.engine import embed, fold_axis, placement, predict, rsrl, train
 from rsrl_jax.method import losses
 from rsrl_jax.models import convert, pretrained, resnet
 from rsrl_jax.models.torch_resnet import TorchResNet
@@ -134,6 +134,10 @@ def test_the_round_contract_predict_and_highlight_use_the_resnet(runs, tmp_path)
     saved = checkpoints.load_contract(mngr, str(killed), 0, 1)
     mngr.close()
     assert saved.model["name"] == "resnet50" and saved.model["batch_norm"] == "updated"
+    # The weights the run started from: the folder's ResNet file and its SHA-256.
+    file = os.path.join(saved.pretrained["source"], pretrained.RESNET_FILE)
+    assert saved.pretrained["file"] == pretrained.RESNET_FILE
+    assert saved.pretrained["sha256"] == pretrained.sha256(file)
     folder = tmp_path / "photos"
     folder.mkdir()
     scene = synthetic.generate(num_examples=2, image_size=80, seed=7)
@@ -175,12 +179,23 @@ def test_resnet_config_mistakes_are_one_line(weights, tmp_path):
     alexnet = {**base, "model.name": "'alexnet'", "data.image_size": 64}
     with pytest.raises(errors.ConfigError, match=r"no converted weights at .*alexnet_imagenet"):
         config_lib.validate(tiny_config(alexnet))
+    with pytest.raises(errors.ConfigError, match=r"ResNet-50 weights: set --config.model.name=res"):
+        config_lib.validate(tiny_config(alexnet))
     npz = os.path.join(folder, pretrained.RESNET_FILE)
     with pytest.raises(errors.ConfigError, match="holds ResNet-50 weights: set --config.model"):
         config_lib.validate(tiny_config({**alexnet, "model.pretrained": repr(npz)}))
     config = tiny_config({**base, "data.image_size": 24, "data.stored_size": 0})
     with pytest.raises(errors.ConfigError, match="ResNet-50 needs at least 32 pixels"):
         config_lib.validate(config)
+    # embed: a folder whose ResNet file is damaged is named as such, not as missing AlexNet's
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    data = open(os.path.join(folder, pretrained.RESNET_FILE), "rb").read()
+    (damaged / pretrained.RESNET_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(errors.ConfigError, match=r"resnet50_imagenet.npz is not a readable"):
+        embed.backbone(str(damaged))
+    with pytest.raises(errors.ConfigError, match=r"--image_size=16: ResNet-50 needs at least 32"):
+        embed.backbone(folder, image_size=16)
 
 
 # --- the train step's BatchNorm in each way the engine runs it ------------------------------

@@ -192,6 +192,12 @@ def check_model(settings: Settings) -> None:
         raise errors.ConfigError(f"--model={settings.model}: one of {list(MODELS)}")
     if settings.width <= 0:
         raise errors.ConfigError(f"--width={settings.width}: must be positive, e.g. 0.5")
+    smallest = 32 if settings.model == "resnet50" else 63
+    if settings.image_size < smallest:
+        raise errors.ConfigError(
+            f"--image_size={settings.image_size}: --model={settings.model} needs at least "
+            f"{smallest} pixels"
+        )
     if settings.model == "alexnet" and settings.width != 1.0:
         raise errors.ConfigError(
             "--width applies to --model=resnet50 (the AlexNet peer is torchvision's): drop it"

@@ -39,7 +39,7 @@ from rsrl_jax.config import base_config
 from rsrl_jax.data import builders, datasets, embeddings, inputs, preprocess, user_photos
 from rsrl_jax.engine import placement, train
 from rsrl_jax.models import pretrained, resnet
-from rsrl_jax.models.alexnet import AlexNet
+from rsrl_jax.models.alexnet import MIN_IMAGE_SIZE, AlexNet
 from rsrl_jax.run import checkpoints
 from rsrl_jax.run.progress import Progress
 
@@ -88,14 +88,29 @@ def backbone(weights: str, fold: int = 0, round_: int | None = None, image_size:
         return _run_backbone(weights, fold, round_, image_size)
     size = pretrained.network_size(weights)
     res_width = None if size else pretrained.resnet_width(weights)
-    if res_width is not None:
-        why = pretrained.problem(weights, res_width, arch="resnet50")
+    arch = "resnet50" if res_width is not None else _arch_of_unreadable(weights, size)
+    if arch == "resnet50":
+        why = pretrained.problem(weights, res_width or 1.0, arch="resnet50")
     else:
         why = pretrained.problem(weights, *(size or (1.0, 4096)))
     if why:
         raise errors.ConfigError(f"--weights={weights}: {why}")
-    record = pretrained.provenance(weights) or {}
+    resnet_file = pretrained.weights_file(weights, "resnet50")
+    if size and os.path.isdir(weights) and os.path.exists(resnet_file):
+        logging.warning(
+            "%s holds AlexNet's and ResNet-50's converted weights: embedding with AlexNet's "
+            "(give --weights=%s for ResNet-50's)",
+            weights,
+            resnet_file,
+        )
+    record = pretrained.provenance(weights, arch) or {}
     side = image_size or record.get("network", {}).get("image_size") or IMAGENET_SIZE
+    smallest = 32 if arch == "resnet50" else MIN_IMAGE_SIZE
+    if side < smallest:
+        raise errors.ConfigError(
+            f"--image_size={side}: {'ResNet-50' if arch == 'resnet50' else 'AlexNet'} needs "
+            f"at least {smallest} pixels"
+        )
     if res_width is not None:  # every layer but the head, with BatchNorm's statistics
         channels = max(1, round(resnet.TORCHVISION_WIDTH * res_width))
         model = resnet.ResNet50(1, width=channels, fast_gradients=train.fast_pool_gradients())
@@ -107,6 +122,18 @@ def backbone(weights: str, fold: int = 0, round_: int | None = None, image_size:
     default = base_config().data.max_pixels
     options = preprocess.PhotoOptions(stored_size=side, image_size=side, max_pixels=default)
     return Backbone(weights, model, params, options)
+
+
+def _arch_of_unreadable(weights: str, size) -> str:
+    """Which network's problem to name for weights neither network reads: the ResNet-50
+    file's when only it is there (a folder) or the name says so (a file)."""
+    if size:
+        return "alexnet"
+    if os.path.isdir(weights):
+        alexnet = os.path.exists(pretrained.weights_file(weights, "alexnet"))
+        resnet_ = os.path.exists(pretrained.weights_file(weights, "resnet50"))
+        return "resnet50" if resnet_ and not alexnet else "alexnet"
+    return "resnet50" if "resnet" in os.path.basename(weights).lower() else "alexnet"
 
 
 def _run_backbone(workdir: str, fold: int, round_: int | None, image_size: int) -> Backbone:

@@ -40,7 +40,8 @@ SHIPPED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "weights"
 
 def convert_hint(path: str, arch: str = "alexnet") -> str:
     if arch == "resnet50":
-        out = path if path and not os.path.splitext(path)[1] else "DIR"
+        shipped = path.startswith(SHIPPED)
+        out = path if path and not os.path.splitext(path)[1] and not shipped else "DIR"
         return (
             "convert torchvision's resnet50-0676ba61.pth first: python -m rsrl_jax.convert "
             f"--arch=resnet50 --torch_weights=resnet50-0676ba61.pth --out={out} (needs pip "
@@ -83,11 +84,12 @@ def weights_file(path: str, arch: str = "alexnet") -> str:
     return path
 
 
-def provenance(path: str) -> dict | None:
-    """The JSON record beside the weights (`NAME.json` beside `NAME.npz`, as the pretrain
-    command writes and the package ships them: command, seed, commit, sha256, accuracy), or
-    None if there is none. A record that cannot be read counts as none."""
-    record = record_file(weights_file(path))
+def provenance(path: str, arch: str = "alexnet") -> dict | None:
+    """The JSON record beside the weights of `arch` at `path` (`NAME.json` beside
+    `NAME.npz`, as the pretrain command writes and the package ships them: command, seed,
+    commit, sha256, accuracy), or None if there is none. A record that cannot be read counts
+    as none."""
+    record = record_file(weights_file(path, arch))
     try:
         with open(record) as f:
             value = json.load(f)
@@ -255,8 +257,15 @@ def problem(path: str, width: float = 1.0, fc_dim: int = 4096, arch: str = "alex
     """
     file = weights_file(path, arch)
     if not os.path.exists(file):
+        other = "resnet50" if arch == "alexnet" else "alexnet"
+        if os.path.isdir(path) and os.path.exists(weights_file(path, other)):
+            return (
+                f"no converted weights at {file}: {path} holds {weights_file(path, other)}, "
+                f"converted {'ResNet-50' if other == 'resnet50' else 'AlexNet'} weights: set "
+                f"--config.model.name={other}, or {convert_hint(path, arch)}"
+            )
         return f"no converted weights at {file}; {convert_hint(path, arch)}"
-    record = provenance(path)
+    record = provenance(path, arch)
     if record is None and path.startswith(SHIPPED):
         return (
             f"{file} has no readable record {record_file(file)} to check it against: "
@@ -359,7 +368,7 @@ def initial_params(config: ml_collections.ConfigDict, model, seed: int, view=Non
         return params
     arch = config.model.get("name", "alexnet")
     backbone = load_backbone(path, config.model.width, config.model.fc_dim, arch)
-    record = provenance(path)
+    record = provenance(path, arch)
     made = (
         f" (SHA-256 {record['sha256'][:16]} as its record says; made by "
         f"{record.get('command', '?')!r} at commit {record.get('commit', '?')})"

@@ -113,15 +113,16 @@ class Contract:
         return f"{len(self.class_scores)} scores {list(self.class_scores)}, started {start}"
 
 
-def weights_record(path: str, hash_file: bool = True) -> dict | None:
-    """`Contract.pretrained` for `model.pretrained=path`: None for '' (from scratch). The
+def weights_record(path: str, hash_file: bool = True, arch: str = "alexnet") -> dict | None:
+    """`Contract.pretrained` for `model.pretrained=path` of a network `arch` (model.name:
+    which converted file a folder stands for): None for '' (from scratch). The
     SHA-256 is the one in the weights' record (`models.pretrained.provenance`, checked
     against the file by `config.validate`), else the file's own; None if `hash_file` is
     False or the file is not there."""
     if not path:
         return None
-    file = pretrained_weights.weights_file(path)
-    record = pretrained_weights.provenance(path)
+    file = pretrained_weights.weights_file(path, arch)
+    record = pretrained_weights.provenance(path, arch)
     sha = record["sha256"] if record else None
     if sha is None and hash_file and os.path.isfile(file):
         sha = pretrained_weights.sha256(file)
@@ -142,5 +143,7 @@ def of(config: ml_collections.ConfigDict, class_scores, hash_weights: bool = Tru
         image_size=options.image_size,
         stored_size=options.stored_size,
         max_pixels=options.max_pixels,
-        pretrained=weights_record(config.model.pretrained, hash_weights),
+        pretrained=weights_record(
+            config.model.pretrained, hash_weights, config.model.get("name", "alexnet")
+        ),
     )
