@@ -334,6 +334,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         check(os.path.isdir(config.data.dir), "data.dir", "no such folder")
 
 
+PHOTO_MODELS = {"alexnet": "AlexNet", "resnet50": "ResNet-50"}  # model.name -> its name
+
+
 def _check_model(config: ml_collections.ConfigDict, check) -> None:
     """model.name against the data's kind (photos or feature vectors), and its own fields."""
     name = config.model.name
@@ -342,7 +345,8 @@ def _check_model(config: ml_collections.ConfigDict, check) -> None:
         check(
             name in FEATURE_MODELS,
             "model.name",
-            f"{name} reads photos, but data.name={inputs.EMBEDDINGS!r} feeds feature vectors: "
+            f"{PHOTO_MODELS.get(name, name)} reads photos, but data.name={inputs.EMBEDDINGS!r} "
+            "feeds feature vectors: "
             "set --config.model.name=mlp or linear (configs/embeddings.py)",
         )
         check(
