@@ -168,16 +168,25 @@ def _file_size(shapes: dict) -> tuple[float, int] | None:
     return (width, fc_dim) if backbone_shapes(width, fc_dim) == shapes else None
 
 
-def _resnet_problem(file: str, width: float) -> str | None:
-    want = resnet_shapes(width)
+def _float_headers(file: str, names) -> tuple[dict, str | None]:
+    """(name -> shape of the arrays of `names` the .npz holds, from their headers; the first
+    that is not float, in words, or None)."""
+    shapes = {}
     with zipfile.ZipFile(file) as zf:
         members = set(zf.namelist())
-        shapes = {}
-        for name in want:
+        for name in names:
             if f"{name}.npy" in members:
                 shapes[name], dtype = _array_header(zf, f"{name}.npy")
                 if not np.issubdtype(dtype, np.floating):
-                    return f"{file}: {name!r} is {dtype}, expected float"
+                    return shapes, f"{file}: {name!r} is {dtype}, expected float"
+    return shapes, None
+
+
+def _resnet_problem(file: str, width: float) -> str | None:
+    want = resnet_shapes(width)
+    shapes, why = _float_headers(file, want)
+    if why:
+        return why
     for name, shape in want.items():
         if name not in shapes:
             return f"{file} lacks {name!r}: not converted ResNet-50 weights"
@@ -222,14 +231,9 @@ def network_size(path: str) -> tuple[float, int] | None:
 
 def _backbone_problem(file: str, width: float, fc_dim: int) -> str | None:
     want = backbone_shapes(width, fc_dim)
-    shapes = {}
-    with zipfile.ZipFile(file) as zf:
-        members = set(zf.namelist())
-        for name in want:
-            if f"{name}.npy" in members:
-                shapes[name], dtype = _array_header(zf, f"{name}.npy")
-                if not np.issubdtype(dtype, np.floating):
-                    return f"{file}: {name!r} is {dtype}, expected float"
+    shapes, why = _float_headers(file, want)
+    if why:
+        return why
     for name, shape in want.items():  # the first problem in the network's order
         if name not in shapes:
             return f"{file} lacks {name!r}: not converted AlexNet weights"
@@ -286,7 +290,7 @@ def problem(path: str, width: float = 1.0, fc_dim: int = 4096, arch: str = "alex
         why = f"{file} is not a readable converted-weights .npz ({e})"
     if why and "these weights are for" in why:
         return why  # a readable file of another size: the fix is the config's size
-    if why and arch == "resnet50" and _backbone_problem_safe(file) is None:
+    if why and arch == "resnet50" and _holds_alexnet(file):
         why += " (it holds AlexNet weights: set --config.model.name=alexnet)"
     elif why and arch == "alexnet" and "params/conv1/kernel" in _names(file):
         why += " (it holds ResNet-50 weights: set --config.model.name=resnet50)"
@@ -301,10 +305,10 @@ def _names(file: str) -> set[str]:
         return set()
 
 
-def _backbone_problem_safe(file: str) -> str | None:
-    """Whether `file` holds an AlexNet backbone of any size (None: it does)."""
+def _holds_alexnet(file: str) -> bool:
+    """Whether `file` holds an AlexNet backbone (of any size)."""
     names = _names(file)
-    return None if all(n in names for n in backbone_shapes()) else "no"
+    return all(n in names for n in backbone_shapes())
 
 
 def save(tree: dict, out_dir: str, file_name: str = WEIGHTS_FILE, dtype=None) -> str:
