@@ -44,6 +44,7 @@ def test_benchmark_alternates_sides_and_reports_ratios_memory_and_compiles(tmp_p
 def test_resnet50_sides_build_train_and_run_and_the_report_names_the_model(tmp_path):
     # ResNet-50 at 8 stem channels on 32px photos: both sides build, train and run a step.
     flags = ("--model=resnet50", "--width=0.125", "--rounds=1", "--nopipeline")
+    flags += ("--train_steps=1", "--forward_steps=1")
     figures, stdout = run_benchmark(tmp_path, *flags, image_size=32, batch_size=2)
 
     assert figures["model"] == "resnet50"

@@ -34,14 +34,16 @@ from rsrl_jax.run import checkpoints, resume
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WIDTH = 0.125  # 8 channels in the stem: ResNet-50's 53 convolutions, small enough for a CPU
-# Two rounds, two epochs each, a mid-round checkpoint after every step (so that a kill lands
-# mid-round), BatchNorm statistics updated (so that resuming must restore them too).
+# Two rounds (one epoch, then two, of 5 steps), a mid-round checkpoint after every step (so
+# that a kill after round 2's first epoch lands mid-round: its second epoch is slowed by the
+# saves), BatchNorm statistics updated (so that resuming must restore them too).
 CLI = {
     **TINY_OVERRIDES,
     "model.name": "resnet50",
     "model.width": WIDTH,
     "model.batch_norm": "updated",
     "train.batch_size": 8,
+    "train.first_round_epochs": 1,
     "train.epochs_per_round": 2,
     "data.image_size": 32,  # ResNet's smallest: compiling, not computing, is what takes time
     "checkpoint.every_steps": 1,
@@ -200,7 +202,7 @@ def test_resnet_config_mistakes_are_one_line(weights, tmp_path):
 
 # --- the train step's BatchNorm in each way the engine runs it ------------------------------
 
-SMALL = resnet.ResNet((1, 1, 1, 1), num_classes=5, width=4, frozen_stats=False)
+SMALL = resnet.ResNet((1,), num_classes=5, width=4, frozen_stats=False)  # 5 BatchNorms
 
 
 def small_setup():

@@ -9,6 +9,7 @@ from conftest import tiny_config
 from rsrl_jax.data import inputs
 from rsrl_jax.engine import compiler, train
 from rsrl_jax.method import losses
+from rsrl_jax.models import resnet
 from rsrl_jax.models.alexnet import AlexNet
 
 
@@ -123,4 +124,20 @@ def test_initial_parameters_are_those_of_flax_init_whatever_the_compile_options(
     x = np.zeros((1, 64, 64, 3), np.float32)
     plain = jax.jit(model.init)(jax.random.key(5), x)["params"]
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(plain), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # Leaving a pretrained backbone's layers out draws the rest bit for bit as the whole init.
+    fresh = train.init_params(model, 64, seed=5, skip=frozenset(plain) - {"head", "fc7"})
+    assert set(fresh) == {"head", "fc7"}
+    for a, b in zip(
+        jax.tree.leaves(fresh), jax.tree.leaves([plain["fc7"], plain["head"]]), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_resnets_fresh_head_is_that_of_its_whole_init():
+    model = resnet.ResNet((1, 1, 1, 1), num_classes=5, width=4)
+    whole = train.init_params(model, 32, seed=2)
+    head = train.init_params(model, 32, seed=2, skip=frozenset(whole) - {"head"})
+    assert set(head) == {"head"}  # BatchNorm's statistics are left out with the backbone
+    for a, b in zip(jax.tree.leaves(head["head"]), jax.tree.leaves(whole["head"]), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -21,6 +21,7 @@ of one sequential fold, `folds_in_progress/` for parallel folds).
 """
 
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -164,8 +165,7 @@ def run_group(exp, fold_splits: dict[int, splits.Split], parallel: bool) -> list
         logging.info("%s: %s", label, rounds_status(done, config.rsrl.rounds))
     for f in folds:  # ends a deletion a kill interrupted, or a switch to keep='needed'
         retention.prune(config.checkpoint.keep, f, done)
-    states = [state_after(exp, f, done) for f in folds]
-    params, keeps = [s[0] for s in states], [s[1] for s in states]
+    params, keeps = map(list, zip(*(state_after(exp, f, done) for f in folds), strict=True))
     if parallel:
         directory = os.path.join(exp.workdir, PARALLEL_PROGRESS_DIR)
         progress_mngr = checkpoints.progress_manager_at(directory)
@@ -182,10 +182,16 @@ def run_group(exp, fold_splits: dict[int, splits.Split], parallel: bool) -> list
         ]
         epochs = epochs_of(config, round_)
         t0 = time.perf_counter()
+        # A fresh optimizer state each round on the networks, which from here live only in
+        # it: one copy of the parameters in memory while training (228 MB for AlexNet).
+        state = start_state(exp, params)
+        params = None
         trained, stats = train_round(
-            exp, step, folds, label, round_, params, kept, sizes, progress_mngr
+            exp, step, folds, label, round_, state, kept, sizes, progress_mngr
         )
+        del state  # donated to the steps
         train_s = time.perf_counter() - t0
+        params = list(trained)
         for i, f in enumerate(folds):
             if round_ in f.saved:  # saved before a kill: its checkpoint is the record
                 params[i], keeps[i] = state_after(exp, f, round_)
@@ -193,8 +199,8 @@ def run_group(exp, fold_splits: dict[int, splits.Split], parallel: bool) -> list
             record, keeps[i] = evaluation.finish_round(
                 exp, f, round_, trained[i], keeps[i], stats[i], epochs, sizes[i], train_s
             )
-            params[i] = trained[i]
             f.records.append(record)
+        del trained
         checkpoints.clear_progress(progress_mngr)
         for f in folds:  # once every fold of the group has saved the round
             retention.prune(config.checkpoint.keep, f, round_)
@@ -204,9 +210,21 @@ def run_group(exp, fold_splits: dict[int, splits.Split], parallel: bool) -> list
     return [r for f in folds for r in f.records]
 
 
-def train_round(exp, step, folds, label, round_, params, kept, sizes, progress_mngr):
-    """Trains round `round_` of `folds` at once with `step` (`make_fold_step` for k folds);
-    returns (params, epoch stats) per fold.
+def start_state(exp, params: list):
+    """The fold axis's train state for a round: a fresh optimizer state on each fold's network
+    `params[i]`, stacked, replicated (one program, so that each fold's momentum is not also
+    made on its own before the stack copies it)."""
+    return exp.fold_placer.replicate(_start_state(exp.tx, params))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _start_state(tx, params: list):
+    return fold_axis.stack([train.new_state(p, tx) for p in params])
+
+
+def train_round(exp, step, folds, label, round_, state, kept, sizes, progress_mngr):
+    """Trains round `round_` of `folds` at once with `step` (`make_fold_step` for k folds),
+    from `state` (`start_state`; donated); returns (params, epoch stats) per fold.
 
     Fold i trains on `sizes[i]` samples an epoch drawn from `kept[i]` (`sampling.epoch_order`)
     with its own generator (seed, fold, round) and its own round key.
@@ -219,8 +237,6 @@ def train_round(exp, step, folds, label, round_, params, kept, sizes, progress_m
     rngs = [np.random.default_rng([config.seed, f.index, round_]) for f in folds]
     keys = fold_axis.round_keys(config.seed, [f.index for f in folds], round_, placer.replicated)
     class_terms = placer.replicate(fold_axis.stack([f.class_terms for f in folds]))
-    # A fresh optimizer state each round, placed as the step returns it (one compile).
-    state = placer.replicate(fold_axis.stack([train.new_state(p, exp.tx) for p in params]))
 
     def zero_sums():  # fresh each epoch: the step donates its sums
         return placer.replicate(fold_axis.stack([train.zero_sums()] * k))

@@ -128,15 +128,24 @@ def abstract_params(model, view, sharding):
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
 
 
-def init_params(model, view, seed: int):
+def init_params(model, view, seed: int, skip=frozenset()):
     """`model`'s initial network state from `seed` (parameters, and BatchNorm's statistics
     under `STATS` for a network that has them), for the input `view` (an int S: photos of
-    side S)."""
+    side S).
+
+    `skip`: top-level entries not wanted (a pretrained backbone's layers): they are left out
+    of the result and XLA never draws their random bits, while every other entry is bit for
+    bit that of the whole network's init (each layer's key comes from its name).
+    """
     example = inputs.as_input(view).example()
     x = jnp.zeros(example.shape, example.dtype)
     options = compiler.compiler_options(CPU_INIT_OPTIONS)  # None off CPU or if unknown
-    init = jax.jit(model.init, compiler_options=options)
-    return network_state(init(jax.random.key(seed), x))
+
+    def init(key, x):
+        state = network_state(model.init(key, x))
+        return {name: entry for name, entry in state.items() if name not in skip}
+
+    return jax.jit(init, compiler_options=options)(jax.random.key(seed), x)
 
 
 # Compiling the initializers (their random bits) takes longer than the train step (AlexNet:

@@ -365,13 +365,16 @@ def initial_params(config: ml_collections.ConfigDict, model, seed: int, view=Non
     The head (and, from scratch, every layer) is initialised from `seed`. `view`: the
     network's input (`data.inputs`); None = photos of `data.image_size`.
     """
-    params = train.init_params(model, view or config.data.image_size, seed)
+    view = view or config.data.image_size
     path = config.model.pretrained
     if not path:
         logging.info("initial weights: random init (model.pretrained=''), training from scratch")
-        return params
+        return train.init_params(model, view, seed)
     arch = config.model.get("name", "alexnet")
     backbone = load_backbone(path, config.model.width, config.model.fc_dim, arch)
+    # Only the fresh layers are drawn: initialising the whole network only to replace its
+    # backbone took ResNet-50 12 s of compiling on a 2-core CPU.
+    params = train.init_params(model, view, seed, skip=frozenset(backbone))
     record = provenance(path, arch)
     made = (
         f" (SHA-256 {record['sha256'][:16]} as its record says; made by "
