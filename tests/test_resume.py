@@ -73,10 +73,18 @@ def test_same_seed_same_metrics_and_rerun_of_a_finished_run_changes_nothing(refe
     assert (again / "metrics.jsonl").read_bytes() == (reference / "metrics.jsonl").read_bytes()
     # Logging fields may change on resume; a finished run has nothing left to do.
     before = (again / "metrics.jsonl").read_bytes()
+    written = (again / "report" / "report.md").stat().st_mtime_ns
     result = run_cli(again, {**OVERRIDES, "log.progress": False})
     assert "rounds 1-3 done" in result.stderr
     assert "nothing to train" in result.stderr and "resuming at round" not in result.stderr
     assert (again / "metrics.jsonl").read_bytes() == before
+    # Nor is the report redrawn (no new round), unless it is missing.
+    report = again / "report" / "report.md"
+    assert "no round left to train: the report in" in result.stderr
+    assert report.stat().st_mtime_ns == written
+    report.unlink()
+    run_cli(again, {**OVERRIDES, "log.progress": False})
+    assert report.read_text().startswith("# RSRL run report")
 
 
 def test_resume_with_a_result_changing_config_is_refused_unless_forced(reference, tmp_path):

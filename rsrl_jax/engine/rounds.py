@@ -165,6 +165,10 @@ def run_group(exp, fold_splits: dict[int, splits.Split], parallel: bool) -> list
         logging.info("%s: %s", label, rounds_status(done, config.rsrl.rounds))
     for f in folds:  # ends a deletion a kill interrupted, or a switch to keep='needed'
         retention.prune(config.checkpoint.keep, f, done)
+    if done >= config.rsrl.rounds:  # nothing to train: no network to restore
+        for f in folds:
+            f.mngr.close()
+        return [r for f in folds for r in f.records]
     params, keeps = map(list, zip(*(state_after(exp, f, done) for f in folds), strict=True))
     if parallel:
         directory = os.path.join(exp.workdir, PARALLEL_PROGRESS_DIR)

@@ -155,10 +155,13 @@ def run(config: ml_collections.ConfigDict, workdir: str, data=None) -> dict:
         data.labels, data.class_scores, config.protocol, fold_splits, data.official_test
     ):
         logging.warning("%s", warning)
+    recorded = len(resume.recorded_records(workdir))
     exp.run_folds(fold_splits)
     # Every fold's records, also those of folds this run left out (protocol.max_folds): the
     # summary and the report tell what the workdir holds, as metrics.jsonl does.
     records = resume.recorded_records(workdir)
+    report_file = os.path.join(workdir, "report", "report.md")
+    redraw = len(records) > recorded or not os.path.exists(report_file)
     summary = fold_stats.summarize(records)
     for s in summary["folds"]:
         logging.info(
@@ -172,7 +175,14 @@ def run(config: ml_collections.ConfigDict, workdir: str, data=None) -> dict:
             s["round1_test_macro_f1"],
         )
     exp.recorder.write_json("summary.json", summary)
-    if exp.recorder.is_writer:
+    if exp.recorder.is_writer and not redraw:  # a finished run run again
+        logging.info(
+            "no round left to train: the report in %s stands (python -m rsrl_jax.report "
+            "--workdir=%s rebuilds it)",
+            report_file,
+            workdir,
+        )
+    elif exp.recorder.is_writer:
         no_highlights = inputs.no_highlights(config)
         if no_highlights:  # the report says so too
             logging.info("highlight panels skipped: %s", no_highlights)
@@ -192,6 +202,6 @@ def run(config: ml_collections.ConfigDict, workdir: str, data=None) -> dict:
         "done in %.0fs; metrics in %s, report in %s",
         time.perf_counter() - start,
         os.path.join(workdir, "metrics.jsonl"),
-        os.path.join(workdir, "report", "report.md"),
+        report_file,
     )
     return summary
