@@ -121,3 +121,24 @@ def tiny_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny_run")
     result = run_cli(workdir, {**TINY_OVERRIDES, "log.progress": False})
     return workdir, read_records(workdir), result.stderr
+
+
+# The longest files first: `pytest -n 2 --dist loadfile` hands whole files to whichever worker
+# is free, so a long file collected last (these sort late by name) leaves the other worker
+# idle at the end. Longest-first keeps the two workers' ends close.
+LONGEST_FILES = (
+    "test_resnet_run.py",
+    "test_study.py",
+    "test_benchmark.py",
+    "test_resume.py",
+    "test_distributed.py",
+    "test_transfer.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = os.path.basename(str(item.fspath))
+        return LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
+
+    items.sort(key=rank)  # stable: each file's own order is kept
