@@ -212,7 +212,10 @@ def test_whole_run_times_both_sides_and_splits_our_time(tmp_path):
         assert [r["round"] for r in rounds] == [1, 2]
         assert rounds[0]["train_size"] == d_photos
         assert all(0 <= r["test"]["macro_f1"] <= 1 for r in rounds)
-    assert figures["job"]["overrides"][-1] == "protocol.val_fraction=0.2"
+    items = figures["job"]["overrides"]
+    assert items[-1] == "protocol.val_fraction=0.2"
+    fields = [item.split("=")[0] for item in items]
+    assert len(fields) == len(set(fields)) and "data.num_examples=60" in items  # once, overridden
     for words in ("speed ours/torch", "peak memory", "compile", "reporting", "chosen round"):
         assert words in result.stdout, words
 

@@ -86,14 +86,18 @@ class Settings:
 
 
 def job(overrides=()) -> tuple[object, list[str]]:
-    """(config, its field=value items over configs/demo.py): `JOB`, then `overrides`.
+    """(config, its field=value items over configs/demo.py): `JOB`, then `overrides` (a
+    field given again keeps its place in the list with the override's value).
 
     Raises ConfigError naming a wrong item, a value the run refuses, or a field whose value
     the PyTorch loop does not do (`TORCH_LOOP_DOES`) or a job of several folds.
     """
     from configs import demo  # configs/ sits at the repository root: run from there
 
-    items = [*JOB, *overrides]
+    merged = {}  # each field once, as the run gets it: an override replaces JOB's value
+    for item in [*JOB, *overrides]:
+        merged[item.split("=", 1)[0]] = item
+    items = list(merged.values())
     config = demo.get_config()
     override.apply(config, items)
     validate(config)

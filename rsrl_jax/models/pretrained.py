@@ -368,8 +368,9 @@ def initial_params(config: ml_collections.ConfigDict, model, seed: int, view=Non
     view = view or config.data.image_size
     path = config.model.pretrained
     if not path:
+        params = train.init_params(model, view, seed)  # logged once made (the run's timeline)
         logging.info("initial weights: random init (model.pretrained=''), training from scratch")
-        return train.init_params(model, view, seed)
+        return params
     arch = config.model.get("name", "alexnet")
     backbone = load_backbone(path, config.model.width, config.model.fc_dim, arch)
     # Only the fresh layers are drawn: initialising the whole network only to replace its
