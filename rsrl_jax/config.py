@@ -25,6 +25,7 @@ DATA_SETS = ("synthetic", "folder", "ava", inputs.EMBEDDINGS)
 LIKELIHOODS = ("sigmoid", "softmax")
 CHECKPOINT_KEEP = ("all", "needed")  # which round checkpoints a run keeps (rsrl_jax.run.retention)
 COMPUTE_DTYPES = ("float32", "bfloat16")
+NEAR_DUPLICATE_MAX = 16  # pHash bits; beyond, photos are unrelated more often than not
 # data.* fields only some data sets read. Given with another data set, data.dir is an error
 # (the run would train on other photos than the user's); the others a warning each.
 DATA_SET_FIELDS = {
@@ -32,6 +33,8 @@ DATA_SET_FIELDS = {
     "label_noise": ("synthetic",),
     "on_bad_example": ("folder", "ava", inputs.EMBEDDINGS),
     "max_pixels": ("folder", "ava"),
+    "near_duplicate_distance": ("folder", "ava"),
+    "group_near_duplicates": ("folder", "ava"),
     "score_range": ("folder", inputs.EMBEDDINGS),
     "ava_bins": ("ava",),
     "ava_official_split": ("ava",),
@@ -53,6 +56,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.on_bad_example = "error"  # or 'skip': leave bad photos/rows out, listed in skipped.jsonl
     c.data.cache_dir = ""  # prepared records; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
     c.data.max_pixels = 89_478_485  # larger photos are refused as decompression bombs
+    # Photos whose 64-bit perceptual hashes (pHash) differ in at most this many bits are
+    # reported as near-duplicates (duplicates.json): re-encoded or resized copies differ in
+    # 0-2, unrelated photos in about 32; 4 leaves a margin and few false pairs (0..16).
+    c.data.near_duplicate_distance = 4
+    # True: near-duplicates are split together, as byte- or pixel-identical copies always are
+    c.data.group_near_duplicates = False
     c.data.score_range = (1, 10)  # folder, embeddings: allowed integer scores, inclusive
     c.data.ava_bins = ()  # ava: edges on the mean vote; () = class is the rounded mean vote
     c.data.ava_official_split = True  # ava: test on generic_test.jpgl when present (one fold)
@@ -215,6 +224,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.data.name != "synthetic":
         check(bool(config.data.dir), "data.dir", f"a {config.data.name} data set needs its folder")
     check(config.data.max_pixels >= 1, "data.max_pixels", "must be positive")
+    check(
+        isinstance(config.data.near_duplicate_distance, int)
+        and 0 <= config.data.near_duplicate_distance <= NEAR_DUPLICATE_MAX,
+        "data.near_duplicate_distance",
+        f"must be an integer number of pHash bits, 0..{NEAR_DUPLICATE_MAX} (4: re-encoded "
+        "and resized copies)",
+    )
+    check(
+        isinstance(config.data.group_near_duplicates, bool),
+        "data.group_near_duplicates",
+        "must be True or False",
+    )
     check(
         len(config.data.score_range) == 2
         and all(isinstance(s, int) for s in config.data.score_range)

@@ -124,7 +124,9 @@ def prepare(config, root: str) -> dict:
 
     start = time.perf_counter()
     data = datasets.load(config)
-    split = splits.protocol_splits(data.labels, config.protocol, config.seed, data.official_test)
+    split = splits.protocol_splits(
+        data.labels, config.protocol, config.seed, data.official_test, data.groups
+    )
     path = os.path.join(root, "photos.npz")
     np.savez(
         path,

@@ -39,7 +39,7 @@ def main(argv):
         experiment = rsrl.Experiment.build(config, root)
         data = experiment.data
         fold_splits = splits.protocol_splits(
-            data.labels, config.protocol, config.seed, data.official_test
+            data.labels, config.protocol, config.seed, data.official_test, data.groups
         )
         if config.protocol.max_folds > 0:
             fold_splits = fold_splits[: config.protocol.max_folds]

@@ -76,6 +76,10 @@ class PhotoBuilder(tfds.core.GeneratorBasedBuilder):
             # What the photo is: SHA-256 (first FINGERPRINT_HEX hex digits) of its file's
             # bytes, or of the pixels for generated photos; a run records it (run_data.py).
             "fingerprint": tfds.features.Text(),
+            # The same for the upright RGB pixels before resizing, and their 64-bit pHash
+            # ('' for generated photos): copies and near-duplicates (data.duplicates).
+            "pixels": tfds.features.Text(),
+            "phash": tfds.features.Text(),
         }
         if self.with_true_scores:  # the score a rater without noise gives (mislabelled or not)
             features["true_score"] = np.int32
@@ -125,6 +129,7 @@ class _ListedPhotos(PhotoBuilder):
     def _split_generators(self, dl_manager):
         del dl_manager  # the photos are already where the list says (manual_dir = data.dir)
         self.skipped = list(self.listing.problems)
+        self.copies = _Copies()
         return {name: self._decode(examples) for name, examples in self.listing.splits.items()}
 
     def _decode(self, examples: list[sources.Example]):
@@ -150,9 +155,16 @@ class _ListedPhotos(PhotoBuilder):
                             raise bad_example_error(problem)
                         self.skipped.append(problem)
                         continue
-                    image, digest = result
+                    image, digest, pixels, phash = result
+                    problem = self.copies.conflict(example, digest, pixels)
+                    if problem is not None:
+                        if self.on_bad == "error":
+                            raise bad_example_error(problem)
+                        self.skipped.append(problem)
+                        continue
                     record = {"image": image, "score": example.score, "key": example.key}
-                    yield lo + i, {**record, "fingerprint": digest}
+                    hashes = {"fingerprint": digest, "pixels": pixels, "phash": phash}
+                    yield lo + i, {**record, **hashes}
 
 
 def _photo_problem_kind(reason: str, path: str) -> str:
@@ -167,18 +179,50 @@ def _log_decoded(done: int, total: int, seconds: float) -> None:
     )
 
 
+class _Copies:
+    """The photos decoded so far by content: a later copy (same file bytes or decoded
+    pixels) with another score is a bad example; the copy decoded first is kept."""
+
+    def __init__(self):
+        self.by_bytes: dict[str, sources.Example] = {}
+        self.by_pixels: dict[str, sources.Example] = {}
+
+    def conflict(self, example: sources.Example, digest: str, pixels: str):
+        """The Problem of `example` if it copies a photo of another score, else None."""
+        for seen, value, how in (
+            (self.by_bytes, digest, "file bytes"),
+            (self.by_pixels, pixels, "decoded pixels"),
+        ):
+            first = seen.get(value)
+            if first is not None and first.score != example.score:
+                return sources.Problem(
+                    example.key,
+                    example.where,
+                    f"the same photo (same {how}) as {first.key!r} ({first.where}), which is "
+                    f"scored {first.score}, but scored {example.score} here: a photo has one "
+                    "score; give both the same score or remove one (the first listed is kept)",
+                    "conflicting copy",
+                )
+        self.by_bytes.setdefault(digest, example)
+        self.by_pixels.setdefault(pixels, example)
+        return None
+
+
 class _Decoder:
-    """photo -> (array, content fingerprint), or the BadPhoto (returned, not raised, so the
-    pool keeps going). The fingerprint hashes the file just read, so it comes from the page
-    cache: one pass over the photos' bytes, not a second read from disk."""
+    """photo -> (array, content fingerprint, pixel fingerprint, pHash), or the BadPhoto
+    (returned, not raised, so the pool keeps going). The fingerprint hashes the file just
+    read, so it comes from the page cache: one pass over the photos' bytes, not a second
+    read from disk."""
 
     def __init__(self, size: int, max_pixels: int):
         self.size, self.max_pixels = size, max_pixels
 
     def __call__(self, example: sources.Example):
         try:
-            image = photos.decode_photo(example.path, self.size, self.max_pixels)
-            return image, file_fingerprint(example.path)
+            image, pixels, phash = photos.decode_photo_and_hashes(
+                example.path, self.size, self.max_pixels
+            )
+            return image, file_fingerprint(example.path), pixels, phash
         except photos.BadPhoto as e:
             return e
         except OSError as e:  # the file went away between decoding and hashing
@@ -240,6 +284,8 @@ class SyntheticPhotos(PhotoBuilder):
                     "true_score": gen.true_scores[i],
                     "key": f"synthetic_{i:06d}",
                     "fingerprint": content_fingerprint(gen.images[i].tobytes()),
+                    "pixels": content_fingerprint(gen.images[i].tobytes()),
+                    "phash": "",
                     "mask": gen.masks[i],
                 },
             )

@@ -8,6 +8,7 @@ import numpy as np
 
 from rsrl_jax import config as config_lib
 from rsrl_jax.data import builders, embeddings, inputs, photo_file, prepared
+from rsrl_jax.data import duplicates as duplicates_lib
 from rsrl_jax.errors import DataError
 
 
@@ -33,6 +34,14 @@ class Dataset:
     # is unknown): labels != true_labels marks the mislabelled photos
     true_labels: np.ndarray | None = None
     skipped: tuple[dict, ...] = ()  # {item, where, reason} of each photo or line left out
+    # Copies (same file bytes or pixels) and near-duplicates: the groups the splits keep
+    # together (`duplicates.find`); None: every photo is its own group
+    duplicates: duplicates_lib.Duplicates | None = None
+
+    @property
+    def groups(self) -> np.ndarray | None:
+        """int64 [N]: each photo's group for the splits (its first member), or None."""
+        return None if self.duplicates is None else self.duplicates.groups
 
     @property
     def num_classes(self) -> int:
@@ -76,7 +85,8 @@ def load(
     Embeddings are read from their file each time (`embeddings.load`): nothing to prepare.
     """
     if inputs.reads_features(config):
-        return embeddings.load(config)
+        data = embeddings.load(config)  # identical vectors are copies, grouped alike
+        return dataclasses.replace(data, duplicates=duplicates_lib.find(data.fingerprints))
     builder = prepared.prepare(config, check_listing)
     skipped = builders.record_skipped(builder, workdir)
     names = [s for s in ("train", "test") if s in builder.info.splits]
@@ -97,6 +107,13 @@ def load(
         fingerprints=whole["fingerprint"],
         official_test=official_test,
         skipped=tuple(skipped),
+        duplicates=duplicates_lib.find(
+            whole["fingerprint"],
+            whole["pixels"],
+            whole["phash"],
+            config.data.near_duplicate_distance,
+            config.data.group_near_duplicates,
+        ),
     )
 
 

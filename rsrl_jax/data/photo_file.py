@@ -21,6 +21,7 @@ from rsrl_jax.data.builders import READ_CHUNK
 PHOTOS_FILE_SUFFIX = "_photos.npy"  # the decoded photos beside the records, memory-mapped
 # scores, keys, fingerprints (true scores, masks): a reuse reads no record
 LABELS_FILE_SUFFIX = "_labels.npz"
+TEXT_FIELDS = ("key", "fingerprint", "pixels", "phash")  # str per photo
 
 
 def read_splits(builder: builders.PhotoBuilder, splits: list[str]) -> dict[str, np.ndarray]:
@@ -88,6 +89,8 @@ def _write_photo_file(
         "score": np.empty(n, np.int32),
         "key": np.empty(n, object),
         "fingerprint": np.empty(n, object),
+        "pixels": np.empty(n, object),
+        "phash": np.empty(n, object),
     }
     if builder.with_true_scores:
         out["true_score"] = np.empty(n, np.int32)
@@ -102,7 +105,7 @@ def _write_photo_file(
                 array[lo:hi] = [r[name] for r in records]
             fill[lo:hi] = [r["image"] for r in records]
             lo = hi
-    for name in ("key", "fingerprint"):
+    for name in TEXT_FIELDS:
         out[name] = np.array([k.decode() if isinstance(k, bytes) else k for k in out[name]])
     if new_file is not None:
         fill.flush()
@@ -144,7 +147,7 @@ def _saved_labels(path: str, n: int) -> dict[str, np.ndarray] | None:
             labels = {name: saved[name] for name in saved.files}
     except (OSError, ValueError, zipfile.BadZipFile):
         return None
-    whole = all(len(labels.get(name, ())) == n for name in ("score", "key", "fingerprint"))
+    whole = all(len(labels.get(name, ())) == n for name in ("score", *TEXT_FIELDS))
     return labels if whole else None
 
 

@@ -17,6 +17,7 @@ from absl import logging
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from rsrl_jax import errors
+from rsrl_jax.data import duplicates
 
 # Formats a photo may come in (JPEG covers a camera's MPO); anything else (EPS, ICO, ...) is
 # refused before decoding. AVIF only where this Pillow build reads it.
@@ -58,6 +59,25 @@ def decode_photo(path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     augmentedImageDatastore did, so the composition the rater judged stays in the frame.
     Photos of more than `max_pixels` pixels are refused before their pixels are decoded.
     """
+    return _decode(path, size, max_pixels, lambda rgb: None)[0]
+
+
+def decode_photo_and_hashes(
+    path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, str, str]:
+    """`decode_photo`, and the fingerprint and perceptual hash of the upright RGB pixels
+    before resizing (`duplicates`): copies under other names are found by them."""
+    stored, (pixels, phash) = _decode(
+        path,
+        size,
+        max_pixels,
+        lambda rgb: (duplicates.pixel_fingerprint(rgb), duplicates.perceptual_hash(rgb)),
+    )
+    return stored, pixels, phash
+
+
+def _decode(path: str, size: int, max_pixels: int, of_pixels):
+    """(the stored square, `of_pixels(upright RGB array)`), or BadPhoto naming `path`."""
     try:
         if os.path.getsize(path) == 0:
             raise BadPhoto(f"{path}: empty file (0 bytes)")
@@ -73,7 +93,7 @@ def decode_photo(path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
             if wide_colour and rgb.max() < DARK_LIMIT:
                 _warn_dark(path, f"16-bit {im.mode} samples", 16, int(rgb.min()), int(rgb.max()))
             stored = Image.fromarray(rgb, "RGB").resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(stored, np.uint8)
+            return np.asarray(stored, np.uint8), of_pixels(rgb)
     except BadPhoto:
         raise
     except FileNotFoundError as e:

@@ -31,7 +31,9 @@ from rsrl_jax.data.builders import BadExample, bad_example_error
 from rsrl_jax.errors import DataError
 from rsrl_jax.files import write_atomic
 
-FORMAT_VERSION = 4  # bump when decoding changes what is stored (invalidates prepared data)
+# Bump when decoding changes what is stored (invalidates prepared data; 5: pixel
+# fingerprints and perceptual hashes, for copies and near-duplicates).
+FORMAT_VERSION = 5
 # Bump when the synthetic records change (invalidates prepared synthetic data only; 2: the
 # noiseless rater's `true_score`).
 SYNTHETIC_VERSION = 2

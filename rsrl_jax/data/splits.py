@@ -57,13 +57,19 @@ def fold_splits(
     return splits
 
 
-def protocol_splits(labels: np.ndarray, protocol, seed: int, official_test=None) -> list[Split]:
+def protocol_splits(
+    labels: np.ndarray, protocol, seed: int, official_test=None, groups=None
+) -> list[Split]:
     """The config's protocol: stratified k folds, or the data set's own test list if it has one.
 
     With `official_test` (bool per sample, e.g. AVA's generic_test.jpgl) there is one split:
     that test set, and a stratified `protocol.val_fraction` of the rest for validation.
+    `groups` (int [N], each sample's group named by its first member: `duplicates`) keeps
+    each group in one part: see `grouped_splits`.
     """
     labels = np.asarray(labels)
+    if groups is not None and not np.array_equal(groups, np.arange(len(labels))):
+        return grouped_splits(labels, protocol, seed, official_test, np.asarray(groups))
     if official_test is None:
         return fold_splits(
             labels, protocol.folds, protocol.val_fraction, protocol.test_fraction, seed
@@ -72,6 +78,43 @@ def protocol_splits(labels: np.ndarray, protocol, seed: int, official_test=None)
     rest = np.flatnonzero(~official_test)
     is_val = stratified_positions(labels[rest], [seed, 1, 0]) < protocol.val_fraction
     return [Split(train=rest[~is_val], val=rest[is_val], test=np.flatnonzero(official_test))]
+
+
+def grouped_splits(labels, protocol, seed: int, official_test, groups) -> list[Split]:
+    """`protocol_splits` of the groups' first members, the other members following theirs.
+
+    With `official_test`, a group with an official test photo is a test group: its test
+    photos test, and its copies listed for training are in no part (a copy of a test photo
+    must not train, and the official test set stays as listed): `left_out`.
+    """
+    firsts = np.flatnonzero(groups == np.arange(len(labels)))
+    group_of = np.searchsorted(firsts, groups)  # each sample's group, as a position in firsts
+    test_group = None
+    if official_test is not None:
+        test_group = np.zeros(len(firsts), bool)
+        np.logical_or.at(test_group, group_of, np.asarray(official_test, bool))
+    out = []
+    for split in protocol_splits(labels[firsts], protocol, seed, test_group):
+        parts = []
+        for part in (split.train, split.val, split.test):
+            chosen = np.zeros(len(firsts), bool)
+            chosen[part] = True
+            members = chosen[group_of]
+            if official_test is not None and part is split.test:
+                members &= np.asarray(official_test, bool)
+            parts.append(np.flatnonzero(members))
+        out.append(Split(*parts))
+    return out
+
+
+def left_out(official_test, groups) -> np.ndarray:
+    """Positions of the copies of official test photos listed for training (in no part)."""
+    if official_test is None or groups is None:
+        return np.zeros(0, np.int64)
+    official_test = np.asarray(official_test, bool)
+    test_group = np.zeros(len(groups), bool)
+    test_group[np.asarray(groups)[official_test]] = True
+    return np.flatnonzero(test_group[groups] & ~official_test)
 
 
 def protocol_warnings(

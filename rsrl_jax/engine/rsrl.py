@@ -26,7 +26,7 @@ from absl import logging
 
 from rsrl_jax.analysis import fold_stats, highlight, report
 from rsrl_jax.config import validate
-from rsrl_jax.data import builders, datasets, inputs, splits
+from rsrl_jax.data import builders, datasets, duplicates, inputs, splits
 from rsrl_jax.engine import compiler, fold_axis, placement, rounds, train
 from rsrl_jax.engine.evaluation import score_counts
 from rsrl_jax.run import contract, resume
@@ -141,6 +141,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, data=None) -> dict:
     fold_splits = resume.start_or_resume(config, exp.recorder, data, config_checked=True)
     if config.data.on_bad_example == "skip":
         exp.recorder.write_skipped(list(data.skipped), builders.SKIPPED_FILE)
+    duplicates.record(exp.recorder, data)  # copies: logged, and listed in duplicates.json
     logging.info(
         "data %s: %d photos, scores %s, counts %s; %d device(s)",
         config.data.name,

@@ -130,7 +130,7 @@ def start_or_resume(
         logging.info("reusing the run recorded in %s", workdir)
     else:
         fold_splits = splits.protocol_splits(
-            data.labels, config.protocol, config.seed, data.official_test
+            data.labels, config.protocol, config.seed, data.official_test, data.groups
         )
         record = identity.of(data, fold_splits)
     if jax.process_count() > 1:  # every process has read the workdir before one writes it

@@ -1,0 +1,247 @@
+"""The same photo under two names: copies are one group, split together; near-duplicates told.
+
+Exported and downloaded sets (AVA among them) hold copies: `x.jpg` and `x (1).jpg`, or a
+PNG saved again with other compression. Split apart, a copy in training and its twin in
+test inflate the test figures. So photos with the same file bytes (`fingerprints`) or the
+same decoded pixels (`pixel_fingerprint`) are one group (connected: a chain of copies is one
+group), and the splits (`splits.protocol_splits`) put every group in one part of each fold.
+
+Near-duplicates (re-encoded, resized copies) are found by a perceptual hash, imagehash's
+pHash (64 bits: the signs of the photo's lowest 8 x 8 DCT frequencies at 32 x 32 gray):
+two photos whose hashes differ in at most `data.near_duplicate_distance` bits (default 4;
+a re-encoded or resized copy differs in 0-2, unrelated photos in about 32) are reported,
+and grouped like copies with `data.group_near_duplicates=True`.
+
+The pair search is not O(N^2): identical hashes are bucketed first; then, by pigeonhole,
+two hashes within d bits agree exactly on at least one of d + 1 slices of the 64 bits, so
+only hashes that share a slice value are compared, vectorised (sorting plus the pairs
+within each slice's buckets: for AVA's 255,000 photos and d = 4, five sorts and about
+20 million XOR-popcounts for spread hashes, a few seconds).
+"""
+
+import dataclasses
+import hashlib
+
+import imagehash
+import numpy as np
+import scipy.sparse
+import scipy.sparse.csgraph
+from absl import logging
+from PIL import Image
+
+from rsrl_jax.data import splits
+
+DUPLICATES_FILE = "duplicates.json"
+HASH_BITS = 64
+
+
+def pixel_fingerprint(rgb: np.ndarray) -> str:
+    """The first 16 hex digits of the SHA-256 of decoded pixels (their shape included)."""
+    h = hashlib.sha256(repr(rgb.shape).encode())
+    h.update(np.ascontiguousarray(rgb, np.uint8).tobytes())
+    return h.hexdigest()[:16]
+
+
+def perceptual_hash(rgb: np.ndarray) -> str:
+    """imagehash's 64-bit pHash of an RGB uint8 photo, as 16 hex digits."""
+    return str(imagehash.phash(Image.fromarray(rgb, "RGB")))
+
+
+@dataclasses.dataclass(frozen=True)
+class Duplicates:
+    """Each photo's group (for the splits) and why photos are linked (for the log and file).
+
+    `groups[i]` is the position of the first photo of i's group (i itself when alone).
+    `links` are (i, j, why, distance): why 'bytes', 'pixels' or 'near' (distance: bits of
+    pHash, 0 for copies); near links are every near pair found outside the copies' groups.
+    """
+
+    groups: np.ndarray  # int64 [N]
+    copies: np.ndarray  # int64 [N]: as `groups`, by bytes and pixels only
+    links: list[tuple[int, int, str, int]]
+    distance: int
+    group_near: bool
+
+    @property
+    def trivial(self) -> bool:
+        """No photo shares its group: the splits are those of data without copies."""
+        return bool(np.array_equal(self.groups, np.arange(len(self.groups))))
+
+    def copy_counts(self) -> tuple[int, int]:
+        """(photos that have a copy, groups of copies)."""
+        sizes = np.bincount(self.copies, minlength=len(self.copies))
+        return int(sizes[sizes > 1].sum()), int((sizes > 1).sum())
+
+    @property
+    def near_pairs(self) -> list[tuple[int, int, int]]:
+        return [(i, j, d) for i, j, why, d in self.links if why == "near"]
+
+    def report(self, keys) -> dict:
+        """duplicates.json: the split groups (keys, and the links that make them), every
+        near pair, and the threshold."""
+        keys = [str(k) for k in keys]
+        members: dict[int, list[int]] = {}
+        for i, g in enumerate(self.groups.tolist()):
+            members.setdefault(g, []).append(i)
+        grouped = {g: m for g, m in members.items() if len(m) > 1}
+        links: dict[int, list[dict]] = {g: [] for g in grouped}
+        for i, j, why, d in self.links:
+            if why != "near" or self.group_near:
+                link = {"keys": [keys[i], keys[j]], "why": why}
+                if why == "near":
+                    link["distance"] = d
+                links[int(self.groups[i])].append(link)
+        return {
+            "near_duplicate_distance": self.distance,
+            "group_near_duplicates": self.group_near,
+            "groups": [
+                {"keys": [keys[i] for i in m], "links": links[g]} for g, m in grouped.items()
+            ],
+            "near_duplicates": [
+                {"keys": [keys[i], keys[j]], "distance": d, "grouped": self.group_near}
+                for i, j, d in self.near_pairs
+            ],
+        }
+
+
+def find(
+    fingerprints, pixels=None, phashes=None, distance: int = 4, group_near: bool = False
+) -> Duplicates:
+    """The groups of photos with equal `fingerprints` (file bytes) or `pixels` (decoded
+    pixels), and near pairs of `phashes` (hex; '' for none) within `distance` bits."""
+    n = len(fingerprints)
+    by_bytes = _first_of_equal(np.asarray(fingerprints, str))
+    edges = [(by_bytes, np.arange(n))]
+    links = [
+        (int(by_bytes[i]), int(i), "bytes", 0) for i in np.flatnonzero(by_bytes != np.arange(n))
+    ]
+    if pixels is not None:
+        by_pixels = _first_of_equal(np.asarray(pixels, str))
+        edges.append((by_pixels, np.arange(n)))
+        new = (by_pixels != np.arange(n)) & (by_bytes != by_bytes[by_pixels])
+        links += [(int(by_pixels[i]), int(i), "pixels", 0) for i in np.flatnonzero(new)]
+    copies = _components(n, edges)
+    near = []
+    if phashes is not None:
+        phashes = np.asarray(phashes, str)
+        has = np.flatnonzero(phashes != "")
+        values = np.array([int(h, 16) for h in phashes[has]], np.uint64)
+        for a, b, d in zip(*near_pairs(values, distance), strict=True):
+            i, j = int(has[a]), int(has[b])
+            if copies[i] != copies[j]:
+                near.append((i, j, "near", int(d)))
+    groups = copies
+    if group_near and near:
+        pairs = np.array([(i, j) for i, j, _, _ in near], np.int64)
+        groups = _components(n, edges + [(pairs[:, 0], pairs[:, 1])])
+    return Duplicates(groups, copies, links + near, distance, group_near)
+
+
+def near_pairs(hashes: np.ndarray, distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, d) with i < j: the pairs of uint64 `hashes` at most `distance` bits apart.
+
+    Equal hashes are linked to the first of theirs (a star, not every pair), and distinct
+    values within `distance` through those first photos: enough to connect and to tell each
+    photo's near twin, in output linear in the photos.
+    """
+    hashes = np.asarray(hashes, np.uint64)
+    values, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    star = np.flatnonzero(first[inverse] != np.arange(len(hashes)))
+    out = [(first[inverse[star]], star, np.zeros(len(star), np.int64))]
+    if distance > 0 and len(values) > 1:
+        a, b = _close_values(values, distance)
+        d = np.bitwise_count(values[a] ^ values[b]).astype(np.int64)
+        i, j = first[a], first[b]
+        out.append((np.minimum(i, j), np.maximum(i, j), d))
+    i, j, d = (np.concatenate(parts).astype(np.int64) for parts in zip(*out, strict=True))
+    order = np.lexsort((j, i))
+    return i[order], j[order], d[order]
+
+
+def _close_values(values: np.ndarray, distance: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (a, b), a < b, of distinct sorted `values` at most `distance` bits apart."""
+    slices = distance + 1
+    bounds = np.linspace(0, HASH_BITS, slices + 1).astype(np.uint64)
+    found = []
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        mask = np.uint64((1 << int(hi - lo)) - 1)
+        part = (values >> lo) & mask
+        order = np.argsort(part, kind="stable")
+        ordered = part[order]
+        run = np.flatnonzero(ordered[1:] == ordered[:-1])  # i whose next shares the slice
+        step = 1
+        while len(run):  # pairs (k, k + step) within one bucket; the set only shrinks
+            a, b = order[run], order[run + step]
+            close = np.bitwise_count(values[a] ^ values[b]) <= distance
+            found.append(np.stack([np.minimum(a, b)[close], np.maximum(a, b)[close]]))
+            step += 1
+            run = run[run + step < len(ordered)]
+            run = run[ordered[run + step] == ordered[run]]
+    if not found:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pairs = np.unique(np.concatenate(found, axis=1), axis=1)
+    return pairs[0], pairs[1]
+
+
+def _first_of_equal(values: np.ndarray) -> np.ndarray:
+    """int64 [N]: the position of the first element equal to each one."""
+    _, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    return first[inverse.reshape(-1)].astype(np.int64)
+
+
+def _components(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """int64 [N]: each node's component, named by its first node."""
+    rows = np.concatenate([np.asarray(a, np.int64) for a, _ in edges])
+    cols = np.concatenate([np.asarray(b, np.int64) for _, b in edges])
+    graph = scipy.sparse.coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n, n))
+    _, labels = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    first = np.full(labels.max() + 1 if n else 0, n, np.int64)
+    np.minimum.at(first, labels, np.arange(n))
+    return first[labels]
+
+
+def record(recorder, data) -> None:
+    """Logs the copies and near-duplicates of `data` (a Dataset), one line each, and lists
+    them in `workdir/duplicates.json` through the run's `recorder` (none: no file)."""
+    found = data.duplicates
+    if found is None:
+        return
+    copies, groups = found.copy_counts()
+    near = found.near_pairs
+    out = splits.left_out(data.official_test, found.groups)
+    if not (copies or near):
+        return
+    where = recorder.path(DUPLICATES_FILE)
+    report = found.report(data.keys)
+    report["left_out_of_training"] = [str(data.keys[i]) for i in out]
+    recorder.write_json(DUPLICATES_FILE, report)
+    if copies:
+        logging.warning(
+            "%d photos are byte- or pixel-identical copies in %d groups (kept together in "
+            "every split); listed in %s",
+            copies,
+            groups,
+            where,
+        )
+    if near:
+        how = (
+            "split together (data.group_near_duplicates=True)"
+            if found.group_near
+            else "reported only (data.group_near_duplicates=True splits them together)"
+        )
+        logging.warning(
+            "%d near-duplicate pairs (perceptual hashes within %d of 64 bits: "
+            "data.near_duplicate_distance), %s; listed in %s",
+            len(near),
+            found.distance,
+            how,
+            where,
+        )
+    if len(out):
+        logging.warning(
+            "%d copies of official test photos are listed for training: left out of training "
+            "and validation (the test set stays as listed); listed in %s",
+            len(out),
+            where,
+        )
