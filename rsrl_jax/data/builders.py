@@ -198,9 +198,9 @@ class _Copies:
                 return sources.Problem(
                     example.key,
                     example.where,
-                    f"the same photo (same {how}) as {first.key!r} ({first.where}), which is "
-                    f"scored {first.score}, but scored {example.score} here: a photo has one "
-                    "score; give both the same score or remove one (the first listed is kept)",
+                    f"the same photo (same {how}) as {first.key!r} ({first.where}) scored "
+                    f"{first.score}, but scored {example.score} here: give both copies one "
+                    "score, or remove one (skip mode keeps the first listed)",
                     "conflicting copy",
                 )
         self.by_bytes.setdefault(digest, example)

@@ -1,0 +1,190 @@
+"""The same photo under two names never straddles the splits; near-duplicates are reported.
+
+A small folder holds distinct photos, a byte-identical copy (`x.jpg`, `x (1).jpg`), a PNG
+saved again with other compression (same pixels, other bytes) and a resized, re-encoded
+JPEG (a near-duplicate). Decoding only (`datasets.load`), no training.
+"""
+
+import io
+import json
+import logging
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rsrl_jax.config import base_config
+from rsrl_jax.data import builders, datasets, duplicates, splits
+from rsrl_jax.run.recorder import Recorder
+
+SIZE = 16
+
+
+def photo(seed: int) -> Image.Image:
+    """A smooth random photo (its pHash is far from another seed's)."""
+    small = np.random.default_rng(seed).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    return Image.fromarray(small).resize((160, 120), Image.Resampling.BICUBIC)
+
+
+def write_folder(root, copy_score=3, distinct=12):
+    """`distinct` photos p0..; x.jpg and its byte copy; a.png and its pixel copy; n.jpg
+    and a half-size re-encoded copy. Returns the scores by name."""
+    images = root / "images"
+    os.makedirs(images)
+    scores = {}
+    for i in range(distinct):
+        photo(100 + i).save(images / f"p{i}.jpg", quality=90)
+        scores[f"p{i}.jpg"] = 3 + i % 3
+    photo(1).save(images / "x.jpg", quality=90)
+    shutil.copyfile(images / "x.jpg", images / "x (1).jpg")
+    photo(2).save(images / "a.png", compress_level=9)
+    photo(2).save(images / "a_again.png", compress_level=1)
+    photo(3).save(images / "n.jpg", quality=95)
+    buf = io.BytesIO()
+    photo(3).resize((80, 60), Image.Resampling.BILINEAR).save(buf, "JPEG", quality=70)
+    (images / "n_small.jpg").write_bytes(buf.getvalue())
+    scores.update({"x.jpg": 3, "x (1).jpg": copy_score, "a.png": 4, "a_again.png": 4})
+    scores.update({"n.jpg": 5, "n_small.jpg": 5})
+    rows = "".join(f"{name},{score}\n" for name, score in scores.items())
+    (root / "scores.csv").write_text("filename,score\n" + rows)
+    return scores
+
+
+def config_for(tmp_path, on_bad="error", group_near=False):
+    c = base_config()
+    c.data.name = "folder"
+    c.data.dir = str(tmp_path / "photos")
+    c.data.image_size = SIZE
+    c.data.cache_dir = str(tmp_path / "cache")
+    c.data.on_bad_example = on_bad
+    c.data.group_near_duplicates = group_near
+    return c
+
+
+def positions(data, *names):
+    keys = list(data.keys)
+    return [keys.index(n) for n in names]
+
+
+def assert_groups_whole(fold_splits, groups):
+    """Every group lies in one part of every split (or in none)."""
+    for split in fold_splits:
+        part = np.full(len(groups), -1)
+        for p, members in enumerate((split.train, split.val, split.test)):
+            part[members] = p
+        for g in np.unique(groups):
+            assert len(np.unique(part[groups == g])) == 1, (g, part[groups == g])
+
+
+def test_copies_are_one_group_and_split_together(tmp_path, caplog):
+    write_folder(tmp_path / "photos")
+    data = datasets.load(config_for(tmp_path))
+    found = data.duplicates
+    x, x1, a, a2, n, n2 = positions(
+        data, "x.jpg", "x (1).jpg", "a.png", "a_again.png", "n.jpg", "n_small.jpg"
+    )
+    assert data.fingerprints[x] == data.fingerprints[x1]
+    assert data.fingerprints[a] != data.fingerprints[a2]  # other bytes, the same pixels
+    assert found.groups[x1] == x and found.groups[a2] == a
+    assert found.copy_counts() == (4, 2)
+    assert found.groups[n2] == n2  # a near-duplicate is reported, not grouped by default
+    assert [(i, j) for i, j, _ in found.near_pairs] == [(n, n2)]
+    assert found.near_pairs[0][2] <= 2
+    assert sorted(set(found.groups.tolist())) == sorted(set(range(len(data))) - {x1, a2})
+
+    protocol = base_config().protocol
+    for folds, seed in ((5, 0), (3, 1), (1, 2)):
+        protocol.folds = folds
+        fold_splits = splits.protocol_splits(data.labels, protocol, seed, None, data.groups)
+        assert_groups_whole(fold_splits, found.groups)
+        for split in fold_splits:
+            everything = np.concatenate([split.train, split.val, split.test])
+            assert sorted(everything) == list(range(len(data)))
+
+    caplog.set_level(logging.INFO)
+    duplicates.record(Recorder(str(tmp_path / "run"), is_writer=True), data)
+    where = tmp_path / "run" / duplicates.DUPLICATES_FILE
+    assert (
+        "4 photos are byte- or pixel-identical copies in 2 groups (kept together in every "
+        f"split); listed in {where}"
+    ) in caplog.text
+    assert "1 near-duplicate pairs (perceptual hashes within 4 of 64 bits" in caplog.text
+    report = json.loads(where.read_text())
+    groups = {tuple(g["keys"]): [link["why"] for link in g["links"]] for g in report["groups"]}
+    assert groups == {("x.jpg", "x (1).jpg"): ["bytes"], ("a.png", "a_again.png"): ["pixels"]}
+    (near,) = report["near_duplicates"]
+    assert near["keys"] == ["n.jpg", "n_small.jpg"] and near["grouped"] is False
+
+
+def test_near_duplicates_are_grouped_when_asked(tmp_path):
+    write_folder(tmp_path / "photos")
+    data = datasets.load(config_for(tmp_path, group_near=True))
+    n, n2 = positions(data, "n.jpg", "n_small.jpg")
+    assert data.groups[n2] == n
+    protocol = base_config().protocol
+    assert_groups_whole(
+        splits.protocol_splits(data.labels, protocol, 0, None, data.groups), data.groups
+    )
+    report = duplicates.Duplicates.report(data.duplicates, data.keys)
+    near_group = [g for g in report["groups"] if "n.jpg" in g["keys"]]
+    assert near_group[0]["links"][0]["why"] == "near"
+
+
+def test_a_copy_with_another_score_is_a_bad_example(tmp_path):
+    write_folder(tmp_path / "photos", copy_score=5)
+    with pytest.raises(builders.BadExample) as raised:
+        datasets.load(config_for(tmp_path))
+    message = str(raised.value)
+    assert message.startswith("scores.csv line 15: 'x (1).jpg': the same photo")
+    assert "as 'x.jpg' (scores.csv line 14) scored 3, but scored 5 here" in message
+
+    data = datasets.load(config_for(tmp_path, on_bad="skip"), str(tmp_path / "run"))
+    assert "x (1).jpg" not in list(data.keys) and "x.jpg" in list(data.keys)
+    with open(tmp_path / "run" / builders.SKIPPED_FILE) as f:
+        (skipped,) = [json.loads(line) for line in f]
+    assert skipped["item"] == "x (1).jpg" and "same file bytes" in skipped["reason"]
+
+
+def test_data_without_copies_split_as_before():
+    labels = np.random.default_rng(0).integers(0, 4, 200)
+    protocol = base_config().protocol
+    for folds in (5, 1):
+        protocol.folds = folds
+        before = splits.protocol_splits(labels, protocol, 3)
+        after = splits.protocol_splits(labels, protocol, 3, None, np.arange(200))
+        for b, a in zip(before, after, strict=True):
+            for part in ("train", "val", "test"):
+                np.testing.assert_array_equal(getattr(b, part), getattr(a, part))
+    found = duplicates.find(np.array([f"{i:016x}" for i in range(200)]))
+    assert found.trivial
+
+
+def test_a_copy_of_an_official_test_photo_never_trains():
+    labels = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    official_test = np.array([False, False, False, False, False, False, True, True])
+    groups = np.array([0, 1, 2, 3, 0, 5, 6, 1])  # 4 copies 0 (train); 7 (test) copies 1
+    protocol = base_config().protocol
+    protocol.val_fraction = 0.3
+    (split,) = splits.protocol_splits(labels, protocol, 0, official_test, groups)
+    assert list(split.test) == [6, 7]  # the official test set as listed
+    assert 1 not in [*split.train, *split.val]  # a copy of test photo 7
+    assert (0 in split.train) == (4 in split.train) and (0 in split.val) == (4 in split.val)
+    assert list(splits.left_out(official_test, groups)) == [1]
+
+
+def test_near_pairs_match_a_brute_force_search():
+    rng = np.random.default_rng(0)
+    hashes = rng.integers(0, 2**63, 400, dtype=np.int64).astype(np.uint64)
+    for _ in range(60):  # near copies: a few bits flipped
+        i, j = rng.integers(400, size=2)
+        flips = rng.choice(64, rng.integers(0, 7), replace=False)
+        hashes[j] = hashes[i] ^ np.uint64(sum(1 << int(b) for b in flips))
+    i, j, d = duplicates.near_pairs(hashes, 4)
+    assert (d == np.bitwise_count(hashes[i] ^ hashes[j])).all() and (i < j).all()
+    _, first = np.unique(hashes, return_index=True)
+    values = hashes[np.sort(first)]
+    brute = np.bitwise_count(values[:, None] ^ values[None, :])
+    assert (d > 0).sum() == ((brute > 0) & (brute <= 4)).sum() // 2
+    assert (d == 0).sum() == len(hashes) - len(values)  # equal hashes: one link each
