@@ -33,6 +33,8 @@ DATA_SET_FIELDS = {
     "on_bad_example": ("folder", "ava", inputs.EMBEDDINGS),
     "max_pixels": ("folder", "ava"),
     "score_range": ("folder", inputs.EMBEDDINGS),
+    "filename_column": ("folder",),
+    "score_column": ("folder",),
     "ava_bins": ("ava",),
     "ava_official_split": ("ava",),
 }
@@ -54,6 +56,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.cache_dir = ""  # prepared records; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
     c.data.max_pixels = 89_478_485  # larger photos are refused as decompression bombs
     c.data.score_range = (1, 10)  # folder, embeddings: allowed integer scores, inclusive
+    # folder: the columns of scores.csv read, by their header names (any order, case and
+    # spaces aside; other columns are ignored)
+    c.data.filename_column = "filename"
+    c.data.score_column = "score"
     c.data.ava_bins = ()  # ava: edges on the mean vote; () = class is the rounded mean vote
     c.data.ava_official_split = True  # ava: test on generic_test.jpgl when present (one fold)
 
@@ -215,6 +221,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.data.name != "synthetic":
         check(bool(config.data.dir), "data.dir", f"a {config.data.name} data set needs its folder")
     check(config.data.max_pixels >= 1, "data.max_pixels", "must be positive")
+    for field in ("data.filename_column", "data.score_column"):
+        check(bool(str(config[field]).strip()), field, "must name a column of scores.csv")
+    check(
+        config.data.filename_column.strip().lower() != config.data.score_column.strip().lower(),
+        "data.score_column",
+        f"must be another column than data.filename_column={config.data.filename_column!r}",
+    )
     check(
         len(config.data.score_range) == 2
         and all(isinstance(s, int) for s in config.data.score_range)

@@ -29,6 +29,7 @@ SKIPPED_FILE = "skipped.jsonl"
 READ_CHUNK = 256  # photos decoded (or records read) per batch of work
 FINGERPRINT_HEX = 16  # hex digits of SHA-256 kept as a photo's content fingerprint (64 bits)
 LOG_EVERY_S = 10.0
+SHOWN_PROBLEMS = 20  # bad rows or photos named in the one error that lists them
 
 
 class BadExample(errors.DataError):
@@ -39,6 +40,25 @@ def bad_example_error(problem: sources.Problem) -> BadExample:
     return BadExample(
         f"{problem.message()} (set config.data.on_bad_example=skip to leave bad examples out; "
         f"each is then recorded in the workdir's {SKIPPED_FILE})"
+    )
+
+
+def bad_examples_error(problems: list[sources.Problem], what: str = "rows") -> BadExample:
+    """One error for every bad row (or photo) found, so that one rerun sees them all: the
+    first SHOWN_PROBLEMS named with their lines, and the count."""
+    if len(problems) == 1:
+        return bad_example_error(problems[0])
+    files = {p.where.rsplit(" line ", 1)[0] for p in problems}
+    common = files.pop() if len(files) == 1 and " line " in problems[0].where else None
+    shown = "; ".join(
+        p.message().removeprefix(f"{common} ") if common else p.message()
+        for p in problems[:SHOWN_PROBLEMS]
+    )
+    first = f" (the first {SHOWN_PROBLEMS} shown)" if len(problems) > SHOWN_PROBLEMS else ""
+    return BadExample(
+        f"{common + ': ' if common else ''}{len(problems)} bad {what}: {shown}{first}; fix "
+        "them, or set config.data.on_bad_example=skip to leave them out (each is then "
+        f"recorded in the workdir's {SKIPPED_FILE})"
     )
 
 
