@@ -23,7 +23,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from rsrl_jax import errors
-from rsrl_jax.data import photos, sources, synthetic
+from rsrl_jax.data import list_problems, photos, sources, synthetic
 
 SKIPPED_FILE = "skipped.jsonl"
 READ_CHUNK = 256  # photos decoded (or records read) per batch of work
@@ -49,16 +49,13 @@ def bad_examples_error(problems: list[sources.Problem], what: str = "rows") -> B
     if len(problems) == 1:
         return bad_example_error(problems[0])
     files = {p.where.rsplit(" line ", 1)[0] for p in problems}
-    common = files.pop() if len(files) == 1 and " line " in problems[0].where else None
-    shown = "; ".join(
-        p.message().removeprefix(f"{common} ") if common else p.message()
-        for p in problems[:SHOWN_PROBLEMS]
-    )
+    where = f" in {files.pop()}" if len(files) == 1 else ""
+    shown = "; ".join(p.message() for p in problems[:SHOWN_PROBLEMS])
     first = f" (the first {SHOWN_PROBLEMS} shown)" if len(problems) > SHOWN_PROBLEMS else ""
     return BadExample(
-        f"{common + ': ' if common else ''}{len(problems)} bad {what}: {shown}{first}; fix "
-        "them, or set config.data.on_bad_example=skip to leave them out (each is then "
-        f"recorded in the workdir's {SKIPPED_FILE})"
+        f"{len(problems)} bad {what}{where}: {shown}{first}; fix them, or set "
+        "config.data.on_bad_example=skip to leave them out (each is then recorded in the "
+        f"workdir's {SKIPPED_FILE})"
     )
 
 
@@ -152,6 +149,7 @@ class _ListedPhotos(PhotoBuilder):
         decode = _Decoder(self.size, self.max_pixels)
         start, last_log, done = time.perf_counter(), time.perf_counter(), 0
         workers = min(32, os.cpu_count() or 1)
+        bad: list[sources.Problem] = []  # error mode: every bad photo, named in one error
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             for lo in range(0, len(examples), READ_CHUNK * workers):
                 chunk = examples[lo : lo + READ_CHUNK * workers]
@@ -165,14 +163,22 @@ class _ListedPhotos(PhotoBuilder):
                     if isinstance(result, photos.BadPhoto):
                         reason = str(result)
                         kind = _photo_problem_kind(reason, example.path)
+                        if kind == "photo:missing file":
+                            root = os.path.dirname(self.listing.listed_files[0])
+                            reason += list_problems.beside_the_list(example, root)
                         problem = sources.Problem(example.key, example.where, reason, kind)
-                        if self.on_bad == "error":
-                            raise bad_example_error(problem)
-                        self.skipped.append(problem)
+                        if self.on_bad == "error":  # raised once all are decoded
+                            bad.append(problem)
+                        else:
+                            self.skipped.append(problem)
                         continue
+                    if bad:
+                        continue  # the build stops: only the bad photos are looked for
                     image, digest = result
                     record = {"image": image, "score": example.score, "key": example.key}
                     yield lo + i, {**record, "fingerprint": digest}
+        if bad:
+            raise bad_examples_error(bad, "photos")
 
 
 def _photo_problem_kind(reason: str, path: str) -> str:

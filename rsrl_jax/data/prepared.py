@@ -150,7 +150,8 @@ def _plan(config: ml_collections.ConfigDict) -> _Plan:
 
 
 def _check_listing(listing: sources.SourceList, data, root_dir: str) -> None:
-    """Stops on a bad list row (error mode) and on a problem of the whole list.
+    """Stops on a bad list row or missing photo (error mode: all of them in one message)
+    and on a problem of the whole list.
 
     A problem shared by most rows (a wrong delimiter, another score scale) or most photos
     (not where the list says) is told as one: it stops the run in error mode, and in skip
@@ -164,8 +165,9 @@ def _check_listing(listing: sources.SourceList, data, root_dir: str) -> None:
         if error_mode or nothing_left:
             raise sources.BadSource(f"{listing.listed_files[0]}: {message}")
         logging.warning("%s; those rows are skipped", message)
-    if error_mode and listing.problems:
-        raise bad_examples_error(listing.problems)
+    if error_mode and listing.problems:  # with the missing photos: all in one message
+        bad = listing.problems + list_problems.missing_photos(listing, root_dir)
+        raise bad_examples_error(list_problems.by_line(bad))
     missing = list_problems.missing_photos_problem(listing, root_dir)
     if missing is not None:
         message, every_photo = missing

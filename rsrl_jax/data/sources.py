@@ -375,8 +375,8 @@ class _Respeller:
     def find(self, name: str, path: str, line: int) -> tuple[str | None, str | None]:
         """(the file's path under images/ when spelled otherwise, None) or (None, why it is
         ambiguous); (None, None) when `path` is there as written or nothing matches."""
-        if os.path.lexists(path):
-            return None, None
+        if os.path.lexists(path) or os.path.lexists(os.path.normpath(path)):
+            return None, None  # there, or a missing folder on the way ('sub/../a.jpg')
         if self.index is None:
             self.index = {}
             for relative in _files_under(self.images):
@@ -387,10 +387,10 @@ class _Respeller:
             return matches[0], None
         if matches:
             spelled = " and ".join(repr(m) for m in matches[:4])
+            every = "both" if len(matches) == 2 else f"all {len(matches)}"
             return None, (
-                f"not in images/ as written, and {spelled} there all match it once case, "
-                f"Unicode form, spaces and '\\' are set aside: write the name exactly as on "
-                "disk, or rename the files apart"
+                f"not in images/ as written, and {spelled} there {every} match it but for "
+                "case, Unicode form or spaces: write the name exactly as on disk"
             )
         return None, None
 
