@@ -505,7 +505,7 @@ def _text_lines(path: str) -> list[tuple[int, str | None, tuple[str, str] | None
             try:
                 lines.append((num, raw.decode("utf-8"), None))
             except UnicodeDecodeError as e:
-                item = raw.decode("utf-8", "backslashreplace").strip()
+                item = raw.decode("utf-8", "replace").strip()
                 why = (
                     f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}; read "
                     f"as Latin-1 the line is {raw.decode('latin-1').strip()!r}): save {name} "
