@@ -105,7 +105,11 @@ def read_folder(
     header_text = lines[0][1] if lines else ""
     if header_text is None:
         raise BadSource(f"{csv_path} line 1: {lines[0][2][1]}")
-    header = _csv_fields(header_text)[0] if header_text.strip() else None
+    header, why = _csv_fields(header_text) if header_text.strip() else (None, None)
+    if why is not None:
+        raise BadSource(f"{csv_path} line 1: the header: {why}")
+    if header is None and any(t and t.strip() for _, t, _ in lines):
+        header = []  # a blank first line: told as such
     name_at, score_at = _header_columns(csv_path, header, columns, (lo, hi))
     wanted = ",".join(header)
     for line_num, text, undecodable in lines[1:]:
@@ -181,8 +185,9 @@ def _header_columns(path, header, columns, score_range) -> tuple[int, int]:
     if header is not None and all(names.count(w) == 1 for w in wanted):
         return names.index(wanted[0]), names.index(wanted[1])
     got = ",".join(header) if header else ""
-    message = f"{path} line 1: header must be '{','.join(columns)}', got {got or 'an empty file'!r}"
-    if header is None:
+    empty = "a blank line" if header == [] else "an empty file"
+    message = f"{path} line 1: header must be '{','.join(columns)}', got {got or empty!r}"
+    if not header:
         return _raise(message)
     for delimiter, said in OTHER_DELIMITERS.items():
         parts = [p.strip().lower() for p in got.split(delimiter)]
