@@ -36,6 +36,8 @@ DATA_SET_FIELDS = {
     "near_duplicate_distance": ("folder", "ava"),
     "group_near_duplicates": ("folder", "ava"),
     "score_range": ("folder", inputs.EMBEDDINGS),
+    "filename_column": ("folder",),
+    "score_column": ("folder",),
     "ava_bins": ("ava",),
     "ava_official_split": ("ava",),
 }
@@ -63,6 +65,10 @@ def base_config() -> ml_collections.ConfigDict:
     # True: near-duplicates are split together, as byte- or pixel-identical copies always are
     c.data.group_near_duplicates = False
     c.data.score_range = (1, 10)  # folder, embeddings: allowed integer scores, inclusive
+    # folder: the columns of scores.csv read, by their header names (any order, case and
+    # spaces aside; other columns are ignored)
+    c.data.filename_column = "filename"
+    c.data.score_column = "score"
     c.data.ava_bins = ()  # ava: edges on the mean vote; () = class is the rounded mean vote
     c.data.ava_official_split = True  # ava: test on generic_test.jpgl when present (one fold)
 
@@ -224,6 +230,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.data.name != "synthetic":
         check(bool(config.data.dir), "data.dir", f"a {config.data.name} data set needs its folder")
     check(config.data.max_pixels >= 1, "data.max_pixels", "must be positive")
+    for field in ("data.filename_column", "data.score_column"):
+        check(bool(str(config[field]).strip()), field, "must name a column of scores.csv")
+    check(
+        config.data.filename_column.strip().lower() != config.data.score_column.strip().lower(),
+        "data.score_column",
+        f"must be another column than data.filename_column={config.data.filename_column!r}",
+    )
     check(
         isinstance(config.data.near_duplicate_distance, int)
         and 0 <= config.data.near_duplicate_distance <= NEAR_DUPLICATE_MAX,

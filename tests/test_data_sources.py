@@ -60,7 +60,7 @@ def test_folder_score_range_is_configurable(tmp_path):
     assert [p.item for p in listing.problems] == ["b.jpg"]
 
 
-@pytest.mark.parametrize("header", ["file,score", "filename;score", "score,filename", ""])
+@pytest.mark.parametrize("header", ["file,score", "filename;score", "name,rating", ""])
 def test_folder_wrong_header_stops(tmp_path, header):
     root = make_folder(tmp_path, f"{header}\na.jpg,3\n")
     with pytest.raises(sources.BadSource, match="scores.csv line 1: header must be"):

@@ -23,12 +23,13 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from rsrl_jax import errors
-from rsrl_jax.data import photos, sources, synthetic
+from rsrl_jax.data import list_problems, photos, sources, synthetic
 
 SKIPPED_FILE = "skipped.jsonl"
 READ_CHUNK = 256  # photos decoded (or records read) per batch of work
 FINGERPRINT_HEX = 16  # hex digits of SHA-256 kept as a photo's content fingerprint (64 bits)
 LOG_EVERY_S = 10.0
+SHOWN_PROBLEMS = 20  # bad rows or photos named in the one error that lists them
 
 
 class BadExample(errors.DataError):
@@ -39,6 +40,22 @@ def bad_example_error(problem: sources.Problem) -> BadExample:
     return BadExample(
         f"{problem.message()} (set config.data.on_bad_example=skip to leave bad examples out; "
         f"each is then recorded in the workdir's {SKIPPED_FILE})"
+    )
+
+
+def bad_examples_error(problems: list[sources.Problem], what: str = "rows") -> BadExample:
+    """One error for every bad row (or photo) found, so that one rerun sees them all: the
+    first SHOWN_PROBLEMS named with their lines, and the count."""
+    if len(problems) == 1:
+        return bad_example_error(problems[0])
+    files = {p.where.rsplit(" line ", 1)[0] for p in problems}
+    where = f" in {files.pop()}" if len(files) == 1 else ""
+    shown = "; ".join(p.message() for p in problems[:SHOWN_PROBLEMS])
+    first = f" (the first {SHOWN_PROBLEMS} shown)" if len(problems) > SHOWN_PROBLEMS else ""
+    return BadExample(
+        f"{len(problems)} bad {what}{where}: {shown}{first}; fix them, or set "
+        "config.data.on_bad_example=skip to leave them out (each is then recorded in the "
+        f"workdir's {SKIPPED_FILE})"
     )
 
 
@@ -137,6 +154,7 @@ class _ListedPhotos(PhotoBuilder):
         decode = _Decoder(self.size, self.max_pixels)
         start, last_log, done = time.perf_counter(), time.perf_counter(), 0
         workers = min(32, os.cpu_count() or 1)
+        bad: list[sources.Problem] = []  # error mode: every bad photo, named in one error
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             for lo in range(0, len(examples), READ_CHUNK * workers):
                 chunk = examples[lo : lo + READ_CHUNK * workers]
@@ -150,21 +168,30 @@ class _ListedPhotos(PhotoBuilder):
                     if isinstance(result, photos.BadPhoto):
                         reason = str(result)
                         kind = _photo_problem_kind(reason, example.path)
+                        if kind == "photo:missing file":
+                            root = os.path.dirname(self.listing.listed_files[0])
+                            reason += list_problems.beside_the_list(example, root)
                         problem = sources.Problem(example.key, example.where, reason, kind)
-                        if self.on_bad == "error":
-                            raise bad_example_error(problem)
-                        self.skipped.append(problem)
+                        if self.on_bad == "error":  # raised once all are decoded
+                            bad.append(problem)
+                        else:
+                            self.skipped.append(problem)
                         continue
                     image, digest, pixels, phash = result
                     problem = self.copies.conflict(example, digest, pixels)
                     if problem is not None:
-                        if self.on_bad == "error":
-                            raise bad_example_error(problem)
-                        self.skipped.append(problem)
+                        if self.on_bad == "error":  # raised once all are decoded
+                            bad.append(problem)
+                        else:
+                            self.skipped.append(problem)
                         continue
+                    if bad:
+                        continue  # the build stops: only the bad photos are looked for
                     record = {"image": image, "score": example.score, "key": example.key}
                     hashes = {"fingerprint": digest, "pixels": pixels, "phash": phash}
                     yield lo + i, {**record, **hashes}
+        if bad:
+            raise bad_examples_error(bad, "photos")
 
 
 def _photo_problem_kind(reason: str, path: str) -> str:

@@ -146,6 +146,38 @@ def missing_photos_problem(listing: SourceList, root: str) -> tuple[str, bool] |
     return (f"{message}; {hint}" if hint else message), len(missing) == len(examples)
 
 
+def missing_photos(listing: SourceList, root: str) -> list[Problem]:
+    """A problem for each listed photo that is not on disk (one `lexists` a photo), worded
+    as decoding words it, so that error mode names them with the bad rows."""
+    problems = []
+    for e in (e for split in listing.splits.values() for e in split):
+        if not os.path.lexists(e.path):
+            reason = f"{e.path}: missing file{beside_the_list(e, root)}"
+            problems.append(Problem(e.key, e.where, reason, "photo:missing file"))
+    return problems
+
+
+def beside_the_list(example: Example, root: str) -> str:
+    """' (it is beside scores.csv in ROOT ...)' when the missing photo of `example` is
+    there instead of in images/; else ''."""
+    if not os.path.isfile(os.path.join(root, os.path.basename(example.path))):
+        return ""
+    return (
+        f" (it is beside {_list_name(example)} in {root}, not in images/: move it into "
+        f"{os.path.dirname(example.path)}{os.sep})"
+    )
+
+
+def by_line(problems: list[Problem]) -> list[Problem]:
+    """`problems` in the order of their list lines (those without a line last)."""
+
+    def line(p: Problem) -> int:
+        number = p.where.rsplit(" line ", 1)[-1]
+        return int(number) if number.isdigit() else 1 << 62
+
+    return sorted(problems, key=line)
+
+
 def _where_the_photos_are(missing: list[Example], root: str, list_name: str) -> str | None:
     """Where `missing` photos seem to be: renamed beside their path, or elsewhere in `root`."""
     images = os.path.join(root, "images")
@@ -176,6 +208,11 @@ def _where_the_photos_are(missing: list[Example], root: str, list_name: str) -> 
         return None
     path = found[os.path.basename(e.path).lower()]
     relative = os.path.relpath(path, images)
+    if os.path.dirname(path) == root:
+        return (
+            f"the photos are beside {list_name} in {root}, not in {images}{os.sep}: move them "
+            f"into {images}{os.sep}"
+        )
     if ava:
         return f"{os.path.basename(e.path)!r} is at {path}: {naming}; move the photos there"
     where = f"{e.key!r} is at {path}: filenames are relative to {images}{os.sep}"

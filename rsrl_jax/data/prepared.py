@@ -27,7 +27,7 @@ from jax.experimental import multihost_utils
 
 from rsrl_jax import errors
 from rsrl_jax.data import builders, list_problems, sources
-from rsrl_jax.data.builders import BadExample, bad_example_error
+from rsrl_jax.data.builders import BadExample, bad_examples_error
 from rsrl_jax.errors import DataError
 from rsrl_jax.files import write_atomic
 
@@ -123,7 +123,8 @@ def _plan(config: ml_collections.ConfigDict) -> _Plan:
         return _Plan(d.name, builders.SyntheticPhotos, kwargs, {})
     root_dir = os.path.abspath(os.path.expanduser(d.dir))
     if d.name == "folder":
-        listing = sources.read_folder(root_dir, tuple(d.score_range))
+        columns = (d.filename_column, d.score_column)
+        listing = sources.read_folder(root_dir, tuple(d.score_range), columns)
         cls = builders.FolderPhotos
     elif d.name == "ava":
         listing = sources.read_ava(root_dir, tuple(d.ava_bins), d.ava_official_split)
@@ -151,7 +152,8 @@ def _plan(config: ml_collections.ConfigDict) -> _Plan:
 
 
 def _check_listing(listing: sources.SourceList, data, root_dir: str) -> None:
-    """Stops on a bad list row (error mode) and on a problem of the whole list.
+    """Stops on a bad list row or missing photo (error mode: all of them in one message)
+    and on a problem of the whole list.
 
     A problem shared by most rows (a wrong delimiter, another score scale) or most photos
     (not where the list says) is told as one: it stops the run in error mode, and in skip
@@ -165,11 +167,9 @@ def _check_listing(listing: sources.SourceList, data, root_dir: str) -> None:
         if error_mode or nothing_left:
             raise sources.BadSource(f"{listing.listed_files[0]}: {message}")
         logging.warning("%s; those rows are skipped", message)
-    if error_mode and listing.problems:
-        error = bad_example_error(listing.problems[0])
-        if len(listing.problems) > 1:
-            error = BadExample(f"{error} [and {len(listing.problems) - 1} more bad list lines]")
-        raise error
+    if error_mode and listing.problems:  # with the missing photos: all in one message
+        bad = listing.problems + list_problems.missing_photos(listing, root_dir)
+        raise bad_examples_error(list_problems.by_line(bad))
     missing = list_problems.missing_photos_problem(listing, root_dir)
     if missing is not None:
         message, every_photo = missing

@@ -11,14 +11,17 @@ number of votes for each score 1..10, two semantic tags, challenge id), photos
 `DIR/images/<id>.jpg`, and, when present, the official test list `generic_test.jpgl`.
 """
 
+import codecs
 import csv
 import dataclasses
 import decimal
 import math
 import os
 import re
+import unicodedata
 
 import numpy as np
+from absl import logging
 
 from rsrl_jax import errors
 
@@ -28,6 +31,7 @@ AVA_TEST_LISTS = ("generic_test.jpgl", os.path.join("aesthetics_image_lists", "g
 # A score may be written as any decimal that is an exact integer: `5`, `5.0` (as pandas
 # writes it), `+5`, `5e0`; int() alone would refuse `5.0` (and accept `5_0`).
 DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+LINE_BREAK = re.compile("\r\n|\r|\n")
 # Delimiters a spreadsheet may have written instead of the comma (or the space, in AVA.txt).
 OTHER_DELIMITERS = {";": "';'", "\t": "a tab", "|": "'|'", ",": "','"}
 
@@ -78,52 +82,137 @@ class SourceList:
     listed_files: list[str]  # every list file read, for the cache fingerprint
 
 
-def read_folder(root: str, score_range: tuple[int, int]) -> SourceList:
-    """Parses `root/scores.csv`; rows with a bad score, name or a duplicate are problems."""
+def read_folder(
+    root: str,
+    score_range: tuple[int, int],
+    columns: tuple[str, str] = FOLDER_HEADER,
+) -> SourceList:
+    """Parses `root/scores.csv`; rows with a bad score, name or a duplicate are problems.
+
+    The header names the columns: `columns` (data.filename_column, data.score_column) are
+    found by name in any order, other columns ignored. Each line is one row, parsed on its
+    own: a quote left open names its line and never swallows the rows after it. A name not
+    on disk as written is matched to a unique file spelled otherwise (`_Respeller`).
+    """
     csv_path = os.path.join(root, "scores.csv")
-    _require_file(csv_path, "scores.csv (header 'filename,score')")
-    _require_dir(os.path.join(root, "images"))
+    _require_file(csv_path, f"scores.csv (header '{','.join(columns)}')")
+    images = os.path.join(root, "images")
+    _require_dir(images)
     lo, hi = score_range
     examples, problems = [], []
-    seen = _Listed()
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None or tuple(h.strip().lower() for h in header) != FOLDER_HEADER:
-                raise BadSource(_header_problem(csv_path, header, (lo, hi)))
-            for row in reader:
-                if not any(cell.strip() for cell in row):
-                    continue  # blank line
-                where = f"scores.csv line {reader.line_num}"
-                name = row[0].strip()
-                key = os.path.normpath(name) if name else ""
-                path = os.path.join(root, "images", name)
-                why, kind = None, ""
-                if len(row) != 2:
-                    why = f"expected 2 fields 'filename,score', got {len(row)}"
-                    kind = f"fields:{len(row)}"
-                elif not name:
-                    why, kind = "empty filename", "name"
-                elif os.path.isabs(name) or key == os.pardir or key.startswith(os.pardir + os.sep):
-                    why = (
-                        "filename must be a path inside images/, written relative to it "
-                        "('a.jpg' for images/a.jpg)"
-                    )
-                    kind = "outside"
-                else:
-                    score, why, kind = _integer_score(row[1], lo, hi)
-                if why is None:
-                    why = seen.repeat(name, key, path, reader.line_num, "filename")
-                    kind = "duplicate" if why else ""
-                if why is not None:
-                    item = name or ",".join(row)
-                    problems.append(Problem(item=item, where=where, reason=why, kind=kind))
-                    continue
-                examples.append(Example(key=key, path=path, score=score, where=where))
-    except UnicodeDecodeError as e:
-        raise BadSource(f"{csv_path}: not UTF-8 text ({e})") from e
+    seen, respeller = _Listed(), _Respeller(images, "scores.csv")
+    lines = _text_lines(csv_path)
+    header_text = lines[0][1] if lines else ""
+    if header_text is None:
+        raise BadSource(f"{csv_path} line 1: {lines[0][2][1]}")
+    header, why = _csv_fields(header_text) if header_text.strip() else (None, None)
+    if why is not None:
+        raise BadSource(f"{csv_path} line 1: the header: {why}")
+    if header is None and any(t and t.strip() for _, t, _ in lines):
+        header = []  # a blank first line: told as such
+    name_at, score_at = _header_columns(csv_path, header, columns, (lo, hi))
+    wanted = ",".join(header)
+    for line_num, text, undecodable in lines[1:]:
+        where = f"scores.csv line {line_num}"
+        if text is None:
+            problems.append(
+                Problem(item=undecodable[0], where=where, reason=undecodable[1], kind="encoding")
+            )
+            continue
+        if not text.strip():
+            continue  # a blank line
+        row, why = _csv_fields(text)
+        kind = "csv" if why else ""
+        name = row[name_at].strip() if row and name_at < len(row) else ""
+        key = os.path.normpath(name) if name else ""
+        path = os.path.join(images, name)
+        if why is None and len(row) != len(header):
+            why = f"expected {len(header)} fields {wanted!r}, got {len(row)}"
+            kind = f"fields:{len(row)}"
+        elif why is None and not name:
+            why, kind = "empty filename", "name"
+        elif why is None and (
+            os.path.isabs(name) or key == os.pardir or key.startswith(os.pardir + os.sep)
+        ):
+            why = (
+                "filename must be a path inside images/, written relative to it "
+                "('a.jpg' for images/a.jpg)"
+            )
+            kind = "outside"
+        elif why is None:
+            score, why, kind = _integer_score(row[score_at], lo, hi)
+        if why is None:
+            found, why = respeller.find(name, path, line_num)
+            kind = "ambiguous" if why else ""
+            if found is not None:
+                key, path = os.path.normpath(found), os.path.join(images, found)
+        if why is None:
+            why = seen.repeat(name, key, path, line_num, "filename")
+            kind = "duplicate" if why else ""
+        if why is not None:
+            item = name or text.strip()
+            problems.append(Problem(item=item, where=where, reason=why, kind=kind))
+            continue
+        examples.append(Example(key=key, path=path, score=score, where=where))
+    respeller.log()
     return SourceList(splits={"train": examples}, problems=problems, listed_files=[csv_path])
+
+
+def _csv_fields(text: str) -> tuple[list[str], str | None]:
+    """The fields of one CSV line, or ([], why) when it cannot be read as one row."""
+    if "\0" in text:
+        return [], "holds a NUL byte (is the file UTF-16 text, or not text at all?)"
+    try:
+        return next(csv.reader([text], strict=True, skipinitialspace=True), []), None
+    except csv.Error as e:
+        if "unexpected end of data" in str(e):
+            why = (
+                "a quote opened on this line is never closed (each row is one line; the "
+                'rows after it are read on their own): close it ("a.jpg",5) or remove it'
+            )
+        else:
+            why = (
+                f"a quote in the middle of a field ({e}): quote the whole field, doubling "
+                'any quote inside it ("a""b.jpg",5), or remove the quote'
+            )
+        return [], why
+
+
+def _header_columns(path, header, columns, score_range) -> tuple[int, int]:
+    """The positions of the filename and score columns in `header`, else BadSource."""
+    names = [h.strip().lower() for h in header or ()]
+    wanted = [c.strip().lower() for c in columns]
+    if header is not None and all(names.count(w) == 1 for w in wanted):
+        return names.index(wanted[0]), names.index(wanted[1])
+    got = ",".join(header) if header else ""
+    empty = "a blank line" if header == [] else "an empty file"
+    message = f"{path} line 1: header must be '{','.join(columns)}', got {got or empty!r}"
+    if not header:
+        return _raise(message)
+    for delimiter, said in OTHER_DELIMITERS.items():
+        parts = [p.strip().lower() for p in got.split(delimiter)]
+        if delimiter != "," and all(w in parts for w in wanted):
+            return _raise(
+                f"{message}: is the file delimited by {said}? scores.csv must be "
+                f"comma-separated with header {','.join(columns)}"
+            )
+    if any(_integer_score(h, *score_range)[0] is not None for h in header) and len(header) > 1:
+        return _raise(f"{message}: line 1 looks like a photo's row; put the header line first")
+    twice = [w for w in wanted if names.count(w) > 1]
+    if twice:
+        return _raise(f"{message}: column {twice[0]!r} is named twice; rename one")
+    absent = [(w, f) for w, f in zip(wanted, ("filename", "score"), strict=True) if w not in names]
+    found = ", ".join(repr(h.strip()) for h in header if h.strip()) or "none"
+    said = " and ".join(repr(w) for w, _ in absent)
+    fields = " and ".join(f"--config.data.{f}_column" for _, f in absent)
+    return _raise(
+        f"{message}: no column {said} (columns found: {found}); the columns are found by "
+        f"name in any order, others ignored: rename it in the header, or set {fields}"
+    )
+
+
+def _raise(message: str):
+    raise BadSource(message)
 
 
 def _integer_score(text: str, lo: int, hi: int) -> tuple[int | None, str | None, str]:
@@ -136,23 +225,6 @@ def _integer_score(text: str, lo: int, hi: int) -> tuple[int | None, str | None,
     if not lo <= value <= hi:
         return None, f"score {text} outside data.score_range [{lo}, {hi}]", f"range:{text}"
     return int(value), None, ""
-
-
-def _header_problem(csv_path: str, header: list[str] | None, score_range) -> str:
-    """What is wrong with a first line that is not the header `filename,score`."""
-    got = ",".join(header) if header else ""
-    message = f"{csv_path} line 1: header must be 'filename,score', got {got or 'an empty file'!r}"
-    text = ",".join(header or ())
-    for delimiter, said in OTHER_DELIMITERS.items():
-        parts = tuple(p.strip().lower() for p in text.split(delimiter))
-        if delimiter != "," and parts == FOLDER_HEADER:
-            return (
-                f"{message}: is the file delimited by {said}? scores.csv must be "
-                "comma-separated with header filename,score"
-            )
-    if header and len(header) == 2 and _integer_score(header[1], *score_range)[0] is not None:
-        return f"{message}: line 1 looks like a photo's row; put the header line first"
-    return message
 
 
 def ava_score(votes: np.ndarray, bins: tuple[float, ...] = ()) -> int:
@@ -182,7 +254,15 @@ def read_ava(root: str, bins: tuple[float, ...] = (), official_split: bool = Tru
     splits: dict[str, list[Example]] = {"train": [], "test": []}
     problems = []
     seen = _Listed()
-    for line_num, line in _numbered_lines(txt):
+    respeller = _Respeller(os.path.join(root, "images"), "AVA.txt")
+    for line_num, line, undecodable in _text_lines(txt):
+        if line is not None and not line.strip():
+            continue
+        if line is None:
+            item, why = undecodable
+            where = f"AVA.txt line {line_num}"
+            problems.append(Problem(item=item, where=where, reason=why, kind="encoding"))
+            continue
         fields = line.split()
         where = f"AVA.txt line {line_num}"
         item = fields[1] if len(fields) > 1 else line.strip()
@@ -199,6 +279,11 @@ def read_ava(root: str, bins: tuple[float, ...] = (), official_split: bool = Tru
                 why, kind = "no votes", "votes"
         path = os.path.join(root, "images", f"{item}.jpg")
         if why is None:
+            found, why = respeller.find(f"{item}.jpg", path, line_num)
+            kind = "ambiguous" if why else ""
+            if found is not None:
+                path = os.path.join(root, "images", found)
+        if why is None:
             why = seen.repeat(item, item, path, line_num, "image id")
             kind = "duplicate" if why else ""
         if why is not None:
@@ -211,6 +296,7 @@ def read_ava(root: str, bins: tuple[float, ...] = (), official_split: bool = Tru
             where=where,
         )
         splits["test" if item in test_ids else "train"].append(example)
+    respeller.log()
     if test_ids and not splits["test"]:
         raise BadSource(f"{test_list}: none of its {len(test_ids)} ids is in {txt}")
     if not splits["test"]:
@@ -272,22 +358,181 @@ class _Listed:
         return None
 
 
+class _Respeller:
+    """Finds the file a list means when its name is not on disk as written.
+
+    Lists are often written elsewhere than the photos were saved: macOS stores names in
+    Unicode NFD ('Cafe\u0301.jpg' for 'Caf\u00e9.jpg'), a case-insensitive disk lets 'IMG_1.JPG'
+    stand for 'img_1.jpg' until the photos move to one that is not, names get stray spaces,
+    and Windows writes '\\' between folders. A name not found as written is looked up under
+    `images` by its loose spelling (`_loose`): a unique match is used (and logged once for
+    the list, `log`), two or more are the row's problem naming them. images/ is walked once,
+    and only when a name is not found.
+    """
+
+    SHOWN = 3  # examples in the log line
+
+    def __init__(self, images: str, list_name: str):
+        self.images, self.list_name = images, list_name
+        self.index: dict[str, list[str]] | None = None
+        self.respelled: list[tuple[int, str, str]] = []  # (line, as listed, as on disk)
+
+    def find(self, name: str, path: str, line: int) -> tuple[str | None, str | None]:
+        """(the file's path under images/ when spelled otherwise, None) or (None, why it is
+        ambiguous); (None, None) when `path` is there as written or nothing matches."""
+        if os.path.lexists(path) or os.path.lexists(os.path.normpath(path)):
+            return None, None  # there, or a missing folder on the way ('sub/../a.jpg')
+        if self.index is None:
+            self.index = {}
+            for relative in _files_under(self.images):
+                self.index.setdefault(_loose(relative), []).append(relative)
+        matches = sorted(self.index.get(_loose(name), ()))
+        if len(matches) == 1:
+            self.respelled.append((line, name, matches[0]))
+            return matches[0], None
+        if matches:
+            spelled = " and ".join(repr(m) for m in matches[:4])
+            every = "both" if len(matches) == 2 else f"all {len(matches)}"
+            return None, (
+                f"not in images/ as written, and {spelled} there {every} match it but for "
+                "case, Unicode form or spaces: write the name exactly as on disk"
+            )
+        return None, None
+
+    def log(self) -> None:
+        if not self.respelled:
+            return
+        examples = ", ".join(
+            f"line {line}: {listed!r} -> {found!r} ({_how_spelled(listed, found)})"
+            for line, listed, found in self.respelled[: self.SHOWN]
+        )
+        n = len(self.respelled)
+        logging.warning(
+            "%d name%s in %s matched files spelled differently in %s (e.g. %s); used those",
+            n,
+            "s" if n > 1 else "",
+            self.list_name,
+            self.images,
+            examples,
+        )
+
+
+def _loose(name: str) -> str:
+    """A name as `_Respeller` compares it: '\\' read as '/', each part in Unicode NFC,
+    casefolded and stripped of spaces, '.' and empty parts dropped."""
+    parts = []
+    for part in re.split(r"[\\/]+", name):
+        part = unicodedata.normalize("NFC", unicodedata.normalize("NFC", part).casefold()).strip()
+        if part == os.pardir and parts:
+            parts.pop()
+        elif part not in ("", os.curdir):
+            parts.append(part)
+    return "/".join(parts)
+
+
+def _how_spelled(listed: str, found: str) -> str:
+    """How a listed name and the file it matched differ, for the log."""
+    ways = []
+    if "\\" in listed:
+        ways.append("'\\' for '/'")
+    nfc = unicodedata.normalize("NFC", listed) != unicodedata.normalize("NFC", found)
+    if listed != unicodedata.normalize("NFC", listed) or found != unicodedata.normalize(
+        "NFC", found
+    ):
+        form = "NFD" if found != unicodedata.normalize("NFC", found) else "NFC"
+        ways.append(f"Unicode {form} on disk")
+    bare = [p.strip() for p in re.split(r"[\\/]+", unicodedata.normalize("NFC", listed))]
+    on_disk = [p.strip() for p in re.split(r"[\\/]+", unicodedata.normalize("NFC", found))]
+    if nfc and [p.casefold() for p in bare] == [p.casefold() for p in on_disk] and bare != on_disk:
+        ways.append("case")
+    if any(p != p.strip() for p in re.split(r"[\\/]+", listed + "/" + found)):
+        ways.append("spaces")
+    return ", ".join(ways) or "spelling"
+
+
+def _files_under(folder: str, limit: int = 2_000_000):
+    """Paths relative to `folder` of the files under it (not through linked folders, which
+    may loop), at most `limit` of them."""
+    seen = 0
+    for parent, _, files in os.walk(folder):
+        for name in files:
+            yield os.path.relpath(os.path.join(parent, name), folder)
+            seen += 1
+            if seen >= limit:
+                return
+
+
 def _read_id_list(path: str) -> set[str]:
     ids = set()
-    for line_num, line in _numbered_lines(path):
+    for line_num, line, undecodable in _text_lines(path):
+        if line is None:
+            raise BadSource(f"{path} line {line_num}: {undecodable[1]}")
         text = line.strip()
+        if not text:
+            continue
         if not text.isdigit():
             raise BadSource(f"{path} line {line_num}: {text!r} is not an AVA image id")
         ids.add(text)
     return ids
 
 
-def _numbered_lines(path: str):
-    """(line number from 1, line) of each non-blank line of the UTF-8 text file `path`."""
-    with open(path, encoding="utf-8") as f:
-        for line_num, line in enumerate(f, start=1):
-            if line.strip():
-                yield line_num, line
+# Byte order marks, longest first (UTF-32's little-endian mark starts as UTF-16's).
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _text_lines(path: str) -> list[tuple[int, str | None, tuple[str, str] | None]]:
+    """(line number from 1, text, None) of each line of the list file `path`, or
+    (number, None, (item, why)) for a line that is not UTF-8 text.
+
+    Lists are read alike (scores.csv, AVA.txt, generic_test.jpgl): UTF-8, with or without a
+    byte order mark; UTF-16 or UTF-32 with a mark, or UTF-16 without one (every other byte
+    NUL), as spreadsheets and Notepad save "Unicode text", is read too, and logged. Any line
+    ending (\n, \r\n, \r) ends a line. Another encoding (Latin-1, cp1252) is not guessed
+    at: each line that is not UTF-8 is named with its byte.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    name = os.path.basename(path)
+    encoding = next((e for bom, e in BOMS if data.startswith(bom)), None)
+    if encoding is None and len(data) >= 2 and data.count(0) * 3 >= len(data):
+        odd, even = data[1::2].count(0), data[0::2].count(0)  # ASCII in UTF-16 without a BOM
+        encoding = "utf-16-le" if odd > 2 * even else "utf-16-be" if even > 2 * odd else None
+    if encoding in (None, "utf-8-sig"):
+        data = data.removeprefix(codecs.BOM_UTF8)
+        lines = []
+        for num, raw in enumerate(re.split(b"\r\n|\r|\n", data), start=1):
+            try:
+                lines.append((num, raw.decode("utf-8"), None))
+            except UnicodeDecodeError as e:
+                item = raw.decode("utf-8", "replace").strip()
+                why = (
+                    f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}; read "
+                    f"as Latin-1 the line is {raw.decode('latin-1').strip()!r}): save {name} "
+                    "as UTF-8 text"
+                )
+                lines.append((num, None, (item, why)))
+        return _without_last_break(lines)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise BadSource(
+            f"{path}: not {encoding.upper()} text though it starts as such (byte "
+            f"{e.start}): save {name} as UTF-8 text"
+        ) from e
+    logging.info("%s: read as %s text", path, encoding.upper().removesuffix("-SIG"))
+    text = text.removeprefix("\ufeff")
+    return _without_last_break([(n, t, None) for n, t in enumerate(LINE_BREAK.split(text), 1)])
+
+
+def _without_last_break(lines: list) -> list:
+    """`lines` less the empty piece after the file's last line break."""
+    return lines[:-1] if len(lines) > 1 and lines[-1][1] == "" else lines
 
 
 def _require_file(path: str, what: str) -> None:
