@@ -125,8 +125,8 @@ def test_bad_rows_and_missing_photos_are_named_together(tmp_path):
 
 def test_every_bad_photo_is_named_in_one_message(tmp_path):
     os.makedirs(tmp_path / "images")
-    for name in ("a.jpg", "b.jpg", "c.jpg"):
-        pf.save_rgb_jpeg(str(tmp_path / "images" / name))
+    for i, name in enumerate(("a.jpg", "b.jpg", "c.jpg")):  # distinct: copies would be grouped
+        pf.save_rgb_jpeg(str(tmp_path / "images" / name), value=(90, 160, 60 + 40 * i))
     for name in ("x.jpg", "y.jpg"):
         pf.save_not_a_photo(str(tmp_path / "images" / name))
     rows = ["a.jpg,3", "x.jpg,4", "b.jpg,5", "y.jpg,3", "c.jpg,4"]
