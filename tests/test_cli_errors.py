@@ -250,7 +250,7 @@ def real_cli_cases(tmp_path):
                 f"--config.data.dir={tmp_path / 'photos'}",
             ],
             2,
-            f"error: config.data.dir='{tmp_path / 'photos'}': no such folder",
+            f"error: --config.data.dir='{tmp_path / 'photos'}': no such folder",
         ),
         "weights": (
             [
@@ -261,7 +261,7 @@ def real_cli_cases(tmp_path):
                 f"--config.model.pretrained={tmp_path / 'weights'}",
             ],
             2,
-            f"error: config.model.pretrained='{tmp_path / 'weights'}': no converted weights at",
+            f"error: --config.model.pretrained='{tmp_path / 'weights'}': no converted weights at",
         ),
         "predict": (
             ["rsrl_jax.predict", f"--workdir={missing}", "photo.jpg"],
