@@ -42,16 +42,19 @@ DATA_SET_FIELDS = {
 def base_config() -> ml_collections.ConfigDict:
     """The paper's method with torchvision-sized AlexNet on 224px input."""
     c = ml_collections.ConfigDict()
-    c.seed = 0
+    c.seed = 0  # splits, initialisation, photo order, dropout (and the synthetic photos)
 
     c.data = ml_collections.ConfigDict()
-    c.data.name = "synthetic"  # or 'folder', 'ava', 'embeddings' (data.dir/embeddings.npz)
-    c.data.dir = ""
-    c.data.num_examples = 3100  # synthetic only
+    # The data set: 'synthetic' (embedded photos), or from data.dir 'folder', 'ava',
+    # 'embeddings' (data.dir/embeddings.npz)
+    c.data.name = "synthetic"
+    c.data.dir = ""  # the data set's folder ('folder', 'ava', 'embeddings'); '' for synthetic
+    c.data.num_examples = 3100  # synthetic only: how many photos
     c.data.label_noise = 0.1  # synthetic only: rater noise, in std of the latent quality
     c.data.image_size = 224  # the square side the network sees
     c.data.stored_size = 0  # side photos are decoded and stored at (random crops); 0 = image_size
-    c.data.on_bad_example = "error"  # or 'skip': leave bad photos/rows out, listed in skipped.jsonl
+    # 'error': stop at a bad photo or row; 'skip': leave it out, listed in skipped.jsonl
+    c.data.on_bad_example = "error"
     c.data.cache_dir = ""  # prepared records; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
     c.data.max_pixels = 89_478_485  # larger photos are refused as decompression bombs
     c.data.score_range = (1, 10)  # folder, embeddings: allowed integer scores, inclusive
@@ -60,7 +63,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.protocol = ml_collections.ConfigDict()
     c.protocol.folds = 5  # k of stratified k-fold; 1 = a single stratified split
-    c.protocol.test_fraction = 0.2  # only when folds == 1
+    c.protocol.test_fraction = 0.2  # the single split's test share (only when folds == 1)
     c.protocol.val_fraction = 0.1  # validation share inside each training fold
     c.protocol.max_folds = 0  # run only the first n folds (0 = all), e.g. for a quick look
     # Train the folds' rounds at once, one step vmapped over a fold axis (rsrl_jax.engine.rounds):
@@ -72,7 +75,7 @@ def base_config() -> ml_collections.ConfigDict:
     # feature vectors (data.name='embeddings'): 'mlp' (hidden layers of model.hidden_widths,
     # ReLU and dropout) or 'linear' (the N-way head alone).
     c.model.name = "alexnet"
-    c.model.hidden_widths = (512,)  # mlp only
+    c.model.hidden_widths = (512,)  # mlp only: the hidden layers' widths
     # resnet50 only: BatchNorm while fine-tuning. 'frozen': the pretrained running statistics
     # throughout, train and eval alike (the usual choice for small batches); 'updated': each
     # batch normalised with its own statistics and the running ones updated (momentum 0.9).
@@ -81,21 +84,21 @@ def base_config() -> ml_collections.ConfigDict:
     # or '' to train from scratch.
     c.model.pretrained = ""
     c.model.width = 1.0  # conv channel multiplier (1.0 = torchvision)
-    c.model.fc_dim = 4096  # alexnet only
-    c.model.dropout_rate = 0.5  # alexnet, mlp
+    c.model.fc_dim = 4096  # alexnet only: width of the fully connected layers fc6, fc7
+    c.model.dropout_rate = 0.5  # alexnet, mlp: dropout before each fully connected layer
     # 'bfloat16': activations and matmuls in bf16 for accelerators; parameters, optimizer
     # state, logits and loss stay float32.
     c.model.compute_dtype = "float32"
 
     c.train = ml_collections.ConfigDict()
     c.train.batch_size = 32  # global batch
-    c.train.eval_batch_size = 128
-    c.train.epochs_per_round = 10
-    c.train.first_round_epochs = 0  # 0 = epochs_per_round
+    c.train.eval_batch_size = 128  # photos per evaluation step (no effect on results)
+    c.train.epochs_per_round = 10  # training epochs of each round
+    c.train.first_round_epochs = 0  # round 1's epochs; 0 = epochs_per_round
     c.train.optimizer = "sgd"  # 'sgd' with momentum (the paper's sgdm) or 'adam'
-    c.train.learning_rate = 1e-3
-    c.train.momentum = 0.9
-    c.train.weight_decay = 5e-4
+    c.train.learning_rate = 1e-3  # the backbone's (the head's: times head_lr_multiplier)
+    c.train.momentum = 0.9  # sgd only
+    c.train.weight_decay = 5e-4  # L2 penalty on the weights
     c.train.head_lr_multiplier = 10.0  # the new N-way head learns faster (transfer learning)
     c.train.flip = True  # random horizontal flips
     c.train.random_crop = True  # random image_size crops of stored_size photos (else central)
@@ -104,10 +107,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.epoch_samples = "kept"
 
     c.rsrl = ml_collections.ConfigDict()
-    c.rsrl.rounds = 12
-    c.rsrl.num_majority = 3
-    c.rsrl.thresholds = (0.99, 0.99, 0.99)  # K1, K2, K3
-    c.rsrl.likelihood = "sigmoid"  # the paper's sigmoidal fuzzy membership of fc
+    c.rsrl.rounds = 12  # training rounds, each on the samples the previous one kept
+    c.rsrl.num_majority = 3  # the largest classes RSRL thins (below the data's class count)
+    c.rsrl.thresholds = (0.99, 0.99, 0.99)  # K1, K2, ...: one per majority class, in (0, 1]
+    c.rsrl.likelihood = "sigmoid"  # the paper's sigmoidal fuzzy membership of fc, or 'softmax'
     # Keep at least this many samples of each majority class, the most likely first (0 = the
     # paper: a round may drop a whole class).
     c.rsrl.min_keep_per_class = 0
@@ -122,19 +125,22 @@ def base_config() -> ml_collections.ConfigDict:
     # 'rsrl' (the paper), 'none' (all of D), 'hardness' (IHT), 'random_drop' (as many of each
     # majority class as RSRL keeps, drawn at random: the control for RSRL's choice of samples)
     c.method.selection = "rsrl"
-    c.method.loss = "cross_entropy"  # or 'weighted_cross_entropy', 'focal', 'logit_adjusted'
-    c.method.class_weights = "inverse_frequency"  # or 'effective_number' (Cui et al. 2019)
-    c.method.effective_number_beta = 0.999
-    c.method.focal_gamma = 2.0
-    c.method.logit_adjustment_tau = 1.0  # Menon et al. 2021
-    c.method.sampling = "uniform"  # or 'class_balanced': every class equally likely per draw
+    # 'cross_entropy', or 'weighted_cross_entropy', 'focal', 'logit_adjusted'
+    c.method.loss = "cross_entropy"
+    # weighted_cross_entropy: 'inverse_frequency' or 'effective_number' (Cui et al. 2019)
+    c.method.class_weights = "inverse_frequency"
+    c.method.effective_number_beta = 0.999  # effective_number's beta, in [0, 1)
+    c.method.focal_gamma = 2.0  # focal: the focusing exponent gamma
+    c.method.logit_adjustment_tau = 1.0  # logit_adjusted: tau (Menon et al. 2021)
+    # 'uniform', or 'class_balanced': every class equally likely per draw
+    c.method.sampling = "uniform"
     c.method.hardness_target = 0  # IHT: reduce classes to this size; 0 = the smallest class of D
 
     # How a round is measured (not how it trains). A photo is "good" when its score is above
     # good_threshold (AVA's convention: mean score > 5), for the binary accuracy of the
     # expected score (rsrl_jax.analysis.aesthetic).
     c.eval = ml_collections.ConfigDict()
-    c.eval.good_threshold = 5.0
+    c.eval.good_threshold = 5.0  # a photo is good when its score is above this
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every_steps = 200  # mid-round checkpoints for resume (0 = round ends only)
