@@ -113,8 +113,9 @@ def given_on_command_line() -> dict[str, str]:
 
 def lead(fields, given: dict[str, str]) -> str:
     """Which of `fields` (the ones a check relates, its own field first) a message leads with:
-    the first the command line set (`given`), else the check's own field."""
-    return next((field for field in fields if field in given), fields[0])
+    the one the command line set (`given`, the first written when several), else the check's
+    own field."""
+    return next((field for field in given if field in fields), fields[0])
 
 
 def named(config, field: str, given: dict[str, str]) -> str:
