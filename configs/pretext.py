@@ -28,9 +28,9 @@ def get_config():
     c.train.eval_batch_size = 256
     c.train.learning_rate = 1e-3  # Adam's peak rate
     c.train.weight_decay = 0.0
-    c.train.epochs = 30
+    c.train.epochs = 30  # passes over the pretext training photos
     c.pretext = ml_collections.ConfigDict()
     c.pretext.seed = 1000  # the corpus: photos of seeds 1000 (training), 1001 (held out)
-    c.pretext.num_train = 24000
-    c.pretext.num_heldout = 2000
+    c.pretext.num_train = 24000  # training photos (at least one batch)
+    c.pretext.num_heldout = 2000  # held-out photos the pretext accuracy is measured on
     return c

@@ -15,6 +15,7 @@ import jax
 import ml_collections
 from absl import logging
 
+from rsrl_jax import overrides
 from rsrl_jax.data import inputs
 from rsrl_jax.engine.train import BATCH_NORM, FEATURE_MODELS, MODELS
 from rsrl_jax.errors import ConfigError
@@ -46,16 +47,19 @@ DATA_SET_FIELDS = {
 def base_config() -> ml_collections.ConfigDict:
     """The paper's method with torchvision-sized AlexNet on 224px input."""
     c = ml_collections.ConfigDict()
-    c.seed = 0
+    c.seed = 0  # splits, initialisation, photo order, dropout (and the synthetic photos)
 
     c.data = ml_collections.ConfigDict()
-    c.data.name = "synthetic"  # or 'folder', 'ava', 'embeddings' (data.dir/embeddings.npz)
-    c.data.dir = ""
-    c.data.num_examples = 3100  # synthetic only
+    # The data set: 'synthetic' (embedded photos), or from data.dir 'folder', 'ava',
+    # 'embeddings' (data.dir/embeddings.npz)
+    c.data.name = "synthetic"
+    c.data.dir = ""  # the data set's folder ('folder', 'ava', 'embeddings'); '' for synthetic
+    c.data.num_examples = 3100  # synthetic only: how many photos
     c.data.label_noise = 0.1  # synthetic only: rater noise, in std of the latent quality
     c.data.image_size = 224  # the square side the network sees
     c.data.stored_size = 0  # side photos are decoded and stored at (random crops); 0 = image_size
-    c.data.on_bad_example = "error"  # or 'skip': leave bad photos/rows out, listed in skipped.jsonl
+    # 'error': stop at a bad photo or row; 'skip': leave it out, listed in skipped.jsonl
+    c.data.on_bad_example = "error"
     c.data.cache_dir = ""  # prepared records; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
     c.data.max_pixels = 89_478_485  # larger photos are refused as decompression bombs
     # Photos whose 64-bit perceptual hashes (pHash) differ in at most this many bits are
@@ -67,14 +71,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.score_range = (1, 10)  # folder, embeddings: allowed integer scores, inclusive
     # folder: the columns of scores.csv read, by their header names (any order, case and
     # spaces aside; other columns are ignored)
-    c.data.filename_column = "filename"
-    c.data.score_column = "score"
+    c.data.filename_column = "filename"  # folder: the header name of the photos' column
+    c.data.score_column = "score"  # folder: the header name of the scores' column
     c.data.ava_bins = ()  # ava: edges on the mean vote; () = class is the rounded mean vote
     c.data.ava_official_split = True  # ava: test on generic_test.jpgl when present (one fold)
 
     c.protocol = ml_collections.ConfigDict()
     c.protocol.folds = 5  # k of stratified k-fold; 1 = a single stratified split
-    c.protocol.test_fraction = 0.2  # only when folds == 1
+    c.protocol.test_fraction = 0.2  # the single split's test share (only when folds == 1)
     c.protocol.val_fraction = 0.1  # validation share inside each training fold
     c.protocol.max_folds = 0  # run only the first n folds (0 = all), e.g. for a quick look
     # Train the folds' rounds at once, one step vmapped over a fold axis (rsrl_jax.engine.rounds):
@@ -86,7 +90,7 @@ def base_config() -> ml_collections.ConfigDict:
     # feature vectors (data.name='embeddings'): 'mlp' (hidden layers of model.hidden_widths,
     # ReLU and dropout) or 'linear' (the N-way head alone).
     c.model.name = "alexnet"
-    c.model.hidden_widths = (512,)  # mlp only
+    c.model.hidden_widths = (512,)  # mlp only: the hidden layers' widths
     # resnet50 only: BatchNorm while fine-tuning. 'frozen': the pretrained running statistics
     # throughout, train and eval alike (the usual choice for small batches); 'updated': each
     # batch normalised with its own statistics and the running ones updated (momentum 0.9).
@@ -95,21 +99,21 @@ def base_config() -> ml_collections.ConfigDict:
     # or '' to train from scratch.
     c.model.pretrained = ""
     c.model.width = 1.0  # conv channel multiplier (1.0 = torchvision)
-    c.model.fc_dim = 4096  # alexnet only
-    c.model.dropout_rate = 0.5  # alexnet, mlp
+    c.model.fc_dim = 4096  # alexnet only: width of the fully connected layers fc6, fc7
+    c.model.dropout_rate = 0.5  # alexnet, mlp: dropout before each fully connected layer
     # 'bfloat16': activations and matmuls in bf16 for accelerators; parameters, optimizer
     # state, logits and loss stay float32.
     c.model.compute_dtype = "float32"
 
     c.train = ml_collections.ConfigDict()
     c.train.batch_size = 32  # global batch
-    c.train.eval_batch_size = 128
-    c.train.epochs_per_round = 10
-    c.train.first_round_epochs = 0  # 0 = epochs_per_round
+    c.train.eval_batch_size = 128  # photos per evaluation step (no effect on results)
+    c.train.epochs_per_round = 10  # training epochs of each round
+    c.train.first_round_epochs = 0  # round 1's epochs; 0 = epochs_per_round
     c.train.optimizer = "sgd"  # 'sgd' with momentum (the paper's sgdm) or 'adam'
-    c.train.learning_rate = 1e-3
-    c.train.momentum = 0.9
-    c.train.weight_decay = 5e-4
+    c.train.learning_rate = 1e-3  # the backbone's (the head's: times head_lr_multiplier)
+    c.train.momentum = 0.9  # sgd only
+    c.train.weight_decay = 5e-4  # L2 penalty on the weights
     c.train.head_lr_multiplier = 10.0  # the new N-way head learns faster (transfer learning)
     c.train.flip = True  # random horizontal flips
     c.train.random_crop = True  # random image_size crops of stored_size photos (else central)
@@ -118,10 +122,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.epoch_samples = "kept"
 
     c.rsrl = ml_collections.ConfigDict()
-    c.rsrl.rounds = 12
-    c.rsrl.num_majority = 3
-    c.rsrl.thresholds = (0.99, 0.99, 0.99)  # K1, K2, K3
-    c.rsrl.likelihood = "sigmoid"  # the paper's sigmoidal fuzzy membership of fc
+    c.rsrl.rounds = 12  # training rounds, each on the samples the previous one kept
+    c.rsrl.num_majority = 3  # the largest classes RSRL thins (below the data's class count)
+    c.rsrl.thresholds = (0.99, 0.99, 0.99)  # K1, K2, ...: one per majority class, in (0, 1]
+    c.rsrl.likelihood = "sigmoid"  # the paper's sigmoidal fuzzy membership of fc, or 'softmax'
     # Keep at least this many samples of each majority class, the most likely first (0 = the
     # paper: a round may drop a whole class).
     c.rsrl.min_keep_per_class = 0
@@ -136,19 +140,22 @@ def base_config() -> ml_collections.ConfigDict:
     # 'rsrl' (the paper), 'none' (all of D), 'hardness' (IHT), 'random_drop' (as many of each
     # majority class as RSRL keeps, drawn at random: the control for RSRL's choice of samples)
     c.method.selection = "rsrl"
-    c.method.loss = "cross_entropy"  # or 'weighted_cross_entropy', 'focal', 'logit_adjusted'
-    c.method.class_weights = "inverse_frequency"  # or 'effective_number' (Cui et al. 2019)
-    c.method.effective_number_beta = 0.999
-    c.method.focal_gamma = 2.0
-    c.method.logit_adjustment_tau = 1.0  # Menon et al. 2021
-    c.method.sampling = "uniform"  # or 'class_balanced': every class equally likely per draw
+    # 'cross_entropy', or 'weighted_cross_entropy', 'focal', 'logit_adjusted'
+    c.method.loss = "cross_entropy"
+    # weighted_cross_entropy: 'inverse_frequency' or 'effective_number' (Cui et al. 2019)
+    c.method.class_weights = "inverse_frequency"
+    c.method.effective_number_beta = 0.999  # effective_number's beta, in [0, 1)
+    c.method.focal_gamma = 2.0  # focal: the focusing exponent gamma
+    c.method.logit_adjustment_tau = 1.0  # logit_adjusted: tau (Menon et al. 2021)
+    # 'uniform', or 'class_balanced': every class equally likely per draw
+    c.method.sampling = "uniform"
     c.method.hardness_target = 0  # IHT: reduce classes to this size; 0 = the smallest class of D
 
     # How a round is measured (not how it trains). A photo is "good" when its score is above
     # good_threshold (AVA's convention: mean score > 5), for the binary accuracy of the
     # expected score (rsrl_jax.analysis.aesthetic).
     c.eval = ml_collections.ConfigDict()
-    c.eval.good_threshold = 5.0
+    c.eval.good_threshold = 5.0  # a photo is good when its score is above this
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every_steps = 200  # mid-round checkpoints for resume (0 = round ends only)
@@ -194,79 +201,156 @@ def result_changing_fields(recorded: dict, current: dict) -> list[str]:
     )
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
-    """Raise errors.ConfigError (a ValueError) naming the first field with a value the run
-    cannot use."""
+def _checker(config: ml_collections.ConfigDict, given: dict[str, str]):
+    """`check(ok, fields, why)`: ConfigError when not ok, led by the field the user set.
 
-    def check(ok: bool, field: str, why: str):
-        if not ok:
-            raise ConfigError(f"config.{field}={config[field]!r}: {why}")
+    `fields`: the check's own field, or a tuple of it and the fields the check relates; the
+    message leads with the one the command line set (`given`: `overrides.lead`), as
+    `--config.a.b=v`; without one, with the check's own field. `why`: the
+    reason, or {field: reason} worded for each lead; a lead without its own wording gets the
+    own field's value and reason after it.
+    """
 
-    check(config.data.name in DATA_SETS, "data.name", f"must be one of {DATA_SETS}")
-    check(
-        config.data.name != "synthetic" or not config.data.dir,
-        "data.dir",
-        "a photo folder is read with data.name='folder' or 'ava' (a folder of embeddings.npz "
-        "with 'embeddings'), but data.name='synthetic' trains on the embedded synthetic photos: "
-        "add --config.data.name=folder (or ava, embeddings), or leave data.dir empty",
+    def check(ok: bool, fields, why):
+        if ok:
+            return
+        fields = (fields,) if isinstance(fields, str) else tuple(fields)
+        reasons = why if isinstance(why, dict) else {fields[0]: why}
+        lead = overrides.lead(fields, given)
+        own = fields[0]
+        text = reasons.get(lead) or f"does not fit {own}={config[own]!r}: {reasons[own]}"
+        raise ConfigError(f"{overrides.named(config, lead, given)}: {text}")
+
+    return check
+
+
+def _numbers(values) -> bool:
+    """Whether `values` is a tuple or list of real numbers (not bools, not strings)."""
+    return isinstance(values, tuple | list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
     )
-    for warning in ignored_data_fields(config):
+
+
+def validate(config: ml_collections.ConfigDict, given: dict[str, str] | None = None) -> None:
+    """Raise errors.ConfigError (a ValueError) naming the first field with a value the run
+    cannot use, with the values it can take.
+
+    `given`: the fields the command line set (`overrides.given_on_command_line`, the default):
+    a check that relates two fields names the one the user set first.
+    """
+    given = overrides.given_on_command_line() if given is None else given
+    check = _checker(config, given)
+    data = config.data
+    check(config.seed >= 0, "seed", "must be an integer >= 0")
+    check(data.name in DATA_SETS, "data.name", f"must be one of {DATA_SETS}")
+    check(
+        data.name != "synthetic" or not data.dir,
+        ("data.dir", "data.name"),
+        {
+            "data.dir": "a photo folder is read with data.name='folder' or 'ava' (a folder of "
+            "embeddings.npz with 'embeddings'), but data.name='synthetic' trains on the "
+            "embedded synthetic photos: add --config.data.name=folder (or ava, embeddings), or "
+            "leave data.dir empty",
+            "data.name": f"trains on the embedded synthetic photos, but data.dir={data.dir!r} "
+            "names a folder to read: set data.name to 'folder', 'ava' or 'embeddings' to read "
+            "it, or --config.data.dir='' for the synthetic photos",
+        },
+    )
+    for warning in ignored_data_fields(config, given):
         logging.warning("%s", warning)
     check(
-        config.data.on_bad_example in ("error", "skip"),
+        data.on_bad_example in ("error", "skip"),
         "data.on_bad_example",
         "must be 'error' or 'skip'",
     )
-    if config.model.get("name") == "resnet50":
-        check(config.data.image_size >= 32, "data.image_size", "ResNet-50 needs at least 32 pixels")
-    else:
-        check(config.data.image_size >= 63, "data.image_size", "AlexNet needs at least 63 pixels")
+    model_name = config.model.get("name")
+    least, network = (32, "ResNet-50") if model_name == "resnet50" else (63, "AlexNet")
     check(
-        config.data.stored_size == 0 or config.data.stored_size >= config.data.image_size,
-        "data.stored_size",
-        f"must be 0 (= image_size) or at least data.image_size={config.data.image_size}",
+        data.image_size >= least,
+        ("data.image_size", "model.name"),
+        {
+            "data.image_size": f"{network} needs at least {least} pixels (model.name="
+            f"{model_name!r}; AlexNet 63, ResNet-50 32)",
+            "model.name": f"{network} needs data.image_size >= {least}, and it is "
+            f"{data.image_size}: set --config.data.image_size={least} or more",
+        },
     )
-    check(config.data.num_examples >= 1, "data.num_examples", "must be positive")
-    if config.data.name != "synthetic":
-        check(bool(config.data.dir), "data.dir", f"a {config.data.name} data set needs its folder")
-    check(config.data.max_pixels >= 1, "data.max_pixels", "must be positive")
+    check(
+        data.stored_size == 0 or data.stored_size >= data.image_size,
+        ("data.stored_size", "data.image_size"),
+        {
+            "data.stored_size": f"must be 0 (= image_size) or at least data.image_size="
+            f"{data.image_size}",
+            "data.image_size": f"must be at most data.stored_size={data.stored_size} (photos "
+            f"stored at that side are cropped to image_size): set --config.data.stored_size=0 "
+            f"(= image_size) or at least {data.image_size}",
+        },
+    )
+    check(data.num_examples >= 1, "data.num_examples", "must be >= 1")
+    check(data.label_noise >= 0, "data.label_noise", "must be >= 0 (0 = a noiseless rater)")
+    if data.name != "synthetic":
+        check(
+            bool(data.dir),
+            ("data.dir", "data.name"),
+            {
+                "data.dir": f"a {data.name} data set needs its folder: set "
+                "--config.data.dir=FOLDER",
+                "data.name": "reads its data from data.dir, which is empty: add "
+                "--config.data.dir=FOLDER (or data.name='synthetic' for the synthetic photos)",
+            },
+        )
+    check(data.max_pixels >= 1, "data.max_pixels", "must be >= 1")
     for field in ("data.filename_column", "data.score_column"):
-        check(bool(str(config[field]).strip()), field, "must name a column of scores.csv")
+        check(
+            bool(str(config[field]).strip()),
+            field,
+            "must name a column of scores.csv (defaults: 'filename', 'score')",
+        )
     check(
-        config.data.filename_column.strip().lower() != config.data.score_column.strip().lower(),
-        "data.score_column",
-        f"must be another column than data.filename_column={config.data.filename_column!r}",
+        data.filename_column.strip().lower() != data.score_column.strip().lower(),
+        ("data.score_column", "data.filename_column"),
+        {
+            "data.score_column": "must be another column than data.filename_column="
+            f"{data.filename_column!r}",
+            "data.filename_column": "must be another column than data.score_column="
+            f"{data.score_column!r}",
+        },
     )
     check(
-        isinstance(config.data.near_duplicate_distance, int)
-        and 0 <= config.data.near_duplicate_distance <= NEAR_DUPLICATE_MAX,
+        isinstance(data.near_duplicate_distance, int)
+        and 0 <= data.near_duplicate_distance <= NEAR_DUPLICATE_MAX,
         "data.near_duplicate_distance",
         f"must be an integer number of pHash bits, 0..{NEAR_DUPLICATE_MAX} (4: re-encoded "
         "and resized copies)",
     )
     check(
-        isinstance(config.data.group_near_duplicates, bool),
+        isinstance(data.group_near_duplicates, bool),
         "data.group_near_duplicates",
         "must be True or False",
     )
     check(
-        len(config.data.score_range) == 2
-        and all(isinstance(s, int) for s in config.data.score_range)
-        and config.data.score_range[0] <= config.data.score_range[1],
+        _numbers(data.score_range)
+        and len(data.score_range) == 2
+        and all(isinstance(s, int) for s in data.score_range)
+        and data.score_range[0] <= data.score_range[1],
         "data.score_range",
-        "must be two integers, the lowest first: (lowest, highest)",
+        "must be two integers, the lowest first: (lowest, highest), e.g. '(1,10)'",
     )
     check(
-        all(a < b for a, b in zip(config.data.ava_bins[:-1], config.data.ava_bins[1:], strict=True))
-        and all(1 < e <= 10 for e in config.data.ava_bins),
+        _numbers(data.ava_bins)
+        and all(a < b for a, b in zip(data.ava_bins[:-1], data.ava_bins[1:], strict=True))
+        and all(1 < e <= 10 for e in data.ava_bins),
         "data.ava_bins",
-        "must be increasing edges on the mean vote, within (1, 10]",
+        "must be increasing edges on the mean vote, within (1, 10], e.g. '(5.0,)' or () for "
+        "the rounded mean vote",
     )
-    check(config.protocol.folds >= 1, "protocol.folds", "must be >= 1")
+    check(config.protocol.folds >= 1, "protocol.folds", "must be >= 1 (1 = a single split)")
     check(0 < config.protocol.val_fraction < 1, "protocol.val_fraction", "must be in (0, 1)")
     check(0 < config.protocol.test_fraction < 1, "protocol.test_fraction", "must be in (0, 1)")
+    check(config.protocol.max_folds >= 0, "protocol.max_folds", "must be >= 0 (0 = all folds)")
     _check_model(config, check)
-    check(config.model.width > 0, "model.width", "must be positive")
+    check(config.model.width > 0, "model.width", "must be positive, e.g. 1.0 (torchvision)")
+    check(config.model.fc_dim >= 1, "model.fc_dim", "must be >= 1 (torchvision: 4096)")
     check(
         config.model.compute_dtype in COMPUTE_DTYPES,
         "model.compute_dtype",
@@ -276,35 +360,26 @@ def validate(config: ml_collections.ConfigDict) -> None:
         why = pretrained.problem(
             config.model.pretrained, config.model.width, config.model.fc_dim, config.model.name
         )
-        check(why is None, "model.pretrained", why)
-    check(config.train.batch_size >= 1, "train.batch_size", "must be >= 1")
-    check(config.train.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
-    check(config.train.epochs_per_round >= 1, "train.epochs_per_round", "must be >= 1")
-    check(config.train.optimizer in ("sgd", "adam"), "train.optimizer", "must be 'sgd' or 'adam'")
-    check(config.train.learning_rate > 0, "train.learning_rate", "must be positive")
-    check(config.train.head_lr_multiplier > 0, "train.head_lr_multiplier", "must be positive")
-    check(config.rsrl.rounds >= 1, "rsrl.rounds", "must be >= 1")
-    check(config.rsrl.num_majority >= 0, "rsrl.num_majority", "must be >= 0")
+        # The size or network the message names are fields the user may have set instead.
+        sizes = [f for f in ("model.width", "model.fc_dim", "model.name") if f in (why or "")]
+        check(why is None, ("model.pretrained", *sizes), why)
+    train = config.train
+    check(train.batch_size >= 1, "train.batch_size", "must be >= 1")
+    check(train.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
+    check(train.epochs_per_round >= 1, "train.epochs_per_round", "must be >= 1")
     check(
-        len(config.rsrl.thresholds) >= config.rsrl.num_majority,
-        "rsrl.thresholds",
-        f"needs one threshold per majority class ({config.rsrl.num_majority})",
+        train.first_round_epochs >= 0,
+        "train.first_round_epochs",
+        "must be >= 0 (0 = train.epochs_per_round)",
     )
+    check(train.optimizer in ("sgd", "adam"), "train.optimizer", "must be 'sgd' or 'adam'")
+    check(train.learning_rate > 0, "train.learning_rate", "must be positive")
+    check(0 <= train.momentum < 1, "train.momentum", "must be in [0, 1)")
+    check(train.weight_decay >= 0, "train.weight_decay", "must be >= 0")
+    check(train.head_lr_multiplier > 0, "train.head_lr_multiplier", "must be positive")
+    _check_rsrl(config, check)
     check(
-        all(0 < k <= 1 for k in config.rsrl.thresholds),
-        "rsrl.thresholds",
-        "each K must be in (0, 1]",
-    )
-    check(config.rsrl.likelihood in LIKELIHOODS, "rsrl.likelihood", f"must be one of {LIKELIHOODS}")
-    check(config.rsrl.min_keep_per_class >= 0, "rsrl.min_keep_per_class", "must be >= 0")
-    check(
-        0 <= config.rsrl.drop_quantile < 1,
-        "rsrl.drop_quantile",
-        "must be in [0, 1): 0 = the paper's absolute K, q drops about a share q of each "
-        "majority class",
-    )
-    check(
-        config.train.epoch_samples in sampling.EPOCH_SAMPLES,
+        train.epoch_samples in sampling.EPOCH_SAMPLES,
         "train.epoch_samples",
         f"must be one of {sampling.EPOCH_SAMPLES}",
     )
@@ -343,7 +418,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "eval.good_threshold",
         "must be a finite number: a photo is good when its score is above it (AVA: 5.0)",
     )
-    check(config.checkpoint.every_steps >= 0, "checkpoint.every_steps", "must be >= 0")
+    check(
+        config.checkpoint.every_steps >= 0,
+        "checkpoint.every_steps",
+        "must be >= 0 (0 = at round ends only)",
+    )
     check(
         config.checkpoint.keep in CHECKPOINT_KEEP,
         "checkpoint.keep",
@@ -358,14 +437,54 @@ def validate(config: ml_collections.ConfigDict) -> None:
             field,
             f"the global batch must be divisible by the {devices} devices",
         )
-    if config.data.name != "synthetic":
+    if data.name != "synthetic":
         check(
-            not (inputs.reads_features(config) and os.path.isfile(config.data.dir)),
-            "data.dir",
+            not (inputs.reads_features(config) and os.path.isfile(data.dir)),
+            ("data.dir", "data.name"),
             "the folder holding embeddings.npz, not a file: name the file embeddings.npz and "
             "pass its folder",
         )
-        check(os.path.isdir(config.data.dir), "data.dir", "no such folder")
+        check(os.path.isdir(data.dir), "data.dir", "no such folder")
+
+
+def _check_rsrl(config: ml_collections.ConfigDict, check) -> None:
+    """rsrl.*: one threshold K in (0, 1] per majority class."""
+    rsrl = config.rsrl
+    check(rsrl.rounds >= 1, "rsrl.rounds", "must be >= 1")
+    check(rsrl.num_majority >= 0, "rsrl.num_majority", "must be >= 0 (0 = no class is thinned)")
+    n, ks = rsrl.num_majority, rsrl.thresholds
+    check(
+        _numbers(ks) and all(0 < k <= 1 for k in ks),
+        "rsrl.thresholds",
+        f"must be numbers K in (0, 1], one per majority class, e.g. "
+        f"'({','.join(['0.99'] * (n if 1 < n <= 8 else 3))})'",
+    )
+    example = n if n <= 8 else len(ks) + 1
+    both = (
+        f"--config.rsrl.num_majority={example} "
+        f"--config.rsrl.thresholds='({','.join([str(ks[-1] if ks else 0.99)] * example)}"
+        f"{',' if example == 1 else ''})'"
+    )
+    check(
+        len(ks) >= n,
+        ("rsrl.thresholds", "rsrl.num_majority"),
+        {
+            "rsrl.thresholds": f"has {len(ks)} value(s), but rsrl.num_majority={n} needs one K "
+            f"in (0, 1] per majority class: give {n}, or set --config.rsrl.num_majority="
+            f"{len(ks)} or less",
+            "rsrl.num_majority": f"must be at most {len(ks)} (0 to {len(ks)}; also below the "
+            f"data's number of classes): rsrl.thresholds has {len(ks)} value(s), one K per "
+            f"majority class; to thin more classes set both, e.g. {both}",
+        },
+    )
+    check(rsrl.likelihood in LIKELIHOODS, "rsrl.likelihood", f"must be one of {LIKELIHOODS}")
+    check(rsrl.min_keep_per_class >= 0, "rsrl.min_keep_per_class", "must be >= 0")
+    check(
+        0 <= rsrl.drop_quantile < 1,
+        "rsrl.drop_quantile",
+        "must be in [0, 1): 0 = the paper's absolute K, q drops about a share q of each "
+        "majority class",
+    )
 
 
 PHOTO_MODELS = {"alexnet": "AlexNet", "resnet50": "ResNet-50"}  # model.name -> its name
@@ -373,29 +492,46 @@ PHOTO_MODELS = {"alexnet": "AlexNet", "resnet50": "ResNet-50"}  # model.name -> 
 
 def _check_model(config: ml_collections.ConfigDict, check) -> None:
     """model.name against the data's kind (photos or feature vectors), and its own fields."""
-    name = config.model.name
+    name, data_name = config.model.name, config.data.name
     check(name in MODELS, "model.name", f"must be one of {MODELS}")
     if inputs.reads_features(config):
         check(
             name in FEATURE_MODELS,
-            "model.name",
-            f"{PHOTO_MODELS.get(name, name)} reads photos, but data.name={inputs.EMBEDDINGS!r} "
-            "feeds feature vectors: "
-            "set --config.model.name=mlp or linear (configs/embeddings.py)",
+            ("model.name", "data.name"),
+            {
+                "model.name": f"{PHOTO_MODELS.get(name, name)} reads photos, but data.name="
+                f"{inputs.EMBEDDINGS!r} feeds feature vectors: set --config.model.name=mlp or "
+                "linear (configs/embeddings.py)",
+                "data.name": f"feeds feature vectors, but model.name={name!r} "
+                f"({PHOTO_MODELS.get(name, name)}) reads photos: set --config.model.name=mlp or "
+                "linear (configs/embeddings.py), or a data.name of photos: 'synthetic', "
+                "'folder' or 'ava'",
+            },
         )
         check(
             not config.model.pretrained,
-            "model.pretrained",
-            f"pretrained weights are AlexNet's; the {name} head over embeddings starts from "
-            "random init: set --config.model.pretrained=''",
+            ("model.pretrained", "data.name"),
+            {
+                "model.pretrained": f"pretrained weights are AlexNet's; the {name} head over "
+                "embeddings starts from random init: set --config.model.pretrained=''",
+                "data.name": f"feeds feature vectors to the {name} head, which starts from "
+                f"random init, but model.pretrained={config.model.pretrained!r} names AlexNet "
+                "weights: set --config.model.pretrained=''",
+            },
         )
     else:
         check(
             name not in FEATURE_MODELS,
-            "model.name",
-            f"reads feature vectors (data.name={inputs.EMBEDDINGS!r}), but data.name="
-            f"{config.data.name!r} feeds photos: set --config.model.name=alexnet, or "
-            "--config.data.name=embeddings with a folder of embeddings.npz",
+            ("model.name", "data.name"),
+            {
+                "model.name": f"reads feature vectors (data.name={inputs.EMBEDDINGS!r}), but "
+                f"data.name={data_name!r} feeds photos: set --config.model.name=alexnet "
+                "(or resnet50), or --config.data.name=embeddings with a folder of "
+                "embeddings.npz",
+                "data.name": f"feeds photos, but model.name={name!r} reads feature vectors "
+                f"(data.name={inputs.EMBEDDINGS!r}): set --config.model.name=alexnet (or "
+                "resnet50), or --config.data.name=embeddings",
+            },
         )
     check(
         config.model.get("batch_norm", "frozen") in BATCH_NORM,
@@ -416,38 +552,62 @@ def _check_model(config: ml_collections.ConfigDict, check) -> None:
             len(widths) >= 1
             and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths)
         ),
-        "model.hidden_widths",
-        "model.name='mlp' needs one or more positive integer widths, e.g. '(512,)' or "
-        "'(1024,256)' (model.name='linear' for none)",
+        ("model.hidden_widths", "model.name"),
+        {
+            "model.hidden_widths": "model.name='mlp' needs one or more positive integer "
+            "widths, e.g. '(512,)' or '(1024,256)' (model.name='linear' for none)",
+            "model.name": f"needs one or more positive integer model.hidden_widths, and they "
+            f"are {widths!r}: set e.g. --config.model.hidden_widths='(512,)', or "
+            "--config.model.name=linear for none",
+        },
     )
     check(0 <= config.model.dropout_rate < 1, "model.dropout_rate", "must be in [0, 1)")
 
 
-def validate_with_data(config: ml_collections.ConfigDict, class_scores, counts) -> None:
+# The data fields that decide how many classes the data have (validate_with_data).
+CLASS_FIELDS = ("data.name", "data.dir", "data.ava_bins", "data.score_range", "data.num_examples")
+
+
+def validate_with_data(
+    config: ml_collections.ConfigDict, class_scores, counts, given: dict[str, str] | None = None
+) -> None:
     """Raise errors.ConfigError naming the first field whose value does not fit the data's
     classes: `class_scores` [C] (the scores present, sorted) and `counts` [C] (photos each).
 
     The checks `validate` cannot make before the data are read. RSRL thins the
     `rsrl.num_majority` largest classes and keeps the rest, so it needs more classes than that.
     An `eval.good_threshold` that puts every score on one side is logged as a warning.
+    `given` as `validate`'s: a data field the command line set leads the message.
     """
+    given = overrides.given_on_command_line() if given is None else given
     num_classes = len(class_scores)
-    if config.rsrl.num_majority >= num_classes:
-        photos = dict(zip(class_scores, (int(c) for c in counts), strict=True))
-        raise ConfigError(
-            f"config.rsrl.num_majority={config.rsrl.num_majority}: must be below the number "
-            f"of classes in the data ({num_classes}: scores {tuple(class_scores)}, photos "
-            f"{photos}); set --config.rsrl.num_majority={num_classes - 1} or less"
-        )
+    n = config.rsrl.num_majority
+    photos = dict(zip(class_scores, (int(c) for c in counts), strict=True))
+    classes = f"{num_classes} classes (scores {tuple(class_scores)}, photos {photos})"
+    fix = f"set --config.rsrl.num_majority={num_classes - 1} or less (0 to {num_classes - 1})"
+    data_reason = (
+        f"the data have {classes}, but RSRL needs more classes than rsrl.num_majority={n}, "
+        f"the majority classes it thins: {fix}"
+    )
+    _checker(config, given)(
+        n < num_classes,
+        # A config file's data fields are its data set; one set on the command line leads.
+        ("rsrl.num_majority", *(f for f in CLASS_FIELDS if f in given)),
+        {
+            "rsrl.num_majority": f"must be below the number of classes in the data ({classes})"
+            f"; {fix}",
+            **dict.fromkeys(CLASS_FIELDS, data_reason),
+        },
+    )
     threshold, low, high = config.eval.good_threshold, min(class_scores), max(class_scores)
     if not low <= threshold < high:  # told, not refused: only one figure depends on it
         side = "good" if threshold < low else "not good"
         bins = " (with data.ava_bins the scores are bin indices)" if config.data.ava_bins else ""
         logging.warning(
-            "config.eval.good_threshold=%r does not split the data's scores %s%s: every photo "
-            "is %s, so binary_accuracy only counts the expected scores on that side; set "
-            "--config.eval.good_threshold=T with %s <= T < %s",
-            threshold,
+            "%s does not split the data's scores %s%s: every photo is %s, so binary_accuracy "
+            "only counts the expected scores on that side; set --config.eval.good_threshold=T "
+            "with %s <= T < %s",
+            overrides.named(config, "eval.good_threshold", given),
             tuple(class_scores),
             bins,
             side,
@@ -456,14 +616,15 @@ def validate_with_data(config: ml_collections.ConfigDict, class_scores, counts) 
         )
 
 
-def validate_pretext(config: ml_collections.ConfigDict) -> None:
+def validate_pretext(
+    config: ml_collections.ConfigDict, given: dict[str, str] | None = None
+) -> None:
     """Raise errors.ConfigError naming the first field of a `configs/pretext.py` config
-    (`python -m rsrl_jax.pretrain`) with a value pretraining cannot use."""
-
-    def check(ok: bool, field: str, why: str):
-        if not ok:
-            raise ConfigError(f"config.{field}={config[field]!r}: {why}")
-
+    (`python -m rsrl_jax.pretrain`) with a value pretraining cannot use; `given` as
+    `validate`'s."""
+    given = overrides.given_on_command_line() if given is None else given
+    check = _checker(config, given)
+    check(config.seed >= 0, "seed", "must be an integer >= 0")
     check(
         63 <= config.data.image_size <= 512,
         "data.image_size",
@@ -485,28 +646,45 @@ def validate_pretext(config: ml_collections.ConfigDict) -> None:
     check(config.pretext.seed >= 0, "pretext.seed", "must be >= 0")
     check(
         config.pretext.num_train >= config.train.batch_size,
-        "pretext.num_train",
-        f"must be at least one batch (train.batch_size={config.train.batch_size})",
+        ("pretext.num_train", "train.batch_size"),
+        {
+            "pretext.num_train": f"must be at least one batch (train.batch_size="
+            f"{config.train.batch_size}): {config.train.batch_size} or more",
+            "train.batch_size": f"must be at most pretext.num_train={config.pretext.num_train}"
+            f" (one batch of the pretext corpus): 1 to {config.pretext.num_train}",
+        },
     )
     check(config.pretext.num_heldout >= 1, "pretext.num_heldout", "must be >= 1")
 
 
-def ignored_data_fields(config: ml_collections.ConfigDict) -> list[str]:
+def ignored_data_fields(
+    config: ml_collections.ConfigDict, given: dict[str, str] | None = None
+) -> list[str]:
     """One line for each data.* field set (unlike base_config()) that data.name does not read.
 
     A config may set them for another data set (e.g. xiheaa.py's score_range, run with
-    --config.data.name=ava), so they are told, not refused.
+    --config.data.name=ava), so they are told, not refused. A line leads with data.name when
+    the command line set it and not the field (`given`, as `validate`'s).
     """
+    given = {} if given is None else given
     default, name = base_config().data, config.data.name
     lines = []
     for field, readers in DATA_SET_FIELDS.items():
         value = config.data[field]
         if name in readers or _comparable(value) == _comparable(default[field]):
             continue
-        lines.append(
-            f"config.data.{field}={value!r} is ignored: only data.name="
-            f"{' or '.join(repr(r) for r in readers)} reads it, and this run has data.name={name!r}"
-        )
+        only = " or ".join(repr(r) for r in readers)
+        this = overrides.named(config, f"data.{field}", given)
+        if overrides.lead((f"data.{field}", "data.name"), given) == "data.name":
+            lines.append(
+                f"{overrides.named(config, 'data.name', given)} ignores config.data.{field}="
+                f"{value!r}: only data.name={only} reads it"
+            )
+        else:
+            lines.append(
+                f"{this} is ignored: only data.name={only} reads it, and this run has "
+                f"data.name={name!r}"
+            )
     return lines
 
 

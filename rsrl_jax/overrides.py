@@ -88,3 +88,36 @@ def apply(config: ml_collections.ConfigDict, items: Iterable[str]) -> None:
         except ValueError as e:
             raise ConfigError(f"{item}: {e}") from None
         config.update_from_flattened_dict({field: value})
+
+
+def given_on_command_line() -> dict[str, str]:
+    """The config fields the command line set, in its order: {'rsrl.num_majority':
+    '--config.rsrl.num_majority'}; {} for a library caller (no command line parsed).
+
+    Messages lead with these (`lead`): the user wrote them and looks for them first.
+    """
+    from absl import flags
+    from ml_collections import config_flags
+    from ml_collections.config_flags.config_flags import is_config_flag
+
+    if not flags.FLAGS.is_parsed():
+        return {}
+    given = {}
+    for name in list(flags.FLAGS):
+        flag = flags.FLAGS[name]
+        if is_config_flag(flag):
+            for field in config_flags.get_override_values(flag):
+                given.setdefault(field, f"--{flag.name}.{field}")
+    return given
+
+
+def lead(fields, given: dict[str, str]) -> str:
+    """Which of `fields` (the ones a check relates, its own field first) a message leads with:
+    the one the command line set (`given`, the first written when several), else the check's
+    own field."""
+    return next((field for field in given if field in fields), fields[0])
+
+
+def named(config, field: str, given: dict[str, str]) -> str:
+    """`--config.a.b=v` as the command line set it, else `config.a.b=v` (from the config)."""
+    return f"{given.get(field, f'config.{field}')}={config[field]!r}"

@@ -111,7 +111,7 @@ def test_predict_on_a_new_file_and_the_one_line_mistakes(compared, tmp_path):
         "highlight": (1, f"error: {run}: no highlight regions: the network reads embeddings "),
         "embed": (2, f"error: --weights={run}: a run on embeddings (data.name='embeddings'): "),
         "missing": (1, f"error: {empty / 'embeddings.npz'}: missing; data.name='embeddings' "),
-        "alexnet": (2, "error: config.model.name='alexnet': AlexNet reads photos, but "),
+        "alexnet": (2, "error: --config.model.name='alexnet': AlexNet reads photos, but "),
     }
     for name, (code, start) in expected.items():
         result = results[name]

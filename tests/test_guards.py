@@ -17,9 +17,21 @@ from rsrl_jax.method import selection
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("rsrl.thresholds", (0.0, 0.99, 0.99), "config.rsrl.thresholds=(0.0, 0.99, 0.99): each K"),
-        ("rsrl.thresholds", (0.99, 1.5, 0.99), "config.rsrl.thresholds=(0.99, 1.5, 0.99): each K"),
-        ("rsrl.thresholds", (0.99, 0.99), "config.rsrl.thresholds=(0.99, 0.99): needs one"),
+        (
+            "rsrl.thresholds",
+            (0.0, 0.99, 0.99),
+            "config.rsrl.thresholds=(0.0, 0.99, 0.99): must be numbers K in (0, 1]",
+        ),
+        (
+            "rsrl.thresholds",
+            (0.99, 1.5, 0.99),
+            "config.rsrl.thresholds=(0.99, 1.5, 0.99): must be numbers K in",
+        ),
+        (
+            "rsrl.thresholds",
+            (0.99, 0.99),
+            "config.rsrl.thresholds=(0.99, 0.99): has 2 value(s), but rsrl.num_majority=3",
+        ),
         ("rsrl.rounds", 0, "config.rsrl.rounds=0: must be >= 1"),
         ("rsrl.likelihood", "tanh", "config.rsrl.likelihood='tanh': must be one of"),
         ("rsrl.min_keep_per_class", -1, "config.rsrl.min_keep_per_class=-1"),

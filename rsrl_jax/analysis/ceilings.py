@@ -24,6 +24,7 @@ import os
 
 import numpy as np
 
+from rsrl_jax import overrides
 from rsrl_jax.analysis import fold_stats, metrics, report
 from rsrl_jax.data import splits as splits_lib
 from rsrl_jax.data import synthetic
@@ -58,9 +59,10 @@ def ceilings(config) -> list[dict]:
     """Per fold: {fold, latent_quality, scene_factors} test macro F on `config`'s splits
     (those of its `seed`)."""
     if config.data.name != "synthetic":
+        named = overrides.named(config, "data.name", overrides.given_on_command_line())
         raise ConfigError(
-            f"config.data.name={config.data.name!r}: ceilings need the synthetic photos, "
-            "whose rater is known"
+            f"{named}: ceilings need the synthetic photos (data.name='synthetic'), whose rater "
+            "is known"
         )
     photos = synthetic.generate(
         config.data.num_examples, FACTOR_SIZE, config.seed, config.data.label_noise

@@ -70,8 +70,13 @@ _TRACEBACK_HELP = (
 )
 
 
-def run(main) -> None:
+def run(main, help_config: str | None = None) -> None:
     """Runs an absl `main` as a command; use it instead of `app.run(main)`.
+
+    `--help` (and --helpshort, --helpfull, -?) prints the command's flags and, for a command
+    that takes a config, the config's fields with their defaults and meanings, and exits 0:
+    the fields of --config's file, else of `help_config` (default `configs/demo.py`; a
+    command without a config flag lists fields only when given one).
 
     A mistake the user can fix ends the command with ONE line `error: ...` on stderr and exit
     status 2 (a flag, a config override or value, usage: `errors.ConfigError`) or 1 (data,
@@ -83,10 +88,56 @@ def run(main) -> None:
     if "traceback" not in flags.FLAGS:
         # Listed under the command's own flags in --help (absl names __main__ by argv[0]).
         flags.DEFINE_bool("traceback", False, _TRACEBACK_HELP, module_name=sys.argv[0])
+    if _help_asked(sys.argv):
+        _print_help(sys.argv, help_config)
+        sys.exit(0)
     try:
         app.run(_user_mistakes_as_errors(main), flags_parser=_parse_flags)
     except errors.UserError as e:
         _exit_with(e)
+
+
+HELP_FLAGS = ("help", "helpshort", "helpfull", "?")
+DEFAULT_HELP_CONFIG = "configs/demo.py"
+
+
+def _help_asked(argv: list[str]) -> str | None:
+    """The help flag in `argv` before any `--` (absl's own would exit 1), or None."""
+    for arg in argv[1:]:
+        if arg == "--":
+            return None
+        asked = re.fullmatch(r"--?(help|helpshort|helpfull|\?)", arg)
+        if asked:
+            return asked.group(1)
+    return None
+
+
+def _print_help(argv: list[str], help_config: str | None) -> None:
+    """absl's usage text (flags of the command; every module's with --helpfull), then the
+    config's fields (`config_help.listing`)."""
+    from rsrl_jax.cli import config_help
+
+    app.usage(shorthelp=_help_asked(argv) != "helpfull", writeto_stdout=True)
+    for flag in _config_flags():
+        given = _given_config_file(flag, argv)
+        file = config_help.find(given or help_config or DEFAULT_HELP_CONFIG)
+        if given and file is None:
+            print(f"\n--{flag.name}={given}: no such config file")
+            return
+        print("\n" + config_help.listing(file, default=not given, flag=flag.name))
+        return
+    if help_config is not None:
+        print("\n" + config_help.listing(config_help.find(help_config), default=True))
+
+
+def _given_config_file(flag, argv: list[str]) -> str | None:
+    """The config file `argv` gives `flag` (`--config=FILE` or `--config FILE`, no `:arg`)."""
+    name = re.escape(flag.name)
+    for i, arg in enumerate(argv[1:], 1):
+        given = re.fullmatch(rf"--?{name}=(.*)", arg)
+        if given or (re.fullmatch(rf"--?{name}", arg) and i + 1 < len(argv)):
+            return (given.group(1) if given else argv[i + 1]).split(":", 1)[0]
+    return None
 
 
 def _exit_with(error: errors.UserError) -> None:

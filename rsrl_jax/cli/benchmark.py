@@ -126,4 +126,4 @@ def write_figures(results: dict) -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, help_config="configs/demo.py")  # the fields --demo_overrides sets

@@ -11,7 +11,7 @@ import tempfile
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from rsrl_jax import cli, errors
+from rsrl_jax import cli, errors, overrides
 from rsrl_jax.bench.fold_benchmark import largest_gap, run_folds, warm_up
 from rsrl_jax.config import validate
 from rsrl_jax.data import splits
@@ -30,10 +30,16 @@ def main(argv):
     config.log.progress = False
     config.checkpoint.every_steps = 0  # both modes save round checkpoints only
     validate(config)
-    if config.protocol.folds < 2 or config.protocol.max_folds == 1:
+    given = overrides.given_on_command_line()
+    if config.protocol.folds < 2:
         raise errors.ConfigError(
-            f"config.protocol.folds={config.protocol.folds}: one fold has nothing to train in "
-            "parallel; compare with several, e.g. --config.protocol.folds=5"
+            f"{overrides.named(config, 'protocol.folds', given)}: one fold has nothing to train "
+            "in parallel; compare with several (2 or more), e.g. --config.protocol.folds=5"
+        )
+    if config.protocol.max_folds == 1:
+        raise errors.ConfigError(
+            f"{overrides.named(config, 'protocol.max_folds', given)}: one fold has nothing to "
+            "train in parallel; set 0 (all folds) or 2 or more"
         )
     with tempfile.TemporaryDirectory(prefix="rsrl_jax_fold_benchmark_") as root:
         experiment = rsrl.Experiment.build(config, root)

@@ -36,4 +36,4 @@ if __name__ == "__main__":
     config_flags.DEFINE_config_file("config", None, "Pretext config file.", lock_config=True)
     flags.DEFINE_string("out", None, "Output folder; default runs/<config name>.")
     flags.mark_flags_as_required(["config"])
-    cli.run(main)
+    cli.run(main, help_config="configs/pretext.py")

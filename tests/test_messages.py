@@ -1,0 +1,238 @@
+"""Messages name what the user set; --help lists the config's fields; `python -m rsrl_jax`
+lists the commands.
+
+A check that relates two fields leads with the one given on the command line
+(`--config.a.b=v`), with the values it can take; a library caller (no command line) gets the
+check's own field. The checks run in-process with `given` as the command line would pass it;
+one real command proves the command line reaches them.
+"""
+
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+from test_cli_errors import error_lines, run_together
+
+from conftest import tiny_config
+from rsrl_jax import config as config_lib
+from rsrl_jax.cli import config_help
+from rsrl_jax.errors import ConfigError
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def demo(overrides: dict):
+    from configs import demo
+
+    config = demo.get_config()
+    config.update_from_flattened_dict(overrides)
+    return config
+
+
+def refusal(check, config, given_fields=(), *args) -> str:
+    given = {f: f"--config.{f}" for f in given_fields}
+    with pytest.raises(ConfigError) as raised:
+        check(config, *args, given=given)
+    return str(raised.value)
+
+
+def test_the_issues_example_names_num_majority_first_with_its_allowed_values():
+    message = refusal(config_lib.validate, demo({"rsrl.num_majority": 99}), ["rsrl.num_majority"])
+    assert message.startswith("--config.rsrl.num_majority=99: must be at most 3 (0 to 3; ")
+    assert "rsrl.thresholds has 3 value(s)" in message
+    assert (
+        "set both, e.g. --config.rsrl.num_majority=4 "
+        "--config.rsrl.thresholds='(0.99,0.99,0.99,0.99)'" in message
+    )
+
+
+EMBEDDINGS = {"data.name": "embeddings", "data.dir": "/tmp", "model.pretrained": ""}
+MLP_WITHOUT_LAYERS = {**EMBEDDINGS, "model.name": "mlp", "model.hidden_widths": ()}
+# (the config's fields, the field given on the command line, what the message must also say)
+CROSS_FIELD = [
+    ({"data.dir": "/tmp"}, "data.dir", "add --config.data.name=folder"),
+    ({"data.dir": "/tmp"}, "data.name", "or --config.data.dir='' for the synthetic photos"),
+    ({"data.name": "folder"}, "data.name", "add --config.data.dir=FOLDER"),
+    ({"data.name": "folder"}, "data.dir", "set --config.data.dir=FOLDER"),
+    ({"data.image_size": 40}, "data.image_size", "AlexNet needs at least 63 pixels"),
+    ({"data.image_size": 40}, "model.name", "set --config.data.image_size=63 or more"),
+    ({"data.stored_size": 50}, "data.stored_size", "at least data.image_size=64"),
+    ({"data.stored_size": 50}, "data.image_size", "set --config.data.stored_size=0"),
+    ({"model.name": "mlp"}, "model.name", "set --config.model.name=alexnet"),
+    ({"model.name": "mlp"}, "data.name", "feeds photos, but model.name='mlp'"),
+    (MLP_WITHOUT_LAYERS, "model.hidden_widths", "one or more positive integer widths"),
+    (MLP_WITHOUT_LAYERS, "model.name", "set e.g. --config.model.hidden_widths='(512,)'"),
+    ({"data.name": "embeddings", "data.dir": "/tmp"}, "data.name", "set --config.model.name=mlp"),
+    ({"data.name": "embeddings", "data.dir": "/tmp"}, "model.name", "set --config.model.name=mlp"),
+    (
+        {"data.name": "embeddings", "data.dir": "/tmp", "model.name": "mlp"},
+        "model.pretrained",
+        "set --config.model.pretrained=''",
+    ),
+    (
+        {"data.name": "embeddings", "data.dir": "/tmp", "model.name": "mlp"},
+        "data.name",
+        "set --config.model.pretrained=''",
+    ),
+    ({"model.width": 1.0}, "model.width", "these weights are for --config.model.width=0.5"),
+    ({"model.fc_dim": 4096}, "model.fc_dim", "--config.model.fc_dim=512"),
+    ({"model.width": 1.0}, "model.pretrained", "these weights are for --config.model.width=0.5"),
+    ({"rsrl.num_majority": 5}, "rsrl.num_majority", "must be at most 3 (0 to 3"),
+    ({"rsrl.thresholds": (0.9,)}, "rsrl.thresholds", "--config.rsrl.num_majority=1 or less"),
+    ({"rsrl.thresholds": (0.9,)}, "rsrl.num_majority", "must be at most 1 (0 to 1"),
+    ({"rsrl.thresholds": ("(0.99,)*4",)}, "rsrl.thresholds", "must be numbers K in (0, 1]"),
+]
+
+
+@pytest.mark.parametrize(("fields", "given", "says"), CROSS_FIELD)
+def test_a_cross_field_check_leads_with_the_field_given(fields, given, says):
+    config = demo(fields)
+    message = refusal(config_lib.validate, config, [given])
+    assert message.startswith(f"--config.{given}={config[given]!r}: "), message
+    assert says in message
+    # Without a command line, the check's own field leads, named as the config's.
+    assert refusal(config_lib.validate, config).startswith("config.")
+
+
+def test_the_fields_a_check_relates_are_named_by_what_was_given_first():
+    config = demo({"rsrl.num_majority": 5, "rsrl.thresholds": (0.9, 0.9)})
+    both = ["rsrl.num_majority", "rsrl.thresholds"]
+    assert refusal(config_lib.validate, config, both).startswith("--config.rsrl.num_majority=5")
+    assert refusal(config_lib.validate, config, both[::-1]).startswith("--config.rsrl.thresh")
+
+
+def test_the_data_checks_lead_with_the_data_field_given():
+    config = tiny_config()
+    scores, counts = (0, 1), (30, 30)
+    check = config_lib.validate_with_data
+    message = refusal(check, config, ["rsrl.num_majority"], scores, counts)
+    assert message.startswith("--config.rsrl.num_majority=3: must be below the number of classes")
+    assert "set --config.rsrl.num_majority=1 or less (0 to 1)" in message
+    config.data.ava_bins = (5.0,)
+    message = refusal(check, config, ["data.ava_bins"], scores, counts)
+    assert message.startswith("--config.data.ava_bins=(5.0,): the data have 2 classes")
+    assert "rsrl.num_majority=3" in message and "(0 to 1)" in message
+    # A data field only the config file sets is the data set: num_majority leads.
+    assert refusal(check, config, (), scores, counts).startswith("config.rsrl.num_majority=3:")
+
+
+def test_the_pretext_check_leads_with_the_field_given():
+    from configs import pretext
+
+    config = pretext.get_config()
+    config.train.batch_size = 30000
+    message = refusal(config_lib.validate_pretext, config, ["train.batch_size"])
+    assert message.startswith("--config.train.batch_size=30000: must be at most pretext.num_tr")
+    assert "1 to 24000" in message
+    message = refusal(config_lib.validate_pretext, config, ["pretext.num_train"])
+    assert message.startswith("--config.pretext.num_train=24000: must be at least one batch")
+
+
+def test_a_single_field_check_states_the_values_it_takes():
+    for field, value, says in [
+        ("protocol.max_folds", -1, "must be >= 0 (0 = all folds)"),
+        ("train.momentum", 1.0, "must be in [0, 1)"),
+        ("seed", -1, "must be an integer >= 0"),
+        ("data.ava_bins", ("5",), "within (1, 10]"),
+    ]:
+        message = refusal(config_lib.validate, tiny_config({field: repr(value)}), [field])
+        assert message.startswith(f"--config.{field}={value!r}: ") and says in message
+
+
+def test_an_ignored_data_field_names_the_data_name_given():
+    config = demo({"data.name": "ava", "data.dir": "/tmp", "data.score_range": (0, 4)})
+    (line,) = config_lib.ignored_data_fields(config, {"data.name": "--config.data.name"})
+    assert line.startswith("--config.data.name='ava' ignores config.data.score_range=(0, 4): ")
+    (line,) = config_lib.ignored_data_fields(config)
+    assert line.startswith("config.data.score_range=(0, 4) is ignored: ")
+
+
+def every_config_file():
+    return [None, *sorted(str(p) for p in (ROOT / "configs").glob("*.py"))]
+
+
+@pytest.mark.parametrize("file", every_config_file())
+def test_every_config_field_has_a_meaning(file):
+    config = config_lib.base_config() if file is None else config_help.load(file)
+    meanings = config_help.meanings(file)
+    fields = config_lib.flatten(config.to_dict())
+    assert [f for f in fields if not meanings.get(f)] == []
+    text = config_help.listing(file, default=True)
+    assert "(undocumented)" not in text
+    for field in fields:
+        assert f"    {field} = " in text
+
+
+def test_the_listing_gives_each_default_and_meaning():
+    text = config_help.listing(config_help.find("configs/demo.py"), default=True)
+    assert text.startswith("Config fields (configs/demo.py; another with --config=FILE)")
+    lines = text.splitlines()
+    at = lines.index("    rsrl.thresholds = (0.99, 0.99, 0.99)")
+    assert "one per majority class, in (0, 1]" in lines[at + 1]
+    at = lines.index("    rsrl.rounds = 6")  # demo.py's value, the base's meaning
+    assert "training rounds" in lines[at + 1]
+    at = lines.index("    model.dropout_rate = 0.5")  # the base's meaning and demo.py's comment
+    assert "dropout" in lines[at + 1] and "(demo.py: torchvision's" in lines[at + 1]
+
+
+def forwarded_commands() -> set[str]:
+    """Every `python -m rsrl_jax.X` that forwards to a command of rsrl_jax/cli/."""
+    found = set()
+    for path in (ROOT / "rsrl_jax").rglob("*.py"):
+        if re.search(r"runpy\.run_module\(\s*[\"']rsrl_jax\.cli\.", path.read_text()):
+            found.add(path.relative_to(ROOT / "rsrl_jax").with_suffix("").as_posix())
+    return {name.replace("/", ".") for name in found if not name.endswith("__main__")}
+
+
+def test_help_exits_0_with_the_fields_and_the_package_lists_its_commands(tmp_path):
+    results = run_together(
+        {
+            "main": ["rsrl_jax.main", "--help"],
+            "compare": ["rsrl_jax.compare", "--config=configs/embeddings.py", "--helpfull"],
+            "pretrain": ["rsrl_jax.pretrain", "-?"],
+            "report": ["rsrl_jax.report", "--help"],
+            "bad": [
+                "rsrl_jax.main",
+                "--config=configs/demo.py",
+                f"--workdir={tmp_path / 'run'}",
+                "--config.rsrl.num_majority=99",
+            ],
+            "package": ["rsrl_jax"],
+        }
+    )
+    for name in ("main", "compare", "pretrain", "report", "package"):
+        assert results[name].returncode == 0, (name, results[name].stderr[-3000:])
+    main = results["main"].stdout
+    assert "--workdir" in main and "Config fields (configs/demo.py; " in main
+    assert "    rsrl.thresholds = (0.99, 0.99, 0.99)\n        K1, K2, ...: one per" in main
+    compare = results["compare"].stdout
+    assert "Config fields (configs/embeddings.py)" in compare and "model.name = 'mlp'" in compare
+    assert "absl.logging" in compare  # --helpfull: every module's flags
+    assert "pretext.num_train = 24000" in results["pretrain"].stdout
+    assert (
+        "--workdir" in results["report"].stdout and "Config fields" not in results["report"].stdout
+    )
+    bad = results["bad"]
+    assert bad.returncode == 2 and not (tmp_path / "run").exists()
+    (line,) = error_lines(bad.stderr)
+    assert line.startswith("error: --config.rsrl.num_majority=99: must be at most 3 ")
+    listed = dict(
+        re.match(r"  (\S+) +(.+)", line).groups()
+        for line in results["package"].stdout.splitlines()
+        if line.startswith("  ")
+    )
+    assert set(listed) == forwarded_commands() and "main" in listed
+    assert all(len(text) > 10 for text in listed.values())
+
+
+def test_the_package_refuses_an_argument_in_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "rsrl_jax", "main"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: 'main': run a command as python -m rsrl_jax.COMMAND (python -m rsrl_jax lists "
+        "them)\n"
+    )
