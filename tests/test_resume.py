@@ -71,10 +71,13 @@ def test_same_seed_same_metrics_and_rerun_of_a_finished_run_changes_nothing(refe
     again = tmp_path / "again"
     run_cli(again, OVERRIDES)
     assert (again / "metrics.jsonl").read_bytes() == (reference / "metrics.jsonl").read_bytes()
-    # Logging fields may change on resume; a finished run has nothing left to do.
+    # Logging fields may change on resume; a finished run has nothing left to do, and writes
+    # nothing (not even config.json: so a read-only workdir reruns too).
     before = (again / "metrics.jsonl").read_bytes()
     written = (again / "report" / "report.md").stat().st_mtime_ns
+    files = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in again.rglob("*")}
     result = run_cli(again, {**OVERRIDES, "log.progress": False})
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in again.rglob("*")} == files
     assert "rounds 1-3 done" in result.stderr
     assert "nothing to train" in result.stderr and "resuming at round" not in result.stderr
     assert (again / "metrics.jsonl").read_bytes() == before
@@ -161,3 +164,46 @@ def test_kill_during_a_save_leaves_the_previous_checkpoint_loadable(tmp_path):
     params, meta = checkpoints.restore_round(mngr, 1)
     np.testing.assert_array_equal(params["w"], np.arange(10, dtype=np.float32))
     assert meta == {"round": 1}
+
+
+# The run, with a SIGTERM sent to itself from inside round 1's training after its 13th batch
+# (mid-epoch 2): where the signal lands is then certain, not a race with the log.
+SIGTERM_AT_STEP = textwrap.dedent(
+    """
+    import os, runpy, signal, sys
+    from rsrl_jax.run.progress import Progress
+    update, calls = Progress.update, []
+    def update_and_signal(self, *args, **kwargs):
+        update(self, *args, **kwargs)
+        if self.desc == "fold 0 round 1 training":
+            calls.append(1)
+            if len(calls) == 13:
+                os.kill(os.getpid(), signal.SIGTERM)
+    Progress.update = update_and_signal
+    sys.argv = ["rsrl_jax.main"] + sys.argv[1:]
+    runpy.run_module("rsrl_jax.main", run_name="__main__")
+    """
+)
+
+
+def test_sigterm_mid_round_saves_that_step_and_stops_in_one_line_then_resumes_identically(
+    reference, tmp_path
+):
+    workdir = tmp_path / "terminated"
+    overrides = {**OVERRIDES, "checkpoint.every_steps": 0}  # the signal's own save, no other
+    cmd = [sys.executable, "-c", SIGTERM_AT_STEP, "--config=configs/demo.py"]
+    cmd += [f"--workdir={workdir}"] + [f"--config.{k}={v}" for k, v in overrides.items()]
+    stopped = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    assert "Traceback" not in stopped.stderr
+    assert stopped.stderr.splitlines()[-1] == (
+        "interrupted (SIGTERM) in fold 0 round 1 at step 13: the training state at step 13 "
+        f"was saved in {workdir}; run the same command to resume"
+    )
+    assert checkpoints.progress_manager(str(workdir), 0).all_steps() == [13]
+    assert read_records(workdir) == []
+
+    resumed = run_cli(workdir, overrides)
+    assert "fold 0 round 1: resuming at epoch 2 batch 4" in resumed.stderr
+    assert (workdir / "metrics.jsonl").read_bytes() == (reference / "metrics.jsonl").read_bytes()
+    assert_same_params(round_params(workdir, [1, 2, 3]), round_params(reference, [1, 2, 3]))

@@ -3,6 +3,7 @@
 import logging
 import os
 import re
+import signal
 import sys
 import traceback
 import warnings
@@ -11,18 +12,22 @@ from absl import app, flags
 from absl import logging as absl_logging
 
 from rsrl_jax import errors, overrides
+from rsrl_jax.run import stops
 
 
 class _QuietLibraries(logging.Filter):
     """Keeps INFO lines of this package; other libraries (Orbax is chatty) speak at WARNING.
 
     Orbax warns "Given directory is read only" for every read-only checkpoint manager, which
-    this package opens on purpose to load finished rounds' networks: that line is dropped.
+    this package opens on purpose to load finished rounds' networks: that line is dropped. So
+    is the traceback Orbax logs when a save's thread fails: the save raises the same error.
     """
 
     def filter(self, record):
         if record.getMessage().startswith("Given directory is read only"):
             return False
+        if "_SignalingThread.run() raised an exception" in record.getMessage():
+            return False  # Orbax's thread's error with its traceback: the caller raises it too
         return record.levelno >= logging.WARNING or f"{os.sep}rsrl_jax{os.sep}" in record.pathname
 
 
@@ -81,9 +86,11 @@ def run(main, help_config: str | None = None) -> None:
     A mistake the user can fix ends the command with ONE line `error: ...` on stderr and exit
     status 2 (a flag, a config override or value, usage: `errors.ConfigError`) or 1 (data,
     weights, a workdir's state: `errors.DataError`), without a traceback unless asked for
-    (--traceback or RSRL_JAX_TRACEBACK=1). Any other exception is unexpected and keeps its
-    traceback (exit 1), and so does an exception raised by a config file's own code (the
-    user's Python: the traceback names its line).
+    (--traceback or RSRL_JAX_TRACEBACK=1). A full disk or a folder that cannot be written is
+    such a mistake (`stops.disk_problem`, exit 1). SIGINT and SIGTERM end it with one line
+    saying what was saved, exit status 130 and 143 (`stops`). Any other exception is
+    unexpected and keeps its traceback (exit 1), and so does an exception raised by a config
+    file's own code (the user's Python: the traceback names its line).
     """
     if "traceback" not in flags.FLAGS:
         # Listed under the command's own flags in --help (absl names __main__ by argv[0]).
@@ -91,10 +98,18 @@ def run(main, help_config: str | None = None) -> None:
     if _help_asked(sys.argv):
         _print_help(sys.argv, help_config)
         sys.exit(0)
+    stops.install()
     try:
         app.run(_user_mistakes_as_errors(main), flags_parser=_parse_flags)
     except errors.UserError as e:
         _exit_with(e)
+    except KeyboardInterrupt as e:  # stops.Interrupted, or one raised before the handlers
+        sys.stdout.flush()
+        if traceback_wanted(sys.argv):
+            traceback.print_exception(e)
+        line = str(e) if isinstance(e, stops.Interrupted) else stops.stopped_line(signal.SIGINT)
+        print(line, file=sys.stderr, flush=True)
+        sys.exit(getattr(e, "exit_code", 128 + signal.SIGINT))
 
 
 HELP_FLAGS = ("help", "helpshort", "helpfull", "?")
@@ -159,13 +174,20 @@ def traceback_wanted(argv: list[str]) -> bool:
 
 def _user_mistakes_as_errors(main):
     """`main` with app.UsageError raised as ConfigError (absl would print the whole usage
-    text and exit 1)."""
+    text and exit 1), and a full disk or unwritable folder as one DataError line."""
 
     def wrapped(argv):
         try:
             return main(argv)
         except app.UsageError as e:
             raise errors.ConfigError(f"{e} (see --help)") from e
+        except errors.UserError:
+            raise
+        except Exception as e:
+            problem = stops.disk_problem(e)
+            if problem is None:
+                raise
+            raise problem from e
 
     return wrapped
 

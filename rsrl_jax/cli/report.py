@@ -8,12 +8,15 @@ from absl import app, flags
 from rsrl_jax import cli
 from rsrl_jax.analysis.fold_stats import ROUND_CHOICES
 from rsrl_jax.analysis.report import write_report
+from rsrl_jax.run import stops
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    print(write_report(flags.FLAGS.workdir, rule=flags.FLAGS.round_choice))
+    workdir = flags.FLAGS.workdir
+    stops.writing(workdir, "copy the workdir to a writable folder and run the report there")
+    print(write_report(workdir, rule=flags.FLAGS.round_choice))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from rsrl_jax.data import splits
 from rsrl_jax.engine import evaluation, fold_axis, placement, train
 from rsrl_jax.method import losses, sampling, selection
 from rsrl_jax.models import pretrained
-from rsrl_jax.run import checkpoints, retention
+from rsrl_jax.run import checkpoints, retention, stops
 from rsrl_jax.run.progress import Progress, images_left, rounds_status
 
 PARALLEL_PROGRESS_DIR = "folds_in_progress"
@@ -190,9 +190,12 @@ def run_group(exp, fold_splits: dict[int, splits.Split], parallel: bool) -> list
         # it: one copy of the parameters in memory while training (228 MB for AlexNet).
         state = start_state(exp, params)
         params = None
-        trained, stats = train_round(
-            exp, step, folds, label, round_, state, kept, sizes, progress_mngr
-        )
+        # SIGINT/SIGTERM: the loop saves where it stands and stops (one process only: the
+        # processes of a run could not agree on the step to stop at).
+        with stops.deferred(active=jax.process_count() == 1):
+            trained, stats = train_round(
+                exp, step, folds, label, round_, state, kept, sizes, progress_mngr
+            )
         del state  # donated to the steps
         train_s = time.perf_counter() - t0
         params = list(trained)
@@ -288,19 +291,13 @@ def train_round(exp, step, folds, label, round_, state, kept, sizes, progress_mn
             state, sums = step(state, sums, x, y, m, keys, class_terms)
             progress.update(int(mask.sum()), f"epoch {epoch}/{epochs}")
             done = (epoch - 1) * steps + b + 1
-            if every and done % every == 0 and done < epochs * steps:
+            due = every and done % every == 0 and done < epochs * steps
+            if due or stops.requested():
                 _check_folds(jax.device_get(sums), folds, round_, exp.workdir)
-                checkpoints.save_progress(
-                    progress_mngr,
-                    done,
-                    {"state": state, "sums": sums},
-                    {
-                        "folds": [f.index for f in folds],
-                        "round": round_,
-                        "epoch": epoch,
-                        "batch": b + 1,
-                    },
-                )
+                save = (progress_mngr, done, state, sums, folds, round_, epoch, b + 1)
+                _save_progress(*save)
+            if stops.requested():  # SIGINT/SIGTERM: the state is saved, as every_steps saves
+                raise _interrupted(folds, round_, done, exp.workdir)
         host = jax.device_get(sums)  # one host sync per epoch
         sums = None
         _check_folds(host, folds, round_, exp.workdir)
@@ -318,7 +315,30 @@ def train_round(exp, step, folds, label, round_, state, kept, sizes, progress_mn
             epochs_before + epoch,
             progress.line() if config.log.progress else None,
         )
+    if stops.requested():  # came while the last epoch's figures were taken
+        sums = placer.replicate(jax.tree.map(np.asarray, host))
+        _save_progress(progress_mngr, epochs * steps, state, sums, folds, round_, epochs, steps)
+        raise _interrupted(folds, round_, epochs * steps, exp.workdir)
     return fold_axis.unstack(state.params, k), stats
+
+
+def _save_progress(progress_mngr, done, state, sums, folds, round_, epoch, batch) -> None:
+    """The mid-round state after step `done` (batch `batch` of epoch `epoch`)."""
+    checkpoints.save_progress(
+        progress_mngr,
+        done,
+        {"state": state, "sums": sums},
+        {"folds": [f.index for f in folds], "round": round_, "epoch": epoch, "batch": batch},
+    )
+
+
+def _interrupted(folds, round_: int, done: int, workdir: str) -> stops.Interrupted:
+    signum = stops.requested()
+    label = f"fold{'s' if len(folds) > 1 else ''} {', '.join(str(f.index) for f in folds)}"
+    saved = f"the training state at step {done} was saved in {workdir}"
+    return stops.Interrupted(
+        signum, stops.stopped_line(signum, f"{label} round {round_} at step {done}", saved)
+    )
 
 
 def _check_folds(host_sums: dict, folds, round_: int, workdir: str) -> None:

@@ -29,7 +29,7 @@ from rsrl_jax.config import validate
 from rsrl_jax.data import builders, datasets, duplicates, inputs, splits
 from rsrl_jax.engine import compiler, fold_axis, placement, rounds, train
 from rsrl_jax.engine.evaluation import score_counts
-from rsrl_jax.run import contract, resume
+from rsrl_jax.run import contract, resume, stops
 from rsrl_jax.run.recorder import Recorder
 
 
@@ -134,6 +134,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, data=None) -> dict:
     `data`: the data set already loaded (`datasets.load(config)`), else loaded here.
     """
     validate(config)
+    stops.writing(workdir)  # an interruption or a full disk names it
     start = time.perf_counter()
     resume.check_config(config, workdir)  # before the data: a changed config stops at once
     exp = Experiment.build(config, workdir, data=data)

@@ -36,7 +36,7 @@ from rsrl_jax.config import base_config
 from rsrl_jax.data import inputs
 from rsrl_jax.engine import train
 from rsrl_jax.errors import DataError
-from rsrl_jax.run import contract
+from rsrl_jax.run import contract, stops
 
 # The POSIX portable file name characters and `/`: a path of these reaches every library
 # unchanged. Others are parsed by some: Orbax lists a checkpoint's per-process folders with
@@ -127,6 +127,8 @@ def _options(read_only: bool, **kw) -> ocp.CheckpointManagerOptions:
         kw["multiprocessing_options"] = ocp.options.MultiprocessingOptions(
             primary_host=me, active_processes={me}
         )
+    if not read_only:  # a save that a full disk or a kill cut short leaves a temporary folder
+        kw["cleanup_tmp_directories"] = True
     return ocp.CheckpointManagerOptions(
         create=not read_only,
         read_only=read_only,
@@ -159,11 +161,15 @@ def _manager_path(directory: str, read_only: bool) -> str:
 
 
 def save_round(mngr: ocp.CheckpointManager, round_: int, params, meta: dict) -> None:
-    mngr.save(
-        round_,
-        args=ocp.args.Composite(params=ocp.args.StandardSave(params), meta=ocp.args.JsonSave(meta)),
-    )
-    mngr.wait_until_finished()
+    """Saves a round whole: SIGINT/SIGTERM wait for the save's end (`stops.deferred`)."""
+    with stops.deferred():
+        mngr.save(
+            round_,
+            args=ocp.args.Composite(
+                params=ocp.args.StandardSave(params), meta=ocp.args.JsonSave(meta)
+            ),
+        )
+        mngr.wait_until_finished()
 
 
 def restore_round(mngr: ocp.CheckpointManager, round_: int, abstract_params=None):
@@ -197,10 +203,11 @@ def drop_rounds(mngr: ocp.CheckpointManager, rounds) -> None:
     """Deletes the checkpoints of `rounds`, each renamed into `TRASH` by Orbax first (atomic),
     then removed with whatever an earlier, interrupted deletion left there. Every process
     of the run calls it (Orbax's delete syncs them); process 0 deletes."""
-    empty_trash(mngr)
-    for r in rounds:
-        mngr.delete(r)
-    empty_trash(mngr)
+    with stops.deferred():
+        empty_trash(mngr)
+        for r in rounds:
+            mngr.delete(r)
+        empty_trash(mngr)
 
 
 def empty_trash(mngr: ocp.CheckpointManager) -> None:
@@ -222,19 +229,24 @@ def progress_manager_at(directory: str) -> ocp.CheckpointManager:
 
 
 def save_progress(mngr: ocp.CheckpointManager, step: int, state, meta: dict) -> None:
-    """`state` is any pytree of arrays (TrainState and the epoch's sums); `meta` JSON."""
-    mngr.save(
-        step,
-        args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-        force=True,
-    )
-    mngr.wait_until_finished()
+    """`state` is any pytree of arrays (TrainState and the epoch's sums); `meta` JSON. Saved
+    whole: a signal waits for the end (`stops.deferred`)."""
+    with stops.deferred():
+        mngr.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+            ),
+            force=True,
+        )
+        mngr.wait_until_finished()
 
 
 def clear_progress(mngr: ocp.CheckpointManager) -> None:
     """Drops the mid-round state once its round's checkpoint is saved."""
-    for step in mngr.all_steps():
-        mngr.delete(step)
+    with stops.deferred():
+        for step in mngr.all_steps():
+            mngr.delete(step)
 
 
 def close_progress(mngr: ocp.CheckpointManager) -> None:

@@ -20,6 +20,7 @@ from absl import logging
 
 from rsrl_jax.analysis import aesthetic
 from rsrl_jax.files import write_atomic
+from rsrl_jax.run import stops
 
 METRICS_FILE = "metrics.jsonl"
 TIMINGS_FILE = "timings.jsonl"
@@ -84,13 +85,21 @@ class Recorder:
         self.write_text(METRICS_FILE, "".join(json.dumps(r) + "\n" for r in records))
 
     def _append(self, name: str, line: dict, sync: bool = False) -> None:
+        """One whole line or none: a failed write (a full disk) is cut back to the lines
+        before it, and a signal waits for the line's end (`stops.deferred`)."""
         if not self.is_writer:
             return
-        with open(self.path(name), "a") as f:
-            f.write(json.dumps(line) + "\n")
-            if sync:  # the results: on disk before the next round starts
-                f.flush()
-                os.fsync(f.fileno())
+        data = memoryview((json.dumps(line) + "\n").encode())
+        with stops.deferred(), open(self.path(name), "ab", buffering=0) as f:
+            size = f.seek(0, os.SEEK_END)
+            try:
+                while data:  # unbuffered: nothing is left to flush after a failure
+                    data = data[f.write(data) :]
+                if sync:  # the results: on disk before the next round starts
+                    os.fsync(f.fileno())
+            except OSError:
+                f.truncate(size)
+                raise
 
     def scalars(self, fold: int, step: int, values: dict[str, float]) -> None:
         """TensorBoard scalars of one fold: `workdir/tensorboard/fold_F/`."""

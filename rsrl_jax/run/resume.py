@@ -140,10 +140,25 @@ def start_or_resume(
     os.makedirs(workdir, exist_ok=True)
     if record is not None:  # first: a workdir with a config.json has its data record
         identity.save(workdir, record)
-    recorder.write_text(CONFIG_FILE, config.to_json(indent=2))
+    records = recorded_records(workdir, config.protocol.parallel_folds)
+    if not (os.path.exists(config_path) and finished(records, config, len(fold_splits))):
+        # A finished run's record stands: no round runs under a new log.* or checkpoint.*
+        # (files already as they should be are not written: a rerun writes nothing).
+        recorder.write_text(CONFIG_FILE, config.to_json(indent=2))
     recorder.write_json(CLASSES_FILE, classes)
-    recorder.reset_metrics(recorded_records(workdir, config.protocol.parallel_folds))
+    recorder.reset_metrics(records)
     return fold_splits
+
+
+def finished(records: list[dict], config: ml_collections.ConfigDict, folds: int) -> bool:
+    """Whether `records` hold all `rsrl.rounds` of every fold this run does (of `folds`,
+    at most `protocol.max_folds`)."""
+    if config.protocol.max_folds > 0:
+        folds = min(folds, config.protocol.max_folds)
+    done = {}
+    for r in records:
+        done[r["fold"]] = max(done.get(r["fold"], 0), r["round"])
+    return all(done.get(f, 0) >= config.rsrl.rounds for f in range(folds))
 
 
 def recorded_records(workdir: str, round_by_round: bool = False) -> list[dict]:

@@ -1,0 +1,233 @@
+"""How a command stops on a signal or on a disk it cannot write: one line, nothing saved lost.
+
+SIGINT (Ctrl-C) and SIGTERM (a scheduler's preemption, `timeout`) set a flag (`install`).
+Training polls it at every step boundary (`requested`): the round loop saves the mid-round
+state as a `checkpoint.every_steps` save does, so that a resume is identical, and stops with
+`Interrupted`. Elsewhere (data preparation, compiling, evaluation, the report) the handler
+raises `Interrupted` at once, except inside `deferred()` (a checkpoint or results file being
+written), which it lets finish first. The CLI prints `Interrupted` as its one line, exit status
+130 (SIGINT) or 143 (SIGTERM). A second signal ends the process at once, from a thread that
+does not wait for the main thread to leave XLA or Orbax: checkpoints are written to a
+temporary folder and renamed, so what was saved before stays whole.
+
+A full disk, a quota, a read-only or forbidden folder (an OSError, or TensorStore's error
+text inside Orbax's) becomes one line naming the folder and what it needs (`disk_problem`).
+"""
+
+import contextlib
+import errno
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+
+from rsrl_jax import errors
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_state = {"signal": None, "defer": 0, "workdir": None, "remedy": None}
+_stop_lock = threading.Lock()
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT or SIGTERM; the message says what was saved. A
+    KeyboardInterrupt, so that no `except Exception` of a library swallows it."""
+
+    def __init__(self, signum: int, text: str):
+        super().__init__(text)
+        self.exit_code = 128 + signum
+
+
+def signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
+
+
+def install() -> None:
+    """Handles SIGINT and SIGTERM for this process (from the main thread; elsewhere, as a
+    command run inside a test's thread, Python's own handling stays)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in SIGNALS:
+        signal.signal(signum, _handle)
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    threading.Thread(target=_watch, args=(reader, writer), daemon=True).start()
+
+
+def _watch(reader, writer) -> None:
+    """Counts the signals as the OS delivers them (the wakeup fd is written even while the
+    main thread is inside XLA or Orbax): the second ends the process at once."""
+    del writer  # held so that the wakeup fd stays open
+    count = 0
+    while True:
+        for signum in reader.recv(64):
+            if signum in SIGNALS:
+                count += 1
+                if count >= 2:
+                    _stop_now(signum)
+
+
+def _handle(signum, frame) -> None:
+    del frame
+    if _state["signal"] is not None:
+        _stop_now(signum)
+    _state["signal"] = signum
+    if not _state["defer"]:
+        raise Interrupted(signum, stopped_line(signum))
+
+
+def _stop_now(signum: int) -> None:
+    with _stop_lock:  # one line, whichever of the thread and the handler comes first
+        print(
+            f"interrupted again ({signal_name(signum)}): stopped at once; what was saved "
+            "before is intact; run the same command to resume",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(128 + signum)
+
+
+def requested() -> int | None:
+    """The signal received (SIGINT or SIGTERM) or None: polled by the training loop."""
+    return _state["signal"]
+
+
+@contextlib.contextmanager
+def deferred(active: bool = True):
+    """A signal inside waits for the block to end (a save finishes whole); leaving the
+    outermost block with a signal pending raises `Interrupted`. `active=False`: no deferral
+    (a multi-process run, whose processes could not agree where to stop)."""
+    if not active:
+        yield
+        return
+    _state["defer"] += 1
+    try:
+        yield
+    finally:
+        _state["defer"] -= 1
+    if not _state["defer"] and _state["signal"] is not None:
+        raise Interrupted(_state["signal"], stopped_line(_state["signal"]))
+
+
+def writing(workdir: str | None, elsewhere: str = "use another --workdir") -> None:
+    """The folder this command writes (named by `stopped_line` and `disk_problem`);
+    `elsewhere`: the way out besides freeing space or permission there."""
+    _state["workdir"], _state["remedy"] = workdir, elsewhere
+
+
+def reset() -> None:
+    """Forgets a received signal and the workdir (tests)."""
+    _state.update(signal=None, defer=0, workdir=None, remedy=None)
+
+
+def stopped_line(signum: int, where: str = "", saved: str = "") -> str:
+    """`interrupted (SIGTERM) in WHERE: SAVED; run the same command to resume`; SAVED
+    defaults to what the workdir holds (`saved_text`)."""
+    head = f"interrupted ({signal_name(signum)})" + (f" in {where}" if where else "")
+    workdir = _state["workdir"]
+    if not saved and workdir is None:
+        return f"{head}: stopped before finishing; run the same command again"
+    return f"{head}: {saved or saved_text(workdir)}; run the same command to resume"
+
+
+def saved_text(workdir: str) -> str:
+    """What a run's workdir holds to resume from: each fold's last saved round and any
+    mid-round state (read from the folder names alone: quick, even under SIGTERM)."""
+    parts = []
+    folds = _numbered(workdir, r"fold_(\d+)")
+    for fold in folds:
+        rounds = _numbered(os.path.join(workdir, f"fold_{fold}"), r"round_(\d+)")
+        steps = _numbered(os.path.join(workdir, f"fold_{fold}", "in_progress"), r"step_(\d+)")
+        text = f"fold {fold} up to round {max(rounds)}" if rounds else ""
+        if steps:
+            text += (
+                " and " if text else f"fold {fold}: "
+            ) + f"a mid-round state (step {max(steps)})"
+        parts.append(text or f"fold {fold}: no round yet")
+    steps = _numbered(os.path.join(workdir, "folds_in_progress"), r"step_(\d+)")
+    if steps:
+        parts.append(f"the folds' mid-round state (step {max(steps)})")
+    if not any(p for p in parts if "no round yet" not in p):
+        return f"no round was finished yet in {workdir}"
+    return f"saved in {workdir}: " + "; ".join(parts)
+
+
+def _numbered(folder: str, pattern: str) -> list[int]:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(int(m.group(1)) for n in names if (m := re.fullmatch(pattern, n)))
+
+
+# errno -> what is wrong with the folder
+_DISK_ERRNOS = {
+    errno.ENOSPC: "no space left on the device of {folder}",
+    errno.EDQUOT: "the disk quota of {folder} is exceeded",
+    errno.EROFS: "{folder} is read-only",
+    errno.EACCES: "{folder} cannot be written by this user (permission denied)",
+    errno.EPERM: "{folder} cannot be written by this user (operation not permitted)",
+}
+_NEEDS = {
+    errno.ENOSPC: "free space",
+    errno.EDQUOT: "free space",
+    errno.EROFS: "make it writable",
+    errno.EACCES: "make it writable",
+    errno.EPERM: "make it writable",
+}
+# TensorStore's text inside Orbax's errors: ... Failed writing: "PATH": ... [os_error_code='28']
+_TS_CODE = re.compile(r"os_error_code='?(\d+)")
+_TS_PATH = re.compile(r'"(/[^"]*)"')  # the last quoted absolute path: the file itself
+
+
+def disk_problem(exc: BaseException) -> errors.DataError | None:
+    """A one-line DataError for a full disk, a quota, or a folder that cannot be written,
+    anywhere in `exc`'s chain (an OSError, or TensorStore's code in Orbax's error); None for
+    any other error."""
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
+            return _disk_error(e.errno, e.filename2 or e.filename)
+        code = _TS_CODE.search(str(e))
+        if code and int(code.group(1)) in _DISK_ERRNOS:
+            paths = _TS_PATH.findall(str(e))
+            return _disk_error(int(code.group(1)), paths[-1] if paths else None)
+    return None
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _disk_error(code: int, path) -> errors.DataError:
+    path = _what_was_written(os.fsdecode(path)) if path is not None else None
+    workdir = _state["workdir"]
+    inside = path is not None and workdir is not None and _is_under(path, workdir)
+    if inside or (path is None and workdir is not None):
+        folder, what = workdir, os.path.relpath(path, workdir) if path else None
+        remedy = f"{_NEEDS[code]}, or {_state['remedy']}"
+    else:
+        folder = os.path.dirname(path) if path else "the folder written"
+        what, remedy = path, f"{_NEEDS[code]}, or write elsewhere"
+    problem = _DISK_ERRNOS[code].format(folder=folder)
+    if what:
+        problem += f" (writing {what})"
+    return errors.DataError(f"{problem}: {remedy}; what was saved before is intact")
+
+
+def _what_was_written(path: str) -> str:
+    """The file or checkpoint a temporary name stands for: `fold_0/round_02` for Orbax's
+    `fold_0/round_02.orbax-checkpoint-tmp/params...`, `config.json` for `config.json.123.tmp`
+    (files.write_atomic)."""
+    path = re.sub(r"\.orbax-checkpoint-tmp.*$", "", path)
+    return re.sub(r"\.\d+\.tmp$", "", path)
+
+
+def _is_under(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
