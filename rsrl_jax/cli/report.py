@@ -1,6 +1,8 @@
 """Rebuilds a run's report from its metrics.jsonl.
 
-python -m rsrl_jax.report --workdir=DIR [--round_choice=per_fold|over_folds]
+python -m rsrl_jax.report --workdir=DIR [--round_choice=per_fold|over_folds] [--out=OUT]
+
+A reader: it never takes the workdir's lock, and with --out writes nothing into the workdir.
 """
 
 from absl import app, flags
@@ -13,7 +15,8 @@ from rsrl_jax.analysis.report import write_report
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    print(write_report(flags.FLAGS.workdir, rule=flags.FLAGS.round_choice))
+    f = flags.FLAGS
+    print(write_report(f.workdir, rule=f.round_choice, out=f.out))
 
 
 if __name__ == "__main__":
@@ -27,6 +30,12 @@ if __name__ == "__main__":
         "over_folds: the round with the best validation macro F averaged over the folds, "
         "for every fold (steadier, but each fold's validation part lies in other folds' "
         "test parts).",
+    )
+    flags.DEFINE_string(
+        "out",
+        None,
+        "Folder for report.md and its figures (created if missing); default WORKDIR/report. "
+        "Another folder leaves the workdir untouched (a read-only one, or one a run is writing).",
     )
     flags.mark_flags_as_required(["workdir"])
     cli.run(main)
