@@ -170,13 +170,13 @@ def take(workdir: str) -> _Held:
         raise errors.DataError(in_use_message(workdir, _holder_of_refusal(workdir))) from None
     except OSError as e:
         raise _unwritable(workdir, e) from e
-    holder = this_holder()
+    holder, holder_file = this_holder(), os.path.join(workdir, HOLDER_FILE)
     previous = read_holder(workdir)
     try:
-        write_atomic(os.path.join(workdir, HOLDER_FILE), json.dumps(holder, indent=1) + "\n")
+        write_atomic(holder_file, json.dumps(holder, indent=1) + "\n")
     except OSError as e:
         lock.release()
-        raise _unwritable(workdir, e) from e
+        raise _unwritable(workdir, OSError(e.errno, e.strerror, holder_file)) from e
     if previous is not None:
         logging.warning(
             "%s: took over the lock left by a run that ended without releasing it (%s)",
