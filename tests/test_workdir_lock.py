@@ -182,3 +182,58 @@ def test_two_runs_started_together_one_trains_the_other_is_refused(tmp_path):
     text = (out / "report.md").read_text()
     assert "highlights_fold0.png" in text and (out / "highlights_fold0.png").is_file()
     assert {p: p.stat().st_mtime_ns for p in workdir.rglob("*")} == before
+
+
+def test_both_processes_of_a_run_stop_with_the_line_when_the_workdir_is_held(tmp_path):
+    """Two jax.distributed processes of one run on a workdir another run holds: process 0 is
+    refused, and process 1 hears it and stops with the same line instead of waiting."""
+    workdir = str(tmp_path / "run")
+    held = workdir_lock.take(workdir)
+    try:
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            port = s.getsockname()[1]
+        env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "rsrl_jax.main", "--config=configs/demo.py"]
+                + [f"--workdir={workdir}", "--distributed=on", "--num_processes=2"]
+                + [f"--coordinator_address=localhost:{port}", f"--process_id={i}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+                env=env,
+            )
+            for i in (0, 1)
+        ]
+        results = []
+        for p in procs:  # neither may hang: each ends within the timeout
+            _, stderr = p.communicate(timeout=300)
+            results.append((p.returncode, stderr))
+    finally:
+        held.release()
+    line = f"error: {workdir} is in use by another run (host {socket.gethostname()}, "
+    line += f"process {os.getpid()}, "
+    for code, stderr in results:
+        assert code == 1, stderr[-3000:]
+        assert stderr.strip().splitlines()[-1].startswith(line), stderr[-3000:]
+    assert results[0][1].strip().splitlines()[-1] == results[1][1].strip().splitlines()[-1]
+
+
+def test_compare_and_study_refuse_a_folder_a_run_holds(tmp_path):
+    """A study or compare and a run on one folder exclude each other (refused before any run)."""
+    from conftest import tiny_config
+    from rsrl_jax.analysis import compare, study
+
+    held = workdir_lock.take(str(tmp_path))
+    try:
+        with pytest.raises(
+            errors.DataError, match=f"is in use by another run .*process {os.getpid()}"
+        ):
+            compare.compare(tiny_config(), str(tmp_path), ["plain"])
+        with pytest.raises(errors.DataError, match="is in use by another run"):
+            study.study(tiny_config(), str(tmp_path), ["plain"], [0], [0.1])
+    finally:
+        held.release()
+    assert os.listdir(tmp_path) == [workdir_lock.LOCK_FILE]  # no run started
