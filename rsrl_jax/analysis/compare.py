@@ -34,6 +34,7 @@ from rsrl_jax import errors
 from rsrl_jax.analysis import compare_table, report
 from rsrl_jax.engine import rsrl
 from rsrl_jax.files import write_atomic
+from rsrl_jax.run import workdir_lock
 
 # A method is one or more parts joined by '+'; each part sets `method.*` fields over the
 # baseline below (all of D every round, cross-entropy, uniform sampling).
@@ -95,6 +96,11 @@ def compare(
     if not methods:
         raise errors.ConfigError("--methods: name at least one method")
     configs = {m: method_config(config, m, equal_steps) for m in methods}  # bad names fail here
+    with workdir_lock.hold(workdir):  # the methods' runs lock their own folders too
+        return _compare(config, workdir, methods, configs, equal_steps)
+
+
+def _compare(config, workdir: str, methods: list[str], configs: dict, equal_steps: bool) -> dict:
     os.makedirs(workdir, exist_ok=True)
     start = time.perf_counter()
     for i, method in enumerate(methods):

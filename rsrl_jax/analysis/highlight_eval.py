@@ -143,10 +143,11 @@ def evaluate(workdir: str, fold: int = 0, round_: int | None = None, k: int = 1)
     }
 
 
-def write_evaluation(result: dict) -> str:
+def write_evaluation(result: dict, out: str | None = None) -> str:
     """Writes `evaluate`'s figures to <workdir>/report/highlight_eval_fold<fold>.json (the
-    result's own workdir and fold); returns the path."""
-    report = os.path.join(result["workdir"], "report")
+    result's own workdir and fold), or into `out` (a read-only workdir is only read); returns
+    the path."""
+    report = os.path.join(result["workdir"], "report") if out is None else out
     os.makedirs(report, exist_ok=True)
     path = os.path.join(report, f"highlight_eval_fold{result['fold']}.json")
     with open(path, "w") as f:

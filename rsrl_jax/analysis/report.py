@@ -17,6 +17,7 @@ With several folds each curve is the mean over folds with a band of one standard
 import glob
 import json
 import os
+import shutil
 
 import numpy as np
 
@@ -612,11 +613,15 @@ def markdown(
     return "\n".join(lines)
 
 
-def write_report(workdir: str, records: list[dict] | None = None, rule: str = "per_fold") -> str:
+def write_report(
+    workdir: str, records: list[dict] | None = None, rule: str = "per_fold", out: str | None = None
+) -> str:
     """Writes `workdir/report/` (figures and report.md) from the run's metrics; returns its path.
 
     `rule` (fold_stats.ROUND_CHOICES) picks each fold's round; summary.json and the networks
-    that predict and highlight use keep each fold's own choice whatever it is.
+    that predict and highlight use keep each fold's own choice whatever it is. `out`: another
+    folder for the report (the run's highlight panels are copied there), so that a read-only
+    workdir, or one a run is writing, is only read.
     """
     records = read_records(workdir) if records is None else records
     if not records:
@@ -627,8 +632,12 @@ def write_report(workdir: str, records: list[dict] | None = None, rule: str = "p
         config_json = f.read()
     chosen = fold_stats.chosen_rounds(records, rule)
     summary = fold_stats.summarize(records)
-    out = os.path.join(workdir, "report")
+    own = os.path.join(workdir, "report")
+    out = own if out is None else out
     os.makedirs(out, exist_ok=True)
+    if os.path.isdir(own) and not os.path.samefile(out, own):
+        for panel in glob.glob(os.path.join(glob.escape(own), "highlights_fold*.png")):
+            shutil.copy(panel, out)  # drawn by the run from its data: not redrawn here
     plot_macro_f1(records, chosen, os.path.join(out, FIGURES["macro_f1"]))
     plot_training_set_size(records, class_scores, os.path.join(out, FIGURES["training_set_size"]))
     for part in ("val", "test"):

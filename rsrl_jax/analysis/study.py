@@ -33,6 +33,7 @@ from rsrl_jax.analysis import aesthetic, compare, fold_stats, report, selection_
 from rsrl_jax.config import validate
 from rsrl_jax.engine import rsrl
 from rsrl_jax.files import write_atomic
+from rsrl_jax.run import workdir_lock
 
 DEFAULT_SEEDS = (0, 1, 2)
 DEFAULT_NOISE = (0.1, 0.5, 1.0)
@@ -213,6 +214,11 @@ def study(
     configs = {key: run_config(config, key[2], key[1], key[0], equal_steps) for key in grid}
     for run in configs.values():  # a bad --config value stops the study before any run
         validate(run)
+    with workdir_lock.hold(workdir):  # each run locks its own folder too
+        return _study(config, workdir, methods, seeds, noise, grid, configs, equal_steps)
+
+
+def _study(config, workdir: str, methods, seeds, noise, grid, configs, equal_steps) -> dict:
     os.makedirs(workdir, exist_ok=True)
     start = time.perf_counter()
     for i, key in enumerate(grid):

@@ -1,6 +1,6 @@
 """How much of the highlight falls on the subject (synthetic runs only).
 
-python -m rsrl_jax.highlight_eval --workdir=DIR [--fold=F] [--round=I] [--k=1]
+python -m rsrl_jax.highlight_eval --workdir=DIR [--fold=F] [--round=I] [--k=1] [--out=OUT]
 
 The library is `rsrl_jax.analysis.highlight_eval` (evaluate, write_evaluation, format_table).
 """
@@ -19,6 +19,12 @@ def define_flags():
         "Workdir of a finished run on synthetic data.",
         "Fold whose test photos and networks to use.",
     )
+    flags.DEFINE_string(
+        "out",
+        None,
+        "Folder for highlight_eval_fold<F>.json (created if missing); default WORKDIR/report. "
+        "Another folder leaves the workdir untouched.",
+    )
     flags.mark_flags_as_required(["workdir"])
 
 
@@ -27,7 +33,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     cli.quiet_libraries()
     result = evaluate(FLAGS.workdir, FLAGS.fold, FLAGS.round, FLAGS.k)
-    path = write_evaluation(result)
+    path = write_evaluation(result, FLAGS.out)
     print(format_table(result), flush=True)
     logging.info("figures written to %s", path)
 

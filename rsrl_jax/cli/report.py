@@ -1,6 +1,8 @@
 """Rebuilds a run's report from its metrics.jsonl.
 
-python -m rsrl_jax.report --workdir=DIR [--round_choice=per_fold|over_folds]
+python -m rsrl_jax.report --workdir=DIR [--round_choice=per_fold|over_folds] [--out=OUT]
+
+A reader: it never takes the workdir's lock, and with --out writes nothing into the workdir.
 """
 
 from absl import app, flags
@@ -14,9 +16,14 @@ from rsrl_jax.run import stops
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    workdir = flags.FLAGS.workdir
-    stops.writing(workdir, "copy the workdir to a writable folder and run the report there")
-    print(write_report(workdir, rule=flags.FLAGS.round_choice))
+    f = flags.FLAGS
+    if f.out:
+        stops.writing(f.out, "give another --out")
+    else:
+        stops.writing(
+            f.workdir, "write the report elsewhere with --out=DIR (the workdir is then only read)"
+        )
+    print(write_report(f.workdir, rule=f.round_choice, out=f.out))
 
 
 if __name__ == "__main__":
@@ -30,6 +37,12 @@ if __name__ == "__main__":
         "over_folds: the round with the best validation macro F averaged over the folds, "
         "for every fold (steadier, but each fold's validation part lies in other folds' "
         "test parts).",
+    )
+    flags.DEFINE_string(
+        "out",
+        None,
+        "Folder for report.md and its figures (created if missing); default WORKDIR/report. "
+        "Another folder leaves the workdir untouched (a read-only one, or one a run is writing).",
     )
     flags.mark_flags_as_required(["workdir"])
     cli.run(main)

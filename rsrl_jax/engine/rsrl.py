@@ -29,7 +29,7 @@ from rsrl_jax.config import validate
 from rsrl_jax.data import builders, datasets, duplicates, inputs, splits
 from rsrl_jax.engine import compiler, fold_axis, placement, rounds, train
 from rsrl_jax.engine.evaluation import score_counts
-from rsrl_jax.run import contract, resume, stops
+from rsrl_jax.run import contract, resume, stops, workdir_lock
 from rsrl_jax.run.recorder import Recorder
 
 
@@ -131,10 +131,16 @@ def _fold_step(train_step, mesh, k: int, options: tuple | None):
 def run(config: ml_collections.ConfigDict, workdir: str, data=None) -> dict:
     """Runs (or resumes) the whole experiment in `workdir`; returns the summary.
 
-    `data`: the data set already loaded (`datasets.load(config)`), else loaded here.
+    `data`: the data set already loaded (`datasets.load(config)`), else loaded here. The run
+    holds the workdir's lock throughout (`workdir_lock`): another writer there is refused.
     """
     validate(config)
     stops.writing(workdir)  # an interruption or a full disk names it
+    with workdir_lock.hold(workdir):
+        return _run(config, workdir, data)
+
+
+def _run(config: ml_collections.ConfigDict, workdir: str, data) -> dict:
     start = time.perf_counter()
     resume.check_config(config, workdir)  # before the data: a changed config stops at once
     exp = Experiment.build(config, workdir, data=data)
