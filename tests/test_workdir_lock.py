@@ -1,6 +1,7 @@
 """One writer per workdir: a second writer refused in one line, a killed holder's lock taken
 over, one lock for a multi-process run, readers that write nothing into the workdir."""
 
+import errno
 import json
 import logging
 import os
@@ -237,3 +238,20 @@ def test_compare_and_study_refuse_a_folder_a_run_holds(tmp_path):
     finally:
         held.release()
     assert os.listdir(tmp_path) == [workdir_lock.LOCK_FILE]  # no run started
+
+
+def test_a_read_only_workdir_is_read_without_the_lock(tmp_path, monkeypatch):
+    """A file system that refuses writes (EROFS) lets no run write: nothing to exclude, so a
+    finished run rerun goes on (and writes nothing); a new workdir there is one line."""
+
+    def refuse(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", self.lock_file)
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", refuse)
+    (tmp_path / "run").mkdir()
+    assert workdir_lock.take(str(tmp_path / "run")) is None
+    assert sorted(os.listdir(tmp_path / "run")) == []
+    with workdir_lock.hold(str(tmp_path / "run")):
+        pass
+    with pytest.raises(errors.DataError, match=r"^cannot lock .*new .*Read-only file system"):
+        workdir_lock.take(str(tmp_path / "new"))
