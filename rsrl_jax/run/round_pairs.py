@@ -23,6 +23,12 @@ def default_pair(chosen: int, k: int = DEFAULT_K) -> tuple[int, int]:
     return round_, round_ - k
 
 
+def pair_used(fold: int, rounds: tuple[int, int], chosen: bool) -> str:
+    """What highlight reads of a partial run, for its warning."""
+    how = " (the default: from the best on validation among the rounds that ran)" if chosen else ""
+    return f"comparing rounds {rounds[0]} and {rounds[1]} of fold {fold}{how}"
+
+
 def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = DEFAULT_K):
     """(I, I - k): the rounds to compare; I defaults to the round chosen on validation.
 
