@@ -337,16 +337,22 @@ def fold_records(workdir: str, fold: int) -> list[dict]:
         mngr.close()
 
 
+def not_run(workdir: str, fold: int, round_: int, trained: list[int]) -> str | None:
+    """Why `round_` of `fold` has no checkpoint when the run plans it but has not trained it
+    (`trained`: the fold's trained rounds, from its checkpoints); None otherwise."""
+    ran = [{"fold": fold, "round": r} for r in trained]
+    found = completeness.of_records(
+        ran, completeness.read_config(workdir), completeness.planned_folds(workdir)
+    )
+    return found.not_run(fold, round_)
+
+
 def missing_round(workdir: str, fold: int, round_: int, saved: list[int]) -> errors.DataError:
     """The error for a round without a checkpoint: one the run trained but did not keep
     (`checkpoint.keep='needed'`), or one it never had; `saved`: the fold's saved rounds."""
     trained = [r["round"] for r in fold_records(workdir, fold)] if saved else []
     if round_ not in trained:
-        why = completeness.of_records(
-            [{"fold": fold, "round": r} for r in trained],
-            completeness.read_config(workdir),
-            completeness.planned_folds(workdir),
-        ).not_run(fold, round_)
+        why = not_run(workdir, fold, round_, trained)
         if why:  # planned, but the run has not got there
             return errors.DataError(why)
         return errors.DataError(f"fold {fold} has no checkpoint of round {round_} (saved: {saved})")

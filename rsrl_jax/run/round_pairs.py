@@ -53,6 +53,15 @@ def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = DEF
         round_ = default_pair(chosen, k)[0]
         if round_ != chosen:
             if round_ not in saved:
+                trained = (
+                    [r["round"] for r in checkpoints.fold_records(workdir, fold)] if saved else []
+                )
+                why = checkpoints.not_run(workdir, fold, round_, trained)
+                if why:  # a partial run: not a round it failed to save
+                    raise errors.DataError(
+                        f"fold {fold}: the chosen round {chosen} has no round {chosen - k} to "
+                        f"compare with (k={k}), and {why}"
+                    )
                 raise errors.DataError(
                     f"fold {fold}: the chosen round {chosen} has no round {chosen - k} to compare "
                     f"with (k={k}), and no round {round_} was saved to use instead "
