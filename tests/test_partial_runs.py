@@ -237,7 +237,10 @@ def test_highlight_on_a_run_resumed_for_more_rounds_warns(tiny_run, tmp_path, ph
     assert warning.startswith(
         f"{workdir}: partial run: fold 0 has rounds 1-2 of rsrl.rounds=3 (round 3 did not run)"
     )
-    assert warning.endswith("; comparing rounds 2 and 1 of fold 0")
+    assert warning.endswith(
+        "finish it; comparing rounds 2 and 1 of fold 0 (the default: from the best on "
+        "validation among the rounds that ran)"
+    )
     with pytest.raises(errors.DataError, match="^round 3 of fold 0 did not run"):
         round_pairs.pair_rounds(str(workdir), 0, 3)
 
