@@ -309,7 +309,7 @@ def verdict(
     partial_rounds = extent is not None and extent.rounds_missing
     missing_folds = extent is not None and bool(extent.missing_folds)
     that_ran = " that ran" if missing_folds else ""
-    where = "on test" if k == 1 else f"on test (mean ± std over the {k} folds{that_ran})"
+    where = "on test" if k == 1 else f"on test (mean ± std over {k} folds{that_ran})"
     if list(rounds) == [1]:
         figures = ", ".join(f"{NAMES[n]} {_pm(versus['chosen'][n])}" for n in shown)
         if not partial_rounds:
