@@ -29,6 +29,7 @@ from rsrl_jax.analysis import fold_stats, metrics, report
 from rsrl_jax.data import splits as splits_lib
 from rsrl_jax.data import synthetic
 from rsrl_jax.errors import ConfigError, NotFound
+from rsrl_jax.run import completeness
 
 FACTOR_SIZE = 32  # the factors and scores do not depend on the size photos are rendered at
 
@@ -95,6 +96,8 @@ def run_figures(*workdirs: str) -> dict:
     """Runs' round 1 (train accuracy on D, test macro F) and chosen round (test macro F),
     each as fold_stats.mean_std over the folds of all `workdirs` (e.g. one run per seed)."""
     records = [r for w in workdirs for r in _tagged(report.read_records(w), w)]
+    for w in workdirs:  # its figures rest on the folds and rounds that ran
+        completeness.warn_if_partial(w)
     first = [r for r in records if r["round"] == 1]
     choice = fold_stats.chosen_rounds(records)
     chosen = report.chosen_records(records, choice)

@@ -34,7 +34,7 @@ from rsrl_jax import errors
 from rsrl_jax.analysis import compare_table, report
 from rsrl_jax.engine import rsrl
 from rsrl_jax.files import write_atomic
-from rsrl_jax.run import workdir_lock
+from rsrl_jax.run import completeness, workdir_lock
 
 # A method is one or more parts joined by '+'; each part sets `method.*` fields over the
 # baseline below (all of D every round, cross-entropy, uniform sampling).
@@ -119,20 +119,32 @@ def _compare(config, workdir: str, methods: list[str], configs: dict, equal_step
         )
         for m in methods
     }
+    extents = {m: completeness.of_workdir(os.path.join(workdir, m)) for m in methods}
+    partial = {m: e.line() for m, e in extents.items() if e.partial}
+    for method, line in partial.items():
+        logging.warning("%s: %s", os.path.join(workdir, method), line)
     steps = {m: s["steps"]["mean"] for m, s in summaries.items()}
     if len(set(steps.values())) > 1:
         logging.warning("the methods spent different optimizer steps per fold: %s", steps)
     with open(os.path.join(workdir, methods[0], "classes.json")) as f:
         class_scores = json.load(f)["class_scores"]
     out = {
-        "methods": {m: {"fields": method_fields(m), "workdir": m, **summaries[m]} for m in methods},
+        "methods": {
+            m: {
+                "fields": method_fields(m),
+                "workdir": m,
+                "completeness": extents[m].to_json(),
+                **summaries[m],
+            }
+            for m in methods
+        },
         "class_scores": class_scores,
         "equal_steps": equal_steps,
         "config": json.loads(config.to_json()),
     }
     write_atomic(os.path.join(workdir, "compare.json"), json.dumps(out, indent=2))
     compare_table.plot(summaries, class_scores, os.path.join(workdir, "compare.png"))
-    table = compare_table.markdown(summaries, class_scores, config, equal_steps)
+    table = compare_table.markdown(summaries, class_scores, config, equal_steps, partial)
     write_atomic(os.path.join(workdir, "compare.md"), table)
     logging.info(
         "compared %d methods in %.0fs:\n%s", len(methods), time.perf_counter() - start, table

@@ -81,7 +81,27 @@ def _cell(stat: dict, protocol: dict) -> str:
     return f"{honest} ({protocol['mean']:.3f})" if protocol["n"] else honest
 
 
-def markdown(summaries: dict, class_scores, config, equal_steps: bool) -> str:
+PARTIAL = " (partial)"  # after a method's name in every row of a partial run
+
+
+def partial_note(partial: dict[str, str], unit: str) -> list[str]:
+    """The lines that name each partial run (`partial`: name -> `Completeness.line`)."""
+    if not partial:
+        return []
+    return [
+        f"Rows marked{PARTIAL} are of a partial run: their figures rest on the {unit} and "
+        "rounds that ran (a round that did not run shows neither gain nor loss). "
+        + " ".join(f"`{name}`: {line}." for name, line in partial.items()),
+        "",
+    ]
+
+
+def markdown(
+    summaries: dict, class_scores, config, equal_steps: bool, partial: dict | None = None
+) -> str:
+    """compare.md; `partial`: method -> the line of its partial run (`run.completeness`),
+    named under the heading and marked in each of its rows."""
+    partial = partial or {}
     first = next(iter(summaries.values()))
     num_folds = len(first["folds"])
     majority = sorted({s for f in first["folds"] for s in f["majority_scores"]}, key=int)
@@ -102,6 +122,7 @@ def markdown(summaries: dict, class_scores, config, equal_steps: bool) -> str:
         f"set (scores {', '.join(majority)}); minority: the others. Group averages are over "
         "the classes with test samples.",
         "",
+        *partial_note(partial, "folds"),
         "| method | steps / fold | rounds chosen (val; test) | "
         + " | ".join(title for _, title in FIGURES)
         + " |",
@@ -113,7 +134,7 @@ def markdown(summaries: dict, class_scores, config, equal_steps: bool) -> str:
         on_test = ", ".join(str(f["on_test"]["round"]) for f in s["folds"])
         cells = [_cell(s["honest"][name], s["on_test"][name]) for name, _ in FIGURES]
         lines.append(
-            f"| {method} | {steps['mean']:.0f} | val: {rounds}; test: {on_test} | "
+            f"| {_name(method, partial)} | {steps['mean']:.0f} | val: {rounds}; test: {on_test} | "
             + " | ".join(cells)
             + " |"
         )
@@ -129,7 +150,7 @@ def markdown(summaries: dict, class_scores, config, equal_steps: bool) -> str:
             _cell(s["honest"]["recall"][str(c)], s["on_test"]["recall"][str(c)])
             for c in class_scores
         ]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_name(method, partial)} | " + " | ".join(cells) + " |")
     threshold = config.eval.good_threshold
     lines += [
         "",
@@ -144,7 +165,7 @@ def markdown(summaries: dict, class_scores, config, equal_steps: bool) -> str:
     ]
     for method, s in summaries.items():
         cells = [_cell(s["honest"][name], s["on_test"][name]) for name, _ in AESTHETIC]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_name(method, partial)} | " + " | ".join(cells) + " |")
     support = {
         str(c): sum(f["honest"]["support"][str(c)] for f in first["folds"]) for c in class_scores
     }
@@ -159,6 +180,10 @@ def markdown(summaries: dict, class_scores, config, equal_steps: bool) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _name(method: str, partial: dict) -> str:
+    return method + PARTIAL if method in partial else method
 
 
 def plot(summaries: dict, class_scores, path: str) -> None:

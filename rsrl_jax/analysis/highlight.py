@@ -31,8 +31,8 @@ from rsrl_jax.analysis.highlight_maps import (
     sizes_of,
 )
 from rsrl_jax.data import preprocess, user_photos
-from rsrl_jax.run import checkpoints
-from rsrl_jax.run.round_pairs import DEFAULT_K, pair_rounds
+from rsrl_jax.run import checkpoints, completeness
+from rsrl_jax.run.round_pairs import DEFAULT_K, pair_rounds, pair_used
 
 
 def _load_pair(workdir: str, fold: int, rounds: tuple[int, int]):
@@ -65,6 +65,7 @@ def highlight_photos(
     """
     rounds = pair_rounds(workdir, fold, round_, k)
     config, model, params_i, params_prev, scores = _load_pair(workdir, fold, rounds)
+    completeness.warn_if_partial(workdir, pair_used(fold, rounds, round_ is None))
     os.makedirs(out_dir, exist_ok=True)
     options = preprocess.photo_options(config)
     preprocess.log_photo_options(workdir, options)

@@ -45,8 +45,8 @@ from rsrl_jax.analysis.highlight_maps import (
 )
 from rsrl_jax.data import datasets, identity, splits
 from rsrl_jax.data.preprocess import center_crops
-from rsrl_jax.run import checkpoints
-from rsrl_jax.run.round_pairs import pair_rounds
+from rsrl_jax.run import checkpoints, completeness
+from rsrl_jax.run.round_pairs import pair_rounds, pair_used
 
 MAPS = {
     "diff": "|diff| of net_I vs net_(I-k), channel J",
@@ -80,6 +80,7 @@ def evaluate(workdir: str, fold: int = 0, round_: int | None = None, k: int = 1)
     rounds = pair_rounds(workdir, fold, round_, k)
     _, model, params_i, _ = checkpoints.load_network(workdir, fold, rounds[0])
     params_prev = checkpoints.load_network(workdir, fold, rounds[1])[2]
+    completeness.warn_if_partial(workdir, pair_used(fold, rounds, round_ is None))
     config = checkpoints.run_config(workdir)  # the run's data, splits and batch size
     logging.info("regenerating the run's data set (%s)", config.data.name)
     data = datasets.load(config)

@@ -20,11 +20,13 @@ import os
 import shutil
 
 import numpy as np
+from absl import logging
 
 from rsrl_jax import errors
 from rsrl_jax.analysis import aesthetic, fold_stats, selection_report, selection_truth
 from rsrl_jax.analysis.figures import new_figure
 from rsrl_jax.data import inputs
+from rsrl_jax.run import completeness
 
 LEVEL_BELOW = 0.01  # a mean test macro F difference smaller than this is "about level"
 
@@ -284,12 +286,19 @@ NAMES = {
 }
 
 
-def verdict(records, chosen: dict[int, int], num_majority: int) -> list[str]:
+def verdict(
+    records,
+    chosen: dict[int, int],
+    num_majority: int,
+    extent: completeness.Completeness | None = None,
+) -> list[str]:
     """The report's opening: the chosen round against round 1 on test, in words.
 
     Better or worse is read from the mean paired difference in test macro F (the figure the
     round is chosen on); whether it exceeds the folds' spread, from that difference's mean
-    against its std over folds. One split has no spread to compare with, and says so.
+    against its std over folds. One split has no spread to compare with, and says so. A
+    partial run (`extent`) is judged on the rounds and folds that ran, and says so: a round
+    that did not run shows neither gain nor loss.
     """
     versus = fold_stats.against_round1(records, chosen, num_majority)
     k = len(versus["folds"])
@@ -298,12 +307,24 @@ def verdict(records, chosen: dict[int, int], num_majority: int) -> list[str]:
     figures = ", ".join(
         f"{NAMES[n]} {_pm(versus['chosen'][n])} vs {_pm(versus['round1'][n])}" for n in shown
     )
-    where = "on test" if k == 1 else f"on test (mean ± std over {k} folds)"
+    partial_rounds = extent is not None and extent.rounds_missing
+    missing_folds = extent is not None and bool(extent.missing_folds)
+    that_ran = " that ran" if missing_folds else ""
+    where = "on test" if k == 1 else f"on test (mean ± std over {k} folds{that_ran})"
     if list(rounds) == [1]:
         figures = ", ".join(f"{NAMES[n]} {_pm(versus['chosen'][n])}" for n in shown)
+        if not partial_rounds:
+            gain = "no later round did better, so this run shows no gain from the later rounds"
+        elif all(len(rs) == 1 for rs in extent.done.values() if rs):
+            gain = "no later round ran, so this run says nothing yet about the later rounds"
+        else:
+            gain = (
+                "no later round that ran did better, so the rounds that ran show no gain over "
+                "round 1; the rounds that did not run are not judged"
+            )
         lines = [
-            "**Verdict.** The chosen round is round 1 itself: on validation no later round did "
-            f"better, so this run shows no gain from the later rounds ({where}: {figures})."
+            f"**Verdict.** The chosen round is round 1 itself: on validation {gain} ({where}: "
+            f"{figures})."
         ]
     else:
         if len(rounds) == 1:
@@ -316,10 +337,18 @@ def verdict(records, chosen: dict[int, int], num_majority: int) -> list[str]:
         # "better" for 0.002 reads stronger than anything such a gap can show.
         sign = int(np.sign(diff["mean"])) if abs(diff["mean"]) >= LEVEL_BELOW else 0
         relation = {-1: "worse than", 0: "about level with", 1: "better than"}[sign]
-        lines = [f"**Verdict.** {subject} {relation} round 1 {where}: {figures}."]
+        of_ran = "Of the rounds that ran, " if partial_rounds else ""
+        if of_ran:
+            subject = subject[0].lower() + subject[1:]
+        lines = [f"**Verdict.** {of_ran}{subject} {relation} round 1 {where}: {figures}."]
         if k == 1:
+            one = (
+                f"one fold of protocol.folds={extent.folds} (the others did not run)"
+                if missing_folds
+                else "one split (`protocol.folds=1`)"
+            )
             lines.append(
-                "With one split (`protocol.folds=1`) the fold-to-fold spread is unknown: "
+                f"With {one} the fold-to-fold spread is unknown: "
                 "nothing here tells this difference from the noise of one draw of the data."
             )
         else:
@@ -533,6 +562,7 @@ def markdown(
     config_json: str,
     extra_images,
     rule: str = "per_fold",
+    extent: completeness.Completeness | None = None,
 ) -> str:
     config = json.loads(config_json)
     num_majority = config["rsrl"]["num_majority"]
@@ -541,7 +571,9 @@ def markdown(
     chosen = chosen_records(records, chosen_by_fold)
     folds = len(summary["folds"])
     lines = ["# RSRL run report", ""]
-    lines += [" ".join(verdict(records, chosen_by_fold, num_majority)), ""]
+    if extent is not None and extent.partial:  # before any conclusion: what they rest on
+        lines += [f"**{extent.line()[0].upper()}{extent.line()[1:]}.**", ""]
+    lines += [" ".join(verdict(records, chosen_by_fold, num_majority, extent)), ""]
     lines += ["![macro F per round](macro_f1.png)", ""]
     lines += ["## How the round was chosen", ""]
     lines += [" ".join(round_choice(records, summary, chosen_by_fold, rule)), ""]
@@ -632,6 +664,9 @@ def write_report(
         config_json = f.read()
     chosen = fold_stats.chosen_rounds(records, rule)
     summary = fold_stats.summarize(records)
+    extent = completeness.of_workdir(workdir, records)
+    if extent.partial:
+        logging.warning("%s: %s", workdir, extent.line())
     own = os.path.join(workdir, "report")
     out = own if out is None else out
     os.makedirs(out, exist_ok=True)
@@ -659,5 +694,5 @@ def write_report(
     )
     path = os.path.join(out, "report.md")
     with open(path, "w") as f:
-        f.write(markdown(records, summary, class_scores, config_json, extra, rule))
+        f.write(markdown(records, summary, class_scores, config_json, extra, rule, extent))
     return path

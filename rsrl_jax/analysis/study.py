@@ -29,11 +29,18 @@ import numpy as np
 from absl import logging
 
 from rsrl_jax import errors
-from rsrl_jax.analysis import aesthetic, compare, fold_stats, report, selection_truth
+from rsrl_jax.analysis import (
+    aesthetic,
+    compare,
+    compare_table,
+    fold_stats,
+    report,
+    selection_truth,
+)
 from rsrl_jax.config import validate
 from rsrl_jax.engine import rsrl
 from rsrl_jax.files import write_atomic
-from rsrl_jax.run import workdir_lock
+from rsrl_jax.run import completeness, workdir_lock
 
 DEFAULT_SEEDS = (0, 1, 2)
 DEFAULT_NOISE = (0.1, 0.5, 1.0)
@@ -237,6 +244,15 @@ def _study(config, workdir: str, methods, seeds, noise, grid, configs, equal_ste
         }
         for n in noise
     }
+    extents = {
+        key: completeness.of_workdir(
+            os.path.join(workdir, run_dir(*key)), records[key[0]][key[2]][key[1]]
+        )
+        for key in grid
+    }
+    for key, extent in extents.items():
+        if extent.partial:
+            logging.warning("%s: %s", os.path.join(workdir, run_dir(*key)), extent.line())
     out = {
         "methods": {m: compare.method_fields(m) for m in methods},
         "seeds": seeds,
@@ -245,6 +261,7 @@ def _study(config, workdir: str, methods, seeds, noise, grid, configs, equal_ste
         "confidence": CONFIDENCE,
         "equal_steps": equal_steps,
         "noise": summarize(records, config.rsrl.num_majority),
+        **partial_runs(extents, len(seeds)),
         "config": json.loads(config.to_json()),
     }
     write_atomic(os.path.join(workdir, "study.json"), json.dumps(out, indent=2))
@@ -253,6 +270,21 @@ def _study(config, workdir: str, methods, seeds, noise, grid, configs, equal_ste
     write_atomic(os.path.join(workdir, "study.md"), table)
     logging.info("study of %d runs in %.0fs:\n%s", len(grid), time.perf_counter() - start, table)
     return out
+
+
+def partial_runs(extents: dict, seeds: int) -> dict:
+    """What the study's runs (`extents`: (noise, seed, method) -> `Completeness`) lack:
+    `partial_runs`, one entry per partial run with its line; `units_planned`, the seed x fold
+    units a figure would rest on with every fold run (None: unknown)."""
+    folds = [e.folds for e in extents.values() if e.folds is not None]
+    return {
+        "partial_runs": [
+            {"label_noise": n, "seed": s, "method": m, "line": e.line()}
+            for (n, s, m), e in extents.items()
+            if e.partial
+        ],
+        "units_planned": seeds * max(folds) if folds else None,
+    }
 
 
 def _stat(s: dict) -> str:
@@ -265,12 +297,15 @@ def _signed(x: float) -> str:
     return f"{round(x, 3) + 0.0:+.3f}"  # + 0.0: a difference that rounds to 0 is +0.000
 
 
-def _diff(d: dict | None) -> str:
+def _diff(d: dict | None, planned: int | None = None) -> str:
+    """A paired difference and its interval; with `planned` units (a study with partial
+    runs), how many pairs it rests on when fewer."""
     if d is None or not d["n"]:
         return "–"
+    pairs = f" (n={d['n']} of {planned})" if planned and d["n"] < planned else ""
     if d["low"] is None:
-        return _signed(d["mean"])
-    return f"{_signed(d['mean'])} [{_signed(d['low'])}, {_signed(d['high'])}]"
+        return _signed(d["mean"]) + pairs
+    return f"{_signed(d['mean'])} [{_signed(d['low'])}, {_signed(d['high'])}]{pairs}"
 
 
 def _pct(share) -> str:
@@ -283,6 +318,9 @@ def markdown(out: dict, config) -> str:
     folds = len({u["fold"] for u in first["units"]})
     synthetic = config.data.name == "synthetic"
     levels = ", ".join(f"{n:g}" for n in noise)
+    partial = out.get("partial_runs") or []
+    planned = out.get("units_planned") if partial else None  # n shown only where runs lack
+    marked = {(f"{p['label_noise']:g}", p["method"]) for p in partial}
     lines = [
         "# RSRL over seeds and rater noise" if synthetic else "# RSRL over seeds",
         "",
@@ -301,6 +339,17 @@ def markdown(out: dict, config) -> str:
         f"{config.rsrl.num_majority} largest classes of each fold's D.",
         "",
     ]
+    if partial:
+        lines += [
+            f"Rows marked{compare_table.PARTIAL} hold a partial run: their figures rest on the "
+            "folds and rounds that ran, and each difference to `plain` says on how many paired "
+            f"units (n) it rests when fewer than the {planned} planned. "
+            + " ".join(
+                f"`{run_dir(p['label_noise'], p['seed'], p['method'])}`: {p['line']}."
+                for p in partial
+            ),
+            "",
+        ]
     for key, cells in out["noise"].items():
         lines += [
             f"## Rater noise {key}" if synthetic else "## Results",
@@ -316,12 +365,15 @@ def markdown(out: dict, config) -> str:
                 if sel is None
                 else f"{_pct(sel['dropped'])} / {_pct(sel['kept'])} ({_pct(sel['chance'])})"
             )
+            name = method + (compare_table.PARTIAL if (key, method) in marked else "")
             lines.append(
-                f"| {method} | " + " | ".join(_stat(cell[n]) for n in FIGURES) + f" | {truth} |"
+                f"| {name} | " + " | ".join(_stat(cell[n]) for n in FIGURES) + f" | {truth} |"
             )
             if cell["diff"] is not None:
                 lines.append(
-                    "| − plain | " + " | ".join(_diff(cell["diff"][n]) for n in FIGURES) + " | |"
+                    "| − plain | "
+                    + " | ".join(_diff(cell["diff"][n], planned) for n in FIGURES)
+                    + " | |"
                 )
         lines += [
             "",
@@ -335,10 +387,13 @@ def markdown(out: dict, config) -> str:
             "| --- | " + " | ".join("---" for _ in AESTHETIC) + " |",
         ]
         for method, cell in cells.items():
-            lines.append(f"| {method} | " + " | ".join(_stat(cell[n]) for n in AESTHETIC) + " |")
+            name = method + (compare_table.PARTIAL if (key, method) in marked else "")
+            lines.append(f"| {name} | " + " | ".join(_stat(cell[n]) for n in AESTHETIC) + " |")
             if cell["diff"] is not None:
                 lines.append(
-                    "| − plain | " + " | ".join(_diff(cell["diff"][n]) for n in AESTHETIC) + " |"
+                    "| − plain | "
+                    + " | ".join(_diff(cell["diff"][n], planned) for n in AESTHETIC)
+                    + " |"
                 )
         lines.append("")
     lines += [

@@ -26,7 +26,13 @@ import numpy as np
 from rsrl_jax.analysis import aesthetic
 from rsrl_jax.data import embeddings, inputs, preprocess, user_photos
 from rsrl_jax.engine import placement, train
-from rsrl_jax.run import checkpoints
+from rsrl_jax.run import checkpoints, completeness
+
+
+def using(fold: int, round_: int, chosen: bool) -> str:
+    """What a command reads of a partial run, for its warning."""
+    how = ", the best on validation among the rounds that ran" if chosen else ""
+    return f"using round {round_} of fold {fold}{how}"
 
 
 def prediction(path: str, logits: np.ndarray, class_scores) -> dict:
@@ -57,8 +63,10 @@ def predict(
     standing for its files (`recursive`: and its subfolders'); for a run on embeddings, files
     of embeddings or folders of an embeddings.npz.
     """
-    round_ = checkpoints.chosen_round(workdir, fold) if round_ is None else round_
+    chosen = round_ is None
+    round_ = checkpoints.chosen_round(workdir, fold) if chosen else round_
     config, model, params, class_scores = checkpoints.load_network(workdir, fold, round_)
+    completeness.warn_if_partial(workdir, using(fold, round_, chosen))
     view = inputs.of_network(config, params)
     eval_step = train.make_eval_step(model, view)
     placer = placement.BatchPlacer(placement.make_mesh(jax.devices()[:1]))

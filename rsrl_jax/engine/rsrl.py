@@ -29,7 +29,7 @@ from rsrl_jax.config import validate
 from rsrl_jax.data import builders, datasets, duplicates, inputs, splits
 from rsrl_jax.engine import compiler, fold_axis, placement, rounds, train
 from rsrl_jax.engine.evaluation import score_counts
-from rsrl_jax.run import contract, resume, stops, workdir_lock
+from rsrl_jax.run import completeness, contract, resume, stops, workdir_lock
 from rsrl_jax.run.recorder import Recorder
 
 
@@ -171,6 +171,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, data) -> dict:
     report_file = os.path.join(workdir, "report", "report.md")
     redraw = len(records) > recorded or not os.path.exists(report_file)
     summary = fold_stats.summarize(records)
+    summary["completeness"] = completeness.of_workdir(workdir, records).to_json()  # partial?
     for s in summary["folds"]:
         logging.info(
             "fold %d: chosen round %d (val macro F %.3f, test macro F %.3f); round 1: val %.3f "

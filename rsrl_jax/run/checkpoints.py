@@ -32,11 +32,12 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from rsrl_jax import errors
+from rsrl_jax.analysis import fold_stats
 from rsrl_jax.config import base_config
 from rsrl_jax.data import inputs
 from rsrl_jax.engine import train
 from rsrl_jax.errors import DataError
-from rsrl_jax.run import contract, stops
+from rsrl_jax.run import completeness, contract, stops
 
 # The POSIX portable file name characters and `/`: a path of these reaches every library
 # unchanged. Others are parsed by some: Orbax lists a checkpoint's per-process folders with
@@ -296,15 +297,31 @@ def _check_fold(workdir: str, fold: int) -> None:
     if not os.path.isdir(workdir):
         raise errors.NotFound(f"{workdir} not found: no run's workdir there")
     if not os.path.isdir(fold_dir(workdir, fold)):
+        why = completeness.of_workdir(workdir).not_run(fold)
+        if why:  # planned, but not run (yet): not the same as a fold the run never had
+            raise errors.NotFound(f"{workdir}: {why}")
         raise errors.NotFound(f"{fold_dir(workdir, fold)} not found: the run has no fold {fold}")
 
 
 def chosen_round(workdir: str, fold: int) -> int:
-    """The round chosen on validation for `fold`, as the run recorded it in summary.json."""
-    summary = read_json(workdir, "summary.json")
-    for entry in summary["folds"]:
-        if entry["fold"] == fold:
+    """The round chosen on validation for `fold`: as summary.json records it, or, where the
+    run wrote no summary or one that misses rounds it has since recorded (killed, still
+    training, resumed with more rounds), the best on validation among the rounds that ran."""
+    ran = completeness.recorded(workdir)
+    records = [r for r in ran if r["fold"] == fold]
+    path = os.path.join(workdir, "summary.json")
+    summary = read_json(workdir, "summary.json") if os.path.isfile(path) else None
+    for entry in summary["folds"] if summary else []:
+        covered = {e["round"] for e in summary.get("rounds", []) if fold in e["folds"]}
+        if entry["fold"] == fold and covered >= {r["round"] for r in records}:
             return int(entry["chosen_round"])
+    if records:
+        return fold_stats.choose_round(records, "val")["round"]
+    why = completeness.of_workdir(workdir, ran).not_run(fold)
+    if why:
+        raise errors.NotFound(f"{workdir}: {why}")
+    if summary is None:
+        read_json(workdir, "summary.json")  # raises: no run here
     folds = [entry["fold"] for entry in summary["folds"]]
     raise errors.DataError(f"fold {fold}: not in {workdir}/summary.json (folds run: {folds})")
 
@@ -332,11 +349,24 @@ def fold_records(workdir: str, fold: int) -> list[dict]:
         mngr.close()
 
 
+def not_run(workdir: str, fold: int, round_: int, trained: list[int]) -> str | None:
+    """Why `round_` of `fold` has no checkpoint when the run plans it but has not trained it
+    (`trained`: the fold's trained rounds, from its checkpoints); None otherwise."""
+    ran = [{"fold": fold, "round": r} for r in trained]
+    found = completeness.of_records(
+        ran, completeness.read_config(workdir), completeness.planned_folds(workdir)
+    )
+    return found.not_run(fold, round_)
+
+
 def missing_round(workdir: str, fold: int, round_: int, saved: list[int]) -> errors.DataError:
     """The error for a round without a checkpoint: one the run trained but did not keep
     (`checkpoint.keep='needed'`), or one it never had; `saved`: the fold's saved rounds."""
     trained = [r["round"] for r in fold_records(workdir, fold)] if saved else []
     if round_ not in trained:
+        why = not_run(workdir, fold, round_, trained)
+        if why:  # planned, but the run has not got there
+            return errors.DataError(why)
         return errors.DataError(f"fold {fold} has no checkpoint of round {round_} (saved: {saved})")
     try:
         keep = run_config(workdir).checkpoint.keep

@@ -23,6 +23,12 @@ def default_pair(chosen: int, k: int = DEFAULT_K) -> tuple[int, int]:
     return round_, round_ - k
 
 
+def pair_used(fold: int, rounds: tuple[int, int], chosen: bool) -> str:
+    """What highlight reads of a partial run, for its warning."""
+    how = " (the default: from the best on validation among the rounds that ran)" if chosen else ""
+    return f"comparing rounds {rounds[0]} and {rounds[1]} of fold {fold}{how}"
+
+
 def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = DEFAULT_K):
     """(I, I - k): the rounds to compare; I defaults to the round chosen on validation.
 
@@ -47,6 +53,15 @@ def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = DEF
         round_ = default_pair(chosen, k)[0]
         if round_ != chosen:
             if round_ not in saved:
+                trained = (
+                    [r["round"] for r in checkpoints.fold_records(workdir, fold)] if saved else []
+                )
+                why = checkpoints.not_run(workdir, fold, round_, trained)
+                if why:  # a partial run: not a round it failed to save
+                    raise errors.DataError(
+                        f"fold {fold}: the chosen round {chosen} has no round {chosen - k} to "
+                        f"compare with (k={k}), and {why}"
+                    )
                 raise errors.DataError(
                     f"fold {fold}: the chosen round {chosen} has no round {chosen - k} to compare "
                     f"with (k={k}), and no round {round_} was saved to use instead "
