@@ -26,6 +26,7 @@ from rsrl_jax import errors
 from rsrl_jax.analysis import aesthetic, fold_stats, selection_report, selection_truth
 from rsrl_jax.analysis.figures import new_figure
 from rsrl_jax.data import inputs
+from rsrl_jax.files import write_atomic
 from rsrl_jax.run import completeness
 
 LEVEL_BELOW = 0.01  # a mean test macro F difference smaller than this is "about level"
@@ -693,6 +694,6 @@ def write_report(
         if os.path.basename(p) not in (*FIGURES.values(), selection_truth.FIGURE)
     )
     path = os.path.join(out, "report.md")
-    with open(path, "w") as f:
-        f.write(markdown(records, summary, class_scores, config_json, extra, rule, extent))
+    # whole or not at all: a kill or a full disk mid-write leaves the previous report.md
+    write_atomic(path, markdown(records, summary, class_scores, config_json, extra, rule, extent))
     return path
