@@ -90,25 +90,22 @@ def apply(config: ml_collections.ConfigDict, items: Iterable[str]) -> None:
         config.update_from_flattened_dict({field: value})
 
 
+_GIVEN: dict[str, str] = {}  # set by the command line's parser (`cli`), read by the checks
+
+
+def remember_given(given: dict[str, str]) -> None:
+    """Called by `cli` once the command line is parsed: the fields it set, in its order."""
+    _GIVEN.clear()
+    _GIVEN.update(given)
+
+
 def given_on_command_line() -> dict[str, str]:
     """The config fields the command line set, in its order: {'rsrl.num_majority':
     '--config.rsrl.num_majority'}; {} for a library caller (no command line parsed).
 
     Messages lead with these (`lead`): the user wrote them and looks for them first.
     """
-    from absl import flags
-    from ml_collections import config_flags
-    from ml_collections.config_flags.config_flags import is_config_flag
-
-    if not flags.FLAGS.is_parsed():
-        return {}
-    given = {}
-    for name in list(flags.FLAGS):
-        flag = flags.FLAGS[name]
-        if is_config_flag(flag):
-            for field in config_flags.get_override_values(flag):
-                given.setdefault(field, f"--{flag.name}.{field}")
-    return given
+    return dict(_GIVEN)
 
 
 def lead(fields, given: dict[str, str]) -> str:

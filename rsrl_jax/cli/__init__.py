@@ -206,7 +206,25 @@ def _parse_flags(argv: list[str]) -> list[str]:
             raise
         raise errors.ConfigError(unknown) from e
     _check_config_files()
+    overrides.remember_given(_given_fields())
     return rest
+
+
+def _given_fields() -> dict[str, str]:
+    """{'rsrl.num_majority': '--config.rsrl.num_majority'}: the config fields the parsed
+    command line set, in its order (`overrides.given_on_command_line`)."""
+    from ml_collections import config_flags
+    from ml_collections.config_flags.config_flags import UnparsedFlagError
+
+    given = {}
+    for flag in _config_flags():
+        try:
+            fields = config_flags.get_override_values(flag)
+        except UnparsedFlagError:  # a config flag this command line left out
+            continue
+        for field in fields:
+            given.setdefault(field, f"--{flag.name}.{field}")
+    return given
 
 
 def _flag_error_text(e: Exception) -> str:
