@@ -209,7 +209,82 @@ def test_a_line_in_another_encoding_names_its_line_and_byte(tmp_path):
     assert problem.where == "AVA.txt line 2" and "byte 0xe9 at column 34" in problem.reason
 
 
+# --- lists joined into one --------------------------------------------------------------------
+
+
+def test_a_repeated_header_line_is_named_as_such(tmp_path):
+    bom = "\ufeff"  # each joined file's mark, at the start of its first line
+    lines = ["a.jpg,3", f"{bom}filename,score", "b.jpg,4", " Score , FILENAME ", f"{bom}c.jpg,5"]
+    root = folder(tmp_path, lines, ["a.jpg", "b.jpg", "c.jpg"])
+    listing = sources.read_folder(root, (1, 10))
+    assert [e.key for e in listing.splits["train"]] == ["a.jpg", "b.jpg", "c.jpg"]
+    assert [p.message() for p in listing.problems] == [
+        f"scores.csv line {n}: {text!r}: a repeated header line (files joined?): delete it"
+        for n, text in ((3, "filename,score"), (5, "Score , FILENAME"))
+    ]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le"])
+def test_a_byte_order_mark_at_the_start_of_any_line_is_dropped_and_logged(
+    tmp_path, caplog, encoding
+):
+    os.makedirs(tmp_path / "images")
+    for image_id in (1001, 1002, 1003):
+        (tmp_path / "images" / f"{image_id}.jpg").write_bytes(b"x")
+    joined = ava_text([(1, 1001)]) + "\ufeff" + ava_text([(2, 1002), (3, 1003)])
+    (tmp_path / "AVA.txt").write_bytes(("\ufeff" + joined).encode(encoding))
+    (tmp_path / "generic_test.jpgl").write_bytes("1001\n\ufeff1003\n".encode(encoding))
+    with caplog.at_level(logging.WARNING):
+        listing = sources.read_ava(str(tmp_path))
+    assert not listing.problems
+    assert [e.key for e in listing.splits["train"]] == ["1002"]
+    assert [e.key for e in listing.splits["test"]] == ["1001", "1003"]
+    said = [r.getMessage() for r in caplog.records if "byte order mark" in r.getMessage()]
+    assert said == [  # the test list is read first
+        f"{tmp_path / 'generic_test.jpgl'}: 1 line starts with a byte order mark (files "
+        "joined?), line 2: read without it",
+        f"{tmp_path / 'AVA.txt'}: 1 line starts with a byte order mark (files joined?), line 2: "
+        "read without it",
+    ]
+
+
 # --- photos beside the list --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", ["folder", "ava"])
+def test_photos_beside_the_list_without_an_images_folder_are_named_as_such(tmp_path, data):
+    root, ids = tmp_path, [1001, 1002]
+    if data == "folder":
+        (root / "scores.csv").write_text("filename,score\n1001.jpg,3\n1002.jpg,4\n")
+        read, list_name = (lambda: sources.read_folder(str(root), (1, 10))), "scores.csv"
+    else:
+        (root / "AVA.txt").write_text(ava_text(enumerate(ids)))
+        read, list_name = (lambda: sources.read_ava(str(root))), "AVA.txt"
+    images = root / "images"
+    with pytest.raises(sources.BadSource) as raised:  # no photo anywhere
+        read()
+    assert str(raised.value) == f"{images}: missing; the photos go in this folder"
+    for i in ids:
+        (root / f"{i}.jpg").write_bytes(b"x")
+    with pytest.raises(sources.BadSource) as raised:
+        read()
+    beside = (
+        f"the photos are beside {list_name} in {root}, not in {images}/: move them into {images}/"
+    )
+    assert str(raised.value) == f"{images}: missing; {beside}"
+    images.write_bytes(b"")  # a file where the folder should be
+    with pytest.raises(sources.BadSource) as raised:
+        read()
+    assert str(raised.value) == f"{images}: not a folder; {beside}"
+    images.unlink()
+    os.makedirs(root / "photos")
+    for i in ids:
+        os.rename(root / f"{i}.jpg", root / "photos" / f"{i}.jpg")
+    with pytest.raises(sources.BadSource) as raised:
+        read()
+    assert str(raised.value).startswith(
+        f"{images}: missing; '1001.jpg' is at {root / 'photos' / '1001.jpg'}: "
+    )
 
 
 def test_photos_beside_scores_csv_are_named_as_such(tmp_path):

@@ -64,6 +64,7 @@ def _kind_name(kind: str, first: Problem) -> str:
         "integer": "with a score that is not an integer",
         "range": "with a score outside data.score_range",
         "duplicate": "repeated",
+        "header": "repeating the header line",
     }
     return names.get(kind, f"with '{first.reason}'")
 
@@ -144,6 +145,14 @@ def missing_photos_problem(listing: SourceList, root: str) -> tuple[str, bool] |
     )
     hint = _where_the_photos_are(missing[:20], root, list_name)
     return (f"{message}; {hint}" if hint else message), len(missing) == len(examples)
+
+
+def where_the_listed_photos_are(listing: SourceList, root: str) -> str | None:
+    """Where the photos of `listing` seem to be when not under images/ (beside the list,
+    another folder of `root`), for a list whose images/ folder is missing; else None."""
+    examples = [e for split in listing.splits.values() for e in split]
+    missing = [e for e in examples if not os.path.exists(e.path)]
+    return _where_the_photos_are(missing[:20], root, _list_name(missing[0])) if missing else None
 
 
 def missing_photos(listing: SourceList, root: str) -> list[Problem]:

@@ -32,6 +32,8 @@ AVA_TEST_LISTS = ("generic_test.jpgl", os.path.join("aesthetics_image_lists", "g
 # writes it), `+5`, `5e0`; int() alone would refuse `5.0` (and accept `5_0`).
 DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 LINE_BREAK = re.compile("\r\n|\r|\n")
+# A line naming the columns again, as where two lists were joined into one.
+REPEATED_HEADER = "a repeated header line (files joined?): delete it"
 # Delimiters a spreadsheet may have written instead of the comma (or the space, in AVA.txt).
 OTHER_DELIMITERS = {";": "';'", "\t": "a tab", "|": "'|'", ",": "','"}
 
@@ -97,7 +99,6 @@ def read_folder(
     csv_path = os.path.join(root, "scores.csv")
     _require_file(csv_path, f"scores.csv (header '{','.join(columns)}')")
     images = os.path.join(root, "images")
-    _require_dir(images)
     lo, hi = score_range
     examples, problems = [], []
     seen, respeller = _Listed(), _Respeller(images, "scores.csv")
@@ -112,6 +113,7 @@ def read_folder(
         header = []  # a blank first line: told as such
     name_at, score_at = _header_columns(csv_path, header, columns, (lo, hi))
     wanted = ",".join(header)
+    wanted_names = [c.strip().lower() for c in columns]
     for line_num, text, undecodable in lines[1:]:
         where = f"scores.csv line {line_num}"
         if text is None:
@@ -126,7 +128,9 @@ def read_folder(
         name = row[name_at].strip() if row and name_at < len(row) else ""
         key = os.path.normpath(name) if name else ""
         path = os.path.join(images, name)
-        if why is None and len(row) != len(header):
+        if why is None and set(wanted_names) <= {f.strip().lower() for f in row}:
+            why, kind, name = REPEATED_HEADER, "header", text.strip()
+        elif why is None and len(row) != len(header):
             why = f"expected {len(header)} fields {wanted!r}, got {len(row)}"
             kind = f"fields:{len(row)}"
         elif why is None and not name:
@@ -155,7 +159,9 @@ def read_folder(
             continue
         examples.append(Example(key=key, path=path, score=score, where=where))
     respeller.log()
-    return SourceList(splits={"train": examples}, problems=problems, listed_files=[csv_path])
+    listing = SourceList(splits={"train": examples}, problems=problems, listed_files=[csv_path])
+    _require_photos_folder(listing, root)
+    return listing
 
 
 def _csv_fields(text: str) -> tuple[list[str], str | None]:
@@ -244,7 +250,6 @@ def read_ava(root: str, bins: tuple[float, ...] = (), official_split: bool = Tru
     """Parses `root/AVA.txt`; puts the ids of `generic_test.jpgl` (if present) in 'test'."""
     txt = os.path.join(root, "AVA.txt")
     _require_file(txt, "AVA.txt")
-    _require_dir(os.path.join(root, "images"))
     test_ids, listed = set(), [txt]
     candidates = [os.path.join(root, name) for name in AVA_TEST_LISTS]
     test_list = next((p for p in candidates if os.path.isfile(p)), None)
@@ -301,7 +306,9 @@ def read_ava(root: str, bins: tuple[float, ...] = (), official_split: bool = Tru
         raise BadSource(f"{test_list}: none of its {len(test_ids)} ids is in {txt}")
     if not splits["test"]:
         del splits["test"]
-    return SourceList(splits=splits, problems=problems, listed_files=listed)
+    listing = SourceList(splits=splits, problems=problems, listed_files=listed)
+    _require_photos_folder(listing, root)
+    return listing
 
 
 def photo_identity(path: str) -> tuple:
@@ -510,14 +517,14 @@ def _text_lines(path: str) -> list[tuple[int, str | None, tuple[str, str] | None
             try:
                 lines.append((num, raw.decode("utf-8"), None))
             except UnicodeDecodeError as e:
-                item = raw.decode("utf-8", "replace").strip()
+                item = raw.decode("utf-8", "replace").strip().lstrip("\ufeff")
                 why = (
                     f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}; read "
                     f"as Latin-1 the line is {raw.decode('latin-1').strip()!r}): save {name} "
                     "as UTF-8 text"
                 )
                 lines.append((num, None, (item, why)))
-        return _without_last_break(lines)
+        return _without_boms(_without_last_break(lines), path)
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as e:
@@ -527,7 +534,30 @@ def _text_lines(path: str) -> list[tuple[int, str | None, tuple[str, str] | None
         ) from e
     logging.info("%s: read as %s text", path, encoding.upper().removesuffix("-SIG"))
     text = text.removeprefix("\ufeff")
-    return _without_last_break([(n, t, None) for n, t in enumerate(LINE_BREAK.split(text), 1)])
+    lines = [(n, t, None) for n, t in enumerate(LINE_BREAK.split(text), 1)]
+    return _without_boms(_without_last_break(lines), path)
+
+
+def _without_boms(lines: list, path: str) -> list:
+    """`lines` with a byte order mark at the start of any line removed, logged once.
+
+    Lists joined into one (`cat a.csv b.csv`) keep each file's mark at the start of its
+    first line; read as text it would become part of a photo's name or the header's.
+    """
+    marked = [n for n, t, _ in lines if t is not None and t.startswith("\ufeff")]
+    if not marked:
+        return lines
+    shown = ", ".join(str(n) for n in marked[:5]) + (", ..." if len(marked) > 5 else "")
+    logging.warning(
+        "%s: %d line%s start%s with a byte order mark (files joined?), line%s %s: read without it",
+        path,
+        len(marked),
+        "s" if len(marked) > 1 else "",
+        "" if len(marked) > 1 else "s",
+        "s" if len(marked) > 1 else "",
+        shown,
+    )
+    return [(n, t.lstrip("\ufeff") if t is not None else t, u) for n, t, u in lines]
 
 
 def _without_last_break(lines: list) -> list:
@@ -540,6 +570,18 @@ def _require_file(path: str, what: str) -> None:
         raise BadSource(f"{path}: missing; the data set needs {what} there")
 
 
-def _require_dir(path: str) -> None:
-    if not os.path.isdir(path):
-        raise BadSource(f"{path}: missing; the photos go in this folder")
+def _require_photos_folder(listing: SourceList, root: str) -> None:
+    """Stops when `root/images/` is not a folder, saying where the listed photos are if
+    they are found elsewhere (beside the list, another folder): the list is read first so
+    that the message can name them."""
+    images = os.path.join(root, "images")
+    if os.path.isdir(images):
+        return
+    from rsrl_jax.data import list_problems  # it words problems of parsed lists: imports us
+
+    if os.path.islink(images) and not os.path.exists(images):
+        state = f"a link to {os.readlink(images)}, which is missing"
+    else:
+        state = "not a folder" if os.path.lexists(images) else "missing"
+    hint = list_problems.where_the_listed_photos_are(listing, root)
+    raise BadSource(f"{images}: {state}; {hint or 'the photos go in this folder'}")
