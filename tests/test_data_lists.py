@@ -308,6 +308,23 @@ def test_photos_beside_scores_csv_are_named_as_such(tmp_path):
     )
 
 
+def test_photos_elsewhere_are_named_before_the_bad_rows(tmp_path):
+    names = [f"p{i}.jpg" for i in range(4)]
+    root = folder(tmp_path, [f"{n},3" for n in names] + ["filename,score", "x.jpg,11"])
+    os.makedirs(tmp_path / "photos")
+    for n in names + ["x.jpg"]:
+        (tmp_path / "photos" / n).write_bytes(b"x")
+    with pytest.raises(sources.BadSource) as raised:  # not 5 rows of 'missing file'
+        prepared.make_builder(config_for(root))
+    assert str(raised.value) == (
+        f"every one of the 4 photos listed in scores.csv is missing from {root}/images/ (e.g. "
+        f"scores.csv line 2: 'p0.jpg'); 'p0.jpg' is at {root}/photos/p0.jpg: filenames are "
+        f"relative to {root}/images/; move the photos there (also 2 bad rows in scores.csv: the "
+        "first: scores.csv line 6: 'filename,score': a repeated header line (files joined?): "
+        "delete it)"
+    )
+
+
 # --- names spelled otherwise on disk -----------------------------------------------------------
 
 NFD = unicodedata.normalize("NFD", "Café.jpg")

@@ -155,6 +155,18 @@ def where_the_listed_photos_are(listing: SourceList, root: str) -> str | None:
     return _where_the_photos_are(missing[:20], root, _list_name(missing[0])) if missing else None
 
 
+def also_bad_rows(listing: SourceList, error_mode: bool) -> str:
+    """' (also N bad rows in LIST: the first ...)' to end a message of the whole list that
+    stops an error-mode run, so that the rows are not news after it is fixed; else ''."""
+    problems = by_line(listing.problems)
+    if not error_mode or not problems:
+        return ""
+    n = len(problems)
+    rows = f"{n} bad row{'s' if n > 1 else ''} in {_list_name(problems[0])}"
+    first = "the first: " if n > 1 else ""
+    return f" (also {rows}: {first}{problems[0].message()})"
+
+
 def missing_photos(listing: SourceList, root: str) -> list[Problem]:
     """A problem for each listed photo that is not on disk (one `lexists` a photo), worded
     as decoding words it, so that error mode names them with the bad rows."""

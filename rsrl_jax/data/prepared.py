@@ -167,15 +167,15 @@ def _check_listing(listing: sources.SourceList, data, root_dir: str) -> None:
         if error_mode or nothing_left:
             raise sources.BadSource(f"{listing.listed_files[0]}: {message}")
         logging.warning("%s; those rows are skipped", message)
+    missing = list_problems.missing_photos_problem(listing, root_dir)
+    if missing is not None:  # before the rows: where the photos are, not 40 missing files
+        message, every_photo = missing
+        if error_mode or every_photo:
+            raise sources.BadSource(message + list_problems.also_bad_rows(listing, error_mode))
+        logging.warning("%s; those photos are skipped", message)
     if error_mode and listing.problems:  # with the missing photos: all in one message
         bad = listing.problems + list_problems.missing_photos(listing, root_dir)
         raise bad_examples_error(list_problems.by_line(bad))
-    missing = list_problems.missing_photos_problem(listing, root_dir)
-    if missing is not None:
-        message, every_photo = missing
-        if error_mode or every_photo:
-            raise sources.BadSource(message)
-        logging.warning("%s; those photos are skipped", message)
 
 
 def make_builder(config: ml_collections.ConfigDict) -> tuple[builders.PhotoBuilder, dict]:
