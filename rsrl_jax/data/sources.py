@@ -94,7 +94,8 @@ def read_folder(
     The header names the columns: `columns` (data.filename_column, data.score_column) are
     found by name in any order, other columns ignored. Each line is one row, parsed on its
     own: a quote left open names its line and never swallows the rows after it. A name not
-    on disk as written is matched to a unique file spelled otherwise (`_Respeller`).
+    on disk as written is matched to a unique file spelled otherwise (`_Respeller`). A
+    header line again further down (lists joined into one) is a bad row saying so.
     """
     csv_path = os.path.join(root, "scores.csv")
     _require_file(csv_path, f"scores.csv (header '{','.join(columns)}')")
