@@ -13,10 +13,10 @@ import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from rsrl_jax.config import base_config
-from rsrl_jax.data import builders, datasets, duplicates, splits
+from rsrl_jax.data import builders, datasets, duplicates, photos, splits
 from rsrl_jax.run.recorder import Recorder
 
 SIZE = 16
@@ -241,3 +241,30 @@ def test_near_pairs_match_a_brute_force_search():
     brute = np.bitwise_count(values[:, None] ^ values[None, :])
     assert (d > 0).sum() == ((brute > 0) & (brute <= 4)).sum() // 2
     assert (d == 0).sum() == len(hashes) - len(values)  # equal hashes: one link each
+
+
+def test_a_large_jpeg_and_a_lossless_copy_of_its_pixels_are_one_photo(tmp_path):
+    """libjpeg decodes a JPEG much larger than the stored square at a reduced scale; the
+    fingerprint and pHash are of the full-size pixels, as a PNG or BMP saved from them has."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned: the copy is saved upright, as most tools save it
+    photo(4).resize((640, 480)).save(tmp_path / "big.jpg", quality=90, exif=exif)
+    with Image.open(tmp_path / "big.jpg") as im:
+        upright = ImageOps.exif_transpose(im)
+    upright.save(tmp_path / "big.png")
+    upright.save(tmp_path / "big.bmp")
+    stored, pixels, phash = zip(
+        *(
+            photos.decode_photo_and_hashes(str(tmp_path / n), SIZE)
+            for n in ("big.jpg", "big.png", "big.bmp")
+        ),
+        strict=True,
+    )
+    assert stored[0].shape == (SIZE, SIZE, 3)
+    assert pixels[0] == pixels[1] == pixels[2] and phash[0] == phash[1] == phash[2]
+    found = duplicates.find(["a", "b", "c"], pixels, phash)
+    assert found.groups.tolist() == [0, 0, 0] and found.near_pairs == []
+    # the stored square is still resized from libjpeg's reduced decode (as before)
+    with Image.open(tmp_path / "big.jpg") as im:
+        im.draft("RGB", (SIZE, SIZE))
+        assert im.size == (80, 60)
