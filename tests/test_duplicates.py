@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import types
 
 import numpy as np
 import pytest
@@ -268,3 +269,28 @@ def test_a_large_jpeg_and_a_lossless_copy_of_its_pixels_are_one_photo(tmp_path):
     with Image.open(tmp_path / "big.jpg") as im:
         im.draft("RGB", (SIZE, SIZE))
         assert im.size == (80, 60)
+
+
+def test_a_copy_of_an_official_test_photo_is_told_where_it_lies(tmp_path, caplog):
+    """Left out of training by the run's splits: logged as left out; in training (splits
+    recorded before grouping): told as a group across the splits, not as left out."""
+    found = duplicates.find(["t", "u", "t", "v"])  # 2 copies test photo 0
+    data = types.SimpleNamespace(
+        duplicates=found,
+        keys=["a.jpg", "b.jpg", "a (1).jpg", "c.jpg"],
+        official_test=np.array([True, False, False, False]),
+    )
+    caplog.set_level(logging.INFO)
+    grouped = splits.protocol_splits(
+        np.array([0, 1, 0, 1]), base_config().protocol, 0, data.official_test, found.groups
+    )
+    duplicates.record(Recorder(str(tmp_path / "new"), is_writer=True), data, grouped)
+    assert "1 copies of official test photos are listed for training: left out" in caplog.text
+    assert "lie across" not in caplog.text
+    caplog.clear()
+    old = [splits.Split(train=np.array([1, 2]), val=np.array([3]), test=np.array([0]))]
+    duplicates.record(Recorder(str(tmp_path / "old"), is_writer=True), data, old)
+    assert "left out of training" not in caplog.text
+    assert "(e.g. 'a.jpg' in test and 'a (1).jpg' in train of fold 0)" in caplog.text
+    report = json.loads((tmp_path / "old" / duplicates.DUPLICATES_FILE).read_text())
+    assert report["left_out_of_training"] == []
