@@ -38,7 +38,7 @@ HASH_BITS = 64
 def pixel_fingerprint(rgb: np.ndarray) -> str:
     """The first 16 hex digits of the SHA-256 of decoded pixels (their shape included)."""
     h = hashlib.sha256(repr(rgb.shape).encode())
-    h.update(np.ascontiguousarray(rgb, np.uint8).tobytes())
+    h.update(memoryview(np.ascontiguousarray(rgb, np.uint8)).cast("B"))  # no copy
     return h.hexdigest()[:16]
 
 
