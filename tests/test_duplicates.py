@@ -10,13 +10,14 @@ import json
 import logging
 import os
 import shutil
+import types
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from rsrl_jax.config import base_config
-from rsrl_jax.data import builders, datasets, duplicates, splits
+from rsrl_jax.data import builders, datasets, duplicates, photos, splits
 from rsrl_jax.run.recorder import Recorder
 
 SIZE = 16
@@ -104,7 +105,7 @@ def test_copies_are_one_group_and_split_together(tmp_path, caplog):
             assert sorted(everything) == list(range(len(data)))
 
     caplog.set_level(logging.INFO)
-    duplicates.record(Recorder(str(tmp_path / "run"), is_writer=True), data)
+    duplicates.record(Recorder(str(tmp_path / "run"), is_writer=True), data, fold_splits)
     where = tmp_path / "run" / duplicates.DUPLICATES_FILE
     assert (
         "4 photos are byte- or pixel-identical copies in 2 groups (kept together in every "
@@ -114,8 +115,51 @@ def test_copies_are_one_group_and_split_together(tmp_path, caplog):
     report = json.loads(where.read_text())
     groups = {tuple(g["keys"]): [link["why"] for link in g["links"]] for g in report["groups"]}
     assert groups == {("x.jpg", "x (1).jpg"): ["bytes"], ("a.png", "a_again.png"): ["pixels"]}
+    assert all(g["split_together"] for g in report["groups"])
+    assert report["groups"][0]["parts"][0]["x.jpg"] == report["groups"][0]["parts"][0]["x (1).jpg"]
     (near,) = report["near_duplicates"]
     assert near["keys"] == ["n.jpg", "n_small.jpg"] and near["grouped"] is False
+    assert "lie across the recorded splits" not in caplog.text
+
+
+def apart_splits(data, test, train):
+    """One fold that puts `test` in test and `train` in train, the rest in train: a run
+    recorded before its copies (or near-duplicates) were grouped."""
+    keys = list(data.keys)
+    test = [keys.index(k) for k in test]
+    rest = [i for i in range(len(keys)) if i not in test]
+    return [splits.Split(train=np.array(rest[1:]), val=np.array(rest[:1]), test=np.array(test))]
+
+
+@pytest.mark.parametrize("group_near", [False, True])
+def test_recorded_splits_that_part_a_group_are_told(tmp_path, caplog, group_near):
+    write_folder(tmp_path / "photos")
+    data = datasets.load(config_for(tmp_path, group_near=group_near))
+    fold_splits = apart_splits(data, ["x.jpg", "n.jpg"], ["x (1).jpg", "n_small.jpg"])
+    caplog.set_level(logging.INFO)
+    duplicates.record(Recorder(str(tmp_path / "run"), is_writer=True), data, fold_splits)
+    groups = 2 if group_near else 1
+    kind = "copies and near-duplicates" if group_near else "copies"
+    assert (
+        f"{groups} groups of {kind} lie across the recorded splits of this run (e.g. 'x.jpg' "
+        "in test and 'x (1).jpg' in train of fold 0): its test figures may be inflated; a "
+        "new --workdir splits them together"
+    ) in caplog.text
+    assert "kept together in every split" not in caplog.text
+    assert "split together" not in caplog.text
+    assert "(1 of them not together in this run's recorded splits)" in caplog.text
+    if group_near:
+        assert "grouped (data.group_near_duplicates=True), but 1 of them not together" in (
+            caplog.text
+        )
+    report = json.loads((tmp_path / "run" / duplicates.DUPLICATES_FILE).read_text())
+    together = {tuple(g["keys"]): g["split_together"] for g in report["groups"]}
+    assert together[("x.jpg", "x (1).jpg")] is False
+    assert together[("a.png", "a_again.png")] is True
+    (x_group,) = [g for g in report["groups"] if "x.jpg" in g["keys"]]
+    assert x_group["parts"] == [{"x.jpg": "test", "x (1).jpg": "train"}]
+    (near,) = report["near_duplicates"]
+    assert near["grouped"] is group_near and near["split_together"] is False
 
 
 def test_near_duplicates_are_grouped_when_asked(tmp_path):
@@ -132,7 +176,7 @@ def test_near_duplicates_are_grouped_when_asked(tmp_path):
     assert near_group[0]["links"][0]["why"] == "near"
 
 
-def test_a_copy_with_another_score_is_a_bad_example(tmp_path):
+def test_a_copy_with_another_score_is_a_bad_example(tmp_path, caplog):
     write_folder(tmp_path / "photos", copy_score=5)
     with pytest.raises(builders.BadExample) as raised:
         datasets.load(config_for(tmp_path))
@@ -140,11 +184,21 @@ def test_a_copy_with_another_score_is_a_bad_example(tmp_path):
     assert message.startswith("scores.csv line 15: 'x (1).jpg': the same photo")
     assert "as 'x.jpg' (scores.csv line 14) scored 3, but scored 5 here" in message
 
+    # A bad row after the copy: found before decoding, listed after it (list order).
+    with open(tmp_path / "photos" / "scores.csv", "a") as f:
+        f.write("late.jpg,11\n")
+    caplog.set_level(logging.INFO)
     data = datasets.load(config_for(tmp_path, on_bad="skip"), str(tmp_path / "run"))
     assert "x (1).jpg" not in list(data.keys) and "x.jpg" in list(data.keys)
     with open(tmp_path / "run" / builders.SKIPPED_FILE) as f:
-        (skipped,) = [json.loads(line) for line in f]
-    assert skipped["item"] == "x (1).jpg" and "same file bytes" in skipped["reason"]
+        skipped = [json.loads(line) for line in f]
+    assert [s["where"] for s in skipped] == ["scores.csv line 15", "scores.csv line 20"]
+    assert skipped[0]["item"] == "x (1).jpg" and "same file bytes" in skipped[0]["reason"]
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped ")]
+    assert [m.split(":")[0] for m in logged] == [
+        "skipped scores.csv line 15",
+        "skipped scores.csv line 20",
+    ]
 
 
 def test_data_without_copies_split_as_before():
@@ -188,3 +242,55 @@ def test_near_pairs_match_a_brute_force_search():
     brute = np.bitwise_count(values[:, None] ^ values[None, :])
     assert (d > 0).sum() == ((brute > 0) & (brute <= 4)).sum() // 2
     assert (d == 0).sum() == len(hashes) - len(values)  # equal hashes: one link each
+
+
+def test_a_large_jpeg_and_a_lossless_copy_of_its_pixels_are_one_photo(tmp_path):
+    """libjpeg decodes a JPEG much larger than the stored square at a reduced scale; the
+    fingerprint and pHash are of the full-size pixels, as a PNG or BMP saved from them has."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned: the copy is saved upright, as most tools save it
+    photo(4).resize((640, 480)).save(tmp_path / "big.jpg", quality=90, exif=exif)
+    with Image.open(tmp_path / "big.jpg") as im:
+        upright = ImageOps.exif_transpose(im)
+    upright.save(tmp_path / "big.png")
+    upright.save(tmp_path / "big.bmp")
+    stored, pixels, phash = zip(
+        *(
+            photos.decode_photo_and_hashes(str(tmp_path / n), SIZE)
+            for n in ("big.jpg", "big.png", "big.bmp")
+        ),
+        strict=True,
+    )
+    assert stored[0].shape == (SIZE, SIZE, 3)
+    assert pixels[0] == pixels[1] == pixels[2] and phash[0] == phash[1] == phash[2]
+    found = duplicates.find(["a", "b", "c"], pixels, phash)
+    assert found.groups.tolist() == [0, 0, 0] and found.near_pairs == []
+    # the stored square is still resized from libjpeg's reduced decode (as before)
+    with Image.open(tmp_path / "big.jpg") as im:
+        im.draft("RGB", (SIZE, SIZE))
+        assert im.size == (80, 60)
+
+
+def test_a_copy_of_an_official_test_photo_is_told_where_it_lies(tmp_path, caplog):
+    """Left out of training by the run's splits: logged as left out; in training (splits
+    recorded before grouping): told as a group across the splits, not as left out."""
+    found = duplicates.find(["t", "u", "t", "v"])  # 2 copies test photo 0
+    data = types.SimpleNamespace(
+        duplicates=found,
+        keys=["a.jpg", "b.jpg", "a (1).jpg", "c.jpg"],
+        official_test=np.array([True, False, False, False]),
+    )
+    caplog.set_level(logging.INFO)
+    grouped = splits.protocol_splits(
+        np.array([0, 1, 0, 1]), base_config().protocol, 0, data.official_test, found.groups
+    )
+    duplicates.record(Recorder(str(tmp_path / "new"), is_writer=True), data, grouped)
+    assert "1 copies of official test photos are listed for training: left out" in caplog.text
+    assert "lie across" not in caplog.text
+    caplog.clear()
+    old = [splits.Split(train=np.array([1, 2]), val=np.array([3]), test=np.array([0]))]
+    duplicates.record(Recorder(str(tmp_path / "old"), is_writer=True), data, old)
+    assert "left out of training" not in caplog.text
+    assert "(e.g. 'a.jpg' in test and 'a (1).jpg' in train of fold 0)" in caplog.text
+    report = json.loads((tmp_path / "old" / duplicates.DUPLICATES_FILE).read_text())
+    assert report["left_out_of_training"] == []

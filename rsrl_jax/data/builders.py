@@ -117,8 +117,9 @@ class PhotoBuilder(tfds.core.GeneratorBasedBuilder):
 
     def _download_and_prepare(self, dl_manager, download_config):
         super()._download_and_prepare(dl_manager, download_config)
-        # Saved with the records, so a reused cache reproduces the skip list.
-        self.info.metadata["skipped"] = [p.to_json() for p in self.skipped]
+        # Saved with the records, so a reused cache reproduces the skip list; in list order
+        # (the list's problems are found before decoding's).
+        self.info.metadata["skipped"] = [p.to_json() for p in list_problems.by_line(self.skipped)]
 
     # TFDS prints "Downloading and preparing dataset ..." and "Dataset ... downloaded and
     # prepared to ..." on stdout around every build; nothing is downloaded here, and our own
@@ -319,8 +320,9 @@ class SyntheticPhotos(PhotoBuilder):
 
 
 def record_skipped(builder: PhotoBuilder, workdir: str | None) -> list[dict]:
-    """Logs every skipped item and, in skip mode, lists them in `workdir/skipped.jsonl`."""
-    skipped = builder.skipped_records
+    """Logs every skipped item and, in skip mode, lists them in `workdir/skipped.jsonl`, in
+    list order (also those of a cache prepared before it was kept in that order)."""
+    skipped = sorted(builder.skipped_records, key=lambda s: list_problems.line_order(s["where"]))
     for s in skipped:
         logging.warning("skipped %s: %r: %s", s["where"], s["item"], s["reason"])
     writer = jax.process_index() == 0  # one process writes for a multi-process run

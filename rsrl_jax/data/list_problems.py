@@ -190,13 +190,18 @@ def beside_the_list(example: Example, root: str) -> str:
 
 
 def by_line(problems: list[Problem]) -> list[Problem]:
-    """`problems` in the order of their list lines (those without a line last)."""
+    """`problems` in list order: by file, then line (those without a line last)."""
+    return sorted(problems, key=lambda p: line_order(p.where))
 
-    def line(p: Problem) -> int:
-        number = p.where.rsplit(" line ", 1)[-1]
-        return int(number) if number.isdigit() else 1 << 62
 
-    return sorted(problems, key=line)
+def line_order(where: str) -> tuple[str, int]:
+    """The sort key of a problem's `where` ('scores.csv line 14' -> ('scores.csv', 14)):
+    skipped items are listed and logged in the order of their lists' lines, whichever check
+    (the list's or decoding's) found them."""
+    name, _, number = where.rpartition(" line ")
+    if not number.isdigit():
+        return where, 1 << 62
+    return name, int(number)
 
 
 def _where_the_photos_are(missing: list[Example], root: str, list_name: str) -> str | None:

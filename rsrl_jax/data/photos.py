@@ -59,41 +59,42 @@ def decode_photo(path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     augmentedImageDatastore did, so the composition the rater judged stays in the frame.
     Photos of more than `max_pixels` pixels are refused before their pixels are decoded.
     """
-    return _decode(path, size, max_pixels, lambda rgb: None)[0]
+    return _decode(path, size, max_pixels)[0]
 
 
 def decode_photo_and_hashes(
     path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> tuple[np.ndarray, str, str]:
     """`decode_photo`, and the fingerprint and perceptual hash of the upright RGB pixels
-    before resizing (`duplicates`): copies under other names are found by them."""
-    stored, (pixels, phash) = _decode(
-        path,
-        size,
-        max_pixels,
-        lambda rgb: (duplicates.pixel_fingerprint(rgb), duplicates.perceptual_hash(rgb)),
-    )
-    return stored, pixels, phash
+    at full resolution (`duplicates`): copies under other names are found by them, also a
+    JPEG and a PNG or BMP saved from its decoded pixels."""
+    stored, rgb = _decode(path, size, max_pixels, full=True)
+    return stored, duplicates.pixel_fingerprint(rgb), duplicates.perceptual_hash(rgb)
 
 
-def _decode(path: str, size: int, max_pixels: int, of_pixels):
-    """(the stored square, `of_pixels(upright RGB array)`), or BadPhoto naming `path`."""
+def _decode(path: str, size: int, max_pixels: int, full: bool = False):
+    """(the stored square, the upright RGB array at full resolution if `full` else None),
+    or BadPhoto naming `path`.
+
+    The stored square of a JPEG much larger than it is resized from libjpeg's reduced
+    decode (`draft`: 1/2..1/8 scale, fast); that scale depends on the stored size, so the
+    pixels that copies are compared by are a second, full decode (JPEGs so large only).
+    """
     try:
         if os.path.getsize(path) == 0:
             raise BadPhoto(f"{path}: empty file (0 bytes)")
         with open_photo(path, max_pixels) as im:
+            whole = im.size
             # JPEG only: let libjpeg decode at 1/2..1/8 scale when the photo is much larger
             # than the stored square (no effect on other formats; keeps both sides >= size).
             im.draft("RGB", (size, size))
-            wide_colour = im.mode not in WIDE_GRAY_MODES and _wide_samples(im)  # before load
-            im.load()  # decode now, so truncation is caught here with the file's name
-            samples = tiff_samples(im)  # read before the turn, whose copy drops TIFF tags
-            im = ImageOps.exif_transpose(im)
-            rgb = np.asarray(to_rgb(im, path, samples))
-            if wide_colour and rgb.max() < DARK_LIMIT:
-                _warn_dark(path, f"16-bit {im.mode} samples", 16, int(rgb.min()), int(rgb.max()))
-            stored = Image.fromarray(rgb, "RGB").resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(stored, np.uint8), of_pixels(rgb)
+            reduced = im.size != whole
+            rgb = _upright(im, path)
+        stored = Image.fromarray(rgb, "RGB").resize((size, size), Image.Resampling.BILINEAR)
+        if full and reduced:
+            with open_photo(path, max_pixels) as im:
+                rgb = _upright(im, path)
+        return np.asarray(stored, np.uint8), (rgb if full else None)
     except BadPhoto:
         raise
     except FileNotFoundError as e:
@@ -113,6 +114,18 @@ def _decode(path: str, size: int, max_pixels: int, of_pixels):
         ) from e
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise BadPhoto(f"{path}: truncated or corrupt photo ({e})") from e
+
+
+def _upright(im: ImageFile.ImageFile, path: str) -> np.ndarray:
+    """The opened photo `im` decoded, turned upright (EXIF) and made 8-bit RGB."""
+    wide_colour = im.mode not in WIDE_GRAY_MODES and _wide_samples(im)  # before load
+    im.load()  # decode now, so truncation is caught here with the file's name
+    samples = tiff_samples(im)  # read before the turn
+    ImageOps.exif_transpose(im, in_place=True)  # no copy of a large photo's pixels
+    rgb = np.asarray(to_rgb(im, path, samples))
+    if wide_colour and rgb.max() < DARK_LIMIT:
+        _warn_dark(path, f"16-bit {im.mode} samples", 16, int(rgb.min()), int(rgb.max()))
+    return rgb
 
 
 def to_rgb(im: Image.Image, path: str = "photo", samples: tuple | None = None) -> Image.Image:
@@ -136,7 +149,9 @@ def to_rgb(im: Image.Image, path: str = "photo", samples: tuple | None = None) -
         rgba = im.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
-    return im.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV, RGB, RGBX
+    if im.mode == "RGB":  # no copy of a large photo's pixels
+        return im
+    return im.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV, RGBX
 
 
 DARK_LIMIT = 32  # a wide photo stored below this 8-bit value everywhere gets a warning

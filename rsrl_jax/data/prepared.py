@@ -32,8 +32,9 @@ from rsrl_jax.errors import DataError
 from rsrl_jax.files import write_atomic
 
 # Bump when decoding changes what is stored (invalidates prepared data; 5: pixel
-# fingerprints and perceptual hashes, for copies and near-duplicates).
-FORMAT_VERSION = 5
+# fingerprints and perceptual hashes, for copies and near-duplicates; 6: both of the
+# full-resolution pixels, not a large JPEG's reduced decode).
+FORMAT_VERSION = 6
 # Bump when the synthetic records change (invalidates prepared synthetic data only; 2: the
 # noiseless rater's `true_score`).
 SYNTHETIC_VERSION = 2

@@ -148,7 +148,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, data) -> dict:
     fold_splits = resume.start_or_resume(config, exp.recorder, data, config_checked=True)
     if config.data.on_bad_example == "skip":
         exp.recorder.write_skipped(list(data.skipped), builders.SKIPPED_FILE)
-    duplicates.record(exp.recorder, data)  # copies: logged, and listed in duplicates.json
+    duplicates.record(exp.recorder, data, fold_splits)  # copies: logged, in duplicates.json
     logging.info(
         "data %s: %d photos, scores %s, counts %s; %d device(s)",
         config.data.name,
