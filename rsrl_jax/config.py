@@ -69,10 +69,11 @@ def base_config() -> ml_collections.ConfigDict:
     # True: near-duplicates are split together, as byte- or pixel-identical copies always are
     c.data.group_near_duplicates = False
     c.data.score_range = (1, 10)  # folder, embeddings: allowed integer scores, inclusive
-    # folder: the columns of scores.csv read, by their header names (any order, case and
-    # spaces aside; other columns are ignored)
-    c.data.filename_column = "filename"  # folder: the header name of the photos' column
-    c.data.score_column = "score"  # folder: the header name of the scores' column
+    # folder: the header of scores.csv's column of photo paths (matched in any case and
+    # spacing; the columns may come in any order, other columns are ignored)
+    c.data.filename_column = "filename"
+    # folder: the header of scores.csv's column of scores (matched as data.filename_column)
+    c.data.score_column = "score"
     c.data.ava_bins = ()  # ava: edges on the mean vote; () = class is the rounded mean vote
     c.data.ava_official_split = True  # ava: test on generic_test.jpgl when present (one fold)
 

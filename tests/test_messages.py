@@ -258,6 +258,34 @@ def test_every_config_field_has_a_meaning(file):
     assert "(undocumented)" not in text
     for field in fields:
         assert f"    {field} = " in text
+        # One meaning, told once: no data set's label ('folder:') or sentence twice.
+        meaning = meanings[field]
+        labels = re.findall(r"(?:^|\s)(\w+): ", meaning)
+        assert len(labels) == len(set(labels)), (field, meaning)
+        sentences = [t.strip() for t in re.split(r"[.;]\s", meaning) if t.strip()]
+        assert len(sentences) == len(set(sentences)), (field, meaning)
+    base = config_help.meanings(None)
+    assert base["data.filename_column"].startswith("folder: the header of scores.csv's column")
+    assert base["data.filename_column"].count("folder:") == 1
+    assert base["data.score_column"].count("folder:") == 1
+
+
+def test_a_block_comment_above_is_not_joined_to_a_fields_own_comment(tmp_path):
+    """A block comment may speak of several fields: the comment beside a field is its own."""
+    source = tmp_path / "c.py"
+    source.write_text(
+        "def get_config(c):\n"
+        "    # folder: the columns of scores.csv, by header name\n"
+        "    c.data.a = 'filename'  # folder: the photos' column\n"
+        "    c.data.b = 'score'  # folder: the scores' column\n"
+        "    # the lines above a field without its own comment\n"
+        "    c.data.c = 1\n"
+    )
+    assert config_help.comments(str(source)) == {
+        "data.a": "folder: the photos' column",
+        "data.b": "folder: the scores' column",
+        "data.c": "the lines above a field without its own comment",
+    }
 
 
 def test_the_listing_gives_each_default_and_meaning():
