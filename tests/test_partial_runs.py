@@ -186,6 +186,22 @@ def test_a_verdict_on_fewer_rounds_or_folds_says_so(tmp_path):
     assert "no later round ran, so this run says nothing yet about the later rounds" in verdict
 
 
+def test_a_verdict_on_one_fold_of_several_says_so_whatever_round_was_chosen():
+    """protocol.max_folds=1 of 3 folds: the spread is unknown, also when round 1 is chosen."""
+    records = [record(0, 1, 0.30, 0.2), record(0, 2, 0.20, 0.2)]
+    limited = completeness.of_records(records, plan(rounds=2, folds=3, max_folds=1))
+    for chosen in (1, 2):
+        verdict = " ".join(report.verdict(records, {0: chosen}, 2, limited))
+        assert (
+            "With one fold of protocol.folds=3 (the others did not run) the fold-to-fold spread "
+            "is unknown: nothing here tells this " in verdict
+        ), verdict
+    one_split = completeness.of_records(records, plan(rounds=2, folds=1))
+    verdict = " ".join(report.verdict(records, {0: 1}, 2, one_split))
+    assert "With one split (`protocol.folds=1`) the fold-to-fold spread is unknown" in verdict
+    assert "the others did not run" not in verdict
+
+
 def run_cut_back(tiny_run, path, keep_rounds: int, rounds: int, folds: int = 1):
     """A copy of the tiny run (2 rounds, 1 fold) planned as `rounds` rounds and `folds` folds
     (as a forced resume or a longer protocol would), with only its first `keep_rounds`
