@@ -320,7 +320,8 @@ def test_help_exits_0_with_the_fields_and_the_package_lists_its_commands(tmp_pat
                 "rsrl_jax.main",
                 "--config=configs/demo.py",
                 f"--workdir={tmp_path / 'run'}",
-                "--config.rsrl.num_majority=99",
+                "--config.rsrl.thresholds=(0.5,0.5,0.5)",
+                "--config.rsrl.num_majority=5",
             ],
             "package": ["rsrl_jax"],
         }
@@ -340,7 +341,10 @@ def test_help_exits_0_with_the_fields_and_the_package_lists_its_commands(tmp_pat
     bad = results["bad"]
     assert bad.returncode == 2 and not (tmp_path / "run").exists()
     (line,) = error_lines(bad.stderr)
-    assert line.startswith("error: --config.rsrl.num_majority=99: must be at most 3 ")
+    assert line.startswith(
+        "error: --config.rsrl.num_majority=5 and --config.rsrl.thresholds=(0.5, 0.5, 0.5) "
+        "disagree: "
+    )
     listed = dict(
         re.match(r"  (\S+) +(.+)", line).groups()
         for line in results["package"].stdout.splitlines()
