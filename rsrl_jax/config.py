@@ -69,10 +69,11 @@ def base_config() -> ml_collections.ConfigDict:
     # True: near-duplicates are split together, as byte- or pixel-identical copies always are
     c.data.group_near_duplicates = False
     c.data.score_range = (1, 10)  # folder, embeddings: allowed integer scores, inclusive
-    # folder: the columns of scores.csv read, by their header names (any order, case and
-    # spaces aside; other columns are ignored)
-    c.data.filename_column = "filename"  # folder: the header name of the photos' column
-    c.data.score_column = "score"  # folder: the header name of the scores' column
+    # folder: the header of scores.csv's column of photo paths (matched in any case and
+    # spacing; the columns may come in any order, other columns are ignored)
+    c.data.filename_column = "filename"
+    # folder: the header of scores.csv's column of scores (matched as data.filename_column)
+    c.data.score_column = "score"
     c.data.ava_bins = ()  # ava: edges on the mean vote; () = class is the rounded mean vote
     c.data.ava_official_split = True  # ava: test on generic_test.jpgl when present (one fold)
 
@@ -201,6 +202,10 @@ def result_changing_fields(recorded: dict, current: dict) -> list[str]:
     )
 
 
+# The key of a check's reason for when the command line set several of its fields.
+SEVERAL = "*"
+
+
 def _checker(config: ml_collections.ConfigDict, given: dict[str, str]):
     """`check(ok, fields, why)`: ConfigError when not ok, led by the field the user set.
 
@@ -208,20 +213,45 @@ def _checker(config: ml_collections.ConfigDict, given: dict[str, str]):
     message leads with the one the command line set (`given`: `overrides.lead`), as
     `--config.a.b=v`; without one, with the check's own field. `why`: the
     reason, or {field: reason} worded for each lead; a lead without its own wording gets the
-    own field's value and reason after it.
+    own field's value and reason after it. When the command line set several of `fields`, all
+    of them are named (`--config.a=1 and --config.b=2 disagree: ...`) with the reason under
+    `SEVERAL` (a plain `why` serves every case): neither alone is the culprit. Each field's
+    own range is checked before a relation, so a relation's advice stays within the ranges.
     """
 
     def check(ok: bool, fields, why):
         if ok:
             return
         fields = (fields,) if isinstance(fields, str) else tuple(fields)
-        reasons = why if isinstance(why, dict) else {fields[0]: why}
+        reasons = why if isinstance(why, dict) else {fields[0]: why, SEVERAL: why}
+        set_here = sorted(f for f in fields if f in given)
+        if len(set_here) > 1:
+            names = " and ".join(overrides.named(config, f, given) for f in set_here)
+            raise ConfigError(f"{names} disagree: {reasons[SEVERAL]}")
         lead = overrides.lead(fields, given)
         own = fields[0]
         text = reasons.get(lead) or f"does not fit {own}={config[own]!r}: {reasons[own]}"
         raise ConfigError(f"{overrides.named(config, lead, given)}: {text}")
 
+    check.given = given
     return check
+
+
+def max_classes(config: ml_collections.ConfigDict) -> tuple[int, str]:
+    """The most classes `config`'s data can have, and why (before the data are read): the
+    synthetic photos' scores, data.score_range's integers, AVA's ten scores or its bins."""
+    data = config.data
+    if data.name == "synthetic":
+        from rsrl_jax.data.synthetic import SCORE_SHARES  # the synthetic rater's scores
+
+        low, high = min(SCORE_SHARES), max(SCORE_SHARES)
+        return len(SCORE_SHARES), f"the synthetic photos score {low}..{high}"
+    if data.name == "ava":
+        if data.ava_bins:
+            return len(data.ava_bins) + 1, f"data.ava_bins={tuple(data.ava_bins)!r} makes"
+        return 10, "AVA's scores are 1..10"
+    low, high = data.score_range
+    return high - low + 1, f"data.score_range={tuple(data.score_range)!r} allows"
 
 
 def _numbers(values) -> bool:
@@ -254,6 +284,9 @@ def validate(config: ml_collections.ConfigDict, given: dict[str, str] | None = N
             "data.name": f"trains on the embedded synthetic photos, but data.dir={data.dir!r} "
             "names a folder to read: set data.name to 'folder', 'ava' or 'embeddings' to read "
             "it, or --config.data.dir='' for the synthetic photos",
+            SEVERAL: "data.name='synthetic' trains on the embedded synthetic photos and reads "
+            "no folder: set data.name to 'folder', 'ava' or 'embeddings' to read data.dir, or "
+            "leave data.dir out",
         },
     )
     for warning in ignored_data_fields(config, given):
@@ -273,6 +306,13 @@ def validate(config: ml_collections.ConfigDict, given: dict[str, str] | None = N
             f"{model_name!r}; AlexNet 63, ResNet-50 32)",
             "model.name": f"{network} needs data.image_size >= {least}, and it is "
             f"{data.image_size}: set --config.data.image_size={least} or more",
+            SEVERAL: f"{network} needs data.image_size >= {least} (AlexNet 63, ResNet-50 32): "
+            f"set --config.data.image_size={least} or more"
+            + (
+                ", or --config.model.name=resnet50"
+                if model_name != "resnet50" and data.image_size >= 32
+                else ""
+            ),
         },
     )
     check(
@@ -284,6 +324,14 @@ def validate(config: ml_collections.ConfigDict, given: dict[str, str] | None = N
             "data.image_size": f"must be at most data.stored_size={data.stored_size} (photos "
             f"stored at that side are cropped to image_size): set --config.data.stored_size=0 "
             f"(= image_size) or at least {data.image_size}",
+            SEVERAL: "photos stored at data.stored_size are cropped to data.image_size, so "
+            f"stored_size must be 0 (= image_size) or at least image_size: set "
+            f"--config.data.stored_size=0 or {data.image_size} or more"
+            + (
+                f", or --config.data.image_size={data.stored_size} or less"
+                if data.stored_size >= least
+                else ""
+            ),
         },
     )
     check(data.num_examples >= 1, "data.num_examples", "must be >= 1")
@@ -297,6 +345,9 @@ def validate(config: ml_collections.ConfigDict, given: dict[str, str] | None = N
                 "--config.data.dir=FOLDER",
                 "data.name": "reads its data from data.dir, which is empty: add "
                 "--config.data.dir=FOLDER (or data.name='synthetic' for the synthetic photos)",
+                SEVERAL: f"a {data.name} data set reads its folder, data.dir, which is empty: "
+                "set --config.data.dir=FOLDER, or --config.data.name=synthetic for the "
+                "synthetic photos",
             },
         )
     check(data.max_pixels >= 1, "data.max_pixels", "must be >= 1")
@@ -314,6 +365,8 @@ def validate(config: ml_collections.ConfigDict, given: dict[str, str] | None = N
             f"{data.filename_column!r}",
             "data.filename_column": "must be another column than data.score_column="
             f"{data.score_column!r}",
+            SEVERAL: "they name one column of scores.csv: give the photos' column and the "
+            "scores' column (defaults: 'filename', 'score')",
         },
     )
     check(
@@ -452,6 +505,29 @@ def _check_rsrl(config: ml_collections.ConfigDict, check) -> None:
     rsrl = config.rsrl
     check(rsrl.rounds >= 1, "rsrl.rounds", "must be >= 1")
     check(rsrl.num_majority >= 0, "rsrl.num_majority", "must be >= 0 (0 = no class is thinned)")
+    most, why_most = max_classes(config)
+    classes = (
+        f"{why_most} at most {most} classes"
+        if why_most.endswith(("allows", "makes"))
+        else f"{why_most}: at most {most} classes"
+    )
+    range_fix = f"0 to {most - 1}: RSRL thins the num_majority largest classes and keeps a class"
+    data_fields = ("data.name", "data.score_range", "data.ava_bins")
+    check(
+        rsrl.num_majority < most,
+        # Its own range: blamed itself when the command line set it, else the data's fields.
+        "rsrl.num_majority"
+        if "rsrl.num_majority" in check.given
+        else ("rsrl.num_majority",) + tuple(f for f in data_fields if f in check.given)[:1],
+        {
+            "rsrl.num_majority": f"must be {range_fix} ({classes})",
+            **dict.fromkeys(
+                data_fields,
+                f"{classes}, not more than rsrl.num_majority={rsrl.num_majority}: set "
+                f"--config.rsrl.num_majority={most - 1} or less",
+            ),
+        },
+    )
     n, ks = rsrl.num_majority, rsrl.thresholds
     check(
         _numbers(ks) and all(0 < k <= 1 for k in ks),
@@ -475,6 +551,9 @@ def _check_rsrl(config: ml_collections.ConfigDict, check) -> None:
             "rsrl.num_majority": f"must be at most {len(ks)} (0 to {len(ks)}; also below the "
             f"data's number of classes): rsrl.thresholds has {len(ks)} value(s), one K per "
             f"majority class; to thin more classes set both, e.g. {both}",
+            SEVERAL: f"rsrl.num_majority={n} majority classes need one K in (0, 1] each, and "
+            f"rsrl.thresholds has {len(ks)}: give {n} thresholds, or set "
+            f"--config.rsrl.num_majority={len(ks)} or less",
         },
     )
     check(rsrl.likelihood in LIKELIHOODS, "rsrl.likelihood", f"must be one of {LIKELIHOODS}")
@@ -506,6 +585,9 @@ def _check_model(config: ml_collections.ConfigDict, check) -> None:
                 f"({PHOTO_MODELS.get(name, name)}) reads photos: set --config.model.name=mlp or "
                 "linear (configs/embeddings.py), or a data.name of photos: 'synthetic', "
                 "'folder' or 'ava'",
+                SEVERAL: f"data.name={inputs.EMBEDDINGS!r} feeds feature vectors, which "
+                f"{PHOTO_MODELS.get(name, name)} cannot read: set --config.model.name=mlp or "
+                "linear, or a data.name of photos: 'synthetic', 'folder' or 'ava'",
             },
         )
         check(
@@ -517,6 +599,8 @@ def _check_model(config: ml_collections.ConfigDict, check) -> None:
                 "data.name": f"feeds feature vectors to the {name} head, which starts from "
                 f"random init, but model.pretrained={config.model.pretrained!r} names AlexNet "
                 "weights: set --config.model.pretrained=''",
+                SEVERAL: f"the {name} head over embeddings starts from random init; pretrained "
+                "weights are AlexNet's: set --config.model.pretrained=''",
             },
         )
     else:
@@ -531,6 +615,10 @@ def _check_model(config: ml_collections.ConfigDict, check) -> None:
                 "data.name": f"feeds photos, but model.name={name!r} reads feature vectors "
                 f"(data.name={inputs.EMBEDDINGS!r}): set --config.model.name=alexnet (or "
                 "resnet50), or --config.data.name=embeddings",
+                SEVERAL: f"model.name={name!r} reads feature vectors (data.name="
+                f"{inputs.EMBEDDINGS!r}), and data.name={data_name!r} feeds photos: set "
+                "--config.model.name=alexnet (or resnet50), or --config.data.name=embeddings "
+                "with a folder of embeddings.npz",
             },
         )
     check(
@@ -559,6 +647,8 @@ def _check_model(config: ml_collections.ConfigDict, check) -> None:
             "model.name": f"needs one or more positive integer model.hidden_widths, and they "
             f"are {widths!r}: set e.g. --config.model.hidden_widths='(512,)', or "
             "--config.model.name=linear for none",
+            SEVERAL: "model.name='mlp' needs one or more positive integer hidden widths: set "
+            "e.g. --config.model.hidden_widths='(512,)', or --config.model.name=linear for none",
         },
     )
     check(0 <= config.model.dropout_rate < 1, "model.dropout_rate", "must be in [0, 1)")
@@ -597,6 +687,8 @@ def validate_with_data(
             "rsrl.num_majority": f"must be below the number of classes in the data ({classes})"
             f"; {fix}",
             **dict.fromkeys(CLASS_FIELDS, data_reason),
+            SEVERAL: f"the data have {classes}, and RSRL needs more classes than "
+            f"rsrl.num_majority={n}: {fix}, or data with more classes",
         },
     )
     threshold, low, high = config.eval.good_threshold, min(class_scores), max(class_scores)
@@ -644,6 +736,7 @@ def validate_pretext(
     check(config.train.weight_decay >= 0, "train.weight_decay", "must be >= 0")
     check(config.train.epochs >= 1, "train.epochs", "must be >= 1")
     check(config.pretext.seed >= 0, "pretext.seed", "must be >= 0")
+    check(config.pretext.num_train >= 1, "pretext.num_train", "must be >= 1")
     check(
         config.pretext.num_train >= config.train.batch_size,
         ("pretext.num_train", "train.batch_size"),
@@ -652,6 +745,10 @@ def validate_pretext(
             f"{config.train.batch_size}): {config.train.batch_size} or more",
             "train.batch_size": f"must be at most pretext.num_train={config.pretext.num_train}"
             f" (one batch of the pretext corpus): 1 to {config.pretext.num_train}",
+            SEVERAL: f"one batch (train.batch_size={config.train.batch_size}) must fit in the "
+            f"pretext corpus (pretext.num_train={config.pretext.num_train}): set "
+            f"--config.pretext.num_train={config.train.batch_size} or more, or "
+            f"--config.train.batch_size={config.pretext.num_train} or less",
         },
     )
     check(config.pretext.num_heldout >= 1, "pretext.num_heldout", "must be >= 1")

@@ -266,8 +266,7 @@ def real_cli_cases(tmp_path):
         "predict": (
             ["rsrl_jax.predict", f"--workdir={missing}", "photo.jpg"],
             1,
-            f"error: {missing / 'summary.json'} not found: is {missing} the workdir of a "
-            "finished run?",
+            f"error: {missing} not found: no run's workdir there",
         ),
         "convert": (
             ["rsrl_jax.convert", f"--torch_weights={tmp_path / 'a.pth'}", f"--out={tmp_path}"],
@@ -344,7 +343,12 @@ def test_highlight_names_a_round_the_run_did_not_save(tiny_run, tmp_path):
         cwd=ROOT,
         timeout=300,
     )
-    assert_one_line(result, 1, "error: fold 0 has no checkpoint of round 7 (saved: [1, 2])")
+    assert_one_line(
+        result,
+        1,
+        "error: round 7 does not exist: the run plans rounds 1-2 (rsrl.rounds=2); use --round "
+        "in that range, or leave it out",
+    )
 
 
 # The raise sites: each user-fixable error is a ConfigError (exit 2) or DataError (exit 1).
@@ -380,11 +384,11 @@ def test_a_missing_workdir_is_a_data_error_that_is_also_file_not_found(tmp_path)
 
 def test_a_run_that_lacks_a_round_is_a_data_error_a_bad_k_a_config_error(tiny_run):
     workdir = str(tiny_run[0])
-    with pytest.raises(errors.DataError, match="no checkpoint of round 7"):
+    with pytest.raises(errors.DataError, match="^round 7 does not exist"):
         round_pairs.pair_rounds(workdir, 0, 7)
-    with pytest.raises(errors.DataError, match="no checkpoint of round 7"):
+    with pytest.raises(errors.DataError, match="^round 7 does not exist"):
         checkpoints.load_network(workdir, 0, 7)
-    with pytest.raises(errors.DataError, match="fold 4: not in"):
+    with pytest.raises(errors.DataError, match=r"fold 4 does not exist: the run has folds 0\.\.0"):
         checkpoints.chosen_round(workdir, 4)
     with pytest.raises(errors.ConfigError, match="k=0"):
         round_pairs.pair_rounds(workdir, 0, 2, 0)

@@ -39,13 +39,38 @@ def refusal(check, config, given_fields=(), *args) -> str:
 
 
 def test_the_issues_example_names_num_majority_first_with_its_allowed_values():
-    message = refusal(config_lib.validate, demo({"rsrl.num_majority": 99}), ["rsrl.num_majority"])
-    assert message.startswith("--config.rsrl.num_majority=99: must be at most 3 (0 to 3; ")
+    message = refusal(config_lib.validate, demo({"rsrl.num_majority": 5}), ["rsrl.num_majority"])
+    assert message.startswith("--config.rsrl.num_majority=5: must be at most 3 (0 to 3; ")
     assert "rsrl.thresholds has 3 value(s)" in message
     assert (
-        "set both, e.g. --config.rsrl.num_majority=4 "
-        "--config.rsrl.thresholds='(0.99,0.99,0.99,0.99)'" in message
+        "set both, e.g. --config.rsrl.num_majority=5 "
+        "--config.rsrl.thresholds='(0.99,0.99,0.99,0.99,0.99)'" in message
     )
+
+
+def test_a_value_outside_its_own_range_is_blamed_before_any_relation():
+    """num_majority=99 cannot fit data of 8 classes: not a disagreement with thresholds, and
+    no advice to give 99 thresholds."""
+    config = demo({"rsrl.num_majority": 99, "rsrl.thresholds": (0.5, 0.5, 0.5)})
+    for given in (["rsrl.thresholds", "rsrl.num_majority"], ["rsrl.num_majority"]):
+        message = refusal(config_lib.validate, config, given)
+        assert message == (
+            "--config.rsrl.num_majority=99: must be 0 to 7: RSRL thins the num_majority "
+            "largest classes and keeps a class (the synthetic photos score 2..9: at most 8 "
+            "classes)"
+        )
+    folder = {"data.name": "folder", "data.dir": "/tmp", "data.score_range": (1, 5)}
+    message = refusal(config_lib.validate, demo({**folder, "rsrl.num_majority": 5}))
+    assert message.startswith("config.rsrl.num_majority=5: must be 0 to 4")
+    assert "data.score_range=(1, 5) allows at most 5 classes" in message
+    message = refusal(
+        config_lib.validate, demo({**folder, "rsrl.num_majority": 5}), ["data.score_range"]
+    )
+    assert message.startswith("--config.data.score_range=(1, 5): ")
+    assert "set --config.rsrl.num_majority=4 or less" in message
+    ava = {"data.name": "ava", "data.dir": "/tmp", "data.ava_bins": (5.0,)}
+    message = refusal(config_lib.validate, demo(ava), ["data.ava_bins"])
+    assert "at most 2 classes" in message and "num_majority=1 or less" in message
 
 
 EMBEDDINGS = {"data.name": "embeddings", "data.dir": "/tmp", "model.pretrained": ""}
@@ -96,11 +121,64 @@ def test_a_cross_field_check_leads_with_the_field_given(fields, given, says):
     assert refusal(config_lib.validate, config).startswith("config.")
 
 
-def test_the_fields_a_check_relates_are_named_by_what_was_given_first():
-    config = demo({"rsrl.num_majority": 5, "rsrl.thresholds": (0.9, 0.9)})
-    both = ["rsrl.num_majority", "rsrl.thresholds"]
-    assert refusal(config_lib.validate, config, both).startswith("--config.rsrl.num_majority=5")
-    assert refusal(config_lib.validate, config, both[::-1]).startswith("--config.rsrl.thresh")
+# (the config's fields, the fields a check relates, all given, what the message must say)
+BOTH_GIVEN = [
+    ({"data.dir": "/tmp"}, ["data.dir", "data.name"], "or leave data.dir out"),
+    ({"data.name": "folder"}, ["data.dir", "data.name"], "set --config.data.dir=FOLDER"),
+    (
+        {"data.image_size": 40},
+        ["data.image_size", "model.name"],
+        "set --config.data.image_size=63 or more, or --config.model.name=resnet50",
+    ),
+    (
+        {"data.stored_size": 50},
+        ["data.stored_size", "data.image_size"],
+        "set --config.data.stored_size=0 or 64 or more",
+    ),
+    (
+        {"data.filename_column": "score"},
+        ["data.filename_column", "data.score_column"],
+        "name one column",
+    ),
+    ({"model.name": "mlp"}, ["model.name", "data.name"], "set --config.model.name=alexnet"),
+    (MLP_WITHOUT_LAYERS, ["model.hidden_widths", "model.name"], "hidden_widths='(512,)'"),
+    (
+        {"data.name": "embeddings", "data.dir": "/tmp"},
+        ["model.name", "data.name"],
+        "set --config.model.name=mlp",
+    ),
+    (
+        {"data.name": "embeddings", "data.dir": "/tmp", "model.name": "mlp"},
+        ["model.pretrained", "data.name"],
+        "set --config.model.pretrained=''",
+    ),
+    ({"model.width": 1.0}, ["model.width", "model.pretrained"], "--config.model.width=0.5"),
+    (
+        {"rsrl.num_majority": 5, "rsrl.thresholds": (0.9, 0.9)},
+        ["rsrl.thresholds", "rsrl.num_majority"],
+        "give 5 thresholds, or set --config.rsrl.num_majority=2 or less",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "given", "says"), BOTH_GIVEN)
+def test_a_check_of_several_fields_given_names_them_all(fields, given, says):
+    config = demo(fields)
+    for order in (given, given[::-1]):  # whichever was written first
+        message = refusal(config_lib.validate, config, order)
+        names = " and ".join(f"--config.{f}={config[f]!r}" for f in sorted(given))
+        assert message.startswith(f"{names} disagree: "), message
+        assert says in message, message
+
+
+def test_the_issues_two_fields_example():
+    config = demo({"rsrl.num_majority": 4, "rsrl.thresholds": (0.5, 0.5, 0.5)})
+    message = refusal(config_lib.validate, config, ["rsrl.thresholds", "rsrl.num_majority"])
+    assert message == (
+        "--config.rsrl.num_majority=4 and --config.rsrl.thresholds=(0.5, 0.5, 0.5) disagree: "
+        "rsrl.num_majority=4 majority classes need one K in (0, 1] each, and rsrl.thresholds "
+        "has 3: give 4 thresholds, or set --config.rsrl.num_majority=3 or less"
+    )
 
 
 def test_the_data_checks_lead_with_the_data_field_given():
@@ -116,6 +194,11 @@ def test_the_data_checks_lead_with_the_data_field_given():
     assert "rsrl.num_majority=3" in message and "(0 to 1)" in message
     # A data field only the config file sets is the data set: num_majority leads.
     assert refusal(check, config, (), scores, counts).startswith("config.rsrl.num_majority=3:")
+    both = refusal(check, config, ["data.ava_bins", "rsrl.num_majority"], scores, counts)
+    assert both.startswith(
+        "--config.data.ava_bins=(5.0,) and --config.rsrl.num_majority=3 disagree: the data have 2"
+    )
+    assert "set --config.rsrl.num_majority=1 or less (0 to 1), or data with more" in both
 
 
 def test_the_pretext_check_leads_with_the_field_given():
@@ -128,6 +211,18 @@ def test_the_pretext_check_leads_with_the_field_given():
     assert "1 to 24000" in message
     message = refusal(config_lib.validate_pretext, config, ["pretext.num_train"])
     assert message.startswith("--config.pretext.num_train=24000: must be at least one batch")
+    message = refusal(
+        config_lib.validate_pretext, config, ["pretext.num_train", "train.batch_size"]
+    )
+    assert message.startswith(
+        "--config.pretext.num_train=24000 and --config.train.batch_size=30000 disagree: "
+    )
+    assert "num_train=30000 or more, or --config.train.batch_size=24000 or less" in message
+    config.pretext.num_train = 0  # its own range first: never "batch_size=0 or less"
+    message = refusal(
+        config_lib.validate_pretext, config, ["pretext.num_train", "train.batch_size"]
+    )
+    assert message == "--config.pretext.num_train=0: must be >= 1"
 
 
 def test_a_single_field_check_states_the_values_it_takes():
@@ -163,6 +258,34 @@ def test_every_config_field_has_a_meaning(file):
     assert "(undocumented)" not in text
     for field in fields:
         assert f"    {field} = " in text
+        # One meaning, told once: no data set's label ('folder:') or sentence twice.
+        meaning = meanings[field]
+        labels = re.findall(r"(?:^|\s)(\w+): ", meaning)
+        assert len(labels) == len(set(labels)), (field, meaning)
+        sentences = [t.strip() for t in re.split(r"[.;]\s", meaning) if t.strip()]
+        assert len(sentences) == len(set(sentences)), (field, meaning)
+    base = config_help.meanings(None)
+    assert base["data.filename_column"].startswith("folder: the header of scores.csv's column")
+    assert base["data.filename_column"].count("folder:") == 1
+    assert base["data.score_column"].count("folder:") == 1
+
+
+def test_a_block_comment_above_is_not_joined_to_a_fields_own_comment(tmp_path):
+    """A block comment may speak of several fields: the comment beside a field is its own."""
+    source = tmp_path / "c.py"
+    source.write_text(
+        "def get_config(c):\n"
+        "    # folder: the columns of scores.csv, by header name\n"
+        "    c.data.a = 'filename'  # folder: the photos' column\n"
+        "    c.data.b = 'score'  # folder: the scores' column\n"
+        "    # the lines above a field without its own comment\n"
+        "    c.data.c = 1\n"
+    )
+    assert config_help.comments(str(source)) == {
+        "data.a": "folder: the photos' column",
+        "data.b": "folder: the scores' column",
+        "data.c": "the lines above a field without its own comment",
+    }
 
 
 def test_the_listing_gives_each_default_and_meaning():
@@ -197,7 +320,8 @@ def test_help_exits_0_with_the_fields_and_the_package_lists_its_commands(tmp_pat
                 "rsrl_jax.main",
                 "--config=configs/demo.py",
                 f"--workdir={tmp_path / 'run'}",
-                "--config.rsrl.num_majority=99",
+                "--config.rsrl.thresholds=(0.5,0.5,0.5)",
+                "--config.rsrl.num_majority=5",
             ],
             "package": ["rsrl_jax"],
         }
@@ -217,7 +341,10 @@ def test_help_exits_0_with_the_fields_and_the_package_lists_its_commands(tmp_pat
     bad = results["bad"]
     assert bad.returncode == 2 and not (tmp_path / "run").exists()
     (line,) = error_lines(bad.stderr)
-    assert line.startswith("error: --config.rsrl.num_majority=99: must be at most 3 ")
+    assert line.startswith(
+        "error: --config.rsrl.num_majority=5 and --config.rsrl.thresholds=(0.5, 0.5, 0.5) "
+        "disagree: "
+    )
     listed = dict(
         re.match(r"  (\S+) +(.+)", line).groups()
         for line in results["package"].stdout.splitlines()

@@ -6,6 +6,7 @@ run and cut back: no training here.
 
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -92,6 +93,27 @@ def test_requests_for_what_did_not_run_and_for_what_the_plan_lacks():
     assert found.not_run(1).startswith("fold 1 did not run (fold 0 of protocol.folds=2 ran)")
 
 
+def test_a_request_outside_the_plan_names_the_plan():
+    found = completeness.of_records(ran({0: range(1, 3)}), plan(folds=1))
+    assert found.outside_plan(1) == (
+        "fold 1 does not exist: the run has folds 0..0 (protocol.folds=1)"
+    )
+    assert found.outside_plan(-1).startswith("fold -1 does not exist")
+    assert found.outside_plan(0, 4) == (
+        "round 4 does not exist: the run plans rounds 1-3 (rsrl.rounds=3)"
+    )
+    assert found.outside_plan(0, 0).startswith("round 0 does not exist")
+    assert found.outside_plan(0, 3) is None  # planned (not run: not_run says so)
+    official = completeness.of_records(ran({0: range(1, 2)}), plan(rounds=1), folds=1)
+    assert official.outside_plan(0, 2) == (
+        "round 2 does not exist: the run plans round 1 (rsrl.rounds=1)"
+    )
+    assert official.outside_plan(2) == (
+        "fold 2 does not exist: the run has folds 0..0 (its data record, with protocol.folds=5)"
+    )
+    assert completeness.of_records([], None).outside_plan(3, 9) is None  # no plan known
+
+
 def test_without_a_config_the_fullest_fold_stands_for_the_plan(tmp_path):
     write_workdir(
         tmp_path, [record(0, 1, 0.2, 0.2), record(0, 2, 0.2, 0.2), record(1, 1, 0.2, 0.2)]
@@ -164,6 +186,22 @@ def test_a_verdict_on_fewer_rounds_or_folds_says_so(tmp_path):
     assert "no later round ran, so this run says nothing yet about the later rounds" in verdict
 
 
+def test_a_verdict_on_one_fold_of_several_says_so_whatever_round_was_chosen():
+    """protocol.max_folds=1 of 3 folds: the spread is unknown, also when round 1 is chosen."""
+    records = [record(0, 1, 0.30, 0.2), record(0, 2, 0.20, 0.2)]
+    limited = completeness.of_records(records, plan(rounds=2, folds=3, max_folds=1))
+    for chosen in (1, 2):
+        verdict = " ".join(report.verdict(records, {0: chosen}, 2, limited))
+        assert (
+            "With one fold of protocol.folds=3 (the others did not run) the fold-to-fold spread "
+            "is unknown: nothing here tells this " in verdict
+        ), verdict
+    one_split = completeness.of_records(records, plan(rounds=2, folds=1))
+    verdict = " ".join(report.verdict(records, {0: 1}, 2, one_split))
+    assert "With one split (`protocol.folds=1`) the fold-to-fold spread is unknown" in verdict
+    assert "the others did not run" not in verdict
+
+
 def run_cut_back(tiny_run, path, keep_rounds: int, rounds: int, folds: int = 1):
     """A copy of the tiny run (2 rounds, 1 fold) planned as `rounds` rounds and `folds` folds
     (as a forced resume or a longer protocol would), with only its first `keep_rounds`
@@ -213,8 +251,8 @@ def test_predict_on_a_killed_run_picks_among_the_rounds_that_ran(tiny_run, tmp_p
         predict.predict(str(workdir), [str(photo)], fold=2)
     with pytest.raises(errors.DataError, match="k=1\\), and round 2 of fold 0 did not run"):
         round_pairs.pair_rounds(str(workdir), 0)
-    with pytest.raises(errors.DataError, match="fold 0 has no checkpoint of round 7"):
-        round_pairs.pair_rounds(str(workdir), 0, 7)  # outside the plan: as before
+    with pytest.raises(errors.DataError, match=r"^round 7 does not exist: the run plans rou"):
+        round_pairs.pair_rounds(str(workdir), 0, 7)  # outside the plan
     out = tmp_path / "out.jsonl"
     with caplog_at(logging.WARNING) as caplog, open(out, "w") as f:
         assert predict.predict(str(workdir), [str(photo)], out=f) == 1
@@ -226,6 +264,28 @@ def test_predict_on_a_killed_run_picks_among_the_rounds_that_ran(tiny_run, tmp_p
         "command again on the workdir to finish it; using round 1 of fold 0, the best on "
         "validation among the rounds that ran"
     )
+
+
+def test_readers_of_a_partial_run_check_fold_and_round_against_its_plan(tiny_run, tmp_path):
+    """No summary.json needed: a fold or round the run does not plan is told as such."""
+    workdir = str(run_cut_back(tiny_run, tmp_path / "run", keep_rounds=1, rounds=2))
+    fold_1 = "fold 1 does not exist: the run has folds 0..0 (protocol.folds=1)"
+    with pytest.raises(errors.NotFound) as e:
+        checkpoints.chosen_round(workdir, 1)  # predict's, embed's and highlight's default
+    assert str(e.value) == f"{workdir}: {fold_1}"
+    with pytest.raises(errors.NotFound, match=re.escape(fold_1)):
+        checkpoints.load_network(workdir, 1, 1)  # an explicit --round
+    with pytest.raises(errors.NotFound, match=re.escape(fold_1)):
+        round_pairs.pair_rounds(workdir, 1, 2)
+    with pytest.raises(errors.DataError) as e:
+        checkpoints.load_network(workdir, 0, 3)
+    assert str(e.value) == (
+        "round 3 does not exist: the run plans rounds 1-2 (rsrl.rounds=2); use --round in "
+        "that range, or leave it out"
+    )
+    (tmp_path / "run" / "config.json").write_text(json.dumps(plan(rounds=1, folds=1)))
+    with pytest.raises(errors.DataError, match=r"k=1\), and round 2 does not exist: the run pl"):
+        round_pairs.pair_rounds(workdir, 0)  # the default pair of a one-round run
 
 
 def test_highlight_on_a_run_resumed_for_more_rounds_warns(tiny_run, tmp_path, photo):

@@ -287,6 +287,20 @@ NAMES = {
 }
 
 
+def _one_fold(extent, missing_folds: bool, what: str) -> str:
+    """The sentence of a verdict on one fold: a single split, or one fold of several planned
+    (the others did not run, as with protocol.max_folds=1), whatever round was chosen."""
+    one = (
+        f"one fold of protocol.folds={extent.folds} (the others did not run)"
+        if missing_folds
+        else "one split (`protocol.folds=1`)"
+    )
+    return (
+        f"With {one} the fold-to-fold spread is unknown: nothing here tells {what} from the "
+        "noise of one draw of the data."
+    )
+
+
 def verdict(
     records,
     chosen: dict[int, int],
@@ -327,6 +341,8 @@ def verdict(
             f"**Verdict.** The chosen round is round 1 itself: on validation {gain} ({where}: "
             f"{figures})."
         ]
+        if k == 1:
+            lines.append(_one_fold(extent, missing_folds, "this result"))
     else:
         if len(rounds) == 1:
             subject = f"The chosen round {next(iter(rounds))} is"
@@ -343,15 +359,7 @@ def verdict(
             subject = subject[0].lower() + subject[1:]
         lines = [f"**Verdict.** {of_ran}{subject} {relation} round 1 {where}: {figures}."]
         if k == 1:
-            one = (
-                f"one fold of protocol.folds={extent.folds} (the others did not run)"
-                if missing_folds
-                else "one split (`protocol.folds=1`)"
-            )
-            lines.append(
-                f"With {one} the fold-to-fold spread is unknown: "
-                "nothing here tells this difference from the noise of one draw of the data."
-            )
+            lines.append(_one_fold(extent, missing_folds, "this difference"))
         else:
             deltas = [f["chosen"]["macro_f1"] - f["round1"]["macro_f1"] for f in versus["folds"]]
             better, worse = sum(d > 0 for d in deltas), sum(d < 0 for d in deltas)

@@ -1,7 +1,8 @@
 """The config fields a command's `--help` lists: each with its default and its meaning.
 
 A field's meaning is the comment beside its assignment in the config's source (`c.a.b = v  #
-meaning`, or the comment lines right above it): the base config's (`rsrl_jax/config.py`), and
+meaning`), or else the comment lines right above it (never both: a block comment may speak of
+several fields): the base config's (`rsrl_jax/config.py`), and
 the config file's own where it adds one. The comments are the fields' only documentation, so
 `--help` cannot drift from them; a test keeps every field commented.
 """
@@ -32,7 +33,7 @@ def _dotted(node) -> str | None:
 
 def comments(path: str) -> dict[str, str]:
     """{'a.b': comment} for each `c.a.b = ...` in the Python file `path`, in its order: the
-    comment on its lines and the comment lines right above it ('' if none; sections too)."""
+    comment on its lines, else the comment lines right above it ('' if none; sections too)."""
     with open(path) as f:
         source = f.read()
     lines = source.splitlines()
@@ -58,7 +59,8 @@ def comments(path: str) -> dict[str, str]:
             for r in range(node.lineno, node.end_lineno + 1)
             if r in found and not found[r][1]
         ]
-        out.setdefault(field, " ".join(t for t in above + beside if t))
+        # The comment beside a field is its own; the lines above may speak of several fields.
+        out.setdefault(field, " ".join(t for t in (beside if any(beside) else above) if t))
     return out
 
 

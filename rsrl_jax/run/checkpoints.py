@@ -294,10 +294,16 @@ def saved_rounds(workdir: str, fold: int) -> list[int]:
 
 
 def _check_fold(workdir: str, fold: int) -> None:
+    """Every reader's first check of a --fold: the workdir, then the run's plan (a fold it
+    does not have, one it has not run), then the fold's folder; never summary.json."""
     if not os.path.isdir(workdir):
         raise errors.NotFound(f"{workdir} not found: no run's workdir there")
+    found = completeness.of_workdir(workdir)
+    outside = found.outside_plan(fold)
+    if outside:
+        raise errors.NotFound(f"{workdir}: {outside}")
     if not os.path.isdir(fold_dir(workdir, fold)):
-        why = completeness.of_workdir(workdir).not_run(fold)
+        why = found.not_run(fold)
         if why:  # planned, but not run (yet): not the same as a fold the run never had
             raise errors.NotFound(f"{workdir}: {why}")
         raise errors.NotFound(f"{fold_dir(workdir, fold)} not found: the run has no fold {fold}")
@@ -307,6 +313,7 @@ def chosen_round(workdir: str, fold: int) -> int:
     """The round chosen on validation for `fold`: as summary.json records it, or, where the
     run wrote no summary or one that misses rounds it has since recorded (killed, still
     training, resumed with more rounds), the best on validation among the rounds that ran."""
+    _check_fold(workdir, fold)
     ran = completeness.recorded(workdir)
     records = [r for r in ran if r["fold"] == fold]
     path = os.path.join(workdir, "summary.json")
@@ -320,10 +327,10 @@ def chosen_round(workdir: str, fold: int) -> int:
     why = completeness.of_workdir(workdir, ran).not_run(fold)
     if why:
         raise errors.NotFound(f"{workdir}: {why}")
-    if summary is None:
-        read_json(workdir, "summary.json")  # raises: no run here
-    folds = [entry["fold"] for entry in summary["folds"]]
-    raise errors.DataError(f"fold {fold}: not in {workdir}/summary.json (folds run: {folds})")
+    raise errors.DataError(
+        f"{workdir}: fold {fold} has no recorded round (no metrics.jsonl record, no round "
+        "checkpoint): if the run is not still training, run its command again on the workdir"
+    )
 
 
 def _saved_shapes(mngr: ocp.CheckpointManager, round_: int):
@@ -362,6 +369,9 @@ def not_run(workdir: str, fold: int, round_: int, trained: list[int]) -> str | N
 def missing_round(workdir: str, fold: int, round_: int, saved: list[int]) -> errors.DataError:
     """The error for a round without a checkpoint: one the run trained but did not keep
     (`checkpoint.keep='needed'`), or one it never had; `saved`: the fold's saved rounds."""
+    outside = completeness.of_workdir(workdir).outside_plan(fold, round_)
+    if outside:  # a round the run never plans: not a round missing from it
+        return errors.DataError(f"{outside}; use --round in that range, or leave it out")
     trained = [r["round"] for r in fold_records(workdir, fold)] if saved else []
     if round_ not in trained:
         why = not_run(workdir, fold, round_, trained)

@@ -50,13 +50,15 @@ class Completeness:
 
     `folds`: folds planned (None: unknown); `rounds`: `rsrl.rounds` planned (None: unknown,
     config.json gone: the fold with the most rounds stands for the plan); `max_folds`:
-    `protocol.max_folds` (0 = all); `done`: fold -> the rounds with a record, ascending.
+    `protocol.max_folds` (0 = all); `done`: fold -> the rounds with a record, ascending;
+    `protocol_folds`: `protocol.folds` as the config says (None: unknown).
     """
 
     folds: int | None
     rounds: int | None
     max_folds: int
     done: dict[int, tuple[int, ...]]
+    protocol_folds: int | None = None
 
     @property
     def planned_rounds(self) -> int:
@@ -86,6 +88,25 @@ class Completeness:
     def ran(self, fold: int, round_: int | None = None) -> bool:
         have = self.done.get(fold, ())
         return bool(have) if round_ is None else round_ in have
+
+    def outside_plan(self, fold: int, round_: int | None = None) -> str | None:
+        """Why `fold` (or `round_` of it) can never be read: the run does not plan it (a fold
+        beyond its folds, a round beyond `rsrl.rounds` or below 1); None when the plan has it
+        or the plan is unknown (config.json and the data record gone)."""
+        if self.folds is not None and not 0 <= fold < self.folds:
+            if self.protocol_folds is None:  # config.json gone
+                why = "as recorded"
+            elif self.protocol_folds == self.folds:
+                why = f"protocol.folds={self.folds}"
+            else:  # an official test list: one fold whatever protocol.folds says
+                why = f"its data record, with protocol.folds={self.protocol_folds}"
+            return f"fold {fold} does not exist: the run has folds 0..{self.folds - 1} ({why})"
+        if round_ is not None and self.rounds is not None and not 1 <= round_ <= self.rounds:
+            return (
+                f"round {round_} does not exist: the run plans "
+                f"{_named('round', range(1, self.rounds + 1))} (rsrl.rounds={self.rounds})"
+            )
+        return None
 
     def not_run(self, fold: int, round_: int | None = None) -> str | None:
         """Why `fold` (and `round_` of it) has nothing to read when the plan has it but it did
@@ -192,6 +213,7 @@ def of_records(records, config: dict | None, folds: int | None = None) -> Comple
         rounds=rounds,
         max_folds=int(protocol.get("max_folds") or 0),
         done={f: tuple(sorted(rs)) for f, rs in sorted(done.items())},
+        protocol_folds=protocol.get("folds"),
     )
 
 

@@ -9,7 +9,7 @@ from absl import logging
 
 from rsrl_jax import errors
 from rsrl_jax.data import inputs
-from rsrl_jax.run import checkpoints
+from rsrl_jax.run import checkpoints, completeness
 
 # net_I against net_(I-1): the run's highlight panels, the CLIs' default --k, and the pair
 # `checkpoint.keep='needed'` keeps (run.retention).
@@ -56,8 +56,11 @@ def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = DEF
                 trained = (
                     [r["round"] for r in checkpoints.fold_records(workdir, fold)] if saved else []
                 )
-                why = checkpoints.not_run(workdir, fold, round_, trained)
-                if why:  # a partial run: not a round it failed to save
+                plan = completeness.of_workdir(workdir)
+                why = plan.outside_plan(fold, round_) or checkpoints.not_run(
+                    workdir, fold, round_, trained
+                )
+                if why:  # a round the run does not plan, or has not run: not one not saved
                     raise errors.DataError(
                         f"fold {fold}: the chosen round {chosen} has no round {chosen - k} to "
                         f"compare with (k={k}), and {why}"
