@@ -29,11 +29,13 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 from rsrl_jax import errors
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _state = {"signal": None, "defer": 0, "workdir": None, "remedy": None, "resent": 0}
+_state.update(lost=None, in_hook=False, wakeup=None)  # a signal lost in a gc callback
 _stop_lock = threading.Lock()
 _on_leave = []  # callables run by `leave` before the process ends (TensorBoard writers)
 
@@ -105,9 +107,14 @@ def _quiet_unraisable(hook):
 
     def unraisable(u):
         if isinstance(u.exc_value, Interrupted) and _state["signal"] is not None:
-            signum, _state["signal"] = _state["signal"], None
-            _state["resent"] += 1  # from a thread, a moment later: not inside this hook
-            threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+            _state["defer"] += 1  # a signal meanwhile raises nothing inside this hook
+            _state["in_hook"] = True
+            try:
+                _state["lost"], _state["signal"] = _state["signal"], None
+                _state["wakeup"].send(b"\0")  # `_watch` sends it again once this hook ended
+            finally:
+                _state["defer"] -= 1
+                _state["in_hook"] = False
             return
         if isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == "Event loop is closed":
             return
@@ -119,11 +126,17 @@ def _quiet_unraisable(hook):
 def _watch(reader, writer) -> None:
     """Counts the signals as the OS delivers them (the wakeup fd is written even while the
     main thread is inside XLA or Orbax): the second ends the process at once."""
-    del writer  # held so that the wakeup fd stays open
+    _state["wakeup"] = writer  # held so that the wakeup fd stays open
     count = 0
     while True:
         for signum in reader.recv(64):
-            if signum in SIGNALS and _state["resent"]:
+            if signum == 0:  # an `Interrupted` lost in a gc callback: sent again, from here
+                time.sleep(0.01)
+                while _state["in_hook"]:
+                    time.sleep(0.01)
+                _state["resent"] += 1
+                signal.pthread_kill(threading.main_thread().ident, _state["lost"])  # wakes it
+            elif signum in SIGNALS and _state["resent"]:
                 _state["resent"] -= 1  # an `Interrupted` lost in a gc callback, sent again
             elif signum in SIGNALS:
                 count += 1
