@@ -22,7 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # A command like the package's CLIs: --do picks what its main does.
 FAKE_CLI = """
-import errno, os, signal, time
+import errno, gc, os, signal, time
 from absl import flags
 from rsrl_jax import cli, files
 from rsrl_jax.run import stops
@@ -50,6 +50,29 @@ def main(argv):
             time.sleep(0.2)
             print("the save ended", flush=True)
         time.sleep(30)
+    if do == "sigterm_in_gc_callback":  # as in JAX's gc callback: Python ignores its errors
+        def callback(phase, info):
+            if phase == "start":  # one signal
+                os.kill(os.getpid(), signal.SIGTERM)
+                sum(range(100_000))  # the handler runs here, inside the callback
+        gc.callbacks.append(callback)
+        gc.collect()
+        gc.callbacks.remove(callback)
+        time.sleep(30)
+    if do == "no_space":  # Orbax's threads calling back into closed loops, then the error
+        import asyncio
+
+        def late_callback():
+            loop = asyncio.new_event_loop()
+            loop.close()
+            loop.call_soon_threadsafe(print)
+
+        class Late:
+            def __del__(self):
+                late_callback()
+
+        Late()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.path.join(workdir, "x"))
     if do == "read_only":
         path = os.path.join(workdir, "config.json.123.tmp")
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
@@ -112,6 +135,23 @@ def test_a_second_signal_stops_at_once_even_inside_a_save():
     ]
 
 
+def test_a_signal_inside_a_gc_callback_still_stops_in_one_line():
+    result = run_fake("--do=sigterm_in_gc_callback")
+    assert result.returncode == 143
+    assert result.stderr.splitlines() == [
+        "interrupted (SIGTERM): stopped before finishing; run the same command again"
+    ]
+
+
+def test_a_full_disk_is_one_line_without_the_background_threads_tracebacks(tmp_path):
+    result = run_fake("--do=no_space", f"--workdir={tmp_path}")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: no space left on the device of {tmp_path} (writing x): free space, or use "
+        "another --workdir; what was saved before is intact"
+    ]
+
+
 def test_a_read_only_workdir_is_one_line_naming_it_and_the_file(tmp_path):
     result = run_fake("--do=read_only", f"--workdir={tmp_path}")
     assert result.returncode == 1
@@ -130,8 +170,14 @@ def test_saved_text_names_each_folds_last_round_and_mid_round_state(tmp_path):
     )
     (tmp_path / "folds_in_progress" / "step_12").mkdir(parents=True)
     assert stops.saved_text(str(tmp_path)).endswith("the folds' mid-round state (step 12)")
-    assert stops.saved_text(str(tmp_path / "new")) == (
-        f"no round was finished yet in {tmp_path / 'new'}"
+    # Nothing but a lock (a workdir removed when its lock is released), or no workdir.
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / ".lock").write_text("")
+    for new in (tmp_path / "new", tmp_path / "none"):
+        assert stops.saved_text(str(new)) == f"nothing was saved yet for {new}"
+    (tmp_path / "new" / "config.json").write_text("{}")
+    assert (
+        stops.saved_text(str(tmp_path / "new")) == f"no round was saved yet in {tmp_path / 'new'}"
     )
 
 

@@ -240,18 +240,32 @@ def test_compare_and_study_refuse_a_folder_a_run_holds(tmp_path):
     assert os.listdir(tmp_path) == [workdir_lock.LOCK_FILE]  # no run started
 
 
-def test_a_read_only_workdir_is_read_without_the_lock(tmp_path, monkeypatch):
-    """A file system that refuses writes (EROFS) lets no run write: nothing to exclude, so a
-    finished run rerun goes on (and writes nothing); a new workdir there is one line."""
+def test_a_read_only_workdir_without_a_finished_run_is_refused_before_any_work(
+    tmp_path, monkeypatch
+):
+    """A file system that refuses writes (EROFS): a run that has work to do is refused at
+    once, before its data are read (a finished run rerun takes no lock: tests/test_resume.py)."""
+    from conftest import tiny_config
+    from rsrl_jax.data import datasets
+    from rsrl_jax.engine import rsrl
 
     def refuse(self, *args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", self.lock_file)
 
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data were read")
+
     monkeypatch.setattr(filelock.FileLock, "acquire", refuse)
+    monkeypatch.setattr(datasets, "load", no_data)
     (tmp_path / "run").mkdir()
-    assert workdir_lock.take(str(tmp_path / "run")) is None
-    assert sorted(os.listdir(tmp_path / "run")) == []
-    with workdir_lock.hold(str(tmp_path / "run")):
-        pass
+    (tmp_path / "run" / "config.json").write_text(tiny_config().to_json())  # rounds left
+    for workdir in (tmp_path / "empty", tmp_path / "run"):
+        workdir.mkdir(exist_ok=True)
+        with pytest.raises(errors.DataError) as refused:
+            rsrl.run(tiny_config(), str(workdir))
+        assert str(refused.value).startswith(
+            f"cannot lock {workdir} for this run (Read-only file system: "
+        )
+    assert sorted(os.listdir(tmp_path / "empty")) == []
     with pytest.raises(errors.DataError, match=r"^cannot lock .*new .*Read-only file system"):
         workdir_lock.take(str(tmp_path / "new"))

@@ -88,7 +88,8 @@ def run(main, help_config: str | None = None) -> None:
     weights, a workdir's state: `errors.DataError`), without a traceback unless asked for
     (--traceback or RSRL_JAX_TRACEBACK=1). A full disk or a folder that cannot be written is
     such a mistake (`stops.disk_problem`, exit 1). SIGINT and SIGTERM end it with one line
-    saying what was saved, exit status 130 and 143 (`stops`). Any other exception is
+    saying what was saved, exit status 130 and 143 (`stops`). Both leave through `stops.leave`:
+    nothing is printed after the line. Any other exception is
     unexpected and keeps its traceback (exit 1), and so does an exception raised by a config
     file's own code (the user's Python: the traceback names its line).
     """
@@ -109,7 +110,7 @@ def run(main, help_config: str | None = None) -> None:
             traceback.print_exception(e)
         line = str(e) if isinstance(e, stops.Interrupted) else stops.stopped_line(signal.SIGINT)
         print(line, file=sys.stderr, flush=True)
-        sys.exit(getattr(e, "exit_code", 128 + signal.SIGINT))
+        stops.leave(getattr(e, "exit_code", 128 + signal.SIGINT))  # the line, nothing after
 
 
 HELP_FLAGS = ("help", "helpshort", "helpfull", "?")
@@ -160,7 +161,7 @@ def _exit_with(error: errors.UserError) -> None:
     if traceback_wanted(sys.argv):
         traceback.print_exception(error)
     print(f"error: {error}", file=sys.stderr, flush=True)
-    sys.exit(error.exit_code)
+    stops.leave(error.exit_code)  # the line, nothing after (`stops.leave`)
 
 
 def traceback_wanted(argv: list[str]) -> bool:

@@ -87,6 +87,20 @@ def save(workdir: str, identity: Identity) -> None:
     os.replace(temporary, path(workdir))
 
 
+def fold_count(workdir: str) -> int:
+    """How many folds the record holds (read from its member names alone); 0 when it has
+    none or cannot be read (the run's own check names what is wrong)."""
+    try:
+        with zipfile.ZipFile(path(workdir)) as record:
+            names = set(record.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return 0
+    count = 0
+    while f"fold{count}_train.npy" in names:
+        count += 1
+    return count
+
+
 def load(workdir: str) -> Identity | None:
     """The recorded identity, or None for a run that has none (made by an older version)."""
     if not os.path.exists(path(workdir)):

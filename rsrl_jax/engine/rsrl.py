@@ -133,17 +133,28 @@ def run(config: ml_collections.ConfigDict, workdir: str, data=None) -> dict:
 
     `data`: the data set already loaded (`datasets.load(config)`), else loaded here. The run
     holds the workdir's lock throughout (`workdir_lock`): another writer there is refused.
+    A finished run (`resume.finished_run`: nothing to train, every file there) is a reader:
+    it takes no lock and writes nothing, so it reruns on a read-only workdir too, and
+    beside a writer (a forced resume) it only reads whole rounds.
     """
     validate(config)
     stops.writing(workdir)  # an interruption or a full disk names it
+    if resume.finished_run(config, workdir):
+        if not os.access(workdir, os.W_OK):
+            logging.warning(
+                "%s cannot be written: its finished run is read without its lock", workdir
+            )
+        return _run(config, workdir, data, reader=True)
     with workdir_lock.hold(workdir):
         return _run(config, workdir, data)
 
 
-def _run(config: ml_collections.ConfigDict, workdir: str, data) -> dict:
+def _run(config: ml_collections.ConfigDict, workdir: str, data, reader: bool = False) -> dict:
     start = time.perf_counter()
     resume.check_config(config, workdir)  # before the data: a changed config stops at once
     exp = Experiment.build(config, workdir, data=data)
+    if reader:  # writes nothing: every file it would write holds what it would write
+        exp = dataclasses.replace(exp, recorder=Recorder(workdir, is_writer=False))
     data = exp.data
     fold_splits = resume.start_or_resume(config, exp.recorder, data, config_checked=True)
     if config.data.on_bad_example == "skip":
@@ -184,7 +195,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, data) -> dict:
             s["round1_test_macro_f1"],
         )
     exp.recorder.write_json("summary.json", summary)
-    if exp.recorder.is_writer and not redraw:  # a finished run run again
+    if (reader or exp.recorder.is_writer) and not redraw:  # a finished run run again
         logging.info(
             "no round left to train: the report in %s stands (python -m rsrl_jax.report "
             "--workdir=%s rebuilds it)",

@@ -109,6 +109,7 @@ class Recorder:
         if writer is None:
             writer = summary_writer()(os.path.join(self.workdir, "tensorboard", f"fold_{fold}"))
             self._tensorboard[fold] = writer
+            stops.on_leave(self.close)  # its queued events are written before a stop ends
         for tag, value in values.items():
             writer.add_scalar(tag, value, step)
         writer.flush()

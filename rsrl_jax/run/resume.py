@@ -18,7 +18,7 @@ from rsrl_jax import errors
 from rsrl_jax.config import result_changing_fields
 from rsrl_jax.data import identity, splits
 from rsrl_jax.run import checkpoints
-from rsrl_jax.run.recorder import Recorder
+from rsrl_jax.run.recorder import METRICS_FILE, Recorder
 
 CONFIG_FILE = "config.json"
 CLASSES_FILE = "classes.json"
@@ -159,6 +159,38 @@ def finished(records: list[dict], config: ml_collections.ConfigDict, folds: int)
     for r in records:
         done[r["fold"]] = max(done.get(r["fold"], 0), r["round"])
     return all(done.get(f, 0) >= config.rsrl.rounds for f in range(folds))
+
+
+def finished_run(config: ml_collections.ConfigDict, workdir: str) -> bool:
+    """Whether a run of `config` in `workdir` has nothing to do: the workdir records this run
+    (its config.json with no result-changing difference, its data record), every round of
+    every fold it does is checkpointed, and its metrics.jsonl, summary.json and report are
+    there, metrics.jsonl as its checkpoints say. Such a run is a reader: it takes no lock
+    and writes nothing (`engine.rsrl.run`). Read before any lock: a writer there (a forced
+    resume) renames finished rounds into place whole, so a reader sees a state that was."""
+    config_path = os.path.join(workdir, CONFIG_FILE)
+    metrics_path = os.path.join(workdir, METRICS_FILE)
+    needed = (config_path, identity.path(workdir), os.path.join(workdir, CLASSES_FILE))
+    needed += (metrics_path, os.path.join(workdir, "summary.json"))
+    needed += (os.path.join(workdir, "report", "report.md"),)
+    if not all(os.path.isfile(p) for p in needed):
+        return False
+    try:
+        with open(config_path) as f:
+            recorded = json.load(f)
+        if result_changing_fields(recorded, config.to_dict()):
+            return False
+        if recorded.get("checkpoint") != config.checkpoint.to_dict():
+            return False  # checkpoint.keep may delete rounds: a writer's work
+        folds = identity.fold_count(workdir)
+        records = recorded_records(workdir, config.protocol.parallel_folds)
+        with open(metrics_path) as f:
+            metrics = f.read()
+    except (OSError, ValueError):
+        return False  # the run itself says what is wrong, under its lock
+    if metrics != "".join(json.dumps(r) + "\n" for r in records):
+        return False  # restored by the run (`start_or_resume`)
+    return folds > 0 and finished(records, config, folds)
 
 
 def recorded_records(workdir: str, round_by_round: bool = False) -> list[dict]:

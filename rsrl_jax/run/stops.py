@@ -8,7 +8,13 @@ raises `Interrupted` at once, except inside `deferred()` (a checkpoint or result
 written), which it lets finish first. The CLI prints `Interrupted` as its one line, exit status
 130 (SIGINT) or 143 (SIGTERM). A second signal ends the process at once, from a thread that
 does not wait for the main thread to leave XLA or Orbax: checkpoints are written to a
-temporary folder and renamed, so what was saved before stays whole.
+temporary folder and renamed, so what was saved before stays whole. Every stop and every
+one-line error leaves through `leave`: the line printed and flushed, the process ends without
+the interpreter's cleanup, which could crash (XLA's compile threads still running at
+finalisation: a segfault after the line) or print the tracebacks of Orbax's background
+threads failing against event loops already closed. Nothing is lost by skipping it: saves
+are whole or absent, files are written atomically, TensorBoard writers are closed first
+(`on_leave`).
 
 A full disk, a quota, a read-only or forbidden folder (an OSError, or TensorStore's error
 text inside Orbax's) becomes one line naming the folder and what it needs (`disk_problem`).
@@ -16,18 +22,22 @@ text inside Orbax's) becomes one line naming the folder and what it needs (`disk
 
 import contextlib
 import errno
+import logging
 import os
 import re
 import signal
 import socket
 import sys
 import threading
+import time
 
 from rsrl_jax import errors
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_state = {"signal": None, "defer": 0, "workdir": None, "remedy": None}
+_state = {"signal": None, "defer": 0, "workdir": None, "remedy": None, "resent": 0}
+_state.update(lost=None, in_hook=False, wakeup=None)  # a signal lost in a gc callback
 _stop_lock = threading.Lock()
+_on_leave = []  # callables run by `leave` before the process ends (TensorBoard writers)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -48,6 +58,9 @@ def install() -> None:
     command run inside a test's thread, Python's own handling stays)."""
     if threading.current_thread() is not threading.main_thread():
         return
+    if not getattr(sys.unraisablehook, "rsrl_jax_quiet", False):
+        sys.unraisablehook = _quiet_unraisable(sys.unraisablehook)
+        sys.unraisablehook.rsrl_jax_quiet = True
     for signum in SIGNALS:
         signal.signal(signum, _handle)
     reader, writer = socket.socketpair()
@@ -56,14 +69,76 @@ def install() -> None:
     threading.Thread(target=_watch, args=(reader, writer), daemon=True).start()
 
 
+def on_leave(callback) -> None:
+    """`callback()` runs when `leave` ends the process (closing what buffers its writes)."""
+    if callback not in _on_leave:
+        _on_leave.append(callback)
+
+
+def leave(code: int) -> None:
+    """Ends the process with exit status `code` once its last line is out: runs the
+    `on_leave` callbacks, flushes the log handlers, stdout and stderr, and exits without the
+    interpreter's finalisation (see the module's docstring). Outside the main thread (a
+    command run inside a test's thread) it raises SystemExit as `sys.exit` does."""
+    if threading.current_thread() is not threading.main_thread():
+        raise SystemExit(code)
+    for callback in list(_on_leave):
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - a writer on a full disk: its data is lost anyway
+            pass
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+def _quiet_unraisable(hook):
+    """`sys.unraisablehook` without the "Event loop is closed" RuntimeErrors of Orbax's
+    background writes (TensorStore calling back into an asyncio loop that a failed save has
+    closed): the save's own error is raised, and said in one line.
+
+    An `Interrupted` the handler raised inside code whose errors Python ignores (a gc
+    callback of JAX's, a __del__) is not printed either: the signal is sent again, to be
+    raised where the command can stop with its line (not counted as a second signal)."""
+
+    def unraisable(u):
+        if isinstance(u.exc_value, Interrupted) and _state["signal"] is not None:
+            _state["defer"] += 1  # a signal meanwhile raises nothing inside this hook
+            _state["in_hook"] = True
+            try:
+                _state["lost"], _state["signal"] = _state["signal"], None
+                _state["wakeup"].send(b"\0")  # `_watch` sends it again once this hook ended
+            finally:
+                _state["defer"] -= 1
+                _state["in_hook"] = False
+            return
+        if isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == "Event loop is closed":
+            return
+        hook(u)
+
+    return unraisable
+
+
 def _watch(reader, writer) -> None:
     """Counts the signals as the OS delivers them (the wakeup fd is written even while the
     main thread is inside XLA or Orbax): the second ends the process at once."""
-    del writer  # held so that the wakeup fd stays open
+    _state["wakeup"] = writer  # held so that the wakeup fd stays open
     count = 0
     while True:
         for signum in reader.recv(64):
-            if signum in SIGNALS:
+            if signum == 0:  # an `Interrupted` lost in a gc callback: sent again, from here
+                time.sleep(0.01)
+                while _state["in_hook"]:
+                    time.sleep(0.01)
+                _state["resent"] += 1
+                signal.pthread_kill(threading.main_thread().ident, _state["lost"])  # wakes it
+            elif signum in SIGNALS and _state["resent"]:
+                _state["resent"] -= 1  # an `Interrupted` lost in a gc callback, sent again
+            elif signum in SIGNALS:
                 count += 1
                 if count >= 2:
                     _stop_now(signum)
@@ -119,7 +194,7 @@ def writing(workdir: str | None, elsewhere: str = "use another --workdir") -> No
 
 def reset() -> None:
     """Forgets a received signal and the workdir (tests)."""
-    _state.update(signal=None, defer=0, workdir=None, remedy=None)
+    _state.update(signal=None, defer=0, workdir=None, remedy=None, resent=0)
 
 
 def stopped_line(signum: int, where: str = "", saved: str = "") -> str:
@@ -134,7 +209,9 @@ def stopped_line(signum: int, where: str = "", saved: str = "") -> str:
 
 def saved_text(workdir: str) -> str:
     """What a run's workdir holds to resume from: each fold's last saved round and any
-    mid-round state (read from the folder names alone: quick, even under SIGTERM)."""
+    mid-round state (read from the folder names alone: quick, even under SIGTERM). True
+    also once the command has ended: a workdir holding nothing but this run's lock is
+    removed then (`workdir_lock`), so it is not said to hold anything."""
     parts = []
     folds = _numbered(workdir, r"fold_(\d+)")
     for fold in folds:
@@ -150,7 +227,13 @@ def saved_text(workdir: str) -> str:
     if steps:
         parts.append(f"the folds' mid-round state (step {max(steps)})")
     if not any(p for p in parts if "no round yet" not in p):
-        return f"no round was finished yet in {workdir}"
+        try:
+            held = set(os.listdir(workdir)) - {".lock", ".lock.json"}
+        except OSError:
+            held = set()
+        if not held:
+            return f"nothing was saved yet for {workdir}"
+        return f"no round was saved yet in {workdir}"
     return f"saved in {workdir}: " + "; ".join(parts)
 
 

@@ -13,7 +13,8 @@ one line naming the holder. A holder description found when the lock is free is 
 ended without releasing it (killed, or its node lost and the file system freed its lock): the
 lock is taken over with a warning naming it. On a file system without flock, `filelock` falls
 back to a marker file and takes over a marker whose process on this host has ended. Readers
-(predict, highlight, report, embed) never take the lock.
+(predict, highlight, report, embed, and a finished run rerun: `resume.finished_run`) never
+take the lock; a workdir that cannot be written is refused before any work.
 
 In a multi-process run only process 0 takes the lock; its outcome (held, or the one-line
 refusal) is broadcast so that every process goes on, or stops with the same line, together.
@@ -21,7 +22,6 @@ refusal) is broadcast so that every process goes on, or stops with the same line
 
 import contextlib
 import datetime
-import errno
 import json
 import os
 import shlex
@@ -159,9 +159,9 @@ class _Held:
             self.lock.release()
 
 
-def take(workdir: str) -> _Held | None:
-    """Takes `workdir`'s lock for this process, or raises DataError (one line); None for an
-    existing workdir this process cannot write (read-only: no writer to exclude)."""
+def take(workdir: str) -> _Held:
+    """Takes `workdir`'s lock for this process, or raises DataError (one line): another
+    holder, or a workdir this process cannot write (read-only, forbidden)."""
     created = not os.path.isdir(workdir)
     path = os.path.join(workdir, LOCK_FILE)
     try:
@@ -170,13 +170,8 @@ def take(workdir: str) -> _Held | None:
         lock.acquire()
     except filelock.Timeout:
         raise errors.DataError(in_use_message(workdir, _holder_of_refusal(workdir))) from None
-    except OSError as e:
-        if e.errno in (errno.EROFS, errno.EACCES) and not created:
-            # No run of this user can write here, so none needs excluding: a finished run says
-            # it has nothing to train, an unfinished one stops at its first write naming it.
-            logging.info("%s cannot be written (%s): going on without its lock", workdir, e)
-            return None
-        raise _unwritable(workdir, e) from e
+    except OSError as e:  # read-only, forbidden: refused before any work (a finished run,
+        raise _unwritable(workdir, e) from e  # which writes nothing, takes no lock: rsrl.run)
     holder, holder_file = this_holder(), os.path.join(workdir, HOLDER_FILE)
     previous = read_holder(workdir)
     try:
