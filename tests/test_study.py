@@ -186,6 +186,56 @@ def test_power_in_study_md_and_json_from_hand_made_units():
     assert "(half-width), within the ±0.01 aimed at." in line
 
 
+def test_embeddings_default_to_the_measured_budget():
+    from rsrl_jax.config import base_config
+
+    config = base_config()
+    assert study.default_seeds(config) == study.DEFAULT_SEEDS
+    config.data.name = "embeddings"
+    assert study.default_seeds(config) == study.EMBEDDINGS_SEEDS == tuple(range(6))
+
+
+def test_the_budget_note_is_generated_from_study_json(tmp_path):
+    import importlib.util
+    import pathlib
+
+    from rsrl_jax.data import synthetic
+
+    path = pathlib.Path(__file__).parents[1] / "tools" / "study_budget.py"
+    spec = importlib.util.spec_from_file_location("study_budget", path)
+    budget = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(budget)
+    x, scores = budget.vectors(500, 16, seed=0, strength=1.0, label_noise=0.5)
+    assert x.shape == (500, 16) and x.dtype == np.float32
+    counts = dict(zip(*np.unique(scores, return_counts=True), strict=True))
+    assert counts == {s: n for s, n in synthetic.class_counts(500).items() if n}  # the demo's
+    interval = study.paired_interval([-0.03, -0.02, -0.05, -0.04])
+    diff = {"macro_f1": {**interval, **study.power(interval, "rsrl", per_seed=2)}}
+    out = {
+        "command": "python -m rsrl_jax.study --seeds=0,1",
+        "runs": 4,
+        "methods": {"plain": {}, "rsrl": {}},
+        "seeds": [0, 1],
+        "label_noise": [0.1],
+        "folds": 2,
+        "wall_s": 90.0,
+        "cpus": 2,
+        "noise": {"0.1": {"plain": {"diff": None}, "rsrl": {"diff": diff}}},
+    }
+    (tmp_path / "study.json").write_text(json.dumps(out))
+    lines = budget.note(out).splitlines()
+    assert lines[0] == (
+        "`python -m rsrl_jax.study --seeds=0,1`: 4 runs (2 methods × 2 seeds), 2 folds each: "
+        "4 paired units, in 1.5 min of wall time on 2 CPU cores."
+    )
+    half = diff["macro_f1"]["half_width"]
+    assert lines[-1] == (
+        f"| rsrl | {study._diff(interval)} | 4 | ±{half:.4f} (excludes 0: rsrl is lower than "
+        f"plain) | {diff['macro_f1']['units_needed']} |"
+    )
+    assert budget.main(["note", str(tmp_path / "missing")]) == 1
+
+
 def test_differences_that_round_to_zero_print_without_a_sign_flip():
     d = {"mean": -0.0004, "low": -0.01, "high": 0.0092, "n": 3}
     assert study._diff(d) == "+0.000 [-0.010, +0.009]"
@@ -197,7 +247,7 @@ def test_bad_flags_refused_in_one_line_before_any_work(tmp_path):
         "seed": ({"seeds": "0,one"}, "error: --seeds: 'one' is not an integer"),
         "noise": ({"noise": "0.1,-1"}, "error: --label_noise: -1.0 is not a number >= 0"),
         "folds": ({"folds": "0"}, "error: --folds: 0 is not an integer >= 1"),
-        "folds_word": ({"folds": "two"}, "error: --folds: "),
+        "folds_word": ({"folds": "two"}, "error: --folds=two: invalid literal for int()"),
     }
     procs = {
         name: subprocess.Popen(

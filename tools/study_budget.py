@@ -40,14 +40,18 @@ def vectors(n: int, dim: int, seed: int, strength: float, label_noise: float):
 def note(out: dict) -> str:
     """README's budget paragraph from a study's study.json `out`."""
     minutes = out["wall_s"] / 60
+    levels = len(out["label_noise"])
+    grid = f"{len(out['methods'])} methods × {len(out['seeds'])} seeds" + (
+        f" × {levels} noise levels" if levels > 1 else ""
+    )
     lines = [
-        f"`{out['command']}`: {out['runs']} runs ({len(out['methods'])} methods x "
-        f"{len(out['seeds'])} seeds x {len(out['label_noise'])} noise level(s)), "
-        f"{out['folds']} folds each, in {minutes:.1f} min on this 2-core machine.",
+        f"`{out['command']}`: {out['runs']} runs ({grid}), {out['folds']} folds each: "
+        f"{len(out['seeds']) * out['folds']} paired units, in {minutes:.1f} min of wall time "
+        f"on {out.get('cpus') or 'some'} CPU cores.",
         "",
-        "| noise | method − plain | macro F [95 % interval] | n | half-width (detectable) "
-        f"| units for ±{study.TARGET_HALF_WIDTH:g} |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| " + "noise | " * (levels > 1) + "method − plain | macro F [95 % interval] | n "
+        f"| half-width (detectable) | units for ±{study.TARGET_HALF_WIDTH:g} |",
+        "| " + "--- | " * (levels > 1) + "--- | --- | --- | --- | --- |",
     ]
     for key, cells in out["noise"].items():
         for method, cell in cells.items():
@@ -56,8 +60,9 @@ def note(out: dict) -> str:
             d = cell["diff"]["macro_f1"]
             half = "–" if d["half_width"] is None else f"±{d['half_width']:.4f}"
             need = "–" if d["units_needed"] is None else str(d["units_needed"])
+            noise = f"{key} | " * (levels > 1)
             lines.append(
-                f"| {key} | {method} | {study._diff(d)} | {d['n']} | {half} ({d['words']}) "
+                f"| {noise}{method} | {study._diff(d)} | {d['n']} | {half} ({d['words']}) "
                 f"| {need} |"
             )
     return "\n".join(lines) + "\n"

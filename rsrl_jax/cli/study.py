@@ -16,7 +16,13 @@ from ml_collections import config_flags
 
 from rsrl_jax import cli, errors
 from rsrl_jax.analysis.compare import PARTS
-from rsrl_jax.analysis.study import DEFAULT_METHODS, DEFAULT_NOISE, DEFAULT_SEEDS, study
+from rsrl_jax.analysis.study import (
+    DEFAULT_METHODS,
+    DEFAULT_NOISE,
+    DEFAULT_SEEDS,
+    EMBEDDINGS_SEEDS,
+    study,
+)
 
 FLAGS = flags.FLAGS
 
@@ -37,7 +43,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     cli.quiet_libraries()
-    seeds = parse_values("seeds", FLAGS.seeds, int)
+    # by default the data's seeds (`default_seeds`: more on embeddings)
+    seeds = parse_values("seeds", FLAGS.seeds, int) if FLAGS["seeds"].present else None
     noise = parse_values("label_noise", FLAGS.label_noise, float)
     if not FLAGS["label_noise"].present:
         noise = None  # the default levels on synthetic data, none to vary on real photos
@@ -60,7 +67,12 @@ if __name__ == "__main__":
     # Flags are defined only when run as a program, so importing this module defines none.
     config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
     flags.DEFINE_string("workdir", None, "Output directory; default runs/study_<config name>.")
-    flags.DEFINE_list("seeds", [str(s) for s in DEFAULT_SEEDS], "Seeds (config.seed), each >= 0.")
+    flags.DEFINE_list(
+        "seeds",
+        [str(s) for s in DEFAULT_SEEDS],
+        "Seeds (config.seed), each >= 0; on embeddings (data.name=embeddings) by default "
+        f"{','.join(map(str, EMBEDDINGS_SEEDS))}.",
+    )
     flags.DEFINE_integer(
         "folds",
         None,
