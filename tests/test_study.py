@@ -273,6 +273,10 @@ def test_study_figures_match_the_runs(tiny_study):
         assert png.size[0] > 500
     out = json.loads((workdir / "study.json").read_text())
     assert list(out["methods"]) == list(METHODS) and out["seeds"] == list(SEEDS)
+    # the budget: runs, folds, this command's wall time and the command itself
+    assert (out["runs"], out["folds"]) == (len(METHODS) * len(SEEDS) * len(NOISE), FOLDS)
+    assert out["wall_s"] > 0 and out["command"].startswith("python -m rsrl_jax.study ")
+    assert f"--folds={FOLDS}" in out["command"]
     table = (workdir / "study.md").read_text()
     num_majority = out["config"]["rsrl"]["num_majority"]
     against_scipy = 0
@@ -407,4 +411,5 @@ def test_study_rerun_reuses_finished_runs(tiny_study):
     out_before = json.loads((workdir / "study.json").read_text())
     run_study(workdir)
     assert metrics.read_text() == before
+    # the same study.json, wall time included: the budget measured when the runs ran
     assert json.loads((workdir / "study.json").read_text()) == out_before
