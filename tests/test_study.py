@@ -186,6 +186,26 @@ def test_power_in_study_md_and_json_from_hand_made_units():
     assert "(half-width), within the ±0.01 aimed at." in line
 
 
+def test_folds_checked_before_any_run(tmp_path):
+    from rsrl_jax.config import base_config
+
+    for bad in (0, -2, 1.5, True, "3"):
+        with pytest.raises(errors.ConfigError, match=r"^--folds: .* is not an integer >= 1"):
+            study.check_folds(bad)
+    assert study.check_folds(None) is None and study.check_folds(3) == 3
+    config = base_config()
+    assert study.run_config(config, "plain", 0, 0.1, folds=3).protocol.folds == 3
+    assert study.run_config(config, "plain", 0, 0.1).protocol.folds == config.protocol.folds
+    # AVA's own test list makes one split: K folds would silently be one
+    config.data.name = "ava"
+    with pytest.raises(errors.ConfigError, match="--folds: 5 folds, but data.ava_official_split"):
+        study.study(config, str(tmp_path / "s"), ["plain"], [0], folds=5)
+    assert not (tmp_path / "s").exists()
+    assert study.check_folds(1, config) == 1
+    config.data.ava_official_split = False
+    assert study.check_folds(5, config) == 5
+
+
 def test_embeddings_default_to_the_measured_budget():
     from rsrl_jax.config import base_config
 

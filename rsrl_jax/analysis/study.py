@@ -123,9 +123,10 @@ def run_dir(noise: float, seed: int, method: str) -> str:
     return os.path.join(f"noise_{noise:g}", f"seed_{seed}", method)
 
 
-def check_folds(folds) -> int | None:
+def check_folds(folds, config=None) -> int | None:
     """`--folds` as given: None (the config's `protocol.folds`) or an integer >= 1; a bad
-    value raises ConfigError naming the flag."""
+    value, or K > 1 where the data's own test list makes one split (AVA's official split),
+    raises ConfigError naming the flag."""
     if folds is None:
         return None
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
@@ -133,6 +134,14 @@ def check_folds(folds) -> int | None:
             f"--folds: {folds!r} is not an integer >= 1 (K-fold cross-validation per seed; "
             "1 = one split with protocol.test_fraction)"
         )
+    if folds > 1 and config is not None:
+        data = config.data
+        if data.name == "ava" and data.ava_official_split:
+            raise errors.ConfigError(
+                f"--folds: {folds} folds, but data.ava_official_split=True tests on AVA's own "
+                "test list (generic_test.jpgl): one split per seed; set "
+                "--config.data.ava_official_split=False for K folds, or leave --folds out"
+            )
     return folds
 
 
@@ -310,7 +319,7 @@ def study(
     """
     seeds = default_seeds(config) if seeds is None else seeds
     methods, seeds, noise = check_grid(methods, seeds, noise_levels(config, noise))
-    folds = check_folds(folds)
+    folds = check_folds(folds, config)
     grid = [(n, s, m) for n in noise for s in seeds for m in methods]
     configs = {key: run_config(config, key[2], key[1], key[0], equal_steps, folds) for key in grid}
     for run in configs.values():  # a bad --config value stops the study before any run
