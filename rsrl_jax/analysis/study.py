@@ -1,6 +1,6 @@
 """Does RSRL's edge hold over seeds and rater noise? compare's methods, run many times.
 
-  python -m rsrl_jax.study --config=configs/demo.py [--seeds=0,1,2]
+  python -m rsrl_jax.study --config=configs/demo.py [--seeds=0,1,2] [--folds=K]
       [--label_noise=0.1,0.5,1.0] [--methods=plain,rsrl,random_drop,focal,logit_adjusted]
       [--workdir=DIR]
 
@@ -15,8 +15,10 @@ minority and majority recall; and the expected score's `aesthetic.FIGURES`: SRCC
 MAE, RMSE, binary accuracy), mean ± std over the units; the paired difference to `plain`
 (same seed, same fold: same photos, same split) with a 95 % t interval; and, pooled over
 units, rounds >= 2 and majority classes, the mislabelled share of the photos the selections
-dropped and kept (`selection_truth`, synthetic data). Writes `DIR/study.md`, `study.json`
-and `study.png`.
+dropped and kept (`selection_truth`, synthetic data). Each difference's power (`power`):
+whether its interval excludes 0, in words, its half-width (the smallest difference the study
+could detect) and the units a half-width of TARGET_HALF_WIDTH needs. Writes `DIR/study.md`,
+`study.json` (with the budget: runs, folds, wall time, command) and `study.png`.
 """
 
 import json
