@@ -19,12 +19,15 @@ SELECTING = "rsrl+focal"
 METHODS = ("plain", SELECTING)
 SEEDS = (0, 1)
 NOISE = (0.1, 1.0)
+FOLDS = 2  # --folds: the demo's config has one split
 
 
-def study_command(workdir, methods="plain,rsrl+focal", seeds="0,1", noise="0.1,1.0"):
+def study_command(
+    workdir, methods="plain,rsrl+focal", seeds="0,1", noise="0.1,1.0", folds=str(FOLDS)
+):
     cmd = [sys.executable, "-m", "rsrl_jax.study", "--config=configs/demo.py"]
     cmd += [f"--workdir={workdir}", f"--methods={methods}", f"--seeds={seeds}"]
-    cmd += [f"--label_noise={noise}", "--config.log.progress=False"]
+    cmd += [f"--label_noise={noise}", f"--folds={folds}", "--config.log.progress=False"]
     return cmd + [f"--config.{k}={v}" for k, v in TINY_OVERRIDES.items()]
 
 
@@ -109,6 +112,150 @@ def test_a_bad_config_value_stops_the_study_before_any_run(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+def test_power_of_a_difference_by_hand():
+    # rsrl - plain over 6 paired units, all below 0: the interval excludes 0
+    d = [-0.031, -0.012, -0.027, -0.020, -0.008, -0.035]
+    interval = study.paired_interval(d)
+    got = study.power(interval, "rsrl", per_seed=3)
+    sd = np.std(d, ddof=1)
+    half = stats.t.ppf(0.975, 5) * sd / math.sqrt(6)
+    low, high = stats.t.interval(0.95, 5, loc=np.mean(d), scale=sd / math.sqrt(6))
+    assert got["half_width"] == pytest.approx(half) == pytest.approx((high - low) / 2)
+    assert got["excludes_zero"] is True
+    assert got["words"] == "excludes 0: rsrl is lower than plain"
+    # the fewest units whose half-width at this sd is <= 0.01, by scipy directly
+    need = got["units_needed"]
+    assert stats.t.ppf(0.975, need - 1) * sd / math.sqrt(need) <= 0.01
+    assert stats.t.ppf(0.975, need - 2) * sd / math.sqrt(need - 1) > 0.01
+    assert got["seeds_needed"] == math.ceil(need / 3)
+    # above 0, and across it
+    up = study.power(study.paired_interval([-x for x in d]), "focal")
+    assert up["words"] == "excludes 0: focal is higher than plain"
+    across = study.power(study.paired_interval([0.02, -0.01, 0.005, -0.03]), "rsrl")
+    assert across["excludes_zero"] is False
+    assert across["words"] == "includes 0: no detectable difference"
+    assert across["seeds_needed"] is None  # no units per seed given
+    # too few pairs for an interval; every unit the same difference (sd 0)
+    assert study.power(study.paired_interval([0.1]), "rsrl")["words"] == (
+        "one paired unit: no interval"
+    )
+    assert study.power(study.paired_interval([]), "rsrl")["units_needed"] is None
+    flat = study.power(study.paired_interval([0.0, 0.0, 0.0]), "rsrl")
+    assert (flat["half_width"], flat["excludes_zero"], flat["units_needed"]) == (0.0, False, 2)
+    # a large sd: the normal approximation's start is below the answer, which t then reaches
+    assert study.units_needed(0.05) == next(
+        n for n in range(2, 10_000) if stats.t.ppf(0.975, n - 1) * 0.05 / math.sqrt(n) <= 0.01
+    )
+
+
+def test_power_in_study_md_and_json_from_hand_made_units():
+    figures = study.FIGURES + study.AESTHETIC
+
+    def cell(macro_f1):
+        us = [
+            {"seed": s, "fold": f, **dict.fromkeys(figures, 0.5), "macro_f1": m}
+            for (s, f), m in zip([(0, 0), (0, 1), (1, 0), (1, 1)], macro_f1, strict=True)
+        ]
+        return {"units": us}
+
+    plain = cell([0.40, 0.42, 0.38, 0.41])
+    rsrl = cell([0.37, 0.40, 0.33, 0.37])  # lower on every unit
+    diff = study.against_reference(rsrl, plain, "rsrl")
+    d = np.array([0.37, 0.40, 0.33, 0.37]) - np.array([0.40, 0.42, 0.38, 0.41])
+    half = stats.t.ppf(0.975, 3) * np.std(d, ddof=1) / 2
+    assert diff["macro_f1"]["half_width"] == pytest.approx(half)
+    assert diff["macro_f1"]["n"] == 4 and diff["macro_f1"]["seeds_needed"] is not None
+    assert diff["srcc"]["words"] == "includes 0: no detectable difference"  # equal: sd 0
+    lines = study.power_lines({"plain": {"diff": None}, "rsrl": {"diff": diff}})
+    (line,) = [x for x in lines if x.startswith("- **rsrl − plain**")]
+    mean, low, high = d.mean(), d.mean() - half, d.mean() + half
+    assert line.startswith(
+        f"- **rsrl − plain**, macro F: {study._signed(mean)} [{study._signed(low)}, "
+        f"{study._signed(high)}] over n = 4 paired units (seed × fold): excludes 0: rsrl is "
+        f"lower than plain. The study could detect differences of about ±{half:.3f} macro F "
+        f"(half-width); at the observed sd ({np.std(d, ddof=1):.3f}), "
+        f"{diff['macro_f1']['units_needed']} units ("
+        f"{math.ceil(diff['macro_f1']['units_needed'] / 2)} seeds of this study's folds) would "
+        "bring it to ±0.01."
+    )
+    assert "balanced acc. +0.000 [+0.000, +0.000]: includes 0: no detectable difference" in line
+    # a study that resolves 0.01 says so
+    close = study.against_reference(cell([0.395, 0.415, 0.376, 0.404]), plain, "rsrl")
+    assert close["macro_f1"]["half_width"] <= 0.01
+    (line,) = study.power_lines({"rsrl": {"diff": close}})[3:]
+    assert "(half-width), within the ±0.01 aimed at." in line
+
+
+def test_folds_checked_before_any_run(tmp_path):
+    from rsrl_jax.config import base_config
+
+    for bad in (0, -2, 1.5, True, "3"):
+        with pytest.raises(errors.ConfigError, match=r"^--folds: .* is not an integer >= 1"):
+            study.check_folds(bad)
+    assert study.check_folds(None) is None and study.check_folds(3) == 3
+    config = base_config()
+    assert study.run_config(config, "plain", 0, 0.1, folds=3).protocol.folds == 3
+    assert study.run_config(config, "plain", 0, 0.1).protocol.folds == config.protocol.folds
+    # AVA's own test list makes one split: K folds would silently be one
+    config.data.name = "ava"
+    with pytest.raises(errors.ConfigError, match="--folds: 5 folds, but data.ava_official_split"):
+        study.study(config, str(tmp_path / "s"), ["plain"], [0], folds=5)
+    assert not (tmp_path / "s").exists()
+    assert study.check_folds(1, config) == 1
+    config.data.ava_official_split = False
+    assert study.check_folds(5, config) == 5
+
+
+def test_embeddings_default_to_the_measured_budget():
+    from rsrl_jax.config import base_config
+
+    config = base_config()
+    assert study.default_seeds(config) == study.DEFAULT_SEEDS
+    config.data.name = "embeddings"
+    assert study.default_seeds(config) == study.EMBEDDINGS_SEEDS == tuple(range(6))
+
+
+def test_the_budget_note_is_generated_from_study_json(tmp_path):
+    import importlib.util
+    import pathlib
+
+    from rsrl_jax.data import synthetic
+
+    path = pathlib.Path(__file__).parents[1] / "tools" / "study_budget.py"
+    spec = importlib.util.spec_from_file_location("study_budget", path)
+    budget = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(budget)
+    x, scores = budget.vectors(500, 16, seed=0, strength=1.0, label_noise=0.5)
+    assert x.shape == (500, 16) and x.dtype == np.float32
+    counts = dict(zip(*np.unique(scores, return_counts=True), strict=True))
+    assert counts == {s: n for s, n in synthetic.class_counts(500).items() if n}  # the demo's
+    interval = study.paired_interval([-0.03, -0.02, -0.05, -0.04])
+    diff = {"macro_f1": {**interval, **study.power(interval, "rsrl", per_seed=2)}}
+    out = {
+        "command": "python -m rsrl_jax.study --seeds=0,1",
+        "runs": 4,
+        "methods": {"plain": {}, "rsrl": {}},
+        "seeds": [0, 1],
+        "label_noise": [0.1],
+        "folds": 2,
+        "wall_s": 90.0,
+        "cpus": 2,
+        "noise": {"0.1": {"plain": {"diff": None}, "rsrl": {"diff": diff}}},
+    }
+    (tmp_path / "study.json").write_text(json.dumps(out))
+    lines = budget.note(out).splitlines()
+    assert lines[0] == (
+        "`python -m rsrl_jax.study --seeds=0,1`: 4 runs (2 methods × 2 seeds), 2 folds each: "
+        "4 paired units, in 1.5 min of wall time on 2 CPU cores."
+    )
+    half = diff["macro_f1"]["half_width"]
+    assert lines[-1] == (
+        f"| rsrl | {study._diff(interval)} | 4 | ±{half:.4f} (excludes 0: rsrl is lower than "
+        f"plain) | {diff['macro_f1']['units_needed']} |"
+    )
+    assert budget.main(["note", str(tmp_path / "missing")]) == 1
+
+
 def test_differences_that_round_to_zero_print_without_a_sign_flip():
     d = {"mean": -0.0004, "low": -0.01, "high": 0.0092, "n": 3}
     assert study._diff(d) == "+0.000 [-0.010, +0.009]"
@@ -119,6 +266,8 @@ def test_bad_flags_refused_in_one_line_before_any_work(tmp_path):
         "method": ({"methods": "plain,smote"}, "error: --methods: unknown part 'smote'"),
         "seed": ({"seeds": "0,one"}, "error: --seeds: 'one' is not an integer"),
         "noise": ({"noise": "0.1,-1"}, "error: --label_noise: -1.0 is not a number >= 0"),
+        "folds": ({"folds": "0"}, "error: --folds: 0 is not an integer >= 1"),
+        "folds_word": ({"folds": "two"}, "error: --folds=two: invalid literal for int()"),
     }
     procs = {
         name: subprocess.Popen(
@@ -144,6 +293,10 @@ def test_study_figures_match_the_runs(tiny_study):
         assert png.size[0] > 500
     out = json.loads((workdir / "study.json").read_text())
     assert list(out["methods"]) == list(METHODS) and out["seeds"] == list(SEEDS)
+    # the budget: runs, folds, this command's wall time and the command itself
+    assert (out["runs"], out["folds"]) == (len(METHODS) * len(SEEDS) * len(NOISE), FOLDS)
+    assert out["wall_s"] > 0 and out["command"].startswith("python -m rsrl_jax.study ")
+    assert f"--folds={FOLDS}" in out["command"]
     table = (workdir / "study.md").read_text()
     num_majority = out["config"]["rsrl"]["num_majority"]
     against_scipy = 0
@@ -158,6 +311,7 @@ def test_study_figures_match_the_runs(tiny_study):
                 run = workdir / f"noise_{key}" / f"seed_{seed}" / method
                 config = json.loads((run / "config.json").read_text())
                 assert config["seed"] == seed and config["data"]["label_noise"] == noise
+                assert config["protocol"]["folds"] == FOLDS
                 assert config["train"]["epoch_samples"] == "all"
                 records = read_records(run)
                 for fold in sorted({r["fold"] for r in records}):
@@ -188,7 +342,7 @@ def test_study_figures_match_the_runs(tiny_study):
                 values = [v[name] for v in chosen[method].values()]
                 assert cell[name]["mean"] == pytest.approx(np.mean(values))
                 assert cell[name]["std"] == pytest.approx(np.std(values))
-                assert cell[name]["n"] == len(values) == len(SEEDS)
+                assert cell[name]["n"] == len(values) == len(SEEDS) * FOLDS
         # the paired difference rsrl - plain, over seed x fold, and its t interval
         diff = out["noise"][key][SELECTING]["diff"]["macro_f1"]
         d = [
@@ -203,6 +357,8 @@ def test_study_figures_match_the_runs(tiny_study):
             low = high = np.mean(d)
         assert diff["mean"] == pytest.approx(np.mean(d))
         assert (diff["low"], diff["high"]) == pytest.approx((low, high))
+        assert diff["n"] == len(d) == len(SEEDS) * FOLDS  # paired by (seed, fold)
+        assert diff["half_width"] == pytest.approx((high - low) / 2)
         assert out["noise"][key]["plain"]["diff"] is None
         # selection truth, pooled by hand: mislabelled photos / photos of each set
         assert out["noise"][key]["plain"]["selection"] is None or all(
@@ -275,4 +431,5 @@ def test_study_rerun_reuses_finished_runs(tiny_study):
     out_before = json.loads((workdir / "study.json").read_text())
     run_study(workdir)
     assert metrics.read_text() == before
+    # the same study.json, wall time included: the budget measured when the runs ran
     assert json.loads((workdir / "study.json").read_text()) == out_before

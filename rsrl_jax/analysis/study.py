@@ -1,6 +1,6 @@
 """Does RSRL's edge hold over seeds and rater noise? compare's methods, run many times.
 
-  python -m rsrl_jax.study --config=configs/demo.py [--seeds=0,1,2]
+  python -m rsrl_jax.study --config=configs/demo.py [--seeds=0,1,2] [--folds=K]
       [--label_noise=0.1,0.5,1.0] [--methods=plain,rsrl,random_drop,focal,logit_adjusted]
       [--workdir=DIR]
 
@@ -15,8 +15,10 @@ minority and majority recall; and the expected score's `aesthetic.FIGURES`: SRCC
 MAE, RMSE, binary accuracy), mean ± std over the units; the paired difference to `plain`
 (same seed, same fold: same photos, same split) with a 95 % t interval; and, pooled over
 units, rounds >= 2 and majority classes, the mislabelled share of the photos the selections
-dropped and kept (`selection_truth`, synthetic data). Writes `DIR/study.md`, `study.json`
-and `study.png`.
+dropped and kept (`selection_truth`, synthetic data). Each difference's power (`power`):
+whether its interval excludes 0, in words, its half-width (the smallest difference the study
+could detect) and the units a half-width of TARGET_HALF_WIDTH needs. Writes `DIR/study.md`,
+`study.json` (with the budget: runs, folds, wall time, command) and `study.png`.
 """
 
 import json
@@ -44,6 +46,10 @@ from rsrl_jax.run import completeness, workdir_lock
 
 DEFAULT_SEEDS = (0, 1, 2)
 DEFAULT_NOISE = (0.1, 0.5, 1.0)
+# On embeddings (configs/embeddings.py: 5 folds), 6 seeds x 5 folds = 30 paired units bring
+# the half-width of rsrl - plain in macro F to at most 0.01 (README "Does RSRL help?",
+# measured by tools/study_budget.py).
+EMBEDDINGS_SEEDS = tuple(range(6))
 # plain (the reference of every difference), RSRL, its control, and compare's two
 # strongest loss baselines.
 DEFAULT_METHODS = ("plain", "rsrl", "random_drop", "focal", "logit_adjusted")
@@ -60,6 +66,8 @@ TITLES = {
 }
 PLOTTED = (*FIGURES, "srcc", "plcc")
 CONFIDENCE = 0.95
+# The difference in macro F a study should resolve: the half-width its power note aims at.
+TARGET_HALF_WIDTH = 0.01
 
 
 def check_grid(methods, seeds, noise) -> tuple[list[str], list[int], list[float]]:
@@ -91,6 +99,12 @@ def check_grid(methods, seeds, noise) -> tuple[list[str], list[int], list[float]
     return methods, seeds, noise
 
 
+def default_seeds(config) -> tuple[int, ...]:
+    """The seeds a study runs when none are given: EMBEDDINGS_SEEDS on embeddings (cheap
+    runs, a budget that resolves 0.01 macro F), DEFAULT_SEEDS otherwise."""
+    return EMBEDDINGS_SEEDS if config.data.name == "embeddings" else DEFAULT_SEEDS
+
+
 def noise_levels(config, noise) -> tuple[float, ...]:
     """The rater-noise levels to run: `noise`, or by default (None) `DEFAULT_NOISE` on
     synthetic data and the config's own level on real photos, which have no rater to vary
@@ -111,9 +125,33 @@ def run_dir(noise: float, seed: int, method: str) -> str:
     return os.path.join(f"noise_{noise:g}", f"seed_{seed}", method)
 
 
-def run_config(config, method: str, seed: int, noise: float, equal_steps: bool = True):
+def check_folds(folds, config=None) -> int | None:
+    """`--folds` as given: None (the config's `protocol.folds`) or an integer >= 1; a bad
+    value, or K > 1 where the data's own test list makes one split (AVA's official split),
+    raises ConfigError naming the flag."""
+    if folds is None:
+        return None
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
+        raise errors.ConfigError(
+            f"--folds: {folds!r} is not an integer >= 1 (K-fold cross-validation per seed; "
+            "1 = one split with protocol.test_fraction)"
+        )
+    if folds > 1 and config is not None:
+        data = config.data
+        if data.name == "ava" and data.ava_official_split:
+            raise errors.ConfigError(
+                f"--folds: {folds} folds, but data.ava_official_split=True tests on AVA's own "
+                "test list (generic_test.jpgl): one split per seed; set "
+                "--config.data.ava_official_split=False for K folds, or leave --folds out"
+            )
+    return folds
+
+
+def run_config(config, method: str, seed: int, noise: float, equal_steps: bool = True, folds=None):
     config = compare.method_config(config, method, equal_steps)
     config.seed = seed
+    if folds is not None:  # seeds x folds are the paired units
+        config.protocol.folds = folds
     if config.data.name == "synthetic":
         config.data.label_noise = noise
     return config
@@ -133,6 +171,61 @@ def paired_interval(diffs, confidence: float = CONFIDENCE) -> dict:
     std = float(d.std(ddof=1))
     half = float(stats.t.ppf((1 + confidence) / 2, d.size - 1)) * std / math.sqrt(d.size)
     return {"mean": mean, "std": std, "n": int(d.size), "low": mean - half, "high": mean + half}
+
+
+def t_half_width(std: float, n: int, confidence: float = CONFIDENCE) -> float:
+    """t_{(1+confidence)/2, n-1} * std / sqrt(n): the half-width of a t interval over n."""
+    from scipy import stats
+
+    return float(stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
+
+
+def units_needed(std, target: float = TARGET_HALF_WIDTH, confidence: float = CONFIDENCE):
+    """The fewest paired units n (>= 2) whose t interval's half-width, at the observed sd
+    `std`, is at most `target`; None without an sd (fewer than two pairs)."""
+    if std is None:
+        return None
+    if std == 0:
+        return 2
+    from scipy import stats
+
+    z = float(stats.norm.ppf((1 + confidence) / 2))
+    n = max(2, math.ceil((z * std / target) ** 2))  # t > z: a lower bound
+    while t_half_width(std, n, confidence) > target:
+        n += 1
+    return n
+
+
+def power(interval: dict, method: str, per_seed: int | None = None) -> dict:
+    """What a paired difference (`paired_interval`) resolves: `half_width` (the smallest
+    difference the study could detect), `excludes_zero`, `words` ("excludes 0: rsrl is lower
+    than plain" / "includes 0: no detectable difference"), `units_needed` for a half-width of
+    TARGET_HALF_WIDTH at the observed sd, and with `per_seed` units a seed (its folds), the
+    `seeds_needed` for it."""
+    n = interval["n"]
+    if interval["low"] is None:
+        return {
+            "half_width": None,
+            "excludes_zero": None,
+            "words": "no paired units" if not n else "one paired unit: no interval",
+            "units_needed": None,
+            "seeds_needed": None,
+        }
+    half = (interval["high"] - interval["low"]) / 2
+    excludes = interval["low"] > 0 or interval["high"] < 0
+    words = (
+        f"excludes 0: {method} is {'higher' if interval['low'] > 0 else 'lower'} than {REFERENCE}"
+        if excludes
+        else "includes 0: no detectable difference"
+    )
+    need = units_needed(interval["std"])
+    return {
+        "half_width": half,
+        "excludes_zero": excludes,
+        "words": words,
+        "units_needed": need,
+        "seeds_needed": math.ceil(need / per_seed) if need and per_seed else None,
+    }
 
 
 def units(records_by_seed: dict[int, list[dict]], num_majority: int) -> list[dict]:
@@ -173,9 +266,12 @@ def cell_summary(records_by_seed: dict[int, list[dict]], num_majority: int) -> d
     }
 
 
-def against_reference(cell: dict, reference: dict) -> dict:
-    """Per figure, the paired difference cell - reference over the units both have."""
+def against_reference(cell: dict, reference: dict, method: str = "method") -> dict:
+    """Per figure, the paired difference cell - reference over the units both have, and what
+    it resolves (`power`)."""
     ref = {(u["seed"], u["fold"]): u for u in reference["units"]}
+    seeds = {u["seed"] for u in cell["units"]}
+    per_seed = math.ceil(len(cell["units"]) / len(seeds)) if seeds else None
     out = {}
     for name in FIGURES + AESTHETIC:
         diffs = []
@@ -183,7 +279,8 @@ def against_reference(cell: dict, reference: dict) -> dict:
             r = ref.get((u["seed"], u["fold"]))
             if r is not None and u[name] is not None and r[name] is not None:
                 diffs.append(u[name] - r[name])
-        out[name] = paired_interval(diffs)
+        interval = paired_interval(diffs)
+        out[name] = {**interval, **power(interval, method, per_seed)}
     return out
 
 
@@ -195,7 +292,7 @@ def summarize(records: dict, num_majority: int) -> dict:
         cells = {m: cell_summary(by_seed, num_majority) for m, by_seed in by_method.items()}
         for method, cell in cells.items():
             cell["diff"] = (
-                against_reference(cell, cells[REFERENCE])
+                against_reference(cell, cells[REFERENCE], method)
                 if REFERENCE in cells and method != REFERENCE
                 else None
             )
@@ -207,27 +304,37 @@ def study(
     config: ml_collections.ConfigDict,
     workdir: str,
     methods=DEFAULT_METHODS,
-    seeds=DEFAULT_SEEDS,
+    seeds=None,
     noise=None,
     equal_steps: bool = True,
+    folds: int | None = None,
+    command: str | None = None,
 ) -> dict:
     """Runs (or resumes) every run of the grid; writes study.md, study.json and study.png.
 
+    `seeds`: None = the default for the data (`default_seeds`).
     `noise`: the rater-noise levels (`noise_levels`: None = the default for the data).
-    Raises ConfigError naming the flag for a bad method, seed or level, before any run.
+    `folds`: K-fold cross-validation per seed (None: the config's `protocol.folds`).
+    `command`: the command line, recorded in study.json with the wall time (the budget).
+    Raises ConfigError naming the flag for a bad method, seed, level or fold count, before
+    any run.
     """
+    seeds = default_seeds(config) if seeds is None else seeds
     methods, seeds, noise = check_grid(methods, seeds, noise_levels(config, noise))
+    folds = check_folds(folds, config)
     grid = [(n, s, m) for n in noise for s in seeds for m in methods]
-    configs = {key: run_config(config, key[2], key[1], key[0], equal_steps) for key in grid}
+    configs = {key: run_config(config, key[2], key[1], key[0], equal_steps, folds) for key in grid}
     for run in configs.values():  # a bad --config value stops the study before any run
         validate(run)
     with workdir_lock.hold(workdir):  # each run locks its own folder too
-        return _study(config, workdir, methods, seeds, noise, grid, configs, equal_steps)
+        return _study(config, workdir, methods, seeds, noise, grid, configs, equal_steps, command)
 
 
-def _study(config, workdir: str, methods, seeds, noise, grid, configs, equal_steps) -> dict:
+def _study(
+    config, workdir: str, methods, seeds, noise, grid, configs, equal_steps, command=None
+) -> dict:
     os.makedirs(workdir, exist_ok=True)
-    start = time.perf_counter()
+    start, began = time.perf_counter(), time.time()
     for i, key in enumerate(grid):
         logging.info(
             "run %d/%d: noise %g, seed %d, %s | %.0fs so far",
@@ -262,6 +369,13 @@ def _study(config, workdir: str, methods, seeds, noise, grid, configs, equal_ste
         "equal_steps": equal_steps,
         "noise": summarize(records, config.rsrl.num_majority),
         **partial_runs(extents, len(seeds)),
+        # the budget: this command's runs, folds per run, wall time (runs it found finished
+        # cost nothing), as README's power note reports it
+        "runs": len(grid),
+        "folds": next(iter(configs.values())).protocol.folds,
+        "wall_s": wall_seconds(workdir, grid, began, time.perf_counter() - start),
+        "cpus": os.cpu_count(),
+        "command": command,
         "config": json.loads(config.to_json()),
     }
     write_atomic(os.path.join(workdir, "study.json"), json.dumps(out, indent=2))
@@ -270,6 +384,21 @@ def _study(config, workdir: str, methods, seeds, noise, grid, configs, equal_ste
     write_atomic(os.path.join(workdir, "study.md"), table)
     logging.info("study of %d runs in %.0fs:\n%s", len(grid), time.perf_counter() - start, table)
     return out
+
+
+def wall_seconds(workdir: str, grid, began: float, elapsed: float) -> float:
+    """The study's wall time: this command's `elapsed` seconds, unless it trained nothing (no
+    run's metrics.jsonl written since `began`): then the time the study.json it found
+    records, so rebuilding the tables over finished runs keeps the budget it measured."""
+    for key in grid:
+        metrics = os.path.join(workdir, run_dir(*key), "metrics.jsonl")
+        if not os.path.exists(metrics) or os.path.getmtime(metrics) >= began:
+            return elapsed
+    try:
+        with open(os.path.join(workdir, "study.json")) as f:
+            return float(json.load(f)["wall_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return elapsed  # none recorded (a study from before the budget was)
 
 
 def partial_runs(extents: dict, seeds: int) -> dict:
@@ -306,6 +435,48 @@ def _diff(d: dict | None, planned: int | None = None) -> str:
     if d["low"] is None:
         return _signed(d["mean"]) + pairs
     return f"{_signed(d['mean'])} [{_signed(d['low'])}, {_signed(d['high'])}]{pairs}"
+
+
+def power_lines(cells: dict, planned: int | None = None) -> list[str]:
+    """Per method, its differences to plain in words: macro F's interval, whether it excludes
+    0, the smallest difference the study could detect (the half-width) and the units (seeds)
+    a half-width of TARGET_HALF_WIDTH needs; then every other figure's verdict."""
+    compared = [(m, c["diff"]) for m, c in cells.items() if c["diff"] is not None]
+    if not compared:
+        return []
+    lines = [
+        "",
+        f"Power: each difference to `{REFERENCE}` in words (does its "
+        f"{100 * CONFIDENCE:.0f} % interval exclude 0?) and the smallest difference the study "
+        "could detect (the interval's half-width, t × sd / √n over the n paired units).",
+        "",
+    ]
+    for method, diff in compared:
+        d = diff["macro_f1"]
+        text = f"- **{method} − {REFERENCE}**, macro F: {_diff(d, planned)}"
+        if d["half_width"] is None:
+            text += f" ({d['words']}): no interval, so no detectable difference to state."
+        else:
+            text += (
+                f" over n = {d['n']} paired units (seed × fold): {d['words']}. The study could "
+                f"detect differences of about ±{d['half_width']:.3f} macro F (half-width)"
+            )
+            if d["half_width"] <= TARGET_HALF_WIDTH:
+                text += f", within the ±{TARGET_HALF_WIDTH:g} aimed at."
+            else:
+                seeds = d.get("seeds_needed")
+                text += (
+                    f"; at the observed sd ({d['std']:.3f}), {d['units_needed']} units"
+                    + (f" ({seeds} seeds of this study's folds)" if seeds else "")
+                    + f" would bring it to ±{TARGET_HALF_WIDTH:g}."
+                )
+        others = [
+            f"{TITLES[n]} {_diff(diff[n])}: {diff[n]['words']}"
+            for n in FIGURES + AESTHETIC
+            if n != "macro_f1"
+        ]
+        lines.append(text + " Others: " + "; ".join(others) + ".")
+    return lines
 
 
 def _pct(share) -> str:
@@ -395,6 +566,7 @@ def markdown(out: dict, config) -> str:
                     + " | ".join(_diff(cell["diff"][n], planned) for n in AESTHETIC)
                     + " |"
                 )
+        lines += power_lines(cells, planned)
         lines.append("")
     lines += [
         (

@@ -1,20 +1,28 @@
 """compare's methods over seeds and rater-noise levels, with paired intervals to `plain`.
 
   python -m rsrl_jax.study --config=configs/demo.py [--config.a.b=v] [--workdir=DIR]
-      [--seeds=0,1,2] [--label_noise=0.1,0.5,1.0]
+      [--seeds=0,1,2] [--folds=K] [--label_noise=0.1,0.5,1.0]
       [--methods=plain,rsrl,random_drop,focal,logit_adjusted]
 
 The library function is `rsrl_jax.analysis.study.study`.
 """
 
 import os
+import shlex
+import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
 from rsrl_jax import cli, errors
 from rsrl_jax.analysis.compare import PARTS
-from rsrl_jax.analysis.study import DEFAULT_METHODS, DEFAULT_NOISE, DEFAULT_SEEDS, study
+from rsrl_jax.analysis.study import (
+    DEFAULT_METHODS,
+    DEFAULT_NOISE,
+    DEFAULT_SEEDS,
+    EMBEDDINGS_SEEDS,
+    study,
+)
 
 FLAGS = flags.FLAGS
 
@@ -35,12 +43,23 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     cli.quiet_libraries()
-    seeds = parse_values("seeds", FLAGS.seeds, int)
+    # by default the data's seeds (`default_seeds`: more on embeddings)
+    seeds = parse_values("seeds", FLAGS.seeds, int) if FLAGS["seeds"].present else None
     noise = parse_values("label_noise", FLAGS.label_noise, float)
     if not FLAGS["label_noise"].present:
         noise = None  # the default levels on synthetic data, none to vary on real photos
     workdir = FLAGS.workdir if FLAGS.workdir is not None else cli.default_workdir(prefix="study_")
-    study(FLAGS.config, workdir, FLAGS.methods, seeds, noise, FLAGS.equal_steps)
+    command = shlex.join(["python", "-m", "rsrl_jax.study", *sys.argv[1:]])
+    study(
+        FLAGS.config,
+        workdir,
+        FLAGS.methods,
+        seeds,
+        noise,
+        FLAGS.equal_steps,
+        folds=FLAGS.folds,
+        command=command,
+    )
     print(os.path.join(workdir, "study.md"))
 
 
@@ -48,7 +67,19 @@ if __name__ == "__main__":
     # Flags are defined only when run as a program, so importing this module defines none.
     config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
     flags.DEFINE_string("workdir", None, "Output directory; default runs/study_<config name>.")
-    flags.DEFINE_list("seeds", [str(s) for s in DEFAULT_SEEDS], "Seeds (config.seed), each >= 0.")
+    flags.DEFINE_list(
+        "seeds",
+        [str(s) for s in DEFAULT_SEEDS],
+        "Seeds (config.seed), each >= 0; on embeddings (data.name=embeddings) by default "
+        f"{','.join(map(str, EMBEDDINGS_SEEDS))}.",
+    )
+    flags.DEFINE_integer(
+        "folds",
+        None,
+        "K-fold cross-validation per seed (config.protocol.folds of every run; 1 = one split "
+        "with protocol.test_fraction); seeds x folds are the paired units. Default: the "
+        "config's.",
+    )
     flags.DEFINE_list(
         "label_noise",
         [f"{n:g}" for n in DEFAULT_NOISE],
