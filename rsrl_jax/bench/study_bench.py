@@ -474,7 +474,7 @@ def print_table(results: dict) -> None:
     print(f"\n{'side':<32} {'wall s':>9}")
     for key, title in SIDES.items():
         value = s["wall_s"].get(key)
-        print(f"{title:<32} {'-' if value is None else f'{value:.1f}':>9}")
+        print(f"{title:<32} {'-' if value is None else f'{value:.2f}':>9}")
     goals = (
         ("(a)/(d)", s["a_over_d"], "goal <= 2"),
         ("(c)/(a)", s["c_over_a"], "goal >= 1.5"),
