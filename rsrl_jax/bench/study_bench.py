@@ -115,7 +115,10 @@ def check(settings: Settings) -> Settings:
     from rsrl_jax.analysis import compare
 
     for method in s.methods:
-        compare.method_fields(method)  # "--methods: unknown part ..."
+        try:
+            compare.method_fields(method)
+        except errors.ConfigError as e:  # it names --methods, study's flag
+            raise errors.ConfigError(str(e).replace("--methods", "--study_methods", 1)) from None
     return s
 
 
