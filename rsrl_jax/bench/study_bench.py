@@ -493,7 +493,8 @@ def print_table(results: dict) -> None:
     folds = results["settings"]["folds"]
     print(
         f"yardstick: one {folds}-fold run {s['single_run_s']:.1f}s; the study (a) "
-        f"{s['a_over_single']:.1f}x it (goal <= 3), (b) {s['b_over_single']:.1f}x"
+        f"{s['a_over_single']:.1f}x it{'' if photos else ' (goal <= 3)'}, (b) "
+        f"{s['b_over_single']:.1f}x"
     )
     if results["torch_skipped"]:
         print(f"(c) not run: {results['torch_skipped']}")
