@@ -85,6 +85,7 @@ class Settings:
     overrides: tuple[str, ...] = ()
     warmup: bool = True
     torch: bool = True
+    torch_threads: int = 0  # 0: this machine's cores, as XLA:CPU's
 
     def resolved(self) -> "Settings":
         seeds, folds, rounds = SIZES[self.data]
@@ -107,6 +108,7 @@ def check(settings: Settings) -> Settings:
         ("study_rounds", s.rounds, 1),
         ("study_examples", s.examples, 20),
         ("study_dim", s.dim, 1),
+        ("study_torch_threads", s.torch_threads, 0),
     ):
         if value < least:
             raise errors.ConfigError(f"--{flag}={value}: must be at least {least}")
@@ -310,7 +312,7 @@ def torch_spec(config, settings, seeds, data: dict, data_path: str, folder: str)
         "epoch_samples": "all",  # the study's equal steps
         "num_majority": config.rsrl.num_majority,
         "thresholds": list(config.rsrl.thresholds),
-        "threads": len(os.sched_getaffinity(0)),  # XLA:CPU's threads: every core
+        "threads": settings.torch_threads or len(os.sched_getaffinity(0)),
     }
     return spec
 

@@ -117,6 +117,12 @@ flags.DEFINE_bool(
     "study_warmup", STUDY.warmup, "--study: an untimed first run fills the compilation cache."
 )
 flags.DEFINE_bool("study_torch", STUDY.torch, "--study: time (c), the PyTorch loop.")
+flags.DEFINE_integer(
+    "study_torch_threads",
+    STUDY.torch_threads,
+    "--study: (c)'s torch.set_num_threads; 0 = the cores, as XLA:CPU uses (a loaded machine "
+    "may favour 1).",
+)
 
 
 def study_settings_from_flags() -> study_bench.Settings:
@@ -131,6 +137,7 @@ def study_settings_from_flags() -> study_bench.Settings:
         overrides=tuple(overrides.regroup(FLAGS.study_overrides)),
         warmup=FLAGS.study_warmup,
         torch=FLAGS.study_torch,
+        torch_threads=FLAGS.study_torch_threads,
     )
 
 
