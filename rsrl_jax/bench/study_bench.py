@@ -480,9 +480,9 @@ def print_table(results: dict) -> None:
     for key, title in SIDES.items():
         value = s["wall_s"].get(key)
         print(f"{title:<32} {'-' if value is None else f'{value:.2f}':>9}")
-    goals = (
-        ("(a)/(d)", s["a_over_d"], "goal <= 2"),
-        ("(c)/(a)", s["c_over_a"], "goal >= 1.5"),
+    goals = (  # the goals: embeddings (a) against (d) and (c); photos (a) against (b)
+        ("(a)/(d)", s["a_over_d"], "" if photos else "goal <= 2"),
+        ("(c)/(a)", s["c_over_a"], "" if photos else "goal >= 1.5"),
         ("(b)/(a)", s["b_over_a"], "goal >= 2" if photos else ""),
     )
     print(
