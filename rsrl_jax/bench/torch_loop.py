@@ -16,6 +16,10 @@ validation afterwards, so each round's network is kept, as a run keeps its check
 Prints each round's figures and the round chosen on validation, and writes every figure and
 the seconds of each phase (with wall-clock stamps, so the caller adds the imports) as JSON to
 the spec's `out`. The spec's fields are those `whole_run.torch_spec` writes. No JAX import.
+
+With `"kind": "embeddings_study"` in the spec it is the peer of `--study` instead
+(`run_study`): the MLP head of configs/embeddings.py over embeddings, every run of a study
+(methods x seeds x folds) one after another in this one process, as a PyTorch user loops.
 """
 
 import json
@@ -182,8 +186,140 @@ def run(spec: dict) -> dict:
     }
 
 
+# The study's methods the loop does, as their `method.selection` (compare.PARTS).
+STUDY_SELECTIONS = {"plain": "none", "rsrl": "rsrl", "random_drop": "random_drop"}
+
+
+def random_keep(rule_keep, labels, majority, rng: np.random.Generator) -> np.ndarray:
+    """random_drop: as many of each majority class as `rule_keep` keeps, drawn at random."""
+    keep = np.ones(len(labels), bool)
+    for c in majority:
+        members = np.flatnonzero(labels == c)
+        keep[members] = False
+        keep[rng.choice(members, size=int(rule_keep[members].sum()), replace=False)] = True
+    return keep
+
+
+def make_head(dim: int, hidden: list[int], classes: int, dropout: float) -> torch.nn.Module:
+    """configs/embeddings.py's MLP: Linear -> ReLU -> Dropout per hidden width, then the head."""
+    layers, width = [], dim
+    for h in hidden:
+        layers += [torch.nn.Linear(width, h), torch.nn.ReLU(), torch.nn.Dropout(dropout)]
+        width = h
+    return torch.nn.Sequential(*layers, torch.nn.Linear(width, classes))
+
+
+def head_logits(net, x: torch.Tensor, indices: np.ndarray, batch: int) -> torch.Tensor:
+    net.eval()
+    with torch.inference_mode():
+        return torch.cat(
+            [
+                net(x[torch.from_numpy(indices[i : i + batch])])
+                for i in range(0, len(indices), batch)
+            ]
+        )
+
+
+def study_fold(spec, x, labels_np, split, selection, seed, fold, workdir) -> list[dict]:
+    """One fold of one run: the rounds of `selection` on `split` (train = D, val, test)."""
+    labels = torch.from_numpy(labels_np)
+    classes, batch = spec["num_classes"], spec["batch_size"]
+    torch.manual_seed(1000 * seed + fold)
+    rng = np.random.default_rng([seed, fold])
+    net = make_head(x.shape[1], spec["hidden_widths"], classes, spec["dropout_rate"])
+    train, val, test = split
+    d_labels = labels_np[train]
+    majority = majority_classes(d_labels, classes, spec["num_majority"])
+    keep = np.ones(len(train), bool)
+    records = []
+    for round_ in range(1, spec["rounds"] + 1):
+        kept = train[keep]
+        epochs = spec["first_round_epochs"] if round_ == 1 else spec["epochs_per_round"]
+        size = len(train) if spec["epoch_samples"] == "all" else len(kept)
+        seconds, steps = {}, 0
+        start = time.perf_counter()
+        optimizer = torch.optim.Adam(net.parameters(), lr=spec["learning_rate"])
+        net.train()
+        for _ in range(epochs):  # whole shuffles of the kept set, cut at the epoch's size
+            shuffles = -(-size // len(kept))
+            order = np.concatenate([rng.permutation(kept) for _ in range(shuffles)])[:size]
+            for i in range(0, size, batch):
+                index = torch.from_numpy(order[i : i + batch])
+                optimizer.zero_grad(set_to_none=True)
+                loss = torch.nn.functional.cross_entropy(net(x[index]), labels[index])
+                loss.backward()
+                optimizer.step()
+                steps += 1
+        seconds["train_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        d_logits = head_logits(net, x, train, spec["eval_batch_size"])
+        seconds["likelihood_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        held_out_of = {"val": val, "test": test}
+        held_out = {
+            p: head_logits(net, x, i, spec["eval_batch_size"]) for p, i in held_out_of.items()
+        }
+        seconds["evaluation_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        if selection == "none":
+            next_keep = np.ones(len(train), bool)
+        else:
+            likelihood = torch.sigmoid(d_logits).numpy()
+            next_keep = keep_mask(likelihood, d_labels, majority, spec["thresholds"])
+            if selection == "random_drop":
+                draws = np.random.default_rng([seed, fold, round_, 1])
+                next_keep = random_keep(next_keep, d_labels, majority, draws)
+        seconds["selection_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        torch.save(net.state_dict(), os.path.join(workdir, f"fold{fold}_round_{round_:02d}.pt"))
+        seconds["checkpoint_s"] = time.perf_counter() - start
+        parts = {p: figures(labels_np[i], held_out[p], classes) for p, i in held_out_of.items()}
+        records.append(
+            {
+                "fold": fold,
+                "round": round_,
+                "train_size": int(len(kept)),
+                "kept_per_class": np.bincount(labels_np[kept], minlength=classes).tolist(),
+                "steps": steps,
+                **parts,
+                **seconds,
+            }
+        )
+        keep = next_keep
+    return records
+
+
+def run_study(spec: dict) -> dict:
+    """Every run of the study in `spec` (methods x seeds, each over its seed's folds);
+    returns their records and the seconds of each phase."""
+    torch.set_num_threads(spec["threads"])
+    with np.load(spec["data"]) as f:
+        x = torch.from_numpy(np.ascontiguousarray(f["embeddings"], np.float32))
+        labels_np = f["labels"].astype(np.int64)
+        splits = {k: f[k] for k in f.files if k.startswith("seed")}
+    loaded = time.time()
+    runs = []
+    for seed in spec["seeds"]:
+        for method in spec["methods"]:
+            workdir = os.path.join(spec["workdir"], f"seed_{seed}", method)
+            os.makedirs(workdir, exist_ok=True)
+            records = []
+            for fold in range(spec["folds"]):
+                split = [splits[f"seed{seed}_fold{fold}_{p}"] for p in ("train", "val", "test")]
+                selection = STUDY_SELECTIONS[method]
+                records += study_fold(spec, x, labels_np, split, selection, seed, fold, workdir)
+            runs.append({"seed": seed, "method": method, "records": records})
+            print(f"torch: seed {seed} {method} done", flush=True)
+    return {
+        "stamps": {"imported": IMPORTED, "built": loaded, "end": time.time()},
+        "runs": runs,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+
+
 if __name__ == "__main__":
     SPEC = json.loads(sys.argv[1])
-    RESULT = run(SPEC)
+    RESULT = run_study(SPEC) if SPEC.get("kind") == "embeddings_study" else run(SPEC)
     with open(SPEC["out"], "w") as out:
         json.dump(RESULT, out, indent=2)

@@ -10,7 +10,7 @@ import json
 from absl import app, flags
 
 from rsrl_jax import cli, errors, overrides
-from rsrl_jax.bench import benchmark, whole_run
+from rsrl_jax.bench import benchmark, study_bench, whole_run
 
 DEFAULT = benchmark.Settings()
 FLAGS = flags.FLAGS
@@ -86,6 +86,60 @@ flags.DEFINE_enum(
     "shared ($JAX_COMPILATION_CACHE_DIR or the default, warm after a first run).",
 )
 
+STUDY = study_bench.Settings()
+flags.DEFINE_bool(
+    "study",
+    False,
+    "Only this: one study four ways: (a) ours on lanes, (b) its runs one at a time, (c) a "
+    "PyTorch loop of the runs, (d) its FLOP-bound time; and one run (bench/study_bench.py).",
+)
+flags.DEFINE_enum("study_data", STUDY.data, list(study_bench.DATA), "--study: the data.")
+flags.DEFINE_integer(
+    "study_seeds", None, "--study: seeds 0..n-1 (default 10 on embeddings, 2 on photos)."
+)
+flags.DEFINE_list(
+    "study_methods", list(STUDY.methods), "--study: methods, as compare's (e.g. plain,rsrl)."
+)
+flags.DEFINE_integer(
+    "study_folds", None, "--study: folds per run (default 5 on embeddings, 1 on photos)."
+)
+flags.DEFINE_integer(
+    "study_rounds", None, "--study: rounds per run (default 6 on embeddings, 3 on photos)."
+)
+flags.DEFINE_integer("study_examples", STUDY.examples, "--study: embeddings' rows.")
+flags.DEFINE_integer("study_dim", STUDY.dim, "--study: embeddings' length.")
+flags.DEFINE_list(
+    "study_overrides",
+    list(STUDY.overrides),
+    "--study: field=value overrides of the study's config (configs/embeddings.py or demo.py).",
+)
+flags.DEFINE_bool(
+    "study_warmup", STUDY.warmup, "--study: an untimed first run fills the compilation cache."
+)
+flags.DEFINE_bool("study_torch", STUDY.torch, "--study: time (c), the PyTorch loop.")
+flags.DEFINE_integer(
+    "study_torch_threads",
+    STUDY.torch_threads,
+    "--study: (c)'s torch.set_num_threads; 0 = the cores, as XLA:CPU uses (a loaded machine "
+    "may favour 1).",
+)
+
+
+def study_settings_from_flags() -> study_bench.Settings:
+    return study_bench.Settings(
+        data=FLAGS.study_data,
+        seeds=FLAGS.study_seeds,
+        methods=tuple(FLAGS.study_methods),
+        folds=FLAGS.study_folds,
+        rounds=FLAGS.study_rounds,
+        examples=FLAGS.study_examples,
+        dim=FLAGS.study_dim,
+        overrides=tuple(overrides.regroup(FLAGS.study_overrides)),
+        warmup=FLAGS.study_warmup,
+        torch=FLAGS.study_torch,
+        torch_threads=FLAGS.study_torch_threads,
+    )
+
 
 def settings_from_flags() -> benchmark.Settings:
     """The flags of every `Settings` field (lists as tuples)."""
@@ -105,6 +159,9 @@ def main(argv):
         overrides_ = tuple(overrides.regroup(FLAGS.whole_run_overrides))
         pairs, cache = FLAGS.whole_run_pairs, FLAGS.whole_run_cache
         write_figures(whole_run.run(whole_run.Settings(pairs, overrides_, cache)))
+        return
+    if FLAGS.study:  # a mode of its own, as --whole_run
+        write_figures(study_bench.run(study_settings_from_flags()))
         return
     settings = settings_from_flags()
     try:
