@@ -13,6 +13,10 @@ KNOWN_PATCHES: set[tuple[str, str]] = {
     # Hides torch from tensorboardX's import only (restored in the same `finally`): it would
     # load torch into every run for nothing (`recorder.summary_writer`). Set and deleted.
     ("rsrl_jax/run/recorder.py", "sys.modules['torch']"),
+    # Commands only (`stops.install`, called by `cli.run`): drops Orbax's "Event loop is
+    # closed" reports after a failed save and re-raises a stop lost in a gc callback; every
+    # other report goes on to the previous hook.
+    ("rsrl_jax/run/stops.py", "sys.unraisablehook"),
 }
 # Calls that change a setting of the whole process.
 PROCESS_SETTINGS = {

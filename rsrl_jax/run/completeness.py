@@ -203,7 +203,12 @@ def of_records(records, config: dict | None, folds: int | None = None) -> Comple
     rounds = config.get("rsrl", {}).get("rounds")
     done: dict[int, set[int]] = {}
     for r in records:
-        done.setdefault(int(r["fold"]), set()).add(int(r["round"]))
+        if (
+            isinstance(r, dict)
+            and isinstance(r.get("fold"), int)
+            and isinstance(r.get("round"), int)
+        ):
+            done.setdefault(r["fold"], set()).add(r["round"])  # others are no metrics records
     if folds is None:
         folds = protocol.get("folds")
     if folds is None and done:

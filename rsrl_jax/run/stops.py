@@ -36,6 +36,7 @@ from rsrl_jax import errors
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _state = {"signal": None, "defer": 0, "workdir": None, "remedy": None, "resent": 0}
 _state.update(lost=None, in_hook=False, wakeup=None)  # a signal lost in a gc callback
+_state.update(hook=False)  # sys.unraisablehook wrapped (once a process)
 _stop_lock = threading.Lock()
 _on_leave = []  # callables run by `leave` before the process ends (TensorBoard writers)
 
@@ -58,9 +59,9 @@ def install() -> None:
     command run inside a test's thread, Python's own handling stays)."""
     if threading.current_thread() is not threading.main_thread():
         return
-    if not getattr(sys.unraisablehook, "rsrl_jax_quiet", False):
+    if not _state.get("hook"):  # once: the previous hook stays behind ours
+        _state["hook"] = True
         sys.unraisablehook = _quiet_unraisable(sys.unraisablehook)
-        sys.unraisablehook.rsrl_jax_quiet = True
     for signum in SIGNALS:
         signal.signal(signum, _handle)
     reader, writer = socket.socketpair()
