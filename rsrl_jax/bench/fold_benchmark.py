@@ -41,7 +41,7 @@ def warm_up(experiment, k: int) -> None:
     x, y, m = placer.shard(images, labels, np.zeros(index.shape, np.float32))
     keys = fold_axis.round_keys(config.seed, list(range(k)), 1, placer.replicated)
     counts = np.bincount(experiment.data.labels, minlength=experiment.data.num_classes)
-    terms = placer.replicate(fold_axis.stack([losses.class_terms(counts, config.method)] * k))
+    terms = placer.replicate(fold_axis.stack([losses.loss_terms(counts, config.method)] * k))
     jax.block_until_ready(experiment.fold_step(k)(state, sums, x, y, m, keys, terms))
     evaluation.logits(experiment, params, np.arange(1))
 

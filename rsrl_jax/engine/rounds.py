@@ -125,7 +125,7 @@ def open_fold(exp, index: int, split: splits.Split) -> FoldRun:
         split=split,
         majority=majority,
         thresholds=thresholds,
-        class_terms=losses.class_terms(d_counts, config.method),
+        class_terms=losses.loss_terms(d_counts, config.method),
         mngr=mngr,
         records=checkpoints.round_records(mngr),
         saved=set(mngr.all_steps()),
