@@ -69,20 +69,24 @@ def unstack(tree, n: int) -> list:
     return [jax.tree.map(lambda leaf, i=i: leaf[i], tree) for i in range(n)]
 
 
-def round_keys(seed: int, folds: list[int], round_: int, sharding):
-    """Each fold's round key, fold_in(fold_in(key(seed), fold), round), stacked [k].
+def round_keys(seeds, folds: list[int], round_: int, sharding):
+    """Each lane's round key, fold_in(fold_in(key(seed), fold), round), stacked [k].
 
-    Made by a jitted function (key arrays cannot be put on other processes' devices),
-    compiled once per run: the folds and the round are its arguments.
+    `seeds`: the lanes' seeds (one int: the same for every lane). Made by a jitted function
+    (key arrays cannot be put on other processes' devices), compiled once per process: the
+    seeds, folds and round are its arguments.
     """
     folds_ = np.asarray(folds, np.uint32)
-    return _round_keys_fn(seed, sharding)(folds_, np.uint32(round_))
+    seeds_ = np.broadcast_to(np.asarray(seeds, np.uint32), folds_.shape)
+    return _round_keys_fn(sharding)(seeds_, folds_, np.uint32(round_))
 
 
 @functools.cache
-def _round_keys_fn(seed: int, sharding):
-    def make(folds, round_):
-        root = jax.random.key(seed)
-        return jax.vmap(lambda f: jax.random.fold_in(jax.random.fold_in(root, f), round_))(folds)
+def _round_keys_fn(sharding):
+    def make(seeds, folds, round_):
+        def one(seed, fold):
+            return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), fold), round_)
+
+        return jax.vmap(one)(seeds, folds)
 
     return jax.jit(make, out_shardings=sharding)
