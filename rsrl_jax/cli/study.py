@@ -40,7 +40,7 @@ def main(argv):
     if not FLAGS["label_noise"].present:
         noise = None  # the default levels on synthetic data, none to vary on real photos
     workdir = FLAGS.workdir if FLAGS.workdir is not None else cli.default_workdir(prefix="study_")
-    study(FLAGS.config, workdir, FLAGS.methods, seeds, noise, FLAGS.equal_steps)
+    study(FLAGS.config, workdir, FLAGS.methods, seeds, noise, FLAGS.equal_steps, FLAGS.lanes)
     print(os.path.join(workdir, "study.md"))
 
 
@@ -64,6 +64,12 @@ if __name__ == "__main__":
         "equal_steps",
         True,
         "Every epoch as long as a pass over all of D, so all methods spend the same steps.",
+    )
+    flags.DEFINE_integer(
+        "lanes",
+        0,
+        "Lanes (runs' folds) trained as one program: 0 = as many as fit in memory, 1 = one "
+        "at a time (each run on its own), N = at most N.",
     )
     flags.mark_flags_as_required(["config"])
     cli.run(main)

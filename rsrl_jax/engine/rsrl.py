@@ -158,7 +158,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, data=None) -> dict:
 
 
 # `run_lanes(lanes=PROTOCOL_FOLDS)`: each run's folds as `protocol.parallel_folds` says
-PROTOCOL_FOLDS = -1
+PROTOCOL_FOLDS = "protocol.parallel_folds"
 
 
 def run_lanes(runs, lanes: int | None = None, share: bool = True, data=None) -> list[dict]:
@@ -181,8 +181,8 @@ def run_lanes(runs, lanes: int | None = None, share: bool = True, data=None) -> 
     for i, w in enumerate(where):
         if w in where[:i]:
             raise errors.ConfigError(f"{runs[i][1]}: two runs of one call write this workdir")
-    if lanes is not None and lanes != PROTOCOL_FOLDS and (isinstance(lanes, bool) or lanes < 0):
-        raise errors.ConfigError(f"--lanes: {lanes!r} is not an integer >= 0 (0: automatic)")
+    if lanes != PROTOCOL_FOLDS:
+        check_lanes(lanes)
     for config, _ in runs:
         validate(config)
     # an interruption or a full disk names the run's folder (the runs' common one)
@@ -191,6 +191,17 @@ def run_lanes(runs, lanes: int | None = None, share: bool = True, data=None) -> 
         for _, workdir in runs:
             held.enter_context(workdir_lock.hold(workdir))
         return _run_lanes(runs, lanes, share, data or [None] * len(runs))
+
+
+def check_lanes(lanes) -> None:
+    """ConfigError naming --lanes unless it is None or an integer >= 0."""
+    if lanes is None:
+        return
+    if isinstance(lanes, bool) or not isinstance(lanes, int | np.integer) or lanes < 0:
+        raise errors.ConfigError(
+            f"--lanes: {lanes!r} is not an integer >= 0; 0 (or none) packs as many lanes as "
+            "fit in memory, 1 trains one at a time"
+        )
 
 
 @dataclasses.dataclass

@@ -1,0 +1,182 @@
+"""Lanes: runs trained as lanes of one program give the records of the same runs one by one
+(every method of compare, other seeds, other labels, other epochs in the same group); lanes
+that train alike train once; a group killed mid-round resumes to the same records."""
+
+import dataclasses
+import importlib.util
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+from test_embeddings_run import CONFIG, overrides, vectors
+from test_fold_parallel import Killed, kill_at
+
+from conftest import assert_records_match, read_records
+from rsrl_jax import errors
+from rsrl_jax.analysis import compare, report
+from rsrl_jax.data import datasets, embeddings
+from rsrl_jax.engine import evaluation, rounds, rsrl
+from rsrl_jax.run import checkpoints
+
+# Every method of compare, RSRL also with its quantile rule.
+METHODS = {name: name for name in compare.PARTS}
+METHODS["rsrl_quantile"] = "rsrl"
+
+
+def key(record):
+    return record["fold"], record["round"]
+
+
+def base_config(emb_dir):
+    spec = importlib.util.spec_from_file_location("embeddings_config", CONFIG)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    fields = {
+        k: eval(v) if isinstance(v, str) and v[:1] in "([" else v
+        for k, v in overrides(emb_dir).items()
+    }
+    # One fold of each run (folds as lanes: test_fold_parallel): each run's lane is fold 0.
+    fields.update({"data.dir": str(emb_dir), "log.progress": False, "protocol.max_folds": 1})
+    config.update_from_flattened_dict(fields)
+    return config
+
+
+def runs_of(config, root) -> list:
+    """(config, workdir) of every method, plus rsrl with another seed, plain with other
+    epochs, and plain on other labels (the same vectors: `data` of its own)."""
+    out = []
+    for name, method in METHODS.items():
+        c = compare.method_config(config, method, equal_steps=True)
+        if name == "rsrl_quantile":
+            c.rsrl.drop_quantile = 0.3
+        out.append((c, str(root / name)))
+    c = compare.method_config(config, "rsrl", equal_steps=True)
+    c.seed = 1
+    out.append((c, str(root / "rsrl_seed1")))
+    c = compare.method_config(config, "plain", equal_steps=False)
+    c.train.epochs_per_round = 2
+    out.append((c, str(root / "plain_short")))
+    c = compare.method_config(config, "plain", equal_steps=True)
+    out.append((c, str(root / "plain_relabelled")))
+    return out
+
+
+def relabelled(config):
+    """The data set of `config` with a fifth of its labels moved to the next class."""
+    data = datasets.load(config)
+    labels = data.labels.copy()
+    moved = np.arange(len(labels)) % 5 == 0
+    labels[moved] = (labels[moved] + 1) % data.num_classes
+    return dataclasses.replace(data, labels=labels)
+
+
+def params_of(workdir, fold, round_):
+    mngr = checkpoints.manager(str(workdir), fold, read_only=True)
+    return jax.tree.leaves(checkpoints.restore_round(mngr, round_)[0])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_reports():
+    """Runs without their report.md (its figures take 2/3 of these runs' time; the report
+    of a run, single or a lane, is tested elsewhere)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report, "write_report", lambda workdir, records: None)
+        yield
+
+
+@pytest.fixture(scope="module")
+def emb_config(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lanes_data")
+    x, scores = vectors(200, seed=0)
+    embeddings.write(str(root / "emb"), x, [f"photo_{i}.jpg" for i in range(len(x))], scores)
+    return base_config(root / "emb")
+
+
+def counted(monkeypatch):
+    """Counts the lanes each round trains and the forward passes made."""
+    trained, passes = [], []
+    train_round, logits = rounds.train_round, evaluation.logits
+
+    def count_train(exp, step, folds, label, round_, *args, **kw):
+        trained.append((round_, len(folds)))
+        return train_round(exp, step, folds, label, round_, *args, **kw)
+
+    def count_logits(*args, **kw):
+        passes.append(1)
+        return logits(*args, **kw)
+
+    monkeypatch.setattr(rounds, "train_round", count_train)
+    monkeypatch.setattr(evaluation, "logits", count_logits)
+    return trained, passes
+
+
+@pytest.fixture(scope="module")
+def one_by_one(emb_config, tmp_path_factory):
+    """Every run one lane at a time, nothing shared."""
+    root = tmp_path_factory.mktemp("one_by_one")
+    runs = runs_of(emb_config, root)
+    data = [None] * (len(runs) - 1) + [relabelled(emb_config)]
+    rsrl.run_lanes(runs, lanes=1, share=False, data=data)
+    return runs
+
+
+def test_every_method_as_a_lane_of_one_group_gives_its_records(
+    emb_config, one_by_one, tmp_path, monkeypatch
+):
+    runs = runs_of(emb_config, tmp_path)
+    data = [None] * (len(runs) - 1) + [relabelled(emb_config)]
+    trained, passes = counted(monkeypatch)
+    summaries = rsrl.run_lanes(runs, data=data)  # automatic: every lane in one group
+    assert len(summaries) == len(runs)
+    for (_, alone), (_, lane) in zip(one_by_one, runs, strict=True):
+        mine = sorted(read_records(tmp_path / alone.rsplit("/", 1)[1]), key=key)
+        theirs = sorted(read_records(pathlib.Path(alone)), key=key)
+        assert [key(r) for r in mine] == [(0, 1), (0, 2)]
+        for a, b in zip(mine, theirs, strict=True):
+            assert_records_match(a, b)
+            for x, y in zip(params_of(lane, *key(a)), params_of(alone, *key(b)), strict=True):
+                np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-5)
+    # Round 1: plain, rsrl (both rules), random_drop, hardness and plain_short train alike per
+    # fold; the losses, balanced sampling, the other seed and the other labels do not.
+    lanes = len(runs)
+    first = dict(trained)[1]
+    assert first == 1 + 5 + 1 + 1
+    assert dict(trained)[2] == lanes  # after round 1 every lane's set differs
+    assert len(passes) == 3 * (first + lanes)  # D, val and test once per network
+
+
+def test_a_group_killed_mid_round_resumes_to_the_same_records(
+    emb_config, one_by_one, tmp_path, monkeypatch
+):
+    picked = ("plain", "rsrl", "focal")
+    runs = [(c, w) for c, w in runs_of(emb_config, tmp_path) if w.rsplit("/", 1)[1] in picked]
+    for config, _ in runs:
+        config.checkpoint.every_steps = 1
+    kill_at(monkeypatch, "save_progress", at_round=2, nth=3)
+    with pytest.raises(Killed):
+        rsrl.run_lanes(runs)
+    monkeypatch.undo()
+    progress = list((tmp_path / "plain" / rounds.LANES_PROGRESS_DIR).iterdir())
+    assert len(progress) == 1  # the group's mid-round state, in its first lane's run
+    kill_at(monkeypatch, "save_round", at_round=2, nth=2)  # a lane saved round 2, others not
+    with pytest.raises(Killed):
+        rsrl.run_lanes(runs)
+    monkeypatch.undo()
+    rsrl.run_lanes(runs)
+    alone = {w.rsplit("/", 1)[1]: w for _, w in one_by_one}
+    for name in picked:
+        mine = sorted(read_records(tmp_path / name), key=key)
+        theirs = sorted(read_records(pathlib.Path(alone[name])), key=key)
+        for a, b in zip(mine, theirs, strict=True):
+            assert_records_match(a, b)
+    assert not any((tmp_path / "plain" / rounds.LANES_PROGRESS_DIR).iterdir())
+
+
+def test_bad_lanes_and_one_workdir_twice_are_one_line(emb_config, tmp_path):
+    for bad in (-1, 1.5, True):
+        with pytest.raises(errors.ConfigError, match="--lanes: .* is not an integer >= 0"):
+            rsrl.run_lanes([(emb_config, str(tmp_path / "a"))], lanes=bad)
+    with pytest.raises(errors.ConfigError, match="two runs of one call write this workdir"):
+        rsrl.run_lanes([(emb_config, str(tmp_path / "a")), (emb_config, str(tmp_path / "a"))])
