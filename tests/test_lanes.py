@@ -4,7 +4,12 @@ that train alike train once; a group killed mid-round resumes to the same record
 
 import dataclasses
 import importlib.util
+import json
+import os
 import pathlib
+import subprocess
+import sys
+import textwrap
 
 import jax
 import numpy as np
@@ -18,6 +23,8 @@ from rsrl_jax.analysis import compare, report
 from rsrl_jax.data import datasets, embeddings
 from rsrl_jax.engine import evaluation, rounds, rsrl
 from rsrl_jax.run import checkpoints
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Every method of compare, RSRL also with its quantile rule.
 METHODS = {name: name for name in compare.PARTS}
@@ -180,3 +187,64 @@ def test_bad_lanes_and_one_workdir_twice_are_one_line(emb_config, tmp_path):
             rsrl.run_lanes([(emb_config, str(tmp_path / "a"))], lanes=bad)
     with pytest.raises(errors.ConfigError, match="two runs of one call write this workdir"):
         rsrl.run_lanes([(emb_config, str(tmp_path / "a")), (emb_config, str(tmp_path / "a"))])
+
+
+# Two lanes on 2 (fake CPU) devices, one lane on each, in a subprocess (XLA fixes the device
+# count when it starts): the records of the same runs one by one on one device.
+TWO_DEVICES = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, "tests")  # before the repository root's own conftest
+    import jax
+    from test_lanes import base_config, runs_of
+    from rsrl_jax.analysis import report
+    from rsrl_jax.engine import rounds, rsrl
+
+    assert jax.device_count() == 2, jax.devices()
+    report.write_report = lambda workdir, records: None
+    seen = []
+    start_state = rounds.start_state
+
+    def spy(exp, params):
+        state = start_state(exp, params)
+        leaf = jax.tree.leaves(state.params)[0]
+        seen.append([dict(leaf.sharding.mesh.shape), len(leaf.addressable_shards[0].data)])
+        return state
+
+    rounds.start_state = spy
+    import pathlib
+    root = pathlib.Path(sys.argv[1])
+    runs = runs_of(base_config(root / "emb"), root)
+    runs = [r for r in runs if r[1].endswith(("/plain", "/focal"))]
+    rsrl.run_lanes(runs, lanes=2)
+    print(json.dumps(seen))
+    """
+)
+
+
+def test_two_lanes_on_two_devices_give_the_records_of_one_device(emb_config, one_by_one, tmp_path):
+    (tmp_path / "emb").symlink_to(emb_config.data.dir)
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "JAX_PLATFORMS": "cpu",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", TWO_DEVICES, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    # Each round's state: lanes split over the two devices, one lane's network on each.
+    assert seen == [[{"lane": 2, "data": 1}, 1]] * 2
+    alone = {w.rsplit("/", 1)[1]: w for _, w in one_by_one}
+    for name in ("plain", "focal"):
+        mine = sorted(read_records(tmp_path / name), key=key)
+        theirs = sorted(read_records(pathlib.Path(alone[name])), key=key)
+        assert len(mine) == 2
+        for a, b in zip(mine, theirs, strict=True):
+            assert_records_match(a, b)

@@ -32,7 +32,7 @@ def run_folds(experiment, fold_splits, workdir: str, parallel: bool) -> tuple[fl
 def warm_up(experiment, k: int) -> None:
     """Compiles the train step over `k` folds and the forward step (a throwaway state and an
     empty batch), so that compilation is left out of the timed runs."""
-    config, placer = experiment.config, experiment.fold_placer
+    config, placer = experiment.config, experiment.lane_placer(k)
     params = experiment.placer.replicate(pretrained.initial_params(config, experiment.model, 0))
     state = placer.replicate(fold_axis.stack([train.new_state(params, experiment.tx)] * k))
     sums = placer.replicate(fold_axis.stack([train.zero_sums()] * k))

@@ -23,7 +23,8 @@ def make_fold_step(train_step, mesh, k: int, compiler_options=None):
     k = 1: the plain step on the one fold (its axis removed inside the program). k > 1: the
     step vmapped over the folds; a fold whose batch is all padding (mask 0) keeps its state
     and sums (its epoch is shorter than the longest fold's). Batches are [k, B, ...], split
-    on `data` along their second axis. `train_step` is a `train.make_train_step` step (its
+    on `data` along their second axis; on a `placement.lane_mesh` also on `lane` along their
+    first, and the stacked state with them. `train_step` is a `train.make_train_step` step (its
     Python function is traced here: only the outer jit takes compiler options);
     `compiler_options` as the step builders take them (None: the default for a train step,
     `compiler.default_compiler_options`; {}: XLA's own defaults).
@@ -46,11 +47,14 @@ def make_fold_step(train_step, mesh, k: int, compiler_options=None):
             return add_axis(one_fold(*(first(a) for a in args)))
         return jax.vmap(one_fold)(*args)
 
-    replicated, batch = NamedSharding(mesh, P()), NamedSharding(mesh, P(None, "data"))
+    if "lane" in mesh.axis_names:  # a group's `placement.lane_mesh`: lanes split on `lane`
+        stacked, batch = NamedSharding(mesh, P("lane")), NamedSharding(mesh, P("lane", "data"))
+    else:
+        stacked, batch = NamedSharding(mesh, P()), NamedSharding(mesh, P(None, "data"))
     return jax.jit(
         train_step,
-        in_shardings=(replicated, replicated, batch, batch, batch, replicated, replicated),
-        out_shardings=(replicated, replicated),
+        in_shardings=(stacked, stacked, batch, batch, batch, stacked, stacked),
+        out_shardings=(stacked, stacked),
         donate_argnums=(0, 1),
         compiler_options=compiler.step_options(compiler_options, "train"),
     )

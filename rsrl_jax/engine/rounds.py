@@ -331,7 +331,7 @@ def start_state(exp, params: list):
     """The lane axis's train state for a round: a fresh optimizer state on each lane's network
     `params[i]`, stacked, replicated (one program, so that each lane's momentum is not also
     made on its own before the stack copies it)."""
-    return exp.fold_placer.replicate(_start_state(exp.tx, params))
+    return exp.lane_placer(len(params)).replicate(_start_state(exp.tx, params))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -352,8 +352,8 @@ def train_round(
     `all_lanes`: every lane of the group (those `folds` train for too), named in the
     mid-round state so that only the same group resumes from it.
     """
-    config, placer = exp.config, exp.fold_placer
-    k, batch_size = len(folds), config.train.batch_size
+    config, k = exp.config, len(folds)
+    placer, batch_size = exp.lane_placer(k), config.train.batch_size
     if epochs is None:
         epochs = [epochs_of(config, round_)] * k
     rounds_epochs = max(epochs)
@@ -450,7 +450,10 @@ def train_round(
             progress_mngr, rounds_epochs * steps, state, sums, folds, round_, *last, group
         )
         raise _interrupted(folds, round_, rounds_epochs * steps)
-    return fold_axis.unstack(state.params, k), stats
+    params = fold_axis.unstack(state.params, k)
+    if placement.lanes_split(placer.data.mesh):  # each lane's network on every device again
+        params = [exp.placer.replicate(p) for p in params]
+    return params, stats
 
 
 def _group_names(lanes) -> list:

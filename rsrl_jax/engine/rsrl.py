@@ -50,7 +50,6 @@ class Experiment:
     data: datasets.Dataset
     mesh: jax.sharding.Mesh
     placer: placement.BatchPlacer  # batches [B, ...] (evaluation)
-    fold_placer: placement.BatchPlacer  # batches [k, B, ...] (training, a fold axis first)
     model: object
     view: object  # the network's input: photos or feature vectors (`data.inputs.of`)
     tx: object
@@ -98,7 +97,6 @@ class Experiment:
             data=data,
             mesh=mesh,
             placer=placement.BatchPlacer(mesh),
-            fold_placer=placement.BatchPlacer(mesh, batch_axis=1),
             model=model,
             view=view,
             tx=tx,
@@ -113,8 +111,14 @@ class Experiment:
         return dataclasses.replace(self, workdir=workdir, recorder=Recorder(workdir))
 
     def fold_step(self, k: int):
-        """The train step over a fold axis of length `k` (`fold_axis.make_fold_step`)."""
-        return _fold_step(self.train_step, self.mesh, k, _frozen(self.train_options))
+        """The train step over a lane axis of length `k` (`fold_axis.make_fold_step`), on the
+        group's `placement.lane_mesh`."""
+        mesh = placement.lane_mesh(self.mesh, k)
+        return _fold_step(self.train_step, mesh, k, _frozen(self.train_options))
+
+    def lane_placer(self, k: int) -> placement.LanePlacer:
+        """Places the batches and stacked trees of a group of `k` lanes (`fold_step(k)`'s)."""
+        return placement.LanePlacer(placement.lane_mesh(self.mesh, k))
 
     def abstract_params(self):
         """Shapes, dtypes and (replicated) shardings of the parameters, for restoring."""
