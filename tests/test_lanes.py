@@ -19,7 +19,7 @@ from test_fold_parallel import Killed, kill_at
 
 from conftest import assert_records_match, read_records
 from rsrl_jax import errors
-from rsrl_jax.analysis import compare, report
+from rsrl_jax.analysis import compare, report, study
 from rsrl_jax.data import datasets, embeddings
 from rsrl_jax.engine import evaluation, rounds, rsrl
 from rsrl_jax.run import checkpoints
@@ -248,3 +248,32 @@ def test_two_lanes_on_two_devices_give_the_records_of_one_device(emb_config, one
         assert len(mine) == 2
         for a, b in zip(mine, theirs, strict=True):
             assert_records_match(a, b)
+
+
+def close(a, b, where="") -> None:
+    """Two JSON trees equal, their floats to float rounding."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            close(a[k], b[k], f"{where}/{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            close(x, y, f"{where}/{i}")
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-5, abs=1e-6), where
+    else:
+        assert a == b, where
+
+
+def test_a_study_one_lane_at_a_time_and_packed_gives_the_same_figures(emb_config, tmp_path):
+    grid = {"methods": ("plain", "rsrl"), "seeds": (0, 1)}
+    one = study.study(emb_config, str(tmp_path / "one"), **grid, lanes=1)
+    packed = study.study(emb_config, str(tmp_path / "packed"), **grid)  # automatic
+    assert one["noise"].keys() == packed["noise"].keys()
+    close(one["noise"], packed["noise"])
+    (cells,) = packed["noise"].values()
+    assert len(cells["rsrl"]["units"]) == 2 and cells["rsrl"]["diff"]["macro_f1"]["n"] == 2
+    for run in ("seed_0/plain", "seed_1/rsrl"):  # each run's records where report finds them
+        (noise_dir,) = (tmp_path / "packed").glob("noise_*")
+        assert len(read_records(noise_dir / run)) == 2
