@@ -277,3 +277,18 @@ def test_a_study_one_lane_at_a_time_and_packed_gives_the_same_figures(emb_config
     for run in ("seed_0/plain", "seed_1/rsrl"):  # each run's records where report finds them
         (noise_dir,) = (tmp_path / "packed").glob("noise_*")
         assert len(read_records(noise_dir / run)) == 2
+
+
+def test_lanes_that_fit_divide_the_memory_budget_by_a_lanes_estimate(
+    emb_config, tmp_path, monkeypatch
+):
+    exp = rsrl.Experiment.build(emb_config, str(tmp_path))
+    params = sum(p.size * 4 for p in jax.tree.leaves(exp.abstract_params()))
+    each = rsrl.lane_bytes(exp)
+    assert each > 4 * params  # Adam: parameters, gradients, 2 moments, and activations
+    wider = rsrl.Experiment.build(emb_config.copy_and_resolve_references(), str(tmp_path))
+    wider.config.train.batch_size *= 2  # activations grow with the batch
+    assert rsrl.lane_bytes(wider) - each == each - 4 * params
+    for budget, fit in ((10 * each + 1, 10), (each - 1, 1)):
+        monkeypatch.setattr(rsrl, "memory_budget", lambda budget=budget: budget)
+        assert rsrl.lanes_that_fit(exp) == fit

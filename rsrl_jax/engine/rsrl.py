@@ -385,8 +385,12 @@ def memory_budget() -> int:
 def lanes_that_fit(exp: Experiment) -> int:
     """How many lanes of `exp`'s group one step holds: `memory_budget` / `lane_bytes`, at
     least 1, and a multiple of the mesh's lane axis when more than it."""
-    fit = max(1, memory_budget() // max(1, lane_bytes(exp)))
-    logging.info("lanes: up to %d a group (%d bytes a lane, estimated)", fit, lane_bytes(exp))
+    each = lane_bytes(exp)
+    fit = max(1, memory_budget() // max(1, each))
+    devices = exp.mesh.size
+    if fit > devices:  # whole shares of the lane axis (`placement.lane_mesh`)
+        fit -= fit % devices
+    logging.info("lanes: up to %d a group (%d bytes a lane, estimated)", fit, each)
     return fit
 
 
