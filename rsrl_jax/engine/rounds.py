@@ -1,23 +1,25 @@
-"""The round engine (paper section III): all rounds of a group of folds, with a fold axis.
+"""The round engine (paper section III): all rounds of a group of lanes, with a lane axis.
 
-One loop serves both ways of running the protocol's folds. Sequential folds (the default)
-run one group per fold, k = 1, with the plain train step; parallel folds
-(`protocol.parallel_folds`) run one group of all k folds with the train step vmapped over
-the fold axis. Only the compiled step differs (`fold_axis.make_fold_step`): the state, the batches,
-the keys and the loss's class terms always carry a leading fold axis of length k.
+A lane is one fold of one run (its config, labels, method, seed, records: `Lane`). One loop
+serves every grouping: a run's sequential folds (one lane a group, k = 1, the plain train
+step), its parallel folds (`protocol.parallel_folds`: all its folds in one group), and the
+runs of `study` and `compare` (`rsrl.run_lanes`: lanes of many runs in one group). Only the
+compiled step differs (`fold_axis.make_fold_step`): the state, the batches, the keys and the
+loss's terms always carry a leading lane axis of length k.
 
 Round 1 fine-tunes the initial network on all of D; round i >= 2 fine-tunes net_{i-1} on the
 samples that round i-1's selection kept (`rsrl_jax.engine.evaluation.finish_round`), with a
 fresh optimizer state, as each MATLAB `trainNetwork` call of the paper did.
 
-Each fold keeps exactly its own batches, keys and step counts: an epoch runs as many steps as
-the fold with the largest epoch needs, and a fold that has run out is fed a masked (empty)
-batch that leaves it unchanged. The data order of every epoch is drawn from
-(seed, fold, round) and the step keys from the step counter, so a resumed round replays
-exactly the batches it had left. Resume: a group restarts after the last round that all its
-folds finished (a fold's round already saved is restored, not trained again), and mid-round
-from the latest checkpoint of its stacked training state (`fold_F/in_progress/` for a group
-of one sequential fold, `folds_in_progress/` for parallel folds).
+Each lane keeps exactly its own batches, labels, keys, epochs and step counts: an epoch runs as
+many steps as the lane with the largest epoch needs, and a lane that has run out is fed a
+masked (empty) batch that leaves it unchanged. The data order of every epoch is drawn from
+(its seed, fold, round) and the step keys from the step counter, so a resumed round replays
+exactly the batches it had left. Lanes whose round would train alike (`round_signature`)
+train it once. Resume: a group restarts after the last round that all its lanes finished (a
+lane's round already saved is restored, not trained again), and mid-round from the latest
+checkpoint of its stacked training state (`fold_F/in_progress/` for a group of one lane,
+`folds_in_progress/` for all folds of one run, `lanes_in_progress/<group id>/` otherwise).
 """
 
 import dataclasses

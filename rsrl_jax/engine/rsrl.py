@@ -6,8 +6,9 @@ samples whose likelihood for their own class reaches K, and fine-tunes net_{i-1}
 with a fresh optimizer state. The chosen round is the best on validation macro F; test
 figures are recorded for every round but never used for choosing.
 
-`Experiment` is what every fold shares, built once from the config (data, mesh, network,
-optimizer, compiled steps, the run's recorder); `rsrl_jax.engine.rounds` is the round loop;
+`Experiment` is a run's context (its config, data, recorder) with what its lanes' groups
+share (mesh, network, optimizer, compiled steps); `run_lanes` trains many runs as lanes of
+one program (`study`, `compare`), `run` one run; `rsrl_jax.engine.rounds` is the round loop;
 `rsrl_jax.engine.evaluation` ends each round; `rsrl_jax.run` holds the workdir's files.
 
 A run survives a kill: the same command on the same workdir resumes from the last round
@@ -40,9 +41,9 @@ from rsrl_jax.run.recorder import Recorder
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """What every fold shares: the config, the data, the mesh, the network and its input, the
-    optimizer, the compiled steps and the recorder of the workdir. Build it with
-    `Experiment.build`."""
+    """A run's config, data, recorder and contract, and what the lanes of its group share:
+    the mesh, the network and its input, the optimizer and the compiled steps. Build it with
+    `Experiment.build` (`shared=`: another run of the group's compiled parts)."""
 
     config: ml_collections.ConfigDict
     workdir: str
