@@ -389,8 +389,8 @@ def train_round(
             start_batch,
             where,
         )
-    remaining = sum(
-        images_left(e, s, batch_size, start_epoch, start_batch)
+    remaining = sum(  # a lane whose epochs ended before the resumed one has none left
+        max(0, images_left(e, s, batch_size, start_epoch, start_batch) if start_epoch <= e else 0)
         for e, s in zip(epochs, sizes, strict=True)
     )
     progress = Progress(f"{label} round {round_} training", remaining, "img", config.log.progress)

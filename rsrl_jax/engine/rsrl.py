@@ -22,6 +22,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import time
 
 import jax
@@ -215,6 +216,7 @@ class _Run:
     fold_splits: list
     recorded: int
     start: float
+    finished: bool  # every round of every fold saved: nothing to train
 
 
 def _run_lanes(runs, lanes, share: bool, data: list) -> list[dict]:
@@ -228,6 +230,9 @@ def _run_lanes(runs, lanes, share: bool, data: list) -> list[dict]:
         ]
         directory, label = _progress_place(prepared, group, lanes_)
         rounds.run_lanes(lanes_, directory, label, share=share)
+    for run_ in prepared:  # every lane trained: no group's mid-round state is needed
+        if run_.exp.recorder.is_writer:
+            shutil.rmtree(os.path.join(run_.exp.workdir, rounds.LANES_PROGRESS_DIR), True)
     return [_finish(run_) for run_ in prepared]
 
 
@@ -264,8 +269,12 @@ def _prepare(config, workdir: str, data, shared: dict, images: dict) -> _Run:
         data.labels, data.class_scores, config.protocol, fold_splits, data.official_test
     ):
         logging.warning("%s", warning)
-    recorded = len(resume.recorded_records(workdir))
-    return _Run(exp, fold_splits, recorded, start)
+    records = resume.recorded_records(workdir)
+    last = {}
+    for r in records:
+        last[r["fold"]] = max(last.get(r["fold"], 0), r["round"])
+    finished = all(last.get(f, 0) >= config.rsrl.rounds for f in range(len(fold_splits)))
+    return _Run(exp, fold_splits, len(records), start, finished)
 
 
 # Fields a lane may have of its own (`group_key`): what it trains on and how, not the
@@ -319,11 +328,14 @@ def _groups(prepared: list[_Run], lanes) -> list[list[tuple[int, int]]]:
         if run_.exp.config.protocol.parallel_folds:
             return [[(0, f) for f in folds]]
         return [[(0, f)] for f in folds]
-    by_key = {}
+    by_key, groups = {}, []
     for r, run_ in enumerate(prepared):
         key = group_key(run_.exp.config, run_.exp.data)
-        by_key.setdefault(key, []).extend((r, f) for f in range(len(run_.fold_splits)))
-    groups = []
+        for f in range(len(run_.fold_splits)):
+            if run_.finished:  # alone: only its checkpoints' retention is left to do
+                groups.append([(r, f)])
+            else:
+                by_key.setdefault(key, []).append((r, f))
     for members in by_key.values():
 
         def order(lane):
