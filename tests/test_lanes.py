@@ -292,3 +292,37 @@ def test_lanes_that_fit_divide_the_memory_budget_by_a_lanes_estimate(
     for budget, fit in ((10 * each + 1, 10), (each - 1, 1)):
         monkeypatch.setattr(rsrl, "memory_budget", lambda budget=budget: budget)
         assert rsrl.lanes_that_fit(exp) == fit
+
+
+def test_runs_share_a_group_when_only_a_lanes_own_fields_differ(emb_config):
+    data = datasets.load(emb_config)
+    key = rsrl.group_key(emb_config, data)
+    own = {
+        "seed": 3,
+        "method.loss": "focal",
+        "method.selection": "random_drop",
+        "rsrl.drop_quantile": 0.5,
+        "data.label_noise": 0.5,
+        "train.epochs_per_round": 7,
+        "train.epoch_samples": "all",
+        "protocol.folds": 3,
+        "checkpoint.every_steps": 5,
+    }
+    for field, value in own.items():
+        config = emb_config.copy_and_resolve_references()
+        config.update_from_flattened_dict({field: value})
+        assert rsrl.group_key(config, data) == key, field
+    program = {
+        "model.hidden_widths": (16,),
+        "train.batch_size": 32,
+        "train.learning_rate": 0.1,
+        "rsrl.rounds": 3,
+    }
+    for field, value in program.items():
+        config = emb_config.copy_and_resolve_references()
+        config.update_from_flattened_dict({field: value})
+        assert rsrl.group_key(config, data) != key, field
+    other = dataclasses.replace(data, images=data.images + 1, fingerprints=None)
+    assert rsrl.group_key(emb_config, other) != key  # other vectors: another group
+    relabelled_ = dataclasses.replace(data, labels=(data.labels + 1) % data.num_classes)
+    assert rsrl.group_key(emb_config, relabelled_) == key  # other labels: lanes of one group
