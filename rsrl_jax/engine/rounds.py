@@ -223,10 +223,21 @@ def run_lanes(lanes: list[Lane], progress_dir: str, label: str, share: bool = Tr
         for f in lanes:
             f.mngr.close()
         return [r for f in lanes for r in f.records]
-    params, keeps = map(list, zip(*(state_after(f.exp, f, done) for f in lanes), strict=True))
+    starts = {}  # the initial networks, one per seed + fold (`state_after`'s seed)
+
+    def start(f):
+        if done or not share:
+            return state_after(f.exp, f, done)
+        seed = f.config.seed + f.index
+        if seed not in starts:
+            starts[seed] = state_after(f.exp, f, 0)[0]
+        return starts[seed], np.ones(len(f.split.train), bool)
+
+    params, keeps = map(list, zip(*(start(f) for f in lanes), strict=True))
+    starts.clear()  # the lanes hold them now: one copy of the networks while training
     # Which network each lane holds: lanes with the same one start alike (`round_signature`)
     networks = [
-        ("start", f.config.seed, f.index) if done == 0 else ("saved", i)
+        ("start", f.config.seed + f.index) if done == 0 else ("saved", i)
         for i, f in enumerate(lanes)
     ]
     progress_mngr = checkpoints.progress_manager_at(progress_dir)
