@@ -129,6 +129,19 @@ def one_by_one(emb_config, tmp_path_factory):
     return runs
 
 
+def test_one_lane_at_a_time_is_a_run_alone(one_by_one, tmp_path):
+    config, alone = next((c, w) for c, w in one_by_one if w.endswith("/rsrl"))
+    rsrl.run(config, str(tmp_path / "rsrl"))
+    mine, theirs = read_records(tmp_path / "rsrl"), read_records(pathlib.Path(alone))
+    assert len(mine) == 2
+    for a, b in zip(mine, theirs, strict=True):
+        assert_records_match(a, b)
+        for x, y in zip(
+            params_of(tmp_path / "rsrl", *key(a)), params_of(alone, *key(b)), strict=True
+        ):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
 def test_every_method_as_a_lane_of_one_group_gives_its_records(
     emb_config, one_by_one, tmp_path, monkeypatch
 ):
