@@ -158,3 +158,45 @@ def _method(**overrides):
     for key, value in overrides.items():
         method[key] = value
     return method
+
+
+# The general loss (one program for every lane) against each specific loss: values and
+# gradients, padding included.
+GENERAL_CASES = {
+    "cross_entropy": lambda z, y, m, t: losses.cross_entropy(z, y, m),
+    "weighted_cross_entropy": lambda z, y, m, t: losses.weighted_cross_entropy(z, y, m, t[0]),
+    "focal": lambda z, y, m, t: losses.focal(z, y, m, 1.5),
+    "logit_adjusted": lambda z, y, m, t: losses.logit_adjusted(z, y, m, t[1]),
+}
+
+
+@pytest.mark.parametrize("loss", losses.LOSSES)
+def test_the_general_loss_is_each_loss_of_its_terms(loss):
+    method = _method(loss=loss, focal_gamma=1.5, class_weights="inverse_frequency")
+    counts = [5, 1, 2]
+    terms = losses.loss_terms(counts, method)
+    raw = losses.class_terms(counts, method)
+    reference = GENERAL_CASES[loss]
+    z = jnp.asarray(LOGITS, jnp.float32)
+    got, got_grad = jax.value_and_grad(lambda z: losses.general(z, LABELS, MASK, terms))(z)
+    want, want_grad = jax.value_and_grad(
+        lambda z: reference(z, LABELS, MASK, (raw["weight"], raw["adjustment"]))
+    )(z)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(got_grad, want_grad, rtol=1e-5, atol=1e-7)
+    assert not np.any(np.asarray(got_grad)[3])  # padding: no gradient
+
+
+def test_the_general_loss_without_focus_stays_finite_when_certain():
+    terms = losses.loss_terms([5, 1], _method())
+    assert float(terms["gamma"]) == 0.0
+    logits = jnp.array([[200.0, -200.0], [0.0, 150.0]])
+    value, grad = jax.value_and_grad(
+        lambda z: losses.general(z, jnp.array([0, 1]), jnp.ones(2), terms)
+    )(logits)
+    assert float(value) == 0.0 and np.all(np.isfinite(np.asarray(grad)))
+
+
+def test_loss_terms_refuse_an_unknown_loss():
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        losses.loss_terms([1, 2], _method(loss="hinge"))

@@ -213,7 +213,7 @@ def small_setup():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (2, 8, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 5, (2, 8)).astype(np.int32)
-    terms = losses.class_terms(np.full(5, 10), config.method)
+    terms = losses.loss_terms(np.full(5, 10), config.method)
     return tx, params, images, labels, terms
 
 

@@ -19,7 +19,7 @@ def _step_and_state(compute_dtype="float32"):
     tx = train.make_optimizer(config)
     step = train.make_train_step(model, tx, inputs.PhotoInput(64, flip=True))
     params = train.init_params(model, 64, seed=0)
-    per_class = losses.class_terms(np.array([4, 2, 2]), config.method)
+    per_class = losses.loss_terms(np.array([4, 2, 2]), config.method)
     return step, train.new_state(params, tx), per_class
 
 
@@ -100,7 +100,7 @@ def test_step_builders_compile_with_the_options_they_are_given():
     tx = train.make_optimizer(tiny_config())
     step = train.make_train_step(model, tx, compiler_options={"xla_no_such": "1"})
     args = (train.new_state(params, tx), train.zero_sums(), photos, np.zeros(2, np.int32))
-    class_terms = losses.class_terms(np.array([1, 1]), tiny_config().method)
+    class_terms = losses.loss_terms(np.array([1, 1]), tiny_config().method)
     with pytest.raises(Exception, match="No such compile option"):
         step(*args, np.ones(2, np.float32), jax.random.key(0), class_terms)
 

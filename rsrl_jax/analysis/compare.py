@@ -4,7 +4,8 @@
       [--methods=plain,focal,rsrl,random_drop,rsrl+focal]
 
 Each method is the config with a few `method.*` fields set (`PARTS`; `a+b` combines parts,
-e.g. RSRL with the focal loss), run by `rsrl.run` into `DIR/<method>/`: the same folds, the
+e.g. RSRL with the focal loss), run into `DIR/<method>/` (all methods as lanes of one
+program, `rsrl.run_lanes`; `--lanes` as study's): the same folds, the
 same rounds, the same seed, and each is resumable as any run (the same command carries on).
 
 The budget: every method trains `rsrl.rounds` rounds of `train.*epochs*` epochs, and
@@ -89,30 +90,37 @@ def method_config(config: ml_collections.ConfigDict, method: str, equal_steps: b
 
 
 def compare(
-    config: ml_collections.ConfigDict, workdir: str, methods, equal_steps: bool = True
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    methods,
+    equal_steps: bool = True,
+    lanes: int | None = None,
 ) -> dict:
-    """Runs (or resumes) each method into `workdir/<method>`; writes the table and the plot."""
+    """Runs (or resumes) each method into `workdir/<method>`; writes the table and the plot.
+
+    The methods' runs train as lanes (`rsrl.run_lanes`): `lanes` at most a group (None or
+    0: as many as fit in memory; 1: one run after the other)."""
+    rsrl.check_lanes(lanes)
     methods = list(dict.fromkeys(methods))
     if not methods:
         raise errors.ConfigError("--methods: name at least one method")
     configs = {m: method_config(config, m, equal_steps) for m in methods}  # bad names fail here
     with workdir_lock.hold(workdir):  # the methods' runs lock their own folders too
-        return _compare(config, workdir, methods, configs, equal_steps)
+        return _compare(config, workdir, methods, configs, equal_steps, lanes)
 
 
-def _compare(config, workdir: str, methods: list[str], configs: dict, equal_steps: bool) -> dict:
+def _compare(config, workdir: str, methods: list[str], configs: dict, equal_steps, lanes) -> dict:
     os.makedirs(workdir, exist_ok=True)
     start = time.perf_counter()
     for i, method in enumerate(methods):
         logging.info(
-            "method %d/%d: %s (%s) | %.0fs so far",
+            "method %d/%d: %s (%s)",
             i + 1,
             len(methods),
             method,
             ", ".join(f"{k}={configs[method][k]!r}" for k in method_fields(method)),
-            time.perf_counter() - start,
         )
-        rsrl.run(configs[method], os.path.join(workdir, method))
+    rsrl.run_lanes([(configs[m], os.path.join(workdir, m)) for m in methods], lanes)
     summaries = {
         m: compare_table.method_summary(
             report.read_records(os.path.join(workdir, m)), config.rsrl.num_majority

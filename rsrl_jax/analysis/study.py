@@ -6,8 +6,9 @@
 
 Each (noise level, seed, method) is the config with compare's method fields
 (`compare.method_config`, the equal-steps budget), `seed` and `data.label_noise` set, run by
-`rsrl.run` into `DIR/noise_<noise>/seed_<seed>/<method>/`: an ordinary run, resumable, so
-the same command carries on and reuses finished runs.
+`DIR/noise_<noise>/seed_<seed>/<method>/`: an ordinary run, resumable, so the same command
+carries on and reuses finished runs. The runs' folds train as lanes of one program
+(`rsrl.run_lanes`, `--lanes`: 0 as many as fit in memory, 1 one at a time).
 
 Per method and noise level, over every seed x fold (a unit): the test figures of the round
 chosen on validation macro F (`fold_stats.verdict_figures`: macro F, balanced accuracy,
@@ -307,11 +308,14 @@ def study(
     seeds=None,
     noise=None,
     equal_steps: bool = True,
+    lanes: int | None = None,
     folds: int | None = None,
     command: str | None = None,
 ) -> dict:
     """Runs (or resumes) every run of the grid; writes study.md, study.json and study.png.
 
+    The runs train as lanes (`rsrl.run_lanes`): `lanes` at most a group (None or 0: as many
+    as fit in memory; 1: one run after the other, each run's folds one at a time).
     `seeds`: None = the default for the data (`default_seeds`).
     `noise`: the rater-noise levels (`noise_levels`: None = the default for the data).
     `folds`: K-fold cross-validation per seed (None: the config's `protocol.folds`).
@@ -319,6 +323,7 @@ def study(
     Raises ConfigError naming the flag for a bad method, seed, level or fold count, before
     any run.
     """
+    rsrl.check_lanes(lanes)
     seeds = default_seeds(config) if seeds is None else seeds
     methods, seeds, noise = check_grid(methods, seeds, noise_levels(config, noise))
     folds = check_folds(folds, config)
@@ -327,23 +332,18 @@ def study(
     for run in configs.values():  # a bad --config value stops the study before any run
         validate(run)
     with workdir_lock.hold(workdir):  # each run locks its own folder too
-        return _study(config, workdir, methods, seeds, noise, grid, configs, equal_steps, command)
+        return _study(
+            config, workdir, methods, seeds, noise, grid, configs, equal_steps, lanes, command
+        )
 
 
 def _study(
-    config, workdir: str, methods, seeds, noise, grid, configs, equal_steps, command=None
+    config, workdir: str, methods, seeds, noise, grid, configs, equal_steps, lanes, command=None
 ) -> dict:
     os.makedirs(workdir, exist_ok=True)
     start, began = time.perf_counter(), time.time()
-    for i, key in enumerate(grid):
-        logging.info(
-            "run %d/%d: noise %g, seed %d, %s | %.0fs so far",
-            i + 1,
-            len(grid),
-            *key,
-            time.perf_counter() - start,
-        )
-        rsrl.run(configs[key], os.path.join(workdir, run_dir(*key)))
+    logging.info("%d runs (noise x seed x method), as lanes", len(grid))
+    rsrl.run_lanes([(configs[key], os.path.join(workdir, run_dir(*key))) for key in grid], lanes)
     records = {
         n: {
             m: {s: report.read_records(os.path.join(workdir, run_dir(n, s, m))) for s in seeds}

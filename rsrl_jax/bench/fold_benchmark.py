@@ -32,7 +32,7 @@ def run_folds(experiment, fold_splits, workdir: str, parallel: bool) -> tuple[fl
 def warm_up(experiment, k: int) -> None:
     """Compiles the train step over `k` folds and the forward step (a throwaway state and an
     empty batch), so that compilation is left out of the timed runs."""
-    config, placer = experiment.config, experiment.fold_placer
+    config, placer = experiment.config, experiment.lane_placer(k)
     params = experiment.placer.replicate(pretrained.initial_params(config, experiment.model, 0))
     state = placer.replicate(fold_axis.stack([train.new_state(params, experiment.tx)] * k))
     sums = placer.replicate(fold_axis.stack([train.zero_sums()] * k))
@@ -41,7 +41,7 @@ def warm_up(experiment, k: int) -> None:
     x, y, m = placer.shard(images, labels, np.zeros(index.shape, np.float32))
     keys = fold_axis.round_keys(config.seed, list(range(k)), 1, placer.replicated)
     counts = np.bincount(experiment.data.labels, minlength=experiment.data.num_classes)
-    terms = placer.replicate(fold_axis.stack([losses.class_terms(counts, config.method)] * k))
+    terms = placer.replicate(fold_axis.stack([losses.loss_terms(counts, config.method)] * k))
     jax.block_until_ready(experiment.fold_step(k)(state, sums, x, y, m, keys, terms))
     evaluation.logits(experiment, params, np.arange(1))
 

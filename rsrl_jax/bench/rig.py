@@ -80,5 +80,5 @@ def build(
         forward_options=forward_options,
     )
     counts = np.bincount(data.labels, minlength=data.num_classes)
-    class_terms = placer.replicate(losses.class_terms(counts, config.method))
+    class_terms = placer.replicate(losses.loss_terms(counts, config.method))
     return Rig(config, data, placer, model, tx, train_step, eval_step, class_terms)

@@ -1,7 +1,7 @@
 """RSRL against the standard fixes for imbalance, one budget, one table.
 
   python -m rsrl_jax.compare --config=configs/demo.py [--config.a.b=v] [--workdir=DIR]
-      [--methods=plain,focal,rsrl,random_drop,rsrl+focal] [--equal_steps=False]
+      [--methods=plain,focal,rsrl,random_drop,rsrl+focal] [--equal_steps=False] [--lanes=N]
 
 The library function is `rsrl_jax.analysis.compare.compare`.
 """
@@ -22,7 +22,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     cli.quiet_libraries()
     workdir = FLAGS.workdir if FLAGS.workdir is not None else cli.default_workdir(prefix="compare_")
-    compare(FLAGS.config, workdir, FLAGS.methods, FLAGS.equal_steps)
+    compare(FLAGS.config, workdir, FLAGS.methods, FLAGS.equal_steps, FLAGS.lanes)
     print(os.path.join(workdir, "compare.md"))
 
 
@@ -39,6 +39,12 @@ if __name__ == "__main__":
         "equal_steps",
         True,
         "Every epoch as long as a pass over all of D, so all methods spend the same steps.",
+    )
+    flags.DEFINE_integer(
+        "lanes",
+        0,
+        "Lanes (runs' folds) trained as one program: 0 = as many as fit in memory, 1 = one "
+        "at a time (each run on its own), N = at most N.",
     )
     flags.mark_flags_as_required(["config"])
     cli.run(main)

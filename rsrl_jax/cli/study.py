@@ -57,6 +57,7 @@ def main(argv):
         seeds,
         noise,
         FLAGS.equal_steps,
+        lanes=FLAGS.lanes,
         folds=FLAGS.folds,
         command=command,
     )
@@ -95,6 +96,12 @@ if __name__ == "__main__":
         "equal_steps",
         True,
         "Every epoch as long as a pass over all of D, so all methods spend the same steps.",
+    )
+    flags.DEFINE_integer(
+        "lanes",
+        0,
+        "Lanes (runs' folds) trained as one program: 0 = as many as fit in memory, 1 = one "
+        "at a time (each run on its own), N = at most N.",
     )
     flags.mark_flags_as_required(["config"])
     cli.run(main)

@@ -8,6 +8,7 @@ One pass of net_i over the ORIGINAL training set D gives both round i's train me
 the likelihoods of round i+1's selection (paper eqs. 1-3), so D is read once per round.
 """
 
+import hashlib
 import math
 import time
 
@@ -40,6 +41,25 @@ def logits(exp, params, indices: np.ndarray, progress: Progress | None = None) -
         exp.placer,
         progress,
     )
+
+
+class Passes:
+    """The evaluation passes of one round of a group, made once per distinct network: lanes
+    that trained alike (`rounds.round_signature`) hold the same network object, and their
+    passes over the same photos are one pass (the photos of a group are shared)."""
+
+    def __init__(self):
+        self._done = {}
+        self.made = 0  # passes made (tests count them)
+
+    def logits(self, exp, params, indices: np.ndarray, progress=None) -> np.ndarray:
+        key = (id(params), hashlib.sha256(np.asarray(indices).tobytes()).hexdigest())
+        if key not in self._done:
+            self._done[key] = (params, logits(exp, params, indices, progress))  # params: kept alive
+            self.made += 1
+        elif progress is not None:
+            progress.update(len(indices))
+        return self._done[key][1]
 
 
 def report(data, logits_: np.ndarray, indices: np.ndarray, good_threshold: float) -> dict:
@@ -86,10 +106,13 @@ def log_selection(config, fold: int, round_: int, keep: np.ndarray, warnings: li
         )
 
 
-def finish_round(exp, fold, round_, params, keep, train_stats, epochs, epoch_size, train_s):
-    """Evaluates round `round_` of `fold` (a `rounds.FoldRun`), trained for `epochs` epochs of
+def finish_round(
+    exp, fold, round_, params, keep, train_stats, epochs, epoch_size, train_s, passes=None
+):
+    """Evaluates round `round_` of `fold` (a `rounds.Lane`), trained for `epochs` epochs of
     `epoch_size` samples on D[keep] in `train_s` seconds; selects the next round's set; saves
-    the round checkpoint; records and logs the round.
+    the round checkpoint; records and logs the round. `passes`: the group's `Passes` (the
+    passes of a network already evaluated are reused), or None: made here.
 
     Returns (the round's metrics record, the next round's keep mask over D).
     """
@@ -103,9 +126,10 @@ def finish_round(exp, fold, round_, params, keep, train_stats, epochs, epoch_siz
         "img",
         config.log.progress,
     )
-    d_logits = logits(exp, params, split.train, progress)
-    val_logits = logits(exp, params, split.val, progress)
-    test_logits = logits(exp, params, split.test, progress)
+    forward = logits if passes is None else passes.logits
+    d_logits = forward(exp, params, split.train, progress)
+    val_logits = forward(exp, params, split.val, progress)
+    test_logits = forward(exp, params, split.test, progress)
     eval_s = time.perf_counter() - start
     good = config.eval.good_threshold
     record = {

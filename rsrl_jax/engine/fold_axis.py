@@ -23,7 +23,8 @@ def make_fold_step(train_step, mesh, k: int, compiler_options=None):
     k = 1: the plain step on the one fold (its axis removed inside the program). k > 1: the
     step vmapped over the folds; a fold whose batch is all padding (mask 0) keeps its state
     and sums (its epoch is shorter than the longest fold's). Batches are [k, B, ...], split
-    on `data` along their second axis. `train_step` is a `train.make_train_step` step (its
+    on `data` along their second axis; on a `placement.lane_mesh` also on `lane` along their
+    first, and the stacked state with them. `train_step` is a `train.make_train_step` step (its
     Python function is traced here: only the outer jit takes compiler options);
     `compiler_options` as the step builders take them (None: the default for a train step,
     `compiler.default_compiler_options`; {}: XLA's own defaults).
@@ -46,11 +47,14 @@ def make_fold_step(train_step, mesh, k: int, compiler_options=None):
             return add_axis(one_fold(*(first(a) for a in args)))
         return jax.vmap(one_fold)(*args)
 
-    replicated, batch = NamedSharding(mesh, P()), NamedSharding(mesh, P(None, "data"))
+    if "lane" in mesh.axis_names:  # a group's `placement.lane_mesh`: lanes split on `lane`
+        stacked, batch = NamedSharding(mesh, P("lane")), NamedSharding(mesh, P("lane", "data"))
+    else:
+        stacked, batch = NamedSharding(mesh, P()), NamedSharding(mesh, P(None, "data"))
     return jax.jit(
         train_step,
-        in_shardings=(replicated, replicated, batch, batch, batch, replicated, replicated),
-        out_shardings=(replicated, replicated),
+        in_shardings=(stacked, stacked, batch, batch, batch, stacked, stacked),
+        out_shardings=(stacked, stacked),
         donate_argnums=(0, 1),
         compiler_options=compiler.step_options(compiler_options, "train"),
     )
@@ -69,20 +73,24 @@ def unstack(tree, n: int) -> list:
     return [jax.tree.map(lambda leaf, i=i: leaf[i], tree) for i in range(n)]
 
 
-def round_keys(seed: int, folds: list[int], round_: int, sharding):
-    """Each fold's round key, fold_in(fold_in(key(seed), fold), round), stacked [k].
+def round_keys(seeds, folds: list[int], round_: int, sharding):
+    """Each lane's round key, fold_in(fold_in(key(seed), fold), round), stacked [k].
 
-    Made by a jitted function (key arrays cannot be put on other processes' devices),
-    compiled once per run: the folds and the round are its arguments.
+    `seeds`: the lanes' seeds (one int: the same for every lane). Made by a jitted function
+    (key arrays cannot be put on other processes' devices), compiled once per process: the
+    seeds, folds and round are its arguments.
     """
     folds_ = np.asarray(folds, np.uint32)
-    return _round_keys_fn(seed, sharding)(folds_, np.uint32(round_))
+    seeds_ = np.broadcast_to(np.asarray(seeds, np.uint32), folds_.shape)
+    return _round_keys_fn(sharding)(seeds_, folds_, np.uint32(round_))
 
 
 @functools.cache
-def _round_keys_fn(seed: int, sharding):
-    def make(folds, round_):
-        root = jax.random.key(seed)
-        return jax.vmap(lambda f: jax.random.fold_in(jax.random.fold_in(root, f), round_))(folds)
+def _round_keys_fn(sharding):
+    def make(seeds, folds, round_):
+        def one(seed, fold):
+            return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), fold), round_)
+
+        return jax.vmap(one)(seeds, folds)
 
     return jax.jit(make, out_shardings=sharding)

@@ -2,7 +2,8 @@
 forward pass over a set of photos in fixed-shape batches.
 
 Every device of every process is on one `data` axis; a global batch is split along it and
-each process feeds only its own slice (`rsrl_jax.data.sharding.process_slice`).
+each process feeds only its own slice (`rsrl_jax.data.sharding.process_slice`). A group of
+lanes trains on a 2-D mesh of the same devices (`lane_mesh`): a `lane` axis beside `data`.
 """
 
 import jax
@@ -22,6 +23,25 @@ def make_mesh(devices=None) -> Mesh:
     devices = list(devices if devices is not None else jax.devices())
     devices.sort(key=lambda d: (d.process_index, d.id))
     return Mesh(np.asarray(devices), ("data",))
+
+
+def lane_mesh(mesh: Mesh, lanes: int) -> Mesh:
+    """The ("lane", "data") mesh of a group of `lanes` lanes over `mesh`'s devices.
+
+    The lanes are split over every device when their number is a multiple of the devices'
+    (one process: each device trains lanes / devices lanes on whole batches); otherwise the
+    lane axis has length 1 and each batch is split along `data`, as a single run's.
+    """
+    devices = np.asarray(mesh.devices).reshape(-1)
+    n = devices.size
+    if n > 1 and lanes % n == 0 and jax.process_count() == 1:
+        return Mesh(devices.reshape(n, 1), ("lane", "data"))
+    return Mesh(devices.reshape(1, n), ("lane", "data"))
+
+
+def lanes_split(mesh: Mesh) -> bool:
+    """Whether a `lane_mesh` splits its lanes over devices (its lane axis is longer than 1)."""
+    return dict(mesh.shape).get("lane", 1) > 1
 
 
 class BatchPlacer:
@@ -52,6 +72,17 @@ class BatchPlacer:
 
     def replicate(self, tree):
         return jax.device_put(tree, self.replicated)
+
+
+class LanePlacer(BatchPlacer):
+    """Puts a group's batches [lanes, B, ...] on a `lane_mesh`, split along `lane` and `data`,
+    and its stacked trees (states, sums, keys, loss terms) split along `lane` (`replicate`:
+    on one lane axis of length 1, every device holds them whole)."""
+
+    def __init__(self, mesh: Mesh):
+        self.batch_axis = 1
+        self.data = NamedSharding(mesh, P("lane", "data"))
+        self.replicated = NamedSharding(mesh, P("lane"))
 
 
 def padded_batches(indices: np.ndarray, batch_size: int):

@@ -1,27 +1,31 @@
-"""The round engine (paper section III): all rounds of a group of folds, with a fold axis.
+"""The round engine (paper section III): all rounds of a group of lanes, with a lane axis.
 
-One loop serves both ways of running the protocol's folds. Sequential folds (the default)
-run one group per fold, k = 1, with the plain train step; parallel folds
-(`protocol.parallel_folds`) run one group of all k folds with the train step vmapped over
-the fold axis. Only the compiled step differs (`fold_axis.make_fold_step`): the state, the batches,
-the keys and the loss's class terms always carry a leading fold axis of length k.
+A lane is one fold of one run (its config, labels, method, seed, records: `Lane`). One loop
+serves every grouping: a run's sequential folds (one lane a group, k = 1, the plain train
+step), its parallel folds (`protocol.parallel_folds`: all its folds in one group), and the
+runs of `study` and `compare` (`rsrl.run_lanes`: lanes of many runs in one group). Only the
+compiled step differs (`fold_axis.make_fold_step`): the state, the batches, the keys and the
+loss's terms always carry a leading lane axis of length k.
 
 Round 1 fine-tunes the initial network on all of D; round i >= 2 fine-tunes net_{i-1} on the
 samples that round i-1's selection kept (`rsrl_jax.engine.evaluation.finish_round`), with a
 fresh optimizer state, as each MATLAB `trainNetwork` call of the paper did.
 
-Each fold keeps exactly its own batches, keys and step counts: an epoch runs as many steps as
-the fold with the largest epoch needs, and a fold that has run out is fed a masked (empty)
-batch that leaves it unchanged. The data order of every epoch is drawn from
-(seed, fold, round) and the step keys from the step counter, so a resumed round replays
-exactly the batches it had left. Resume: a group restarts after the last round that all its
-folds finished (a fold's round already saved is restored, not trained again), and mid-round
-from the latest checkpoint of its stacked training state (`fold_F/in_progress/` for a group
-of one sequential fold, `folds_in_progress/` for parallel folds).
+Each lane keeps exactly its own batches, labels, keys, epochs and step counts: an epoch runs as
+many steps as the lane with the largest epoch needs, and a lane that has run out is fed a
+masked (empty) batch that leaves it unchanged. The data order of every epoch is drawn from
+(its seed, fold, round) and the step keys from the step counter, so a resumed round replays
+exactly the batches it had left. Lanes whose round would train alike (`round_signature`)
+train it once. Resume: a group restarts after the last round that all its lanes finished (a
+lane's round already saved is restored, not trained again), and mid-round from the latest
+checkpoint of its stacked training state (`fold_F/in_progress/` for a group of one lane,
+`folds_in_progress/` for all folds of one run, `lanes_in_progress/<group id>/` otherwise).
 """
 
 import dataclasses
 import functools
+import hashlib
+import json
 import math
 import os
 import time
@@ -40,6 +44,8 @@ from rsrl_jax.run import checkpoints, retention, stops
 from rsrl_jax.run.progress import Progress, images_left, rounds_status
 
 PARALLEL_PROGRESS_DIR = "folds_in_progress"
+# A group of lanes of several runs: its mid-round state, in its first lane's run folder
+LANES_PROGRESS_DIR = "lanes_in_progress"
 
 
 class TrainingDiverged(errors.DataError, FloatingPointError):
@@ -48,15 +54,17 @@ class TrainingDiverged(errors.DataError, FloatingPointError):
 
 
 @dataclasses.dataclass
-class FoldRun:
-    """One fold of the protocol as the engine runs it.
+class Lane:
+    """One fold of one run as the engine trains it: a lane of a group (`run_group`).
 
-    `majority`/`thresholds`: its s_max1..s_maxM and K1..KM (ranked once from its D);
-    `class_terms`: the loss's class arrays of its D (`losses.class_terms`); `mngr`: its round
-    checkpoints; `records`: its finished rounds' metrics records; `saved`: the rounds with a
-    checkpoint when the group started.
+    `exp`: its run's `Experiment` (config, workdir, recorder, data with its own labels;
+    the compiled parts are the group's); `majority`/`thresholds`: its s_max1..s_maxM and
+    K1..KM (ranked once from its D); `class_terms`: its loss's terms (`losses.loss_terms`);
+    `mngr`: its round checkpoints; `records`: its finished rounds' metrics records;
+    `saved`: the rounds with a checkpoint when the group started.
     """
 
+    exp: Any
     index: int
     split: splits.Split
     majority: np.ndarray
@@ -65,6 +73,18 @@ class FoldRun:
     mngr: Any
     records: list
     saved: set
+
+    @property
+    def config(self):
+        return self.exp.config
+
+    @property
+    def name(self) -> str:
+        """The lane in messages: its fold, and its run's folder in a group of several runs."""
+        return f"{self.exp.workdir} fold {self.index}"
+
+
+FoldRun = Lane  # the name of a lane before lanes spanned runs
 
 
 def epochs_of(config, round_: int) -> int:
@@ -99,8 +119,9 @@ def kept_set(fold: int, d_indices: np.ndarray, round_: int, keep: np.ndarray) ->
     return kept
 
 
-def open_fold(exp, index: int, split: splits.Split) -> FoldRun:
-    """A fold's majority classes, the loss's class terms and its round checkpoints."""
+def open_fold(exp, index: int, split: splits.Split) -> Lane:
+    """A lane of the run `exp`: fold `index`'s majority classes, loss terms and round
+    checkpoints."""
     config, data = exp.config, exp.data
     d_labels = data.labels[split.train]
     majority = selection.majority_classes(d_labels, data.num_classes, config.rsrl.num_majority)
@@ -120,19 +141,23 @@ def open_fold(exp, index: int, split: splits.Split) -> FoldRun:
         else f"selection {config.method.selection!r}",
     )
     mngr = checkpoints.manager(exp.workdir, index)
-    return FoldRun(
+    return Lane(
+        exp=exp,
         index=index,
         split=split,
         majority=majority,
         thresholds=thresholds,
-        class_terms=losses.class_terms(d_counts, config.method),
+        class_terms=losses.loss_terms(d_counts, config.method),
         mngr=mngr,
         records=checkpoints.round_records(mngr),
         saved=set(mngr.all_steps()),
     )
 
 
-def state_after(exp, fold: FoldRun, round_: int):
+open_lane = open_fold
+
+
+def state_after(exp, fold: Lane, round_: int):
     """(params, keep mask over D) after round `round_` of `fold`; round 0 = the start.
 
     The recorded selection for round `round_ + 1` is logged if that round will run (a
@@ -154,74 +179,172 @@ def state_after(exp, fold: FoldRun, round_: int):
 
 
 def run_group(exp, fold_splits: dict[int, splits.Split], parallel: bool) -> list[dict]:
-    """All rounds of the folds `fold_splits` ({fold index: split}) trained together, resumed
-    from their checkpoints; returns their records, round by round. `parallel`: the folds of
-    `protocol.parallel_folds` (their mid-round state in `folds_in_progress/`)."""
-    config = exp.config
-    folds = [open_fold(exp, i, split) for i, split in fold_splits.items()]
-    label = "folds" if parallel else f"fold {folds[0].index}"
-    done = min(len(f.records) for f in folds)  # rounds are saved in order: 1..done all exist
-    if done:
-        logging.info("%s: %s", label, rounds_status(done, config.rsrl.rounds))
-    for f in folds:  # ends a deletion a kill interrupted, or a switch to keep='needed'
-        retention.prune(config.checkpoint.keep, f, done)
-    if done >= config.rsrl.rounds:  # nothing to train: no network to restore
-        for f in folds:
-            f.mngr.close()
-        return [r for f in folds for r in f.records]
-    params, keeps = map(list, zip(*(state_after(exp, f, done) for f in folds), strict=True))
+    """All rounds of the folds `fold_splits` ({fold index: split}) of the run `exp` trained
+    together as lanes (`run_lanes`); returns their records, round by round. `parallel`: the
+    folds of `protocol.parallel_folds` (their mid-round state in `folds_in_progress/`)."""
+    lanes = [open_fold(exp, i, split) for i, split in fold_splits.items()]
     if parallel:
         directory = os.path.join(exp.workdir, PARALLEL_PROGRESS_DIR)
-        progress_mngr = checkpoints.progress_manager_at(directory)
+        label = "folds"
     else:
-        progress_mngr = checkpoints.progress_manager(exp.workdir, folds[0].index)
-    step = exp.fold_step(len(folds))
-    for round_ in range(done + 1, config.rsrl.rounds + 1):
+        directory = checkpoints.progress_dir(exp.workdir, lanes[0].index)
+        label = f"fold {lanes[0].index}"
+    return run_lanes(lanes, directory, label)
+
+
+def group_progress_dir(lanes: list[Lane]) -> str:
+    """Where a group of lanes of several runs keeps its mid-round state: a folder of the
+    first lane's run named after the group's lanes (`LANES_PROGRESS_DIR/<id>`), so that only
+    the same group, formed again, resumes from it."""
+    names = json.dumps([[os.path.abspath(lane.exp.workdir), lane.index] for lane in lanes])
+    group_id = hashlib.sha256(names.encode()).hexdigest()[:16]
+    return os.path.join(lanes[0].exp.workdir, LANES_PROGRESS_DIR, group_id)
+
+
+def run_lanes(lanes: list[Lane], progress_dir: str, label: str, share: bool = True) -> list[dict]:
+    """All rounds of `lanes` trained as one program (the group's compiled step: that of the
+    first lane's `Experiment`), resumed from their checkpoints; returns their records.
+
+    Each lane keeps its own training set, selection, loss terms, sampling, keys, data order,
+    epochs and records (`train_round`, `evaluation.finish_round`); the lanes of a group share
+    the network, the optimizer, the batch and the rounds (`rsrl.group_key`). `share`: lanes
+    whose round would train alike (`round_signature`) train it once, and a network's
+    evaluation passes are made once (`evaluation.Passes`). Mid-round state in
+    `progress_dir`; a group restarts after the last round that all its lanes finished.
+    """
+    shared = lanes[0].exp  # the compiled parts
+    rounds = shared.config.rsrl.rounds
+    done = min(len(f.records) for f in lanes)  # rounds are saved in order: 1..done all exist
+    if done:
+        logging.info("%s: %s", label, rounds_status(done, rounds))
+    for f in lanes:  # ends a deletion a kill interrupted, or a switch to keep='needed'
+        retention.prune(f.config.checkpoint.keep, f, done)
+    if done >= rounds:  # nothing to train: no network to restore
+        for f in lanes:
+            f.mngr.close()
+        return [r for f in lanes for r in f.records]
+    starts = {}  # the initial networks, one per seed + fold (`state_after`'s seed)
+
+    def start(f):
+        if done or not share:
+            return state_after(f.exp, f, done)
+        seed = f.config.seed + f.index
+        if seed not in starts:
+            starts[seed] = state_after(f.exp, f, 0)[0]
+        return starts[seed], np.ones(len(f.split.train), bool)
+
+    params, keeps = map(list, zip(*(start(f) for f in lanes), strict=True))
+    starts.clear()  # the lanes hold them now: one copy of the networks while training
+    # Which network each lane holds: lanes with the same one start alike (`round_signature`)
+    networks = [
+        ("start", f.config.seed + f.index) if done == 0 else ("saved", i)
+        for i, f in enumerate(lanes)
+    ]
+    progress_mngr = checkpoints.progress_manager_at(progress_dir)
+    for round_ in range(done + 1, rounds + 1):
         kept = [
-            kept_set(f.index, f.split.train, round_, k) for f, k in zip(folds, keeps, strict=True)
+            kept_set(f.index, f.split.train, round_, k) for f, k in zip(lanes, keeps, strict=True)
         ]
         sizes = [
-            sampling.samples_per_epoch(config.train.epoch_samples, len(k), len(f.split.train))
-            for f, k in zip(folds, kept, strict=True)
+            sampling.samples_per_epoch(f.config.train.epoch_samples, len(k), len(f.split.train))
+            for f, k in zip(lanes, kept, strict=True)
         ]
-        epochs = epochs_of(config, round_)
+        epochs = [epochs_of(f.config, round_) for f in lanes]
+        signatures = [
+            round_signature(f, networks[i], round_, kept[i], sizes[i], epochs[i]) if share else i
+            for i, f in enumerate(lanes)
+        ]
+        trains = list(dict.fromkeys(signatures))  # the distinct trainings, in lane order
+        first = [signatures.index(s) for s in trains]  # the lane that trains each
+        if len(trains) < len(lanes):
+            logging.info(
+                "%s round %d: %d lanes train as %d (lanes alike train once)",
+                label,
+                round_,
+                len(lanes),
+                len(trains),
+            )
         t0 = time.perf_counter()
         # A fresh optimizer state each round on the networks, which from here live only in
         # it: one copy of the parameters in memory while training (228 MB for AlexNet).
-        state = start_state(exp, params)
+        state = start_state(shared, [params[i] for i in first])
         params = None
+        step = shared.fold_step(len(first))
         # SIGINT/SIGTERM: the loop saves where it stands and stops (one process only: the
         # processes of a run could not agree on the step to stop at).
         with stops.deferred(active=jax.process_count() == 1):
             trained, stats = train_round(
-                exp, step, folds, label, round_, state, kept, sizes, progress_mngr
+                shared,
+                step,
+                [lanes[i] for i in first],
+                label,
+                round_,
+                state,
+                [kept[i] for i in first],
+                [sizes[i] for i in first],
+                progress_mngr,
+                [epochs[i] for i in first],
+                all_lanes=lanes,
             )
         del state  # donated to the steps
         train_s = time.perf_counter() - t0
-        params = list(trained)
-        for i, f in enumerate(folds):
+        which = [trains.index(s) for s in signatures]  # each lane's training
+        params = [trained[w] for w in which]
+        passes = evaluation.Passes() if share else None
+        for i, f in enumerate(lanes):
             if round_ in f.saved:  # saved before a kill: its checkpoint is the record
-                params[i], keeps[i] = state_after(exp, f, round_)
+                params[i], keeps[i] = state_after(f.exp, f, round_)
+                networks[i] = ("saved", i, round_)
                 continue
+            networks[i] = signatures[i] if share else ("lane", i, round_)
             record, keeps[i] = evaluation.finish_round(
-                exp, f, round_, trained[i], keeps[i], stats[i], epochs, sizes[i], train_s
+                f.exp,
+                f,
+                round_,
+                params[i],
+                keeps[i],
+                stats[which[i]],
+                epochs[i],
+                sizes[i],
+                train_s,
+                passes,
             )
             f.records.append(record)
-        del trained
+        del trained, passes
         checkpoints.clear_progress(progress_mngr)
-        for f in folds:  # once every fold of the group has saved the round
-            retention.prune(config.checkpoint.keep, f, round_)
-    for f in folds:
+        for f in lanes:  # once every lane of the group has saved the round
+            retention.prune(f.config.checkpoint.keep, f, round_)
+    for f in lanes:
         f.mngr.close()
     checkpoints.close_progress(progress_mngr)
-    return [r for f in folds for r in f.records]
+    return [r for f in lanes for r in f.records]
+
+
+def round_signature(lane: Lane, network, round_: int, kept, size: int, epochs: int):
+    """What a lane's round trains from, all of it: lanes with equal signatures (in one group:
+    the same photos, network and optimizer) train the same network, bit for bit, and that
+    network is then known by this signature (plain, rsrl and random_drop of one seed and
+    fold share round 1). The lane's seed and fold fix its data order and keys."""
+    labels = lane.exp.data.labels[kept]
+    terms = {k: np.asarray(v).tobytes() for k, v in sorted(lane.class_terms.items())}
+    return (
+        network,
+        round_,
+        lane.config.seed,
+        lane.index,
+        hashlib.sha256(np.asarray(kept).tobytes() + labels.tobytes()).hexdigest(),
+        size,
+        epochs,
+        lane.config.method.sampling,
+        tuple(terms.items()),
+    )
 
 
 def start_state(exp, params: list):
-    """The fold axis's train state for a round: a fresh optimizer state on each fold's network
-    `params[i]`, stacked, replicated (one program, so that each fold's momentum is not also
+    """The lane axis's train state for a round: a fresh optimizer state on each lane's network
+    `params[i]`, stacked, replicated (one program, so that each lane's momentum is not also
     made on its own before the stack copies it)."""
-    return exp.fold_placer.replicate(_start_state(exp.tx, params))
+    return exp.lane_placer(len(params)).replicate(_start_state(exp.tx, params))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -229,28 +352,40 @@ def _start_state(tx, params: list):
     return fold_axis.stack([train.new_state(p, tx) for p in params])
 
 
-def train_round(exp, step, folds, label, round_, state, kept, sizes, progress_mngr):
-    """Trains round `round_` of `folds` at once with `step` (`make_fold_step` for k folds),
-    from `state` (`start_state`; donated); returns (params, epoch stats) per fold.
+def train_round(
+    exp, step, folds, label, round_, state, kept, sizes, progress_mngr, epochs=None, all_lanes=None
+):
+    """Trains round `round_` of the lanes `folds` at once with `step` (`make_fold_step` for k
+    lanes), from `state` (`start_state`; donated); returns (params, epoch stats) per lane.
 
-    Fold i trains on `sizes[i]` samples an epoch drawn from `kept[i]` (`sampling.epoch_order`)
-    with its own generator (seed, fold, round) and its own round key.
+    Lane i trains `epochs[i]` epochs (default: the round's of `exp.config`) of `sizes[i]`
+    samples drawn from `kept[i]` (`sampling.epoch_order`, its own `method.sampling`) with
+    its own generator (its seed, fold, round) and its own round key; an epoch runs as many
+    steps as the longest lane's, and a lane that has run out is fed a masked empty batch.
+    `all_lanes`: every lane of the group (those `folds` train for too), named in the
+    mid-round state so that only the same group resumes from it.
     """
-    config, placer = exp.config, exp.fold_placer
-    k, batch_size = len(folds), config.train.batch_size
-    epochs = epochs_of(config, round_)
-    steps = max(math.ceil(size / batch_size) for size in sizes)  # per epoch, longest fold
+    config, k = exp.config, len(folds)
+    placer, batch_size = exp.lane_placer(k), config.train.batch_size
+    if epochs is None:
+        epochs = [epochs_of(config, round_)] * k
+    rounds_epochs = max(epochs)
+    steps = max(math.ceil(size / batch_size) for size in sizes)  # per epoch, longest lane
     every = config.checkpoint.every_steps
-    rngs = [np.random.default_rng([config.seed, f.index, round_]) for f in folds]
-    keys = fold_axis.round_keys(config.seed, [f.index for f in folds], round_, placer.replicated)
+    rngs = [np.random.default_rng([f.config.seed, f.index, round_]) for f in folds]
+    keys = fold_axis.round_keys(
+        [f.config.seed for f in folds], [f.index for f in folds], round_, placer.replicated
+    )
     class_terms = placer.replicate(fold_axis.stack([f.class_terms for f in folds]))
+    group = _group_names(all_lanes or folds)
+    names = _group_names(folds)
 
     def zero_sums():  # fresh each epoch: the step donates its sums
         return placer.replicate(fold_axis.stack([train.zero_sums()] * k))
 
     start_epoch, start_batch, sums = 1, 0, None
-    saved = checkpoints.restore_progress(progress_mngr, {"state": state, "sums": zero_sums()})
-    if saved is not None and saved[1]["round"] == round_:
+    saved = _restore_progress(progress_mngr, state, zero_sums, round_, group, names)
+    if saved is not None:
         state, sums = saved[0]["state"], saved[0]["sums"]
         start_epoch, start_batch = saved[1]["epoch"], saved[1]["batch"]
         if start_batch < steps:
@@ -265,82 +400,152 @@ def train_round(exp, step, folds, label, round_, state, kept, sizes, progress_mn
             start_batch,
             where,
         )
-    remaining = sum(images_left(epochs, s, batch_size, start_epoch, start_batch) for s in sizes)
+    remaining = sum(  # a lane whose epochs ended before the resumed one has none left
+        max(0, images_left(e, s, batch_size, start_epoch, start_batch) if start_epoch <= e else 0)
+        for e, s in zip(epochs, sizes, strict=True)
+    )
     progress = Progress(f"{label} round {round_} training", remaining, "img", config.log.progress)
-    images, labels = exp.data.images, exp.data.labels
-    epochs_before = sum(epochs_of(config, r) for r in range(1, round_))
+    images = exp.data.images  # shared by the group's lanes; each lane has its own labels
+    lane_labels = [f.exp.data.labels for f in folds]
     empty = (np.zeros(batch_size, np.int64), np.zeros(batch_size, np.float32))
     stats = [{} for _ in folds]
-    for epoch in range(1, epochs + 1):
-        orders = [  # drawn every epoch, skipped or not
-            sampling.epoch_order(rng, ks, labels[ks], size, config.method.sampling)
-            for rng, ks, size in zip(rngs, kept, sizes, strict=True)
-        ]
+    host = None
+    for epoch in range(1, rounds_epochs + 1):
+        active = [i for i in range(k) if epoch <= epochs[i]]
+        orders = {  # drawn every epoch of the lane, skipped or not
+            i: sampling.epoch_order(
+                rngs[i],
+                kept[i],
+                lane_labels[i][kept[i]],
+                sizes[i],
+                folds[i].config.method.sampling,
+            )
+            for i in active
+        }
         if epoch < start_epoch:
             continue
         if sums is None:
             sums = zero_sums()
-        batches = [list(placement.padded_batches(order, batch_size)) for order in orders]
+        batches = {i: list(placement.padded_batches(o, batch_size)) for i, o in orders.items()}
         for b in range(steps):
             if epoch == start_epoch and b < start_batch:
                 continue
-            picked = [fold[b] if b < len(fold) else empty for fold in batches]
+            picked = [
+                batches[i][b] if i in batches and b < len(batches[i]) else empty for i in range(k)
+            ]
             index = np.stack([p[0] for p in picked])
             mask = np.stack([p[1] for p in picked])
-            x, y, m = placer.shard(images[index], labels[index], mask)
+            y = np.stack([lane_labels[i][p[0]] for i, p in enumerate(picked)])
+            x, y, m = placer.shard(images[index], y, mask)
             state, sums = step(state, sums, x, y, m, keys, class_terms)
-            progress.update(int(mask.sum()), f"epoch {epoch}/{epochs}")
+            progress.update(int(mask.sum()), f"epoch {epoch}/{rounds_epochs}")
             done = (epoch - 1) * steps + b + 1
-            due = every and done % every == 0 and done < epochs * steps
+            due = every and done % every == 0 and done < rounds_epochs * steps
             if due or stops.requested():
-                _check_folds(jax.device_get(sums), folds, round_, exp.workdir)
-                save = (progress_mngr, done, state, sums, folds, round_, epoch, b + 1)
+                _check_folds(jax.device_get(sums), folds, round_)
+                save = (progress_mngr, done, state, sums, folds, round_, epoch, b + 1, group)
                 _save_progress(*save)
             if stops.requested():  # SIGINT/SIGTERM: the state is saved, as every_steps saves
-                raise _interrupted(folds, round_, done, exp.workdir)
+                raise _interrupted(folds, round_, done)
         host = jax.device_get(sums)  # one host sync per epoch
         sums = None
-        _check_folds(host, folds, round_, exp.workdir)
-        for i in range(k):
+        _check_folds(host, folds, round_)
+        for i in active:
             stats[i] = {
                 "loss": float(host["loss_sum"][i] / host["count"][i]),
                 "accuracy": float(host["correct"][i] / host["count"][i]),
             }
-        exp.recorder.epoch_done(
+        _epoch_done(folds, active, stats, label, round_, epoch, epochs, progress)
+    if stops.requested():  # came while the last epoch's figures were taken
+        sums = placer.replicate(jax.tree.map(np.asarray, host))
+        last = (rounds_epochs, steps)
+        _save_progress(
+            progress_mngr, rounds_epochs * steps, state, sums, folds, round_, *last, group
+        )
+        raise _interrupted(folds, round_, rounds_epochs * steps)
+    params = fold_axis.unstack(state.params, k)
+    if placement.lanes_split(placer.data.mesh):  # each lane's network on every device again
+        params = [exp.placer.replicate(p) for p in params]
+    return params, stats
+
+
+def _group_names(lanes) -> list:
+    return [[os.path.abspath(f.exp.workdir), f.index] for f in lanes]
+
+
+def _epoch_done(folds, active, stats, label, round_, epoch, epochs, progress) -> None:
+    """Each run's TensorBoard scalars of the epoch and its log line (one line for a group of
+    several runs)."""
+    runs = {}
+    for i in active:
+        runs.setdefault(id(folds[i].exp), []).append(i)
+    line = progress.line() if folds[0].config.log.progress else None
+    for lanes_of_run in runs.values():
+        f = folds[lanes_of_run[0]]
+        before = sum(epochs_of(f.config, r) for r in range(1, round_))
+        f.exp.recorder.epoch_done(
             label,
             round_,
             epoch,
-            epochs,
-            {f.index: s for f, s in zip(folds, stats, strict=True)},
-            epochs_before + epoch,
-            progress.line() if config.log.progress else None,
+            epochs[lanes_of_run[0]],
+            {folds[i].index: stats[i] for i in lanes_of_run},
+            before + epoch,
+            line if len(runs) == 1 else None,
         )
-    if stops.requested():  # came while the last epoch's figures were taken
-        sums = placer.replicate(jax.tree.map(np.asarray, host))
-        _save_progress(progress_mngr, epochs * steps, state, sums, folds, round_, epochs, steps)
-        raise _interrupted(folds, round_, epochs * steps, exp.workdir)
-    return fold_axis.unstack(state.params, k), stats
+    if len(runs) > 1 and line is not None:
+        logging.info(
+            "%s round %d epoch %d/%d: %d lanes of %d runs | %s",
+            label,
+            round_,
+            epoch,
+            max(epochs),
+            len(active),
+            len(runs),
+            line,
+        )
 
 
-def _save_progress(progress_mngr, done, state, sums, folds, round_, epoch, batch) -> None:
+def _restore_progress(progress_mngr, state, zero_sums, round_, group, names):
+    """The group's mid-round state of round `round_`, or None: a state of another round, or
+    of another group or set of trainings (its meta names them), is not this one's."""
+    meta = checkpoints.progress_meta(progress_mngr)
+    if meta is None or meta["round"] != round_:
+        return None
+    if meta.get("lanes", names) != names or meta.get("group", group) != group:
+        return None
+    return checkpoints.restore_progress(progress_mngr, {"state": state, "sums": zero_sums()})
+
+
+def _save_progress(progress_mngr, done, state, sums, folds, round_, epoch, batch, group) -> None:
     """The mid-round state after step `done` (batch `batch` of epoch `epoch`)."""
     checkpoints.save_progress(
         progress_mngr,
         done,
         {"state": state, "sums": sums},
-        {"folds": [f.index for f in folds], "round": round_, "epoch": epoch, "batch": batch},
+        {
+            "folds": [f.index for f in folds],
+            "lanes": _group_names(folds),
+            "group": group,
+            "round": round_,
+            "epoch": epoch,
+            "batch": batch,
+        },
     )
 
 
-def _interrupted(folds, round_: int, done: int, workdir: str) -> stops.Interrupted:
+def _interrupted(folds, round_: int, done: int) -> stops.Interrupted:
     signum = stops.requested()
+    runs = list(dict.fromkeys(f.exp.workdir for f in folds))
     label = f"fold{'s' if len(folds) > 1 else ''} {', '.join(str(f.index) for f in folds)}"
-    saved = f"the training state at step {done} was saved in {workdir}"
+    if len(runs) > 1:
+        label = f"{len(folds)} lanes of {len(runs)} runs"
+    where = runs[0] if len(runs) == 1 else f"{len(runs)} runs' folders ({runs[0]}, ...)"
+    saved = f"the training state at step {done} was saved in {where}"
     return stops.Interrupted(
         signum, stops.stopped_line(signum, f"{label} round {round_} at step {done}", saved)
     )
 
 
-def _check_folds(host_sums: dict, folds, round_: int, workdir: str) -> None:
+def _check_folds(host_sums: dict, folds, round_: int) -> None:
     for i, f in enumerate(folds):
-        check_finite(jax.tree.map(lambda a, i=i: a[i], host_sums), f.index, round_, workdir)
+        check_finite(jax.tree.map(lambda a, i=i: a[i], host_sums), f.index, round_, f.exp.workdir)

@@ -228,15 +228,13 @@ def make_train_step(
     tx: optax.GradientTransformation,
     view: inputs.PhotoInput | inputs.FeatureInput | int | None = None,
     mesh: Mesh | None = None,
-    loss: str = "cross_entropy",
-    focal_gamma: float = 2.0,
     compiler_options: Mapping[str, str] | None = None,
 ) -> Callable:
     """Returns train_step(state, sums, images, labels, mask, key, class_terms) -> (state, sums).
 
-    Jitted. `loss` names one of `rsrl_jax.method.losses.LOSSES`; `class_terms` is the dict of
-    [C] arrays it reads (`losses.class_terms` of the fold's D), an argument so that a fold
-    with other class counts reuses the compiled step.
+    Jitted. The loss is `losses.general` of `class_terms` (`losses.loss_terms` of the lane's
+    method and D: class weights, logit offsets, focal gamma), an argument, so that every
+    loss and every lane's class counts run the same compiled step.
 
     `key` is the round's key; the step's dropout, flip and crop keys are folded from it and
     the step counter, so a run is a pure function of its seed. `view` (`data.inputs`; an int
@@ -261,7 +259,7 @@ def make_train_step(
     (the measured library choice on CPU), {} = XLA's own defaults, else passed as given.
     """
 
-    loss_of = losses.make(loss, focal_gamma)
+    loss_of = losses.general
     options = compiler.step_options(compiler_options, "train")
     view = inputs.as_input(view)
 
@@ -380,8 +378,6 @@ def make_steps(
         tx,
         view,
         mesh,
-        loss=config.method.loss,
-        focal_gamma=config.method.focal_gamma,
         compiler_options=train_options,
     )
     eval_step = make_eval_step(model, view, mesh, forward_options)

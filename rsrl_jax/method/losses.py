@@ -1,5 +1,10 @@
 """Training losses for imbalanced classes, the baselines RSRL is compared with.
 
+The train step computes ONE loss, `general`, from a lane's terms (`loss_terms`: class
+weights, logit offsets, focal gamma): plain, weighted, focal and logit-adjusted
+cross-entropy are values of those terms, so lanes with different losses share one compiled
+program (`rsrl_jax.engine.lanes`). The specific losses below are its references.
+
 Every loss is `loss(logits [B, C], labels [B], mask [B], class_terms) -> scalar`, the mean
 over the unmasked samples of the batch (padding has mask 0 and contributes nothing), as
 `train.softmax_cross_entropy`. `class_terms` holds [C] arrays computed from the fold's
@@ -60,6 +65,26 @@ def logit_adjusted(logits, labels, mask, adjustment):
     return cross_entropy(logits + adjustment, labels, mask)
 
 
+def general(logits, labels, mask, terms):
+    """w_y · (1 - p_y)^gamma · CE(logits + adjustment, y), averaged over the unmasked samples.
+
+    `terms` (`loss_terms`): `weight` [C] (ones: unweighted), `adjustment` [C] (zeros: no
+    offsets), `gamma` [] (0: no focal factor). The focal factor is exp(gamma · log(1 - p_y))
+    with log(1 - p_y) from the other classes' logits (`focal`), and exactly 1, with a zero
+    gradient, where gamma = 0 (its log is then not taken: no 0 · inf), so gamma = 0 is
+    cross-entropy and stays finite when p_y rounds to 1.
+    """
+    z = logits + terms["adjustment"]
+    log_p = jax.nn.log_softmax(z, axis=-1)
+    log_p_y = jnp.take_along_axis(log_p, labels[:, None], axis=-1)[:, 0]
+    gamma = terms["gamma"]
+    others = jnp.where(jax.nn.one_hot(labels, z.shape[-1], dtype=bool), -jnp.inf, z)
+    log_not_y = jax.nn.logsumexp(others, axis=-1) - jax.nn.logsumexp(z, axis=-1)
+    focused = gamma != 0
+    factor = jnp.where(focused, jnp.exp(gamma * jnp.where(focused, log_not_y, 0.0)), 1.0)
+    return masked_mean(-terms["weight"][labels] * factor * log_p_y, mask)
+
+
 def make(name: str, focal_gamma: float = 2.0) -> Callable:
     """loss(logits, labels, mask, class_terms) for the loss `name` (one of LOSSES)."""
     if name == "cross_entropy":
@@ -102,6 +127,26 @@ def log_priors(counts) -> np.ndarray:
     """log of the class priors of D; a class absent from D counts as half a sample."""
     counts = np.maximum(np.asarray(counts, np.float64), 0.5)
     return np.log(counts / counts.sum()).astype(np.float32)
+
+
+def loss_terms(counts, method) -> dict[str, np.ndarray]:
+    """The terms of `general` that make it the loss `method.loss` on a training set with
+    class counts `counts`: the weights only for weighted_cross_entropy, the offsets only for
+    logit_adjusted, gamma only for focal (float32; the same shapes for every lane)."""
+    num_classes = len(counts)
+    terms = class_terms(counts, method)
+    loss = method.loss
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}: must be one of {LOSSES}")
+    return {
+        "weight": terms["weight"]
+        if loss == "weighted_cross_entropy"
+        else np.ones(num_classes, np.float32),
+        "adjustment": terms["adjustment"]
+        if loss == "logit_adjusted"
+        else np.zeros(num_classes, np.float32),
+        "gamma": np.float32(method.focal_gamma if loss == "focal" else 0.0),
+    }
 
 
 def class_terms(counts, method) -> dict[str, np.ndarray]:

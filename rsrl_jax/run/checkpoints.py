@@ -216,9 +216,14 @@ def empty_trash(mngr: ocp.CheckpointManager) -> None:
         shutil.rmtree(os.path.join(os.path.realpath(str(mngr.directory)), TRASH), True)
 
 
+def progress_dir(workdir: str, fold: int) -> str:
+    """The folder of the fold's mid-round training state (a group of that one lane)."""
+    return os.path.join(fold_dir(workdir, fold), "in_progress")
+
+
 def progress_manager(workdir: str, fold: int) -> ocp.CheckpointManager:
     """The fold's mid-round training state; only the latest is kept."""
-    return progress_manager_at(os.path.join(fold_dir(workdir, fold), "in_progress"))
+    return progress_manager_at(progress_dir(workdir, fold))
 
 
 def progress_manager_at(directory: str) -> ocp.CheckpointManager:
@@ -259,6 +264,15 @@ def close_progress(mngr: ocp.CheckpointManager) -> None:
         os.rmdir(directory)  # only ever removes an empty folder
     except OSError:  # not empty (a state of a round not run), or removed by another process
         pass
+
+
+def progress_meta(mngr: ocp.CheckpointManager) -> dict | None:
+    """The meta of the latest mid-round checkpoint (which round, which lanes), or None;
+    read before its state, whose shapes depend on the lanes it names."""
+    step = mngr.latest_step()
+    if step is None:
+        return None
+    return mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
 
 def restore_progress(mngr: ocp.CheckpointManager, abstract_state):

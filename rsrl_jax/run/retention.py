@@ -38,7 +38,7 @@ def needed_rounds(records: list[dict], last: int, k: int = DEFAULT_K) -> set[int
 
 
 def prune(keep: str, fold, last: int) -> list[int]:
-    """Drops the checkpoints of `fold` (a `rounds.FoldRun`) that `keep` no longer needs once
+    """Drops the checkpoints of `fold` (a `rounds.Lane`) that `keep` no longer needs once
     its group finished round `last`; returns the rounds dropped (none for 'all')."""
     if keep != "needed":
         return []
