@@ -216,7 +216,12 @@ def test_every_cli_runs_its_main_through_cli_run():
             if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
                 body = ast.unparse(node)
                 # workers the benchmark starts with a JSON spec, no CLI
-                if path.name in ("bench_workers.py", "torch_loop.py", "__main__.py"):
+                if path.name in (
+                    "bench_workers.py",
+                    "study_side.py",
+                    "torch_loop.py",
+                    "__main__.py",
+                ):
                     continue
                 if "runpy.run_module" in body:  # `python -m rsrl_jax.X` kept for a moved CLI
                     target = body.split("run_module(")[1].split(",")[0].strip("'\"")

@@ -188,7 +188,10 @@ def finished_run(config: ml_collections.ConfigDict, workdir: str) -> bool:
             metrics = f.read()
     except (OSError, ValueError):
         return False  # the run itself says what is wrong, under its lock
-    if metrics != "".join(json.dumps(r) + "\n" for r in records):
+    # In either order: a run's folds trained one after the other write fold by fold, as
+    # lanes of one group (or parallel folds) round by round.
+    lines = sorted(json.dumps(r) + "\n" for r in records)
+    if sorted(metrics.splitlines(keepends=True)) != lines:
         return False  # restored by the run (`start_or_resume`)
     return folds > 0 and finished(records, config, folds)
 
