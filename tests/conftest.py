@@ -130,7 +130,9 @@ LONGEST_FILES = (
     "test_resnet_run.py",
     "test_study.py",
     "test_benchmark.py",
+    "test_study_benchmark.py",
     "test_resume.py",
+    "test_lanes.py",
     "test_distributed.py",
     "test_transfer.py",
 )

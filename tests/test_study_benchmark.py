@@ -1,0 +1,102 @@
+"""`python -m rsrl_jax.benchmark --study`: one study as lanes, as a loop of runs, as a PyTorch
+loop, and its FLOP bound."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+
+def test_study_benchmark_times_every_side_and_the_pytorch_loop_runs_the_same_study(tmp_path):
+    # A tiny study four ways: 200 vectors, 2 seeds x 2 methods, 2 folds, 2 rounds.
+    out = tmp_path / "study.json"
+    cmd = [sys.executable, "-m", "rsrl_jax.benchmark", "--study", "--study_seeds=2"]
+    cmd += ["--study_methods=plain,rsrl", "--study_folds=2", "--study_rounds=2"]
+    cmd += ["--study_examples=200", "--study_dim=16", "--nostudy_warmup", f"--json_out={out}"]
+    cmd += ["--study_overrides=train.first_round_epochs=2,train.epochs_per_round=1"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(out.read_text())
+
+    for row in (
+        "(a) our study on lanes",
+        "(b) our runs one at a time",
+        "(c) PyTorch loop",
+        "(d) FLOP bound",
+        "ratios: (a)/(d)",
+        "(c)/(a)",
+        "(b)/(a)",
+        "yardstick: one 2-fold run",
+    ):
+        assert row in result.stdout, row  # fmt: skip
+    s, sides = figures["summary"], figures["sides"]
+    assert s["c_over_a"] == sides["c"]["wall_s"] / sides["a"]["wall_s"]
+    assert s["a_over_d"] == sides["a"]["wall_s"] / figures["flops"]["bound_s"]
+    assert s["a_over_single"] == sides["a"]["wall_s"] / sides["single"]["wall_s"]
+    for key in ("a", "b", "c"):
+        assert abs(sum(sides[key]["split"].values()) - sides[key]["wall_s"]) < 1e-6, key
+    assert sides["a"]["split"]["training_s"] > 0 and sides["a"]["split"]["compile_s"] > 0
+
+    # The FLOP count by hand: a 16 -> 512 -> C head, 2 + 1 epochs of |D| samples trained (3x
+    # forward), and each of the 2 rounds passes over D, val and test; per method.
+    classes, sizes = figures["data"]["classes"], figures["data"]["split_sizes"]
+    assert len(sizes) == 4  # 2 seeds x 2 folds
+    forward = 2 * (16 * 512 + 512 * classes)
+    by_hand = sum(3 * forward * 3 * d + forward * 2 * (d + v + t) for d, v, t in sizes) * 2
+    assert figures["flops"]["total"] == by_hand
+    assert figures["flops"]["sgemm"]["gflops"] > 0
+
+    # (c) runs each of our runs: the same folds (round 1 trains on all of D), rounds and steps.
+    ours = sides["b"]["side"]["runs"]
+    theirs = sides["c"]["runs"]
+    assert len(ours) == len(theirs) == 4
+    for run in theirs:
+        (key,) = [k for k in ours if k.endswith(f"seed_{run['seed']}/{run['method']}")]
+        mine = ours[key]["rounds"]
+        assert [(r["fold"], r["round"], r["steps"]) for r in run["records"]] == [
+            (r["fold"], r["round"], r["steps"]) for r in mine
+        ]
+        firsts = [r["train_size"] for r in run["records"] if r["round"] == 1]
+        assert firsts == [sizes[2 * run["seed"] + f][0] for f in range(2)]
+        if run["method"] == "plain":
+            assert all(
+                r["train_size"] == r2["train_size"]
+                for r, r2 in zip(run["records"], mine, strict=True)
+            )
+
+
+def test_the_pytorch_loops_selection_keeps_what_ours_keeps():
+    # On the same likelihoods, the PyTorch loop's RSRL rule keeps the same samples as ours,
+    # and its random_drop the same number of each class.
+
+    from rsrl_jax.bench import torch_loop
+    from rsrl_jax.method import selection
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 6, 500)
+    likelihood = rng.uniform(0.9, 1.0, (500, 6)).astype(np.float32)
+    majority = selection.majority_classes(labels, 6, 3)
+    assert list(torch_loop.majority_classes(labels, 6, 3)) == list(majority)
+    thresholds = (0.99, 0.95, 0.97)
+    ours = np.asarray(selection.keep_mask(likelihood, labels, majority, thresholds))
+    theirs = torch_loop.keep_mask(likelihood, labels, majority, thresholds)
+    assert (ours == theirs).all() and 0 < ours.sum() < 500
+    mine = selection.random_keep(ours, labels, majority, np.random.default_rng(1))
+    drawn = torch_loop.random_keep(theirs, labels, majority, np.random.default_rng(2))
+    assert (np.bincount(labels[mine], minlength=6) == np.bincount(labels[drawn], minlength=6)).all()
+    assert (drawn != mine).any()  # drawn on their own, the same counts
+
+
+def test_study_flops_by_hand():
+    from conftest import tiny_config
+    from rsrl_jax.bench import study_bench
+
+    config = tiny_config({"rsrl.rounds": 3, "train.first_round_epochs": 4})
+    config.train.epochs_per_round = 2
+    flops = study_bench.study_flops([10, 20, 5], [(100, 10, 30), (90, 12, 28)], config)
+    forward = 2 * (10 * 20 + 20 * 5)
+    assert flops["forward_per_sample"] == forward and flops["epochs_per_fold"] == 8
+    assert flops["training"] == 3 * forward * 8 * (100 + 90)
+    assert flops["evaluation"] == forward * 3 * (140 + 130)
+    assert flops["total"] == flops["training"] + flops["evaluation"]
