@@ -55,6 +55,27 @@ TINY_OVERRIDES = {
 }
 
 
+def run_on_cpu_devices(devices: int, script: str, *args) -> subprocess.CompletedProcess:
+    """Runs `python -c script args...` from the repository root in a process that sees
+    `devices` CPU devices (XLA's forced host platform count); asserts it exits 0."""
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "JAX_PLATFORMS": "cpu",
+    }
+    root = os.path.dirname(os.path.abspath(__file__ + "/.."))
+    result = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
 def run_cli(workdir, overrides: dict, config="configs/demo.py", check=True):
     """Runs `python -m rsrl_jax.main` with `--config.KEY=VALUE` overrides; returns the result."""
     cmd = [sys.executable, "-m", "rsrl_jax.main", f"--config={config}", f"--workdir={workdir}"]

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import TINY_OVERRIDES, assert_records_match, read_records
+from conftest import TINY_OVERRIDES, assert_records_match, read_records, run_on_cpu_devices
 from rsrl_jax.run import checkpoints, distributed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,20 +97,7 @@ FOUR_DEVICES = textwrap.dedent(
 
 
 def test_four_devices_train_the_same_parameters_as_one(tmp_path):
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-        "JAX_PLATFORMS": "cpu",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", FOUR_DEVICES, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    result = run_on_cpu_devices(4, FOUR_DEVICES, tmp_path)
     out = json.loads(result.stdout.strip().splitlines()[-1])
     four, one = out["four"], out["one"]
     assert (four["mesh"], four["batch_devices"]) == (4, 4)  # the batch is split 4 ways

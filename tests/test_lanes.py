@@ -7,8 +7,6 @@ import importlib.util
 import json
 import os
 import pathlib
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -17,7 +15,7 @@ import pytest
 from test_embeddings_run import CONFIG, overrides, vectors
 from test_fold_parallel import Killed, kill_at
 
-from conftest import assert_records_match, read_records
+from conftest import assert_records_match, read_records, run_on_cpu_devices
 from rsrl_jax import errors
 from rsrl_jax.analysis import compare, report, study
 from rsrl_jax.data import datasets, embeddings
@@ -237,20 +235,7 @@ TWO_DEVICES = textwrap.dedent(
 
 def test_two_lanes_on_two_devices_give_the_records_of_one_device(emb_config, one_by_one, tmp_path):
     (tmp_path / "emb").symlink_to(emb_config.data.dir)
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-        "JAX_PLATFORMS": "cpu",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", TWO_DEVICES, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    result = run_on_cpu_devices(2, TWO_DEVICES, tmp_path)
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     # Each round's state: lanes split over the two devices, one lane's network on each.
     assert seen == [[{"lane": 2, "data": 1}, 1]] * 2

@@ -21,7 +21,7 @@ from flax import traverse_util
 from PIL import Image
 from test_resnet import randomise
 
-from conftest import TINY_OVERRIDES, read_records, run_cli, tiny_config
+from conftest import TINY_OVERRIDES, read_records, run_cli, run_on_cpu_devices, tiny_config
 from rsrl_jax import config as config_lib
 from rsrl_jax import errors
 from rsrl_jax.analysis import highlight, highlight_maps
@@ -320,21 +320,8 @@ TWO_DEVICES = textwrap.dedent(
 
 def test_a_mesh_of_two_devices_updates_the_statistics_as_one_device(small, tmp_path):
     _, params, _, _, _, _, alone = small
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-        "JAX_PLATFORMS": "cpu",
-    }
     out = tmp_path / "two.pkl"
-    result = subprocess.run(
-        [sys.executable, "-c", TWO_DEVICES, str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_on_cpu_devices(2, TWO_DEVICES, out)
     with open(out, "rb") as f:
         two = pickle.load(f)
     one = alone(1)  # fold 1's batch (3 photos and 5 of padding) on one device
