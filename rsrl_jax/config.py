@@ -141,7 +141,8 @@ def base_config() -> ml_collections.ConfigDict:
     # 'rsrl' (the paper), 'none' (all of D), 'hardness' (IHT), 'random_drop' (as many of each
     # majority class as RSRL keeps, drawn at random: the control for RSRL's choice of samples)
     c.method.selection = "rsrl"
-    # 'cross_entropy', or 'weighted_cross_entropy', 'focal', 'logit_adjusted'
+    # 'cross_entropy', or 'weighted_cross_entropy', 'focal', 'logit_adjusted', 'emd' (NIMA's
+    # earth mover's distance over the ordered scores, Talebi & Milanfar 2018)
     c.method.loss = "cross_entropy"
     # weighted_cross_entropy: 'inverse_frequency' or 'effective_number' (Cui et al. 2019)
     c.method.class_weights = "inverse_frequency"

@@ -157,10 +157,11 @@ def test_every_method_as_a_lane_of_one_group_gives_its_records(
             for x, y in zip(params_of(lane, *key(a)), params_of(alone, *key(b)), strict=True):
                 np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-5)
     # Round 1: plain, rsrl (both rules), random_drop, hardness and plain_short train alike per
-    # fold; the losses, balanced sampling, the other seed and the other labels do not.
+    # fold; the five other losses (emd among them), balanced sampling, the other seed and the
+    # other labels do not.
     lanes = len(runs)
     first = dict(trained)[1]
-    assert first == 1 + 5 + 1 + 1
+    assert first == 1 + 6 + 1 + 1
     assert dict(trained)[2] == lanes  # after round 1 every lane's set differs
     assert len(passes) == 3 * (first + lanes)  # D, val and test once per network
 

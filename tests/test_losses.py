@@ -167,6 +167,7 @@ GENERAL_CASES = {
     "weighted_cross_entropy": lambda z, y, m, t: losses.weighted_cross_entropy(z, y, m, t[0]),
     "focal": lambda z, y, m, t: losses.focal(z, y, m, 1.5),
     "logit_adjusted": lambda z, y, m, t: losses.logit_adjusted(z, y, m, t[1]),
+    "emd": lambda z, y, m, t: losses.emd(z, y, m),
 }
 
 
@@ -200,3 +201,57 @@ def test_the_general_loss_without_focus_stays_finite_when_certain():
 def test_loss_terms_refuse_an_unknown_loss():
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
         losses.loss_terms([1, 2], _method(loss="hinge"))
+
+
+# NIMA's EMD (Talebi and Milanfar 2018, eq. 1, r = 2).
+
+
+def nima_emd(logits, targets):
+    """NIMA's formula in numpy, float64: per sample (1/N sum_k |CDF_p(k) - CDF_t(k)|^2)^(1/2)."""
+    z = np.asarray(logits, np.float64)
+    p = np.exp(np_log_softmax(z))
+    cdf = np.cumsum(p, axis=-1) - np.cumsum(np.asarray(targets, np.float64), axis=-1)
+    return np.sqrt(np.mean(np.abs(cdf) ** 2, axis=-1))
+
+
+def test_emd_by_hand():
+    # Three classes, p = softmax(0, 0, ln 2) = (1/4, 1/4, 1/2), label 2: CDFs (1/4, 1/2, 1)
+    # and (0, 0, 1); EMD = sqrt((1/16 + 1/4 + 0) / 3) = sqrt(5/48).
+    logits = jnp.array([[0.0, 0.0, np.log(2.0)]])
+    got = losses.emd(logits, jnp.array([2]), jnp.ones(1))
+    np.testing.assert_allclose(float(got), np.sqrt(5 / 48), rtol=1e-6)
+
+
+def test_emd_is_nimas_formula_over_the_unmasked_samples():
+    got = losses.emd(jnp.asarray(LOGITS, jnp.float32), LABELS, MASK)
+    want = masked(nima_emd(LOGITS, np.eye(3)[LABELS]))
+    np.testing.assert_allclose(float(got), want, rtol=1e-6)
+
+
+def test_emd_of_a_label_distribution_is_nimas_formula():
+    targets = np.array([[0.2, 0.5, 0.3], [0.0, 0.1, 0.9], [1 / 3, 1 / 3, 1 / 3], [1.0, 0, 0]])
+    got = losses.emd_per_sample(jnp.asarray(LOGITS, jnp.float32), jnp.asarray(targets))
+    np.testing.assert_allclose(np.asarray(got), nima_emd(LOGITS, targets), rtol=1e-5)
+
+
+def test_emd_costs_more_the_further_the_prediction_is_from_the_score():
+    near, far = jnp.array([[0.0, 9.0, 0.0, 0.0]]), jnp.array([[0.0, 0.0, 0.0, 9.0]])
+    label, mask = jnp.array([0]), jnp.ones(1)
+    assert float(losses.emd(near, label, mask)) < float(losses.emd(far, label, mask))
+    # Cross-entropy sees both alike: the mass on the true class is the same.
+    np.testing.assert_allclose(
+        float(losses.cross_entropy(near, label, mask)),
+        float(losses.cross_entropy(far, label, mask)),
+    )
+
+
+@pytest.mark.parametrize("loss", ["emd", "cross_entropy"])
+def test_the_general_loss_gradient_is_finite_when_emd_is_zero(loss):
+    # Certain and right: softmax rounds to the one-hot, each CDF difference is exactly 0,
+    # where sqrt's derivative is infinite; a CE lane computes the EMD side too.
+    terms = losses.loss_terms([5, 1, 2], _method(loss=loss))
+    logits = jnp.array([[200.0, -200.0, 0.0], [0.0, -150.0, 150.0], [1.0, 2.0, 3.0]])
+    grad = jax.grad(lambda z: losses.general(z, jnp.array([0, 2, 1]), jnp.ones(3), terms))(logits)
+    assert np.all(np.isfinite(np.asarray(grad)))
+    assert np.any(np.asarray(grad)[2])
+    assert not np.any(np.asarray(grad)[:2])  # the certain, right samples: no gradient

@@ -52,6 +52,8 @@ PARTS = {
     },
     "focal": {"method.loss": "focal"},
     "logit_adjusted": {"method.loss": "logit_adjusted"},
+    # NIMA's ordinal loss (Talebi & Milanfar 2018): the scores are ordered classes.
+    "emd": {"method.loss": "emd"},
     "balanced_sampling": {"method.sampling": "class_balanced"},
     "hardness": {"method.selection": "hardness"},
     "rsrl": {"method.selection": "rsrl"},

@@ -1,9 +1,10 @@
 """Training losses for imbalanced classes, the baselines RSRL is compared with.
 
 The train step computes ONE loss, `general`, from a lane's terms (`loss_terms`: class
-weights, logit offsets, focal gamma): plain, weighted, focal and logit-adjusted
-cross-entropy are values of those terms, so lanes with different losses share one compiled
-program (`rsrl_jax.engine.lanes`). The specific losses below are its references.
+weights, logit offsets, focal gamma, the EMD switch): plain, weighted, focal and
+logit-adjusted cross-entropy and NIMA's earth mover's distance are values of those terms, so
+lanes with different losses share one compiled program (`rsrl_jax.engine.rounds`). The
+specific losses below are its references.
 
 Every loss is `loss(logits [B, C], labels [B], mask [B], class_terms) -> scalar`, the mean
 over the unmasked samples of the batch (padding has mask 0 and contributes nothing), as
@@ -19,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-LOSSES = ("cross_entropy", "weighted_cross_entropy", "focal", "logit_adjusted")
+LOSSES = ("cross_entropy", "weighted_cross_entropy", "focal", "logit_adjusted", "emd")
 CLASS_WEIGHTS = ("inverse_frequency", "effective_number")
 
 
@@ -65,6 +66,36 @@ def logit_adjusted(logits, labels, mask, adjustment):
     return cross_entropy(logits + adjustment, labels, mask)
 
 
+def _sqrt(x):
+    """sqrt with a zero gradient at 0 (not inf): a certain, correct prediction's EMD is 0."""
+    positive = x > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+
+
+def emd_per_sample(logits, targets):
+    """NIMA's EMD of each sample [B]: sqrt(mean_k (CDF_p(k) - CDF_t(k))^2) over the C classes.
+
+    p = softmax(logits) [B, C]; `targets` [B, C] a distribution over the same ordered
+    classes (a one-hot label, or a label distribution such as AVA's votes). Talebi and
+    Milanfar, "NIMA: Neural Image Assessment", IEEE TIP 2018, eq. (1) with r = 2: classes
+    one unit apart, the mean over all C CDF terms (the last is 1 - 1 = 0 but counts in C).
+    """
+    cdf_p = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
+    cdf_t = jnp.cumsum(targets, axis=-1)
+    return _sqrt(jnp.mean(jnp.square(cdf_p - cdf_t), axis=-1))
+
+
+def emd(logits, labels, mask):
+    """NIMA's squared-EMD loss (r = 2) of one-hot labels, averaged over the unmasked samples.
+
+    The classes are the data's scores in increasing order (`datasets.from_scores`), so the
+    class axis is the score axis; a prediction one score off costs less than one far off,
+    which cross-entropy does not see.
+    """
+    one_hot = jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
+    return masked_mean(emd_per_sample(logits, one_hot), mask)
+
+
 def general(logits, labels, mask, terms):
     """w_y · (1 - p_y)^gamma · CE(logits + adjustment, y), averaged over the unmasked samples.
 
@@ -72,7 +103,9 @@ def general(logits, labels, mask, terms):
     offsets), `gamma` [] (0: no focal factor). The focal factor is exp(gamma · log(1 - p_y))
     with log(1 - p_y) from the other classes' logits (`focal`), and exactly 1, with a zero
     gradient, where gamma = 0 (its log is then not taken: no 0 · inf), so gamma = 0 is
-    cross-entropy and stays finite when p_y rounds to 1.
+    cross-entropy and stays finite when p_y rounds to 1. `emd` [] (1: the loss is `emd`
+    of the raw logits instead; 0: the cross-entropy above): a per-sample select, so both
+    kinds of lane run one program, and the unselected side adds an exact zero gradient.
     """
     z = logits + terms["adjustment"]
     log_p = jax.nn.log_softmax(z, axis=-1)
@@ -82,7 +115,10 @@ def general(logits, labels, mask, terms):
     log_not_y = jax.nn.logsumexp(others, axis=-1) - jax.nn.logsumexp(z, axis=-1)
     focused = gamma != 0
     factor = jnp.where(focused, jnp.exp(gamma * jnp.where(focused, log_not_y, 0.0)), 1.0)
-    return masked_mean(-terms["weight"][labels] * factor * log_p_y, mask)
+    cross = -terms["weight"][labels] * factor * log_p_y
+    one_hot = jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
+    ordinal = emd_per_sample(logits, one_hot)
+    return masked_mean(jnp.where(terms["emd"] != 0, ordinal, cross), mask)
 
 
 def make(name: str, focal_gamma: float = 2.0) -> Callable:
@@ -99,6 +135,8 @@ def make(name: str, focal_gamma: float = 2.0) -> Callable:
         return lambda logits, labels, mask, terms: logit_adjusted(
             logits, labels, mask, terms["adjustment"]
         )
+    if name == "emd":
+        return lambda logits, labels, mask, terms: emd(logits, labels, mask)
     raise ValueError(f"unknown loss {name!r}: must be one of {LOSSES}")
 
 
@@ -132,7 +170,8 @@ def log_priors(counts) -> np.ndarray:
 def loss_terms(counts, method) -> dict[str, np.ndarray]:
     """The terms of `general` that make it the loss `method.loss` on a training set with
     class counts `counts`: the weights only for weighted_cross_entropy, the offsets only for
-    logit_adjusted, gamma only for focal (float32; the same shapes for every lane)."""
+    logit_adjusted, gamma only for focal, emd = 1 only for emd (float32; the same shapes for
+    every lane)."""
     num_classes = len(counts)
     terms = class_terms(counts, method)
     loss = method.loss
@@ -146,6 +185,7 @@ def loss_terms(counts, method) -> dict[str, np.ndarray]:
         if loss == "logit_adjusted"
         else np.zeros(num_classes, np.float32),
         "gamma": np.float32(method.focal_gamma if loss == "focal" else 0.0),
+        "emd": np.float32(loss == "emd"),
     }
 
 
