@@ -113,7 +113,7 @@ def test_one_compiled_step_over_folds_with_other_class_weights(tmp_path):
     assert experiment.fold_step(1)._cache_size() == 1
 
 
-METHODS = ("balanced_sampling", "hardness+logit_adjusted")
+METHODS = ("balanced_sampling+emd", "hardness+logit_adjusted")
 
 
 def run_compare(workdir, methods: str, check=True):
@@ -190,8 +190,14 @@ def test_compare_reports_the_aesthetic_figures(tiny_compare):
 
 def test_compare_methods_train_as_configured(tiny_compare):
     workdir, _ = tiny_compare
-    balanced = read_records(workdir / "balanced_sampling")
+    balanced = read_records(workdir / "balanced_sampling+emd")
     assert all(r["train_size"] == r["train"]["num_examples"] for r in balanced)  # all of D
+    config = json.loads((workdir / "balanced_sampling+emd" / "config.json").read_text())
+    assert config["method"]["loss"] == "emd"
+    # NIMA's EMD of a distribution is at most 1 (each CDF difference is); cross-entropy of a
+    # fresh network over the scores is about log(classes) > 1.
+    assert all(0 < r["train_loss"] <= 1 for r in balanced)
+    assert hardness_loss(workdir) > 1
     hardness = read_records(workdir / "hardness+logit_adjusted")
     # round 2 trains on D reduced by the hardness rule: every class at most the smallest's size
     counts = [n for n in hardness[1]["class_counts"].values() if n]
@@ -200,6 +206,10 @@ def test_compare_methods_train_as_configured(tiny_compare):
     assert (
         hardness[1]["steps"] == hardness[0]["steps"] // TINY_OVERRIDES["train.first_round_epochs"]
     )
+
+
+def hardness_loss(workdir):
+    return read_records(workdir / "hardness+logit_adjusted")[0]["train_loss"]
 
 
 def test_compare_refuses_a_bad_method_before_any_work(tmp_path):
