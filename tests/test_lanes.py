@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import shutil
 import textwrap
 
 import jax
@@ -265,9 +266,22 @@ def close(a, b, where="") -> None:
         assert a == b, where
 
 
-def test_a_study_one_lane_at_a_time_and_packed_gives_the_same_figures(emb_config, tmp_path):
+def test_a_study_one_lane_at_a_time_and_packed_gives_the_same_figures(
+    emb_config, one_by_one, tmp_path
+):
     grid = {"methods": ("plain", "rsrl"), "seeds": (0, 1)}
+    # Three of its four runs are one_by_one's (the same configs, trained one at a time): the
+    # study finds them finished; only plain with seed 1 trains here.
+    alone = {w.rsplit("/", 1)[1]: w for _, w in one_by_one}
+    noise = emb_config.data.label_noise
+    for seed, method, name in (
+        (0, "plain", "plain"),
+        (0, "rsrl", "rsrl"),
+        (1, "rsrl", "rsrl_seed1"),
+    ):
+        shutil.copytree(alone[name], tmp_path / "one" / study.run_dir(noise, seed, method))
     one = study.study(emb_config, str(tmp_path / "one"), **grid, lanes=1)
+    assert len(read_records(tmp_path / "one" / study.run_dir(noise, 1, "plain"))) == 2
     packed = study.study(emb_config, str(tmp_path / "packed"), **grid)  # automatic
     assert one["noise"].keys() == packed["noise"].keys()
     close(one["noise"], packed["noise"])
