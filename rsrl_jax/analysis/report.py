@@ -357,7 +357,12 @@ def verdict(
         of_ran = "Of the rounds that ran, " if partial_rounds else ""
         if of_ran:
             subject = subject[0].lower() + subject[1:]
-        lines = [f"**Verdict.** {of_ran}{subject} {relation} round 1 {where}: {figures}."]
+        contrast = _contrast(versus, sign, shown)
+        if contrast:  # a figure that moved the other way is said in the same breath
+            relation = f"{relation} round 1 in macro F but {contrast},"
+        else:
+            relation = f"{relation} round 1"
+        lines = [f"**Verdict.** {of_ran}{subject} {relation} {where}: {figures}."]
         if k == 1:
             lines.append(_one_fold(extent, missing_folds, "this difference"))
         else:
@@ -387,6 +392,24 @@ def verdict(
         "test photos."
     )
     return lines
+
+
+def _contrast(versus: dict, sign: int, shown: list[str]) -> str:
+    """'better in minority recall' (and the like) for the verdict's figures other than macro
+    F whose mean moved at least LEVEL_BELOW against macro F's direction `sign` (-1, 0, 1):
+    a round worse on macro F but better for the minority classes is both, and says so."""
+    parts = {1: [], -1: []}
+    for name in shown[1:]:
+        change = versus["chosen"][name]["mean"] - versus["round1"][name]["mean"]
+        moved = int(np.sign(change)) if abs(change) >= LEVEL_BELOW else 0
+        if moved and moved != sign:
+            parts[moved].append(NAMES[name])
+    said = [f"{word} in {_and(parts[s])}" for s, word in ((1, "better"), (-1, "worse")) if parts[s]]
+    return ", and ".join(said)
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _validation_sizes(records) -> str:
