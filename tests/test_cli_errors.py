@@ -308,8 +308,8 @@ def run_together(commands: dict) -> dict:
 
 
 def error_lines(stderr: str) -> list[str]:
-    """stderr without the run's own absl log lines (I/W/E + date)."""
-    return [line for line in stderr.splitlines() if not re.match(r"[IWE]\d{4} ", line)]
+    """stderr's error lines (the run's own log lines before it aside)."""
+    return [line for line in stderr.splitlines() if line.startswith(("error", "Traceback"))]
 
 
 def test_real_clis_print_one_line_for_a_user_error(tmp_path):

@@ -8,7 +8,7 @@ and their mean ± std over folds.
 import numpy as np
 
 from rsrl_jax.analysis import aesthetic, fold_stats
-from rsrl_jax.analysis.figures import new_figure
+from rsrl_jax.analysis.figures import fit_y, new_figure
 
 # (key, column title) of the headline figures, each a test figure of a chosen round.
 FIGURES = (
@@ -220,7 +220,7 @@ def plot(summaries: dict, class_scores, path: str) -> None:
                 linestyle="none",
             )
         ax.set_xticks(x, [title for _, title in columns])
-        ax.set_ylim(0, 1.05)
+        fit_y(ax, 0, 1)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_title("Test figures, round chosen on validation (◇: the round chosen on test)")
     axes[1].set_title("Test recall per class")

@@ -15,3 +15,31 @@ def new_figure(width: float, height: float, **kwargs):
     fig = Figure(figsize=(width, height), **kwargs)
     FigureCanvasAgg(fig)
     return fig
+
+
+def fit_y(axes, low: float | None = None, high: float | None = None, margin: float = 0.06):
+    """Fits the y axis of `axes` (one Axes or several sharing y) to what they draw: the union
+    of their data limits (lines, bands, bars, error bars) widened by `margin` of its span (at
+    least MIN_SPAN wide, so a flat curve is not blown up to noise), never past the values'
+    own bounds `low`/`high` (0 and 1 for a share, -1 and 1 for a correlation). Axes that draw
+    nothing keep their limits. Returns the (bottom, top) set, or None."""
+    import numpy as np
+
+    axes = list(axes) if isinstance(axes, list | tuple) else [axes]
+    lows = [ax.dataLim.y0 for ax in axes if ax.dataLim.y0 <= ax.dataLim.y1]
+    highs = [ax.dataLim.y1 for ax in axes if ax.dataLim.y0 <= ax.dataLim.y1]
+    if not lows or not np.isfinite(lows + highs).all():
+        return None
+    y0, y1 = min(lows), max(highs)
+    if y1 - y0 < MIN_SPAN:
+        centre = (y0 + y1) / 2
+        y0, y1 = centre - MIN_SPAN / 2, centre + MIN_SPAN / 2
+    pad = margin * (y1 - y0)
+    bottom = y0 - pad if low is None else max(low - pad / 4, y0 - pad)
+    top = y1 + pad if high is None else min(high + pad / 4, y1 + pad)
+    for ax in axes:
+        ax.set_ylim(bottom, top)
+    return bottom, top
+
+
+MIN_SPAN = 0.05  # the narrowest y range `fit_y` draws (in the values' units)

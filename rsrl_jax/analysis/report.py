@@ -24,7 +24,7 @@ from absl import logging
 
 from rsrl_jax import errors
 from rsrl_jax.analysis import aesthetic, fold_stats, selection_report, selection_truth
-from rsrl_jax.analysis.figures import new_figure
+from rsrl_jax.analysis.figures import fit_y, new_figure
 from rsrl_jax.data import inputs
 from rsrl_jax.files import write_atomic
 from rsrl_jax.run import completeness
@@ -83,12 +83,13 @@ def _over_folds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _band(ax, rounds, values, label, offset=0.0, marker="o", **kw):
-    """Mean over folds with a +-1 std band (no band for a single fold), drawn `offset` higher."""
+    """Mean over folds with a +-1 std band (no band for a single fold), drawn `offset` rounds
+    to the right (the values themselves are never moved)."""
     mean, std = _over_folds(values)
-    mean = mean + offset
-    (line,) = ax.plot(rounds, mean, marker=marker, markersize=3, label=label, **kw)
+    x = np.asarray(rounds, float) + offset
+    (line,) = ax.plot(x, mean, marker=marker, markersize=3, label=label, **kw)
     if values.shape[0] > 1:
-        ax.fill_between(rounds, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.15)
     return line
 
 
@@ -122,7 +123,8 @@ def plot_macro_f1(records, chosen: dict[int, int], path):
         else "round chosen on validation"
     )
     ax.plot([], [], color="k", linestyle="--", label=label)
-    ax.set(xlabel="round", ylabel="macro F", title="Macro F per round", ylim=(0, 1.02))
+    ax.set(xlabel="round", ylabel="macro F", title="Macro F per round")
+    fit_y(ax, 0, 1)
     ax.set_xticks(rounds)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -166,14 +168,14 @@ def plot_training_set_size(records, class_scores, path):
     fig.savefig(path, dpi=100)
 
 
-CLASS_OFFSET = 0.01  # between neighbouring scores' curves in the per-class figures
+CLASS_OFFSET = 0.04  # rounds between neighbouring scores' curves in the per-class figures
 MARKERS = "osv^DP*X<>ph"
 
 
 def plot_per_class(records, class_scores, part, path):
-    """Per-class P/R/F per round. Each score's curve is shifted by CLASS_OFFSET from its
-    neighbour's and has its own marker: classes that stay at 0 (or 1) would otherwise hide
-    under one line."""
+    """Per-class P/R/F per round. Each score's curve is shifted right by CLASS_OFFSET rounds
+    from its neighbour's and has its own marker: classes that stay at 0 (or 1) would otherwise
+    hide under one line. The values are drawn as they are (0 stays on 0)."""
     rounds = sorted({r["round"] for r in records})
     drawn = [
         str(score)
@@ -184,7 +186,6 @@ def plot_per_class(records, class_scores, part, path):
         )
     ]
     offsets = (np.arange(len(drawn)) - (len(drawn) - 1) / 2) * CLASS_OFFSET
-    spread = float(offsets.max(initial=0.0))
     fig = new_figure(14, 4)
     axes = fig.subplots(1, 3, sharey=True)
     for ax, name in zip(axes, fold_stats.PER_CLASS, strict=True):
@@ -192,11 +193,12 @@ def plot_per_class(records, class_scores, part, path):
             values = _by_fold_round(records, lambda r, k=key: r[part]["per_class"][k][name])  # noqa: B023
             marker = MARKERS[i % len(MARKERS)]
             _band(ax, rounds, values, f"score {key}", offset=offsets[i], marker=marker)
-        ax.set(xlabel="round", title=f"{part} {name}", ylim=(-0.02 - spread, 1.02 + spread))
+        ax.set(xlabel="round", title=f"{part} {name}")
         ax.set_xticks(rounds)
+    fit_y(list(axes), 0, 1)
     axes[0].legend(fontsize=7)
     fig.suptitle(
-        f"curves shifted by {CLASS_OFFSET} per score so that equal values stay visible",
+        f"curves shifted by {CLASS_OFFSET} round per score so that equal values stay visible",
         fontsize=8,
     )
     fig.tight_layout()
@@ -215,7 +217,8 @@ def plot_accuracy(records, path):
         ("test", "test"),
     ):
         _band(ax, rounds, _by_fold_round(records, lambda r: r[part]["accuracy"]), label)  # noqa: B023
-    ax.set(xlabel="round", ylabel="accuracy", title="Accuracy per round", ylim=(0, 1.02))
+    ax.set(xlabel="round", ylabel="accuracy", title="Accuracy per round")
+    fit_y(ax, 0, 1)
     ax.set_xticks(rounds)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -236,9 +239,12 @@ def plot_aesthetic(records, path):
         for part, label in (("train", "train (all of D)"), ("val", "validation"), ("test", "test")):
             values = _by_fold_round(records, lambda r: _or_nan(r[part].get(name)))  # noqa: B023
             _band(ax, rounds, values, label)
-        ax.axhline(0.0, color="grey", linewidth=0.5)
-        ax.set(xlabel="round", title=f"{aesthetic.TITLES[name]} per round", ylim=(-1.02, 1.02))
+        ax.set(xlabel="round", title=f"{aesthetic.TITLES[name]} per round")
         ax.set_xticks(rounds)
+    limits = fit_y(list(axes), -1, 1)
+    if limits is not None and limits[0] < 0 < limits[1]:  # no correlation: only when in view
+        for ax in axes:
+            ax.axhline(0.0, color="grey", linewidth=0.5)
     axes[0].set_ylabel("correlation with the true score")
     axes[0].legend(fontsize=8)
     fig.suptitle("expected score (softmax-weighted mean of the class scores)", fontsize=8)
@@ -357,7 +363,12 @@ def verdict(
         of_ran = "Of the rounds that ran, " if partial_rounds else ""
         if of_ran:
             subject = subject[0].lower() + subject[1:]
-        lines = [f"**Verdict.** {of_ran}{subject} {relation} round 1 {where}: {figures}."]
+        contrast = _contrast(versus, sign, shown)
+        if contrast:  # a figure that moved the other way is said in the same breath
+            relation = f"{relation} round 1 in macro F but {contrast},"
+        else:
+            relation = f"{relation} round 1"
+        lines = [f"**Verdict.** {of_ran}{subject} {relation} {where}: {figures}."]
         if k == 1:
             lines.append(_one_fold(extent, missing_folds, "this difference"))
         else:
@@ -387,6 +398,24 @@ def verdict(
         "test photos."
     )
     return lines
+
+
+def _contrast(versus: dict, sign: int, shown: list[str]) -> str:
+    """'better in minority recall' (and the like) for the verdict's figures other than macro
+    F whose mean moved at least LEVEL_BELOW against macro F's direction `sign` (-1, 0, 1):
+    a round worse on macro F but better for the minority classes is both, and says so."""
+    parts = {1: [], -1: []}
+    for name in shown[1:]:
+        change = versus["chosen"][name]["mean"] - versus["round1"][name]["mean"]
+        moved = int(np.sign(change)) if abs(change) >= LEVEL_BELOW else 0
+        if moved and moved != sign:
+            parts[moved].append(NAMES[name])
+    said = [f"{word} in {_and(parts[s])}" for s, word in ((1, "better"), (-1, "worse")) if parts[s]]
+    return ", and ".join(said)
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _validation_sizes(records) -> str:

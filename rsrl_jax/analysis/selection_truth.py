@@ -139,7 +139,7 @@ def plot(records: list[dict], path: str) -> bool:
     """Per round, the mislabelled share of the dropped set, the kept set and chance, pooled
     over the majority classes (first panel) and per majority score, photos summed over
     folds. Writes `path`; False (nothing drawn) when `sentence` has nothing to say."""
-    from rsrl_jax.analysis.figures import new_figure
+    from rsrl_jax.analysis.figures import fit_y, new_figure
 
     rows = truth_rows(records)
     if sentence(records) is None:  # no truth, or no selection yet (round 1 only)
@@ -148,6 +148,7 @@ def plot(records: list[dict], path: str) -> bool:
     scores = list(dict.fromkeys(r["score"] for r in rows))
     panels = [("pooled majority classes", rows)]
     panels += [(f"score {s}", [r for r in rows if r["score"] == s]) for s in scores]
+    panels = [(title, part) for title, part in panels if _has_share(part, rounds)]
     fig = new_figure(3.2 * len(panels), 3.4)
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
     styles = {"dropped": ("o-", "dropped"), "kept": ("s-", "kept"), "chance": ("k:", "chance")}
@@ -158,9 +159,9 @@ def plot(records: list[dict], path: str) -> bool:
             style, label = styles[name]
             ax.plot(rounds, y, style, markersize=4, label=label)
         ax.set(title=title, xlabel="round")
-        ax.set_ylim(bottom=0)
         ax.set_xticks(rounds)
         ax.grid(alpha=0.3)
+    fit_y(list(axes), 0, 1)
     axes[0].set_ylabel("mislabelled share")
     axes[0].legend(fontsize=8)
     fig.suptitle(
@@ -171,3 +172,11 @@ def plot(records: list[dict], path: str) -> bool:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return True
+
+
+def _has_share(rows: list[dict], rounds: list[int]) -> bool:
+    """Whether a panel of `rows` has a share to draw in any round (a class none of whose
+    rounds has a photo in any set gets no panel: it would be empty)."""
+    return any(
+        v is not None for n in rounds for v in pooled([r for r in rows if r["round"] == n]).values()
+    )

@@ -585,8 +585,8 @@ def markdown(out: dict, config) -> str:
 
 def plot(out: dict, path: str) -> None:
     """One panel per figure of PLOTTED: mean ± std over seeds x folds against rater noise, per
-    method (the correlations' axis reaches -1)."""
-    from rsrl_jax.analysis.figures import new_figure
+    method, each axis fitted to its values (within 0..1, a correlation's within -1..1)."""
+    from rsrl_jax.analysis.figures import fit_y, new_figure
 
     noise = out["label_noise"]
     methods = list(out["methods"])
@@ -601,7 +601,7 @@ def plot(out: dict, path: str) -> None:
             ax.errorbar(x, mean, yerr=std, marker="o", capsize=2, label=method)
         ax.set_xticks(np.arange(len(noise)), [f"{n:g}" for n in noise])
         ax.set(title=TITLES[name], xlabel="rater noise (data.label_noise)")
-        ax.set_ylim(-1.05 if name in AESTHETIC else 0, 1.05)
+        fit_y(ax, -1 if name in AESTHETIC else 0, 1)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test, round chosen on validation")
     axes[0].legend(fontsize=8)

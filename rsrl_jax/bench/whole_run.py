@@ -206,7 +206,7 @@ def run_ours(items: list[str], folder: str, cache: str) -> dict:
     cmd += [f"--config.{item}" for item in items]
     log_path = os.path.join(folder, "ours.log")
     process = timed_process(cmd, log_path, env)
-    with open(log_path) as f:
+    with open(os.path.join(workdir, "log.txt")) as f:  # the absl-prefixed log, stamped
         timed = run_split.split_ours(process, f.read(), workdir)
     shutil.rmtree(workdir)  # the checkpoints: hundreds of MB a run
     if cache == "cold":

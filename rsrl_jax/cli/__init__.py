@@ -1,6 +1,5 @@
 """What every command-line entry point shares: how it runs, logs and reports mistakes."""
 
-import logging
 import os
 import re
 import signal
@@ -9,30 +8,15 @@ import traceback
 import warnings
 
 from absl import app, flags
-from absl import logging as absl_logging
 
 from rsrl_jax import errors, overrides
 from rsrl_jax.run import stops
 
 
-class _QuietLibraries(logging.Filter):
-    """Keeps INFO lines of this package; other libraries (Orbax is chatty) speak at WARNING.
-
-    Orbax warns "Given directory is read only" for every read-only checkpoint manager, which
-    this package opens on purpose to load finished rounds' networks: that line is dropped. So
-    is the traceback Orbax logs when a save's thread fails: the save raises the same error.
-    """
-
-    def filter(self, record):
-        if record.getMessage().startswith("Given directory is read only"):
-            return False
-        if "_SignalingThread.run() raised an exception" in record.getMessage():
-            return False  # Orbax's thread's error with its traceback: the caller raises it too
-        return record.levelno >= logging.WARNING or f"{os.sep}rsrl_jax{os.sep}" in record.pathname
-
-
 def quiet_libraries() -> None:
-    """Call from an absl `main`: library INFO lines would bury the run's own progress.
+    """Call from an absl `main`: library INFO lines would bury the run's own progress
+    (`console.setup`: plain lines, chatty libraries and repeated warnings kept off the
+    console; `log_to_file` keeps them all).
 
     Also silences Pillow's DecompressionBombWarning (a photo above Pillow's own default
     limit): the limit that counts is `data.max_pixels`, checked on each photo's header
@@ -40,8 +24,17 @@ def quiet_libraries() -> None:
     """
     from PIL import Image
 
-    absl_logging.get_absl_handler().addFilter(_QuietLibraries())
+    from rsrl_jax.cli import console
+
+    console.setup()
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def log_to_file(workdir: str) -> None:
+    """The whole log, absl-prefixed, appended to WORKDIR/log.txt (`console.log_to_file`)."""
+    from rsrl_jax.cli import console
+
+    console.log_to_file(workdir)
 
 
 CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"

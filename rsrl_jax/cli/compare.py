@@ -22,6 +22,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     cli.quiet_libraries()
     workdir = FLAGS.workdir if FLAGS.workdir is not None else cli.default_workdir(prefix="compare_")
+    cli.log_to_file(workdir)
     compare(FLAGS.config, workdir, FLAGS.methods, FLAGS.equal_steps, FLAGS.lanes)
     print(os.path.join(workdir, "compare.md"))
 

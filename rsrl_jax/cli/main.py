@@ -36,6 +36,8 @@ def main(argv):
     if joined and jax.process_index() != 0:
         logging.set_verbosity(logging.WARNING)  # process 0 speaks for the run
     workdir = FLAGS.workdir if FLAGS.workdir is not None else cli.default_workdir()
+    if jax.process_index() == 0:  # process 0 writes the run's files
+        cli.log_to_file(workdir)
     logging.info("workdir %s; compiled steps cached in %s", workdir, cache or "(off)")
     rsrl.run(FLAGS.config, workdir)
 

@@ -49,6 +49,7 @@ def main(argv):
     if not FLAGS["label_noise"].present:
         noise = None  # the default levels on synthetic data, none to vary on real photos
     workdir = FLAGS.workdir if FLAGS.workdir is not None else cli.default_workdir(prefix="study_")
+    cli.log_to_file(workdir)
     command = shlex.join(["python", "-m", "rsrl_jax.study", *sys.argv[1:]])
     study(
         FLAGS.config,

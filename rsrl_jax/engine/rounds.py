@@ -479,7 +479,8 @@ def _epoch_done(folds, active, stats, label, round_, epoch, epochs, progress) ->
     runs = {}
     for i in active:
         runs.setdefault(id(folds[i].exp), []).append(i)
-    line = progress.line() if folds[0].config.log.progress else None
+    line = progress.figures() if folds[0].config.log.progress else None
+    progress.mark()  # the epoch's line tells the progress: no other line right after it
     for lanes_of_run in runs.values():
         f = folds[lanes_of_run[0]]
         before = sum(epochs_of(f.config, r) for r in range(1, round_))
