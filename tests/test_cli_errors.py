@@ -324,6 +324,7 @@ def test_real_clis_print_one_line_for_a_user_error(tmp_path):
         assert "Traceback" not in result.stderr, (name, result.stderr)
         (line,) = error_lines(result.stderr)
         assert line.startswith(start), (name, line)
+        assert result.stderr.splitlines()[-1] == line, (name, result.stderr)  # the last word
     shown = results["traceback"]
     assert shown.returncode == 1 and "Traceback" in shown.stderr
     assert shown.stderr.splitlines()[-1].startswith(cases["report"][2])
