@@ -100,3 +100,22 @@ def test_study_flops_by_hand():
     assert flops["training"] == 3 * forward * 8 * (100 + 90)
     assert flops["evaluation"] == forward * 3 * (140 + 130)
     assert flops["total"] == flops["training"] + flops["evaluation"]
+
+
+def test_the_lanes_split_counts_a_groups_training_once():
+    from rsrl_jax.bench import study_bench
+
+    # two runs' lanes of one group of 4 lanes: each lane records the group's 8 s whole
+    timings = [{"train_s": 8.0, "eval_s": 0.5, "checkpoint_s": 0.25, "lanes": 4}] * 2
+    run = {"timings": timings, "last_round_at": 20.0, "last_file_at": 21.0}
+    side = {
+        "compiles": {"jit(train_step)": {"trace_s": 0.5, "lower_s": 0.25, "compile_s": 1.25}},
+        "runs": {"a": run, "b": run},
+        "stamps": {"study_start": 2.0, "study_end": 22.0},
+    }
+    split = study_bench.split_study({"start": 0.0, "wall_s": 30.0}, side)
+    assert split["imports_s"] == 2.0 and split["compile_s"] == 2.0
+    assert split["training_s"] == 8.0 * 4 / 4 - 2.0  # 4 lane records of 8 s: 8 s, less compiles
+    assert split["evaluation_s"] == 2.0 and split["checkpoints_s"] == 1.0
+    assert split["reporting_s"] == 2 * 1.0 + 1.0
+    assert sum(split.values()) == 30.0 and split["other_s"] == 30.0 - 16.0
