@@ -297,7 +297,11 @@ def test_study_figures_match_the_runs(tiny_study):
     assert (out["runs"], out["folds"]) == (len(METHODS) * len(SEEDS) * len(NOISE), FOLDS)
     assert out["wall_s"] > 0 and out["command"].startswith("python -m rsrl_jax.study ")
     assert f"--folds={FOLDS}" in out["command"]
+    # no report per run (its figures cost more than its lanes' training); `report` draws it
+    run = workdir / study.run_dir(NOISE[0], SEEDS[0], METHODS[0])
+    assert (run / "metrics.jsonl").exists() and not (run / "report").exists()
     table = (workdir / "study.md").read_text()
+    assert "python -m rsrl_jax.report --workdir=" in table
     num_majority = out["config"]["rsrl"]["num_majority"]
     against_scipy = 0
     for noise in NOISE:

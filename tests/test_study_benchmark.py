@@ -100,3 +100,64 @@ def test_study_flops_by_hand():
     assert flops["training"] == 3 * forward * 8 * (100 + 90)
     assert flops["evaluation"] == forward * 3 * (140 + 130)
     assert flops["total"] == flops["training"] + flops["evaluation"]
+
+
+def test_the_lanes_split_counts_a_groups_training_once():
+    from rsrl_jax.bench import study_bench
+
+    # two runs' lanes of one group of 4 lanes: each lane records the group's 8 s whole
+    timings = [{"train_s": 8.0, "eval_s": 0.5, "checkpoint_s": 0.25, "lanes": 4}] * 2
+    run = {"timings": timings, "last_round_at": 20.0, "last_file_at": 21.0}
+    side = {
+        "compiles": {"jit(train_step)": {"trace_s": 0.5, "lower_s": 0.25, "compile_s": 1.25}},
+        "runs": {"a": run, "b": run},
+        "stamps": {"study_start": 2.0, "study_end": 22.0},
+    }
+    split = study_bench.split_study({"start": 0.0, "wall_s": 30.0}, side)
+    assert split["imports_s"] == 2.0 and split["compile_s"] == 2.0
+    assert split["training_s"] == 8.0 * 4 / 4 - 2.0  # 4 lane records of 8 s: 8 s, less compiles
+    assert split["evaluation_s"] == 2.0 and split["checkpoints_s"] == 1.0
+    assert split["reporting_s"] == 2 * 1.0 + 1.0
+    assert sum(split.values()) == 30.0 and split["other_s"] == 30.0 - 16.0
+
+
+def test_the_speed_table_is_rendered_from_the_benchmarks_figures():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "tools" / "study_speed_table.py"
+    spec = importlib.util.spec_from_file_location("study_speed_table", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    parts = ("imports_s", "compile_s", "training_s", "evaluation_s", "checkpoints_s")
+    split = {**dict.fromkeys(parts, 1.0), "reporting_s": 0.0, "other_s": 5.0}
+    results = {
+        "settings": {
+            "data": "embeddings",
+            "methods": ["plain", "rsrl"],
+            "seeds": 2,
+            "folds": 5,
+            "rounds": 6,
+            "examples": 3000,
+            "dim": 128,
+        },  # fmt: skip
+        "machine": {"cpu_count": 2, "load_1min_start": 0.5},
+        "sides": {"a": {"wall_s": 10.0, "split": split}, "b": {"wall_s": 20.0, "split": split}},
+        "summary": {
+            "wall_s": {"a": 10.0, "b": 20.0, "c": 16.0, "d": 4.0},
+            "single_run_s": 5.0,
+            "a_over_d": 2.5,
+            "c_over_a": 1.6,
+            "b_over_a": 2.0,
+            "a_over_single": 2.0,
+        },
+    }
+    text = tool.table(results)
+    assert "| (a) our study on lanes | 10.0 |" in text
+    assert "| (d) FLOP bound at sgemm rate | 4.0 |" in text
+    assert "| one 5-fold run (yardstick) | 5.0 |" in text
+    assert "| (c) / (a) | 1.60x |" in text and "| (a) / one run | 2.00x |" in text
+    assert (
+        "| training | 1.0 (10%) | 1.0 (5%) |" in text
+        and "| other | 5.0 (50%) | 5.0 (25%) |" in text
+    )

@@ -111,6 +111,7 @@ def test_the_measured_cpu_options_are_read_only_and_kinds_are_named():
     with pytest.raises(TypeError):
         compiler.CPU_OPTIONS["train"] = {}  # type: ignore[index]
     assert compiler.default_compiler_options("train") == dict(compiler.CPU_TRAIN_OPTIONS)
+    assert compiler.default_compiler_options("dense_train") == {}  # XLA's own, said as {}
     with pytest.raises(ValueError, match="'backward'"):
         compiler.default_compiler_options("backward")
 

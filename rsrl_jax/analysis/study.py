@@ -343,7 +343,9 @@ def _study(
     os.makedirs(workdir, exist_ok=True)
     start, began = time.perf_counter(), time.time()
     logging.info("%d runs (noise x seed x method), as lanes", len(grid))
-    rsrl.run_lanes([(configs[key], os.path.join(workdir, run_dir(*key))) for key in grid], lanes)
+    # no report per run: its figures cost more than its training (`report` draws one)
+    runs = [(configs[key], os.path.join(workdir, run_dir(*key))) for key in grid]
+    rsrl.run_lanes(runs, lanes, reports=False)
     records = {
         n: {
             m: {s: report.read_records(os.path.join(workdir, run_dir(n, s, m))) for s in seeds}
@@ -575,7 +577,8 @@ def markdown(out: dict, config) -> str:
             if synthetic
             else "Mislabelled shares need a known rater (synthetic data): none here. "
         )
-        + "Each run (curves, report) is in `noise_<noise>/seed_<seed>/<method>/`.",
+        + "Each run (metrics, checkpoints) is in `noise_<noise>/seed_<seed>/<method>/`; "
+        + "`python -m rsrl_jax.report --workdir=<that folder>` draws its report.",
         "",
         "![study](study.png)",
         "",

@@ -247,7 +247,8 @@ def split_study(process: dict, side: dict) -> dict:
     """Our study's wall time in `OUR_PARTS` (they add up to it): imports (process start to
     the study's call), compile (JAX's traces, lowerings and compiles), training and
     evaluation (passes over D, validation, test: the runs' timings.jsonl, less the compiles
-    of the steps inside them), checkpoints (timings.jsonl), reporting (each run's last
+    of the steps inside them; a group's training seconds, which each of its k lanes records
+    whole, count 1/k a lane), checkpoints (timings.jsonl), reporting (each run's last
     round to its last file, and the last run's last file to the study's end: its tables and
     plot) and the rest (data, set-up, selection between rounds)."""
     compiles = side["compiles"]
@@ -265,7 +266,9 @@ def split_study(process: dict, side: dict) -> dict:
     split = {
         "imports_s": side["stamps"]["study_start"] - process["start"],
         "compile_s": compiled(),
-        "training_s": max(sum(t["train_s"] for t in timings) - compiled("train_step"), 0.0),
+        "training_s": max(
+            sum(t["train_s"] / t.get("lanes", 1) for t in timings) - compiled("train_step"), 0.0
+        ),
         "evaluation_s": max(sum(t["eval_s"] for t in timings) - compiled("eval_step"), 0.0),
         "checkpoints_s": sum(t["checkpoint_s"] for t in timings),
         "reporting_s": sum(r["last_file_at"] - r["last_round_at"] for r in runs)

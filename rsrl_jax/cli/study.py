@@ -43,6 +43,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     cli.quiet_libraries()
+    cli.enable_compilation_cache()  # a study run again, or resumed, compiles nothing
     # by default the data's seeds (`default_seeds`: more on embeddings)
     seeds = parse_values("seeds", FLAGS.seeds, int) if FLAGS["seeds"].present else None
     noise = parse_values("label_noise", FLAGS.label_noise, float)

@@ -107,12 +107,13 @@ def log_selection(config, fold: int, round_: int, keep: np.ndarray, warnings: li
 
 
 def finish_round(
-    exp, fold, round_, params, keep, train_stats, epochs, epoch_size, train_s, passes=None
+    exp, fold, round_, params, keep, train_stats, epochs, epoch_size, train_s, passes=None, lanes=1
 ):
     """Evaluates round `round_` of `fold` (a `rounds.Lane`), trained for `epochs` epochs of
     `epoch_size` samples on D[keep] in `train_s` seconds; selects the next round's set; saves
     the round checkpoint; records and logs the round. `passes`: the group's `Passes` (the
-    passes of a network already evaluated are reused), or None: made here.
+    passes of a network already evaluated are reused), or None: made here. `lanes`: the
+    lanes of the group that trained in `train_s` (recorded in timings.jsonl).
 
     Returns (the round's metrics record, the next round's keep mask over D).
     """
@@ -176,6 +177,6 @@ def finish_round(
     saving = time.perf_counter()
     checkpoints.save_round(fold.mngr, round_, params, meta)
     checkpoint_s = time.perf_counter() - saving
-    exp.recorder.round_done(record, config.rsrl.rounds, train_s, eval_s, checkpoint_s)
+    exp.recorder.round_done(record, config.rsrl.rounds, train_s, eval_s, checkpoint_s, lanes)
     log_selection(config, fold.index, round_ + 1, next_keep, warnings)
     return record, next_keep

@@ -308,6 +308,7 @@ def run_lanes(lanes: list[Lane], progress_dir: str, label: str, share: bool = Tr
                 sizes[i],
                 train_s,
                 passes,
+                len(lanes),
             )
             f.records.append(record)
         del trained, passes

@@ -88,7 +88,8 @@ class Experiment:
         model = train.make_model(config, data.num_classes)
         view = inputs.of(config, data.images.shape[-1])  # D, for feature vectors
         tx = train.make_optimizer(config)
-        train_options = compiler.default_compiler_options("train")
+        dense = config.model.name in train.FEATURE_MODELS  # a head of dense layers only
+        train_options = compiler.default_compiler_options("dense_train" if dense else "train")
         train_step, eval_step = train.make_steps(
             config, model, tx, mesh, view=view, train_options=train_options
         )
@@ -170,7 +171,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, data=None) -> dict:
 PROTOCOL_FOLDS = "protocol.parallel_folds"
 
 
-def run_lanes(runs, lanes: int | None = None, share: bool = True, data=None) -> list[dict]:
+def run_lanes(
+    runs, lanes: int | None = None, share: bool = True, data=None, reports: bool = True
+) -> list[dict]:
     """Runs (or resumes) the runs `runs` ([(config, workdir)]) as lanes; returns each run's
     summary, in order.
 
@@ -183,7 +186,9 @@ def run_lanes(runs, lanes: int | None = None, share: bool = True, data=None) -> 
     single run writes them. `share`: lanes whose rounds train alike train once
     (`rounds.round_signature`), a network's evaluation passes are made once. `data`: each
     run's data set already loaded (None entries: loaded here). Every run's workdir is
-    locked throughout (`workdir_lock`).
+    locked throughout (`workdir_lock`). `reports`: each run draws its report (figures,
+    highlight panels); False leaves them to `python -m rsrl_jax.report` (a study's runs:
+    drawing them cost more than training the lanes).
     """
     runs = [(config, os.fspath(workdir)) for config, workdir in runs]
     where = [os.path.abspath(w) for _, w in runs]
@@ -206,7 +211,7 @@ def run_lanes(runs, lanes: int | None = None, share: bool = True, data=None) -> 
                 logging.warning(
                     "%s cannot be written: its finished run is read without its lock", workdir
                 )
-        return _run_lanes(runs, lanes, share, data or [None] * len(runs), readers)
+        return _run_lanes(runs, lanes, share, data or [None] * len(runs), readers, reports)
 
 
 def check_lanes(lanes) -> None:
@@ -230,7 +235,9 @@ class _Run:
     reader: bool = False  # a finished run rerun: takes no lock, writes nothing
 
 
-def _run_lanes(runs, lanes, share: bool, data: list, readers: list[bool]) -> list[dict]:
+def _run_lanes(
+    runs, lanes, share: bool, data: list, readers: list[bool], reports: bool = True
+) -> list[dict]:
     prepared, shared, images = [], {}, {}
     for (config, workdir), given, reader in zip(runs, data, readers, strict=True):
         run_ = _prepare(config, workdir, given, shared, images, reader)
@@ -244,7 +251,7 @@ def _run_lanes(runs, lanes, share: bool, data: list, readers: list[bool]) -> lis
     for run_ in prepared:  # every lane trained: no group's mid-round state is needed
         if run_.exp.recorder.is_writer:
             shutil.rmtree(os.path.join(run_.exp.workdir, rounds.LANES_PROGRESS_DIR), True)
-    return [_finish(run_) for run_ in prepared]
+    return [_finish(run_, reports) for run_ in prepared]
 
 
 def _prepare(config, workdir: str, data, shared: dict, images: dict, reader: bool) -> _Run:
@@ -420,8 +427,9 @@ def lanes_that_fit(exp: Experiment) -> int:
     return fit
 
 
-def _finish(run_: _Run) -> dict:
-    """A run's summary.json and report, once all its lanes are trained."""
+def _finish(run_: _Run, reports: bool = True) -> dict:
+    """A run's summary.json and report (unless not `reports`), once all its lanes are
+    trained."""
     exp, fold_splits, recorded, start = run_.exp, run_.fold_splits, run_.recorded, run_.start
     reader = run_.reader
     config, workdir, data = exp.config, exp.workdir, exp.data
@@ -451,6 +459,8 @@ def _finish(run_: _Run) -> dict:
             report_file,
             workdir,
         )
+    elif exp.recorder.is_writer and not reports:
+        logging.info("report not drawn: python -m rsrl_jax.report --workdir=%s draws it", workdir)
     elif exp.recorder.is_writer:
         no_highlights = inputs.no_highlights(config)
         if no_highlights:  # the report says so too

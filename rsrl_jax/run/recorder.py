@@ -142,14 +142,22 @@ class Recorder:
         )
 
     def round_done(
-        self, record: dict, rounds: int, train_s: float, eval_s: float, checkpoint_s: float
+        self,
+        record: dict,
+        rounds: int,
+        train_s: float,
+        eval_s: float,
+        checkpoint_s: float,
+        lanes: int = 1,
     ) -> None:
         """A finished round of one fold: its line in metrics.jsonl and timings.jsonl (the
         seconds of its training, of its passes over D, validation and test, and of its round
-        checkpoint's write), its TensorBoard scalars and its log line."""
+        checkpoint's write), its TensorBoard scalars and its log line. `lanes`: how many
+        lanes trained in those `train_s` seconds (each lane's record has them whole: a split
+        of a group's time sums train_s / lanes)."""
         fold, round_ = record["fold"], record["round"]
         self._append(METRICS_FILE, record, sync=True)
-        timing = {"fold": fold, "round": round_, "train_s": round(train_s, 3)}
+        timing = {"fold": fold, "round": round_, "train_s": round(train_s, 3), "lanes": lanes}
         seconds = {"eval_s": round(eval_s, 3), "checkpoint_s": round(checkpoint_s, 3)}
         self._append(TIMINGS_FILE, {**timing, **seconds})
         values = {
