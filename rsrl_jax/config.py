@@ -19,7 +19,7 @@ from rsrl_jax import overrides
 from rsrl_jax.data import inputs
 from rsrl_jax.engine.train import BATCH_NORM, FEATURE_MODELS, MODELS
 from rsrl_jax.errors import ConfigError
-from rsrl_jax.method import losses, sampling, selection
+from rsrl_jax.method import confident_learning, losses, sampling, selection
 from rsrl_jax.models import pretrained
 
 DATA_SETS = ("synthetic", "folder", "ava", inputs.EMBEDDINGS)
@@ -139,8 +139,21 @@ def base_config() -> ml_collections.ConfigDict:
     # next round's training set, the loss, and how an epoch samples the round's training set.
     c.method = ml_collections.ConfigDict()
     # 'rsrl' (the paper), 'none' (all of D), 'hardness' (IHT), 'random_drop' (as many of each
-    # majority class as RSRL keeps, drawn at random: the control for RSRL's choice of samples)
+    # majority class as RSRL keeps, drawn at random: the control for RSRL's choice of samples),
+    # 'confident_learning' (cleanlab's label issues of the majority classes, from cross-fitted
+    # out-of-sample probabilities)
     c.method.selection = "rsrl"
+    # Whose counts random_drop draws: 'rsrl' (the rsrl.* rule's) or 'confident_learning'.
+    c.method.random_drop_rule = "rsrl"
+    # confident_learning: each round, cl_folds copies of the round's network, each fine-tuned
+    # cl_epochs epochs on cl_folds - 1 parts of D (fresh optimizer state, the train.* settings)
+    # and scoring the part it did not see: cl_folds x cl_epochs x (cl_folds - 1) / cl_folds
+    # extra epochs over D a round (4, 2: 6). 4 parts: each copy sees 3/4 of D, near cleanlab's
+    # default of 5 folds at 4/5 of the cost; 2 epochs: a short fine-tune (a round has 5).
+    c.method.cl_folds = 4
+    c.method.cl_epochs = 2
+    # cleanlab.filter.find_label_issues' filter_by (its default; per-class thresholds in all)
+    c.method.cl_filter_by = "prune_by_noise_rate"
     # 'cross_entropy', or 'weighted_cross_entropy', 'focal', 'logit_adjusted', 'emd' (NIMA's
     # earth mover's distance over the ordered scores, Talebi & Milanfar 2018)
     c.method.loss = "cross_entropy"
@@ -442,6 +455,18 @@ def validate(config: ml_collections.ConfigDict, given: dict[str, str] | None = N
         method.selection in selection.SELECTIONS,
         "method.selection",
         f"must be one of {selection.SELECTIONS}",
+    )
+    check(
+        method.random_drop_rule in selection.RANDOM_DROP_RULES,
+        "method.random_drop_rule",
+        f"must be one of {selection.RANDOM_DROP_RULES}",
+    )
+    check(method.cl_folds >= 2, "method.cl_folds", "must be >= 2 (copies held out of a part each)")
+    check(method.cl_epochs >= 1, "method.cl_epochs", "must be >= 1")
+    check(
+        method.cl_filter_by in confident_learning.FILTERS,
+        "method.cl_filter_by",
+        f"must be one of {confident_learning.FILTERS}",
     )
     check(method.loss in losses.LOSSES, "method.loss", f"must be one of {losses.LOSSES}")
     check(

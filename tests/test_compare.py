@@ -22,7 +22,7 @@ from rsrl_jax.engine import rsrl
         (
             "method.selection",
             "smote",
-            "must be one of ('rsrl', 'none', 'hardness', 'random_drop')",
+            "must be one of ('rsrl', 'none', 'hardness', 'random_drop', 'confident_learning')",
         ),
         ("method.loss", "hinge", "must be one of ('cross_entropy', 'weighted_cross_entropy'"),
         ("method.class_weights", "sqrt", "must be one of ('inverse_frequency'"),
@@ -48,7 +48,12 @@ def test_method_names():
         "method.selection": "rsrl",
         "method.loss": "focal",
         "method.sampling": "uniform",
+        "method.random_drop_rule": "rsrl",
     }
+    # random_drop draws RSRL's counts unless named random_drop_cl (confident learning's)
+    assert compare.method_fields("random_drop_cl")["method.random_drop_rule"] == (
+        "confident_learning"
+    )
     assert compare.method_fields("plain")["method.selection"] == "none"
     with pytest.raises(ValueError, match="sets method.selection twice"):
         compare.method_fields("rsrl+hardness")

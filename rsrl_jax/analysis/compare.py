@@ -39,7 +39,12 @@ from rsrl_jax.run import completeness, workdir_lock
 
 # A method is one or more parts joined by '+'; each part sets `method.*` fields over the
 # baseline below (all of D every round, cross-entropy, uniform sampling).
-BASE = {"method.selection": "none", "method.loss": "cross_entropy", "method.sampling": "uniform"}
+BASE = {
+    "method.selection": "none",
+    "method.loss": "cross_entropy",
+    "method.sampling": "uniform",
+    "method.random_drop_rule": "rsrl",
+}
 PARTS = {
     "plain": {},
     "weighted_ce": {
@@ -59,8 +64,17 @@ PARTS = {
     "rsrl": {"method.selection": "rsrl"},
     # RSRL's class sizes per round, its samples drawn at random: selection against shrinking.
     "random_drop": {"method.selection": "random_drop"},
+    # Confident learning (cleanlab) drops the majority classes' label issues, found from
+    # out-of-sample probabilities of cross-fitted copies (extra fits each round).
+    "confident_learning": {"method.selection": "confident_learning"},
+    # Its counts per round, its samples drawn at random: its control, as random_drop is RSRL's.
+    "random_drop_cl": {
+        "method.selection": "random_drop",
+        "method.random_drop_rule": "confident_learning",
+    },
 }
-DEFAULT_METHODS = tuple(PARTS)
+# Every part but confident learning's two, whose cross-fitting costs extra fits each round.
+DEFAULT_METHODS = tuple(p for p in PARTS if p not in ("confident_learning", "random_drop_cl"))
 
 
 def method_fields(method: str) -> dict:

@@ -116,7 +116,12 @@ def _rule_and_counts(records: list[dict], config_json: str) -> list[str]:
     if method == "none":
         return lines + ["`method.selection='none'`: every round trains on all of D."]
     rsrl, batch_size = config.rsrl, config.train.batch_size
-    if method == "rsrl":
+    if selection.needs_cross_fit(config.method):
+        rule = (
+            f"The {rsrl.num_majority} largest classes of D keep "
+            f"{selection.cl_rule_text(config.method)}; the other classes are kept whole."
+        )
+    elif method == "rsrl":
         rule = (
             f"A photo of the {rsrl.num_majority} largest classes of D is kept when its "
             f"{selection.rule_text(rsrl)}; the other classes are kept whole."
@@ -141,7 +146,7 @@ def _rule_and_counts(records: list[dict], config_json: str) -> list[str]:
         where = ", ".join(f"fold {row['fold']} round {row['round']}" for row in flagged)
         fix = (
             f" To keep more: {selection.remedies(rsrl)}."
-            if method in ("rsrl", "random_drop")
+            if method in ("rsrl", "random_drop") and not selection.needs_cross_fit(config.method)
             else ""
         )
         lines += [

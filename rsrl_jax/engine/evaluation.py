@@ -107,13 +107,26 @@ def log_selection(config, fold: int, round_: int, keep: np.ndarray, warnings: li
 
 
 def finish_round(
-    exp, fold, round_, params, keep, train_stats, epochs, epoch_size, train_s, passes=None, lanes=1
+    exp,
+    fold,
+    round_,
+    params,
+    keep,
+    train_stats,
+    epochs,
+    epoch_size,
+    train_s,
+    passes=None,
+    pred_probs=None,
+    lanes=1,
 ):
     """Evaluates round `round_` of `fold` (a `rounds.Lane`), trained for `epochs` epochs of
     `epoch_size` samples on D[keep] in `train_s` seconds; selects the next round's set; saves
     the round checkpoint; records and logs the round. `passes`: the group's `Passes` (the
-    passes of a network already evaluated are reused), or None: made here. `lanes`: the
-    lanes of the group that trained in `train_s` (recorded in timings.jsonl).
+    passes of a network already evaluated are reused), or None: made here. `pred_probs`:
+    out-of-sample probabilities over D [|D|, C] for confident learning's selection
+    (`cross_fit.out_of_sample`), else None. `lanes`: the lanes of the group that trained in
+    `train_s` (recorded in timings.jsonl).
 
     Returns (the round's metrics record, the next round's keep mask over D).
     """
@@ -165,6 +178,7 @@ def finish_round(
         fold.thresholds,
         fold.index,
         round_ + 1,
+        pred_probs,
     )
     meta = {
         "record": record,

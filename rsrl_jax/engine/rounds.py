@@ -37,7 +37,7 @@ from absl import logging
 
 from rsrl_jax import errors
 from rsrl_jax.data import splits
-from rsrl_jax.engine import evaluation, fold_axis, placement, train
+from rsrl_jax.engine import cross_fit, evaluation, fold_axis, placement, train
 from rsrl_jax.method import losses, sampling, selection
 from rsrl_jax.models import pretrained
 from rsrl_jax.run import checkpoints, retention, stops
@@ -136,6 +136,8 @@ def open_fold(exp, index: int, split: splits.Split) -> Lane:
         [data.class_scores[c] for c in majority],
         f"kept when {selection.rule_text(config.rsrl)}"
         if config.method.selection == "rsrl"
+        else f"kept: {selection.cl_rule_text(config.method)}"
+        if selection.needs_cross_fit(config.method)
         else f"kept: {selection.rule_text(config.rsrl, 'random_drop')}"
         if config.method.selection == "random_drop"
         else f"selection {config.method.selection!r}",
@@ -291,6 +293,10 @@ def run_lanes(lanes: list[Lane], progress_dir: str, label: str, share: bool = Tr
         which = [trains.index(s) for s in signatures]  # each lane's training
         params = [trained[w] for w in which]
         passes = evaluation.Passes() if share else None
+        # Confident learning's selection: out-of-sample probabilities over D (extra fits)
+        fresh = [None if round_ in f.saved else p for f, p in zip(lanes, params, strict=True)]
+        probs = cross_fit.out_of_sample(shared, lanes, fresh, round_, label)
+        del fresh
         for i, f in enumerate(lanes):
             if round_ in f.saved:  # saved before a kill: its checkpoint is the record
                 params[i], keeps[i] = state_after(f.exp, f, round_)
@@ -308,8 +314,10 @@ def run_lanes(lanes: list[Lane], progress_dir: str, label: str, share: bool = Tr
                 sizes[i],
                 train_s,
                 passes,
+                probs[i],
                 len(lanes),
             )
+            probs[i] = None
             f.records.append(record)
         del trained, passes
         checkpoints.clear_progress(progress_mngr)

@@ -8,7 +8,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-SELECTIONS = ("rsrl", "none", "hardness", "random_drop")  # method.selection
+from rsrl_jax.method import confident_learning
+
+SELECTIONS = ("rsrl", "none", "hardness", "random_drop", "confident_learning")  # method.selection
+# method.random_drop_rule: the rule whose per-class counts random_drop draws at random
+RANDOM_DROP_RULES = ("rsrl", "confident_learning")
 # The spawn key of random_drop's generator: its draws are a stream of their own, apart from
 # the epoch orders drawn from (seed, fold, round) (`method.sampling`).
 RANDOM_DROP_STREAM = 1
@@ -221,6 +225,23 @@ def rule_text(rsrl, selection: str = "rsrl") -> str:
     return text
 
 
+def cl_rule_text(method) -> str:
+    """Confident learning's rule (`method.selection='confident_learning'`) in words, for the
+    log and the report; for random_drop at its counts, the random draw of as many."""
+    text = (
+        "every photo but cleanlab's label issues (find_label_issues, "
+        f"filter_by={method.cl_filter_by!r}) of the majority classes, on out-of-sample "
+        f"probabilities from {method.cl_folds} copies of the round's network, each fine-tuned "
+        f"{method.cl_epochs} epoch(s) on the other {method.cl_folds - 1} parts of D"
+    )
+    if method.selection == "random_drop":
+        text = (
+            f"as many photos of each majority class as confident learning keeps ({text}), "
+            "drawn at random within the class (method.selection='random_drop')"
+        )
+    return text
+
+
 def remedies(rsrl) -> str:
     """The documented options that keep more of a majority class, with their current values.
 
@@ -302,8 +323,25 @@ def rsrl_keep(rsrl, d_logits, d_labels, majority, thresholds) -> np.ndarray:
     return keep_at_least(rule, own, d_labels, majority, rsrl.min_keep_per_class)
 
 
+def needs_cross_fit(method) -> bool:
+    """Whether the selection of the config section `method` needs out-of-sample probabilities
+    over D (`engine.cross_fit`): confident learning's, and random_drop at its counts."""
+    return method.selection == "confident_learning" or (
+        method.selection == "random_drop" and method.random_drop_rule == "confident_learning"
+    )
+
+
 def next_training_set(
-    config, d_logits, d_labels, num_classes, class_scores, majority, thresholds, fold, round_
+    config,
+    d_logits,
+    d_labels,
+    num_classes,
+    class_scores,
+    majority,
+    thresholds,
+    fold,
+    round_,
+    pred_probs=None,
 ) -> tuple[np.ndarray, list[str]]:
     """(keep mask over D, warnings): the samples of D that round `round_` trains on.
 
@@ -312,9 +350,21 @@ def next_training_set(
     drawn at random (`random_keep`, generator `random_drop_rng(seed, fold, round_)`). The
     warnings of both are at most one line, `selection_warning`. A baseline selection ('none',
     'hardness') takes its own rule, without warnings (the rsrl.* fields do not apply to it).
+    `'confident_learning'`: `confident_learning_keep` on `pred_probs` [N, C], out-of-sample
+    probabilities over D (`engine.cross_fit`), without warnings; random_drop draws its counts
+    with `method.random_drop_rule='confident_learning'`.
     """
     d_labels = np.asarray(d_labels)
-    selection = config.method.selection
+    selection, method = config.method.selection, config.method
+    if needs_cross_fit(method):
+        if pred_probs is None:
+            raise ValueError(f"method.selection={selection!r} needs out-of-sample pred_probs")
+        keep = confident_learning.confident_learning_keep(
+            pred_probs, d_labels, majority, method.cl_filter_by
+        )
+        if selection == "random_drop":
+            keep = random_keep(keep, d_labels, majority, random_drop_rng(config.seed, fold, round_))
+        return keep, []
     if selection not in ("rsrl", "random_drop"):
         keep = baseline_keep(
             selection, d_logits, d_labels, num_classes, config.method.hardness_target

@@ -1,0 +1,191 @@
+"""Confident learning's selection: its drops are cleanlab's on the same probabilities (majority
+classes only), random_drop matches its counts, the cross-fitting is out of sample, and a tiny
+run goes end to end. Lanes against runs alone: tests/test_lanes.py (every compare part)."""
+
+import json
+import types
+
+import numpy as np
+import pytest
+from cleanlab.filter import find_label_issues
+from test_embeddings_run import vectors
+from test_lanes import base_config as lanes_config
+
+from conftest import read_records
+from rsrl_jax import errors
+from rsrl_jax.analysis import compare, study
+from rsrl_jax.config import base_config, validate
+from rsrl_jax.data import embeddings
+from rsrl_jax.engine import cross_fit
+from rsrl_jax.method import confident_learning, selection
+
+
+def noisy_probabilities(n=600, classes=4, seed=0):
+    """(probabilities [n, C] whose argmax is the true class, given labels with a fifth moved
+    to another class, the majority classes): the label issues are known to exist."""
+    rng = np.random.default_rng(seed)
+    true = rng.choice(classes, n, p=[0.4, 0.3, 0.2, 0.1])
+    logits = rng.normal(0, 1, (n, classes))
+    logits[np.arange(n), true] += 3.0
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = true.copy()
+    moved = rng.random(n) < 0.2
+    labels[moved] = (true[moved] + rng.integers(1, classes, moved.sum())) % classes
+    return probs, labels, selection.majority_classes(labels, classes, 3)
+
+
+def cl_config(selection_="confident_learning", rule="rsrl"):
+    config = base_config()
+    config.method.selection = selection_
+    config.method.random_drop_rule = rule
+    return config
+
+
+@pytest.mark.parametrize("filter_by", ["prune_by_noise_rate", "both"])
+def test_drops_are_cleanlabs_issues_of_the_majority_classes(filter_by):
+    probs, labels, majority = noisy_probabilities()
+    config = cl_config()
+    config.method.cl_filter_by = filter_by
+    keep, warnings = selection.next_training_set(
+        config, None, labels, 4, [1, 2, 3, 4], majority, None, 0, 2, pred_probs=probs
+    )
+    issues = find_label_issues(labels, probs, filter_by=filter_by)
+    minority = ~np.isin(labels, majority)
+    assert warnings == []
+    np.testing.assert_array_equal(keep, ~(issues & ~minority))
+    assert (issues & minority).any() and keep[minority].all()  # minority issues stay
+    assert 0 < (~keep).sum() < (issues & ~minority).sum() + 1
+
+
+def test_random_drop_at_confident_learnings_counts():
+    probs, labels, majority = noisy_probabilities()
+    args = (None, labels, 4, [1, 2, 3, 4], majority, None, 0, 2)
+    cl, _ = selection.next_training_set(cl_config(), *args, pred_probs=probs)
+    drawn, _ = selection.next_training_set(
+        cl_config("random_drop", "confident_learning"), *args, pred_probs=probs
+    )
+    for c in range(4):
+        assert drawn[labels == c].sum() == cl[labels == c].sum()
+    assert (drawn != cl).any()  # the same counts, other samples
+    again, _ = selection.next_training_set(
+        cl_config("random_drop", "confident_learning"), *args, pred_probs=probs
+    )
+    np.testing.assert_array_equal(again, drawn)  # a function of (seed, fold, round)
+
+
+def test_parts_are_stratified_and_fixed_by_seed_and_fold():
+    labels = np.repeat([0, 1, 2], [40, 13, 7])
+    part = confident_learning.parts(labels, 4, seed=3, fold=1)
+    for c in range(3):
+        counts = np.bincount(part[labels == c], minlength=4)
+        assert counts.max() - counts.min() <= 1
+    np.testing.assert_array_equal(part, confident_learning.parts(labels, 4, seed=3, fold=1))
+    assert (part != confident_learning.parts(labels, 4, seed=3, fold=2)).any()
+
+
+def test_bad_cl_fields_are_one_line_each():
+    for field, value in [("cl_folds", 1), ("cl_epochs", 0), ("cl_filter_by", "x")]:
+        config = cl_config()
+        config.method[field] = value
+        with pytest.raises(errors.ConfigError, match=f"method.{field}"):
+            validate(config)
+
+
+@pytest.fixture(scope="module")
+def emb_config(tmp_path_factory):
+    """The embeddings test config (one fold of 2 short rounds, test_lanes') with
+    confident_learning, on 200 vectors."""
+    root = tmp_path_factory.mktemp("cl_data")
+    x, scores = vectors(200, seed=0)
+    embeddings.write(str(root / "emb"), x, [f"p{i}.jpg" for i in range(len(x))], scores)
+    config = lanes_config(root / "emb")
+    config.method.selection = "confident_learning"
+    return config
+
+
+@pytest.fixture(scope="module")
+def cl_run(emb_config, tmp_path_factory):
+    """compare of confident_learning and its control (as lanes: rsrl_jax.compare), tiny, in
+    this process, with the cross-fitting's training sets, batches and scored photos
+    recorded."""
+    seen = {"fits": [], "orders": [], "scored": []}
+    real_fit, real_sampling, real_placement = (
+        cross_fit.fit_copies,
+        cross_fit.sampling,
+        cross_fit.placement,
+    )
+
+    def fit(exp, lanes, params, copies, round_, label):
+        fitted = real_fit(exp, lanes, params, copies, round_, label)
+        seen["fits"].append(([(c[2], c[3], lanes[c[0]].split.train) for c in copies], fitted))
+        return fitted
+
+    def epoch_order(rng, kept, *args):
+        order = real_sampling.epoch_order(rng, kept, *args)
+        seen["orders"].append((kept, order))
+        return order
+
+    def predict_logits(step, params, images, indices, *args):
+        seen["scored"].append((params, np.asarray(indices)))
+        return real_placement.predict_logits(step, params, images, indices, *args)
+
+    placement = types.SimpleNamespace(
+        **{n: getattr(real_placement, n) for n in dir(real_placement) if n[0] != "_"}
+    )
+    placement.predict_logits = predict_logits
+    workdir = tmp_path_factory.mktemp("cl_run")
+    methods = ["confident_learning", "random_drop_cl"]
+    study.check_grid(methods, [0], [0.1])  # study's method list is compare's
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cross_fit, "fit_copies", fit)
+        patch.setattr(cross_fit, "sampling", types.SimpleNamespace(epoch_order=epoch_order))
+        patch.setattr(cross_fit, "placement", placement)
+        compare.compare(emb_config, str(workdir), methods)
+    return workdir, seen, emb_config
+
+
+def test_cross_fitting_scores_each_sample_with_a_copy_that_never_trained_on_it(cl_run):
+    _, seen, config = cl_run
+    k = config.method.cl_folds
+    # Round 1 (trained alike by both lanes) one set of copies, shared; round 2 one each
+    assert [len(copies) for copies, _ in seen["fits"]] == [k, k, k]
+    trained_on = {}
+    for copies, fitted in seen["fits"]:
+        assert len(copies) == k
+        d = copies[0][2]
+        held = np.concatenate([h for _, h, _ in copies])
+        np.testing.assert_array_equal(np.sort(held), np.arange(len(d)))  # a partition of D
+        for (indices, held_c, _), params in zip(copies, fitted, strict=True):
+            np.testing.assert_array_equal(np.sort(indices), np.sort(np.delete(d, held_c)))
+            trained_on[id(params)] = (set(indices.tolist()), set(d[held_c].tolist()))
+    for kept, order in seen["orders"]:  # every batch of a copy from its own training set
+        assert set(order.tolist()) <= set(kept.tolist())
+    scored = [(trained_on[id(p)], idx) for p, idx in seen["scored"] if id(p) in trained_on]
+    assert len(scored) == 3 * k
+    for (train_set, held), indices in scored:
+        assert set(indices.tolist()) == held
+        assert not set(indices.tolist()) & train_set
+
+
+def test_a_confident_learning_run_records_its_selection_and_report(cl_run):
+    workdir, _, config = cl_run
+    first, second = sorted(read_records(workdir / "confident_learning"), key=lambda r: r["round"])
+    assert (first["round"], second["round"]) == (1, 2)
+    # Round 2 trains on what cleanlab kept: the minority class (score 2) whole, majority
+    # photos dropped; the record counts what the selection removed, as rsrl's does.
+    assert second["class_counts"]["2"] == first["class_counts"]["2"]
+    assert second["train_size"] < first["train_size"]
+    report = (workdir / "confident_learning" / "report" / "report.md").read_text()
+    assert "cleanlab's label issues" in report
+    saved = json.loads((workdir / "confident_learning" / "config.json").read_text())
+    assert saved["method"]["selection"] == "confident_learning"
+
+
+def test_its_control_draws_its_counts_in_compare(cl_run):
+    workdir = cl_run[0]
+    cl = {r["round"]: r for r in read_records(workdir / "confident_learning")}
+    control = read_records(workdir / "random_drop_cl")
+    assert [r["round"] for r in control] == [1, 2]
+    for r in control:  # round 2: the same class sizes (from the same round 1), drawn at random
+        assert r["class_counts"] == cl[r["round"]]["class_counts"]
+    assert "random_drop_cl" in (workdir / "compare.md").read_text()
