@@ -72,6 +72,12 @@ def decode_photo_and_hashes(
     return stored, duplicates.pixel_fingerprint(rgb), duplicates.perceptual_hash(rgb)
 
 
+def decode_upright(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The whole photo as upright RGB uint8 [H, W, 3] at full resolution (no resize: the
+    ViT families resize with their own rule, `data.vit_photos`); BadPhoto naming `path`."""
+    return _decode(path, 0, max_pixels, full=True)[1]
+
+
 def _decode(path: str, size: int, max_pixels: int, full: bool = False):
     """(the stored square, the upright RGB array at full resolution if `full` else None),
     or BadPhoto naming `path`.
@@ -87,9 +93,12 @@ def _decode(path: str, size: int, max_pixels: int, full: bool = False):
             whole = im.size
             # JPEG only: let libjpeg decode at 1/2..1/8 scale when the photo is much larger
             # than the stored square (no effect on other formats; keeps both sides >= size).
-            im.draft("RGB", (size, size))
+            if size:  # size 0: the full photo alone (`decode_upright`)
+                im.draft("RGB", (size, size))
             reduced = im.size != whole
             rgb = _upright(im, path)
+        if not size:
+            return None, rgb
         stored = Image.fromarray(rgb, "RGB").resize((size, size), Image.Resampling.BILINEAR)
         if full and reduced:
             with open_photo(path, max_pixels) as im:
