@@ -45,6 +45,18 @@ def test_readme_is_a_front_page():
     assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines"
 
 
+def test_readme_quickstart_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    test_command = ci[ci.index("# README's test command:") + 1]
+    venv = "python3 -m venv .venv && . .venv/bin/activate && "
+    assert f"\n{venv}{test_command}\n" in readme
+    assert (
+        "pip install -c constraints.txt -e . && python -m rsrl_jax.main --config=configs/demo.py\n"
+        in readme
+    )
+
+
 def test_every_relative_link_resolves():
     broken = []
     for page in pages():
