@@ -98,16 +98,23 @@ def test_demo_figures_come_from_the_run(tmp_path):
         return {"macro_f1": macro_f1, "srcc": srcc, "plcc": srcc + 0.01, "mae": 0.5,
                 "rmse": 0.75, "binary_accuracy": 0.875}  # fmt: skip
 
+    supports = {"3": 40, "4": 50, "5": 30, "6": 20, "7": 10}  # majority: 4, 3, 5 (120)
+    train = {"per_class": {k: {"support": n} for k, n in supports.items()}}
+    kept = {1: supports, 2: {"3": 10, "4": 5, "5": 15, "6": 20, "7": 10}}
     rows = [
-        {"fold": 0, "round": r, "val": split(v, 0.1), "test": split(0.2, s)}
+        {"fold": 0, "round": r, "val": split(v, 0.1), "test": split(0.2, s), "train": train,
+         "class_counts": kept.get(r, supports), "train_size": sum(kept.get(r, supports).values())}
         for r, v, s in ((1, 0.30, 0.731), (2, 0.25, 0.700), (3, 0.35, 0.735), (4, 0.20, 0.650))
-    ]
+    ]  # fmt: skip
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = figures.demo_aesthetic(str(tmp_path))
     assert text.startswith("<!--") and figures.DEMO in text
     assert "round 1's test figures are SRCC 0.731, PLCC 0.741" in text
     assert "on validation, round 3, has SRCC 0.735" in text  # the best validation macro F
     assert "the last round, round 4, has SRCC 0.650 and PLCC 0.660" in text
+
+    assert "round 2 keeps 30 of the 120 majority-class photos of D (25 %) and trains on 60 of " \
+        "150 (40 %)" in figures.demo_selection(str(tmp_path))  # fmt: skip
 
     (tmp_path / "report").mkdir()
     (tmp_path / "report" / "report.md").write_text("# Report\n\nThe chosen round 3 is better.\n")
@@ -127,3 +134,29 @@ def test_site_builds_strictly(tmp_path):
     assert (tmp_path / "configs" / "index.html").is_file()
     configs = (tmp_path / "configs" / "index.html").read_text()
     assert "data.near_duplicate_distance" in configs  # the generated reference, included
+
+
+def test_study_table_comes_from_study_json(tmp_path):
+    figures = tool("docs_figures")
+
+    def stat(mean):
+        return {"mean": mean, "std": 0.01, "n": 3}
+
+    def diff(mean):
+        return {"mean": mean, "low": mean - 0.05, "high": mean + 0.05, "n": 3}
+
+    plain = {"macro_f1": stat(0.281), "balanced_accuracy": stat(0.283), "diff": None}
+    rsrl = {
+        "macro_f1": stat(0.260),
+        "balanced_accuracy": stat(0.276),
+        "diff": {"macro_f1": diff(-0.021), "balanced_accuracy": diff(-0.007)},
+        "selection": {"dropped": 0.09, "kept": 0.06, "chance": 0.08},
+    }
+    out = {"noise": {"0.1": {"plain": plain, "rsrl": rsrl}}, "runs": 6, "seeds": [0, 1, 2],
+           "folds": 1, "wall_s": 600.0, "command": "python -m rsrl_jax.study --x"}  # fmt: skip
+    (tmp_path / "study.json").write_text(json.dumps(out))
+    text = figures.study_table(str(tmp_path / "study.json"))
+    assert text.startswith("<!--") and "`python -m rsrl_jax.study --x` (6 runs" in text
+    assert "| 0.1 | plain | 0.281 ± 0.010 |  | 0.283 ± 0.010 |  |" in text
+    assert "|  | rsrl | 0.260 ± 0.010 | -0.021 [-0.071, +0.029] | 0.276 ± 0.010 |" in text
+    assert "| 0.1 | rsrl | 9 % | 6 % | 8 % |" in text
