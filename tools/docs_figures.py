@@ -172,7 +172,7 @@ def study_table(path: str) -> str:
 
 def budget_note(out: dict) -> str:
     """study_budget's note, then per difference the units ±0.01 needs and the recalls."""
-    lines = [source_line(BUDGET) + study_budget.note(out)]
+    lines = [source_line(BUDGET) + study_budget.note(out).rstrip("\n")]
     for cells in out["noise"].values():
         for method, cell in cells.items():
             d = cell["diff"]
