@@ -5,7 +5,7 @@
 As the paper does with ImageNet weights, round 1 fine-tunes a pretrained backbone: the one
 shipped with the package (`shipped:demo_alexnet`, made by `python -m rsrl_jax.pretrain
 --config=configs/pretext.py` on other synthetic photos labelled by content and distortion
-levels, never by score; README "The demo"). A fresh N-way head, all layers trained, the
+levels, never by score; docs/method.md, "The demo"). A fresh N-way head, all layers trained, the
 head 10x faster. The network is a narrower AlexNet (same layout, half the conv channels,
 512-wide fully connected layers) on 64px photos, the size the backbone was
 pretrained for. One stratified train/validation/test split, 6 rounds, the paper's K = 0.99.

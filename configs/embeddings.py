@@ -4,7 +4,7 @@
   python -m rsrl_jax.main --config=configs/embeddings.py --config.data.dir=EMB
 
 `EMB/embeddings.npz` holds 'embeddings' float [N, D], 'scores' int [N] and optional 'ids'
-(README "Embeddings instead of photos"). The network is a small head over the vectors: one
+(docs/embeddings.md). The network is a small head over the vectors: one
 hidden layer of 512 with dropout 0.5 (`--config.model.hidden_widths='(1024,256)'` for two,
 `--config.model.name=linear` for multinomial logistic regression), trained from random init
 with Adam. The paper's protocol otherwise: stratified 5-fold, 12 rounds, the 3 largest

@@ -6,7 +6,7 @@
 
 PHOTOS is a folder in xiheAA format (`scores.csv` with header `filename,score`, photos under
 `images/`); each score 2..9 present is a class. Round 1 starts from torchvision's ImageNet
-AlexNet (converted by the first command; README "ImageNet weights") with a fresh N-way head;
+AlexNet (converted by the first command; docs/your-photos.md) with a fresh N-way head;
 `--config.model.pretrained=''` trains from scratch instead (the log says so). Stratified
 5-fold, 12 rounds, the 3 largest classes thinned with K = 0.99 each, sigmoid likelihoods.
 

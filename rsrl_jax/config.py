@@ -1,7 +1,7 @@
 """The base config every experiment config starts from, and its validation.
 
 Configs under `configs/` call `base_config()` and override fields; each field's meaning is in
-its comment below and in README.md ("Configs"), the choices the paper leaves open in
+its comment below and in docs/configs.md (generated from them), the choices the paper leaves open in
 ARCHITECTURE.md ("Design facts"). `validate` runs before any work so a bad value fails in
 seconds with a message naming the field; `validate_with_data` checks, once the data are
 read, the fields whose valid values depend on the data's classes. (One module, a little over

@@ -140,7 +140,7 @@ def test_shipped_backbone_matches_its_record_and_loads_as_converted_weights_do()
         "fc_dim": config.model.fc_dim,
     }
     # The pretext taught it the scene's background and the distortions' levels (the subject's
-    # shape and the clutter count it barely learned: README "The demo").
+    # shape and the clutter count it barely learned: docs/method.md "The demo").
     for label in ("background", "sky", "ground", "blur", "exposure", "contrast"):
         assert record["pretext_accuracy"][label] > record["chance"][label] + 0.2, label
     model = AlexNet(8, width=config.model.width, fc_dim=config.model.fc_dim)

@@ -1,9 +1,9 @@
-"""The embeddings study's budget, measured: the vectors it runs on and README's note from it.
+"""The embeddings study's budget, measured: the vectors it runs on and the docs' note from it.
 
   python tools/study_budget.py vectors --out=runs/budget_emb   # 3000 x 128, the demo's shares
   python -m rsrl_jax.study --config=configs/embeddings.py --config.data.dir=runs/budget_emb \\
       --methods=plain,rsrl --seeds=0,1,2,3 --folds=5 --workdir=runs/budget_study
-  python tools/study_budget.py note runs/budget_study   # README "Does RSRL help?"'s budget
+  python tools/study_budget.py note runs/budget_study   # docs/study.md "Does RSRL help?"
 
 `vectors` stands in for synthetic embeddings until the data set has its own (issue 29): a
 latent quality q and four scene factors, N(0, 1) each, through a fixed random map to D
@@ -38,7 +38,7 @@ def vectors(n: int, dim: int, seed: int, strength: float, label_noise: float):
 
 
 def note(out: dict) -> str:
-    """README's budget paragraph from a study's study.json `out`."""
+    """The docs' budget paragraph from a study's study.json `out`."""
     minutes = out["wall_s"] / 60
     levels = len(out["label_noise"])
     grid = f"{len(out['methods'])} methods × {len(out['seeds'])} seeds" + (
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--strength", type=float, default=1.0)
     v.add_argument("--label_noise", type=float, default=0.5)
-    n = sub.add_parser("note", help="print README's budget paragraph from STUDY/study.json")
+    n = sub.add_parser("note", help="print the docs' budget paragraph from STUDY/study.json")
     n.add_argument("study_dir")
     args = parser.parse_args(argv)
     if args.what == "vectors":

@@ -48,7 +48,7 @@ from rsrl_jax.run import completeness, workdir_lock
 DEFAULT_SEEDS = (0, 1, 2)
 DEFAULT_NOISE = (0.1, 0.5, 1.0)
 # On embeddings (configs/embeddings.py: 5 folds), 6 seeds x 5 folds = 30 paired units bring
-# the half-width of rsrl - plain in macro F to at most 0.01 (README "Does RSRL help?",
+# the half-width of rsrl - plain in macro F to at most 0.01 (docs/study.md "Does RSRL help?",
 # measured by tools/study_budget.py).
 EMBEDDINGS_SEEDS = tuple(range(6))
 # plain (the reference of every difference), RSRL, its control, and compare's two
@@ -372,7 +372,7 @@ def _study(
         "noise": summarize(records, config.rsrl.num_majority),
         **partial_runs(extents, len(seeds)),
         # the budget: this command's runs, folds per run, wall time (runs it found finished
-        # cost nothing), as README's power note reports it
+        # cost nothing), as the docs' power note reports it
         "runs": len(grid),
         "folds": next(iter(configs.values())).protocol.folds,
         "wall_s": wall_seconds(workdir, grid, began, time.perf_counter() - start),

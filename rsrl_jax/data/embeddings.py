@@ -33,8 +33,7 @@ from rsrl_jax.data.sources import Problem
 
 FILE = "embeddings.npz"
 LAYOUT = (
-    "'embeddings' float [N, D], 'scores' int [N], optional 'ids' str [N] (README: "
-    "Embeddings instead of photos)"
+    "'embeddings' float [N, D], 'scores' int [N], optional 'ids' str [N] (see docs/embeddings.md)"
 )
 SHOWN = 3  # rows named in a message about many
 

@@ -4,7 +4,7 @@ Only process 0 of a multi-process run writes (`Recorder.is_writer`); the others 
 same figures and write nothing. Orbax checkpoints are the exception, outside this class:
 every process joins each save (`rsrl_jax.run.checkpoints`).
 
-What a run writes (README "What a run writes"): `config.json`, `classes.json`,
+What a run writes (docs/outputs.md): `config.json`, `classes.json`,
 `data_identity.npz`, `skipped.jsonl`, `metrics.jsonl` (one record per fold and round, the
 results), `timings.jsonl` (seconds per fold and round, kept apart so that runs compare byte
 for byte), `tensorboard/fold_F/` (scalars), `summary.json`, and `report/`. Log lines of a

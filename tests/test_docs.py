@@ -1,0 +1,162 @@
+"""The docs: a short README, links that resolve, a config reference that is the code's, numbers
+written from runs, and a site that builds strictly."""
+
+import importlib.util
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+from rsrl_jax import config as config_lib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+README_MAX_LINES = 260
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+
+
+def tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pages() -> list[pathlib.Path]:
+    """The README and the site's pages (docs/notes/ holds drafts the site leaves out)."""
+    site = [p for p in DOCS.rglob("*.md") if "notes" not in p.relative_to(DOCS).parts]
+    return [ROOT / "README.md", ROOT / "ARCHITECTURE.md", *sorted(site)]
+
+
+def relative_links(path: pathlib.Path) -> list[str]:
+    text = FENCE.sub("", path.read_text())
+    return [
+        target
+        for target in LINK.findall(text)
+        if not re.match(r"[a-z]+:", target) and not target.startswith("#")
+    ]
+
+
+def test_readme_is_a_front_page():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines"
+
+
+def test_readme_quickstart_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    test_command = ci[ci.index("# README's test command:") + 1]
+    venv = "python3 -m venv .venv && . .venv/bin/activate && "
+    assert f"\n{venv}{test_command}\n" in readme
+    assert (
+        "pip install -c constraints.txt -e . && python -m rsrl_jax.main --config=configs/demo.py\n"
+        in readme
+    )
+
+
+def test_every_relative_link_resolves():
+    broken = []
+    for page in pages():
+        for target in relative_links(page):
+            file = target.split("#", 1)[0]
+            if file and not (page.parent / file).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not broken, broken
+    assert relative_links(ROOT / "README.md"), "the README links into the docs"
+
+
+def test_readme_links_every_docs_page():
+    linked = {(ROOT / t.split("#")[0]).resolve() for t in relative_links(ROOT / "README.md")}
+    missing = [p.name for p in DOCS.glob("*.md") if p.resolve() not in linked]
+    assert not missing, f"README.md does not link {missing}"
+
+
+def test_config_reference_is_generated_from_the_config():
+    reference = tool("config_reference")
+    committed = (DOCS / "generated" / "config_reference.md").read_text()
+    assert committed == reference.reference(), "run python tools/config_reference.py"
+    fields = config_lib.flatten(config_lib.base_config().to_dict())
+    missing = [f for f in fields if f"| `{f}` |" not in committed]
+    assert not missing and "(undocumented)" not in committed, missing
+
+
+def test_generated_snippets_name_their_command_and_are_included():
+    included = "".join(p.read_text() for p in DOCS.glob("*.md"))
+    for snippet in (DOCS / "generated").glob("*.md"):
+        first = snippet.read_text().splitlines()[0]
+        assert first.startswith("<!--") and "python " in first, snippet.name
+        assert f'--8<-- "generated/{snippet.name}"' in included, f"{snippet.name} unused"
+
+
+def test_demo_figures_come_from_the_run(tmp_path):
+    figures = tool("docs_figures")
+
+    def split(macro_f1, srcc):
+        return {"macro_f1": macro_f1, "srcc": srcc, "plcc": srcc + 0.01, "mae": 0.5,
+                "rmse": 0.75, "binary_accuracy": 0.875}  # fmt: skip
+
+    supports = {"3": 40, "4": 50, "5": 30, "6": 20, "7": 10}  # majority: 4, 3, 5 (120)
+    train = {"per_class": {k: {"support": n} for k, n in supports.items()}}
+    kept = {1: supports, 2: {"3": 10, "4": 5, "5": 15, "6": 20, "7": 10}}
+    rows = [
+        {"fold": 0, "round": r, "val": split(v, 0.1), "test": split(0.2, s), "train": train,
+         "class_counts": kept.get(r, supports), "train_size": sum(kept.get(r, supports).values())}
+        for r, v, s in ((1, 0.30, 0.731), (2, 0.25, 0.700), (3, 0.35, 0.735), (4, 0.20, 0.650))
+    ]  # fmt: skip
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = figures.demo_aesthetic(str(tmp_path))
+    assert text.startswith("<!--") and figures.DEMO in text
+    assert "round 1's test figures are SRCC 0.731, PLCC 0.741" in text
+    assert "on validation, round 3, has SRCC 0.735" in text  # the best validation macro F
+    assert "the last round, round 4, has SRCC 0.650 and PLCC 0.660" in text
+
+    assert "round 2 keeps 30 of the 120 majority-class photos of D (25 %) and trains on 60 of " \
+        "150 (40 %)" in figures.demo_selection(str(tmp_path))  # fmt: skip
+
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "report.md").write_text("# Report\n\nThe chosen round 3 is better.\n")
+    assert "> The chosen round 3 is better." in figures.demo_verdict(str(tmp_path))
+
+
+def test_site_builds_strictly(tmp_path):
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "configs" / "index.html").is_file()
+    configs = (tmp_path / "configs" / "index.html").read_text()
+    assert "data.near_duplicate_distance" in configs  # the generated reference, included
+
+
+def test_study_table_comes_from_study_json(tmp_path):
+    figures = tool("docs_figures")
+
+    def stat(mean):
+        return {"mean": mean, "std": 0.01, "n": 3}
+
+    def diff(mean):
+        return {"mean": mean, "low": mean - 0.05, "high": mean + 0.05, "n": 3}
+
+    plain = {"macro_f1": stat(0.281), "balanced_accuracy": stat(0.283), "diff": None}
+    rsrl = {
+        "macro_f1": stat(0.260),
+        "balanced_accuracy": stat(0.276),
+        "diff": {"macro_f1": diff(-0.021), "balanced_accuracy": diff(-0.007)},
+        "selection": {"dropped": 0.09, "kept": 0.06, "chance": 0.08},
+    }
+    out = {"noise": {"0.1": {"plain": plain, "rsrl": rsrl}}, "runs": 6, "seeds": [0, 1, 2],
+           "folds": 1, "wall_s": 600.0, "command": "python -m rsrl_jax.study --x"}  # fmt: skip
+    (tmp_path / "study.json").write_text(json.dumps(out))
+    text = figures.study_table(str(tmp_path / "study.json"))
+    assert text.startswith("<!--") and "`python -m rsrl_jax.study --x` (6 runs" in text
+    assert "| 0.1 | plain | 0.281 ± 0.010 |  | 0.283 ± 0.010 |  |" in text
+    assert "|  | rsrl | 0.260 ± 0.010 | -0.021 [-0.071, +0.029] | 0.276 ± 0.010 |" in text
+    assert "| 0.1 | rsrl | 9 % | 6 % | 8 % |" in text
