@@ -20,12 +20,9 @@ import numpy as np
 
 from rsrl_jax import configs, errors
 from rsrl_jax import overrides as override_lib
-from rsrl_jax.analysis import compare as compare_lib
-from rsrl_jax.analysis import study as study_lib
 from rsrl_jax.analysis.highlight_arrays import Highlights, highlight_arrays
 from rsrl_jax.analysis.highlight_maps import make_highlight_fn
 from rsrl_jax.data import embeddings, user_photos
-from rsrl_jax.engine import rsrl
 from rsrl_jax.engine.predictor import Prediction, Predictor
 from rsrl_jax.run import checkpoints
 from rsrl_jax.run.round_pairs import DEFAULT_K, pair_rounds
@@ -172,27 +169,33 @@ def train(config, workdir, overrides: dict | None = None) -> dict:
     """Runs (or resumes) RSRL as `python -m rsrl_jax.main` does; returns the run's summary
     (summary.json). `config` as `get_config` takes it. Progress is logged through absl
     (`absl.logging.set_verbosity('info')` to see it)."""
+    from rsrl_jax.engine import rsrl  # the training engine (and TFDS): only to train
+
     return rsrl.run(get_config(config, overrides), os.fspath(workdir))
 
 
 def compare(
     config,
     workdir,
-    methods=compare_lib.DEFAULT_METHODS,
+    methods=None,
     equal_steps: bool = True,
     lanes: int | None = None,
     overrides: dict | None = None,
 ) -> dict:
     """`python -m rsrl_jax.compare` from Python: each method a run in `workdir/<method>`,
-    the table in workdir/compare.md; returns its record (`analysis.compare.compare`)."""
+    the table in workdir/compare.md; returns its record (`analysis.compare.compare`).
+    `methods`: None = the command's default (`analysis.compare.DEFAULT_METHODS`)."""
+    from rsrl_jax.analysis import compare as compare_lib
+
     config = get_config(config, overrides)
-    return compare_lib.compare(config, os.fspath(workdir), list(methods), equal_steps, lanes)
+    methods = list(compare_lib.DEFAULT_METHODS if methods is None else methods)
+    return compare_lib.compare(config, os.fspath(workdir), methods, equal_steps, lanes)
 
 
 def study(
     config,
     workdir,
-    methods=study_lib.DEFAULT_METHODS,
+    methods=None,
     seeds=None,
     noise=None,
     folds: int | None = None,
@@ -201,8 +204,12 @@ def study(
     overrides: dict | None = None,
 ) -> dict:
     """`python -m rsrl_jax.study` from Python: methods over seeds x rater-noise levels,
-    study.md and study.json in `workdir`; returns its record (`analysis.study.study`)."""
+    study.md and study.json in `workdir`; returns its record (`analysis.study.study`).
+    `methods`, `seeds`, `noise`: None = the command's defaults for the data."""
+    from rsrl_jax.analysis import study as study_lib
+
     config = get_config(config, overrides)
+    methods = list(study_lib.DEFAULT_METHODS if methods is None else methods)
     return study_lib.study(
-        config, os.fspath(workdir), list(methods), seeds, noise, equal_steps, lanes, folds
+        config, os.fspath(workdir), methods, seeds, noise, equal_steps, lanes, folds
     )
