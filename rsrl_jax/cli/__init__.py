@@ -96,13 +96,13 @@ def run(main, help_config: str | None = None) -> None:
     if "traceback" not in flags.FLAGS:
         # Listed under the command's own flags in --help (absl names __main__ by argv[0]).
         flags.DEFINE_bool("traceback", False, _TRACEBACK_HELP, module_name=sys.argv[0])
-    sys.argv[:] = shipped_configs(sys.argv)
-    if _help_asked(sys.argv):
-        _print_help(sys.argv, help_config)
+    argv = shipped_configs(sys.argv)
+    if _help_asked(argv):
+        _print_help(argv, help_config)
         sys.exit(0)
     stops.install()
     try:
-        app.run(_user_mistakes_as_errors(main), flags_parser=_parse_flags)
+        app.run(_user_mistakes_as_errors(main), argv=argv, flags_parser=_parse_flags)
     except errors.UserError as e:
         _exit_with(e)
     except KeyboardInterrupt as e:  # stops.Interrupted, or one raised before the handlers
@@ -309,7 +309,9 @@ def _check_config_files() -> None:
             if not os.path.exists(file):
                 from rsrl_jax import configs
 
-                why = f"no such config file (shipped: {', '.join(configs.names())})"
+                why = "no such config file"
+                if os.sep not in file:  # a name: the user may mean a shipped config
+                    why += f" (shipped: {', '.join(configs.names())})"
             elif os.path.isdir(file):
                 why = "a folder, not a config file"
             else:
