@@ -1,1 +1,41 @@
-"""rsrl_jax: repetitive self-revised learning for imbalanced photo-aesthetics classification."""
+"""rsrl_jax: repetitive self-revised learning for imbalanced photo-aesthetics classification.
+
+The Python API (`rsrl_jax.api`, imported on first use, so `import rsrl_jax` stays cheap):
+
+    import rsrl_jax
+
+    model = rsrl_jax.load("runs/demo")        # a finished run's chosen round, loaded once
+    result = model.predict("photo.jpg")        # a path, PIL image, uint8 array, or a list
+    print(result.score, result.expected_score)  # arrays [N]; probabilities [N, C]
+    maps = model.highlight("photo.jpg")        # highlight regions as arrays (paper section IV)
+
+    config = rsrl_jax.get_config("demo", {"rsrl.rounds": 2})
+    rsrl_jax.train(config, "runs/mine")        # also rsrl_jax.compare, rsrl_jax.study
+
+The commands: `python -m rsrl_jax` lists them.
+"""
+
+__all__ = [
+    "Highlights",
+    "Model",
+    "Prediction",
+    "compare",
+    "get_config",
+    "load",
+    "study",
+    "train",
+]
+
+
+def __getattr__(name: str):
+    # `rsrl_jax.compare` and `rsrl_jax.study` are also the `python -m` modules' names; those
+    # modules are run, never imported, so the package's attribute stays the API's function.
+    if name in __all__:
+        from rsrl_jax import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'rsrl_jax' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

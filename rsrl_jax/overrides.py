@@ -118,3 +118,30 @@ def lead(fields, given: dict[str, str]) -> str:
 def named(config, field: str, given: dict[str, str]) -> str:
     """`--config.a.b=v` as the command line set it, else `config.a.b=v` (from the config)."""
     return f"{given.get(field, f'config.{field}')}={config[field]!r}"
+
+
+def apply_values(config: ml_collections.ConfigDict, values: dict) -> None:
+    """Sets `{'rsrl.rounds': 2, ...}` in `config` (the Python API's overrides): a value is the
+    field's own (an int for a float field too), or a string written as on the command line
+    (`parse_value`); ConfigError naming the field when it names none or the value does not fit."""
+    for field, value in values.items():
+        why = missing_field(config, field)
+        if why is not None:
+            raise ConfigError(f"overrides[{field!r}]: {why}")
+        current = config[field]
+        try:
+            if isinstance(value, str) and not isinstance(current, str):
+                value = parse_value(current, value)
+            elif (
+                isinstance(current, float)
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+            ):
+                value = float(value)
+            elif isinstance(current, tuple | list) and isinstance(value, tuple | list):
+                value = type(current)(value)
+            config.update_from_flattened_dict({field: value})
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"overrides[{field!r}]={value!r}: not a valid {type(current).__name__}"
+            ) from None

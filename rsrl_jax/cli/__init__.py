@@ -89,12 +89,13 @@ def run(main, help_config: str | None = None) -> None:
     if "traceback" not in flags.FLAGS:
         # Listed under the command's own flags in --help (absl names __main__ by argv[0]).
         flags.DEFINE_bool("traceback", False, _TRACEBACK_HELP, module_name=sys.argv[0])
-    if _help_asked(sys.argv):
-        _print_help(sys.argv, help_config)
+    argv = shipped_configs(sys.argv)
+    if _help_asked(argv):
+        _print_help(argv, help_config)
         sys.exit(0)
     stops.install()
     try:
-        app.run(_user_mistakes_as_errors(main), flags_parser=_parse_flags)
+        app.run(_user_mistakes_as_errors(main), argv=argv, flags_parser=_parse_flags)
     except errors.UserError as e:
         _exit_with(e)
     except KeyboardInterrupt as e:  # stops.Interrupted, or one raised before the handlers
@@ -104,6 +105,23 @@ def run(main, help_config: str | None = None) -> None:
         line = str(e) if isinstance(e, stops.Interrupted) else stops.stopped_line(signal.SIGINT)
         print(line, file=sys.stderr, flush=True)
         stops.leave(getattr(e, "exit_code", 128 + signal.SIGINT))  # the line, nothing after
+
+
+def shipped_configs(argv: list[str]) -> list[str]:
+    """`argv` with `--config=demo` (a name, not a file) as the shipped config's file, so the
+    installed package runs its configs from any folder (`rsrl_jax.configs.resolve`)."""
+    from rsrl_jax import configs
+
+    out = list(argv)
+    for i, arg in enumerate(out[1:], 1):
+        if arg == "--":
+            break
+        given = re.fullmatch(r"(--?config=)(.*)", arg)
+        if given:
+            out[i] = given.group(1) + configs.resolve(given.group(2))
+        elif re.fullmatch(r"--?config", arg) and i + 1 < len(out):
+            out[i + 1] = configs.resolve(out[i + 1])
+    return out
 
 
 HELP_FLAGS = ("help", "helpshort", "helpfull", "?")
@@ -282,7 +300,11 @@ def _check_config_files() -> None:
             given = config_flags.get_config_filename(flag)
             file = given.split(":", 1)[0]
             if not os.path.exists(file):
+                from rsrl_jax import configs
+
                 why = "no such config file"
+                if os.sep not in file:  # a name: the user may mean a shipped config
+                    why += f" (shipped: {', '.join(configs.names())})"
             elif os.path.isdir(file):
                 why = "a folder, not a config file"
             else:

@@ -17,6 +17,7 @@ import tokenize
 import ml_collections
 
 from rsrl_jax import config as config_lib
+from rsrl_jax import configs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BASE_FILE = os.path.abspath(config_lib.__file__)
@@ -71,6 +72,7 @@ def meanings(config_file: str | None) -> dict[str, str]:
     base = comments(BASE_FILE)
     if config_file is None or os.path.abspath(config_file) == BASE_FILE:
         return base
+    config_file = source(config_file)
     own, name = comments(config_file), os.path.basename(config_file)
     with open(config_file) as f:
         built_on_base = "base_config(" in f.read()
@@ -84,11 +86,18 @@ def meanings(config_file: str | None) -> dict[str, str]:
 
 
 def find(path: str) -> str | None:
-    """`path` as given, else under the repository root (`configs/demo.py` from anywhere)."""
-    for candidate in (path, os.path.join(ROOT, path)):
+    """`path` as given, else under the repository root (`configs/demo.py` from anywhere),
+    else a shipped config's name (`demo`)."""
+    for candidate in (path, os.path.join(ROOT, path), configs.resolve(path)):
         if os.path.isfile(candidate):
             return candidate
     return None
+
+
+def source(config_file: str) -> str:
+    """The file that defines `config_file`'s `get_config` (where its comments are): itself,
+    or the shipped config a top-level `configs/NAME.py` re-exports."""
+    return runpy.run_path(config_file)["get_config"].__code__.co_filename
 
 
 def load(path: str) -> ml_collections.ConfigDict:

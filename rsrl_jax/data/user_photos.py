@@ -22,10 +22,11 @@ import os
 import stat
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
+from rsrl_jax import errors
 from rsrl_jax.data import photos
-from rsrl_jax.data.preprocess import PhotoOptions, network_photo
+from rsrl_jax.data.preprocess import PhotoOptions, center_crops, network_photo
 
 # Names whose failure to open is an error (the file claims to be a photo), not a skip.
 HEIF_EXTENSIONS = (".heic", ".heif", ".hif")
@@ -130,3 +131,39 @@ def read_photo(found: Found, options: PhotoOptions) -> tuple[np.ndarray | None, 
         return None, {"path": found.path, "error": str(e)}
     except photos.BadPhoto as e:
         return None, {"path": found.path, "error": str(e)}
+
+
+def network_view(photo, options: PhotoOptions, name: str = "photo") -> np.ndarray:
+    """One photo as the run's network sees it, uint8 [S, S, 3] (S = data.image_size): a path
+    (decoded as the run decoded its files, `preprocess.network_photo`), a PIL image or a uint8
+    array [H, W, 3] (made upright by its EXIF, RGB, resized whole to the stored square and
+    centre-cropped, as a file is). errors.DataError naming `name` (a path: the path) when
+    it cannot be one."""
+    if isinstance(photo, str | os.PathLike):
+        return network_photo(os.fspath(photo), options)
+    if isinstance(photo, np.ndarray):
+        if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[-1] != 3:
+            raise errors.DataError(
+                f"{name}: an array of {photo.dtype} {list(photo.shape)}; a photo is uint8 "
+                "[height, width, 3] (RGB), or a batch uint8 [N, height, width, 3]"
+            )
+        if min(photo.shape[:2]) == 0:
+            raise errors.DataError(f"{name}: an empty photo {list(photo.shape)}")
+        photo = Image.fromarray(photo, "RGB")
+    if not isinstance(photo, Image.Image):
+        raise errors.DataError(
+            f"{name}: a {type(photo).__name__}; give a path, a PIL image or a uint8 array "
+            "[height, width, 3]"
+        )
+    if photo.width * photo.height > options.max_pixels:
+        raise photos.BadPhoto(
+            f"{name}: {photo.width}x{photo.height} pixels, above the run's "
+            f"data.max_pixels={options.max_pixels}"
+        )
+    try:
+        rgb = photos.to_rgb(ImageOps.exif_transpose(photo), name)
+    except OSError as e:  # a lazily loaded image whose file is truncated
+        raise photos.BadPhoto(f"{name}: truncated or corrupt image ({e})") from e
+    size = options.stored_size
+    stored = np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR), np.uint8)
+    return center_crops(stored[None], options.image_size)[0]

@@ -20,30 +20,26 @@ import json
 import os
 import sys
 
-import jax
 import numpy as np
 
-from rsrl_jax.analysis import aesthetic
-from rsrl_jax.data import embeddings, inputs, preprocess, user_photos
-from rsrl_jax.engine import placement, train
-from rsrl_jax.run import checkpoints, completeness
+from rsrl_jax import errors
+from rsrl_jax.data import embeddings, preprocess, user_photos
+from rsrl_jax.engine.predictor import Predictor, prediction_of, using
 
-
-def using(fold: int, round_: int, chosen: bool) -> str:
-    """What a command reads of a partial run, for its warning."""
-    how = ", the best on validation among the rounds that ran" if chosen else ""
-    return f"using round {round_} of fold {fold}{how}"
+__all__ = ["predict", "prediction", "using"]
 
 
 def prediction(path: str, logits: np.ndarray, class_scores) -> dict:
     """One photo's line from its `logits` [C]: the argmax score, the softmax probabilities and
-    the expected score (`aesthetic.expected_scores`, as the run's metrics measure it)."""
-    probs = aesthetic.probabilities(logits)
+    the expected score (`engine.predictor.prediction_of`, as the run's metrics measure it)."""
+    one = prediction_of(logits[None], class_scores)
     return {
         "path": path,
-        "score": int(class_scores[int(np.argmax(logits))]),
-        "probabilities": {str(s): float(p) for s, p in zip(class_scores, probs, strict=True)},
-        "expected_score": float(aesthetic.expected_scores(logits[None], class_scores)[0]),
+        "score": int(one.score[0]),
+        "probabilities": {
+            str(s): float(p) for s, p in zip(class_scores, one.probabilities[0], strict=True)
+        },
+        "expected_score": float(one.expected_score[0]),
     }
 
 
@@ -60,46 +56,37 @@ def predict(
     photos (rows) were scored.
 
     `paths`: `user_photos.Found` entries (from `user_photos.expand_paths`) or paths, a folder
-    standing for its files (`recursive`: and its subfolders'); for a run on embeddings, files
-    of embeddings or folders of an embeddings.npz.
+    standing for its files (`recursive`: and its subfolders'), or photos in memory (a PIL
+    image or a uint8 array [H, W, 3], named `<image i>` by their place in `paths`); for a
+    run on embeddings, files of embeddings or folders of an embeddings.npz. The network is
+    loaded as `rsrl_jax.load` loads it (`engine.predictor.Predictor`).
     """
-    chosen = round_ is None
-    round_ = checkpoints.chosen_round(workdir, fold) if chosen else round_
-    config, model, params, class_scores = checkpoints.load_network(workdir, fold, round_)
-    completeness.warn_if_partial(workdir, using(fold, round_, chosen))
-    view = inputs.of_network(config, params)
-    eval_step = train.make_eval_step(model, view)
-    placer = placement.BatchPlacer(placement.make_mesh(jax.devices()[:1]))
-    if inputs.reads_features(config):
+    predictor = Predictor(workdir, fold, round_, batch_size)
+    if predictor.reads_features:
         files = [p.path if isinstance(p, user_photos.Found) else p for p in paths]
-        network = (eval_step, params, placer, class_scores, view.dim)
-        scored = 0
-        for file in files:
-            scored += _predict_file(file, network, batch_size, out, fold=fold, round=round_)
-        return scored
-    options = preprocess.photo_options(config)
-    preprocess.log_photo_options(workdir, options)
+        extra = {"fold": fold, "round": predictor.round}
+        return sum(_predict_file(os.fspath(file), predictor, out, **extra) for file in files)
+    preprocess.log_photo_options(workdir, predictor.options)
     found = []
-    for p in paths:
-        found += (
-            [p] if isinstance(p, user_photos.Found) else user_photos.expand_paths([p], recursive)
-        )
+    for i, p in enumerate(paths):
+        if isinstance(p, user_photos.Found):
+            found.append(p)
+        elif isinstance(p, str | os.PathLike):
+            found += user_photos.expand_paths([os.fspath(p)], recursive)
+        else:
+            found.append((f"<image {i}>", p))
     scored = 0
     for start in range(0, len(found), batch_size):
-        chunk = found[start : start + batch_size]
-        read = [user_photos.read_photo(f, options) for f in chunk]
-        ok = [i for i, (photo, _) in enumerate(read) if photo is not None]
+        read = [_read(entry, predictor.options) for entry in found[start : start + batch_size]]
+        ok = [i for i, (_, photo, _) in enumerate(read) if photo is not None]
         logits = {}
         if ok:
-            batch = np.stack([read[i][0] for i in ok])
-            out_logits = placement.predict_logits(
-                eval_step, params, batch, np.arange(len(ok)), batch_size, placer
-            )
+            out_logits = predictor.logits(np.stack([read[i][1] for i in ok]))
             logits = dict(zip(ok, out_logits, strict=True))
-        for i, (entry, (_, why_not)) in enumerate(zip(chunk, read, strict=True)):
+        for i, (name, _, why_not) in enumerate(read):
             if i in logits:
-                line = prediction(entry.path, logits[i], class_scores)
-                line.update(fold=fold, round=round_)
+                line = prediction(name, logits[i], predictor.class_scores)
+                line.update(fold=fold, round=predictor.round)
                 scored += 1
             else:
                 line = why_not
@@ -108,10 +95,21 @@ def predict(
     return scored
 
 
-def _predict_file(path: str, network, batch_size: int, out, **extra) -> int:
+def _read(entry, options) -> tuple[str, np.ndarray | None, dict | None]:
+    """(name, the network's view of the photo or None, None or the line saying why not)."""
+    if isinstance(entry, user_photos.Found):
+        return entry.path, *user_photos.read_photo(entry, options)
+    name, image = entry
+    try:
+        return name, user_photos.network_view(image, options, name), None
+    except errors.DataError as e:
+        return name, None, {"path": name, "error": str(e)}
+
+
+def _predict_file(path: str, predictor: Predictor, out, **extra) -> int:
     """Writes a line per row of the embeddings file `path` (a folder: its embeddings.npz),
     or one line with its `error`; returns how many rows were scored."""
-    eval_step, params, placer, class_scores, dim = network
+    class_scores, dim = predictor.class_scores, predictor.dim
     file = os.path.join(path, embeddings.FILE) if os.path.isdir(path) else path
     try:
         table = embeddings.read(file)
@@ -130,9 +128,7 @@ def _predict_file(path: str, network, batch_size: int, out, **extra) -> int:
     good = np.array([i for i in range(len(table)) if i not in bad], np.int64)
     by_row = {}
     if len(good):
-        logits = placement.predict_logits(
-            eval_step, params, table.embeddings, good, batch_size, placer
-        )
+        logits = predictor.logits(table.embeddings[good])
         by_row = dict(zip(good.tolist(), logits, strict=True))
     for row in range(len(table)):
         where = {"path": path, "row": row, "id": str(table.ids[row])}
