@@ -53,16 +53,17 @@ def fields_table() -> str:
 
 
 def configs_table() -> str:
-    """The shipped configs under configs/, each with its docstring's first paragraph."""
+    """The shipped configs (rsrl_jax/configs/, `--config=NAME`; configs/NAME.py in a clone
+    re-exports each), each with its docstring's first paragraph."""
     lines = ["| config | what it is |", "| --- | --- |"]
-    folder = os.path.join(ROOT, "configs")
+    folder = os.path.join(ROOT, "rsrl_jax", "configs")
     for name in sorted(os.listdir(folder)):
-        if not name.endswith(".py"):
+        if not name.endswith(".py") or name == "__init__.py":
             continue
         with open(os.path.join(folder, name)) as f:
             doc = ast.get_docstring(ast.parse(f.read())) or ""
         first = " ".join(doc.split("\n\n")[0].split())
-        lines.append(f"| `configs/{name}` | {_cell(first)} |")
+        lines.append(f"| `--config={name[:-3]}` (`configs/{name}`) | {_cell(first)} |")
     return "\n".join(lines)
 
 
