@@ -151,7 +151,7 @@ def base_config() -> ml_collections.ConfigDict:
     # extra epochs over D a round (4, 2: 6). 4 parts: each copy sees 3/4 of D, near cleanlab's
     # default of 5 folds at 4/5 of the cost; 2 epochs: a short fine-tune (a round has 5).
     c.method.cl_folds = 4
-    c.method.cl_epochs = 2  # confident_learning: epochs each copy fine-tunes (see above)
+    c.method.cl_epochs = 2  # confident_learning: fine-tune epochs of each copy (>= 1)
     # cleanlab.filter.find_label_issues' filter_by (its default; per-class thresholds in all)
     c.method.cl_filter_by = "prune_by_noise_rate"
     # 'cross_entropy', or 'weighted_cross_entropy', 'focal', 'logit_adjusted', 'emd' (NIMA's

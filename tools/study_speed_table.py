@@ -1,4 +1,4 @@
-"""The speed table of docs/notes/i28-speed.md, rendered from a study benchmark's figures.
+"""The speed table of docs/speed.md, rendered from a study benchmark's figures.
 
   python -m rsrl_jax.benchmark --study --study_seeds=2 --study_torch_threads=1 \\
       --json_out=runs/study_speed.json
