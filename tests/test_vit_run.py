@@ -187,7 +187,7 @@ def test_vit_config_mistakes_are_one_line(weights, tmp_path):
     base = {**IN_PROCESS, "model.pretrained": repr(folder)}
     config_lib.validate(tiny_config(base))
     with pytest.raises(errors.ConfigError, match=r"reads 32px photos: set --config.data.image_si"):
-        config_lib.validate(tiny_config({**base, "data.image_size": 64}))
+        config_lib.validate(tiny_config({**base, "data.image_size": 64, "data.stored_size": 0}))
     with pytest.raises(errors.ConfigError, match=r"set --config.model.vit_act=quick_gelu"):
         config_lib.validate(tiny_config({**base, "model.vit_act": "'gelu'"}))
     siglip = {**base, "model.name": "'siglip_vit_tiny'"}
