@@ -20,7 +20,7 @@ from rsrl_jax.data import inputs
 from rsrl_jax.engine.train import BATCH_NORM, FEATURE_MODELS, MODELS
 from rsrl_jax.errors import ConfigError
 from rsrl_jax.method import confident_learning, losses, sampling, selection
-from rsrl_jax.models import pretrained
+from rsrl_jax.models import pretrained, vit
 
 DATA_SETS = ("synthetic", "folder", "ava", inputs.EMBEDDINGS)
 LIKELIHOODS = ("sigmoid", "softmax")
@@ -96,6 +96,10 @@ def base_config() -> ml_collections.ConfigDict:
     # throughout, train and eval alike (the usual choice for small batches); 'updated': each
     # batch normalised with its own statistics and the running ones updated (momentum 0.9).
     c.model.batch_norm = "frozen"
+    # A ViT (model.name a size of rsrl_jax.models.vit.SIZES, e.g. 'clip_vit_b16'): its MLP's
+    # activation, '' = the family's (CLIP: OpenAI's quick_gelu; SigLIP: gelu_tanh); LAION's
+    # open_clip weights need 'gelu'. Must be the converted weights' (their record's `act`).
+    c.model.vit_act = ""
     # Converted ImageNet weights (a folder or .npz), 'shipped:NAME' (weights in the package),
     # or '' to train from scratch.
     c.model.pretrained = ""
@@ -313,7 +317,7 @@ def validate(config: ml_collections.ConfigDict, given: dict[str, str] | None = N
     model_name = config.model.get("name")
     least, network = (32, "ResNet-50") if model_name == "resnet50" else (63, "AlexNet")
     check(
-        data.image_size >= least,
+        model_name in vit.SIZES or data.image_size >= least,  # a ViT's size: _check_vit
         ("data.image_size", "model.name"),
         {
             "data.image_size": f"{network} needs at least {least} pixels (model.name="
@@ -424,11 +428,13 @@ def validate(config: ml_collections.ConfigDict, given: dict[str, str] | None = N
         f"must be one of {COMPUTE_DTYPES}",
     )
     if config.model.pretrained:  # the weights must exist and fit the network's size
+        model = config.model
         why = pretrained.problem(
-            config.model.pretrained, config.model.width, config.model.fc_dim, config.model.name
+            model.pretrained, model.width, model.fc_dim, model.name, model.get("vit_act", "")
         )
         # The size or network the message names are fields the user may have set instead.
-        sizes = [f for f in ("model.width", "model.fc_dim", "model.name") if f in (why or "")]
+        named = ("model.width", "model.fc_dim", "model.name", "model.vit_act")
+        sizes = [f for f in named if f in (why or "")]
         check(why is None, ("model.pretrained", *sizes), why)
     train = config.train
     check(train.batch_size >= 1, "train.batch_size", "must be >= 1")
@@ -678,6 +684,37 @@ def _check_model(config: ml_collections.ConfigDict, check) -> None:
         },
     )
     check(0 <= config.model.dropout_rate < 1, "model.dropout_rate", "must be in [0, 1)")
+    if name in vit.SIZES:
+        _check_vit(config, check)
+
+
+def _check_vit(config: ml_collections.ConfigDict, check) -> None:
+    """A ViT's input side is its size's (the position embeddings'), float32, a known
+    activation."""
+    name, side = config.model.name, vit.SIZES[config.model.name].image_size
+    check(
+        config.data.image_size == side,
+        ("data.image_size", "model.name"),
+        {
+            "data.image_size": f"model.name={name!r} reads {side}px photos: set "
+            f"--config.data.image_size={side}",
+            "model.name": f"reads {side}px photos, but data.image_size="
+            f"{config.data.image_size}: set --config.data.image_size={side}",
+            SEVERAL: f"model.name={name!r} reads {side}px photos: set "
+            f"--config.data.image_size={side}",
+        },
+    )
+    check(
+        config.model.vit_act in ("", *vit.ACTIVATIONS),
+        "model.vit_act",
+        f"must be '' (the family's) or one of {tuple(vit.ACTIVATIONS)}",
+    )
+    check(
+        config.model.compute_dtype == "float32",
+        ("model.compute_dtype", "model.name"),
+        f"the ViT model.name={name!r} computes in float32: set "
+        "--config.model.compute_dtype=float32",
+    )
 
 
 # The data fields that decide how many classes the data have (validate_with_data).

@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import pytest
 import torch
@@ -166,24 +165,3 @@ def test_embed_command_writes_unit_vectors_of_the_checkpoint(tmp_path):
     np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-5)
     record = json.loads((tmp_path / "emb" / vit_embed.RECORD).read_text())
     assert record["normalised"] and record["arch"] == "siglip_vit_tiny" and record["rows"] == 3
-
-
-def test_aesthetic_predictor_preset_is_laions_mlp_over_clip_l14_vectors(tmp_path):
-    import importlib.util
-
-    from rsrl_jax.config import validate
-    from rsrl_jax.engine import train
-
-    spec = importlib.util.spec_from_file_location("preset", "configs/aesthetic_predictor.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
-    config.data.dir = str(tmp_path)  # the folder embed wrote: the command line gives it
-    validate(config)
-    model = train.make_model(config, num_classes=10)
-    d = vit.SIZES["clip_vit_l14"].embed_dim
-    params = model.init(jax.random.key(0), np.zeros((1, d), np.float32))["params"]
-    widths = [params[f"hidden_{i}"]["kernel"].shape for i in range(4)] + [
-        params["head"]["kernel"].shape
-    ]
-    assert widths == [(768, 1024), (1024, 128), (128, 64), (64, 16), (16, 10)]

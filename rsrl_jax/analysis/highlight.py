@@ -79,7 +79,8 @@ def highlight_photos(
         from rsrl_jax.analysis.highlight_draw import draw_highlight  # matplotlib: only to draw
 
         images = np.stack([photo for _, photo in decoded])
-        maps = run_highlights(make_highlight_fn(model), params_i, params_prev, images, batch_size)
+        highlight_fn = make_highlight_fn(model, preprocess.normalisation(config.model.name))
+        maps = run_highlights(highlight_fn, params_i, params_prev, images, batch_size)
         sizes = sizes_of(maps)
         names = unique_png_names([f.path for f in found])
         for row, (i, photo) in enumerate(decoded):
@@ -140,14 +141,15 @@ def write_highlight_panels(
     written = []
     for fold, test in enumerate(test_indices):
         rounds = pair_rounds(workdir, fold, None, k)
-        _, model, params_i, params_prev, scores = _load_pair(workdir, fold, rounds)
+        config, model, params_i, params_prev, scores = _load_pair(workdir, fold, rounds)
         picks = [test[labels[test] == c][:per_class] for c in range(len(scores))]
         chosen = np.concatenate(picks)
         if len(chosen) == 0:
             logging.info("fold %d: no test photo, no highlight panel", fold)
             continue
         photos = preprocess.center_crops(images[chosen], image_size)
-        maps = run_highlights(make_highlight_fn(model), params_i, params_prev, photos, batch_size)
+        highlight_fn = make_highlight_fn(model, preprocess.normalisation(config.model.name))
+        maps = run_highlights(highlight_fn, params_i, params_prev, photos, batch_size)
         sizes = sizes_of(maps)
         rows, start = [], 0
         for c, pick in enumerate(picks):

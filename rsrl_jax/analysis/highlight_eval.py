@@ -44,7 +44,7 @@ from rsrl_jax.analysis.highlight_maps import (
     sizes_of,
 )
 from rsrl_jax.data import datasets, identity, splits
-from rsrl_jax.data.preprocess import center_crops
+from rsrl_jax.data.preprocess import center_crops, normalisation
 from rsrl_jax.run import checkpoints, completeness
 from rsrl_jax.run.round_pairs import pair_rounds, pair_used
 
@@ -101,7 +101,11 @@ def evaluate(workdir: str, fold: int = 0, round_: int | None = None, k: int = 1)
     images = center_crops(data.images[test], size)  # the evaluation view, masks alike
     masks = center_crops(data.masks[test], size)
     maps = run_highlights(
-        make_highlight_fn(model), params_i, params_prev, images, config.train.eval_batch_size
+        make_highlight_fn(model, normalisation(config.model.name)),
+        params_i,
+        params_prev,
+        images,
+        config.train.eval_batch_size,
     )
     diff, sizes = maps["diff"], sizes_of(maps)
     geometry = conv1_geometry(model)

@@ -47,7 +47,8 @@ CONV1_OFFSET = ALEXNET_CONV1.offset
 
 
 def conv1_geometry(model) -> Conv1Geometry:
-    """`model`'s conv1 geometry (its `CONV1`: AlexNet 11/4/2, ResNet 7/2/3)."""
+    """`model`'s conv1 geometry (its `CONV1`: AlexNet 11/4/2, ResNet 7/2/3, a ViT's patch
+    embedding p/p/0: one cell per patch, drawn upsampled from the (S/p, S/p) grid)."""
     return Conv1Geometry(*getattr(model, "CONV1", ALEXNET_CONV1))
 
 
@@ -142,8 +143,11 @@ def conv1_cell_centre(index: np.ndarray, geometry: Conv1Geometry = ALEXNET_CONV1
     return geometry.offset + geometry.stride * np.asarray(index)
 
 
-def make_highlight_fn(model):
+def make_highlight_fn(model, normalisation=None):
     """Returns a jitted fn(params_I, params_{I-k}, uint8 photos) -> dict of maps and logits.
+
+    `normalisation`: (mean, std) the network is fed (`preprocess.normalisation` of its
+    model.name); None = ImageNet's.
 
     One call per batch: conv1 of both nets, min_correlation_diff, the chosen channel's two
     maps, net_I's mean |conv1| over channels (a single-network baseline), the activation
@@ -151,8 +155,10 @@ def make_highlight_fn(model):
     `difference_size` measures a map against) and net_I's logits.
     """
 
+    mean_std = () if normalisation is None else tuple(normalisation)
+
     def highlight(params_i, params_prev, images):
-        x = eval_input(images)  # photos already cut to the network's size
+        x = eval_input(images, None, *mean_std)  # photos already cut to the network's size
         a = model.apply(variables(params_i), x, method="conv1_maps")
         b = model.apply(variables(params_prev), x, method="conv1_maps")
         J, diff, corr = min_correlation_diff(a, b)

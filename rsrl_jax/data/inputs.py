@@ -14,7 +14,15 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from rsrl_jax.data.preprocess import center_crops, eval_input, normalize, random_crops, random_flips
+from rsrl_jax.data.preprocess import (
+    center_crops,
+    eval_input,
+    normalisation,
+    normalize,
+    random_crops,
+    random_flips,
+)
+from rsrl_jax.models.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 EMBEDDINGS = "embeddings"  # the data.name of feature vectors
 
@@ -22,12 +30,15 @@ EMBEDDINGS = "embeddings"  # the data.name of feature vectors
 @dataclasses.dataclass(frozen=True)
 class PhotoInput:
     """uint8 NHWC photos at their stored size; the network sees `image_size` squares
-    (None: the photos are already cut), ImageNet-normalised, flipped in training if `flip`,
-    cut at random offsets in training if `random_crop` (else the central window)."""
+    (None: the photos are already cut), normalised by `mean`, `std` (ImageNet's, or a ViT
+    family's: `preprocess.normalisation`), flipped in training if `flip`, cut at random
+    offsets in training if `random_crop` (else the central window)."""
 
     image_size: int | None = None
     flip: bool = False
     random_crop: bool = True
+    mean: tuple[float, ...] = tuple(IMAGENET_MEAN.tolist())
+    std: tuple[float, ...] = tuple(IMAGENET_STD.tolist())
 
     def example(self) -> jax.ShapeDtypeStruct:
         """One input as the network takes it, for shaping parameters: [1, S, S, 3]."""
@@ -43,12 +54,12 @@ class PhotoInput:
                 images = random_crops(images, self.image_size, crop_key)
             else:
                 images = center_crops(images, self.image_size)
-        x = normalize(images)
+        x = normalize(images, self.mean, self.std)
         return random_flips(x, flip_key) if self.flip else x
 
     def eval_view(self, images: jax.Array) -> jax.Array:
         """float32 [B, S, S, 3]: the central crop, normalised (`preprocess.eval_input`)."""
-        return eval_input(images, self.image_size)
+        return eval_input(images, self.image_size, self.mean, self.std)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,16 +89,20 @@ def reads_features(config) -> bool:
 
 def of(config, feature_dim: int | None = None) -> PhotoInput | FeatureInput:
     """The input of the network of `config`: photos of `data.image_size` with the run's
-    augmentation (`train.flip`, `train.random_crop`), or vectors of `feature_dim` values
+    augmentation (`train.flip`, `train.random_crop`) and its network's normalisation
+    (`preprocess.normalisation` of `model.name`), or vectors of `feature_dim` values
     (embeddings: their D, from the data or a saved network's first layer)."""
     if reads_features(config):
         if feature_dim is None:
             raise ValueError("feature vectors need their dimension")
         return FeatureInput(int(feature_dim))
+    mean, std = normalisation(config["model"].get("name", "alexnet"))
     return PhotoInput(
         int(config["data"]["image_size"]),
         flip=bool(config["train"]["flip"]),
         random_crop=bool(config["train"]["random_crop"]),
+        mean=mean,
+        std=std,
     )
 
 

@@ -3,10 +3,10 @@
 Photos are kept uint8 at their stored size (`data.stored_size`, else `data.image_size`) and
 cut to `data.image_size` late: training takes a random window of each (`random_crops`),
 evaluation, predict and highlight take the central one (`center_crops`); the network is fed
-them ImageNet-normalised (`normalize`). `eval_input` is that evaluation view as the jitted
-steps compute it; `network_photo` is the same view of a user's file on the host, decoded as
-the run decoded its photos (`photo_options`: the data options a round's model contract
-records).
+them normalised (`normalize`: ImageNet's mean/std, or a ViT family's own: `normalisation`).
+`eval_input` is that evaluation view as the jitted steps compute it; `network_photo` is the
+same view of a user's file on the host, decoded as the run decoded its photos
+(`photo_options`: the data options a round's model contract records).
 """
 
 import dataclasses
@@ -16,14 +16,26 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from rsrl_jax.data import photos
+from rsrl_jax.data import photos, vit_photos
 from rsrl_jax.models.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from rsrl_jax.models.vit import SIZES as VIT_SIZES
 
 
-def normalize(images: jax.Array) -> jax.Array:
-    """uint8 NHWC photos -> float32, ImageNet mean/std normalised (as torchvision's models)."""
+def normalisation(model_name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) per channel of [0, 1] pixels that the network `model_name` (model.name)
+    is fed: a ViT's family's (`data.vit_photos`: CLIP's OpenAI values, SigLIP's 0.5), else
+    ImageNet's (torchvision's AlexNet and ResNet-50)."""
+    if model_name in VIT_SIZES:
+        family = VIT_SIZES[model_name].family
+        return vit_photos.MEAN[family], vit_photos.STD[family]
+    return tuple(IMAGENET_MEAN.tolist()), tuple(IMAGENET_STD.tolist())
+
+
+def normalize(images: jax.Array, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> jax.Array:
+    """uint8 NHWC photos -> float32 (x / 255 - mean) / std; ImageNet's by default (as
+    torchvision's models), a ViT family's where `normalisation` says."""
     x = images.astype(jnp.float32) / 255.0
-    return (x - IMAGENET_MEAN) / IMAGENET_STD
+    return (x - jnp.asarray(mean, jnp.float32)) / jnp.asarray(std, jnp.float32)
 
 
 def random_flips(x: jax.Array, key: jax.Array) -> jax.Array:
@@ -66,12 +78,14 @@ def center_crops(images, size: int):
     return images[:, top : top + size, left : left + size]
 
 
-def eval_input(images: jax.Array, image_size: int | None = None) -> jax.Array:
+def eval_input(
+    images: jax.Array, image_size: int | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD
+) -> jax.Array:
     """What the network is fed at evaluation: the central crop (none when `image_size` is
-    None: the photos are already cut), normalised; float32 [B, S, S, 3]."""
+    None: the photos are already cut), normalised by `mean`, `std`; float32 [B, S, S, 3]."""
     if image_size is not None:
         images = center_crops(images, image_size)
-    return normalize(images)
+    return normalize(images, mean, std)
 
 
 @dataclasses.dataclass(frozen=True)

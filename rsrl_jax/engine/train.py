@@ -23,12 +23,12 @@ from jax.sharding import PartitionSpec as P
 from rsrl_jax.data import inputs
 from rsrl_jax.engine import compiler
 from rsrl_jax.method import losses
-from rsrl_jax.models import resnet
+from rsrl_jax.models import resnet, vit
 from rsrl_jax.models.alexnet import AlexNet
 from rsrl_jax.models.heads import MLP
 
-# model.name; mlp and linear read feature vectors, the others photos
-MODELS = ("alexnet", "resnet50", "mlp", "linear")
+# model.name; mlp and linear read feature vectors, the others photos (ViTs: vit.SIZES' names)
+MODELS = ("alexnet", "resnet50", "mlp", "linear", *vit.SIZES)
 FEATURE_MODELS = ("mlp", "linear")
 BATCH_NORM = ("frozen", "updated")  # model.batch_norm: ResNet's statistics while fine-tuning
 
@@ -81,7 +81,7 @@ def resnet_width(config: ml_collections.ConfigDict) -> int:
 
 def make_model(
     config: ml_collections.ConfigDict, num_classes: int, *, fast_gradients: bool | None = None
-) -> AlexNet | resnet.ResNet | MLP:
+) -> AlexNet | resnet.ResNet | MLP | vit.ViTClassifier:
     """The network `model.name` names; `model.compute_dtype` is its activations' (parameters
     stay float32).
 
@@ -90,6 +90,8 @@ def make_model(
     `model.batch_norm` 'frozen' (the running statistics while fine-tuning) or 'updated'
     (the batch's statistics, running ones updated). `model.fc_dim` and `model.dropout_rate`
     are not used.
+    A ViT size of `models.vit.SIZES` (photos of its `image_size`; e.g. 'clip_vit_b16'):
+    `vit.ViTClassifier` with `model.vit_act` ('' = the family's activation), float32.
     'mlp' (feature vectors): `model.hidden_widths` hidden layers with dropout
     `model.dropout_rate`; 'linear': the N-way head alone (`models.heads.MLP`).
     `fast_gradients`: the max-pools' gradient (`AlexNet.fast_gradients`); None = the
@@ -100,6 +102,8 @@ def make_model(
     if name in FEATURE_MODELS:
         widths = tuple(int(w) for w in config.model.hidden_widths) if name == "mlp" else ()
         return MLP(num_classes, widths, float(config.model.dropout_rate), dtype)
+    if name in vit.SIZES:
+        return vit.ViTClassifier(vit.spec(name, config.model.get("vit_act", "")), num_classes)
     if fast_gradients is None:
         fast_gradients = fast_pool_gradients()
     if name == "resnet50":

@@ -9,7 +9,9 @@ the backbone is every layer but `head`, with its statistics). `model.pretrained`
 weights shipped in this package (`rsrl_jax/weights/NAME.npz`, with `NAME.json` recording
 how they were made and their SHA-256; `shipped:demo_alexnet` is the demo's backbone,
 pretrained by `python -m rsrl_jax.pretrain`). A run takes the backbone (conv1..fc7) from the
-file and gives the network a fresh N-way head, as the paper's transfer learning did. The
+file and gives the network a fresh N-way head, as the paper's transfer learning did. A ViT
+(`model.name` a size of `models.vit.SIZES`) reads `DIR/<size>.npz`, checked by
+`models.vit_transfer`. The
 file's network size must be the config's (`model.width`, `model.fc_dim`); arrays may be
 stored float16 and are trained float32. numpy only: training never imports torch, and
 `allow_pickle=False` keeps any code out of the file.
@@ -28,7 +30,7 @@ from flax import traverse_util
 
 from rsrl_jax import errors
 from rsrl_jax.engine import train
-from rsrl_jax.models import resnet
+from rsrl_jax.models import resnet, vit, vit_transfer
 from rsrl_jax.models.alexnet import CONV_CHANNELS, POOL_SIZE
 
 WEIGHTS_FILE = "alexnet_imagenet.npz"
@@ -39,6 +41,8 @@ SHIPPED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "weights"
 
 
 def convert_hint(path: str, arch: str = "alexnet") -> str:
+    if arch in vit.SIZES:
+        return vit_transfer.convert_hint(path, arch)
     if arch == "resnet50":
         shipped = path.startswith(SHIPPED)
         out = path if path and not os.path.splitext(path)[1] and not shipped else "DIR"
@@ -79,6 +83,8 @@ def weights_file(path: str, arch: str = "alexnet") -> str:
         # A name, not a path: 'shipped:../x' must not leave the package's folder.
         safe = name if re.fullmatch(r"[A-Za-z0-9_.-]+", name) and name not in (".", "..") else "?"
         return os.path.join(SHIPPED_DIR, safe + ".npz")
+    if os.path.isdir(path) and arch in vit.SIZES:
+        return os.path.join(path, vit_transfer.file_name(arch))
     if os.path.isdir(path):
         return os.path.join(path, RESNET_FILE if arch == "resnet50" else WEIGHTS_FILE)
     return path
@@ -252,14 +258,25 @@ def _backbone_problem(file: str, width: float, fc_dim: int) -> str | None:
     return None
 
 
-def problem(path: str, width: float = 1.0, fc_dim: int = 4096, arch: str = "alexnet") -> str | None:
+def problem(
+    path: str, width: float = 1.0, fc_dim: int = 4096, arch: str = "alexnet", act: str = ""
+) -> str | None:
     """Why `path` cannot serve as `model.pretrained` of a network `arch` (model.name) of
-    `width` and `fc_dim` (AlexNet's) (with how to fix it), or None if it can.
+    `width` and `fc_dim` (AlexNet's; a ViT's activation `act`, model.vit_act) (with how to
+    fix it), or None if it can.
 
     Reads only the arrays' headers (and hashes shipped weights against their record), so a
     run can check its weights before any work.
     """
     file = weights_file(path, arch)
+    if not os.path.exists(file) and arch in vit.SIZES:
+        others = vit_transfer.others_in(path, arch)
+        fix = (
+            f"{path} holds {others[0]}.npz: set --config.model.name={others[0]}, or "
+            if others
+            else ""
+        )
+        return f"no converted weights at {file}; {fix}{convert_hint(path, arch)}"
     if not os.path.exists(file):
         other = "resnet50" if arch == "alexnet" else "alexnet"
         if os.path.isdir(path) and os.path.exists(weights_file(path, other)):
@@ -282,13 +299,16 @@ def problem(path: str, width: float = 1.0, fc_dim: int = 4096, arch: str = "alex
             "it again"
         )
     try:
-        if arch == "resnet50":
+        if arch in vit.SIZES:
+            shapes, why = _float_headers(file, vit_transfer.backbone_shapes(arch))
+            why = why or vit_transfer.problem(file, arch, act, record, shapes)
+        elif arch == "resnet50":
             why = _resnet_problem(file, width)
         else:
             why = _backbone_problem(file, width, fc_dim)
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         why = f"{file} is not a readable converted-weights .npz ({e})"
-    if why and "these weights are for" in why:
+    if why and ("these weights are for" in why or arch in vit.SIZES and "--config.model." in why):
         return why  # a readable file of another size: the fix is the config's size
     if why and arch == "resnet50" and _holds_alexnet(file):
         why += " (it holds AlexNet weights: set --config.model.name=alexnet)"
@@ -344,6 +364,10 @@ def load_backbone(path: str, width: float = 1.0, fc_dim: int = 4096, arch: str =
     file = weights_file(path, arch)
     try:
         with np.load(file, allow_pickle=False) as npz:
+            if arch in vit.SIZES:
+                names = vit_transfer.backbone_shapes(arch)
+                flat = {n: np.asarray(npz[n], np.float32) for n in names}
+                return traverse_util.unflatten_dict(flat, sep="/")
             if arch == "resnet50":
                 flat = {n: np.asarray(npz[n], np.float32) for n in resnet_shapes(width)}
                 tree = traverse_util.unflatten_dict(flat, sep="/")
@@ -356,6 +380,9 @@ def load_backbone(path: str, width: float = 1.0, fc_dim: int = 4096, arch: str =
         raise errors.ConfigError(
             f"model.pretrained={path!r}: {file} cannot be read ({e}); {convert_hint(path, arch)}"
         ) from None
+
+
+BACKBONE_WORDS = {"resnet50": "conv1..layer4 with its BatchNorm statistics"}
 
 
 def initial_params(config: ml_collections.ConfigDict, model, seed: int, view=None) -> dict:
@@ -385,7 +412,7 @@ def initial_params(config: ml_collections.ConfigDict, model, seed: int, view=Non
     )
     logging.info(
         "initial weights: pretrained backbone %s from %s%s, fresh %d-way head (seed %d)",
-        "conv1..layer4 with its BatchNorm statistics" if arch == "resnet50" else "conv1..fc7",
+        BACKBONE_WORDS.get(arch, "every layer but the head" if arch in vit.SIZES else "conv1..fc7"),
         weights_file(path, arch),
         made,
         model.num_classes,

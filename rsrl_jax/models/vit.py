@@ -12,7 +12,8 @@ residual; tanh-approximated GELU. LayerNorm eps: CLIP 1e-5, SigLIP 1e-6.
 Input: NHWC float32 photos normalised by the family's mean and std (`data.vit_photos`),
 [B, image_size, image_size, 3]. Output of `__call__` / `features`: the embedding [B, D]
 (CLIP: the projection's `proj_dim`; SigLIP: `width`, the MAP head's output), not
-unit-normalised: `engine.vit_embed` normalises. Item 5 of issue 31 puts a head on top.
+unit-normalised: `engine.vit_embed` normalises. `ViTClassifier` puts a fresh N-way `head`
+on it for fine-tuning through the round engine (`model.name=<size>`, `engine.train.make_model`).
 """
 
 import dataclasses
@@ -71,6 +72,13 @@ SIZES = {
     "clip_vit_tiny": ViTSpec("clip", 8, 64, 2, 4, 128, 32, 24),
     "siglip_vit_tiny": ViTSpec("siglip", 8, 64, 2, 4, 128, 32),
 }
+
+
+def spec(name: str, act: str = "") -> ViTSpec:
+    """The size `name` (a key of SIZES) with the MLP's activation `act` ('' = the family's)."""
+    return dataclasses.replace(SIZES[name], act=act)
+
+
 ACTIVATIONS = {
     "quick_gelu": lambda x: x * jax.nn.sigmoid(1.702 * x),
     "gelu": lambda x: jax.nn.gelu(x, approximate=False),
@@ -188,3 +196,24 @@ class ViT(nn.Module):
     def __call__(self, x, train: bool = False):
         del train  # no dropout, no BatchNorm: training and evaluation are one function
         return self.features(x)
+
+
+class ViTClassifier(ViT):
+    """The backbone and a fresh N-way `head` (Dense over the embedding): normalised photos
+    [B, S, S, 3] -> logits [B, num_classes]. The backbone's parameters keep `ViT`'s names at
+    the top level, so a converted file (`convert --arch=<size>`) is every entry but `head`."""
+
+    num_classes: int = 2
+
+    def setup(self):
+        super().setup()
+        self.head = nn.Dense(self.num_classes)
+
+    @property
+    def CONV1(self) -> tuple[int, int, int]:
+        """The patch embedding as a convolution: kernel = stride = patch, no padding."""
+        return (self.spec.patch, self.spec.patch, 0)
+
+    def __call__(self, x, train: bool = False):
+        del train  # no dropout, no BatchNorm: training and evaluation are one function
+        return self.head(self.features(x))

@@ -28,7 +28,7 @@ import ml_collections
 
 from rsrl_jax import errors
 from rsrl_jax.config import base_config
-from rsrl_jax.data.preprocess import PhotoOptions, photo_options
+from rsrl_jax.data.preprocess import PhotoOptions, normalisation, photo_options
 from rsrl_jax.models import pretrained as pretrained_weights
 from rsrl_jax.models.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
@@ -97,12 +97,12 @@ class Contract:
     def check(self, where: str) -> None:
         """errors.DataError if this code would feed the network otherwise than its run did
         (another normalisation); `where` names the round."""
-        if (self.mean, self.std) != (_floats(IMAGENET_MEAN), _floats(IMAGENET_STD)):
+        mean, std = (_floats(v) for v in normalisation(self.model.get("name", "alexnet")))
+        if (self.mean, self.std) != (mean, std):
             raise errors.DataError(
                 f"{where} was trained on photos normalised with mean {list(self.mean)} and "
                 f"std {list(self.std)}, but this version of rsrl_jax normalises with "
-                f"{list(_floats(IMAGENET_MEAN))} and {list(_floats(IMAGENET_STD))}: use the "
-                "version that trained it"
+                f"{list(mean)} and {list(std)}: use the version that trained it"
             )
 
     def describe(self) -> str:
@@ -136,6 +136,7 @@ def of(config: ml_collections.ConfigDict, class_scores, hash_weights: bool = Tru
     finished run's config read back, whose weights may be elsewhere now).
     """
     options = photo_options(config)
+    mean, std = normalisation(config.model.get("name", "alexnet"))
     return Contract(
         class_scores=tuple(int(s) for s in class_scores),
         model=config.model.to_dict(),
@@ -143,6 +144,8 @@ def of(config: ml_collections.ConfigDict, class_scores, hash_weights: bool = Tru
         image_size=options.image_size,
         stored_size=options.stored_size,
         max_pixels=options.max_pixels,
+        mean=_floats(mean),
+        std=_floats(std),
         pretrained=weights_record(
             config.model.pretrained, hash_weights, config.model.get("name", "alexnet")
         ),
