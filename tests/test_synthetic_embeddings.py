@@ -37,7 +37,8 @@ def test_class_shares_and_rater_noise():
     counts = synthetic.class_counts(N)
     for noise in (0.0, 0.3, 1.0):
         _, scores, _ = fresh(N, 0, noise, "medium")
-        assert {int(s): int(c) for s, c in zip(*np.unique(scores, return_counts=True))} == {
+        found, how_many = np.unique(scores, return_counts=True)
+        assert dict(zip(found.tolist(), how_many.tolist(), strict=True)) == {
             s: c for s, c in counts.items() if c
         }
     wrong = [np.mean(fresh(N, 0, n, "medium")[1] != true) for n in (0.3, 1.0)]
