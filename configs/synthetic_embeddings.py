@@ -20,7 +20,7 @@ def get_config():
     c.data.name = "synthetic_embeddings"
     c.data.feature_strength = "medium"
     c.protocol.folds = 5
-    c.model.name = "mlp"  # configs/embeddings.py's head and schedule from here on
+    c.model.name = "mlp"
     c.model.hidden_widths = (512,)
     c.model.dropout_rate = 0.5
     c.train.batch_size = 64

@@ -57,11 +57,12 @@ def base_config() -> ml_collections.ConfigDict:
     # 'embeddings' (data.dir/embeddings.npz)
     c.data.name = "synthetic"
     c.data.dir = ""  # the data set's folder ('folder', 'ava', 'embeddings'); '' for synthetic
-    c.data.num_examples = 3100  # synthetic only: how many photos
-    c.data.label_noise = 0.1  # synthetic only: rater noise, in std of the latent quality
+    c.data.num_examples = 3100  # synthetic, synthetic_embeddings: how many photos (vectors)
+    # synthetic, synthetic_embeddings: rater noise, in std of the latent quality
+    c.data.label_noise = 0.1
     # synthetic_embeddings only: how well the vectors show the rater's quality: 'weak',
-    # 'medium', 'strong' (a logistic regression's macro F on noiseless scores: 0.19, 0.35,
-    # 0.62; data/synthetic_embeddings.py), or the vectors' noise std as a number ('1.5')
+    # 'medium', 'strong' (a logistic regression's macro F on noiseless scores: 0.22, 0.33,
+    # 0.54; data/synthetic_embeddings.py), or the vectors' noise std as a number ('1.5')
     c.data.feature_strength = "medium"
     c.data.image_size = 224  # the square side the network sees
     c.data.stored_size = 0  # side photos are decoded and stored at (random crops); 0 = image_size

@@ -89,7 +89,7 @@ def parse(text: str | None, config: ml_collections.ConfigDict):
         raise errors.ConfigError(
             f"--sweep: the config has no field {field!r} (a field such as rsrl.thresholds, "
             "rsrl.drop_quantile or train.first_round_epochs; python -m rsrl_jax.main "
-            "--helpconfig lists them)"
+            "--help lists them)"
         ) from None
     texts = [v for v in split_values(values) if v]
     if not texts:
