@@ -134,6 +134,7 @@ def test_a_tiny_sweep_study_shows_the_kept_shares_of_its_runs(tmp_path):
                 kept[s] = kept.get(s, 0) + r["class_counts"][s]
                 of[s] = of.get(s, 0) + per_class[s]["support"]
         assert cells[name]["kept"]["round2"] == pytest.approx({s: kept[s] / of[s] for s in of})
+        assert cells[name]["selection"]["dropped"] is not None  # the known rater's truth
     low, high = (cells[n]["kept"]["round2"] for n in list(cells)[1:])
     assert all(low[s] > high[s] for s in low)  # dropping 30 % keeps more than dropping 60 %
     table = (tmp_path / "study.md").read_text()

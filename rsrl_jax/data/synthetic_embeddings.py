@@ -80,7 +80,7 @@ def fixed_map() -> np.ndarray:
     return rng.standard_normal((LATENT, DIM)) / math.sqrt(LATENT)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=32)
 def generate(num_examples: int, seed: int, label_noise: float, strength: str):
     """(vectors float32 [N, DIM], scores int32 [N], true_scores int32 [N]), read-only: the
     same arguments give bit-identical output (kept for the process: a study's runs of one
