@@ -22,7 +22,9 @@ from rsrl_jax.errors import ConfigError
 from rsrl_jax.method import confident_learning, losses, sampling, selection
 from rsrl_jax.models import pretrained, vit
 
-DATA_SETS = ("synthetic", "folder", "ava", inputs.EMBEDDINGS)
+DATA_SETS = ("synthetic", "folder", "ava", inputs.EMBEDDINGS, inputs.SYNTHETIC_EMBEDDINGS)
+# Data sets made in memory from the seed (no data.dir): the photos, the vectors (a known rater)
+GENERATED = ("synthetic", inputs.SYNTHETIC_EMBEDDINGS)
 LIKELIHOODS = ("sigmoid", "softmax")
 CHECKPOINT_KEEP = ("all", "needed")  # which round checkpoints a run keeps (rsrl_jax.run.retention)
 COMPUTE_DTYPES = ("float32", "bfloat16")
@@ -30,8 +32,9 @@ NEAR_DUPLICATE_MAX = 16  # pHash bits; beyond, photos are unrelated more often t
 # data.* fields only some data sets read. Given with another data set, data.dir is an error
 # (the run would train on other photos than the user's); the others a warning each.
 DATA_SET_FIELDS = {
-    "num_examples": ("synthetic",),
-    "label_noise": ("synthetic",),
+    "num_examples": GENERATED,
+    "label_noise": GENERATED,
+    "feature_strength": (inputs.SYNTHETIC_EMBEDDINGS,),
     "on_bad_example": ("folder", "ava", inputs.EMBEDDINGS),
     "max_pixels": ("folder", "ava"),
     "near_duplicate_distance": ("folder", "ava"),
@@ -54,8 +57,13 @@ def base_config() -> ml_collections.ConfigDict:
     # 'embeddings' (data.dir/embeddings.npz)
     c.data.name = "synthetic"
     c.data.dir = ""  # the data set's folder ('folder', 'ava', 'embeddings'); '' for synthetic
-    c.data.num_examples = 3100  # synthetic only: how many photos
-    c.data.label_noise = 0.1  # synthetic only: rater noise, in std of the latent quality
+    c.data.num_examples = 3100  # synthetic, synthetic_embeddings: how many photos (vectors)
+    # synthetic, synthetic_embeddings: rater noise, in std of the latent quality
+    c.data.label_noise = 0.1
+    # synthetic_embeddings only: how well the vectors show the rater's quality: 'weak',
+    # 'medium', 'strong' (a logistic regression's macro F on noiseless scores: 0.22, 0.33,
+    # 0.54; data/synthetic_embeddings.py), or the vectors' noise std as a number ('1.5')
+    c.data.feature_strength = "medium"
     c.data.image_size = 224  # the square side the network sees
     c.data.stored_size = 0  # side photos are decoded and stored at (random crops); 0 = image_size
     # 'error': stop at a bad photo or row; 'skip': leave it out, listed in skipped.jsonl
@@ -259,7 +267,7 @@ def max_classes(config: ml_collections.ConfigDict) -> tuple[int, str]:
     """The most classes `config`'s data can have, and why (before the data are read): the
     synthetic photos' scores, data.score_range's integers, AVA's ten scores or its bins."""
     data = config.data
-    if data.name == "synthetic":
+    if data.name in GENERATED:
         from rsrl_jax.data.synthetic import SCORE_SHARES  # the synthetic rater's scores
 
         low, high = min(SCORE_SHARES), max(SCORE_SHARES)
@@ -291,18 +299,19 @@ def validate(config: ml_collections.ConfigDict, given: dict[str, str] | None = N
     data = config.data
     check(config.seed >= 0, "seed", "must be an integer >= 0")
     check(data.name in DATA_SETS, "data.name", f"must be one of {DATA_SETS}")
+    made = "the embedded synthetic photos" if data.name == "synthetic" else "vectors it generates"
     check(
-        data.name != "synthetic" or not data.dir,
+        data.name not in GENERATED or not data.dir,
         ("data.dir", "data.name"),
         {
             "data.dir": "a photo folder is read with data.name='folder' or 'ava' (a folder of "
-            "embeddings.npz with 'embeddings'), but data.name='synthetic' trains on the "
-            "embedded synthetic photos: add --config.data.name=folder (or ava, embeddings), or "
+            f"embeddings.npz with 'embeddings'), but data.name={data.name!r} trains on "
+            f"{made}: add --config.data.name=folder (or ava, embeddings), or "
             "leave data.dir empty",
-            "data.name": f"trains on the embedded synthetic photos, but data.dir={data.dir!r} "
+            "data.name": f"trains on {made}, but data.dir={data.dir!r} "
             "names a folder to read: set data.name to 'folder', 'ava' or 'embeddings' to read "
             "it, or --config.data.dir='' for the synthetic photos",
-            SEVERAL: "data.name='synthetic' trains on the embedded synthetic photos and reads "
+            SEVERAL: f"data.name={data.name!r} trains on {made} and reads "
             "no folder: set data.name to 'folder', 'ava' or 'embeddings' to read data.dir, or "
             "leave data.dir out",
         },
@@ -354,7 +363,13 @@ def validate(config: ml_collections.ConfigDict, given: dict[str, str] | None = N
     )
     check(data.num_examples >= 1, "data.num_examples", "must be >= 1")
     check(data.label_noise >= 0, "data.label_noise", "must be >= 0 (0 = a noiseless rater)")
-    if data.name != "synthetic":
+    if data.name == inputs.SYNTHETIC_EMBEDDINGS:
+        check(
+            _strength_problem(data.feature_strength) is None,
+            "data.feature_strength",
+            str(_strength_problem(data.feature_strength)),
+        )
+    if data.name not in GENERATED:
         check(
             bool(data.dir),
             ("data.dir", "data.name"),
@@ -522,7 +537,7 @@ def validate(config: ml_collections.ConfigDict, given: dict[str, str] | None = N
             field,
             f"the global batch must be divisible by the {devices} devices",
         )
-    if data.name != "synthetic":
+    if data.name not in GENERATED:
         check(
             not (inputs.reads_features(config) and os.path.isfile(data.dir)),
             ("data.dir", "data.name"),
@@ -530,6 +545,17 @@ def validate(config: ml_collections.ConfigDict, given: dict[str, str] | None = N
             "pass its folder",
         )
         check(os.path.isdir(data.dir), "data.dir", "no such folder")
+
+
+def _strength_problem(strength) -> str | None:
+    """Why `data.feature_strength` is unusable, or None (`synthetic_embeddings.noise_std`)."""
+    from rsrl_jax.data.synthetic_embeddings import noise_std
+
+    try:
+        noise_std(strength)
+    except ValueError as e:
+        return f"{e}, e.g. --config.data.feature_strength=strong"
+    return None
 
 
 def _check_rsrl(config: ml_collections.ConfigDict, check) -> None:

@@ -35,10 +35,16 @@ def test_ceilings_on_the_runs_own_folds():
     assert np.mean([f["latent_quality"] for f in ceilings.ceilings(config)]) > 0.9
 
 
-def test_ceilings_need_the_synthetic_photos():
+def test_ceilings_need_a_known_rater():
     config = tiny_config({"data.name": "'folder'", "data.dir": "'photos'"})
-    with pytest.raises(ConfigError, match="ceilings need the synthetic photos"):
+    with pytest.raises(ConfigError, match="ceilings need a known rater: the synthetic photos"):
         ceilings.ceilings(config)
+    # the synthetic embeddings rate the demo's scenes: the same ceilings, on the same splits
+    photos = ceilings.ceilings(tiny_config({"data.num_examples": 200}))
+    vectors = ceilings.ceilings(
+        tiny_config({"data.num_examples": 200, "data.name": "'synthetic_embeddings'"})
+    )
+    assert vectors == photos and photos[0]["latent_quality"] > 0
 
 
 def test_ceilings_command_prints_ceilings_and_a_runs_figures(tmp_path):

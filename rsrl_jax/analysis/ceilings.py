@@ -1,6 +1,7 @@
 """How far a network could get on the synthetic photos: two ceilings, and runs beside them.
 
   python -m rsrl_jax.ceilings --config=configs/demo.py [--workdirs=runs/demo,runs/scratch]
+  python -m rsrl_jax.ceilings --config=configs/synthetic_embeddings.py  # the same rater
 
 On the run's own folds (the same seed and protocol give the same splits), per fold:
 
@@ -26,12 +27,11 @@ import numpy as np
 
 from rsrl_jax import overrides
 from rsrl_jax.analysis import fold_stats, metrics, report
+from rsrl_jax.config import GENERATED
 from rsrl_jax.data import splits as splits_lib
 from rsrl_jax.data import synthetic
 from rsrl_jax.errors import ConfigError, NotFound
 from rsrl_jax.run import completeness
-
-FACTOR_SIZE = 32  # the factors and scores do not depend on the size photos are rendered at
 
 
 def _macro_f(y_true, y_pred, num_classes: int) -> float:
@@ -59,14 +59,15 @@ def factor_prediction(f_train, y_train, f_test, seed: int) -> np.ndarray:
 def ceilings(config) -> list[dict]:
     """Per fold: {fold, latent_quality, scene_factors} test macro F on `config`'s splits
     (those of its `seed`)."""
-    if config.data.name != "synthetic":
+    if config.data.name not in GENERATED:
         named = overrides.named(config, "data.name", overrides.given_on_command_line())
         raise ConfigError(
-            f"{named}: ceilings need the synthetic photos (data.name='synthetic'), whose rater "
-            "is known"
+            f"{named}: ceilings need a known rater: the synthetic photos (data.name="
+            "'synthetic') or vectors (data.name='synthetic_embeddings')"
         )
-    photos = synthetic.generate(
-        config.data.num_examples, FACTOR_SIZE, config.seed, config.data.label_noise
+    # Both data sets rate the same scenes: their factors and scores, without rendering
+    _, photos = synthetic.rated_scenes(
+        config.data.num_examples, config.seed, config.data.label_noise
     )
     scores = photos.scores
     class_scores = np.unique(scores)

@@ -39,8 +39,11 @@ from rsrl_jax.analysis import (
     fold_stats,
     report,
     selection_truth,
+    study_advice,
+    study_sweep,
 )
-from rsrl_jax.config import validate
+from rsrl_jax.config import GENERATED, validate
+from rsrl_jax.data.inputs import reads_features
 from rsrl_jax.engine import rsrl
 from rsrl_jax.files import write_atomic
 from rsrl_jax.run import completeness, workdir_lock
@@ -78,7 +81,9 @@ def check_grid(methods, seeds, noise) -> tuple[list[str], list[int], list[float]
     if not methods:
         raise errors.ConfigError("--methods: name at least one method")
     for method in methods:
-        compare.method_fields(method)  # unknown parts: "--methods: unknown part ..."
+        compare.method_fields(
+            study_sweep.base(method)
+        )  # unknown parts: "--methods: unknown part ..."
     if not seeds:
         raise errors.ConfigError("--seeds: name at least one seed")
     for seed in seeds:
@@ -103,14 +108,14 @@ def check_grid(methods, seeds, noise) -> tuple[list[str], list[int], list[float]
 def default_seeds(config) -> tuple[int, ...]:
     """The seeds a study runs when none are given: EMBEDDINGS_SEEDS on embeddings (cheap
     runs, a budget that resolves 0.01 macro F), DEFAULT_SEEDS otherwise."""
-    return EMBEDDINGS_SEEDS if config.data.name == "embeddings" else DEFAULT_SEEDS
+    return EMBEDDINGS_SEEDS if reads_features(config) else DEFAULT_SEEDS
 
 
 def noise_levels(config, noise) -> tuple[float, ...]:
     """The rater-noise levels to run: `noise`, or by default (None) `DEFAULT_NOISE` on
     synthetic data and the config's own level on real photos, which have no rater to vary
     (ConfigError when given several there)."""
-    synthetic = config.data.name == "synthetic"
+    synthetic = config.data.name in GENERATED
     if noise is None:
         return DEFAULT_NOISE if synthetic else (config.data.label_noise,)
     if not synthetic and set(noise) - {config.data.label_noise}:
@@ -149,11 +154,12 @@ def check_folds(folds, config=None) -> int | None:
 
 
 def run_config(config, method: str, seed: int, noise: float, equal_steps: bool = True, folds=None):
-    config = compare.method_config(config, method, equal_steps)
+    config = compare.method_config(config, study_sweep.base(method), equal_steps)
+    study_sweep.apply(config, method)  # a swept cell's field (`--sweep`)
     config.seed = seed
     if folds is not None:  # seeds x folds are the paired units
         config.protocol.folds = folds
-    if config.data.name == "synthetic":
+    if config.data.name in GENERATED:
         config.data.label_noise = noise
     return config
 
@@ -241,6 +247,7 @@ def units(records_by_seed: dict[int, list[dict]], num_majority: int) -> list[dic
                     "seed": seed,
                     "fold": fold,
                     "round": chosen["round"],
+                    "val_macro_f1": chosen["val"]["macro_f1"],  # what the advice picks on
                     **fold_stats.verdict_figures(chosen, majority),
                     **aesthetic.figures(chosen["test"]),
                 }
@@ -264,6 +271,7 @@ def cell_summary(records_by_seed: dict[int, list[dict]], num_majority: int) -> d
             for name in FIGURES + AESTHETIC
         },
         "selection": selection_truth.pooled(rows) if rows else None,
+        "kept": study_sweep.kept_shares(records_by_seed, num_majority),
     }
 
 
@@ -311,6 +319,7 @@ def study(
     lanes: int | None = None,
     folds: int | None = None,
     command: str | None = None,
+    sweep: str | None = None,
 ) -> dict:
     """Runs (or resumes) every run of the grid; writes study.md, study.json and study.png.
 
@@ -320,6 +329,7 @@ def study(
     `noise`: the rater-noise levels (`noise_levels`: None = the default for the data).
     `folds`: K-fold cross-validation per seed (None: the config's `protocol.folds`).
     `command`: the command line, recorded in study.json with the wall time (the budget).
+    `sweep`: 'FIELD=V1,V2,...' (`study_sweep`): every method but plain at each value.
     Raises ConfigError naming the flag for a bad method, seed, level or fold count, before
     any run.
     """
@@ -327,18 +337,45 @@ def study(
     seeds = default_seeds(config) if seeds is None else seeds
     methods, seeds, noise = check_grid(methods, seeds, noise_levels(config, noise))
     folds = check_folds(folds, config)
+    swept = study_sweep.parse(sweep, config)
+    methods = study_sweep.cells(methods, swept, REFERENCE)
     grid = [(n, s, m) for n in noise for s in seeds for m in methods]
     configs = {key: run_config(config, key[2], key[1], key[0], equal_steps, folds) for key in grid}
-    for run in configs.values():  # a bad --config value stops the study before any run
-        validate(run)
+    for (_, _, method), run in configs.items():  # a bad value stops the study before any run
+        try:
+            validate(run)
+        except errors.ConfigError as e:
+            if study_sweep.swept(method) is None:
+                raise
+            raise errors.ConfigError(f"--sweep: {method}: {e}") from None
     with workdir_lock.hold(workdir):  # each run locks its own folder too
         return _study(
-            config, workdir, methods, seeds, noise, grid, configs, equal_steps, lanes, command
+            config,
+            workdir,
+            methods,
+            seeds,
+            noise,
+            grid,
+            configs,
+            equal_steps,
+            lanes,
+            command,
+            swept,
         )
 
 
 def _study(
-    config, workdir: str, methods, seeds, noise, grid, configs, equal_steps, lanes, command=None
+    config,
+    workdir: str,
+    methods,
+    seeds,
+    noise,
+    grid,
+    configs,
+    equal_steps,
+    lanes,
+    command=None,
+    swept=None,
 ) -> dict:
     os.makedirs(workdir, exist_ok=True)
     start, began = time.perf_counter(), time.time()
@@ -363,7 +400,8 @@ def _study(
         if extent.partial:
             logging.warning("%s: %s", os.path.join(workdir, run_dir(*key)), extent.line())
     out = {
-        "methods": {m: compare.method_fields(m) for m in methods},
+        "methods": {m: compare.method_fields(study_sweep.base(m)) for m in methods},
+        "sweep": None if swept is None else {"field": swept[0], "values": swept[1]},
         "seeds": seeds,
         "label_noise": noise,
         "reference": REFERENCE if REFERENCE in methods else None,
@@ -371,6 +409,7 @@ def _study(
         "equal_steps": equal_steps,
         "noise": summarize(records, config.rsrl.num_majority),
         **partial_runs(extents, len(seeds)),
+        "advice": {},
         # the budget: this command's runs, folds per run, wall time (runs it found finished
         # cost nothing), as the docs' power note reports it
         "runs": len(grid),
@@ -379,6 +418,10 @@ def _study(
         "cpus": os.cpu_count(),
         "command": command,
         "config": json.loads(config.to_json()),
+    }
+    out["advice"] = {
+        key: study_advice.advise(cells, len(seeds), REFERENCE, TARGET_HALF_WIDTH)
+        for key, cells in out["noise"].items()
     }
     write_atomic(os.path.join(workdir, "study.json"), json.dumps(out, indent=2))
     plot(out, os.path.join(workdir, "study.png"))
@@ -489,7 +532,7 @@ def markdown(out: dict, config) -> str:
     seeds, noise = out["seeds"], out["label_noise"]
     first = next(iter(next(iter(out["noise"].values())).values()))
     folds = len({u["fold"] for u in first["units"]})
-    synthetic = config.data.name == "synthetic"
+    synthetic = config.data.name in GENERATED
     levels = ", ".join(f"{n:g}" for n in noise)
     partial = out.get("partial_runs") or []
     planned = out.get("units_planned") if partial else None  # n shown only where runs lack
@@ -569,6 +612,7 @@ def markdown(out: dict, config) -> str:
                     + " |"
                 )
         lines += power_lines(cells, planned)
+        lines += study_sweep.markdown(out, key, REFERENCE)
         lines.append("")
     lines += [
         (
@@ -583,7 +627,25 @@ def markdown(out: dict, config) -> str:
         "![study](study.png)",
         "",
     ]
+    lines += advice_lines(out, synthetic)
     return "\n".join(lines)
+
+
+def advice_lines(out: dict, synthetic: bool) -> list[str]:
+    """study.md's closing section: what the evidence supports (`study_advice`), per level."""
+    advice = out.get("advice") or {}
+    if not advice:
+        return []
+    lines = [
+        "## What the evidence supports",
+        "",
+        "The method with the best validation macro F, recommended only where its test interval "
+        f"against `{REFERENCE}` excludes 0.",
+        "",
+    ]
+    for key, given in advice.items():
+        lines.append((f"- Rater noise {key}: " if synthetic else "- ") + given["words"])
+    return lines + [""]
 
 
 def plot(out: dict, path: str) -> None:

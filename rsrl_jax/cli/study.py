@@ -2,7 +2,7 @@
 
   python -m rsrl_jax.study --config=configs/demo.py [--config.a.b=v] [--workdir=DIR]
       [--seeds=0,1,2] [--folds=K] [--label_noise=0.1,0.5,1.0]
-      [--methods=plain,rsrl,random_drop,focal,logit_adjusted]
+      [--methods=plain,rsrl,random_drop,focal,logit_adjusted] [--sweep=FIELD=V1,V2,...]
 
 The library function is `rsrl_jax.analysis.study.study`.
 """
@@ -62,6 +62,7 @@ def main(argv):
         lanes=FLAGS.lanes,
         folds=FLAGS.folds,
         command=command,
+        sweep=FLAGS.sweep,
     )
     print(os.path.join(workdir, "study.md"))
 
@@ -104,6 +105,13 @@ if __name__ == "__main__":
         0,
         "Lanes (runs' folds) trained as one program: 0 = as many as fit in memory, 1 = one "
         "at a time (each run on its own), N = at most N.",
+    )
+    flags.DEFINE_string(
+        "sweep",
+        None,
+        "A config field as a study axis, FIELD=V1,V2,... (e.g. rsrl.thresholds=0.9,0.99, "
+        "rsrl.drop_quantile=0.3,0.5, train.first_round_epochs=5,20): every method but plain "
+        "runs at each value, paired against plain; study.md shows the kept share per class.",
     )
     flags.mark_flags_as_required(["config"])
     cli.run(main)

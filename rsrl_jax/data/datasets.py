@@ -7,7 +7,7 @@ import ml_collections
 import numpy as np
 
 from rsrl_jax import config as config_lib
-from rsrl_jax.data import builders, embeddings, inputs, photo_file, prepared
+from rsrl_jax.data import builders, embeddings, inputs, photo_file, prepared, synthetic_embeddings
 from rsrl_jax.data import duplicates as duplicates_lib
 from rsrl_jax.errors import DataError
 
@@ -85,7 +85,9 @@ def load(
     Embeddings are read from their file each time (`embeddings.load`): nothing to prepare.
     """
     if inputs.reads_features(config):
-        data = embeddings.load(config)  # identical vectors are copies, grouped alike
+        generated = config.data.name == inputs.SYNTHETIC_EMBEDDINGS
+        data = (synthetic_embeddings if generated else embeddings).load(config)
+        # identical vectors are copies, grouped alike
         return dataclasses.replace(data, duplicates=duplicates_lib.find(data.fingerprints))
     builder = prepared.prepare(config, check_listing)
     skipped = builders.record_skipped(builder, workdir)

@@ -3,10 +3,10 @@
 A run reads photos (`data.name` 'synthetic', 'folder' or 'ava': uint8 [N, S, S, 3] at their
 stored size, cut, flipped and normalised by the one preprocessing, `data.preprocess`) or
 embeddings (`data.name='embeddings'`: float32 [N, D] feature vectors, fed as they are, no
-crop, flip or normalisation; `data.embeddings`). `of` picks the input for a config; the
-train and eval steps call its `train_view` / `eval_view`, and parameters are shaped from its
-`example`, so nothing else in the engine asks which kind it has. Feature vectors have no
-conv1: `no_highlights` says why a run of them has no highlight regions.
+crop, flip or normalisation; `data.embeddings`; or generated ones, `synthetic_embeddings`).
+`of` picks the input for a config; the train and eval steps call its `train_view` / `eval_view`, and
+parameters are shaped from its `example`, so nothing else in the engine asks which kind it has.
+Feature vectors have no conv1: `no_highlights` says why a run of them has no highlight regions.
 """
 
 import dataclasses
@@ -25,6 +25,8 @@ from rsrl_jax.data.preprocess import (
 from rsrl_jax.models.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 EMBEDDINGS = "embeddings"  # the data.name of feature vectors
+# the data.name of generated feature vectors with a known rater (`data.synthetic_embeddings`)
+SYNTHETIC_EMBEDDINGS = "synthetic_embeddings"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +86,7 @@ def reads_features(config) -> bool:
     """Whether a run of `config` (a ConfigDict, or a run's config.json as a dict) is fed
     feature vectors rather than photos."""
     data = config["data"] if "data" in config else {}  # a record without it: photos
-    return data.get("name") == EMBEDDINGS
+    return data.get("name") in (EMBEDDINGS, SYNTHETIC_EMBEDDINGS)
 
 
 def of(config, feature_dim: int | None = None) -> PhotoInput | FeatureInput:

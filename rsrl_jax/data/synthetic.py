@@ -163,24 +163,58 @@ def generate(
     masks = np.empty((n, size, size), bool)
     raw = {k: np.empty(n, np.float64) for k in FACTOR_NAMES}
     for i in range(n):
-        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, i)))
-        scene = scenes.sample_scene(rng)
-        images[i], masks[i] = scenes.render(scene, size)
-        for name, value in scenes.factors(scene).items():
+        drawn = scene(seed, i)
+        images[i], masks[i] = scenes.render(drawn, size)
+        for name, value in scenes.factors(drawn).items():
             raw[name][i] = value
 
+    rated = rate(raw, seed, label_noise)
+    return SyntheticPhotos(
+        images=images,
+        scores=rated.scores,
+        masks=masks,
+        factors=rated.factors,
+        true_scores=rated.true_scores,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Rated:
+    """What the rater makes of scenes' factors: `factors` (float32 [N] each, with `quality`),
+    `scores` and `true_scores` (int32 [N], as `SyntheticPhotos`'), `quality` (float64 [N])."""
+
+    factors: dict[str, np.ndarray]
+    scores: np.ndarray
+    true_scores: np.ndarray
+    quality: np.ndarray
+
+
+def rate(raw: dict[str, np.ndarray], seed: int, label_noise: float) -> Rated:
+    """The rater's scores of scenes whose factors are `raw` (`FACTOR_NAMES`, float64 [N]
+    each): the latent quality, its noisy rank cut (noise stream `(seed, 1)`) and the
+    noiseless one. The one rater of the photos and of `data.synthetic_embeddings`."""
     good = _goodness(raw)
     quality = sum(QUALITY_WEIGHTS[k] * good[k] for k in QUALITY_WEIGHTS)
     z = standardised(quality)
     noise_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
-    noisy = z + label_noise * noise_rng.standard_normal(n)
-
-    factors = {k: v.astype(np.float32) for k, v in raw.items()}
+    noisy = z + label_noise * noise_rng.standard_normal(len(z))
+    factors = {k: np.asarray(v).astype(np.float32) for k, v in raw.items()}
     factors["quality"] = quality.astype(np.float32)
-    return SyntheticPhotos(
-        images=images,
-        scores=scores_by_rank(noisy),
-        masks=masks,
-        factors=factors,
-        true_scores=noiseless_scores(quality),
+    return Rated(factors, scores_by_rank(noisy), noiseless_scores(quality), quality)
+
+
+def scene(seed: int, i: int) -> dict:
+    """Photo `i`'s scene (`scenes.sample_scene`) from its own stream `(seed, (0, i))`."""
+    return scenes.sample_scene(
+        np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, i)))
     )
+
+
+def rated_scenes(num_examples: int, seed: int, label_noise: float) -> tuple[list[dict], Rated]:
+    """The scenes of `generate(num_examples, ..., seed, label_noise)` and their ratings,
+    without rendering a pixel: the same factors and scores as the photos' (rendering draws
+    nothing from a scene's stream)."""
+    drawn = [scene(seed, i) for i in range(num_examples)]
+    each = [scenes.factors(p) for p in drawn]
+    raw = {k: np.array([f[k] for f in each], np.float64) for k in FACTOR_NAMES}
+    return drawn, rate(raw, seed, label_noise)
