@@ -1,35 +1,4 @@
-"""RSRL over synthetic embeddings with a known rater: the regime users are in, with the truth.
+"""Re-exports the shipped config `--config=synthetic_embeddings`
+(its text: rsrl_jax/configs/synthetic_embeddings.py)."""
 
-  python -m rsrl_jax.main --config=configs/synthetic_embeddings.py
-  python -m rsrl_jax.study --config=configs/synthetic_embeddings.py --label_noise=0.1,0.5,1.0
-  python -m rsrl_jax.ceilings --config=configs/synthetic_embeddings.py
-
-3100 vectors of 128 values made from the demo's scenes (its latent quality and scene factors
-through a fixed random map plus noise: data/synthetic_embeddings.py), scored by the demo's
-rater with its class shares and `data.label_noise`. `--config.data.feature_strength=weak`
-(medium, strong, or the vectors' noise std as a number) sets how well the vectors show the
-quality. configs/embeddings.py's head and protocol: an MLP of 512 with dropout, Adam, 5 folds,
-12 rounds, the 3 largest classes thinned at K = 0.99.
-"""
-
-from rsrl_jax.config import base_config
-
-
-def get_config():
-    c = base_config()
-    c.data.name = "synthetic_embeddings"
-    c.data.feature_strength = "medium"
-    c.protocol.folds = 5
-    c.model.name = "mlp"
-    c.model.hidden_widths = (512,)
-    c.model.dropout_rate = 0.5
-    c.train.batch_size = 64
-    c.train.eval_batch_size = 1024
-    c.train.optimizer = "adam"
-    c.train.learning_rate = 1e-3
-    c.train.weight_decay = 0.0
-    c.train.head_lr_multiplier = 1.0
-    c.train.first_round_epochs = 20
-    c.train.epochs_per_round = 5
-    c.checkpoint.every_steps = 0
-    return c
+from rsrl_jax.configs.synthetic_embeddings import get_config  # noqa: F401

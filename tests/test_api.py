@@ -144,7 +144,8 @@ def test_configs_by_name_and_overrides(tmp_path):
         rsrl_jax.get_config("demo", {"rsrl.roundz": 2})
     with pytest.raises(errors.ConfigError, match=r"overrides\['rsrl.rounds'\]=2.5: not a valid"):
         rsrl_jax.get_config("demo", {"rsrl.rounds": 2.5})
-    with pytest.raises(errors.ConfigError, match="shipped: aesthetic_predictor, ava, demo"):
+    shipped = "aesthetic_predictor, ava, demo, embeddings, pretext, synthetic_embeddings"
+    with pytest.raises(errors.ConfigError, match=f"shipped: {shipped}"):
         rsrl_jax.get_config("nosuch")
     # The clone's configs/demo.py is the package's config, not a copy of it.
     assert rsrl_jax.get_config("configs/demo.py").to_dict() == configs.load("demo").to_dict()
