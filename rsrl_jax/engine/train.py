@@ -249,7 +249,9 @@ def make_train_step(
 
     The metric sums stay on the device (no host round-trip per step). A step whose loss or
     gradient is not finite leaves the parameters and optimizer state unchanged and records
-    its step number in `sums['first_bad_step']`, for the loop to stop on.
+    its step number in `sums['first_bad_step']`, for the loop to stop on. An empty batch
+    (mask all 0: a lane of a group whose epoch has ended) changes nothing, step counter
+    included.
 
     BatchNorm (ResNet): with frozen statistics the state's `STATS` pass through unchanged;
     with updated ones (`updates_stats`) the step normalises with the statistics of the
@@ -288,8 +290,12 @@ def make_train_step(
 
         (loss, (logits, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(weights)
         finite = jnp.isfinite(loss) & all_finite(grads)
+        # An empty batch (a lane that has run out of its epoch) is no step: state and step
+        # counter stay; one predicate with `finite`, so a vmapped group selects once.
+        ran = count != 0  # a NaN mask (a bad step, counted) is not an empty batch
+        apply = finite & ran
         if batch_stats:  # an empty batch's statistics are no statistics
-            finite_stats = finite & (count > 0)
+            finite_stats = apply
 
         def update(_):
             updates, opt_state = tx.update(grads, state.opt_state, weights)
@@ -299,7 +305,7 @@ def make_train_step(
         # A branch, not a select of new and old: the update stays one in-place pass over the
         # parameters (a select read both and cost 3x the update on CPU).
         params, opt_state = jax.lax.cond(
-            finite, update, lambda _: (state.params, state.opt_state), None
+            apply, update, lambda _: (state.params, state.opt_state), None
         )
         if batch_stats:
             params = {
@@ -314,7 +320,8 @@ def make_train_step(
                 finite, sums["first_bad_step"], jnp.minimum(sums["first_bad_step"], state.step)
             ),
         }
-        return TrainState(step=state.step + 1, params=params, opt_state=opt_state), sums
+        step_ = state.step + ran.astype(state.step.dtype)
+        return TrainState(step=step_, params=params, opt_state=opt_state), sums
 
     if mesh is None:
         return jax.jit(train_step, donate_argnums=(0, 1), compiler_options=options)
