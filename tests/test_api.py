@@ -18,7 +18,7 @@ from rsrl_jax import cli, configs, errors
 from rsrl_jax.engine import predict
 from rsrl_jax.run import checkpoints
 
-NOTE = pathlib.Path(__file__).resolve().parent.parent / "docs" / "notes" / "i30-api.md"
+NOTE = pathlib.Path(__file__).resolve().parent.parent / "docs" / "api.md"
 LOWERING = "/jax/core/compile/jaxpr_to_mlir_module_duration"  # one per jit cache miss
 
 
