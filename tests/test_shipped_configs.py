@@ -10,6 +10,9 @@ from rsrl_jax import configs
 
 # Not a variant of the run's config: the pretraining command's own, built from nothing.
 STANDALONE = {"pretext"}
+# Restated on purpose, with why: the --help listing's test reads demo.py's comment on it
+# (tests/test_messages.py, a config's comment beside the base's meaning).
+KNOWN_RESTATED = {"demo": ["c.model.dropout_rate = 0.5"]}
 
 
 def restated(source: str, namespace: dict) -> list[str]:
@@ -38,7 +41,7 @@ def test_no_shipped_config_restates_its_bases_value(name):
     file = configs.path(name)
     with open(file) as f:
         source = f.read()
-    assert restated(source, runpy.run_path(file)) == []
+    assert restated(source, runpy.run_path(file)) == KNOWN_RESTATED.get(name, [])
 
 
 def test_a_restated_value_is_found():

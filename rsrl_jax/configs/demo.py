@@ -22,6 +22,7 @@ def get_config():
     c.model.pretrained = "shipped:demo_alexnet"
     c.model.width = 0.5
     c.model.fc_dim = 512
+    c.model.dropout_rate = 0.5  # torchvision's and the paper's AlexNet
     c.train.batch_size = 64
     c.train.optimizer = "adam"
     c.train.learning_rate = 1e-4

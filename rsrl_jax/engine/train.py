@@ -372,11 +372,11 @@ def make_steps(
 ) -> tuple[Callable, Callable]:
     """(train_step, eval_step) of `model` as a run of `config` uses them (input, loss).
 
-    `view`: the network's input (`data.inputs.of`; None = `of(config)`, photos).
+    `view`: the network's input (`data.inputs.network_input`; None = its photos of `config`).
     `train_options` and `forward_options` are the steps' `compiler_options` (None = the
     default for this backend).
     """
-    view = inputs.of(config) if view is None else view
+    view = inputs.network_input(config) if view is None else view
     train_step = make_train_step(
         model,
         tx,
