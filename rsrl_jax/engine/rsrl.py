@@ -14,6 +14,9 @@ one program (`study`, `compare`), `run` one run; `rsrl_jax.engine.rounds` is the
 A run survives a kill: the same command on the same workdir resumes from the last round
 checkpoint or mid-round checkpoint and ends with the same metrics and parameters as an
 uninterrupted run. A run is tied to its data (`rsrl_jax.data.identity`).
+
+Over 300 lines, not yet split (issue 32, item 4): the seam is a run's Experiment and `run`
+vs grouping lanes and sizing groups to memory (group_key, lanes_that_fit).
 """
 
 import contextlib

@@ -17,6 +17,10 @@ leaves every round whole or absent; what is left in `.dropped/` goes at the next
 Any folder name works: Orbax and TensorStore get a path that none of them parses
 (`orbax_path`), never the user's own when it holds other characters than letters, digits and
 `._-+/`.
+
+Over 300 lines, not yet split (issue 32, item 4): the seam is round checkpoints and their
+retention vs mid-round progress (progress_*) vs loading a saved network (load_network); item
+2 (a run's folder described once) moves its paths.
 """
 
 import hashlib
