@@ -228,7 +228,7 @@ def test_a_round_without_a_contract_falls_back_on_the_runs_config(runs, tmp_path
 
 def test_the_contract_rebuilds_the_network_and_refuses_what_it_cannot_honour():
     config = tiny_config()
-    made = contract.of(config, (2, 3, 4))
+    made = contract.model_contract(config, (2, 3, 4))
     again = contract.Contract.from_json(json.loads(json.dumps(made.to_json())))
     assert again == made
     assert made.photo_options().image_size == 64 and made.pretrained is None
@@ -241,7 +241,9 @@ def test_the_contract_rebuilds_the_network_and_refuses_what_it_cannot_honour():
         contract.Contract.from_json({**made.to_json(), "model": {"hidden": [8]}}).config()
     with pytest.raises(errors.DataError, match="normalised with mean"):
         contract.Contract.from_json({**made.to_json(), "mean": [0.5, 0.5, 0.5]}).check("r")
-    shipped = contract.of(tiny_config({"model.pretrained": "'shipped:demo_alexnet'"}), (1, 2))
+    shipped = contract.model_contract(
+        tiny_config({"model.pretrained": "'shipped:demo_alexnet'"}), (1, 2)
+    )
     assert shipped.pretrained == {
         "source": "shipped:demo_alexnet",
         "file": "demo_alexnet.npz",

@@ -18,7 +18,7 @@ from PIL import Image
 from test_report_verdict import ROUND1_RECALLS, record, write_workdir
 
 from rsrl_jax import errors
-from rsrl_jax.analysis import compare_table, highlight, report, study
+from rsrl_jax.analysis import compare_table, highlight, report, report_verdict, study
 from rsrl_jax.config import base_config
 from rsrl_jax.data import identity, synthetic
 from rsrl_jax.engine import predict
@@ -172,7 +172,7 @@ def test_a_verdict_on_fewer_rounds_or_folds_says_so(tmp_path):
     config = {"rsrl": {"num_majority": 2, "rounds": 3}, "protocol": {"folds": 5}}
     (workdir / "config.json").write_text(json.dumps(config))
     verdict = " ".join(
-        report.verdict(
+        report_verdict.verdict(
             report.read_records(str(workdir)),
             {0: 2},
             2,
@@ -182,7 +182,7 @@ def test_a_verdict_on_fewer_rounds_or_folds_says_so(tmp_path):
     assert verdict.startswith("**Verdict.** Of the rounds that ran, the chosen round 2 is better")
     assert "With one fold of protocol.folds=5 (the others did not run)" in verdict
     only_round1 = completeness.of_records(ran({0: range(1, 2)}), plan(folds=1))
-    verdict = " ".join(report.verdict([record(0, 1, 0.2, 0.2)], {0: 1}, 2, only_round1))
+    verdict = " ".join(report_verdict.verdict([record(0, 1, 0.2, 0.2)], {0: 1}, 2, only_round1))
     assert "no later round ran, so this run says nothing yet about the later rounds" in verdict
 
 
@@ -191,13 +191,13 @@ def test_a_verdict_on_one_fold_of_several_says_so_whatever_round_was_chosen():
     records = [record(0, 1, 0.30, 0.2), record(0, 2, 0.20, 0.2)]
     limited = completeness.of_records(records, plan(rounds=2, folds=3, max_folds=1))
     for chosen in (1, 2):
-        verdict = " ".join(report.verdict(records, {0: chosen}, 2, limited))
+        verdict = " ".join(report_verdict.verdict(records, {0: chosen}, 2, limited))
         assert (
             "With one fold of protocol.folds=3 (the others did not run) the fold-to-fold spread "
             "is unknown: nothing here tells this " in verdict
         ), verdict
     one_split = completeness.of_records(records, plan(rounds=2, folds=1))
-    verdict = " ".join(report.verdict(records, {0: 1}, 2, one_split))
+    verdict = " ".join(report_verdict.verdict(records, {0: 1}, 2, one_split))
     assert "With one split (`protocol.folds=1`) the fold-to-fold spread is unknown" in verdict
     assert "the others did not run" not in verdict
 

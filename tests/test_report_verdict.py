@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsrl_jax.analysis import aesthetic, fold_stats, report
+from rsrl_jax.analysis import aesthetic, fold_stats, report, report_figures
 
 SCORES = (3, 4, 5, 6, 7)
 D_SUPPORT = {"3": 10, "4": 40, "5": 60, "6": 30, "7": 5}  # majority (2 largest): 5 and 4
@@ -204,11 +204,11 @@ def test_every_figure_is_written_and_zero_classes_stay_visible(tmp_path):
     assert "![macro F per round](macro_f1.png)" in (workdir / "report" / "report.md").read_text()
     # Scores 6 and 7 have test recall 0 in every round: their curves must not lie on one
     # another, and stay at 0 (shifted sideways, not below the axis).
-    fig = report.plot_per_class(records, SCORES, "test", str(tmp_path / "per_class.png"))
+    fig = report_figures.plot_per_class(records, SCORES, "test", str(tmp_path / "per_class.png"))
     recall_lines = fig.axes[1].get_lines()
     assert len(recall_lines) == len(SCORES)
     zeros = [line.get_xdata() for line in recall_lines if not line.get_ydata().any()]
-    assert len(zeros) == 2 and abs(zeros[0][0] - zeros[1][0]) >= report.CLASS_OFFSET
+    assert len(zeros) == 2 and abs(zeros[0][0] - zeros[1][0]) >= report_figures.CLASS_OFFSET
 
 
 def test_the_report_command_takes_the_round_choice(tmp_path):
@@ -264,7 +264,7 @@ def test_aesthetic_figures_over_folds_leave_undefined_folds_out(tmp_path):
     assert "| 0.500 | 0.600 | chosen |" in text  # round 2's SRCC and PLCC: fold 0 only
     summary = fold_stats.summarize(records)["rounds"][1]["test"]
     assert summary["srcc"] == {"mean": 0.5, "std": 0.0, "n": 1}
-    fig = report.plot_aesthetic(records, str(tmp_path / "aesthetic.png"))
+    fig = report_figures.plot_aesthetic(records, str(tmp_path / "aesthetic.png"))
     test_srcc = fig.axes[0].get_lines()[2]  # train, val (no figures: a gap), test
     assert test_srcc.get_label() == "test"
     np.testing.assert_allclose(test_srcc.get_ydata(), [0.2, 0.5, 0.0])

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rsrl_jax.analysis import fold_stats, metrics, report, selection_report
+from rsrl_jax.analysis import fold_stats, metrics, report_text, selection_report
 from rsrl_jax.config import base_config
 
 SCORES = (3, 4, 5, 6, 7)
@@ -117,7 +117,7 @@ def test_several_folds_average_round_2_and_other_rules_are_named():
 
 
 def test_the_report_carries_the_selection_section():
-    text = report.markdown(RECORDS, fold_stats.summarize(RECORDS), SCORES, config_json(), [])
+    text = report_text.markdown(RECORDS, fold_stats.summarize(RECORDS), SCORES, config_json(), [])
     section = "\n".join(selection_report.section(RECORDS, config_json()))
     assert f"\n{section}\n" in text
     assert text.index("## Selection") < text.index("## Figures")

@@ -175,10 +175,10 @@ def test_each_family_is_fed_its_own_normalisation():
     images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), np.uint8)
     for arch, family in ((ARCH, "clip"), ("siglip_vit_tiny", "siglip")):
         config = tiny_config({**IN_PROCESS, "model.name": repr(arch)})
-        view = inputs.of(config)
+        view = inputs.network_input(config)
         want = vit_photos.normalise(images, family)
         np.testing.assert_allclose(np.asarray(view.eval_view(images)), want, atol=1e-6)
-    alexnet = inputs.of(tiny_config({"data.image_size": 64}))
+    alexnet = inputs.network_input(tiny_config({"data.image_size": 64}))
     assert alexnet.mean == pytest.approx((0.485, 0.456, 0.406))
 
 

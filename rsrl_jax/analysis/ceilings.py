@@ -26,7 +26,7 @@ import os
 import numpy as np
 
 from rsrl_jax import overrides
-from rsrl_jax.analysis import fold_stats, metrics, report
+from rsrl_jax.analysis import fold_stats, metrics, report, report_verdict
 from rsrl_jax.config import GENERATED
 from rsrl_jax.data import splits as splits_lib
 from rsrl_jax.data import synthetic
@@ -101,7 +101,7 @@ def run_figures(*workdirs: str) -> dict:
         completeness.warn_if_partial(w)
     first = [r for r in records if r["round"] == 1]
     choice = fold_stats.chosen_rounds(records)
-    chosen = report.chosen_records(records, choice)
+    chosen = report_verdict.chosen_records(records, choice)
     missed = fold_stats.against_test_best(records, choice)
     return {
         "round1_train_accuracy": fold_stats.mean_std([r["train"]["accuracy"] for r in first]),

@@ -22,11 +22,8 @@ def get_config():
     c = base_config()
     c.data.name = "ava"
     c.data.dir = "data/ava"  # placeholder: --config.data.dir=AVA
-    c.data.image_size = 224
     c.data.stored_size = 256
     c.data.on_bad_example = "skip"
-    c.data.ava_bins = ()  # the rounded mean vote
-    c.data.ava_official_split = True
     c.model.pretrained = "weights/alexnet"  # placeholder: the folder rsrl_jax.convert wrote
     c.train.batch_size = 128
     c.train.eval_batch_size = 512

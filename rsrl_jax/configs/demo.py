@@ -17,8 +17,6 @@ from rsrl_jax.config import base_config
 
 def get_config():
     c = base_config()
-    c.data.name = "synthetic"
-    c.data.num_examples = 3100
     c.data.image_size = 64
     c.protocol.folds = 1
     c.model.pretrained = "shipped:demo_alexnet"
@@ -29,7 +27,6 @@ def get_config():
     c.train.optimizer = "adam"
     c.train.learning_rate = 1e-4
     c.train.weight_decay = 0.0
-    c.train.head_lr_multiplier = 10.0  # the new head learns faster (transfer learning)
     c.train.first_round_epochs = 20
     c.train.epochs_per_round = 5
     c.rsrl.rounds = 6

@@ -17,14 +17,10 @@ from rsrl_jax.config import base_config
 def get_config():
     c = base_config()
     c.data.name = "embeddings"
-    c.protocol.folds = 5
     c.model.name = "mlp"
-    c.model.hidden_widths = (512,)
-    c.model.dropout_rate = 0.5
     c.train.batch_size = 64
     c.train.eval_batch_size = 1024
     c.train.optimizer = "adam"
-    c.train.learning_rate = 1e-3
     c.train.weight_decay = 0.0
     c.train.head_lr_multiplier = 1.0  # nothing is pretrained: every layer is new
     c.train.first_round_epochs = 20

@@ -16,32 +16,13 @@ fine-tuning (`model.batch_norm='frozen'`, the usual choice for batches of 32 pho
 (python -m rsrl_jax.benchmark --model=resnet50 gives its speed here).
 """
 
-from rsrl_jax.config import base_config
+from rsrl_jax.configs import xiheaa
 
 
 def get_config():
-    c = base_config()
-    c.data.name = "folder"
-    c.data.dir = "data/xiheaa"  # placeholder: --config.data.dir=PHOTOS
-    c.data.score_range = (2, 9)
-    c.data.image_size = 224
-    c.data.stored_size = 256
-    c.protocol.folds = 5
+    c = xiheaa.get_config()
     c.model.name = "resnet50"
     c.model.pretrained = "weights/resnet50"  # placeholder: the folder rsrl_jax.convert wrote
-    c.model.width = 1.0
-    c.model.batch_norm = "frozen"
-    c.train.optimizer = "sgd"
-    c.train.momentum = 0.9
     c.train.learning_rate = 1e-3
     c.train.head_lr_multiplier = 10.0
-    c.train.weight_decay = 1e-4
-    c.train.batch_size = 32
-    c.train.epochs_per_round = 6
-    c.train.flip = True
-    c.train.random_crop = True
-    c.rsrl.rounds = 12
-    c.rsrl.num_majority = 3
-    c.rsrl.thresholds = (0.99, 0.99, 0.99)
-    c.rsrl.likelihood = "sigmoid"
     return c

@@ -9,6 +9,9 @@ records are prepared and when they are reused: `data.prepared`; reading them bac
 Bad examples: with `data.on_bad_example='error'` the first one stops the build with a message
 naming the file and list line; with `'skip'` every one is left out and recorded (in the
 prepared data's metadata, in the log, and in `workdir/skipped.jsonl`).
+
+Over 300 lines: the three data sets' builders share the decoder, the bad-example policy and
+its record.
 """
 
 import concurrent.futures

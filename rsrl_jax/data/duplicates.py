@@ -17,6 +17,9 @@ two hashes within d bits agree exactly on at least one of d + 1 slices of the 64
 only hashes that share a slice value are compared, vectorised (sorting plus the pairs
 within each slice's buckets: for AVA's 255,000 photos and d = 4, five sorts and about
 20 million XOR-popcounts for spread hashes, a few seconds).
+
+Over 300 lines: exact copies, pHash near-duplicates and the groups the splits keep whole are
+one notion of "the same photo".
 """
 
 import dataclasses

@@ -17,6 +17,9 @@ repeated id) follows `data.on_bad_example` as a bad list row does (`data.prepare
 stops at the first, naming the row; 'skip' leaves the row out (a repeated id keeps its first
 row) and lists it in the workdir's skipped.jsonl. The same problem in most rows is told once.
 Rows are numbered from 0, as numpy indexes them (row i = embeddings[i]).
+
+Over 300 lines: the file's layout, every check of its rows and the Dataset built from it are
+one format, read in one place.
 """
 
 import dataclasses

@@ -57,7 +57,7 @@ class Identity:
     folds: list[splits.Split]  # positions into `keys`, in the order the run uses them
 
 
-def of(data, fold_splits: list[splits.Split]) -> Identity:
+def data_identity(data, fold_splits: list[splits.Split]) -> Identity:
     """The identity of a `datasets.Dataset` and the splits a run takes of it."""
     keys, fingerprints = _keys_and_fingerprints(data)
     scores = np.asarray(data.class_scores, np.int32)[data.labels]
@@ -277,7 +277,7 @@ def resume(workdir: str, data, force: bool) -> tuple[list[splits.Split], Identit
         logging.warning("resume=force: %r re-scored %d -> %d; its split stays", key, before, now)
     for key in changes.changed:
         logging.warning("resume=force: %r changed in content; its split stays", key)
-    current, position = of(data, []), _positions(recorded, data)
+    current, position = data_identity(data, []), _positions(recorded, data)
     updated = dataclasses.replace(
         recorded, scores=current.scores[position], fingerprints=current.fingerprints[position]
     )

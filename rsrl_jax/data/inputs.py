@@ -89,7 +89,7 @@ def reads_features(config) -> bool:
     return data.get("name") in (EMBEDDINGS, SYNTHETIC_EMBEDDINGS)
 
 
-def of(config, feature_dim: int | None = None) -> PhotoInput | FeatureInput:
+def network_input(config, feature_dim: int | None = None) -> PhotoInput | FeatureInput:
     """The input of the network of `config`: photos of `data.image_size` with the run's
     augmentation (`train.flip`, `train.random_crop`) and its network's normalisation
     (`preprocess.normalisation` of `model.name`), or vectors of `feature_dim` values
@@ -108,14 +108,14 @@ def of(config, feature_dim: int | None = None) -> PhotoInput | FeatureInput:
     )
 
 
-def of_network(config, params) -> PhotoInput | FeatureInput:
+def network_input_from_params(config, params) -> PhotoInput | FeatureInput:
     """The input of a saved network of `config`: `of`, with the vectors' D read from its
     parameters (arrays, or a checkpoint's metadata: anything with a `.shape`)."""
     if not reads_features(config):
-        return of(config)
+        return network_input(config)
     from rsrl_jax.models import heads  # flax
 
-    return of(config, heads.input_dim(params))
+    return network_input(config, heads.input_dim(params))
 
 
 def as_input(view) -> PhotoInput | FeatureInput:

@@ -7,6 +7,9 @@ have (16-bit, 12-bit, 32-bit integers and floats in [0, 1] or [0, 255]: `gray_to
 Anything that cannot be used (missing, empty, truncated, corrupt, not a photo, a format or
 pixel range we cannot read, a decompression bomb) raises `BadPhoto` naming the file; a file
 that is no image at all raises its subclass `NotAPhoto`.
+
+Over 300 lines: every way a photo file can fail to decode (formats, bit depths, orientation)
+is checked in one place.
 """
 
 import os

@@ -9,6 +9,9 @@ Folder: `DIR/scores.csv` with header `filename,score` and the photos under `DIR/
 (filenames relative to it). AVA: `DIR/AVA.txt`, one photo a line (index, image id, the
 number of votes for each score 1..10, two semantic tags, challenge id), photos
 `DIR/images/<id>.jpg`, and, when present, the official test list `generic_test.jpgl`.
+
+Over 300 lines, not yet split (issue 32, item 4): the seam is the folder's scores.csv and
+AVA.txt readers vs the photo-path spelling checks they share (_Respeller, _files_under).
 """
 
 import codecs

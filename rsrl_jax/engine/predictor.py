@@ -84,7 +84,7 @@ class Predictor:
         loaded = checkpoints.load_network(self.workdir, fold, self.round)
         self.config, self.model, self.params, self.class_scores = loaded
         completeness.warn_if_partial(self.workdir, using(fold, self.round, self.chosen))
-        self.view = inputs.of_network(self.config, self.params)
+        self.view = inputs.network_input_from_params(self.config, self.params)
         self.reads_features = inputs.reads_features(self.config)
         self.dim = self.view.dim if self.reads_features else None
         self.options = None if self.reads_features else preprocess.photo_options(self.config)

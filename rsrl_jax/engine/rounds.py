@@ -20,6 +20,10 @@ train it once. Resume: a group restarts after the last round that all its lanes 
 lane's round already saved is restored, not trained again), and mid-round from the latest
 checkpoint of its stacked training state (`fold_F/in_progress/` for a group of one lane,
 `folds_in_progress/` for all folds of one run, `lanes_in_progress/<group id>/` otherwise).
+
+Over 300 lines, not yet split (issue 32, item 4): the seam is the round loop (run_group,
+train_round) vs grouping and saving lanes' progress (round_signature, _save_progress,
+_restore_progress).
 """
 
 import dataclasses

@@ -14,6 +14,9 @@ one program (`study`, `compare`), `run` one run; `rsrl_jax.engine.rounds` is the
 A run survives a kill: the same command on the same workdir resumes from the last round
 checkpoint or mid-round checkpoint and ends with the same metrics and parameters as an
 uninterrupted run. A run is tied to its data (`rsrl_jax.data.identity`).
+
+Over 300 lines, not yet split (issue 32, item 4): the seam is a run's Experiment and `run`
+vs grouping lanes and sizing groups to memory (group_key, lanes_that_fit).
 """
 
 import contextlib
@@ -53,7 +56,7 @@ class Experiment:
     mesh: jax.sharding.Mesh
     placer: placement.BatchPlacer  # batches [B, ...] (evaluation)
     model: object
-    view: object  # the network's input: photos or feature vectors (`data.inputs.of`)
+    view: object  # the network's input: photos or feature vectors (`data.inputs.network_input`)
     tx: object
     train_step: object
     eval_step: object
@@ -82,11 +85,11 @@ class Experiment:
                 workdir=workdir,
                 recorder=recorder,
                 data=data,
-                contract=contract.of(config, data.class_scores),
+                contract=contract.model_contract(config, data.class_scores),
             )
         mesh = placement.make_mesh(devices)
         model = train.make_model(config, data.num_classes)
-        view = inputs.of(config, data.images.shape[-1])  # D, for feature vectors
+        view = inputs.network_input(config, data.images.shape[-1])  # D, for feature vectors
         tx = train.make_optimizer(config)
         dense = config.model.name in train.FEATURE_MODELS  # a head of dense layers only
         train_options = compiler.default_compiler_options("dense_train" if dense else "train")
@@ -106,7 +109,7 @@ class Experiment:
             train_step=train_step,
             eval_step=eval_step,
             train_options=train_options,
-            contract=contract.of(config, data.class_scores),
+            contract=contract.model_contract(config, data.class_scores),
         )
 
     def in_workdir(self, workdir: str) -> "Experiment":

@@ -4,6 +4,9 @@ The batch has a fixed shape for the whole run: the last partial batch is padded 
 padding masked out of the loss, so each step compiles once, whatever a round's training set
 size. Batches are sharded along the `data` axis of a mesh over the devices; parameters and
 optimizer state are replicated.
+
+Over 300 lines: the network's construction, its state and the jitted steps over it; the
+construction would move below the engine with issue 32's item 1 (imports downhill).
 """
 
 import functools
@@ -379,11 +382,11 @@ def make_steps(
 ) -> tuple[Callable, Callable]:
     """(train_step, eval_step) of `model` as a run of `config` uses them (input, loss).
 
-    `view`: the network's input (`data.inputs.of`; None = `of(config)`, photos).
+    `view`: the network's input (`data.inputs.network_input`; None = its photos of `config`).
     `train_options` and `forward_options` are the steps' `compiler_options` (None = the
     default for this backend).
     """
-    view = inputs.of(config) if view is None else view
+    view = inputs.network_input(config) if view is None else view
     train_step = make_train_step(
         model,
         tx,

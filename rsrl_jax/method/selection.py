@@ -2,6 +2,10 @@
 and the selections it is compared with (`method.selection`).
 
 Pure numpy/jnp: the engine passes the previous round's outputs on D in, a mask over D out.
+
+Over 300 lines: every selection rule and the one warning about what they keep, so that the
+rules are compared on one page; not yet split (issue 32, item 4): the seam is the rules
+(keep_mask .. baseline_keep) vs their words (rule_text .. selection_warning).
 """
 
 import jax

@@ -15,6 +15,10 @@ file and gives the network a fresh N-way head, as the paper's transfer learning 
 file's network size must be the config's (`model.width`, `model.fc_dim`); arrays may be
 stored float16 and are trained float32. numpy only: training never imports torch, and
 `allow_pickle=False` keeps any code out of the file.
+
+Over 300 lines, not yet split (issue 32, item 4): the seam is the file's checks from its
+headers (shapes, problem) vs reading it into round 1's parameters (read, load_backbone,
+initial_params).
 """
 
 import hashlib

@@ -17,6 +17,10 @@ leaves every round whole or absent; what is left in `.dropped/` goes at the next
 Any folder name works: Orbax and TensorStore get a path that none of them parses
 (`orbax_path`), never the user's own when it holds other characters than letters, digits and
 `._-+/`.
+
+Over 300 lines, not yet split (issue 32, item 4): the seam is round checkpoints and their
+retention vs mid-round progress (progress_*) vs loading a saved network (load_network); item
+2 (a run's folder described once) moves its paths.
 """
 
 import hashlib
@@ -432,7 +436,7 @@ def load_contract(mngr: ocp.CheckpointManager, workdir: str, fold: int, round_: 
                 f"{where} was saved by an older version without a model contract, and {e}; "
                 "copy config.json and classes.json from the run's original workdir"
             ) from None
-        found = contract.of(config, scores, hash_weights=False)
+        found = contract.model_contract(config, scores, hash_weights=False)
     found.check(where)
     return found
 
@@ -455,7 +459,9 @@ def load_network(workdir: str, fold: int, round_: int):
         config = found.config()
         model = train.make_model(config, len(found.class_scores))
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-        view = inputs.of_network(config, _saved_shapes(mngr, round_))  # photos or vectors of D
+        view = inputs.network_input_from_params(
+            config, _saved_shapes(mngr, round_)
+        )  # photos or vectors of D
         abstract = train.abstract_params(model, view, device)
         params, _ = restore_round(mngr, round_, abstract)
     finally:

@@ -129,7 +129,9 @@ def weights_record(path: str, hash_file: bool = True, arch: str = "alexnet") -> 
     return {"source": path, "file": os.path.basename(file), "sha256": sha}
 
 
-def of(config: ml_collections.ConfigDict, class_scores, hash_weights: bool = True) -> Contract:
+def model_contract(
+    config: ml_collections.ConfigDict, class_scores, hash_weights: bool = True
+) -> Contract:
     """The contract of a run with `config` whose outputs are `class_scores`.
 
     `hash_weights`: hash the pretrained file when its record has no SHA-256 (False for a

@@ -119,7 +119,7 @@ def start_or_resume(
                 int(recorded["seed"]),
                 data.official_test,
             )
-            record = identity.of(data, fold_splits)
+            record = identity.data_identity(data, fold_splits)
         with open(os.path.join(workdir, CLASSES_FILE)) as f:
             recorded_classes = json.load(f)["class_scores"]
         if recorded_classes != classes["class_scores"]:
@@ -132,7 +132,7 @@ def start_or_resume(
         fold_splits = splits.protocol_splits(
             data.labels, config.protocol, config.seed, data.official_test, data.groups
         )
-        record = identity.of(data, fold_splits)
+        record = identity.data_identity(data, fold_splits)
     if jax.process_count() > 1:  # every process has read the workdir before one writes it
         multihost_utils.sync_global_devices("rsrl_jax: workdir checked")
     if not recorder.is_writer:

@@ -18,6 +18,9 @@ are whole or absent, files are written atomically, TensorBoard writers are close
 
 A full disk, a quota, a read-only or forbidden folder (an OSError, or TensorStore's error
 text inside Orbax's) becomes one line naming the folder and what it needs (`disk_problem`).
+
+Over 300 lines: the stop (signals, the deferred save) and the disk's one line share `leave`,
+the one exit every command takes.
 """
 
 import contextlib
