@@ -12,24 +12,10 @@ quality. configs/embeddings.py's head and protocol: an MLP of 512 with dropout, 
 12 rounds, the 3 largest classes thinned at K = 0.99.
 """
 
-from rsrl_jax.config import base_config
+from rsrl_jax.configs import embeddings
 
 
 def get_config():
-    c = base_config()
-    c.data.name = "synthetic_embeddings"
-    c.data.feature_strength = "medium"
-    c.protocol.folds = 5
-    c.model.name = "mlp"
-    c.model.hidden_widths = (512,)
-    c.model.dropout_rate = 0.5
-    c.train.batch_size = 64
-    c.train.eval_batch_size = 1024
-    c.train.optimizer = "adam"
-    c.train.learning_rate = 1e-3
-    c.train.weight_decay = 0.0
-    c.train.head_lr_multiplier = 1.0
-    c.train.first_round_epochs = 20
-    c.train.epochs_per_round = 5
-    c.checkpoint.every_steps = 0
+    c = embeddings.get_config()
+    c.data.name = "synthetic_embeddings"  # generated in memory: no data.dir
     return c
