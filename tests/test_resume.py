@@ -97,7 +97,9 @@ def test_same_seed_same_metrics_and_rerun_of_a_finished_run_changes_nothing(refe
 def test_resume_with_a_result_changing_config_is_refused_unless_forced(reference, tmp_path):
     workdir = tmp_path / "copy"
     shutil.copytree(reference, workdir)
-    changed = {**OVERRIDES, "rsrl.rounds": 4, "train.learning_rate": 0.5}
+    # The reference's saves (none mid-round): round 4 trains without a save after each step.
+    changed = {**OVERRIDES, "checkpoint.every_steps": 0, "rsrl.rounds": 4}
+    changed["train.learning_rate"] = 0.5
     refused = run_cli(workdir, changed, check=False)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr  # a config error
     assert "rsrl.rounds: 3 -> 4" in refused.stderr
