@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import TINY_OVERRIDES, read_records, run_cli, tiny_config
+from conftest import read_records, tiny_config
 from rsrl_jax.analysis import aesthetic
 from rsrl_jax.data import splits
 from rsrl_jax.engine import evaluation, rsrl
@@ -161,11 +161,12 @@ def test_a_synthetic_run_records_what_each_selection_removed(tiny_run):
 
 
 def test_random_drop_trains_on_rsrl_sizes_drawn_at_random(tmp_path):
-    overrides = {"method.selection": "random_drop", "rsrl.drop_quantile": 0.5}
-    run_cli(tmp_path, {**TINY_OVERRIDES, **overrides, "log.progress": False})
+    # In this process: the property is the selection's, the CLI's wiring is tiny_run's.
+    overrides = {"method.selection": "'random_drop'", "rsrl.drop_quantile": 0.5}
+    rsrl.run(tiny_config({**overrides, "log.progress": False}), str(tmp_path))
     records = read_records(tmp_path)
     assert [r["round"] for r in records] == [1, 2]
-    config = tiny_config({"method.selection": "'random_drop'", "rsrl.drop_quantile": 0.5})
+    config = tiny_config(overrides)
     experiment = rsrl.Experiment.build(config, str(tmp_path))
     data = experiment.data
     (split,) = splits.fold_splits(

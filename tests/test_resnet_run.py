@@ -7,9 +7,6 @@ import io
 import json
 import os
 import pickle
-import signal
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -32,11 +29,10 @@ from rsrl_jax.models import convert, pretrained, resnet
 from rsrl_jax.models.torch_resnet import TorchResNet
 from rsrl_jax.run import checkpoints, resume
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WIDTH = 0.125  # 8 channels in the stem: ResNet-50's 53 convolutions, small enough for a CPU
 # Two rounds (one epoch, then two, of 5 steps), a mid-round checkpoint after every step (so
-# that a kill after round 2's first epoch lands mid-round: its second epoch is slowed by the
-# saves), BatchNorm statistics updated (so that resuming must restore them too).
+# that a kill in round 2's second epoch leaves a mid-round state), BatchNorm statistics
+# updated (so that resuming must restore them too).
 CLI = {
     **TINY_OVERRIDES,
     "model.name": "resnet50",
@@ -68,24 +64,34 @@ def weights(tmp_path_factory):
         return str(root / "w"), {k: npz[k] for k in npz.files}
 
 
+class Killed(Exception):
+    """Stands for a SIGKILL: the run stops where it is, with what it has saved (a real
+    SIGKILL mid-round: tests/test_resume.py)."""
+
+
 @pytest.fixture(scope="module")
 def runs(weights, tmp_path_factory):
-    """(killed-and-resumed CLI workdir, its resume stderr, uninterrupted in-process workdir)."""
+    """(killed-and-resumed workdir, its CLI resume's stderr, uninterrupted workdir): killed
+    in this process once round 2's first step of epoch 2 is saved, resumed by the CLI."""
     folder, _ = weights
     root = tmp_path_factory.mktemp("resnet_run")
     killed = root / "killed"
-    overrides = {**CLI, "model.pretrained": folder}
-    cmd = [sys.executable, "-m", "rsrl_jax.main", "--config=configs/demo.py"]
-    cmd += [f"--workdir={killed}"] + [f"--config.{k}={v}" for k, v in overrides.items()]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    for line in proc.stderr:  # kill once round 2 has finished its first epoch
-        if "fold 0 round 2 epoch 1/2" in line:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    config = tiny_config(
+        {**IN_PROCESS, "checkpoint.every_steps": 1, "model.pretrained": repr(folder)}
+    )
+    save = checkpoints.save_progress
+
+    def save_then_kill(mngr, step, tree, meta):
+        save(mngr, step, tree, meta)
+        if (meta["round"], meta["epoch"], meta["batch"]) == (2, 2, 1):
+            raise Killed
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checkpoints, "save_progress", save_then_kill)
+        with pytest.raises(Killed):
+            rsrl.run(config, str(killed))
     assert len(read_records(killed)) == 1  # round 1 done, round 2 under way
-    resumed = run_cli(killed, overrides)
+    resumed = run_cli(killed, {**CLI, "model.pretrained": folder})
 
     reference = root / "reference"
     config = tiny_config({**IN_PROCESS, "model.pretrained": repr(folder)})
@@ -105,7 +111,7 @@ def stats_of(tree) -> dict:
 
 def test_rounds_resume_as_if_never_killed_and_update_the_statistics(runs, weights):
     killed, stderr, reference = runs
-    assert "fold 0 round 2: resuming at epoch" in stderr
+    assert "fold 0 round 2: resuming at epoch 2 batch 1" in stderr
     assert (killed / "metrics.jsonl").read_bytes() == (reference / "metrics.jsonl").read_bytes()
     records = read_records(killed)
     assert [r["round"] for r in records] == [1, 2]
