@@ -78,26 +78,39 @@ def test_a_warning_repeated_every_round_is_said_once_with_its_count():
     assert plain.format(record("y")) == "y"
 
 
-def test_the_log_file_waits_for_the_workdir_and_appends(tmp_path):
+def test_the_log_file_waits_for_the_lock_and_appends(tmp_path):
+    from rsrl_jax.run import workdir_lock
+
     workdir = tmp_path / "run"
     handler = console.WorkdirLog(str(workdir))
     try:
         handler.emit(record("before the workdir"))
         assert not workdir.exists()  # a refused command leaves no folder behind
         workdir.mkdir()
+        handler.emit(record("a reader's line"))  # the workdir exists, its lock is not ours
+        assert not (workdir / console.LOG_FILE).exists()
+        held = workdir_lock.take(str(workdir))
         handler.emit(record("after it", logging.WARNING))
+        held.release()
+        handler.emit(record("after the release"))  # the run's last lines, once it has begun
     finally:
         handler.close()
-    again = console.WorkdirLog(str(workdir))  # a resumed run appends
-    again.emit(record("resumed"))
-    again.close()
+    reader = console.WorkdirLog(str(workdir))  # a finished run rerun: a reader, no lock
+    reader.emit(record("rerun"))
+    reader.close()
+    with workdir_lock.hold(str(workdir)):  # a resumed run appends
+        again = console.WorkdirLog(str(workdir))
+        again.emit(record("resumed"))
+        again.close()
     lines = (workdir / console.LOG_FILE).read_text().splitlines()
     assert [line.split("] ", 1)[1] for line in lines] == [
         "before the workdir",
+        "a reader's line",
         "after it",
+        "after the release",
         "resumed",
     ]
-    assert re.match(r"W\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ rounds.py:1\]", lines[1])
+    assert re.match(r"W\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ rounds.py:1\]", lines[2])
 
 
 def test_the_console_shows_plain_lines_and_the_log_file_all(tiny_run):

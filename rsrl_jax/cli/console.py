@@ -12,6 +12,7 @@ import atexit
 import logging
 import os
 import re
+import sys
 
 from absl import logging as absl_logging
 
@@ -113,9 +114,11 @@ def _say_repeats() -> None:
 
 
 class WorkdirLog(logging.Handler):
-    """Appends every record, absl-prefixed, to WORKDIR/log.txt once the workdir exists (the
-    command makes it: a command refused before that leaves no folder behind); the records
-    before it are held and written first."""
+    """Appends every record, absl-prefixed, to WORKDIR/log.txt once this process holds the
+    workdir's lock (a command refused before that leaves no folder and no line behind; a
+    finished run rerun, a reader, writes nothing); the records before it are held and
+    written first. Once begun it goes on to the command's end (its last lines, after the
+    lock's release, are its own)."""
 
     def __init__(self, workdir: str):
         super().__init__(logging.DEBUG)
@@ -128,7 +131,7 @@ class WorkdirLog(logging.Handler):
         try:
             self.held.append(self.format(record) + "\n")
             if self.stream is None:
-                if not os.path.isdir(os.path.dirname(self.path)):
+                if not self._writer():
                     return
                 self.stream = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
             self.stream.writelines(self.held)
@@ -138,6 +141,13 @@ class WorkdirLog(logging.Handler):
             self.held.clear()
         except Exception:  # noqa: BLE001 - logging must not raise
             self.handleError(record)
+
+    def _writer(self) -> bool:
+        """Whether this process holds the workdir's lock (`workdir_lock.held_here`): only the
+        run that writes the workdir writes its log; a refused run or a finished run rerun
+        (a reader) appends nothing."""
+        lock = sys.modules.get("rsrl_jax.run.workdir_lock")  # not imported: nothing is held
+        return lock is not None and lock.held_here(os.path.dirname(self.path))
 
     def close(self):
         if self.stream is not None:

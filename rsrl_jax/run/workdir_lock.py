@@ -39,6 +39,16 @@ from rsrl_jax.files import write_atomic
 
 LOCK_FILE = ".lock"
 HOLDER_FILE = ".lock.json"
+# The workdirs (absolute paths) whose lock this process holds now: the writers of log.txt ask
+# (a refused run, or a finished run rerun as a reader, appends nothing to another's files).
+HELD: set[str] = set()
+
+
+def held_here(workdir: str) -> bool:
+    """Whether this process holds `workdir`'s lock now."""
+    return os.path.abspath(workdir) in HELD
+
+
 HOLDER_WAIT_S = 2.0  # a new holder writes its description just after taking the lock
 MESSAGE_BYTES = 4096  # the refusal broadcast to the other processes of a run
 
@@ -143,6 +153,7 @@ class _Held:
         self.workdir, self.lock, self.holder, self.created = workdir, lock, holder, created
 
     def release(self) -> None:
+        HELD.discard(os.path.abspath(self.workdir))
         holder_file = os.path.join(self.workdir, HOLDER_FILE)
         try:
             if read_holder(self.workdir) == self.holder:
@@ -185,6 +196,7 @@ def take(workdir: str) -> _Held:
             workdir,
             describe(previous),
         )
+    HELD.add(os.path.abspath(workdir))
     return _Held(workdir, lock, holder, created)
 
 
