@@ -24,7 +24,7 @@ from rsrl_jax.analysis.highlight_arrays import Highlights, highlight_arrays
 from rsrl_jax.analysis.highlight_maps import make_highlight_fn
 from rsrl_jax.data import embeddings, user_photos
 from rsrl_jax.engine.predictor import Prediction, Predictor
-from rsrl_jax.run import checkpoints
+from rsrl_jax.run import checkpoints, completeness
 from rsrl_jax.run.round_pairs import DEFAULT_K, pair_rounds
 
 __all__ = ["Highlights", "Model", "Prediction", "compare", "get_config", "load", "study", "train"]
@@ -141,14 +141,9 @@ def load(workdir, fold: int | None = None, round: int | None = None, batch_size:
     loads it. `batch_size`: the most inputs one compiled call takes. errors.DataError naming
     the workdir when it holds no finished run, or the fold or round cannot be used."""
     workdir, fold = os.fspath(workdir), 0 if fold is None else fold
-    if not os.path.isdir(workdir):
-        raise errors.NotFound(f"{workdir} not found: give the workdir of a finished run")
-    run_files = ("config.json", f"fold_{fold}")
-    if not any(os.path.exists(os.path.join(workdir, name)) for name in run_files):
-        raise errors.NotFound(
-            f"{workdir} holds no run (no config.json, no fold_{fold}/): give the workdir of "
-            "a finished run (python -m rsrl_jax.main --workdir=DIR, or rsrl_jax.train)"
-        )
+    why = completeness.no_run(workdir)
+    if why:
+        raise errors.NotFound(why)
     return Model(Predictor(workdir, fold, round, batch_size))
 
 

@@ -104,6 +104,14 @@ def test_api_scores_equal_the_predict_commands(model, tiny_run, tmp_path):
     np.testing.assert_allclose(ways.expected_score, ours.expected_score[2], rtol=1e-5)
 
 
+def test_a_photo_scores_alike_as_a_path_a_pil_image_and_an_array(model, tmp_path):
+    # 200x150 against the stored 64: libjpeg's reduced decode would change a path's pixels.
+    path = photo(tmp_path / "big.jpg", seed=7, size=(200, 150))
+    with Image.open(path) as image:
+        ways = model.predict([path, image, np.asarray(image)])
+    np.testing.assert_allclose(ways.probabilities[1:], ways.probabilities[[0, 0]], atol=1e-6)
+
+
 def test_nothing_in_the_workdir_changes(tiny_run, tmp_path):
     before = snapshot(tiny_run[0])
     model = rsrl_jax.load(tiny_run[0])
