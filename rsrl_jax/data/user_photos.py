@@ -139,6 +139,12 @@ def network_view(photo, options: PhotoOptions, name: str = "photo") -> np.ndarra
     (made upright by its EXIF, RGB): all three cut by `preprocess.square_view`, so one photo
     gives the same pixels whichever way it comes. errors.DataError naming `name` (a path:
     the path) when it cannot be one."""
+    if isinstance(photo, str | os.PathLike) and os.path.isdir(photo):
+        raise errors.DataError(
+            f"{name}: a folder, not a photo; pass its photos as a list (e.g. "
+            f"sorted(pathlib.Path({os.fspath(photo)!r}).glob('*.jpg'))), or run python -m "
+            "rsrl_jax.predict on the folder (one line per photo, its path included)"
+        )
     if isinstance(photo, str | os.PathLike):
         return network_photo(os.fspath(photo), options)
     if isinstance(photo, np.ndarray):
@@ -152,7 +158,7 @@ def network_view(photo, options: PhotoOptions, name: str = "photo") -> np.ndarra
         photo = Image.fromarray(photo, "RGB")
     if not isinstance(photo, Image.Image):
         raise errors.DataError(
-            f"{name}: a {type(photo).__name__}; give a path, a PIL image or a uint8 array "
+            f"{name}: {_a(type(photo).__name__)}; give a path, a PIL image or a uint8 array "
             "[height, width, 3]"
         )
     if photo.width * photo.height > options.max_pixels:
@@ -165,3 +171,8 @@ def network_view(photo, options: PhotoOptions, name: str = "photo") -> np.ndarra
     except OSError as e:  # a lazily loaded image whose file is truncated
         raise photos.BadPhoto(f"{name}: truncated or corrupt image ({e})") from e
     return square_view(np.asarray(rgb, np.uint8), options)
+
+
+def _a(word: str) -> str:
+    """'an int', 'a float': the word with its article."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"

@@ -391,7 +391,10 @@ def missing_round(workdir: str, fold: int, round_: int, saved: list[int]) -> err
     (`checkpoint.keep='needed'`), or one it never had; `saved`: the fold's saved rounds."""
     outside = completeness.of_workdir(workdir).outside_plan(fold, round_)
     if outside:  # a round the run never plans: not a round missing from it
-        return errors.DataError(f"{outside}; use --round in that range, or leave it out")
+        return errors.DataError(
+            f"{outside}; pick a round in that range, or leave the round out (the one "
+            "chosen on validation)"
+        )
     trained = [r["round"] for r in fold_records(workdir, fold)] if saved else []
     if round_ not in trained:
         why = not_run(workdir, fold, round_, trained)
