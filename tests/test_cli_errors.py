@@ -352,8 +352,8 @@ def test_highlight_names_a_round_the_run_did_not_save(tiny_run, tmp_path):
     assert_one_line(
         result,
         1,
-        "error: round 7 does not exist: the run plans rounds 1-2 (rsrl.rounds=2); use --round "
-        "in that range, or leave it out",
+        "error: round 7 does not exist: the run plans rounds 1-2 (rsrl.rounds=2); pick a round "
+        "in that range, or leave the round out (the one chosen on validation)",
     )
 
 

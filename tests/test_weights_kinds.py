@@ -75,3 +75,9 @@ def test_convert_command_asks_for_a_vit_arch_and_logs_plain_lines(files, tmp_pat
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr.startswith("converted ") and "vit_convert.py:" not in done.stderr
+
+
+def test_the_command_listing_names_embeds_vits():
+    from rsrl_jax import __main__ as listing
+
+    assert "CLIP or SigLIP" in listing.commands()["embed"]
