@@ -65,7 +65,7 @@ def test_compare_runs_every_method_over_folds_and_rounds_and_reports(compared):
         assert [(r["fold"], r["round"]) for r in records] == [(0, 1), (0, 2), (1, 1), (1, 2)]
         assert sum(r["test"]["num_examples"] for r in records if r["round"] == 1) == 200
         report = (workdir / method / "report" / "report.md").read_text()
-        assert "None: the network reads feature vectors (data.name='embeddings'" in report
+        assert "None: the network reads embeddings (data.name='embeddings'" in report
         assert not list((workdir / method / "report").glob("highlights_fold*.png"))
     assert "highlight panels skipped: the network reads embeddings" in stderr
     assert (workdir / "compare.md").exists()
