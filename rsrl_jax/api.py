@@ -17,6 +17,7 @@ import os
 
 import ml_collections
 import numpy as np
+from absl import logging
 
 from rsrl_jax import configs, errors
 from rsrl_jax import overrides as override_lib
@@ -24,7 +25,7 @@ from rsrl_jax.analysis.highlight_arrays import Highlights, highlight_arrays
 from rsrl_jax.analysis.highlight_maps import make_highlight_fn
 from rsrl_jax.data import embeddings, user_photos
 from rsrl_jax.engine.predictor import Prediction, Predictor
-from rsrl_jax.run import checkpoints
+from rsrl_jax.run import checkpoints, completeness
 from rsrl_jax.run.round_pairs import DEFAULT_K, pair_rounds
 
 __all__ = ["Highlights", "Model", "Prediction", "compare", "get_config", "load", "study", "train"]
@@ -122,11 +123,11 @@ def _vectors(x, dim: int) -> np.ndarray:
             first = table.problems[0]
             raise errors.DataError(f"{file}: row {table.rows[0]}: {first.reason}")
         x = table.embeddings
-    x = np.asarray(x)
-    x = x[None] if x.ndim == 1 else x
+    given = np.asarray(x)
+    x = given[None] if given.ndim == 1 else given
     if x.ndim != 2 or x.shape[1] != dim or not np.issubdtype(x.dtype, np.number):
         raise errors.DataError(
-            f"vectors of {x.dtype} {list(x.shape)}: this network reads float [{dim}] or "
+            f"vectors of {given.dtype} {list(given.shape)}: this network reads float [{dim}] or "
             f"[N, {dim}] (the run's embeddings)"
         )
     bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
@@ -140,16 +141,37 @@ def load(workdir, fold: int | None = None, round: int | None = None, batch_size:
     `fold` (default 0) of the finished run in `workdir`, as `python -m rsrl_jax.predict`
     loads it. `batch_size`: the most inputs one compiled call takes. errors.DataError naming
     the workdir when it holds no finished run, or the fold or round cannot be used."""
-    workdir, fold = os.fspath(workdir), 0 if fold is None else fold
-    if not os.path.isdir(workdir):
-        raise errors.NotFound(f"{workdir} not found: give the workdir of a finished run")
-    run_files = ("config.json", f"fold_{fold}")
-    if not any(os.path.exists(os.path.join(workdir, name)) for name in run_files):
-        raise errors.NotFound(
-            f"{workdir} holds no run (no config.json, no fold_{fold}/): give the workdir of "
-            "a finished run (python -m rsrl_jax.main --workdir=DIR, or rsrl_jax.train)"
-        )
+    _console()
+    workdir = _path(workdir, "workdir")
+    fold = 0 if fold is None else _integer(fold, "fold", 0)
+    round = None if round is None else _integer(round, "round", 1)
+    _integer(batch_size, "batch_size", 1)
+    why = completeness.no_run(workdir)
+    if why:
+        raise errors.NotFound(why)
     return Model(Predictor(workdir, fold, round, batch_size))
+
+
+def _console() -> None:
+    from rsrl_jax.cli import console  # how the commands' lines read, for Python callers too
+
+    console.for_python()
+
+
+def _integer(value, name: str, least: int) -> int:
+    """`value` as an int >= `least`; ConfigError naming `name=` (the caller's argument)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+        raise errors.ConfigError(
+            f"{name}={value!r}: give an integer >= {least}"
+            + (" (or None: the default)" if name in ("fold", "round") else "")
+        )
+    return int(value)
+
+
+def _path(value, name: str) -> str:
+    if not isinstance(value, str | os.PathLike):
+        raise errors.ConfigError(f"{name}={value!r}: give a folder's path (str or pathlib.Path)")
+    return os.fspath(value)
 
 
 def get_config(config="demo", overrides: dict | None = None) -> ml_collections.ConfigDict:
@@ -157,21 +179,40 @@ def get_config(config="demo", overrides: dict | None = None) -> ml_collections.C
     config file's path, or a ConfigDict (copied), with `overrides` ({'rsrl.rounds': 2};
     values as Python values or as command-line text) set. ConfigError naming a bad name,
     field or value."""
+    if overrides is not None and not isinstance(overrides, dict):
+        raise errors.ConfigError(
+            f"overrides={overrides!r}: give a dict of field -> value, e.g. "
+            "{'rsrl.rounds': 2} (not a list of command-line strings)"
+        )
     if isinstance(config, ml_collections.ConfigDict):
         config = ml_collections.ConfigDict(config.to_dict())
-    else:
+    elif isinstance(config, str | os.PathLike):
         config = configs.load(os.fspath(config))
+    else:
+        raise errors.ConfigError(
+            f"config={config!r}: give a shipped config's name ({', '.join(configs.names())}), "
+            "a config file's path, or a ConfigDict"
+        )
     override_lib.apply_values(config, overrides or {})
     return config
 
 
 def train(config, workdir, overrides: dict | None = None) -> dict:
     """Runs (or resumes) RSRL as `python -m rsrl_jax.main` does; returns the run's summary
-    (summary.json). `config` as `get_config` takes it. Progress is logged through absl
-    (`absl.logging.set_verbosity('info')` to see it)."""
+    (summary.json). `config` as `get_config` takes it. Logs as the command does: its lines
+    (progress with rate and ETA) on stderr unless the caller set up logging, and all of
+    them in WORKDIR/log.txt; a finished run says so and trains nothing."""
+    from rsrl_jax.cli import console
     from rsrl_jax.engine import rsrl  # the training engine (and TFDS): only to train
+    from rsrl_jax.run import resume
+    from rsrl_jax.run.progress import rounds_status
 
-    return rsrl.run(get_config(config, overrides), os.fspath(workdir))
+    config, workdir = get_config(config, overrides), _path(workdir, "workdir")
+    with console.python_run(workdir):
+        if resume.finished_run(config, workdir):
+            rounds = config.rsrl.rounds
+            logging.info("%s: %s", workdir, rounds_status(rounds, rounds))
+        return rsrl.run(config, workdir)
 
 
 def compare(
@@ -186,10 +227,12 @@ def compare(
     the table in workdir/compare.md; returns its record (`analysis.compare.compare`).
     `methods`: None = the command's default (`analysis.compare.DEFAULT_METHODS`)."""
     from rsrl_jax.analysis import compare as compare_lib
+    from rsrl_jax.cli import console
 
-    config = get_config(config, overrides)
+    config, workdir = get_config(config, overrides), _path(workdir, "workdir")
     methods = list(compare_lib.DEFAULT_METHODS if methods is None else methods)
-    return compare_lib.compare(config, os.fspath(workdir), methods, equal_steps, lanes)
+    with console.python_run(workdir):
+        return compare_lib.compare(config, workdir, methods, equal_steps, lanes)
 
 
 def study(
@@ -207,9 +250,9 @@ def study(
     study.md and study.json in `workdir`; returns its record (`analysis.study.study`).
     `methods`, `seeds`, `noise`: None = the command's defaults for the data."""
     from rsrl_jax.analysis import study as study_lib
+    from rsrl_jax.cli import console
 
-    config = get_config(config, overrides)
+    config, workdir = get_config(config, overrides), _path(workdir, "workdir")
     methods = list(study_lib.DEFAULT_METHODS if methods is None else methods)
-    return study_lib.study(
-        config, os.fspath(workdir), methods, seeds, noise, equal_steps, lanes, folds
-    )
+    with console.python_run(workdir):
+        return study_lib.study(config, workdir, methods, seeds, noise, equal_steps, lanes, folds)

@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 
 import jax
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 from PIL import Image
 
 import rsrl_jax
+from conftest import tiny_config
 from rsrl_jax import cli, configs, errors
 from rsrl_jax.engine import predict
 from rsrl_jax.run import checkpoints
@@ -104,6 +106,14 @@ def test_api_scores_equal_the_predict_commands(model, tiny_run, tmp_path):
     np.testing.assert_allclose(ways.expected_score, ours.expected_score[2], rtol=1e-5)
 
 
+def test_a_photo_scores_alike_as_a_path_a_pil_image_and_an_array(model, tmp_path):
+    # 200x150 against the stored 64: libjpeg's reduced decode would change a path's pixels.
+    path = photo(tmp_path / "big.jpg", seed=7, size=(200, 150))
+    with Image.open(path) as image:
+        ways = model.predict([path, image, np.asarray(image)])
+    np.testing.assert_allclose(ways.probabilities[1:], ways.probabilities[[0, 0]], atol=1e-6)
+
+
 def test_nothing_in_the_workdir_changes(tiny_run, tmp_path):
     before = snapshot(tiny_run[0])
     model = rsrl_jax.load(tiny_run[0])
@@ -123,7 +133,7 @@ def test_bad_input_is_one_line_naming_it(model, tiny_run, tmp_path):
         (str(broken), "broken.jpg"),
         (str(tmp_path / "missing.jpg"), "missing.jpg: missing file"),
         (np.zeros((8, 8), np.float32), "input 0: an array of float32 [8, 8]"),
-        ([np.zeros((8, 8, 3), np.uint8), 3], "input 1: a int"),
+        ([np.zeros((8, 8, 3), np.uint8), 3], "input 1: an int"),
     ]
     for x, message in cases:
         with pytest.raises(errors.DataError, match=re.escape(message)):
@@ -155,3 +165,40 @@ def test_configs_by_name_and_overrides(tmp_path):
     assert (
         cli.shipped_configs(["prog", "--config=configs/demo.py"])[1] == "--config=configs/demo.py"
     )
+
+
+def test_arguments_of_the_wrong_type_or_kind_are_one_line_for_python(model, tiny_run, tmp_path):
+    """Each message fits its caller: `round=`, not --round; what the path is; what to do."""
+    listing = tmp_path / "scores.csv"
+    listing.write_text("filename,score\n")
+    cases = [
+        (lambda: rsrl_jax.load(tiny_run[0], round="2"), "round='2': give an integer >= 1"),
+        (lambda: rsrl_jax.load(listing), "scores.csv is a file, not a run's workdir"),
+        (lambda: rsrl_jax.load(tiny_run[0], round=3), "pick a round in that range"),
+        (lambda: rsrl_jax.get_config("demo", ["rsrl.rounds=2"]), "give a dict of field"),
+        (lambda: rsrl_jax.get_config(5), "config=5: give a shipped config's name"),
+        (lambda: model.predict(5), "input 0: an int; give a path"),
+        (lambda: model.predict(tmp_path), "a folder, not a photo; pass its photos as a list"),
+        (
+            lambda: model.highlight(photo(tmp_path / "a.jpg"), k=2),
+            "only rounds 1-2 (rsrl.rounds=2)",
+        ),
+        (lambda: rsrl_jax.api._vectors(np.zeros(3), 4), "vectors of float64 [3]: this network"),
+    ]
+    for call, message in cases:
+        with pytest.raises(errors.UserError, match=re.escape(message)) as e:
+            call()
+        assert "--round" not in str(e.value)
+
+
+def test_python_readers_are_quiet_and_train_logs_as_the_command(tiny_run, tmp_path, caplog):
+    rsrl_jax.load(tiny_run[0])
+    assert "Given directory is read only" not in caplog.text
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_run[0], workdir)
+    (workdir / "log.txt").unlink()
+    config = tiny_config({"log.progress": False})
+    with caplog.at_level("INFO"):
+        rsrl_jax.train(config, workdir)  # finished: trains nothing, says so
+    assert f"{workdir}: rounds 1-2 done, all of rsrl.rounds=2; nothing to train" in caplog.text
+    assert "nothing to train" in (workdir / "log.txt").read_text()

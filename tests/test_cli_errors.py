@@ -271,7 +271,7 @@ def real_cli_cases(tmp_path):
         "predict": (
             ["rsrl_jax.predict", f"--workdir={missing}", "photo.jpg"],
             1,
-            f"error: {missing} not found: no run's workdir there",
+            f"error: {missing} not found: give the workdir of a finished run",
         ),
         "convert": (
             ["rsrl_jax.convert", f"--torch_weights={tmp_path / 'a.pth'}", f"--out={tmp_path}"],
@@ -281,7 +281,7 @@ def real_cli_cases(tmp_path):
         "report": (
             ["rsrl_jax.report", f"--workdir={missing}"],
             1,
-            f"error: {missing / 'metrics.jsonl'} not found: is {missing} the workdir of a run?",
+            f"error: {missing} not found: give the workdir of a finished run",
         ),
     }
 
@@ -352,8 +352,8 @@ def test_highlight_names_a_round_the_run_did_not_save(tiny_run, tmp_path):
     assert_one_line(
         result,
         1,
-        "error: round 7 does not exist: the run plans rounds 1-2 (rsrl.rounds=2); use --round "
-        "in that range, or leave it out",
+        "error: round 7 does not exist: the run plans rounds 1-2 (rsrl.rounds=2); pick a round "
+        "in that range, or leave the round out (the one chosen on validation)",
     )
 
 
@@ -380,6 +380,9 @@ def test_a_missing_workdir_is_a_data_error_that_is_also_file_not_found(tmp_path)
     with pytest.raises(errors.DataError) as e:
         checkpoints.read_json(str(tmp_path), "summary.json")
     assert isinstance(e.value, FileNotFoundError)
+    with pytest.raises(errors.DataError, match="holds no run"):
+        checkpoints.saved_rounds(str(tmp_path), 3)
+    (tmp_path / "fold_0").mkdir()
     with pytest.raises(errors.DataError, match="the run has no fold 3"):
         checkpoints.saved_rounds(str(tmp_path), 3)
     with pytest.raises(errors.DataError, match="metrics.jsonl not found"):
@@ -429,10 +432,23 @@ def test_a_nan_stop_and_an_empty_selection_are_data_errors():
 
 
 def test_a_missing_workdir_is_named_as_such(tmp_path):
-    """Not 'the run has no fold 0' when there is no run at all (highlight, highlight_eval)."""
-    with pytest.raises(errors.NotFound, match="nowhere not found: no run's workdir there"):
-        checkpoints.saved_rounds(str(tmp_path / "nowhere"), 0)
-    (tmp_path / "run").mkdir()
+    """Not 'the run has no fold 0' when there is no run at all: one line for every reader
+    (predict, highlight, highlight_eval: `_check_fold`; report; the API's load)."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "scores.csv").write_text("filename,score\n")
+    cases = {
+        "nowhere": "nowhere not found: give the workdir of a finished run",
+        "empty": "empty holds no run (no config.json, no fold_N/): give the workdir",
+        "scores.csv": "scores.csv is a file, not a run's workdir: give the workdir",
+    }
+    for name, message in cases.items():
+        path = str(tmp_path / name)
+        for reader in (checkpoints.saved_rounds, checkpoints.chosen_round):
+            with pytest.raises(errors.NotFound, match=re.escape(message)):
+                reader(path, 0)
+        with pytest.raises(errors.NotFound, match=re.escape(message)):
+            report.read_records(path)
+    (tmp_path / "run" / "fold_1").mkdir(parents=True)
     with pytest.raises(errors.NotFound, match="the run has no fold 0"):
         checkpoints.saved_rounds(str(tmp_path / "run"), 0)
 

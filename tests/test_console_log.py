@@ -122,3 +122,25 @@ def test_the_console_shows_plain_lines_and_the_log_file_all(tiny_run):
     log = (workdir / console.LOG_FILE).read_text()
     assert re.search(r"^I\d{4} .*\] fold 0 round 2/2: trained on", log, re.M)
     assert re.search(r"^I\d{4} .*checkpoint_manager.py:\d+\]", log, re.M)  # kept in the file
+
+
+def test_python_callers_get_the_commands_lines_unless_they_set_up_logging():
+    """The API's console (`console.for_python`): `warning: ...`, not `WARNING:absl:...`, and
+    Orbax's read-only notice dropped; a caller's own handler is kept as it is."""
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, sys\n"
+        "from absl import logging as absl_logging\n"
+        "from rsrl_jax.cli import console\n"
+        "if sys.argv[1] == 'own': logging.basicConfig(format='OWN %(message)s')\n"
+        "console.for_python()\n"
+        "absl_logging.warning('Given directory is read only=/w/fold_0')\n"
+        "absl_logging.warning('a partial run')\n"
+    )
+    for mode, line in (("none", "warning: a partial run"), ("own", "OWN a partial run")):
+        done = subprocess.run(
+            [sys.executable, "-c", script, mode], capture_output=True, text=True, check=True
+        )
+        assert done.stderr.splitlines() == [line]

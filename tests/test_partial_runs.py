@@ -280,11 +280,11 @@ def test_readers_of_a_partial_run_check_fold_and_round_against_its_plan(tiny_run
     with pytest.raises(errors.DataError) as e:
         checkpoints.load_network(workdir, 0, 3)
     assert str(e.value) == (
-        "round 3 does not exist: the run plans rounds 1-2 (rsrl.rounds=2); use --round in "
-        "that range, or leave it out"
+        "round 3 does not exist: the run plans rounds 1-2 (rsrl.rounds=2); pick a round in "
+        "that range, or leave the round out (the one chosen on validation)"
     )
     (tmp_path / "run" / "config.json").write_text(json.dumps(plan(rounds=1, folds=1)))
-    with pytest.raises(errors.DataError, match=r"k=1\), and round 2 does not exist: the run pl"):
+    with pytest.raises(errors.DataError, match=r"k=1: the run in .* has only round 1 \(rsrl"):
         round_pairs.pair_rounds(workdir, 0)  # the default pair of a one-round run
 
 

@@ -84,3 +84,13 @@ def tiny_embeddings_config():
     config = synthetic_embeddings.get_config()
     config.data.num_examples = 80
     return config
+
+
+def test_the_highlight_skip_line_names_the_runs_data_name(tiny_embeddings_config):
+    from rsrl_jax.data import inputs
+
+    line = inputs.no_highlights(tiny_embeddings_config.to_dict())
+    assert f"data.name={tiny_embeddings_config.data.name!r}" in line
+    assert (
+        inputs.no_highlights({"data": {"name": "synthetic"}, "model": {"name": "alexnet"}}) is None
+    )

@@ -42,7 +42,8 @@ from rsrl_jax.run import completeness
 def read_records(workdir: str) -> list[dict]:
     path = os.path.join(workdir, "metrics.jsonl")
     if not os.path.isfile(path):
-        raise errors.NotFound(f"{path} not found: is {workdir} the workdir of a run?")
+        why = completeness.no_run(workdir)
+        raise errors.NotFound(why or f"{path} not found: is {workdir} the workdir of a run?")
     records = []
     with open(path) as f:
         for number, line in enumerate(f, start=1):

@@ -9,6 +9,7 @@ prefixes (level, time, thread, file:line), in WORKDIR/log.txt, appended on resum
 """
 
 import atexit
+import contextlib
 import logging
 import os
 import re
@@ -163,3 +164,48 @@ def log_to_file(workdir: str) -> str:
     if not any(getattr(h, "path", None) == path for h in root.handlers):
         root.addHandler(WorkdirLog(workdir))
     return path
+
+
+class ReadOnlyNotice(logging.Filter):
+    """Drops Orbax's "Given directory is read only" (`QuietLibraries`), for every handler:
+    a reader opens finished rounds read-only on purpose."""
+
+    def filter(self, record):
+        return not record.getMessage().startswith("Given directory is read only")
+
+
+def for_python() -> None:
+    """The Python API's console (`rsrl_jax.api`): Orbax's read-only notice dropped, and,
+    where the caller has set up no logging (absl would fall back on `logging.basicConfig`'s
+    `WARNING:absl:` lines), this package's lines as the commands print them (`Plain`,
+    `QuietLibraries`) on stderr. A caller's own logging set-up is left as it is."""
+    absl_logger = logging.getLogger("absl")
+    if not any(isinstance(f, ReadOnlyNotice) for f in absl_logger.filters):
+        absl_logger.addFilter(ReadOnlyNotice())
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(Plain("%(message)s"))
+        handler.addFilter(QuietLibraries())
+        root.addHandler(handler)
+
+
+@contextlib.contextmanager
+def python_run(workdir: str):
+    """A run started from Python (`rsrl_jax.train`, `compare`, `study`) logs as the command
+    does: `for_python`'s console, INFO lines (progress, rate, ETA) while it runs, and the
+    whole log appended to WORKDIR/log.txt by `log_to_file`, closed when it returns."""
+    for_python()
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    if absl_logger.getEffectiveLevel() > logging.INFO:
+        absl_logger.setLevel(logging.INFO)
+    path = log_to_file(workdir)
+    try:
+        yield path
+    finally:
+        absl_logger.setLevel(level)
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if getattr(h, "path", None) == path]:
+            root.removeHandler(handler)
+            handler.close()

@@ -38,6 +38,13 @@ flags.DEFINE_string(
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    cli.quiet_libraries()
+    if FLAGS.weights and FLAGS.arch not in vit.SIZES:
+        raise app.UsageError(
+            f"--weights={FLAGS.weights} reads a CLIP or SigLIP checkpoint: name its "
+            f"--arch (one of {', '.join(vit.SIZES)}); torchvision's AlexNet or ResNet-50 "
+            "file is --torch_weights=FILE"
+        )
     if FLAGS.arch in vit.SIZES:
         from rsrl_jax.models.vit_convert import convert_vit
 

@@ -1,5 +1,5 @@
-"""Writes the penultimate features (AlexNet's fc7, ResNet-50's pooled layer4) of a photo
-folder as an embeddings file.
+"""Writes the features of a photo folder as an embeddings file: AlexNet's fc7, ResNet-50's
+pooled layer4, or a CLIP or SigLIP ViT's image embedding (--arch).
 
   python -m rsrl_jax.embed --weights=WEIGHTS --out=DIR [--fold=0] [--round=I] [--image_size=S]
       [--on_bad_example=error|skip] [--cache_dir=DIR] PHOTOS

@@ -134,7 +134,7 @@ def no_highlights(config) -> str | None:
     if not reads_features(config):
         return None
     return (
-        f"the network reads embeddings (data.name={EMBEDDINGS!r}, "
+        f"the network reads embeddings (data.name={config['data']['name']!r}, "
         f"model.name={config['model']['name']!r}), not photos: it has no conv1 to compare, so "
         "highlight regions have no meaning for it"
     )

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
+from PIL import Image
 
 from rsrl_jax.data import photos, vit_photos
 from rsrl_jax.models.imagenet import IMAGENET_MEAN, IMAGENET_STD
@@ -124,9 +125,19 @@ def log_photo_options(workdir: str, options: PhotoOptions) -> None:
 
 def network_photo(path: str, config_or_options) -> np.ndarray:
     """The photo at `path` as the run's network sees it, uint8 [S, S, 3] with S =
-    data.image_size; raises photos.BadPhoto. Takes the run's config or its PhotoOptions."""
+    data.image_size; raises photos.BadPhoto. Takes the run's config or its PhotoOptions.
+
+    Decoded whole (no reduced JPEG decode) and cut by `square_view`, as a PIL image or an
+    array of the same photo is, so a path and its pixels score alike."""
     options = config_or_options
     if not isinstance(options, PhotoOptions):
         options = photo_options(config_or_options)
-    stored = photos.decode_photo(path, options.stored_size, options.max_pixels)
-    return center_crops(stored[None], options.image_size)[0]
+    return square_view(photos.decode_upright(path, options.max_pixels), options)
+
+
+def square_view(rgb: np.ndarray, options: PhotoOptions) -> np.ndarray:
+    """Upright RGB uint8 [H, W, 3] -> the network's view uint8 [S, S, 3]: resized whole to
+    the stored square (bilinear, as `photos.decode_photo`), then its central crop."""
+    size = options.stored_size
+    stored = Image.fromarray(rgb, "RGB").resize((size, size), Image.Resampling.BILINEAR)
+    return center_crops(np.asarray(stored, np.uint8)[None], options.image_size)[0]

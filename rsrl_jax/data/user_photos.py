@@ -26,7 +26,7 @@ from PIL import Image, ImageOps
 
 from rsrl_jax import errors
 from rsrl_jax.data import photos
-from rsrl_jax.data.preprocess import PhotoOptions, center_crops, network_photo
+from rsrl_jax.data.preprocess import PhotoOptions, network_photo, square_view
 
 # Names whose failure to open is an error (the file claims to be a photo), not a skip.
 HEIF_EXTENSIONS = (".heic", ".heif", ".hif")
@@ -135,10 +135,16 @@ def read_photo(found: Found, options: PhotoOptions) -> tuple[np.ndarray | None, 
 
 def network_view(photo, options: PhotoOptions, name: str = "photo") -> np.ndarray:
     """One photo as the run's network sees it, uint8 [S, S, 3] (S = data.image_size): a path
-    (decoded as the run decoded its files, `preprocess.network_photo`), a PIL image or a uint8
-    array [H, W, 3] (made upright by its EXIF, RGB, resized whole to the stored square and
-    centre-cropped, as a file is). errors.DataError naming `name` (a path: the path) when
-    it cannot be one."""
+    (decoded whole, `preprocess.network_photo`), a PIL image or a uint8 array [H, W, 3]
+    (made upright by its EXIF, RGB): all three cut by `preprocess.square_view`, so one photo
+    gives the same pixels whichever way it comes. errors.DataError naming `name` (a path:
+    the path) when it cannot be one."""
+    if isinstance(photo, str | os.PathLike) and os.path.isdir(photo):
+        raise errors.DataError(
+            f"{name}: a folder, not a photo; pass its photos as a list (e.g. "
+            f"sorted(pathlib.Path({os.fspath(photo)!r}).glob('*.jpg'))), or run python -m "
+            "rsrl_jax.predict on the folder (one line per photo, its path included)"
+        )
     if isinstance(photo, str | os.PathLike):
         return network_photo(os.fspath(photo), options)
     if isinstance(photo, np.ndarray):
@@ -152,7 +158,7 @@ def network_view(photo, options: PhotoOptions, name: str = "photo") -> np.ndarra
         photo = Image.fromarray(photo, "RGB")
     if not isinstance(photo, Image.Image):
         raise errors.DataError(
-            f"{name}: a {type(photo).__name__}; give a path, a PIL image or a uint8 array "
+            f"{name}: {_a(type(photo).__name__)}; give a path, a PIL image or a uint8 array "
             "[height, width, 3]"
         )
     if photo.width * photo.height > options.max_pixels:
@@ -164,6 +170,9 @@ def network_view(photo, options: PhotoOptions, name: str = "photo") -> np.ndarra
         rgb = photos.to_rgb(ImageOps.exif_transpose(photo), name)
     except OSError as e:  # a lazily loaded image whose file is truncated
         raise photos.BadPhoto(f"{name}: truncated or corrupt image ({e})") from e
-    size = options.stored_size
-    stored = np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR), np.uint8)
-    return center_crops(stored[None], options.image_size)[0]
+    return square_view(np.asarray(rgb, np.uint8), options)
+
+
+def _a(word: str) -> str:
+    """'an int', 'a float': the word with its article."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"

@@ -38,7 +38,7 @@ from rsrl_jax import errors
 from rsrl_jax.config import base_config
 from rsrl_jax.data import builders, datasets, embeddings, inputs, preprocess, user_photos
 from rsrl_jax.engine import placement, train
-from rsrl_jax.models import pretrained, resnet
+from rsrl_jax.models import pretrained, resnet, weights_kind
 from rsrl_jax.models.alexnet import MIN_IMAGE_SIZE, AlexNet
 from rsrl_jax.run import checkpoints
 from rsrl_jax.run.progress import Progress
@@ -86,6 +86,7 @@ def backbone(weights: str, fold: int = 0, round_: int | None = None, image_size:
     when it cannot serve."""
     if os.path.isfile(os.path.join(weights, "config.json")):  # a run's workdir
         return _run_backbone(weights, fold, round_, image_size)
+    _refuse_other_kinds(weights)
     size = pretrained.network_size(weights)
     res_width = None if size else pretrained.resnet_width(weights)
     arch = "resnet50" if res_width is not None else _arch_of_unreadable(weights, size)
@@ -122,6 +123,25 @@ def backbone(weights: str, fold: int = 0, round_: int | None = None, image_size:
     default = base_config().data.max_pixels
     options = preprocess.PhotoOptions(stored_size=side, image_size=side, max_pixels=default)
     return Backbone(weights, model, params, options)
+
+
+def _refuse_other_kinds(weights: str) -> None:
+    """ConfigError naming what --weights holds when it is a converted ViT (pass its --arch)
+    or an embeddings file, either itself or as a folder's only such file."""
+    files = [weights] if not os.path.isdir(weights) else weights_kind.in_folder(weights)
+    kinds = [weights_kind.kind_of(f) for f in files]
+    if any(k.name in ("alexnet", "resnet50") for k in kinds if k):
+        return
+    for file, kind in zip(files, kinds, strict=True):
+        if kind and kind.name == "vit":
+            raise errors.ConfigError(
+                f"--weights={weights}: {file} is {kind.what}: pass --arch={kind.arch}"
+            )
+        if kind and kind.name == "embeddings":
+            raise errors.ConfigError(
+                f"--weights={weights}: {file} is {kind.what}; give shipped:NAME, converted "
+                "ImageNet weights, a run's workdir, or --arch with a converted ViT"
+            )
 
 
 def _arch_of_unreadable(weights: str, size) -> str:

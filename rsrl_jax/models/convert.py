@@ -26,7 +26,7 @@ from absl import logging
 from flax import traverse_util
 
 from rsrl_jax import errors
-from rsrl_jax.models import alexnet, pretrained, resnet
+from rsrl_jax.models import alexnet, pretrained, resnet, vit_weights
 
 
 class Arch(NamedTuple):
@@ -138,6 +138,20 @@ def load_torch_state_dict(path: str) -> dict[str, np.ndarray]:
     return arrays
 
 
+def read_state_dict(path: str) -> dict[str, np.ndarray]:
+    """`load_torch_state_dict`, or a .safetensors file's arrays (no torch), so a file of
+    another network in either format is told apart by its keys (`_port`)."""
+    if not path.endswith(".safetensors"):
+        return load_torch_state_dict(path)
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError, TypeError) as e:
+        raise errors.DataError(f"{path}: not a safetensors file numpy can read ({e})") from e
+
+
 def _count(tree) -> int:
     return sum(np.size(v) for v in traverse_util.flatten_dict(tree).values())
 
@@ -157,6 +171,13 @@ def _port(state_dict, arch: str, path: str) -> dict:
             except ValueError:
                 continue
             hint = f"; it is torchvision's {spec.title}: pass --arch={other}"
+        if not hint:
+            fits = vit_weights.sizes_that_fit(state_dict)
+            if fits:
+                hint = (
+                    f"; it is a CLIP/SigLIP vision tower: pass --arch={fits[0]} "
+                    f"--weights={path} (not --torch_weights)"
+                )
         raise errors.DataError(f"{path}: {e}{hint}") from e
 
 
@@ -178,7 +199,7 @@ def convert(torch_weights: str, out_dir: str, arch: str = "alexnet") -> str:
         logging.info(
             "%s: SHA-256 %s starts with %s, as its name says", torch_weights, digest, prefix
         )
-    tree = _port(load_torch_state_dict(torch_weights), arch, torch_weights)
+    tree = _port(read_state_dict(torch_weights), arch, torch_weights)
     file = pretrained.save(tree, out_dir, ARCHS[arch].out_file)
     params = tree.get("params", tree)  # AlexNet's file holds params alone
     logging.info(

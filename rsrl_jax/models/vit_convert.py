@@ -22,7 +22,7 @@ import numpy as np
 from absl import logging
 
 from rsrl_jax import errors, files
-from rsrl_jax.models import convert, pretrained, vit, vit_weights
+from rsrl_jax.models import convert, pretrained, vit, vit_weights, weights_kind
 
 HF_ACTS = {"quick_gelu": "quick_gelu", "gelu": "gelu", "gelu_pytorch_tanh": "gelu_tanh"}
 HF_ACTS |= {"gelu_tanh": "gelu_tanh", "gelu_new": "gelu_tanh"}
@@ -91,15 +91,7 @@ def port_file(state_dict, arch: str, spec: vit.ViTSpec, path: str) -> dict:
     try:
         return vit_weights.port(state_dict, spec, arch)
     except ValueError as e:
-        fits = []
-        for other, s in vit.SIZES.items():
-            if other == arch:
-                continue
-            try:
-                vit_weights.port(state_dict, s, other)
-            except ValueError:
-                continue
-            fits.append(other)
+        fits = [other for other in vit_weights.sizes_that_fit(state_dict) if other != arch]
         hint = f"; it fits --arch={fits[0]}" if fits else ""
         raise errors.DataError(f"{path}: {e}{hint}") from e
 
@@ -145,6 +137,13 @@ def _leaves(tree):
         yield from (_leaves(v) if isinstance(v, dict) else [v])
 
 
+def not_vit_fix(kind: weights_kind.Kind) -> str:
+    """What to do with weights of `kind` (not a ViT) given where a ViT is read."""
+    if kind.name == "embeddings":
+        return "--weights takes a network's weights (convert's ARCH.npz), not vectors"
+    return "leave --arch out to embed with it (python -m rsrl_jax.embed --weights=FILE)"
+
+
 def load(path: str) -> tuple[vit.ViTSpec, dict, dict]:
     """(spec, params, record) of a converted file (`DIR/<arch>.npz`) or its folder holding
     one; ConfigError naming what is wrong (no record, a changed file)."""
@@ -157,6 +156,9 @@ def load(path: str) -> tuple[vit.ViTSpec, dict, dict]:
             )
         path = os.path.join(path, found[0])
     record_path = pretrained.record_file(path)
+    kind = weights_kind.kind_of(path)
+    if kind is not None and kind.name != "vit":
+        raise errors.ConfigError(f"{path}: not a converted ViT: {kind.what}; {not_vit_fix(kind)}")
     if not os.path.isfile(path) or not os.path.isfile(record_path):
         raise errors.ConfigError(
             f"{path}: not a converted ViT (needs it and {os.path.basename(record_path)} beside "
@@ -164,6 +166,12 @@ def load(path: str) -> tuple[vit.ViTSpec, dict, dict]:
         )
     with open(record_path) as f:
         record = json.load(f)
+    if record.get("arch") not in vit.SIZES:
+        raise errors.ConfigError(
+            f"{path}: not a converted ViT: its record {os.path.basename(record_path)} names "
+            f"no ViT arch (arch={record.get('arch')!r}); convert the checkpoint with python -m "
+            "rsrl_jax.convert --arch=ARCH --weights=model.safetensors --out=DIR"
+        )
     if pretrained.sha256(path) != record.get("sha256"):
         raise errors.ConfigError(f"{path}: its SHA-256 is not its record's: convert it again")
     size = vit.SIZES[record["arch"]]

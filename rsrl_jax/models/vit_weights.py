@@ -18,7 +18,7 @@ import numpy as np
 from flax import traverse_util
 
 from rsrl_jax.models import state_dicts
-from rsrl_jax.models.vit import ViTSpec
+from rsrl_jax.models.vit import SIZES, ViTSpec
 
 LAYOUTS = ("hf", "open_clip")
 # Buffers some exports carry, never parameters: allowed and ignored.
@@ -183,3 +183,16 @@ def port(state_dict: Mapping, spec: ViTSpec, what: str) -> dict:
         for ours, _, convert in targets:
             flat[ours] = np.ascontiguousarray(convert(vision[key]), np.float32)
     return traverse_util.unflatten_dict(flat, sep="/")
+
+
+def sizes_that_fit(state_dict: Mapping) -> list[str]:
+    """The ViT sizes (keys of `vit.SIZES`, in its order) whose port takes `state_dict`
+    whole: what to name as --arch for a checkpoint given under another one."""
+    fits = []
+    for name, spec in SIZES.items():
+        try:
+            port(state_dict, spec, name)
+        except ValueError:
+            continue
+        fits.append(name)
+    return fits

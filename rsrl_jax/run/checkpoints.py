@@ -297,7 +297,8 @@ def read_json(workdir: str, name: str):
     """A JSON file a run writes into its workdir; a clear error if the run did not write it."""
     path = os.path.join(workdir, name)
     if not os.path.isfile(path):
-        raise errors.NotFound(f"{path} not found: is {workdir} the workdir of a finished run?")
+        why = completeness.no_run(workdir)
+        raise errors.NotFound(why or f"{path} not found: is {workdir} the workdir of a run?")
     with open(path) as f:
         return json.load(f)
 
@@ -314,8 +315,9 @@ def saved_rounds(workdir: str, fold: int) -> list[int]:
 def _check_fold(workdir: str, fold: int) -> None:
     """Every reader's first check of a --fold: the workdir, then the run's plan (a fold it
     does not have, one it has not run), then the fold's folder; never summary.json."""
-    if not os.path.isdir(workdir):
-        raise errors.NotFound(f"{workdir} not found: no run's workdir there")
+    why = completeness.no_run(workdir)
+    if why:
+        raise errors.NotFound(why)
     found = completeness.of_workdir(workdir)
     outside = found.outside_plan(fold)
     if outside:
@@ -389,7 +391,10 @@ def missing_round(workdir: str, fold: int, round_: int, saved: list[int]) -> err
     (`checkpoint.keep='needed'`), or one it never had; `saved`: the fold's saved rounds."""
     outside = completeness.of_workdir(workdir).outside_plan(fold, round_)
     if outside:  # a round the run never plans: not a round missing from it
-        return errors.DataError(f"{outside}; use --round in that range, or leave it out")
+        return errors.DataError(
+            f"{outside}; pick a round in that range, or leave the round out (the one "
+            "chosen on validation)"
+        )
     trained = [r["round"] for r in fold_records(workdir, fold)] if saved else []
     if round_ not in trained:
         why = not_run(workdir, fold, round_, trained)

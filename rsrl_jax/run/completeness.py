@@ -222,6 +222,20 @@ def of_records(records, config: dict | None, folds: int | None = None) -> Comple
     )
 
 
+def no_run(workdir: str) -> str | None:
+    """Every reader's one line for a path that holds no run (missing, a file, or a folder
+    with no config.json, metrics.jsonl or fold_N/), saying what to give; None otherwise."""
+    fix = "give the workdir of a finished run (python -m rsrl_jax.main --workdir=DIR)"
+    if os.path.isfile(workdir):
+        return f"{workdir} is a file, not a run's workdir: {fix}"
+    if not os.path.isdir(workdir):
+        return f"{workdir} not found: {fix}"
+    names = os.listdir(workdir)
+    if CONFIG_FILE in names or METRICS_FILE in names or any(n.startswith("fold_") for n in names):
+        return None
+    return f"{workdir} holds no run (no {CONFIG_FILE}, no fold_N/): {fix}"
+
+
 def recorded(workdir: str) -> list[dict]:
     """The run's metrics records: metrics.jsonl (a line cut short by a kill left out: the
     report names it), or, where the file is gone, the round checkpoints' own records."""

@@ -42,6 +42,14 @@ def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = DEF
             f"k={k}: must be >= 1 (net_I is compared with an earlier net_(I-k))"
         )
     saved = checkpoints.saved_rounds(workdir, fold)
+    planned = completeness.of_workdir(workdir).rounds
+    if planned is not None and k >= planned:
+        only = "only round 1" if planned == 1 else f"only rounds 1-{planned}"
+        raise errors.DataError(
+            f"k={k}: the run in {workdir} has {only} (rsrl.rounds={planned}): net_I and "
+            f"net_(I-k) need k < {planned}"
+            + ("; a run of one round has no pair to compare" if planned == 1 else "")
+        )
     try:
         why_not = inputs.no_highlights(checkpoints.read_json(workdir, "config.json"))
     except errors.NotFound:  # a copied workdir without it: the rounds' contracts still say
