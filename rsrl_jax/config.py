@@ -178,7 +178,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     # How a round is measured (not how it trains). A photo is "good" when its score is above
     # good_threshold (AVA's convention: mean score > 5), for the binary accuracy of the
-    # expected score (rsrl_jax.analysis.aesthetic).
+    # expected score (rsrl_jax.metrics.aesthetic).
     c.eval = ml_collections.ConfigDict()
     c.eval.good_threshold = 5.0  # a photo is good when its score is above this
 

@@ -187,12 +187,8 @@ KNOWN_CLIMBS: set[tuple[str, str]] = {
     ("rsrl_jax.analysis.study", "rsrl_jax.engine.rsrl"),
     ("rsrl_jax.config_model_checks", "rsrl_jax.engine.train"),
     ("rsrl_jax.data.datasets", "rsrl_jax.config"),
-    ("rsrl_jax.metrics", "rsrl_jax.analysis.metrics"),
     ("rsrl_jax.models.pretrained", "rsrl_jax.engine.train"),
-    ("rsrl_jax.run.checkpoints", "rsrl_jax.analysis.fold_stats"),
     ("rsrl_jax.run.checkpoints", "rsrl_jax.engine.train"),
-    ("rsrl_jax.run.recorder", "rsrl_jax.analysis.aesthetic"),
-    ("rsrl_jax.run.retention", "rsrl_jax.analysis.fold_stats"),
 }
 KNOWN_CYCLES = [
     ["rsrl_jax.data.list_problems", "rsrl_jax.data.sources"],

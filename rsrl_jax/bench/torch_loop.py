@@ -30,7 +30,7 @@ import time
 import numpy as np
 import torch
 
-from rsrl_jax.analysis import metrics
+from rsrl_jax.metrics import classification
 from rsrl_jax.models import torch_alexnet
 
 IMPORTED = time.time()  # the imports are done: the caller counts them from the process start
@@ -105,7 +105,7 @@ def train_round(net, photos, labels, kept, epochs, spec, rng) -> float:
 
 
 def figures(labels: np.ndarray, logits: torch.Tensor, num_classes: int) -> dict:
-    report = metrics.classification_report(labels, logits.argmax(-1).numpy(), num_classes)
+    report = classification.classification_report(labels, logits.argmax(-1).numpy(), num_classes)
     return {name: report[name] for name in ("macro_f1", "accuracy")}
 
 

@@ -16,9 +16,9 @@ import jax
 import numpy as np
 
 from rsrl_jax import errors
-from rsrl_jax.analysis import aesthetic
 from rsrl_jax.data import inputs, preprocess
 from rsrl_jax.engine import placement, train
+from rsrl_jax.metrics import aesthetic
 from rsrl_jax.run import checkpoints, completeness
 
 

@@ -36,11 +36,11 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from rsrl_jax import errors
-from rsrl_jax.analysis import fold_stats
 from rsrl_jax.config import base_config
 from rsrl_jax.data import inputs
 from rsrl_jax.engine import train
 from rsrl_jax.errors import DataError
+from rsrl_jax.metrics import fold_stats
 from rsrl_jax.run import completeness, contract, stops
 
 # The POSIX portable file name characters and `/`: a path of these reaches every library
