@@ -183,12 +183,8 @@ LAYERS = (
 KNOWN_CLIMBS: set[tuple[str, str]] = {
     ("rsrl_jax.analysis.compare", "rsrl_jax.engine.rsrl"),
     ("rsrl_jax.analysis.highlight_maps", "rsrl_jax.engine.placement"),
-    ("rsrl_jax.analysis.highlight_maps", "rsrl_jax.engine.train"),
     ("rsrl_jax.analysis.study", "rsrl_jax.engine.rsrl"),
-    ("rsrl_jax.config_model_checks", "rsrl_jax.engine.train"),
     ("rsrl_jax.data.datasets", "rsrl_jax.config"),
-    ("rsrl_jax.models.pretrained", "rsrl_jax.engine.train"),
-    ("rsrl_jax.run.checkpoints", "rsrl_jax.engine.train"),
 }
 KNOWN_CYCLES = [
     ["rsrl_jax.data.list_problems", "rsrl_jax.data.sources"],

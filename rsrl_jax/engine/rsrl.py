@@ -33,11 +33,11 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rsrl_jax import errors
+from rsrl_jax import compiler, errors
 from rsrl_jax.analysis import highlight, report
 from rsrl_jax.config import validate
 from rsrl_jax.data import builders, datasets, duplicates, inputs, splits
-from rsrl_jax.engine import compiler, fold_axis, placement, rounds, train
+from rsrl_jax.engine import fold_axis, placement, rounds, train
 from rsrl_jax.engine.evaluation import score_counts
 from rsrl_jax.metrics import fold_stats
 from rsrl_jax.run import checkpoints, completeness, contract, resume, stops, workdir_lock

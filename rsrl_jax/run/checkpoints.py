@@ -38,9 +38,9 @@ from absl import logging
 from rsrl_jax import errors
 from rsrl_jax.config import base_config
 from rsrl_jax.data import inputs
-from rsrl_jax.engine import train
 from rsrl_jax.errors import DataError
 from rsrl_jax.metrics import fold_stats
+from rsrl_jax.models import network
 from rsrl_jax.run import completeness, contract, stops
 
 # The POSIX portable file name characters and `/`: a path of these reaches every library
@@ -446,7 +446,7 @@ def load_network(workdir: str, fold: int, round_: int):
 
     Returns (config, model, params, class_scores): the config of the round's model contract
     (`Contract.config`: model.* and the photo options, the rest defaults), the model
-    `train.make_model` builds from it, the round's parameters on the default device, and the
+    `network.make_model` builds from it, the round's parameters on the default device, and the
     aesthetic score of each output. A round not kept is an errors.DataError saying so.
     """
     _check_fold(workdir, fold)
@@ -457,12 +457,12 @@ def load_network(workdir: str, fold: int, round_: int):
             raise missing_round(workdir, fold, round_, rounds)
         found = load_contract(mngr, workdir, fold, round_)
         config = found.config()
-        model = train.make_model(config, len(found.class_scores))
+        model = network.make_model(config, len(found.class_scores))
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         view = inputs.network_input_from_params(
             config, _saved_shapes(mngr, round_)
         )  # photos or vectors of D
-        abstract = train.abstract_params(model, view, device)
+        abstract = network.abstract_params(model, view, device)
         params, _ = restore_round(mngr, round_, abstract)
     finally:
         mngr.close()
