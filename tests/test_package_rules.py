@@ -182,7 +182,6 @@ LAYERS = (
 # Known, with who removes it: issue 32's item 1, one move at a time.
 KNOWN_CLIMBS: set[tuple[str, str]] = {
     ("rsrl_jax.analysis.compare", "rsrl_jax.engine.rsrl"),
-    ("rsrl_jax.analysis.highlight_maps", "rsrl_jax.engine.placement"),
     ("rsrl_jax.analysis.study", "rsrl_jax.engine.rsrl"),
     ("rsrl_jax.data.datasets", "rsrl_jax.config"),
 }
