@@ -181,8 +181,6 @@ LAYERS = (
 )
 # Known, with who removes it: issue 32's item 1, one move at a time.
 KNOWN_CLIMBS: set[tuple[str, str]] = {
-    ("rsrl_jax.analysis.compare", "rsrl_jax.engine.rsrl"),
-    ("rsrl_jax.analysis.study", "rsrl_jax.engine.rsrl"),
     ("rsrl_jax.data.datasets", "rsrl_jax.config"),
 }
 KNOWN_CYCLES = [
