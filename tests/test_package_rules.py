@@ -180,20 +180,10 @@ LAYERS = (
     ("api", "bench", "cli"),
 )
 # Known, with who removes it: issue 32's item 1, one move at a time.
-KNOWN_CLIMBS: set[tuple[str, str]] = {
-    ("rsrl_jax.data.datasets", "rsrl_jax.config"),
-}
+KNOWN_CLIMBS: set[tuple[str, str]] = set()
 KNOWN_CYCLES = [
     ["rsrl_jax.data.list_problems", "rsrl_jax.data.sources"],
-    [
-        "rsrl_jax.config",
-        "rsrl_jax.config_checks",
-        "rsrl_jax.config_method_checks",
-        "rsrl_jax.config_model_checks",
-        "rsrl_jax.data.datasets",
-        "rsrl_jax.data.embeddings",
-        "rsrl_jax.data.synthetic_embeddings",
-    ],
+    ["rsrl_jax.data.datasets", "rsrl_jax.data.embeddings", "rsrl_jax.data.synthetic_embeddings"],
     ["rsrl_jax.run.checkpoints", "rsrl_jax.run.completeness", "rsrl_jax.run.resume"],
 ]
 

@@ -6,7 +6,6 @@ import dataclasses
 import ml_collections
 import numpy as np
 
-from rsrl_jax import config as config_lib
 from rsrl_jax.data import builders, embeddings, inputs, photo_file, prepared, synthetic_embeddings
 from rsrl_jax.data import duplicates as duplicates_lib
 from rsrl_jax.errors import DataError
@@ -117,21 +116,3 @@ def load(
             config.data.group_near_duplicates,
         ),
     )
-
-
-def check_classes(data: Dataset, config: ml_collections.ConfigDict) -> None:
-    """Refuses data that the run cannot train on: one class (DataError), or a config that
-    does not fit the data's classes (`config.validate_with_data`: ConfigError).
-
-    A classifier needs at least 2 scores.
-    """
-    counts = np.bincount(data.labels, minlength=data.num_classes)
-    if data.num_classes < 2:
-        where = f" in {config.data.dir}" if config.data.dir else ""
-        only = f"score {data.class_scores[0]}, all {len(data)} photos" if len(data) else "none"
-        raise DataError(
-            f"{config.data.name} data{where} hold one class ({only}): a classifier needs "
-            "photos of at least 2 scores; check the scores in the list, and data.score_range "
-            "or data.ava_bins"
-        )
-    config_lib.validate_with_data(config, data.class_scores, counts)
