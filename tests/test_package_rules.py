@@ -183,7 +183,6 @@ LAYERS = (
 KNOWN_CLIMBS: set[tuple[str, str]] = set()
 KNOWN_CYCLES = [
     ["rsrl_jax.data.list_problems", "rsrl_jax.data.sources"],
-    ["rsrl_jax.data.datasets", "rsrl_jax.data.embeddings", "rsrl_jax.data.synthetic_embeddings"],
     ["rsrl_jax.run.checkpoints", "rsrl_jax.run.completeness", "rsrl_jax.run.resume"],
 ]
 
