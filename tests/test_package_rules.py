@@ -181,9 +181,7 @@ LAYERS = (
 )
 # Known, with who removes it: issue 32's item 1, one move at a time.
 KNOWN_CLIMBS: set[tuple[str, str]] = set()
-KNOWN_CYCLES = [
-    ["rsrl_jax.run.checkpoints", "rsrl_jax.run.completeness", "rsrl_jax.run.resume"],
-]
+KNOWN_CYCLES = []
 
 
 def module_name(path: str) -> str:
