@@ -179,9 +179,6 @@ LAYERS = (
     ("experiments",),
     ("api", "bench", "cli"),
 )
-# Known, with who removes it: issue 32's item 1, one move at a time.
-KNOWN_CLIMBS: set[tuple[str, str]] = set()
-KNOWN_CYCLES = []
 
 
 def module_name(path: str) -> str:
@@ -264,11 +261,11 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_imports_go_downhill():
-    assert sorted(climbs(import_graph()) - KNOWN_CLIMBS) == []
+    assert sorted(climbs(import_graph())) == []
 
 
 def test_no_modules_import_each_other():
-    assert [c for c in cycles(import_graph()) if c not in KNOWN_CYCLES] == []
+    assert cycles(import_graph()) == []
 
 
 def test_the_scan_finds_climbs_and_cycles():
