@@ -15,7 +15,7 @@ On the run's own folds (the same seed and protocol give the same splits), per fo
 
 Beside them, each workdir's round 1 (training accuracy on D, test macro F) and its
 validation-chosen round (test macro F). Test macro F is over the classes present, as every
-figure of a run (`analysis.metrics.classification_report`).
+figure of a run (`metrics.classification.classification_report`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ learning rate times `head_lr_multiplier`, as ours), random crops and flips as ou
 all of D with the round's network (sigmoid of the logits) and keeps, for the next round, the
 minority samples and the majority samples whose own-class likelihood reaches K (RSRL's rule,
 `method.selection.keep_mask`, in numpy); evaluates validation and test (macro F, as
-`analysis.metrics`); saves the round's weights (`torch.save`: RSRL picks a round on
+`metrics.classification`); saves the round's weights (`torch.save`: RSRL picks a round on
 validation afterwards, so each round's network is kept, as a run keeps its checkpoints).
 
 Prints each round's figures and the round chosen on validation, and writes every figure and
