@@ -21,6 +21,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from rsrl_jax import compiler
+from rsrl_jax.compiler import fast_pool_gradients as fast_pool_gradients
 from rsrl_jax.data import inputs
 from rsrl_jax.method import losses
 
@@ -32,7 +33,6 @@ from rsrl_jax.models.network import FEATURE_MODELS as FEATURE_MODELS
 from rsrl_jax.models.network import MODELS as MODELS
 from rsrl_jax.models.network import STATS as STATS
 from rsrl_jax.models.network import abstract_params as abstract_params
-from rsrl_jax.models.network import fast_pool_gradients as fast_pool_gradients
 from rsrl_jax.models.network import init_params as init_params
 from rsrl_jax.models.network import make_model as make_model
 from rsrl_jax.models.network import network_state as network_state

@@ -48,15 +48,6 @@ def network_state(variables_: dict) -> dict:
     return variables_["params"]
 
 
-def fast_pool_gradients(backend: str | None = None) -> bool:
-    """Whether the max-pools take `models.pooling`'s gradient on `backend` (default: JAX's).
-
-    XLA:CPU runs its own max-pool gradient as a scalar loop (3-4x slower); GPUs and TPUs have
-    a fast library gradient.
-    """
-    return (backend or jax.default_backend()) == "cpu"
-
-
 def resnet_width(config: ml_collections.ConfigDict) -> int:
     """ResNet's stem width: `model.width` times torchvision's 64 channels."""
     return max(1, round(resnet.TORCHVISION_WIDTH * config.model.width))
@@ -78,7 +69,8 @@ def make_model(
     'mlp' (feature vectors): `model.hidden_widths` hidden layers with dropout
     `model.dropout_rate`; 'linear': the N-way head alone (`models.heads.MLP`).
     `fast_gradients`: the max-pools' gradient (`AlexNet.fast_gradients`); None = the
-    choice for this backend (`fast_pool_gradients`), fixed here, so tracing reads no global.
+    choice for this backend (`compiler.fast_pool_gradients`), fixed here, so tracing reads
+    no global.
     """
     dtype = jnp.dtype(config.model.compute_dtype)
     name = config.model.get("name", "alexnet")  # a run recorded before model.name existed
@@ -88,7 +80,7 @@ def make_model(
     if name in vit.SIZES:
         return vit.ViTClassifier(vit.spec(name, config.model.get("vit_act", "")), num_classes)
     if fast_gradients is None:
-        fast_gradients = fast_pool_gradients()
+        fast_gradients = compiler.fast_pool_gradients()
     if name == "resnet50":
         return resnet.ResNet50(
             num_classes,
