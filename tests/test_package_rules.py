@@ -3,6 +3,7 @@ or sets a process-wide JAX, logging, warnings, matplotlib or environment setting
 (cli/) do."""
 
 import ast
+import functools
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -223,6 +224,7 @@ def imports_of(module: str, tree: ast.AST, known: set[str]) -> set[str]:
     return found
 
 
+@functools.cache  # parsed once for both tests
 def import_graph(under: pathlib.Path = PACKAGE) -> dict[str, set[str]]:
     trees = {module_name(path): tree for path, tree in modules(under)}
     return {m: imports_of(m, tree, set(trees)) for m, tree in trees.items()}
