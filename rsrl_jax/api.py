@@ -224,10 +224,10 @@ def compare(
     overrides: dict | None = None,
 ) -> dict:
     """`python -m rsrl_jax.compare` from Python: each method a run in `workdir/<method>`,
-    the table in workdir/compare.md; returns its record (`analysis.compare.compare`).
-    `methods`: None = the command's default (`analysis.compare.DEFAULT_METHODS`)."""
-    from rsrl_jax.analysis import compare as compare_lib
+    the table in workdir/compare.md; returns its record (`experiments.compare.compare`).
+    `methods`: None = the command's default (`experiments.compare.DEFAULT_METHODS`)."""
     from rsrl_jax.cli import console
+    from rsrl_jax.experiments import compare as compare_lib
 
     config, workdir = get_config(config, overrides), _path(workdir, "workdir")
     methods = list(compare_lib.DEFAULT_METHODS if methods is None else methods)
@@ -247,10 +247,10 @@ def study(
     overrides: dict | None = None,
 ) -> dict:
     """`python -m rsrl_jax.study` from Python: methods over seeds x rater-noise levels,
-    study.md and study.json in `workdir`; returns its record (`analysis.study.study`).
+    study.md and study.json in `workdir`; returns its record (`experiments.study.study`).
     `methods`, `seeds`, `noise`: None = the command's defaults for the data."""
-    from rsrl_jax.analysis import study as study_lib
     from rsrl_jax.cli import console
+    from rsrl_jax.experiments import study as study_lib
 
     config, workdir = get_config(config, overrides), _path(workdir, "workdir")
     methods = list(study_lib.DEFAULT_METHODS if methods is None else methods)

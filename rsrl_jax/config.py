@@ -11,9 +11,10 @@ config_method_checks, one function per section of the config. (Over 300 lines be
 """
 
 import ml_collections
+import numpy as np
 from absl import logging
 
-from rsrl_jax import config_checks, config_method_checks, config_model_checks, overrides
+from rsrl_jax import config_checks, config_method_checks, config_model_checks, errors, overrides
 from rsrl_jax.config_checks import (  # noqa: F401  (config.X names of the checks' values)
     CHECKPOINT_KEEP,
     COMPUTE_DTYPES,
@@ -178,7 +179,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     # How a round is measured (not how it trains). A photo is "good" when its score is above
     # good_threshold (AVA's convention: mean score > 5), for the binary accuracy of the
-    # expected score (rsrl_jax.analysis.aesthetic).
+    # expected score (rsrl_jax.metrics.aesthetic).
     c.eval = ml_collections.ConfigDict()
     c.eval.good_threshold = 5.0  # a photo is good when its score is above this
 
@@ -300,6 +301,25 @@ def validate_with_data(
             low,
             high,
         )
+
+
+def check_classes(data, config: ml_collections.ConfigDict) -> None:
+    """Refuses data (a `data.datasets.Dataset`) that the run cannot train on: one class
+    (errors.DataError), or a config that does not fit the data's classes (`validate_with_data`:
+    ConfigError). Here, above the data, since it asks the config's checks.
+
+    A classifier needs at least 2 scores.
+    """
+    counts = np.bincount(data.labels, minlength=data.num_classes)
+    if data.num_classes < 2:
+        where = f" in {config.data.dir}" if config.data.dir else ""
+        only = f"score {data.class_scores[0]}, all {len(data)} photos" if len(data) else "none"
+        raise errors.DataError(
+            f"{config.data.name} data{where} hold one class ({only}): a classifier needs "
+            "photos of at least 2 scores; check the scores in the list, and data.score_range "
+            "or data.ava_bins"
+        )
+    validate_with_data(config, data.class_scores, counts)
 
 
 def validate_pretext(

@@ -10,8 +10,8 @@ from absl import logging
 
 from rsrl_jax.config_checks import COMPUTE_DTYPES, SEVERAL
 from rsrl_jax.data import inputs
-from rsrl_jax.engine.train import BATCH_NORM, FEATURE_MODELS, MODELS
 from rsrl_jax.models import pretrained, vit
+from rsrl_jax.models.network import BATCH_NORM, FEATURE_MODELS, MODELS
 
 PHOTO_MODELS = {"alexnet": "AlexNet", "resnet50": "ResNet-50"}  # model.name -> its name
 

@@ -111,7 +111,7 @@ def assert_records_match(mine: dict, theirs: dict) -> None:
     devices or processes): every field equal, except those continuous in the logits or the
     loss, equal to float rounding: `train_loss` (rel 1e-5) and each split's aesthetic
     figures (rel or abs 1e-5; None, an undefined correlation, must match None)."""
-    from rsrl_jax.analysis import aesthetic
+    from rsrl_jax.metrics import aesthetic
 
     def apart(record):
         exact, close = dict(record), {}

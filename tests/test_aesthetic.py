@@ -10,8 +10,8 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from conftest import tiny_config
-from rsrl_jax.analysis import aesthetic, fold_stats
 from rsrl_jax.config import result_changing_fields, validate, validate_with_data
+from rsrl_jax.metrics import aesthetic, fold_stats
 
 SCORES = np.arange(2, 10)  # class scores 2..9
 

@@ -20,9 +20,10 @@ import pytest
 
 from conftest import tiny_config
 from rsrl_jax import config, errors, overrides
-from rsrl_jax.analysis import compare, report
+from rsrl_jax.analysis import report
 from rsrl_jax.data import builders, photos, sources
 from rsrl_jax.engine import rounds
+from rsrl_jax.experiments import compare
 from rsrl_jax.models import convert
 from rsrl_jax.run import checkpoints, distributed, resume, round_pairs
 from rsrl_jax.run.recorder import Recorder

@@ -10,10 +10,11 @@ import pytest
 from PIL import Image
 
 from conftest import TINY_OVERRIDES, read_records, tiny_config
-from rsrl_jax.analysis import aesthetic, compare, fold_stats
 from rsrl_jax.config import validate
 from rsrl_jax.data import splits
 from rsrl_jax.engine import rsrl
+from rsrl_jax.experiments import compare
+from rsrl_jax.metrics import aesthetic, fold_stats
 
 
 @pytest.mark.parametrize(

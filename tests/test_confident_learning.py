@@ -13,10 +13,10 @@ from test_lanes import base_config as lanes_config
 
 from conftest import read_records
 from rsrl_jax import errors
-from rsrl_jax.analysis import compare, study
 from rsrl_jax.config import base_config, validate
 from rsrl_jax.data import embeddings
 from rsrl_jax.engine import cross_fit
+from rsrl_jax.experiments import compare, study
 from rsrl_jax.method import confident_learning, selection
 
 

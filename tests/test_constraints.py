@@ -7,7 +7,7 @@ import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from rsrl_jax.engine import compiler
+from rsrl_jax import compiler
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -50,7 +50,7 @@ def test_installed_versions_are_the_pinned_ones():
 
 
 def test_pinned_jaxlib_accepts_the_step_options():
-    # The train and forward steps' XLA:CPU library choice (engine/compiler.py) is an
+    # The train and forward steps' XLA:CPU library choice (rsrl_jax/compiler.py) is an
     # experimental flag a jaxlib may rename; the pinned one must take it.
     assert importlib.metadata.version("jaxlib") == pins()["jaxlib"]
     for options in compiler.CPU_OPTIONS.values():

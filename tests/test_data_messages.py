@@ -325,7 +325,7 @@ def test_one_class_is_refused(tmp_path):
     config = folder_config(tmp_path, tmp_path / "cache")
     data = datasets.load(config)
     with pytest.raises(DataError, match=r"one class \(score 5, all 8 photos\): a classifier needs"):
-        datasets.check_classes(data, config)
+        config_lib.check_classes(data, config)
 
 
 def test_too_few_classes_for_the_majority_is_refused(tmp_path):
@@ -334,9 +334,9 @@ def test_too_few_classes_for_the_majority_is_refused(tmp_path):
     config = folder_config(tmp_path, tmp_path / "cache")
     data = datasets.load(config)
     with pytest.raises(ValueError, match=r"config.rsrl.num_majority=3: must be below .* \(2"):
-        datasets.check_classes(data, config)
+        config_lib.check_classes(data, config)
     config.rsrl.num_majority = 1
-    datasets.check_classes(data, config)
+    config_lib.check_classes(data, config)
 
 
 def test_classes_too_small_for_the_folds_are_warned_about():

@@ -4,8 +4,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from rsrl_jax.analysis import fold_stats
 from rsrl_jax.data import sharding, splits
+from rsrl_jax.metrics import fold_stats
 
 
 def protocol(folds=3, val_fraction=0.2):

@@ -8,10 +8,10 @@ import pytest
 from scipy import stats
 
 from conftest import read_records, tiny_config
-from rsrl_jax.analysis import aesthetic
 from rsrl_jax.data import splits
 from rsrl_jax.engine import evaluation, rsrl
 from rsrl_jax.method import selection
+from rsrl_jax.metrics import aesthetic
 from rsrl_jax.run import checkpoints
 
 

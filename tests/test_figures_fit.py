@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from test_report_verdict import ROUND1_RECALLS, SCORES, record, write_workdir
 
-from rsrl_jax.analysis import compare_table, report, study
+from rsrl_jax.analysis import compare_table, report
+from rsrl_jax.experiments import study
 
 SLACK = 1e-9
 

@@ -18,9 +18,10 @@ from test_fold_parallel import Killed, kill_at
 
 from conftest import assert_records_match, read_records, run_on_cpu_devices
 from rsrl_jax import errors
-from rsrl_jax.analysis import compare, report, study
+from rsrl_jax.analysis import report
 from rsrl_jax.data import datasets, embeddings
 from rsrl_jax.engine import evaluation, rounds, rsrl
+from rsrl_jax.experiments import compare, study
 from rsrl_jax.run import checkpoints
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

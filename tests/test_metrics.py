@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from rsrl_jax.analysis.metrics import classification_report
+from rsrl_jax.metrics.classification import classification_report
 
 
 @pytest.mark.parametrize("seed", range(5))

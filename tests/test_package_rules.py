@@ -3,6 +3,7 @@ or sets a process-wide JAX, logging, warnings, matplotlib or environment setting
 (cli/) do."""
 
 import ast
+import functools
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -162,3 +163,126 @@ def test_the_model_and_the_method_read_no_backend_while_traced():
         if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("default_backend")
     ]
     assert found == []
+
+
+# Imports go downhill: a module imports only its own layer or those below, and no modules
+# import each other, even through others (ARCHITECTURE.md, "Layers"). A top-level module not
+# named here (`python -m rsrl_jax.X`'s forwarders, the public names) is a command's: the top.
+LAYERS = (
+    ("errors", "files", "overrides", "compiler"),
+    ("method", "models"),
+    ("data",),
+    ("config", "config_checks", "config_model_checks", "config_method_checks", "configs"),
+    ("metrics",),
+    ("run",),
+    ("analysis",),
+    ("engine",),
+    ("experiments",),
+    ("api", "bench", "cli"),
+)
+
+
+def module_name(path: str) -> str:
+    """`rsrl_jax.data.inputs` of rsrl_jax/data/inputs.py, `rsrl_jax.data` of its __init__."""
+    name = path.removesuffix(".py").replace("/", ".")
+    return name.removesuffix(".__init__")
+
+
+def layer(module: str) -> int:
+    """The index in LAYERS of a module's room: its package, or its own name at the top."""
+    parts = module.split(".")
+    room = parts[1] if len(parts) > 1 else ""
+    for i, rooms in enumerate(LAYERS):
+        if room in rooms:
+            return i
+    assert len(parts) <= 2, f"{module}: its package is in no layer of LAYERS"
+    return len(LAYERS) - 1
+
+
+def imports_of(module: str, tree: ast.AST, known: set[str]) -> set[str]:
+    """The package's modules `module` imports anywhere (functions' own imports too): for
+    `from P import x`, P.x when it is a module, else P."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            named = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = module.split(".")[: -node.level]
+                base = ".".join(package + ([base] if base else []))
+            named = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names
+            ]
+        else:
+            continue
+        for name in named:
+            while name not in known and "." in name:
+                name = name.rsplit(".", 1)[0]
+            if name in known and name != module:
+                found.add(name)
+    return found
+
+
+@functools.cache  # parsed once for both tests
+def import_graph(under: pathlib.Path = PACKAGE) -> dict[str, set[str]]:
+    trees = {module_name(path): tree for path, tree in modules(under)}
+    return {m: imports_of(m, tree, set(trees)) for m, tree in trees.items()}
+
+
+def climbs(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    return {(m, d) for m, deps in graph.items() for d in deps if layer(d) > layer(m)}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or through others (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(m):
+        index[m] = low[m] = len(index)
+        stack.append(m)
+        on_stack.add(m)
+        for d in sorted(graph.get(m, ())):
+            if d not in index:
+                visit(d)
+                low[m] = min(low[m], low[d])
+            elif d in on_stack:
+                low[m] = min(low[m], index[d])
+        if low[m] == index[m]:
+            group = []
+            while not group or group[-1] != m:
+                group.append(stack.pop())
+                on_stack.discard(group[-1])
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for m in sorted(graph):
+        if m not in index:
+            visit(m)
+    return found
+
+
+def test_imports_go_downhill():
+    assert sorted(climbs(import_graph())) == []
+
+
+def test_no_modules_import_each_other():
+    assert cycles(import_graph()) == []
+
+
+def test_the_scan_finds_climbs_and_cycles():
+    graph = {
+        "rsrl_jax.data.a": {"rsrl_jax.engine.train", "rsrl_jax.data.b"},
+        "rsrl_jax.data.b": {"rsrl_jax.data.c", "rsrl_jax.errors"},
+        "rsrl_jax.data.c": {"rsrl_jax.data.a"},
+        "rsrl_jax.engine.train": {"rsrl_jax.models.alexnet"},
+        "rsrl_jax.main": {"rsrl_jax.cli"},
+    }
+    assert climbs(graph) == {("rsrl_jax.data.a", "rsrl_jax.engine.train")}
+    assert cycles(graph) == [["rsrl_jax.data.a", "rsrl_jax.data.b", "rsrl_jax.data.c"]]
+    tree = ast.parse("def f():\n    from rsrl_jax.engine import train, rsrl as r\n")
+    known = {"rsrl_jax.engine", "rsrl_jax.engine.train", "rsrl_jax.engine.rsrl"}
+    assert imports_of("rsrl_jax.data.a", tree, known) == {
+        "rsrl_jax.engine.train",
+        "rsrl_jax.engine.rsrl",
+    }

@@ -18,10 +18,11 @@ from PIL import Image
 from test_report_verdict import ROUND1_RECALLS, record, write_workdir
 
 from rsrl_jax import errors
-from rsrl_jax.analysis import compare_table, highlight, report, report_verdict, study
+from rsrl_jax.analysis import compare_table, highlight, report, report_verdict
 from rsrl_jax.config import base_config
 from rsrl_jax.data import identity, synthetic
 from rsrl_jax.engine import predict
+from rsrl_jax.experiments import study
 from rsrl_jax.run import checkpoints, completeness, round_pairs
 
 

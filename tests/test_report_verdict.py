@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsrl_jax.analysis import aesthetic, fold_stats, report, report_figures
+from rsrl_jax.analysis import report, report_figures
+from rsrl_jax.metrics import aesthetic, fold_stats
 
 SCORES = (3, 4, 5, 6, 7)
 D_SUPPORT = {"3": 10, "4": 40, "5": 60, "6": 30, "7": 5}  # majority (2 largest): 5 and 4

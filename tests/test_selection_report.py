@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from rsrl_jax.analysis import fold_stats, metrics, report_text, selection_report
+from rsrl_jax.analysis import report_text, selection_report
 from rsrl_jax.config import base_config
+from rsrl_jax.metrics import classification, fold_stats
 
 SCORES = (3, 4, 5, 6, 7)
 D_COUNTS = (5, 40, 25, 20, 4)  # majority (3 largest): scores 4, 5, 6
@@ -12,7 +13,7 @@ D_COUNTS = (5, 40, 25, 20, 4)  # majority (3 largest): scores 4, 5, 6
 def record(fold: int, round_: int, kept: tuple) -> dict:
     """A metrics record of a fold whose D has D_COUNTS photos; `kept` per score trained on."""
     d_labels = np.repeat(np.arange(len(SCORES)), D_COUNTS)
-    rep = metrics.classification_report(d_labels, d_labels, len(SCORES), class_names=SCORES)
+    rep = classification.classification_report(d_labels, d_labels, len(SCORES), class_names=SCORES)
     return {
         "fold": fold,
         "round": round_,

@@ -12,9 +12,12 @@ from scipy import stats
 
 from conftest import TINY_OVERRIDES, read_records
 from rsrl_jax import errors
-from rsrl_jax.analysis import fold_stats, selection_truth, study
+from rsrl_jax.analysis import selection_truth
 
 # rsrl+focal: round 1 differs from plain (the loss), later rounds select
+from rsrl_jax.experiments import study
+from rsrl_jax.metrics import fold_stats
+
 SELECTING = "rsrl+focal"
 METHODS = ("plain", SELECTING)
 SEEDS = (0, 1)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
+from rsrl_jax import compiler
 from rsrl_jax.data import inputs
-from rsrl_jax.engine import compiler, train
+from rsrl_jax.engine import train
 from rsrl_jax.method import losses
 from rsrl_jax.models import resnet
 from rsrl_jax.models.alexnet import AlexNet

@@ -225,7 +225,7 @@ def test_both_processes_of_a_run_stop_with_the_line_when_the_workdir_is_held(tmp
 def test_compare_and_study_refuse_a_folder_a_run_holds(tmp_path):
     """A study or compare and a run on one folder exclude each other (refused before any run)."""
     from conftest import tiny_config
-    from rsrl_jax.analysis import compare, study
+    from rsrl_jax.experiments import compare, study
 
     held = workdir_lock.take(str(tmp_path))
     try:

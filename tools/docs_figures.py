@@ -15,7 +15,8 @@ import os
 import subprocess
 import sys
 
-from rsrl_jax.analysis import fold_stats, study
+from rsrl_jax.experiments import study
+from rsrl_jax.metrics import fold_stats
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "docs", "generated")

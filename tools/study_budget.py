@@ -21,8 +21,8 @@ import sys
 
 import numpy as np
 
-from rsrl_jax.analysis import study
 from rsrl_jax.data import embeddings, synthetic
+from rsrl_jax.experiments import study
 
 
 def vectors(n: int, dim: int, seed: int, strength: float, label_noise: float):

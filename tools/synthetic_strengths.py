@@ -16,8 +16,8 @@ import numpy as np
 
 sys.path.insert(0, ".")
 
-from rsrl_jax.analysis import metrics  # noqa: E402
 from rsrl_jax.data import synthetic_embeddings  # noqa: E402
+from rsrl_jax.metrics import classification  # noqa: E402
 
 
 def macro_f(sigma: str, examples: int, seed: int) -> list[float]:
@@ -35,7 +35,9 @@ def macro_f(sigma: str, examples: int, seed: int) -> list[float]:
     for train, test in folds.split(x, np.minimum(y, len(classes) - 3)):
         model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
         predicted = model.fit(x[train], y[train]).predict(x[test])
-        out.append(metrics.classification_report(y[test], predicted, len(classes))["macro_f1"])
+        out.append(
+            classification.classification_report(y[test], predicted, len(classes))["macro_f1"]
+        )
     return out
 
 

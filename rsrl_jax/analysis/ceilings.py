@@ -15,7 +15,7 @@ On the run's own folds (the same seed and protocol give the same splits), per fo
 
 Beside them, each workdir's round 1 (training accuracy on D, test macro F) and its
 validation-chosen round (test macro F). Test macro F is over the classes present, as every
-figure of a run (`analysis.metrics.classification_report`).
+figure of a run (`metrics.classification.classification_report`).
 """
 
 from __future__ import annotations
@@ -26,16 +26,17 @@ import os
 import numpy as np
 
 from rsrl_jax import overrides
-from rsrl_jax.analysis import fold_stats, metrics, report, report_verdict
+from rsrl_jax.analysis import report, report_verdict
 from rsrl_jax.config import GENERATED
 from rsrl_jax.data import splits as splits_lib
 from rsrl_jax.data import synthetic
 from rsrl_jax.errors import ConfigError, NotFound
+from rsrl_jax.metrics import classification, fold_stats
 from rsrl_jax.run import completeness
 
 
 def _macro_f(y_true, y_pred, num_classes: int) -> float:
-    return metrics.classification_report(y_true, y_pred, num_classes)["macro_f1"]
+    return classification.classification_report(y_true, y_pred, num_classes)["macro_f1"]
 
 
 def latent_quality_prediction(q_train, y_train, q_test, num_classes: int) -> np.ndarray:

@@ -7,8 +7,8 @@ and their mean ± std over folds.
 
 import numpy as np
 
-from rsrl_jax.analysis import aesthetic, fold_stats
 from rsrl_jax.analysis.figures import fit_y, new_figure
+from rsrl_jax.metrics import aesthetic, fold_stats
 
 # (key, column title) of the headline figures, each a test figure of a chosen round.
 FIGURES = (

@@ -23,8 +23,8 @@ import numpy as np
 from absl import logging
 
 from rsrl_jax.data.preprocess import eval_input
-from rsrl_jax.engine.placement import padded_batches
-from rsrl_jax.engine.train import variables
+from rsrl_jax.data.sharding import padded_batches
+from rsrl_jax.models.network import variables
 
 
 class Conv1Geometry(NamedTuple):

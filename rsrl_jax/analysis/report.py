@@ -23,7 +23,7 @@ import numpy as np
 from absl import logging
 
 from rsrl_jax import errors
-from rsrl_jax.analysis import fold_stats, selection_truth
+from rsrl_jax.analysis import selection_truth
 from rsrl_jax.analysis.report_figures import (
     FIGURES,
     plot_accuracy,
@@ -36,6 +36,7 @@ from rsrl_jax.analysis.report_figures import (
 from rsrl_jax.analysis.report_text import markdown
 from rsrl_jax.analysis.report_verdict import chosen_records
 from rsrl_jax.files import write_atomic
+from rsrl_jax.metrics import fold_stats
 from rsrl_jax.run import completeness
 
 

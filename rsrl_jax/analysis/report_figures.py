@@ -7,9 +7,9 @@ of one standard deviation. `report.write_report` calls them; `report_text` write
 
 import numpy as np
 
-from rsrl_jax.analysis import aesthetic, fold_stats
 from rsrl_jax.analysis.figures import fit_y, new_figure
 from rsrl_jax.analysis.report_verdict import folds_by_round, listed
+from rsrl_jax.metrics import aesthetic, fold_stats
 
 FIGURES = {
     "macro_f1": "macro_f1.png",

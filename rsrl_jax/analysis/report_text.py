@@ -7,7 +7,7 @@ functions of the metrics records and the summary (`fold_stats.summarize`); no fi
 import json
 import os
 
-from rsrl_jax.analysis import aesthetic, fold_stats, selection_report
+from rsrl_jax.analysis import selection_report
 from rsrl_jax.analysis.report_figures import FIGURES
 from rsrl_jax.analysis.report_verdict import (
     chosen_records,
@@ -18,6 +18,7 @@ from rsrl_jax.analysis.report_verdict import (
     verdict,
 )
 from rsrl_jax.data import inputs
+from rsrl_jax.metrics import aesthetic, fold_stats
 from rsrl_jax.run import completeness
 
 

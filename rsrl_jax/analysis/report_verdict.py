@@ -5,7 +5,7 @@ report's other parts share (mean ± std, lists, plurals, which folds chose which
 
 import numpy as np
 
-from rsrl_jax.analysis import fold_stats
+from rsrl_jax.metrics import fold_stats
 from rsrl_jax.run import completeness
 
 LEVEL_BELOW = 0.01  # a mean test macro F difference smaller than this is "about level"

@@ -11,9 +11,10 @@ import json
 
 import ml_collections
 
-from rsrl_jax.analysis import fold_stats, selection_truth
+from rsrl_jax.analysis import selection_truth
 from rsrl_jax.config import base_config
 from rsrl_jax.method import selection
+from rsrl_jax.metrics import fold_stats
 
 # The paper's round 2 trained on about 500 of its 2480 training photos (the training set size
 # per round, paper Fig. 4); the run's round 2 is set beside it.

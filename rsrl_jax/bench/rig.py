@@ -11,6 +11,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from rsrl_jax import config as config_lib
 from rsrl_jax.data import datasets
 from rsrl_jax.engine import placement, train
 from rsrl_jax.method import losses
@@ -66,7 +67,7 @@ def build(
     choice); `train_options` and `forward_options` the steps' XLA options (None = this
     backend's default, {} = XLA's own).
     """
-    datasets.check_classes(data, config)
+    config_lib.check_classes(data, config)
     mesh = placement.make_mesh()
     placer = placement.BatchPlacer(mesh)
     model = train.make_model(config, data.num_classes, fast_gradients=fast_gradients)

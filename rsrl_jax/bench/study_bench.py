@@ -4,7 +4,7 @@
       [--study_methods=plain,rsrl,random_drop] [--study_folds=5] [--study_rounds=6]
       [--study_examples=3000] [--study_dim=128] [--study_overrides=field=value,...]
 
-(a) our study (`analysis.study.study`, runs packed into lanes: `lanes=None`), (b) the same
+(a) our study (`experiments.study.study`, runs packed into lanes: `lanes=None`), (b) the same
 runs one at a time (`lanes=1`, today's way), (c) a plain PyTorch loop of the same runs
 (`bench.torch_loop.run_study`: configs/embeddings.py's MLP head, the same vectors, splits,
 schedule and selection rule per method, one process, torch's threads = this machine's
@@ -114,7 +114,7 @@ def check(settings: Settings) -> Settings:
             raise errors.ConfigError(f"--{flag}={value}: must be at least {least}")
     if not s.methods:
         raise errors.ConfigError("--study_methods: name at least one method")
-    from rsrl_jax.analysis import compare
+    from rsrl_jax.experiments import compare
 
     for method in s.methods:
         try:
@@ -280,7 +280,7 @@ def split_study(process: dict, side: dict) -> dict:
 
 def run_single(data: str, items, folder, env) -> dict:
     """One run of the study's config (method rsrl, seed 0, all its folds) as a user types it."""
-    from rsrl_jax.analysis import compare
+    from rsrl_jax.experiments import compare
 
     fields = compare.method_fields("rsrl") | {"train.epoch_samples": "all"}
     config = "configs/embeddings.py" if data == "embeddings" else whole_run.DEMO
@@ -370,8 +370,8 @@ def torch_unsupported(config, settings: Settings) -> str | None:
 
 def run(settings: Settings) -> dict:
     """Builds the data, times every side, prints the table; returns every figure."""
-    from rsrl_jax.analysis import study as study_module
     from rsrl_jax.bench import benchmark, study_side
+    from rsrl_jax.experiments import study as study_module
 
     settings = check(settings)
     seeds = list(range(settings.seeds))

@@ -2,7 +2,7 @@
 
   python -m rsrl_jax.bench.study_side '<spec JSON>'   (started by rsrl_jax.bench.study_bench)
 
-Runs `analysis.study.study` as `python -m rsrl_jax.study` does (the persistent compilation
+Runs `experiments.study.study` as `python -m rsrl_jax.study` does (the persistent compilation
 cache on, as `python -m rsrl_jax.main` has it), with `lanes` passed only when this study
 takes it (None: packed into lane groups; 1: one run at a time, today's way). Writes its
 stamps, JAX's compile seconds per function (`run_timing.CompileLog`) and every run's
@@ -20,7 +20,7 @@ IMPORTED_START = time.time()
 
 def lanes_supported() -> bool:
     """Whether this `study` packs runs into lanes (it then takes `lanes`)."""
-    from rsrl_jax.analysis import study
+    from rsrl_jax.experiments import study
 
     return "lanes" in inspect.signature(study.study).parameters
 
@@ -58,8 +58,8 @@ def main(spec: dict) -> dict:
     from configs import demo, embeddings  # configs/ sits at the repository root
     from rsrl_jax import cli
     from rsrl_jax import overrides as override
-    from rsrl_jax.analysis import study
     from rsrl_jax.bench import run_timing
+    from rsrl_jax.experiments import study
 
     imported = time.time()
     cli.quiet_libraries()

@@ -10,7 +10,7 @@ learning rate times `head_lr_multiplier`, as ours), random crops and flips as ou
 all of D with the round's network (sigmoid of the logits) and keeps, for the next round, the
 minority samples and the majority samples whose own-class likelihood reaches K (RSRL's rule,
 `method.selection.keep_mask`, in numpy); evaluates validation and test (macro F, as
-`analysis.metrics`); saves the round's weights (`torch.save`: RSRL picks a round on
+`metrics.classification`); saves the round's weights (`torch.save`: RSRL picks a round on
 validation afterwards, so each round's network is kept, as a run keeps its checkpoints).
 
 Prints each round's figures and the round chosen on validation, and writes every figure and
@@ -30,7 +30,7 @@ import time
 import numpy as np
 import torch
 
-from rsrl_jax.analysis import metrics
+from rsrl_jax.metrics import classification
 from rsrl_jax.models import torch_alexnet
 
 IMPORTED = time.time()  # the imports are done: the caller counts them from the process start
@@ -105,7 +105,7 @@ def train_round(net, photos, labels, kept, epochs, spec, rng) -> float:
 
 
 def figures(labels: np.ndarray, logits: torch.Tensor, num_classes: int) -> dict:
-    report = metrics.classification_report(labels, logits.argmax(-1).numpy(), num_classes)
+    report = classification.classification_report(labels, logits.argmax(-1).numpy(), num_classes)
     return {name: report[name] for name in ("macro_f1", "accuracy")}
 
 

@@ -13,7 +13,7 @@ from ml_collections import config_flags
 
 from rsrl_jax import cli, errors
 from rsrl_jax.analysis import ceilings
-from rsrl_jax.analysis.fold_stats import mean_std
+from rsrl_jax.metrics.fold_stats import mean_std
 
 FLAGS = flags.FLAGS
 

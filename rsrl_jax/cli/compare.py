@@ -3,7 +3,7 @@
   python -m rsrl_jax.compare --config=configs/demo.py [--config.a.b=v] [--workdir=DIR]
       [--methods=plain,focal,rsrl,random_drop,rsrl+focal] [--equal_steps=False] [--lanes=N]
 
-The library function is `rsrl_jax.analysis.compare.compare`.
+The library function is `rsrl_jax.experiments.compare.compare`.
 """
 
 import os
@@ -12,7 +12,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from rsrl_jax import cli
-from rsrl_jax.analysis.compare import DEFAULT_METHODS, PARTS, compare
+from rsrl_jax.experiments.compare import DEFAULT_METHODS, PARTS, compare
 
 FLAGS = flags.FLAGS
 

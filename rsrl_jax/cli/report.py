@@ -8,8 +8,8 @@ A reader: it never takes the workdir's lock, and with --out writes nothing into 
 from absl import app, flags
 
 from rsrl_jax import cli
-from rsrl_jax.analysis.fold_stats import ROUND_CHOICES
 from rsrl_jax.analysis.report import write_report
+from rsrl_jax.metrics.fold_stats import ROUND_CHOICES
 from rsrl_jax.run import stops
 
 

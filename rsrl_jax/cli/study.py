@@ -4,7 +4,7 @@
       [--seeds=0,1,2] [--folds=K] [--label_noise=0.1,0.5,1.0]
       [--methods=plain,rsrl,random_drop,focal,logit_adjusted] [--sweep=FIELD=V1,V2,...]
 
-The library function is `rsrl_jax.analysis.study.study`.
+The library function is `rsrl_jax.experiments.study.study`.
 """
 
 import os
@@ -15,8 +15,8 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from rsrl_jax import cli, errors
-from rsrl_jax.analysis.compare import PARTS
-from rsrl_jax.analysis.study import (
+from rsrl_jax.experiments.compare import PARTS
+from rsrl_jax.experiments.study import (
     DEFAULT_METHODS,
     DEFAULT_NOISE,
     DEFAULT_SEEDS,

@@ -294,10 +294,10 @@ def fingerprints(embeddings: np.ndarray) -> np.ndarray:
 
 
 def load(config: ml_collections.ConfigDict):
-    """The `datasets.Dataset` of `config.data.dir`/embeddings.npz: `images` are the float32
+    """The `dataset.Dataset` of `config.data.dir`/embeddings.npz: `images` are the float32
     feature vectors [N, D] of the usable rows, `keys` their ids, `fingerprints` their rows'
     (`fingerprints`), `skipped` the rows left out ({item, where, reason})."""
-    from rsrl_jax.data import datasets
+    from rsrl_jax.data import dataset
 
     score_range = tuple(config.data.score_range)
     path = os.path.join(os.path.expanduser(config.data.dir), FILE)
@@ -311,7 +311,7 @@ def load(config: ml_collections.ConfigDict):
         len(table) - int(keep.sum()),
     )
     x = table.embeddings[keep]
-    return datasets.from_scores(
+    return dataset.from_scores(
         x,
         np.round(table.scores[keep]).astype(np.int64),
         keys=table.ids[keep],

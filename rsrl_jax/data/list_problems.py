@@ -10,7 +10,7 @@ whether it stops the run (`data.prepared`).
 import decimal
 import os
 
-from rsrl_jax.data.sources import AVA_FIELDS, OTHER_DELIMITERS, Example, Problem, SourceList
+from rsrl_jax.data.listing import AVA_FIELDS, OTHER_DELIMITERS, Example, Problem, SourceList
 
 
 def systematic_problem(listing: SourceList, score_range=(1, 10)) -> tuple[str, bool] | None:

@@ -4,7 +4,7 @@ With several processes (one per host), every process draws the SAME global order
 so no communication is needed), cuts it into the same global batches, and reads only its own
 contiguous slice of each batch:
 
-    for batch, mask in placement.padded_batches(order_rng.permutation(kept), global_batch):
+    for batch, mask in padded_batches(order_rng.permutation(kept), global_batch):
         local = process_slice(batch)                     # this host's examples
         x = jax.make_array_from_process_local_data(sharding, images[local])
         m = jax.make_array_from_process_local_data(sharding, process_slice(mask))
@@ -36,3 +36,16 @@ def process_slice(
         )
     per = n // count
     return global_batch[index * per : (index + 1) * per]
+
+
+def padded_batches(indices: np.ndarray, batch_size: int):
+    """Yields (batch_indices, mask) with a fixed batch size; the last batch is padded.
+
+    Padding repeats the first index and has mask 0, so every index is used exactly once.
+    """
+    for start in range(0, len(indices), batch_size):
+        chunk = indices[start : start + batch_size]
+        mask = np.zeros(batch_size, np.float32)
+        mask[: len(chunk)] = 1.0
+        pad = np.full(batch_size - len(chunk), indices[0], indices.dtype)
+        yield np.concatenate([chunk, pad]), mask

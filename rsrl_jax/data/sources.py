@@ -16,7 +16,6 @@ AVA.txt readers vs the photo-path spelling checks they share (_Respeller, _files
 
 import codecs
 import csv
-import dataclasses
 import decimal
 import math
 import os
@@ -27,9 +26,16 @@ import numpy as np
 from absl import logging
 
 from rsrl_jax import errors
+from rsrl_jax.data import list_problems
+
+# The parsed list's types live below both this parser and `list_problems`, which words them.
+from rsrl_jax.data.listing import AVA_FIELDS as AVA_FIELDS
+from rsrl_jax.data.listing import OTHER_DELIMITERS as OTHER_DELIMITERS
+from rsrl_jax.data.listing import Example as Example
+from rsrl_jax.data.listing import Problem as Problem
+from rsrl_jax.data.listing import SourceList as SourceList
 
 FOLDER_HEADER = ("filename", "score")
-AVA_FIELDS = 15  # index, image id, 10 vote counts, 2 tags, challenge id
 AVA_TEST_LISTS = ("generic_test.jpgl", os.path.join("aesthetics_image_lists", "generic_test.jpgl"))
 # A score may be written as any decimal that is an exact integer: `5`, `5.0` (as pandas
 # writes it), `+5`, `5e0`; int() alone would refuse `5.0` (and accept `5_0`).
@@ -37,54 +43,10 @@ DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 LINE_BREAK = re.compile("\r\n|\r|\n")
 # A line naming the columns again, as where two lists were joined into one.
 REPEATED_HEADER = "a repeated header line (files joined?): delete it"
-# Delimiters a spreadsheet may have written instead of the comma (or the space, in AVA.txt).
-OTHER_DELIMITERS = {";": "';'", "\t": "a tab", "|": "'|'", ",": "','"}
 
 
 class BadSource(errors.DataError):
     """A data set whose lists cannot be read at all (missing file, wrong header)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Example:
-    """One photo to decode: `key` names it, `where` is its list line.
-
-    `key` identifies the photo in a run, the same whatever the list's spelling: for a folder
-    the normalised path relative to `images/` (`./a.jpg`, `sub/../a.jpg` -> `a.jpg`), for
-    AVA the image id.
-    """
-
-    key: str
-    path: str
-    score: int
-    where: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    """Why an item (a list line or a photo) was not used."""
-
-    item: str
-    where: str
-    reason: str
-    # What went wrong, the same for items bad the same way ('fields:1', 'range:50',
-    # 'integer:5.5', 'missing file', ...): a problem of the whole file is told as one.
-    kind: str = ""
-
-    def message(self) -> str:
-        return f"{self.where}: {self.item!r}: {self.reason}"
-
-    def to_json(self) -> dict:
-        return {"item": self.item, "where": self.where, "reason": self.reason}
-
-
-@dataclasses.dataclass
-class SourceList:
-    """The usable examples by split ('train', and 'test' for AVA's official split)."""
-
-    splits: dict[str, list[Example]]
-    problems: list[Problem]
-    listed_files: list[str]  # every list file read, for the cache fingerprint
 
 
 def read_folder(
@@ -581,8 +543,6 @@ def _require_photos_folder(listing: SourceList, root: str) -> None:
     images = os.path.join(root, "images")
     if os.path.isdir(images):
         return
-    from rsrl_jax.data import list_problems  # it words problems of parsed lists: imports us
-
     if os.path.islink(images) and not os.path.exists(images):
         state = f"a link to {os.readlink(images)}, which is missing"
     else:

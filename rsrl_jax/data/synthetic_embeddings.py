@@ -98,10 +98,10 @@ def generate(num_examples: int, seed: int, label_noise: float, strength: str):
 
 
 def load(config):
-    """The `datasets.Dataset` of `config.data` (num_examples, label_noise, feature_strength)
+    """The `dataset.Dataset` of `config.data` (num_examples, label_noise, feature_strength)
     and `config.seed`: vectors as `images`, keys `synthetic_NNNNNN` (the demo photos'),
     the noiseless rater's `true_labels`."""
-    from rsrl_jax.data import datasets, embeddings
+    from rsrl_jax.data import dataset, embeddings
 
     x, scores, true_scores = generate(
         config.data.num_examples,
@@ -109,7 +109,7 @@ def load(config):
         config.data.label_noise,
         config.data.feature_strength,
     )
-    return datasets.from_scores(
+    return dataset.from_scores(
         x,
         scores,
         true_scores=true_scores,

@@ -15,9 +15,10 @@ import time
 import numpy as np
 from absl import logging
 
-from rsrl_jax.analysis import aesthetic, metrics, selection_truth
+from rsrl_jax.analysis import selection_truth
 from rsrl_jax.engine import placement
 from rsrl_jax.method import selection
+from rsrl_jax.metrics import aesthetic, classification
 from rsrl_jax.run import checkpoints
 from rsrl_jax.run.progress import Progress
 
@@ -64,10 +65,10 @@ class Passes:
 
 def report(data, logits_: np.ndarray, indices: np.ndarray, good_threshold: float) -> dict:
     """Figures of the photos `indices` from their `logits_` [len(indices), C]: the
-    classification ones (`metrics.classification_report`), then the aesthetic ones of their
+    classification ones (`classification.classification_report`), then the aesthetic ones of their
     expected scores against their scores (`aesthetic.aesthetic_report`, "good" above
     `good_threshold`), then per class and the confusion matrix."""
-    figures = metrics.classification_report(
+    figures = classification.classification_report(
         data.labels[indices],
         np.argmax(logits_, axis=-1),
         data.num_classes,

@@ -14,7 +14,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rsrl_jax.engine import compiler
+from rsrl_jax import compiler
 
 
 def make_fold_step(train_step, mesh, k: int, compiler_options=None):

@@ -11,6 +11,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+# padded_batches lives with the data it cuts (below the analysis that also batches photos).
+from rsrl_jax.data.sharding import padded_batches as padded_batches
 from rsrl_jax.data.sharding import process_slice
 
 
@@ -83,19 +85,6 @@ class LanePlacer(BatchPlacer):
         self.batch_axis = 1
         self.data = NamedSharding(mesh, P("lane", "data"))
         self.replicated = NamedSharding(mesh, P("lane"))
-
-
-def padded_batches(indices: np.ndarray, batch_size: int):
-    """Yields (batch_indices, mask) with a fixed batch size; the last batch is padded.
-
-    Padding repeats the first index and has mask 0, so every index is used exactly once.
-    """
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start : start + batch_size]
-        mask = np.zeros(batch_size, np.float32)
-        mask[: len(chunk)] = 1.0
-        pad = np.full(batch_size - len(chunk), indices[0], indices.dtype)
-        yield np.concatenate([chunk, pad]), mask
 
 
 def predict_logits(

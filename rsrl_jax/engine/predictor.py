@@ -16,9 +16,9 @@ import jax
 import numpy as np
 
 from rsrl_jax import errors
-from rsrl_jax.analysis import aesthetic
 from rsrl_jax.data import inputs, preprocess
 from rsrl_jax.engine import placement, train
+from rsrl_jax.metrics import aesthetic
 from rsrl_jax.run import checkpoints, completeness
 
 
@@ -35,7 +35,7 @@ class Prediction:
     score: int [N], the aesthetic score of the most probable class (the argmax logit).
     probabilities: float64 [N, C], softmax of the logits; column c is `class_scores[c]`.
     expected_score: float64 [N], the probability-weighted mean score (score units), as the
-        run's metrics measure it (`analysis.aesthetic.expected_scores`).
+        run's metrics measure it (`metrics.aesthetic.expected_scores`).
     class_scores: int [C], the score of each class, ascending.
     """
 

@@ -33,12 +33,13 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rsrl_jax import errors
-from rsrl_jax.analysis import fold_stats, highlight, report
-from rsrl_jax.config import validate
+from rsrl_jax import compiler, errors
+from rsrl_jax.analysis import highlight, report
+from rsrl_jax.config import check_classes, validate
 from rsrl_jax.data import builders, datasets, duplicates, inputs, splits
-from rsrl_jax.engine import compiler, fold_axis, placement, rounds, train
+from rsrl_jax.engine import fold_axis, placement, rounds, train
 from rsrl_jax.engine.evaluation import score_counts
+from rsrl_jax.metrics import fold_stats
 from rsrl_jax.run import checkpoints, completeness, contract, resume, stops, workdir_lock
 from rsrl_jax.run.recorder import Recorder
 
@@ -77,7 +78,7 @@ class Experiment:
         recorder = Recorder(workdir)
         if data is None:
             data = datasets.load(config, check_listing=resume.listing_check(config, workdir))
-        datasets.check_classes(data, config)
+        check_classes(data, config)
         if shared is not None:
             return dataclasses.replace(
                 shared,

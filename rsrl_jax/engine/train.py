@@ -3,15 +3,12 @@
 The batch has a fixed shape for the whole run: the last partial batch is padded and its
 padding masked out of the loss, so each step compiles once, whatever a round's training set
 size. Batches are sharded along the `data` axis of a mesh over the devices; parameters and
-optimizer state are replicated.
-
-Over 300 lines: the network's construction, its state and the jitted steps over it; the
-construction would move below the engine with issue 32's item 1 (imports downhill).
+optimizer state are replicated. The network itself (`make_model`, its state) is built in
+`models/network.py`, below the engine; its names are importable from here too.
 """
 
 import functools
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
 from typing import Any
 
 import jax
@@ -23,42 +20,26 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from rsrl_jax import compiler
+from rsrl_jax.compiler import fast_pool_gradients as fast_pool_gradients
 from rsrl_jax.data import inputs
-from rsrl_jax.engine import compiler
 from rsrl_jax.method import losses
-from rsrl_jax.models import resnet, vit
-from rsrl_jax.models.alexnet import AlexNet
-from rsrl_jax.models.heads import MLP
 
-# model.name; mlp and linear read feature vectors, the others photos (ViTs: vit.SIZES' names)
-MODELS = ("alexnet", "resnet50", "mlp", "linear", *vit.SIZES)
-FEATURE_MODELS = ("mlp", "linear")
-BATCH_NORM = ("frozen", "updated")  # model.batch_norm: ResNet's statistics while fine-tuning
-
-# The network's state as the engine carries it (train state, checkpoints, rounds): one tree,
-# its parameters, plus BatchNorm's running statistics under this key for a network that has
-# them (ResNet). The optimizer sees only the parameters (`trainable`); `variables` splits
-# the tree back into flax's collections for `apply`.
-STATS = "batch_stats"
-
-
-def trainable(params) -> dict:
-    """The parameters the optimizer updates: `params` without the BatchNorm statistics."""
-    return {k: v for k, v in params.items() if k != STATS}
-
-
-def variables(params) -> dict:
-    """flax's variables {"params", ["batch_stats"]} of the engine's network state."""
-    if STATS in params:
-        return {"params": trainable(params), STATS: params[STATS]}
-    return {"params": params}
-
-
-def network_state(variables_: dict) -> dict:
-    """The engine's network state of flax's variables (`variables`' inverse)."""
-    if STATS in variables_:
-        return {**variables_["params"], STATS: variables_[STATS]}
-    return variables_["params"]
+# The network's construction lives below the engine (models/network.py); its names stay
+# importable from here.
+from rsrl_jax.models.network import BATCH_NORM as BATCH_NORM
+from rsrl_jax.models.network import CPU_INIT_OPTIONS as CPU_INIT_OPTIONS
+from rsrl_jax.models.network import FEATURE_MODELS as FEATURE_MODELS
+from rsrl_jax.models.network import MODELS as MODELS
+from rsrl_jax.models.network import STATS as STATS
+from rsrl_jax.models.network import abstract_params as abstract_params
+from rsrl_jax.models.network import init_params as init_params
+from rsrl_jax.models.network import make_model as make_model
+from rsrl_jax.models.network import network_state as network_state
+from rsrl_jax.models.network import resnet_width as resnet_width
+from rsrl_jax.models.network import trainable as trainable
+from rsrl_jax.models.network import updates_stats as updates_stats
+from rsrl_jax.models.network import variables as variables
 
 
 @struct.dataclass
@@ -66,105 +47,6 @@ class TrainState:
     step: jax.Array
     params: Any
     opt_state: Any
-
-
-def fast_pool_gradients(backend: str | None = None) -> bool:
-    """Whether the max-pools take `models.pooling`'s gradient on `backend` (default: JAX's).
-
-    XLA:CPU runs its own max-pool gradient as a scalar loop (3-4x slower); GPUs and TPUs have
-    a fast library gradient.
-    """
-    return (backend or jax.default_backend()) == "cpu"
-
-
-def resnet_width(config: ml_collections.ConfigDict) -> int:
-    """ResNet's stem width: `model.width` times torchvision's 64 channels."""
-    return max(1, round(resnet.TORCHVISION_WIDTH * config.model.width))
-
-
-def make_model(
-    config: ml_collections.ConfigDict, num_classes: int, *, fast_gradients: bool | None = None
-) -> AlexNet | resnet.ResNet | MLP | vit.ViTClassifier:
-    """The network `model.name` names; `model.compute_dtype` is its activations' (parameters
-    stay float32).
-
-    'alexnet' (photos): `model.width`, `model.fc_dim`, `model.dropout_rate`.
-    'resnet50' (photos): torchvision's ResNet-50 with `model.width` times its channels;
-    `model.batch_norm` 'frozen' (the running statistics while fine-tuning) or 'updated'
-    (the batch's statistics, running ones updated). `model.fc_dim` and `model.dropout_rate`
-    are not used.
-    A ViT size of `models.vit.SIZES` (photos of its `image_size`; e.g. 'clip_vit_b16'):
-    `vit.ViTClassifier` with `model.vit_act` ('' = the family's activation), float32.
-    'mlp' (feature vectors): `model.hidden_widths` hidden layers with dropout
-    `model.dropout_rate`; 'linear': the N-way head alone (`models.heads.MLP`).
-    `fast_gradients`: the max-pools' gradient (`AlexNet.fast_gradients`); None = the
-    choice for this backend (`fast_pool_gradients`), fixed here, so tracing reads no global.
-    """
-    dtype = jnp.dtype(config.model.compute_dtype)
-    name = config.model.get("name", "alexnet")  # a run recorded before model.name existed
-    if name in FEATURE_MODELS:
-        widths = tuple(int(w) for w in config.model.hidden_widths) if name == "mlp" else ()
-        return MLP(num_classes, widths, float(config.model.dropout_rate), dtype)
-    if name in vit.SIZES:
-        return vit.ViTClassifier(vit.spec(name, config.model.get("vit_act", "")), num_classes)
-    if fast_gradients is None:
-        fast_gradients = fast_pool_gradients()
-    if name == "resnet50":
-        return resnet.ResNet50(
-            num_classes,
-            width=resnet_width(config),
-            dtype=dtype,
-            fast_gradients=fast_gradients,
-            frozen_stats=config.model.get("batch_norm", "frozen") == "frozen",
-        )
-    return AlexNet(
-        num_classes=num_classes,
-        width=config.model.width,
-        fc_dim=config.model.fc_dim,
-        dropout_rate=config.model.dropout_rate,
-        dtype=dtype,
-        fast_gradients=fast_gradients,
-    )
-
-
-def abstract_params(model, view, sharding):
-    """Shapes and dtypes of `model`'s parameters for the input `view` (`data.inputs`; an int S:
-    photos of side S), placed with `sharding`, for restoring."""
-    x = inputs.as_input(view).example()
-    shapes = network_state(jax.eval_shape(lambda x: model.init(jax.random.key(0), x), x))
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
-
-
-def init_params(model, view, seed: int, skip=frozenset()):
-    """`model`'s initial network state from `seed` (parameters, and BatchNorm's statistics
-    under `STATS` for a network that has them), for the input `view` (an int S: photos of
-    side S).
-
-    `skip`: top-level entries not wanted (a pretrained backbone's layers): they are left out
-    of the result and XLA never draws their random bits, while every other entry is bit for
-    bit that of the whole network's init (each layer's key comes from its name).
-    """
-    example = inputs.as_input(view).example()
-    x = jnp.zeros(example.shape, example.dtype)
-    options = compiler.compiler_options(CPU_INIT_OPTIONS)  # None off CPU or if unknown
-
-    def init(key, x):
-        state = network_state(model.init(key, x))
-        return {name: entry for name, entry in state.items() if name not in skip}
-
-    return jax.jit(init, compiler_options=options)(jax.random.key(seed), x)
-
-
-# Compiling the initializers (their random bits) takes longer than the train step (AlexNet:
-# 5-8 s vs 3-4 s on CPU); without LLVM's expensive passes it compiles in 2/3 of the time
-# and the parameters are bit for bit the same (run once, they take no longer).
-CPU_INIT_OPTIONS = MappingProxyType({"xla_llvm_disable_expensive_passes": True})
-
-
-def updates_stats(model) -> bool:
-    """Whether training `model` updates BatchNorm's running statistics (a ResNet with
-    model.batch_norm='updated')."""
-    return isinstance(model, resnet.ResNet) and not model.frozen_stats
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:

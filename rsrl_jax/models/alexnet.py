@@ -87,7 +87,7 @@ class AlexNet(nn.Module):
     # The max-pools' gradient: True = the one written for XLA:CPU (`models.pooling`: XLA's
     # forward and gradient, up to the order of float additions; exact on every backend),
     # False = XLA's own (`select_and_scatter`, 3-4x slower on CPU; GPUs and TPUs have a fast
-    # library one). A field fixed when the model is built (`engine.train.make_model` picks
+    # library one). A field fixed when the model is built (`models.network.make_model` picks
     # it for the backend), so tracing reads no global.
     fast_gradients: bool = True
 

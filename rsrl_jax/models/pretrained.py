@@ -33,8 +33,7 @@ from absl import logging
 from flax import traverse_util
 
 from rsrl_jax import errors
-from rsrl_jax.engine import train
-from rsrl_jax.models import resnet, vit, vit_transfer
+from rsrl_jax.models import network, resnet, vit, vit_transfer
 from rsrl_jax.models.alexnet import CONV_CHANNELS, POOL_SIZE
 
 WEIGHTS_FILE = "alexnet_imagenet.npz"
@@ -360,7 +359,7 @@ def read(file: str) -> dict:
 def load_backbone(path: str, width: float = 1.0, fc_dim: int = 4096, arch: str = "alexnet") -> dict:
     """The backbone of pretrained weights for a network `arch` of `width` and `fc_dim`, float32:
     AlexNet's {conv1..fc7: {kernel, bias}}; ResNet-50's every layer but the head, with its
-    BatchNorm statistics under `engine.train.STATS` (the engine's network state).
+    BatchNorm statistics under `models.network.STATS` (the engine's network state).
     errors.ConfigError (a ValueError) if unusable."""
     why = problem(path, width, fc_dim, arch)
     if why:
@@ -375,7 +374,7 @@ def load_backbone(path: str, width: float = 1.0, fc_dim: int = 4096, arch: str =
             if arch == "resnet50":
                 flat = {n: np.asarray(npz[n], np.float32) for n in resnet_shapes(width)}
                 tree = traverse_util.unflatten_dict(flat, sep="/")
-                return {**tree["params"], train.STATS: tree["batch_stats"]}
+                return {**tree["params"], network.STATS: tree["batch_stats"]}
             return {
                 layer: {k: np.asarray(npz[f"{layer}/{k}"], np.float32) for k in ("kernel", "bias")}
                 for layer in BACKBONE
@@ -399,14 +398,14 @@ def initial_params(config: ml_collections.ConfigDict, model, seed: int, view=Non
     view = view or config.data.image_size
     path = config.model.pretrained
     if not path:
-        params = train.init_params(model, view, seed)  # logged once made (the run's timeline)
+        params = network.init_params(model, view, seed)  # logged once made (the run's timeline)
         logging.info("initial weights: random init (model.pretrained=''), training from scratch")
         return params
     arch = config.model.get("name", "alexnet")
     backbone = load_backbone(path, config.model.width, config.model.fc_dim, arch)
     # Only the fresh layers are drawn: initialising the whole network only to replace its
     # backbone took ResNet-50 12 s of compiling on a 2-core CPU.
-    params = train.init_params(model, view, seed, skip=frozenset(backbone))
+    params = network.init_params(model, view, seed, skip=frozenset(backbone))
     record = provenance(path, arch)
     made = (
         f" (SHA-256 {record['sha256'][:16]} as its record says; made by "

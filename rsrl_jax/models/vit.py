@@ -13,7 +13,7 @@ Input: NHWC float32 photos normalised by the family's mean and std (`data.vit_ph
 [B, image_size, image_size, 3]. Output of `__call__` / `features`: the embedding [B, D]
 (CLIP: the projection's `proj_dim`; SigLIP: `width`, the MAP head's output), not
 unit-normalised: `engine.vit_embed` normalises. `ViTClassifier` puts a fresh N-way `head`
-on it for fine-tuning through the round engine (`model.name=<size>`, `engine.train.make_model`).
+on it for fine-tuning through the round engine (`model.name=<size>`, `models.network.make_model`).
 """
 
 import dataclasses

@@ -20,6 +20,7 @@ import zipfile
 from absl import logging
 
 from rsrl_jax.data import identity
+from rsrl_jax.run.checkpoint_files import recorded_records
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
@@ -241,9 +242,7 @@ def recorded(workdir: str) -> list[dict]:
     report names it), or, where the file is gone, the round checkpoints' own records."""
     path = os.path.join(workdir, METRICS_FILE)
     if not os.path.isfile(path):
-        from rsrl_jax.run import resume  # the checkpoints' records (resume imports checkpoints)
-
-        return resume.recorded_records(workdir) if os.path.isdir(workdir) else []
+        return recorded_records(workdir) if os.path.isdir(workdir) else []
     records = []
     with open(path) as f:
         for line in f:

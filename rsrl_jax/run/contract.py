@@ -8,7 +8,7 @@ another machine predicts the same. Fields:
 
 * `class_scores`: the aesthetic score of each output, in output order;
 * `model`: the run's `config.model` (architecture fields: widths, dropout, compute dtype,
-  the pretrained path), what `engine.train.make_model` builds the network from;
+  the pretrained path), what `models.network.make_model` builds the network from;
 * `data_name`, `image_size`, `stored_size`, `max_pixels`: the input: photos decoded to
   upright `stored_size` squares (refused above `max_pixels` pixels), centre-cropped to
   `image_size`; `mean`, `std`: the per-channel normalisation of [0, 1] pixels;

@@ -18,8 +18,8 @@ import sys
 import jax
 from absl import logging
 
-from rsrl_jax.analysis import aesthetic
 from rsrl_jax.files import write_atomic
+from rsrl_jax.metrics import aesthetic
 from rsrl_jax.run import stops
 
 METRICS_FILE = "metrics.jsonl"

@@ -17,7 +17,7 @@ from jax.experimental import multihost_utils
 from rsrl_jax import errors
 from rsrl_jax.config import result_changing_fields
 from rsrl_jax.data import identity, splits
-from rsrl_jax.run import checkpoints
+from rsrl_jax.run.checkpoint_files import recorded_records as recorded_records
 from rsrl_jax.run.recorder import METRICS_FILE, Recorder
 
 CONFIG_FILE = "config.json"
@@ -194,17 +194,3 @@ def finished_run(config: ml_collections.ConfigDict, workdir: str) -> bool:
     if sorted(metrics.splitlines(keepends=True)) != lines:
         return False  # restored by the run (`start_or_resume`)
     return folds > 0 and finished(records, config, folds)
-
-
-def recorded_records(workdir: str, round_by_round: bool = False) -> list[dict]:
-    """The metrics records of every finished round of every fold, from their checkpoints:
-    fold by fold, or round by round (as a run of parallel folds writes them)."""
-    records, fold = [], 0
-    while os.path.isdir(checkpoints.fold_dir(workdir, fold)):
-        mngr = checkpoints.manager(workdir, fold, read_only=True)
-        records += checkpoints.round_records(mngr)
-        mngr.close()
-        fold += 1
-    if round_by_round:
-        records.sort(key=lambda r: (r["round"], r["fold"]))
-    return records

@@ -21,7 +21,7 @@ kill interrupted, or a switch from 'all'), through Orbax's delete
 
 from absl import logging
 
-from rsrl_jax.analysis.fold_stats import choose_round
+from rsrl_jax.metrics.fold_stats import choose_round
 from rsrl_jax.run import checkpoints
 from rsrl_jax.run.round_pairs import DEFAULT_K, default_pair
 

@@ -7,8 +7,8 @@ present (true or predicted samples), as the macro averages are within one fold.
 
 import numpy as np
 
-from rsrl_jax.analysis import aesthetic
 from rsrl_jax.method import selection
+from rsrl_jax.metrics import aesthetic
 
 PARTS = ("val", "test")
 FIGURES = ("macro_f1", "balanced_accuracy", "accuracy")

@@ -33,10 +33,7 @@ from absl import logging
 
 from rsrl_jax import errors
 from rsrl_jax.analysis import (
-    aesthetic,
-    compare,
     compare_table,
-    fold_stats,
     report,
     selection_truth,
     study_advice,
@@ -45,7 +42,9 @@ from rsrl_jax.analysis import (
 from rsrl_jax.config import GENERATED, validate
 from rsrl_jax.data.inputs import reads_features
 from rsrl_jax.engine import rsrl
+from rsrl_jax.experiments import compare
 from rsrl_jax.files import write_atomic
+from rsrl_jax.metrics import aesthetic, fold_stats
 from rsrl_jax.run import completeness, workdir_lock
 
 DEFAULT_SEEDS = (0, 1, 2)

@@ -72,3 +72,12 @@ def step_options(given: Mapping[str, str] | None, kind: str) -> dict | None:
     """A step builder's `compiler_options` argument: None -> the default for `kind`, a
     mapping -> as given ({} = XLA's own defaults)."""
     return default_compiler_options(kind) if given is None else dict(given)
+
+
+def fast_pool_gradients(backend: str | None = None) -> bool:
+    """Whether the max-pools take `models.pooling`'s gradient on `backend` (default: JAX's).
+
+    XLA:CPU runs its own max-pool gradient as a scalar loop (3-4x slower); GPUs and TPUs have
+    a fast library gradient.
+    """
+    return (backend or jax.default_backend()) == "cpu"
