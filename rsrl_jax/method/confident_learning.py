@@ -54,8 +54,7 @@ def label_issues(pred_probs, labels, filter_by: str = "prune_by_noise_rate"):
     only this selection needs it."""
     from cleanlab.filter import find_label_issues
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings.catch_warnings(record=True, action="always") as caught:  # scoped to here
         issues = find_label_issues(
             np.asarray(labels), np.asarray(pred_probs), filter_by=filter_by, n_jobs=1
         )
