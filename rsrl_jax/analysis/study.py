@@ -329,7 +329,8 @@ def study(
     `noise`: the rater-noise levels (`noise_levels`: None = the default for the data).
     `folds`: K-fold cross-validation per seed (None: the config's `protocol.folds`).
     `command`: the command line, recorded in study.json with the wall time (the budget).
-    `sweep`: 'FIELD=V1,V2,...' (`study_sweep`): every method but plain at each value.
+    `sweep`: 'FIELD=V1,V2,...' (`study_sweep`): every method but plain that reads the field
+    at each value.
     Raises ConfigError naming the flag for a bad method, seed, level or fold count, before
     any run.
     """
@@ -338,7 +339,7 @@ def study(
     methods, seeds, noise = check_grid(methods, seeds, noise_levels(config, noise))
     folds = check_folds(folds, config)
     swept = study_sweep.parse(sweep, config)
-    methods = study_sweep.cells(methods, swept, REFERENCE)
+    methods = study_sweep.cells(methods, swept, REFERENCE, config)  # where the field is read
     grid = [(n, s, m) for n in noise for s in seeds for m in methods]
     configs = {key: run_config(config, key[2], key[1], key[0], equal_steps, folds) for key in grid}
     for (_, _, method), run in configs.items():  # a bad value stops the study before any run
