@@ -652,7 +652,7 @@ def advice_lines(out: dict, synthetic: bool) -> list[str]:
 def plot(out: dict, path: str) -> None:
     """One panel per figure of PLOTTED: mean ± std over seeds x folds against rater noise, per
     method, each axis fitted to its values (within 0..1, a correlation's within -1..1)."""
-    from rsrl_jax.analysis.figures import fit_y, new_figure
+    from rsrl_jax.analysis.figures import fit_y, legend_below, new_figure
 
     noise = out["label_noise"]
     methods = list(out["methods"])
@@ -670,6 +670,5 @@ def plot(out: dict, path: str) -> None:
         fit_y(ax, -1 if name in AESTHETIC else 0, 1)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test, round chosen on validation")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    legend_below(fig, axes[0])  # below the panels: never on the error bars
     fig.savefig(path, dpi=100)
