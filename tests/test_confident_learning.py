@@ -96,6 +96,19 @@ def test_cleanlabs_few_examples_warning_is_said_once_by_score(recwarn):
     assert warnings == [] and keep.dtype == bool
 
 
+def test_a_cleanlab_warning_does_not_hide_a_kept_set_below_one_batch(caplog):
+    from rsrl_jax.engine import evaluation
+
+    config = cl_config()
+    keep = np.zeros(100, bool)
+    keep[:3] = True
+    with caplog.at_level(logging.WARNING):
+        evaluation.log_selection(config, 0, 2, keep, ["fold 0 round 2: confident learning x"])
+    said = [r.getMessage() for r in caplog.records]
+    assert said[0] == "fold 0 round 2: confident learning x"
+    assert "only 3 samples kept, fewer than one batch" in said[1]
+
+
 def test_parts_are_stratified_and_fixed_by_seed_and_fold():
     labels = np.repeat([0, 1, 2], [40, 13, 7])
     part = confident_learning.parts(labels, 4, seed=3, fold=1)
