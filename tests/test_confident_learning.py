@@ -3,10 +3,13 @@ classes only), random_drop matches its counts, the cross-fitting is out of sampl
 run goes end to end. Lanes against runs alone: tests/test_lanes.py (every compare part)."""
 
 import json
+import logging
+import re
 import types
 
 import numpy as np
 import pytest
+from absl import logging as absl_logging
 from cleanlab.filter import find_label_issues
 from test_embeddings_run import vectors
 from test_lanes import base_config as lanes_config
@@ -73,6 +76,39 @@ def test_random_drop_at_confident_learnings_counts():
     np.testing.assert_array_equal(again, drawn)  # a function of (seed, fold, round)
 
 
+def test_cleanlabs_few_examples_warning_is_said_once_by_score(recwarn):
+    probs, labels, _ = noisy_probabilities()
+    labels = labels.copy()
+    lone = np.flatnonzero(labels == 3)
+    labels[lone[1:]] = 2  # class 3 (score 7) keeps one photo: cleanlab cannot prune it fully
+    keep, warnings = selection.next_training_set(
+        cl_config(), None, labels, 4, [4, 5, 6, 7], [3, 2, 1], None, 1, 2, pred_probs=probs
+    )
+    assert warnings == [
+        "fold 1 round 2: confident learning may not flag all label issues of score 7: too few "
+        "photos in D for cleanlab (photos per score: 7: 1)"
+    ]
+    assert not [w for w in recwarn if "May not flag" in str(w.message)]  # not said twice
+    # a minority class's warning is moot: nothing of it is dropped
+    _, warnings = selection.next_training_set(
+        cl_config(), None, labels, 4, [4, 5, 6, 7], [2, 1], None, 1, 2, pred_probs=probs
+    )
+    assert warnings == [] and keep.dtype == bool
+
+
+def test_a_cleanlab_warning_does_not_hide_a_kept_set_below_one_batch(caplog):
+    from rsrl_jax.engine import evaluation
+
+    config = cl_config()
+    keep = np.zeros(100, bool)
+    keep[:3] = True
+    with caplog.at_level(logging.WARNING):
+        evaluation.log_selection(config, 0, 2, keep, ["fold 0 round 2: confident learning x"])
+    said = [r.getMessage() for r in caplog.records]
+    assert said[0] == "fold 0 round 2: confident learning x"
+    assert "only 3 samples kept, fewer than one batch" in said[1]
+
+
 def test_parts_are_stratified_and_fixed_by_seed_and_fold():
     labels = np.repeat([0, 1, 2], [40, 13, 7])
     part = confident_learning.parts(labels, 4, seed=3, fold=1)
@@ -100,6 +136,7 @@ def emb_config(tmp_path_factory):
     embeddings.write(str(root / "emb"), x, [f"p{i}.jpg" for i in range(len(x))], scores)
     config = lanes_config(root / "emb")
     config.method.selection = "confident_learning"
+    config.log.progress = True  # the cross-fitting's epoch lines are checked
     return config
 
 
@@ -108,7 +145,7 @@ def cl_run(emb_config, tmp_path_factory):
     """compare of confident_learning and its control (as lanes: rsrl_jax.compare), tiny, in
     this process, with the cross-fitting's training sets, batches and scored photos
     recorded."""
-    seen = {"fits": [], "orders": [], "scored": []}
+    seen = {"fits": [], "orders": [], "scored": [], "lines": []}
     real_fit, real_sampling, real_placement = (
         cross_fit.fit_copies,
         cross_fit.sampling,
@@ -136,12 +173,31 @@ def cl_run(emb_config, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("cl_run")
     methods = ["confident_learning", "random_drop_cl"]
     study.check_grid(methods, [0], [0.1])  # study's method list is compare's
+    lines = logging.Handler()
+    lines.emit = lambda r: seen["lines"].append(r.getMessage())
+    logging.getLogger("absl").addHandler(lines)
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.INFO)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(cross_fit, "fit_copies", fit)
         patch.setattr(cross_fit, "sampling", types.SimpleNamespace(epoch_order=epoch_order))
         patch.setattr(cross_fit, "placement", placement)
-        compare.compare(emb_config, str(workdir), methods)
+        try:
+            compare.compare(emb_config, str(workdir), methods)
+        finally:
+            logging.getLogger("absl").removeHandler(lines)
+            absl_logging.set_verbosity(verbosity)
     return workdir, seen, emb_config
+
+
+def test_cross_fitting_says_what_it_does_and_its_rate_each_epoch(cl_run):
+    _, seen, config = cl_run
+    k, epochs = config.method.cl_folds, config.method.cl_epochs
+    said = [line for line in seen["lines"] if "cross-fitting" in line]
+    starts = [line for line in said if re.search(rf": {k} copies .*, {epochs} epoch", line)]
+    epoch_lines = [line for line in said if re.search(r"epoch \d+/\d+ \| \d+/\d+ img .* ETA", line)]
+    assert len(starts) == len(seen["fits"]) == 3
+    assert len(epoch_lines) == 3 * epochs
 
 
 def test_cross_fitting_scores_each_sample_with_a_copy_that_never_trained_on_it(cl_run):

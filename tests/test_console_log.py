@@ -78,6 +78,26 @@ def test_a_warning_repeated_every_round_is_said_once_with_its_count():
     assert plain.format(record("y")) == "y"
 
 
+def test_a_python_warning_is_one_console_line_its_message():
+    import warnings
+
+    logged = warnings.formatwarning(
+        "May not flag all label issues in class: 0", UserWarning, "/s/cleanlab/filter.py", 890
+    )
+    assert logged.count("\n") >= 1  # formatwarning's location, source line, blank line
+    warning = record(logged, logging.WARNING, "/usr/lib/warnings.py", name="py.warnings")
+    plain = console.Plain("%(message)s")
+    assert plain.format(warning) == "warning: May not flag all label issues in class: 0"
+    repeats = console.Repeats()
+    assert repeats.filter(warning)
+    assert not repeats.filter(record(logged.replace("0", "3"), logging.WARNING, name="py.warnings"))
+    assert repeats.summary() == [
+        "warning: (repeated 1 more time, all in log.txt) May not flag all label issues in class: 0"
+    ]
+    not_a_warning = record("odd: text\nmore", logging.WARNING, name="py.warnings")
+    assert plain.format(not_a_warning) == "warning: odd: text"
+
+
 def test_the_log_file_waits_for_the_lock_and_appends(tmp_path):
     from rsrl_jax.run import workdir_lock
 

@@ -243,6 +243,36 @@ def test_ava_lines_with_another_delimiter_are_named_as_such(tmp_path):
     ) in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("name", "listing", "text"),
+    [
+        ("folder", "scores.csv", "filename,score\n"),
+        ("folder", "scores.csv", "filename,score\n\n \n"),
+        ("ava", "AVA.txt", "\n"),
+    ],
+)
+def test_a_list_without_rows_says_it_lists_no_photos(tmp_path, name, listing, text):
+    os.makedirs(tmp_path / "images")
+    (tmp_path / listing).write_text(text)
+    config = folder_config(tmp_path, tmp_path / "cache")
+    config.data.name = name
+    for mode in ("error", "skip"):
+        config.data.on_bad_example = mode
+        with pytest.raises(sources.BadSource) as raised:
+            datasets.load(config)
+        assert str(raised.value).startswith(f"{tmp_path / listing} lists no photos: add ")
+    assert not (tmp_path / "cache").exists()  # said before anything is prepared
+
+
+def test_an_embeddings_file_without_rows_says_it_lists_no_photos(tmp_path):
+    from rsrl_jax.data import embeddings
+
+    path = str(tmp_path / "e.npz")
+    np.savez(path, embeddings=np.zeros((0, 4), np.float32), scores=np.zeros(0, int))
+    with pytest.raises(DataError, match=r"e\.npz lists no photos: 'embeddings' has 0 rows"):
+        embeddings.read(path, (1, 10))
+
+
 def test_ava_photos_in_a_subfolder_are_named_as_such(tmp_path):
     os.makedirs(tmp_path / "images" / "images")
     for i in range(4):

@@ -44,8 +44,48 @@ def series(ax) -> tuple[list[float], list[float]]:
     return ys, xs
 
 
+def _along(xy: np.ndarray, steps: int = 40) -> np.ndarray:
+    """Points along the polyline xy [P, 2] (display units): a segment that crosses a box
+    without a vertex in it is caught."""
+    if len(xy) < 2:
+        return xy
+    t = np.linspace(0, 1, steps)[:, None, None]
+    return (xy[:-1] + t * (xy[1:] - xy[:-1])).reshape(-1, 2)
+
+
+def drawn_points(ax) -> np.ndarray:
+    """[P, 2] display coordinates along everything ax draws: lines, error bars and bands
+    (collections), bars' outlines."""
+    points = [np.empty((0, 2))]
+    for line in ax.get_lines():
+        xy = np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float)
+        points.append(_along(line.get_transform().transform(xy[np.isfinite(xy).all(axis=1)])))
+    for collection in ax.collections:
+        for path in collection.get_paths():
+            xy = path.vertices[np.isfinite(path.vertices).all(axis=1)]
+            points.append(_along(collection.get_transform().transform(xy)))
+    for bar in ax.patches:
+        points.append(_along(bar.get_transform().transform(bar.get_path().vertices)))
+    return np.concatenate(points)
+
+
+def check_legends_clear(name: str, fig) -> None:
+    """Every legend lies inside the figure and over no plotted point of any panel."""
+    fig.canvas.draw()
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    for legend in legends:
+        box = legend.get_window_extent()
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 + 1, (name, "legend cut off")
+        for ax in fig.axes:
+            xy = drawn_points(ax)
+            inside = (xy[:, 0] > box.x0) & (xy[:, 0] < box.x1)
+            inside &= (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)
+            assert not inside.any(), (name, ax.get_title(), "legend over the data")
+
+
 def check_fitted(figures: dict) -> None:
     for name, fig in figures.items():
+        check_legends_clear(name, fig)
         for ax in fig.axes:
             if ax.images or ax.get_label() == "<colorbar>":
                 continue  # the confusion matrix and its colour bar: an image, not a series

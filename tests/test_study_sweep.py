@@ -32,6 +32,50 @@ def test_sweep_parsed_by_the_field_type_and_refused_in_one_line():
             study_sweep.parse(text, config)
 
 
+def test_a_sweep_runs_a_method_once_where_it_never_reads_the_field():
+    config = base_config()
+    methods = ["plain", "rsrl", "confident_learning", "random_drop", "random_drop_cl", "focal"]
+    k = ("rsrl.thresholds", ["0.9", "0.99"])
+    assert study_sweep.cells(methods, k, "plain", config) == [
+        "plain",
+        "rsrl@rsrl.thresholds=0.9",
+        "rsrl@rsrl.thresholds=0.99",
+        "confident_learning",  # never reads K: once, not one identical cell per K
+        "random_drop@rsrl.thresholds=0.9",  # draws at RSRL's counts: K matters
+        "random_drop@rsrl.thresholds=0.99",
+        "random_drop_cl",
+        "focal",
+    ]
+    cl = study_sweep.cells(methods, ("method.cl_epochs", ["1", "3"]), "plain", config)
+    assert [m for m in cl if "@" in m] == [
+        f"{m}@method.cl_epochs={v}" for m in ("confident_learning", "random_drop_cl") for v in "13"
+    ]
+    gamma = study_sweep.cells(
+        ["plain", "focal", "rsrl+focal", "rsrl"], ("method.focal_gamma", ["1"])
+    )
+    assert gamma == [
+        "plain",
+        "focal@method.focal_gamma=1",
+        "rsrl+focal@method.focal_gamma=1",
+        "rsrl",
+    ]
+    epochs = study_sweep.cells(methods, ("train.first_round_epochs", ["1"]), "plain", config)
+    assert len(epochs) == len(methods) and all("@" in m for m in epochs[1:])  # read by all
+    with pytest.raises(errors.ConfigError, match="none of --methods=plain,focal reads rsrl.thr"):
+        study_sweep.cells(["plain", "focal"], k, "plain", config)
+    out = {
+        "sweep": {"field": k[0], "values": k[1]},
+        "methods": dict.fromkeys(study_sweep.cells(methods, k, "plain", config)),
+        "noise": {"0.5": {"rsrl@rsrl.thresholds=0.9": {}, "confident_learning": {}}},
+    }
+    said = study_sweep.markdown(out, "0.5")[1]
+    assert said == (
+        "The sweep of `rsrl.thresholds` applies to the methods that read it: rsrl; "
+        "confident_learning, random_drop_cl, focal never read it and ran once; plain keeps "
+        "the config's value (the reference)."
+    )
+
+
 def record(fold, round_, kept, supports):
     """A metrics record with what `kept_shares` reads: D's supports and the training set."""
     per_class = {s: {"support": n} for s, n in supports.items()}

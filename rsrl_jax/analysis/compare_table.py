@@ -7,7 +7,7 @@ and their mean ± std over folds.
 
 import numpy as np
 
-from rsrl_jax.analysis.figures import fit_y, new_figure
+from rsrl_jax.analysis.figures import fit_y, legend_below, new_figure
 from rsrl_jax.metrics import aesthetic, fold_stats
 
 # (key, column title) of the headline figures, each a test figure of a chosen round.
@@ -224,6 +224,5 @@ def plot(summaries: dict, class_scores, path: str) -> None:
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_title("Test figures, round chosen on validation (◇: the round chosen on test)")
     axes[1].set_title("Test recall per class")
-    axes[0].legend(fontsize=8, ncol=min(4, len(methods)))
-    fig.tight_layout()
+    legend_below(fig, axes[0], ncol=min(6, len(methods)))
     fig.savefig(path, dpi=100)

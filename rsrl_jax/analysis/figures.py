@@ -43,3 +43,26 @@ def fit_y(axes, low: float | None = None, high: float | None = None, margin: flo
 
 
 MIN_SPAN = 0.05  # the narrowest y range `fit_y` draws (in the values' units)
+
+
+def legend_below(fig, ax, fontsize: float = 8, ncol: int | None = None):
+    """Lays `fig` out (tight_layout) with the legend of `ax`'s series below every panel, in
+    the figure's bottom strip: never over a plotted point, error bar or reference line (a
+    legend inside the axes sat on the error bars and on a curve at 1.0). `ncol`: columns
+    (None: up to 4). Returns the legend, or None when `ax` labels nothing."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        fig.tight_layout()
+        return None
+    legend = fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=ncol or min(len(labels), 4),
+        fontsize=fontsize,
+        frameon=False,
+    )
+    height = legend.get_window_extent(fig.canvas.get_renderer()).height / fig.bbox.height
+    fig.tight_layout(rect=(0, min(height + 0.01, 0.5), 1, 1))
+    return legend

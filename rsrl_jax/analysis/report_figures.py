@@ -7,7 +7,7 @@ of one standard deviation. `report.write_report` calls them; `report_text` write
 
 import numpy as np
 
-from rsrl_jax.analysis.figures import fit_y, new_figure
+from rsrl_jax.analysis.figures import fit_y, legend_below, new_figure
 from rsrl_jax.analysis.report_verdict import folds_by_round, listed
 from rsrl_jax.metrics import aesthetic, fold_stats
 
@@ -87,8 +87,7 @@ def plot_macro_f1(records, chosen: dict[int, int], path):
     ax.set(xlabel="round", ylabel="macro F", title="Macro F per round")
     fit_y(ax, 0, 1)
     ax.set_xticks(rounds)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    legend_below(fig, ax)
     fig.savefig(path, dpi=100)
     return fig
 
@@ -113,8 +112,7 @@ def plot_training_set_size(records, class_scores, path):
         ax.errorbar(rounds, bottom, yerr=np.nanstd(totals, 0), fmt="none", color="k", capsize=3)
     ax.set(xlabel="round", ylabel="training photos", title="Training set size per round")
     ax.set_xticks(rounds)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    legend_below(fig, ax, fontsize=7, ncol=min(len(class_scores), 6))
     fig.savefig(path, dpi=100)
 
 
@@ -148,12 +146,11 @@ def plot_per_class(records, class_scores, part, path):
         ax.set(xlabel="round", title=f"{part} {name}")
         ax.set_xticks(rounds)
     fit_y(list(axes), 0, 1)
-    axes[0].legend(fontsize=7)
     fig.suptitle(
         f"curves shifted by {CLASS_OFFSET} round per score so that equal values stay visible",
         fontsize=8,
     )
-    fig.tight_layout()
+    legend_below(fig, axes[0], fontsize=7, ncol=min(len(drawn), 10))
     fig.savefig(path, dpi=100)
     return fig
 
@@ -172,8 +169,7 @@ def plot_accuracy(records, path):
     ax.set(xlabel="round", ylabel="accuracy", title="Accuracy per round")
     fit_y(ax, 0, 1)
     ax.set_xticks(rounds)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    legend_below(fig, ax)
     fig.savefig(path, dpi=100)
 
 
@@ -198,9 +194,8 @@ def plot_aesthetic(records, path):
         for ax in axes:
             ax.axhline(0.0, color="grey", linewidth=0.5)
     axes[0].set_ylabel("correlation with the true score")
-    axes[0].legend(fontsize=8)
     fig.suptitle("expected score (softmax-weighted mean of the class scores)", fontsize=8)
-    fig.tight_layout()
+    legend_below(fig, axes[0])
     fig.savefig(path, dpi=100)
     return fig
 

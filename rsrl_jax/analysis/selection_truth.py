@@ -139,7 +139,7 @@ def plot(records: list[dict], path: str) -> bool:
     """Per round, the mislabelled share of the dropped set, the kept set and chance, pooled
     over the majority classes (first panel) and per majority score, photos summed over
     folds. Writes `path`; False (nothing drawn) when `sentence` has nothing to say."""
-    from rsrl_jax.analysis.figures import fit_y, new_figure
+    from rsrl_jax.analysis.figures import fit_y, legend_below, new_figure
 
     rows = truth_rows(records)
     if sentence(records) is None:  # no truth, or no selection yet (round 1 only)
@@ -163,13 +163,12 @@ def plot(records: list[dict], path: str) -> bool:
         ax.grid(alpha=0.3)
     fit_y(list(axes), 0, 1)
     axes[0].set_ylabel("mislabelled share")
-    axes[0].legend(fontsize=8)
     fig.suptitle(
         "Mislabelled photos (score differs from the noiseless rater's) in what each round's "
         "selection dropped and kept",
         fontsize=9,
     )
-    fig.tight_layout()
+    legend_below(fig, axes[0])
     fig.savefig(path, dpi=100)
     return True
 

@@ -5,9 +5,11 @@ least K = 0.99, so the share kept depends on how long and how hard round 1 train
 the features. Sweeping K (`rsrl.thresholds`), the quantile rule (`rsrl.drop_quantile`) or round
 1's epochs (`train.first_round_epochs`), or any other config field, shows it.
 
-Each swept value makes, of every method but `plain`, a cell `METHOD@FIELD=VALUE` (its runs in
-`noise_<n>/seed_<s>/METHOD@FIELD=VALUE/`); `plain` keeps the config's value and stays the
-reference every cell is paired against (same seeds, same folds). A value is read as the
+Each swept value makes, of every method but `plain` that reads the field (`READERS`), a cell
+`METHOD@FIELD=VALUE` (its runs in `noise_<n>/seed_<s>/METHOD@FIELD=VALUE/`); a method that
+never reads it runs once, as without a sweep (K does not change confident learning: one cell,
+not one per K); `plain` keeps the config's value and stays the reference every cell is
+paired against (same seeds, same folds). A value is read as the
 field's type; a number given for a tuple field (K: one per majority class) is repeated to the
 tuple's length. The kept share of a majority class is pooled over the seed x fold units:
 the sum of what the selections kept of it over the sum of its photos in D (`kept_shares`,
@@ -17,9 +19,59 @@ from the runs' `metrics.jsonl`: `class_counts` against D's supports).
 import ml_collections
 
 from rsrl_jax import errors
+from rsrl_jax.analysis import compare
 from rsrl_jax.analysis.selection_report import selection_rows
+from rsrl_jax.config import base_config
 
 MARK = "@"  # METHOD@FIELD=VALUE: a swept cell's name and folder
+
+
+def _rsrl_rule(m) -> bool:  # RSRL's keep rule: rsrl, and random_drop drawing at its counts
+    return m.selection == "rsrl" or (m.selection == "random_drop" and m.random_drop_rule == "rsrl")
+
+
+def _cl_rule(m) -> bool:  # confident learning's cross-fitting, and random_drop at its counts
+    return m.selection == "confident_learning" or (
+        m.selection == "random_drop" and m.random_drop_rule == "confident_learning"
+    )
+
+
+# The fields only some methods read: field -> whether a method's `config.method` section
+# (compare.method_fields applied) reads it (`method/selection.py`, `method/losses.py`,
+# `engine/cross_fit.py`). Every other field (train.*, data.*, model.*, rsrl.rounds, ...)
+# shapes every method's runs.
+READERS = {
+    "rsrl.thresholds": _rsrl_rule,
+    "rsrl.likelihood": _rsrl_rule,
+    "rsrl.drop_quantile": _rsrl_rule,
+    "rsrl.min_keep_per_class": _rsrl_rule,
+    "rsrl.num_majority": lambda m: _rsrl_rule(m) or _cl_rule(m),  # the classes thinned
+    "method.cl_folds": _cl_rule,
+    "method.cl_epochs": _cl_rule,
+    "method.cl_filter_by": _cl_rule,
+    "method.random_drop_rule": lambda m: m.selection == "random_drop",
+    "method.hardness_target": lambda m: m.selection == "hardness",
+    "method.class_weights": lambda m: m.loss == "weighted_cross_entropy",
+    "method.effective_number_beta": lambda m: (
+        m.loss == "weighted_cross_entropy" and m.class_weights == "effective_number"
+    ),
+    "method.focal_gamma": lambda m: m.loss == "focal",
+    "method.logit_adjustment_tau": lambda m: m.loss == "logit_adjusted",
+}
+
+
+def reads(config: ml_collections.ConfigDict, method: str, field: str) -> bool:
+    """Whether the runs of `method` (a compare method name) read `field` (`READERS`; any
+    other field: yes)."""
+    rule = READERS.get(field)
+    if rule is None:
+        return True
+    fields = compare.method_fields(method)
+    section = ml_collections.ConfigDict(config.method.to_dict())
+    section.update_from_flattened_dict(
+        {k.removeprefix("method."): v for k, v in fields.items() if k.startswith("method.")}
+    )
+    return rule(section)
 
 
 def split_values(text: str) -> list[str]:
@@ -101,14 +153,27 @@ def parse(text: str | None, config: ml_collections.ConfigDict):
     return field, texts
 
 
-def cells(methods, sweep, reference: str = "plain") -> list[str]:
-    """The study's cells: `methods` without a sweep; with one, `reference` as it is and every
-    other method at each swept value (`METHOD@FIELD=VALUE`)."""
+def cells(methods, sweep, reference: str = "plain", config=None) -> list[str]:
+    """The study's cells: `methods` without a sweep; with one, `reference` as it is, every
+    other method that reads the field (`reads` of `config`; None: the base config) at each
+    swept value (`METHOD@FIELD=VALUE`), and the methods that do not read it once, as they
+    are. ConfigError when no method but `reference` reads the field (a sweep of nothing)."""
     if sweep is None:
         return list(methods)
     field, texts = sweep
+    config = base_config() if config is None else config
+    others = [m for m in methods if m != reference]
+    reading = [m for m in others if reads(config, m, field)]
+    if others and not reading:
+        raise errors.ConfigError(
+            f"--sweep: none of --methods={','.join(methods)} reads {field} (it is read by "
+            f"{', '.join(m for m in compare.PARTS if reads(config, m, field))}); add one of "
+            "them or sweep another field"
+        )
     out = [reference] if reference in methods else []
-    return out + [f"{m}{MARK}{field}={v}" for m in methods if m != reference for v in texts]
+    for m in others:
+        out += [f"{m}{MARK}{field}={v}" for v in texts] if m in reading else [m]
+    return out
 
 
 def base(cell: str) -> str:
@@ -164,7 +229,14 @@ def markdown(out: dict, key: str, reference: str = "plain") -> list[str]:
     rows = [(m, c) for m, c in out["noise"][key].items() if swept(m) is not None]
     found = {s for _, c in rows for s in (c.get("kept") or {}).get("round2", {})}
     scores = sorted(found, key=_order)
+    applies = sorted({base(m) for m, _ in rows})
+    once = [m for m in out.get("methods", {}) if swept(m) is None and m != reference]
     lines = [
+        "",
+        f"The sweep of `{sweep['field']}` applies to the methods that read it: "
+        f"{', '.join(applies) or 'none'}"
+        + (f"; {', '.join(once)} never read it and ran once" if once else "")
+        + f"; {reference} keeps the config's value (the reference).",
         "",
         f"Kept share per majority class against `{sweep['field']}`: round 2 (the choice of "
         "round 1's network), and in parentheses every round >= 2; summed over seeds x folds "

@@ -61,6 +61,8 @@ class Repeats(logging.Filter):
         if record.levelno < logging.WARNING:
             return True
         message = record.getMessage()
+        if record.name == "py.warnings":  # said by its message (`Plain`), not its location
+            message = warning_message(message)
         key = re.sub(r"\d+(\.\d+)?", "#", message)
         if key in self.seen:
             self.seen[key][1] += 1
@@ -82,11 +84,26 @@ def _shortened(message: str, width: int = 100) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
+# warnings.formatwarning's form: "FILE:LINE: Category: message\n  source line\n".
+_PY_WARNING = re.compile(r"^.*?:\d+: \w+: (?P<message>.*)$", re.DOTALL)
+
+
+def warning_message(logged: str) -> str:
+    """A captured Python warning's message alone, on one line: its file, line, category and
+    source line (formatwarning's other three lines) stay in log.txt."""
+    match = _PY_WARNING.match(logged.strip())
+    message = match["message"] if match else logged
+    return message.strip().splitlines()[0] if message.strip() else message
+
+
 class Plain(logging.Formatter):
-    """The message alone; a warning or error says which it is."""
+    """The message alone, on one line for a Python warning; a warning or error says which
+    it is."""
 
     def format(self, record):
         text = super().format(record)
+        if record.name == "py.warnings":
+            text = warning_message(text)
         if record.levelno >= logging.ERROR:
             return f"logged error: {text}"  # not the command's one `error:` line
         return f"warning: {text}" if record.levelno >= logging.WARNING else text

@@ -169,6 +169,11 @@ def _embeddings(arrays: dict, path: str) -> np.ndarray:
             f"{path}: 'embeddings' is {x.dtype}, expected float16, float32 or float64 [N, D]: "
             "save embeddings.astype(numpy.float32)"
         )
+    if x.ndim == 2 and x.shape[0] == 0:  # a header-only list's kind: said as such
+        raise BadEmbeddings(
+            f"{path} lists no photos: 'embeddings' has 0 rows (shape {x.shape}); write one "
+            "feature vector a row"
+        )
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
         raise BadEmbeddings(
             f"{path}: 'embeddings' has shape {x.shape}, expected [N, D] with N, D >= 1: one "

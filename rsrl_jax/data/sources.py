@@ -127,6 +127,7 @@ def read_folder(
     respeller.log()
     listing = SourceList(splits={"train": examples}, problems=problems, listed_files=[csv_path])
     _require_photos_folder(listing, root)
+    _require_rows(csv_path, examples or problems, f"a row '{wanted}' per photo under the header")
     return listing
 
 
@@ -268,12 +269,14 @@ def read_ava(root: str, bins: tuple[float, ...] = (), official_split: bool = Tru
         )
         splits["test" if item in test_ids else "train"].append(example)
     respeller.log()
-    if test_ids and not splits["test"]:
+    if test_ids and not splits["test"] and (splits["train"] or problems):  # else: no rows
         raise BadSource(f"{test_list}: none of its {len(test_ids)} ids is in {txt}")
     if not splits["test"]:
         del splits["test"]
     listing = SourceList(splits=splits, problems=problems, listed_files=listed)
     _require_photos_folder(listing, root)
+    rows = splits["train"] or splits.get("test") or problems
+    _require_rows(txt, rows, "one line per photo (index, image id, 10 votes, 2 tags, challenge)")
     return listing
 
 
@@ -534,6 +537,13 @@ def _without_last_break(lines: list) -> list:
 def _require_file(path: str, what: str) -> None:
     if not os.path.isfile(path):
         raise BadSource(f"{path}: missing; the data set needs {what} there")
+
+
+def _require_rows(path: str, rows, what: str) -> None:
+    """Stops when the list at `path` has no row at all (a header alone, blank lines): said as
+    such, not as a split left without photos further on."""
+    if not rows:
+        raise BadSource(f"{path} lists no photos: add {what}")
 
 
 def _require_photos_folder(listing: SourceList, root: str) -> None:

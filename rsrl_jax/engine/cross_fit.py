@@ -150,8 +150,14 @@ def fit_copies(exp, lanes, params, copies, round_: int, label: str) -> list:
     sizes = [len(indices) for _, _, indices, _ in copies]
     steps = max(math.ceil(size / batch_size) for size in sizes)
     total = sum(e * s for e, s in zip(epochs, sizes, strict=True))
-    progress = Progress(
-        f"{label} round {round_} cross-fitting", total, "img", exp.config.log.progress
+    desc = f"{label} round {round_} cross-fitting"
+    progress = Progress(desc, total, "img", exp.config.log.progress)
+    logging.info(  # said before the copies' program compiles: the wait has a name
+        "%s: %d copies of the round's network, %d epoch(s) each, %d images in all",
+        desc,
+        n,
+        max(epochs),
+        total,
     )
     empty = (np.zeros(batch_size, np.int64), np.zeros(batch_size, np.float32))
     images = exp.data.images
@@ -183,6 +189,9 @@ def fit_copies(exp, lanes, params, copies, round_: int, label: str) -> list:
                 "gradient (confident learning's selection); lower train.learning_rate or "
                 "method.cl_epochs, then run the same command to resume"
             )
+        if exp.config.log.progress:  # as training's epoch lines: rate and ETA
+            logging.info("%s epoch %d/%d | %s", desc, epoch, max(epochs), progress.figures())
+            progress.mark()
     fitted = fold_axis.unstack(state.params, n)
     if placement.lanes_split(placer.data.mesh):  # each copy's network on every device again
         fitted = [exp.placer.replicate(p) for p in fitted]

@@ -89,14 +89,16 @@ def report(data, logits_: np.ndarray, indices: np.ndarray, good_threshold: float
 def log_selection(config, fold: int, round_: int, keep: np.ndarray, warnings: list[str]):
     """Logs the `warnings` of the selection `keep` for round `round_` (at most one line,
     `selection.selection_warning`: a majority class kept below one batch, its counts and the
-    remedies) or, without one, a kept set smaller than one batch; only if that round will run
+    remedies; confident learning's: a class cleanlab may not flag fully) and, without RSRL's
+    line, a kept set smaller than one batch; only if that round will run
     (`round_ <= rsrl.rounds`)."""
     if round_ > config.rsrl.rounds:
         return
     for warning in warnings:
         logging.warning("%s", warning)
     batch_size = config.train.batch_size
-    if not warnings and 0 < keep.sum() < batch_size:
+    told = warnings and not selection.needs_cross_fit(config.method)  # RSRL's says the sizes
+    if not told and 0 < keep.sum() < batch_size:
         logging.warning(
             "fold %d round %d: only %d samples kept, fewer than one batch (%d); the batch "
             "is padded",

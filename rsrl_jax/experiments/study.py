@@ -328,7 +328,8 @@ def study(
     `noise`: the rater-noise levels (`noise_levels`: None = the default for the data).
     `folds`: K-fold cross-validation per seed (None: the config's `protocol.folds`).
     `command`: the command line, recorded in study.json with the wall time (the budget).
-    `sweep`: 'FIELD=V1,V2,...' (`study_sweep`): every method but plain at each value.
+    `sweep`: 'FIELD=V1,V2,...' (`study_sweep`): every method but plain that reads the field
+    at each value.
     Raises ConfigError naming the flag for a bad method, seed, level or fold count, before
     any run.
     """
@@ -337,7 +338,7 @@ def study(
     methods, seeds, noise = check_grid(methods, seeds, noise_levels(config, noise))
     folds = check_folds(folds, config)
     swept = study_sweep.parse(sweep, config)
-    methods = study_sweep.cells(methods, swept, REFERENCE)
+    methods = study_sweep.cells(methods, swept, REFERENCE, config)  # where the field is read
     grid = [(n, s, m) for n in noise for s in seeds for m in methods]
     configs = {key: run_config(config, key[2], key[1], key[0], equal_steps, folds) for key in grid}
     for (_, _, method), run in configs.items():  # a bad value stops the study before any run
@@ -650,7 +651,7 @@ def advice_lines(out: dict, synthetic: bool) -> list[str]:
 def plot(out: dict, path: str) -> None:
     """One panel per figure of PLOTTED: mean ± std over seeds x folds against rater noise, per
     method, each axis fitted to its values (within 0..1, a correlation's within -1..1)."""
-    from rsrl_jax.analysis.figures import fit_y, new_figure
+    from rsrl_jax.analysis.figures import fit_y, legend_below, new_figure
 
     noise = out["label_noise"]
     methods = list(out["methods"])
@@ -668,6 +669,5 @@ def plot(out: dict, path: str) -> None:
         fit_y(ax, -1 if name in AESTHETIC else 0, 1)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test, round chosen on validation")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    legend_below(fig, axes[0])  # below the panels: never on the error bars
     fig.savefig(path, dpi=100)

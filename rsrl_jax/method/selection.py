@@ -355,7 +355,8 @@ def next_training_set(
     warnings of both are at most one line, `selection_warning`. A baseline selection ('none',
     'hardness') takes its own rule, without warnings (the rsrl.* fields do not apply to it).
     `'confident_learning'`: `confident_learning_keep` on `pred_probs` [N, C], out-of-sample
-    probabilities over D (`engine.cross_fit`), without warnings; random_drop draws its counts
+    probabilities over D (`engine.cross_fit`), warned only where cleanlab may not flag all of a
+    majority class (too few photos: one line a round); random_drop draws its counts
     with `method.random_drop_rule='confident_learning'`.
     """
     d_labels = np.asarray(d_labels)
@@ -363,12 +364,12 @@ def next_training_set(
     if needs_cross_fit(method):
         if pred_probs is None:
             raise ValueError(f"method.selection={selection!r} needs out-of-sample pred_probs")
-        keep = confident_learning.confident_learning_keep(
-            pred_probs, d_labels, majority, method.cl_filter_by
+        keep, few = confident_learning.confident_learning_keep(
+            pred_probs, d_labels, majority, method.cl_filter_by, class_scores
         )
         if selection == "random_drop":
             keep = random_keep(keep, d_labels, majority, random_drop_rng(config.seed, fold, round_))
-        return keep, []
+        return keep, [f"fold {fold} round {round_}: {few}"] if few else []
     if selection not in ("rsrl", "random_drop"):
         keep = baseline_keep(
             selection, d_logits, d_labels, num_classes, config.method.hardness_target
