@@ -5,9 +5,9 @@ import json
 import pytest
 
 from rsrl_jax import errors
-from rsrl_jax.analysis import study_advice, study_sweep
+from rsrl_jax.analysis import study_advice
 from rsrl_jax.config import base_config
-from rsrl_jax.experiments import study
+from rsrl_jax.experiments import study, study_sweep
 
 
 def test_sweep_parsed_by_the_field_type_and_refused_in_one_line():

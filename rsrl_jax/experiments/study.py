@@ -37,12 +37,11 @@ from rsrl_jax.analysis import (
     report,
     selection_truth,
     study_advice,
-    study_sweep,
 )
 from rsrl_jax.config import GENERATED, validate
 from rsrl_jax.data.inputs import reads_features
 from rsrl_jax.engine import rsrl
-from rsrl_jax.experiments import compare
+from rsrl_jax.experiments import compare, study_sweep
 from rsrl_jax.files import write_atomic
 from rsrl_jax.metrics import aesthetic, fold_stats
 from rsrl_jax.run import completeness, workdir_lock

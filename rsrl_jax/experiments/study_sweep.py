@@ -19,9 +19,9 @@ from the runs' `metrics.jsonl`: `class_counts` against D's supports).
 import ml_collections
 
 from rsrl_jax import errors
-from rsrl_jax.analysis import compare
 from rsrl_jax.analysis.selection_report import selection_rows
 from rsrl_jax.config import base_config
+from rsrl_jax.experiments import compare
 
 MARK = "@"  # METHOD@FIELD=VALUE: a swept cell's name and folder
 
