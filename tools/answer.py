@@ -29,19 +29,7 @@ OUT = os.path.join(ROOT, "docs", "generated")
 README = os.path.join(ROOT, "README.md")
 BEGIN, END = "<!-- answer:begin -->", "<!-- answer:end -->"
 
-# The methods: plain, RSRL's two rules and their random_drop controls, confident
-# learning and its control, and the two loss baselines.
-METHODS = (
-    "plain",
-    "rsrl",
-    "random_drop",
-    "rsrl_q50",
-    "random_drop_q50",
-    "confident_learning",
-    "random_drop_cl",
-    "weighted_ce",
-    "logit_adjusted",
-)
+METHODS = answer_render.METHODS
 STRENGTHS = ("weak", "medium", "strong")
 PARTS = {
     "embeddings": {
@@ -148,7 +136,8 @@ def main(argv=None) -> int:
         write("answer_embeddings.md", answer_render.embeddings_page(found))
         paragraph = answer_render.readme_paragraph(found)
         write("answer_readme.md", paragraph)
-        replace_readme(answer_render.strip_source(paragraph))
+        link = "The tables, the selection diagnostics and the budget: [The study](docs/study.md)."
+        replace_readme(answer_render.strip_source(paragraph).rstrip("\n") + " " + link)
     else:
         write("answer_photos.md", answer_render.photos_page(found["photos"]))
     return 0

@@ -12,6 +12,19 @@ import sys
 
 from rsrl_jax.analysis import study
 
+# The methods: plain, RSRL's two rules and their random_drop controls, confident
+# learning and its control, and the two loss baselines (tools/answer.py's default).
+METHODS = (
+    "plain",
+    "rsrl",
+    "random_drop",
+    "rsrl_q50",
+    "random_drop_q50",
+    "confident_learning",
+    "random_drop_cl",
+    "weighted_ce",
+    "logit_adjusted",
+)
 # Each selection rule and the control that drops as many samples of each class at random.
 CONTROLS = {
     "rsrl": "random_drop",
@@ -44,7 +57,9 @@ def source(outs: dict[str, dict]) -> str:
     noise = ",".join(f"{n:g}" for n in first["label_noise"])
     part = "embeddings" if "configs/synthetic_embeddings.py" in " ".join(argv) else "photos"
     words = [f"--part={part}", f"--seeds={','.join(map(str, first['seeds']))}"]
-    words += [f"--label_noise={noise}", f"--methods={methods}"]
+    words.append(f"--label_noise={noise}")
+    if tuple(first["methods"]) != METHODS:
+        words.append(f"--methods={methods}")
     if part == "embeddings":
         words.append(f"--strengths={','.join(outs)}")
     return "python tools/answer.py " + " ".join(words + extra)
@@ -280,10 +295,10 @@ def readme_paragraph(outs: dict[str, dict]) -> str:
     text = (
         f"On synthetic embeddings with a known rater (`{source(outs)}`: "
         f"{', '.join(outs)} features, {len(first['seeds'])} seeds × {first['folds']} folds, "
-        f"round chosen on validation), of {total} cells {'; '.join(phrases)} (macro F, 95 % "
+        f"round chosen on validation), of {total} cell(s) (strength × rater noise) "
+        f"{'; '.join(phrases)} (macro F, 95 % "
         f"intervals). Choosing the round on test, as the paper does, adds {low:+.3f} to "
-        f"{high:+.3f} macro F. The tables, the selection diagnostics and the budget: "
-        "[The study](docs/study.md)."
+        f"{high:+.3f} macro F."
     )
     return source_line(outs) + text + "\n"
 
