@@ -100,8 +100,9 @@ def test_the_page_follows_the_study_json():
     assert "in 1 of 1 (rule, cell) pairs the rule drops mislabelled samples more often" in page
     assert "in none does it beat its random control detectably" in page
     assert "- strong, noise 0.5: Keep `plain`." in page
-    # the budget, scaled from what ran: 5 x seeds, 3 x levels, 75/45 epochs
-    assert "about 25 times this work" in page
+    # the budget, scaled from what ran: 3 x strengths, 5 x seeds, 3 x levels, 75/45
+    # epochs
+    assert "about 75 times this work" in page
 
 
 def test_the_readme_paragraph_is_replaced_between_its_markers(tmp_path, monkeypatch):

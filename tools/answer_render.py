@@ -91,16 +91,17 @@ def budget(outs: dict[str, dict]) -> str:
     c = first["config"]["train"]
     epochs = c["first_round_epochs"] + (r - 1) * c["epochs_per_round"]
     full = c["first_round_epochs"] + 11 * c["epochs_per_round"]  # the paper's 12 rounds
-    scale = (10 / seeds) * (3 / noise) * (full / epochs)
+    scale = (3 / len(outs)) * (10 / seeds) * (3 / noise) * (full / epochs)
     return (
         f"Budget run: {len(outs)} feature strength(s) × {noise} rater-noise level(s) "
         f"({', '.join(f'{n:g}' for n in first['label_noise'])}), {seeds} seeds × {folds} folds "
         f"= {seeds * folds} paired units per cell, {r} rounds, {len(first['methods'])} methods: "
         f"{runs} runs in {wall / 60:.0f} min of wall time on {first['cpus']} CPU cores shared "
-        f"with other jobs. The issue's budget (10 seeds, 3 noise levels, 12 rounds) is about "
+        f"with other jobs. The issue's budget (3 strengths, 3 noise levels, 10 seeds, 12 rounds) "
+        f"is about "
         f"{scale:.0f} times this work (epochs scale the cost): about {scale * wall / 3600:.0f} "
-        "h here, the default of the command without `--seeds`, `--label_noise` and "
-        "`--config.rsrl.rounds`."
+        "h here: what the command runs by default (without `--strengths`, `--seeds`, "
+        "`--label_noise` and `--config.rsrl.rounds`)."
     )
 
 
