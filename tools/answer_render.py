@@ -58,7 +58,7 @@ def source(outs: dict[str, dict]) -> str:
     part = "embeddings" if "configs/synthetic_embeddings.py" in " ".join(argv) else "photos"
     words = [f"--part={part}", f"--seeds={','.join(map(str, first['seeds']))}"]
     words.append(f"--label_noise={noise}")
-    if tuple(first["methods"]) != METHODS:
+    if set(first["methods"]) != set(METHODS):
         words.append(f"--methods={methods}")
     if part == "embeddings":
         words.append(f"--strengths={','.join(outs)}")
@@ -196,7 +196,7 @@ def conclusion(outs: dict[str, dict]) -> list[str]:
         if v["none"]:
             parts.append(f"not detectably different in {_where(v['none'], total)}")
         said.append(f"- **{NAMES.get(m, m)}**: " + "; ".join(parts) + ".")
-    richer, gains = [], []
+    richer, gains, losses = [], [], []
     for strength, noise, by_method in cells(outs):
         for rule, control in CONTROLS.items():
             if rule in by_method and control in by_method:
@@ -206,6 +206,8 @@ def conclusion(outs: dict[str, dict]) -> list[str]:
                 vs = against_control(by_method[rule], by_method[control])
                 if vs["low"] is not None and vs["low"] > 0:
                     gains.append(f"{NAMES[rule]} at {strength}/{noise}")
+                if vs["high"] is not None and vs["high"] < 0:
+                    losses.append(f"{NAMES[rule]} at {strength}/{noise}")
     rules = sum(
         1
         for *_, by_method in cells(outs)
@@ -216,10 +218,11 @@ def conclusion(outs: dict[str, dict]) -> list[str]:
         f"- **Selection**: in {len(richer)} of {rules} (rule, cell) pairs the rule drops "
         "mislabelled samples more often than chance; "
         + (
-            f"it beats its random control detectably only for {', '.join(gains)}."
+            f"it beats its random control detectably only for {', '.join(gains)}"
             if gains
-            else "in none does it beat its random control detectably on test macro F."
+            else "in none does it beat its random control detectably on test macro F"
         )
+        + (f"; it is detectably below it for {', '.join(losses)}." if losses else ".")
     )
     return said
 
@@ -291,7 +294,18 @@ def readme_paragraph(outs: dict[str, dict]) -> str:
             f"and not detectably different in {len(x['none'])}"
         )
 
-    phrases = [p for p in map(said, ("rsrl", "rsrl_q50", "confident_learning")) if p]
+    phrases = [
+        p
+        for p in map(
+            said, ("rsrl", "rsrl_q50", "confident_learning", "weighted_ce", "logit_adjusted")
+        )
+        if p
+    ]
+    advice = " ".join(
+        f"At {strength}, noise {noise}, the study's advice: "
+        + outs[strength]["advice"][noise]["words"].replace("\n", " ")
+        for strength, noise, _ in cells(outs)
+    )
     low, high = inflation_range(outs)
     text = (
         f"On synthetic embeddings with a known rater (`{source(outs)}`: "
@@ -299,7 +313,7 @@ def readme_paragraph(outs: dict[str, dict]) -> str:
         f"round chosen on validation), of {total} cell(s) (strength × rater noise) "
         f"{'; '.join(phrases)} (macro F, 95 % "
         f"intervals). Choosing the round on test, as the paper does, adds {low:+.3f} to "
-        f"{high:+.3f} macro F."
+        f"{high:+.3f} macro F. {advice}"
     )
     return source_line(outs) + text + "\n"
 
