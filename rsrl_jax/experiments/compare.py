@@ -37,8 +37,9 @@ from rsrl_jax.engine import rsrl
 from rsrl_jax.files import write_atomic
 from rsrl_jax.run import completeness, workdir_lock
 
-# A method is one or more parts joined by '+'; each part sets `method.*` fields over the
-# baseline below (all of D every round, cross-entropy, uniform sampling).
+# A method is one or more parts joined by '+'; each part sets `method.*` fields (the
+# quantile parts also `rsrl.drop_quantile`) over the baseline below (all of D every round,
+# cross-entropy, uniform sampling).
 BASE = {
     "method.selection": "none",
     "method.loss": "cross_entropy",
@@ -64,6 +65,10 @@ PARTS = {
     "rsrl": {"method.selection": "rsrl"},
     # RSRL's class sizes per round, its samples drawn at random: selection against shrinking.
     "random_drop": {"method.selection": "random_drop"},
+    # RSRL's quantile rule (rsrl.drop_quantile = 0.5: each round drops about half of each
+    # majority class, the least likely first; K unused) and its random_drop control.
+    "rsrl_q50": {"method.selection": "rsrl", "rsrl.drop_quantile": 0.5},
+    "random_drop_q50": {"method.selection": "random_drop", "rsrl.drop_quantile": 0.5},
     # Confident learning (cleanlab) drops the majority classes' label issues, found from
     # out-of-sample probabilities of cross-fitted copies (extra fits each round).
     "confident_learning": {"method.selection": "confident_learning"},
@@ -74,7 +79,11 @@ PARTS = {
     },
 }
 # Every part but confident learning's two, whose cross-fitting costs extra fits each round.
-DEFAULT_METHODS = tuple(p for p in PARTS if p not in ("confident_learning", "random_drop_cl"))
+DEFAULT_METHODS = tuple(
+    p
+    for p in PARTS
+    if p not in ("confident_learning", "random_drop_cl", "rsrl_q50", "random_drop_q50")
+)
 
 
 def method_fields(method: str) -> dict:
