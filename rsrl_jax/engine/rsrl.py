@@ -208,7 +208,7 @@ def run_lanes(
     with contextlib.ExitStack() as held:
         readers = []
         for config, workdir in runs:
-            readers.append(resume.finished_run(config, workdir))
+            readers.append(resume.finished_run(config, workdir, report=reports))
             if not readers[-1]:
                 held.enter_context(workdir_lock.hold(workdir))
             elif not os.access(workdir, os.W_OK):
@@ -441,7 +441,8 @@ def _finish(run_: _Run, reports: bool = True) -> dict:
     # summary and the report tell what the workdir holds, as metrics.jsonl does.
     records = resume.recorded_records(workdir)
     report_file = os.path.join(workdir, "report", "report.md")
-    redraw = len(records) > recorded or not os.path.exists(report_file)
+    drawn = os.path.exists(report_file)
+    redraw = len(records) > recorded or (reports and not drawn)
     summary = fold_stats.summarize(records)
     summary["completeness"] = completeness.of_workdir(workdir, records).to_json()  # partial?
     for s in summary["folds"]:
@@ -456,7 +457,9 @@ def _finish(run_: _Run, reports: bool = True) -> dict:
             s["round1_test_macro_f1"],
         )
     exp.recorder.write_json("summary.json", summary)
-    if (reader or exp.recorder.is_writer) and not redraw:  # a finished run run again
+    if (reader or exp.recorder.is_writer) and not redraw and not drawn:  # a study's, again
+        logging.info("no round left to train (python -m rsrl_jax.report --workdir=%s)", workdir)
+    elif (reader or exp.recorder.is_writer) and not redraw:  # a finished run run again
         logging.info(
             "no round left to train: the report in %s stands (python -m rsrl_jax.report "
             "--workdir=%s rebuilds it)",

@@ -161,18 +161,21 @@ def finished(records: list[dict], config: ml_collections.ConfigDict, folds: int)
     return all(done.get(f, 0) >= config.rsrl.rounds for f in range(folds))
 
 
-def finished_run(config: ml_collections.ConfigDict, workdir: str) -> bool:
+def finished_run(config: ml_collections.ConfigDict, workdir: str, report: bool = True) -> bool:
     """Whether a run of `config` in `workdir` has nothing to do: the workdir records this run
     (its config.json with no result-changing difference, its data record), every round of
     every fold it does is checkpointed, and its metrics.jsonl, summary.json and report are
     there, metrics.jsonl as its checkpoints say. Such a run is a reader: it takes no lock
     and writes nothing (`engine.rsrl.run`). Read before any lock: a writer there (a forced
-    resume) renames finished rounds into place whole, so a reader sees a state that was."""
+    resume) renames finished rounds into place whole, so a reader sees a state that was.
+    `report`: whether the run draws its report (False: a study's run, whose report is drawn
+    on demand, is finished without one)."""
     config_path = os.path.join(workdir, CONFIG_FILE)
     metrics_path = os.path.join(workdir, METRICS_FILE)
     needed = (config_path, identity.path(workdir), os.path.join(workdir, CLASSES_FILE))
     needed += (metrics_path, os.path.join(workdir, "summary.json"))
-    needed += (os.path.join(workdir, "report", "report.md"),)
+    if report:
+        needed += (os.path.join(workdir, "report", "report.md"),)
     if not all(os.path.isfile(p) for p in needed):
         return False
     try:
