@@ -4,7 +4,7 @@
   python tools/lane_step_bench.py --ab=dense_train,ynn_off [--repeats=3]
 
 Prints ms a step and ms per lane-step for k = 1 and k = `--lanes` (the group step a study's
-lanes train with, `fold_axis.make_fold_step`, with the options a study gives it:
+lanes train with, `bench.lane_report.group_step`, with the options a study gives it:
 `compiler.default_compiler_options('dense_train')`; random vectors 64 x 128, 10 classes), and
 with `--profile` the step's ten costliest XLA operations per step (jax.profiler's trace).
 `--ab` times the k-lane step under named XLA:CPU options (`VARIANTS`) in turn, `--repeats`
@@ -23,15 +23,11 @@ import tempfile
 import time
 
 import jax
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from configs import embeddings  # noqa: E402
-from rsrl_jax.data import inputs  # noqa: E402
-from rsrl_jax.engine import compiler, fold_axis, placement, train  # noqa: E402
-from rsrl_jax.method import losses  # noqa: E402
+from rsrl_jax.bench import lane_report  # noqa: E402
+from rsrl_jax.engine import compiler  # noqa: E402
 
-CLASSES, DIM, BATCH = 10, 128, 64
 VARIANTS = {  # XLA:CPU options for `--ab`; 'dense_train' is what a study's lanes compile with
     "dense_train": compiler.default_compiler_options("dense_train"),
     "xla_default": {},
@@ -40,44 +36,22 @@ VARIANTS = {  # XLA:CPU options for `--ab`; 'dense_train' is what a study's lane
 }
 
 
-def group_step(k: int, options: dict | None = None):
-    config = embeddings.get_config()
-    model, tx = train.make_model(config, CLASSES), train.make_optimizer(config)
-    view = inputs.FeatureInput(DIM)
-    mesh = placement.lane_mesh(placement.make_mesh(), k)
-    if options is None:
-        options = VARIANTS["dense_train"]
-    step = train.make_train_step(model, tx, view, compiler_options=options)
-    step = fold_axis.make_fold_step(step, mesh, k, compiler_options=options)
-    placer = placement.LanePlacer(mesh)
-    params = train.init_params(model, view, 0)
-    terms = losses.loss_terms(np.full(CLASSES, 100), config.method)
-    rng = np.random.default_rng(0)
-    args = placer.shard(
-        rng.normal(size=(k, BATCH, DIM)).astype(np.float32),
-        rng.integers(0, CLASSES, (k, BATCH)).astype(np.int32),
-        np.ones((k, BATCH), np.float32),
-    )
-    state = placer.replicate(fold_axis.stack([train.new_state(params, tx)] * k))
-    sums = placer.replicate(fold_axis.stack([train.zero_sums()] * k))
-    keys = fold_axis.round_keys([0] * k, list(range(k)), 1, placer.replicated)
-    stacked = placer.replicate(fold_axis.stack([terms] * k))
-    return step, state, sums, args, keys, stacked
-
-
 def run(
     k: int, steps: int, trace_dir: str | None = None, options: dict | None = None
 ) -> tuple[float, float]:
     """Seconds a step: wall-clock, and this process's CPU time (steadier on a shared
     machine; it counts XLA's worker threads, their spinning included)."""
-    step, state, sums, (x, y, m), keys, terms = group_step(k, options)
-    state, sums = step(state, sums, x, y, m, keys, terms)  # compiles
+    if options is None:
+        options = VARIANTS["dense_train"]
+    step, arguments = lane_report.group_step(k, options)
+    state, sums, *rest = arguments()
+    state, sums = step(state, sums, *rest)  # compiles
     jax.block_until_ready(state)
     if trace_dir:
         jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
     t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
-        state, sums = step(state, sums, x, y, m, keys, terms)
+        state, sums = step(state, sums, *rest)
     jax.block_until_ready(state)
     seconds, cpu = (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
     if trace_dir:
