@@ -75,12 +75,12 @@ def kill_at(monkeypatch, name, at_round, nth):
     round argument)."""
     original, calls = getattr(checkpoints, name), []
 
-    def wrapper(mngr, step, tree, meta):
+    def wrapper(mngr, step, tree, meta, **kw):  # save_round's `wait`
         round_ = meta["round"] if name == "save_progress" else step
         calls.append(round_)
         if calls.count(at_round) == nth:
             raise Killed(f"{name} #{nth} of round {at_round}")
-        return original(mngr, step, tree, meta)
+        return original(mngr, step, tree, meta, **kw)
 
     monkeypatch.setattr(checkpoints, name, wrapper)
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 
 def test_study_benchmark_times_every_side_and_the_pytorch_loop_runs_the_same_study(tmp_path):
@@ -161,3 +162,34 @@ def test_the_speed_table_is_rendered_from_the_benchmarks_figures():
         "| training | 1.0 (10%) | 1.0 (5%) |" in text
         and "| other | 5.0 (50%) | 5.0 (25%) |" in text
     )
+
+
+DEVICE_REPORT = """
+import runpy, sys
+sys.argv = ["benchmark", *sys.argv[1:]]
+runpy.run_module("rsrl_jax.benchmark", run_name="__main__")
+"""
+
+
+def test_device_report_of_the_study_on_two_cpu_devices_splits_lanes_or_batches(tmp_path):
+    # On 2 forced CPU devices: 2 lanes split over the devices (one lane each, whole
+    # batches), 3 lanes cannot be: each batch is split along `data` and the lanes replicated.
+    from conftest import run_on_cpu_devices
+
+    out = tmp_path / "lanes.json"
+    args = ["--device_report", "--study", "--study_report_lanes=2,3", "--peak_tflops=1"]
+    result = run_on_cpu_devices(2, DEVICE_REPORT, *args, f"--json_out={out}")
+    figures = json.loads(out.read_text())
+
+    assert "no accelerator" in result.stdout and "lanes x examples/s" in result.stdout
+    assert figures["device_count"] == 2 and not figures["accelerator"]
+    two, three = figures["rows"]
+    assert two["mesh"] == {"lane": 2, "data": 1} and three["mesh"] == {"lane": 1, "data": 2}
+    assert two["batch_per_device"] == [1, 64] and three["batch_per_device"] == [3, 32]
+    assert two["lanes_of_params_per_device"] == 1 and three["lanes_of_params_per_device"] == 3
+    # XLA's FLOPs of one device's program: 3 x 32 examples against 1 x 64 (1.5x), and 3
+    # lanes' parameters updated against 1 (3x).
+    assert 1.5 < three["flops_per_device_step"] / two["flops_per_device_step"] < 3
+    for row in (two, three):
+        assert row["examples_per_s"] == pytest.approx(row["lanes"] * 64e3 / row["step_ms"])
+        assert row["utilisation"] == pytest.approx(row["tflops"] / 1.0)

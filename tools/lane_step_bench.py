@@ -1,10 +1,14 @@
 """The train step of configs/embeddings.py's MLP head: one lane alone against k lanes vmapped.
 
   python tools/lane_step_bench.py [--lanes=30] [--steps=30] [--profile]
+  python tools/lane_step_bench.py --ab=dense_train,ynn_off [--repeats=3]
 
 Prints ms a step and ms per lane-step for k = 1 and k = `--lanes` (the group step a study's
-lanes train with, `fold_axis.make_fold_step`, on random vectors 64 x 128, 10 classes), and
+lanes train with, `bench.lane_report.group_step`, with the options a study gives it:
+`compiler.default_compiler_options('dense_train')`; random vectors 64 x 128, 10 classes), and
 with `--profile` the step's ten costliest XLA operations per step (jax.profiler's trace).
+`--ab` times the k-lane step under named XLA:CPU options (`VARIANTS`) in turn, `--repeats`
+rounds, so that a loaded machine's drift falls on every variant alike.
 Its figures are for this machine at the time: give the load (uptime) beside them.
 """
 
@@ -19,53 +23,40 @@ import tempfile
 import time
 
 import jax
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from configs import embeddings  # noqa: E402
-from rsrl_jax.data import inputs  # noqa: E402
-from rsrl_jax.engine import fold_axis, placement, train  # noqa: E402
-from rsrl_jax.method import losses  # noqa: E402
+from rsrl_jax.bench import lane_report  # noqa: E402
+from rsrl_jax.engine import compiler  # noqa: E402
 
-CLASSES, DIM, BATCH = 10, 128, 64
-
-
-def group_step(k: int):
-    config = embeddings.get_config()
-    model, tx = train.make_model(config, CLASSES), train.make_optimizer(config)
-    view = inputs.FeatureInput(DIM)
-    mesh = placement.lane_mesh(placement.make_mesh(), k)
-    step = fold_axis.make_fold_step(train.make_train_step(model, tx, view), mesh, k)
-    placer = placement.LanePlacer(mesh)
-    params = train.init_params(model, view, 0)
-    terms = losses.loss_terms(np.full(CLASSES, 100), config.method)
-    rng = np.random.default_rng(0)
-    args = placer.shard(
-        rng.normal(size=(k, BATCH, DIM)).astype(np.float32),
-        rng.integers(0, CLASSES, (k, BATCH)).astype(np.int32),
-        np.ones((k, BATCH), np.float32),
-    )
-    state = placer.replicate(fold_axis.stack([train.new_state(params, tx)] * k))
-    sums = placer.replicate(fold_axis.stack([train.zero_sums()] * k))
-    keys = fold_axis.round_keys([0] * k, list(range(k)), 1, placer.replicated)
-    stacked = placer.replicate(fold_axis.stack([terms] * k))
-    return step, state, sums, args, keys, stacked
+VARIANTS = {  # XLA:CPU options for `--ab`; 'dense_train' is what a study's lanes compile with
+    "dense_train": compiler.default_compiler_options("dense_train"),
+    "xla_default": {},
+    "ynn_off": {compiler.YNN_TYPES: ""},
+    "ynn_dot": {compiler.YNN_TYPES: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"},
+}
 
 
-def run(k: int, steps: int, trace_dir: str | None = None) -> float:
-    step, state, sums, (x, y, m), keys, terms = group_step(k)
-    state, sums = step(state, sums, x, y, m, keys, terms)  # compiles
+def run(
+    k: int, steps: int, trace_dir: str | None = None, options: dict | None = None
+) -> tuple[float, float]:
+    """Seconds a step: wall-clock, and this process's CPU time (steadier on a shared
+    machine; it counts XLA's worker threads, their spinning included)."""
+    if options is None:
+        options = VARIANTS["dense_train"]
+    step, arguments = lane_report.group_step(k, options)
+    state, sums, *rest = arguments()
+    state, sums = step(state, sums, *rest)  # compiles
     jax.block_until_ready(state)
     if trace_dir:
         jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
-        state, sums = step(state, sums, x, y, m, keys, terms)
+        state, sums = step(state, sums, *rest)
     jax.block_until_ready(state)
-    seconds = (time.perf_counter() - t0) / steps
+    seconds, cpu = (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
     if trace_dir:
         jax.profiler.stop_trace()
-    return seconds
+    return seconds, cpu
 
 
 def costliest(trace_dir: str, steps: int, n: int = 10) -> list[tuple[str, float]]:
@@ -85,12 +76,31 @@ def main() -> None:
     parser.add_argument("--lanes", type=int, default=30)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--ab", help=f"comma-separated variants of {sorted(VARIANTS)}")
+    parser.add_argument("--repeats", type=int, default=3)
     a = parser.parse_args()
     print(f"load: {os.getloadavg()[0]:.1f} (1-min average) on {os.cpu_count()} cores")
+    if a.ab:
+        names = a.ab.split(",")
+        for name in names:
+            if name not in VARIANTS:
+                parser.error(f"--ab: unknown variant {name!r}; one of {sorted(VARIANTS)}")
+        for r in range(a.repeats):
+            for name in names:
+                s, cpu = run(a.lanes, a.steps, options=VARIANTS[name])
+                load = os.getloadavg()[0]
+                print(
+                    f"[{r}] {name:12s} k={a.lanes}: {s * 1e3:7.2f} ms a step, "
+                    f"{cpu * 1e3:7.2f} CPU ms (load {load:.1f})"
+                )
+        return
     for k in (1, a.lanes):
         with tempfile.TemporaryDirectory() as trace_dir:
-            s = run(k, a.steps, trace_dir if a.profile and k > 1 else None)
-            print(f"k={k}: {s * 1e3:.2f} ms a step, {s * 1e3 / k:.3f} ms a lane-step")
+            s, cpu = run(k, a.steps, trace_dir if a.profile and k > 1 else None)
+            print(
+                f"k={k}: {s * 1e3:.2f} ms a step, {s * 1e3 / k:.3f} ms a lane-step "
+                f"({cpu * 1e3:.2f} CPU ms a step)"
+            )
             if a.profile and k > 1:
                 for name, ms in costliest(trace_dir, a.steps):
                     print(f"  {ms:7.2f} ms/step  {name}")

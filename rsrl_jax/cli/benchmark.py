@@ -10,7 +10,7 @@ import json
 from absl import app, flags
 
 from rsrl_jax import cli, errors, overrides
-from rsrl_jax.bench import benchmark, study_bench, whole_run
+from rsrl_jax.bench import benchmark, lane_report, study_bench, whole_run
 
 DEFAULT = benchmark.Settings()
 FLAGS = flags.FLAGS
@@ -117,6 +117,11 @@ flags.DEFINE_bool(
     "study_warmup", STUDY.warmup, "--study: an untimed first run fills the compilation cache."
 )
 flags.DEFINE_bool("study_torch", STUDY.torch, "--study: time (c), the PyTorch loop.")
+flags.DEFINE_list(
+    "study_report_lanes",
+    [str(k) for k in lane_report.Settings.lanes],
+    "--device_report --study: the lane counts whose group step is timed.",
+)
 flags.DEFINE_integer(
     "study_torch_threads",
     STUDY.torch_threads,
@@ -141,6 +146,14 @@ def study_settings_from_flags() -> study_bench.Settings:
     )
 
 
+def lane_report_settings_from_flags() -> lane_report.Settings:
+    try:
+        lanes = tuple(int(k) for k in FLAGS.study_report_lanes)
+    except ValueError:
+        raise app.UsageError("--study_report_lanes: whole numbers, e.g. 1,30") from None
+    return lane_report.Settings(lanes=lanes, peak_tflops=FLAGS.peak_tflops)
+
+
 def settings_from_flags() -> benchmark.Settings:
     """The flags of every `Settings` field (lists as tuples)."""
     values = {}
@@ -159,6 +172,9 @@ def main(argv):
         overrides_ = tuple(overrides.regroup(FLAGS.whole_run_overrides))
         pairs, cache = FLAGS.whole_run_pairs, FLAGS.whole_run_cache
         write_figures(whole_run.run(whole_run.Settings(pairs, overrides_, cache)))
+        return
+    if FLAGS.study and FLAGS.device_report:  # the lanes' group step on this device
+        write_figures(lane_report.run(lane_report_settings_from_flags()))
         return
     if FLAGS.study:  # a mode of its own, as --whole_run
         write_figures(study_bench.run(study_settings_from_flags()))

@@ -122,6 +122,7 @@ def finish_round(
     passes=None,
     pred_probs=None,
     lanes=1,
+    saves=None,
 ):
     """Evaluates round `round_` of `fold` (a `rounds.Lane`), trained for `epochs` epochs of
     `epoch_size` samples on D[keep] in `train_s` seconds; selects the next round's set; saves
@@ -129,7 +130,9 @@ def finish_round(
     passes of a network already evaluated are reused), or None: made here. `pred_probs`:
     out-of-sample probabilities over D [|D|, C] for confident learning's selection
     (`cross_fit.out_of_sample`), else None. `lanes`: the lanes of the group that trained in
-    `train_s` (recorded in timings.jsonl).
+    `train_s` (recorded in timings.jsonl). `saves`: a `RoundSaves` of the group: the
+    checkpoint is saved alongside the other lanes' and the round recorded at its `finish`;
+    None: saved and recorded here.
 
     Returns (the round's metrics record, the next round's keep mask over D).
     """
@@ -192,8 +195,39 @@ def finish_round(
         "contract": exp.contract.to_json(),  # what predict and highlight need (run.contract)
     }
     saving = time.perf_counter()
-    checkpoints.save_round(fold.mngr, round_, params, meta)
+    checkpoints.save_round(fold.mngr, round_, params, meta, wait=saves is None)
     checkpoint_s = time.perf_counter() - saving
-    exp.recorder.round_done(record, config.rsrl.rounds, train_s, eval_s, checkpoint_s, lanes)
-    log_selection(config, fold.index, round_ + 1, next_keep, warnings)
+
+    def recorded(wait_s: float = 0.0) -> None:  # once the checkpoint is whole
+        seconds = checkpoint_s + wait_s
+        exp.recorder.round_done(record, config.rsrl.rounds, train_s, eval_s, seconds, lanes)
+        log_selection(config, fold.index, round_ + 1, next_keep, warnings)
+
+    if saves is None:
+        recorded()
+    else:
+        saves.add(fold.mngr, recorded)
     return record, next_keep
+
+
+class RoundSaves:
+    """A group's round checkpoints, saved at once (`checkpoints.save_round(wait=False)`),
+    each lane's round recorded (metrics.jsonl, timings.jsonl, log) once all are whole: as a
+    single run, a round is on record only after its checkpoint. Each lane's `checkpoint_s`
+    is its save's start plus an equal share of the wait, so a group's lanes sum to the
+    seconds the group's saves took."""
+
+    def __init__(self):
+        self._mngrs, self._record = [], []
+
+    def add(self, mngr, record) -> None:
+        self._mngrs.append(mngr)
+        self._record.append(record)
+
+    def finish(self) -> None:
+        start = time.perf_counter()
+        checkpoints.finish_saves(self._mngrs)
+        share = (time.perf_counter() - start) / max(1, len(self._record))
+        for record in self._record:
+            record(share)
+        self._mngrs, self._record = [], []

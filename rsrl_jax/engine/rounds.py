@@ -297,32 +297,40 @@ def run_lanes(lanes: list[Lane], progress_dir: str, label: str, share: bool = Tr
         which = [trains.index(s) for s in signatures]  # each lane's training
         params = [trained[w] for w in which]
         passes = evaluation.Passes() if share else None
+        # One process: the lanes' checkpoints are written at once (multi-process saves keep
+        # their barriers one save at a time)
+        saves = evaluation.RoundSaves() if jax.process_count() == 1 else None
         # Confident learning's selection: out-of-sample probabilities over D (extra fits)
         fresh = [None if round_ in f.saved else p for f, p in zip(lanes, params, strict=True)]
         probs = cross_fit.out_of_sample(shared, lanes, fresh, round_, label)
         del fresh
-        for i, f in enumerate(lanes):
-            if round_ in f.saved:  # saved before a kill: its checkpoint is the record
-                params[i], keeps[i] = state_after(f.exp, f, round_)
-                networks[i] = ("saved", i, round_)
-                continue
-            networks[i] = signatures[i] if share else ("lane", i, round_)
-            record, keeps[i] = evaluation.finish_round(
-                f.exp,
-                f,
-                round_,
-                params[i],
-                keeps[i],
-                stats[which[i]],
-                epochs[i],
-                sizes[i],
-                train_s,
-                passes,
-                probs[i],
-                len(lanes),
-            )
-            probs[i] = None
-            f.records.append(record)
+        try:
+            for i, f in enumerate(lanes):
+                if round_ in f.saved:  # saved before a kill: its checkpoint is the record
+                    params[i], keeps[i] = state_after(f.exp, f, round_)
+                    networks[i] = ("saved", i, round_)
+                    continue
+                networks[i] = signatures[i] if share else ("lane", i, round_)
+                record, keeps[i] = evaluation.finish_round(
+                    f.exp,
+                    f,
+                    round_,
+                    params[i],
+                    keeps[i],
+                    stats[which[i]],
+                    epochs[i],
+                    sizes[i],
+                    train_s,
+                    passes,
+                    probs[i],
+                    len(lanes),
+                    saves,
+                )
+                probs[i] = None
+                f.records.append(record)
+        finally:  # a save under way ends whole, as a save one at a time would have
+            if saves is not None:
+                saves.finish()
         del trained, passes
         checkpoints.clear_progress(progress_mngr)
         for f in lanes:  # once every lane of the group has saved the round

@@ -24,6 +24,7 @@ from rsrl_jax.run.checkpoint_files import clear_progress as clear_progress
 from rsrl_jax.run.checkpoint_files import close_progress as close_progress
 from rsrl_jax.run.checkpoint_files import drop_rounds as drop_rounds
 from rsrl_jax.run.checkpoint_files import empty_trash as empty_trash
+from rsrl_jax.run.checkpoint_files import finish_saves as finish_saves
 from rsrl_jax.run.checkpoint_files import fold_dir as fold_dir
 from rsrl_jax.run.checkpoint_files import manager as manager
 from rsrl_jax.run.checkpoint_files import orbax_path as orbax_path
