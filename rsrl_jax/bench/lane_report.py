@@ -33,9 +33,9 @@ def group_step(k: int, options: dict | None = None, classes: int = CLASSES, dim:
     its state) for configs/embeddings.py's head on random batches [k, BATCH, dim] of
     `classes` classes; `options`: the step's XLA options (None: a study's,
     `compiler.default_compiler_options('dense_train')`)."""
-    from rsrl_jax import configs
+    from rsrl_jax import compiler, configs
     from rsrl_jax.data import inputs
-    from rsrl_jax.engine import compiler, fold_axis, placement, train
+    from rsrl_jax.engine import fold_axis, placement, train
     from rsrl_jax.method import losses
 
     config = configs.load("embeddings")
