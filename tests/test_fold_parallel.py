@@ -105,6 +105,7 @@ def test_a_parallel_run_killed_mid_round_and_between_fold_saves_resumes_identica
     # Then killed after fold 0 saved round 2, before fold 1 did.
     kill_at(monkeypatch, "save_round", at_round=2, nth=2)
     caplog.set_level("INFO")
+    caplog.set_level("INFO", logger="absl")  # whatever an earlier test left absl's level at
     with pytest.raises(Killed):
         rsrl.run(config, workdir)
     monkeypatch.undo()
