@@ -5,8 +5,10 @@
 
 Each snippet names the command whose output it was written from; the pages include them
 (pymdownx.snippets), so a page cannot quote a figure no run gave. A snippet whose run is absent
-(the study's, the embeddings budget's) is left as it stands and said so: the committed
-snippets are what `mkdocs build` reads, and the build never runs anything.
+(the study's, the embeddings budget's, each of RUN_FIGURES whose JSON is missing) is left as it
+stands and said so: the committed snippets are what `mkdocs build` reads, and the build never
+runs anything. RUN_FIGURES' commands are the slow ones (benchmarks, many runs): run the one
+whose snippet you want renewed, then this script.
 """
 
 import argparse
@@ -21,12 +23,54 @@ from rsrl_jax.metrics import fold_stats
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "docs", "generated")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import study_budget  # noqa: E402  (tools/ is no package)
+import bench_figures as bench  # noqa: E402  (tools/ is no package)
+import demo_seeds  # noqa: E402
+import study_budget  # noqa: E402
 
 DEMO = "python -m rsrl_jax.main --config=configs/demo.py --workdir=runs/demo"
 STUDY = "python -m rsrl_jax.study --config=configs/demo.py --workdir=runs/study_demo"
 BUDGET = "python tools/study_budget.py note runs/budget_study"
 WEIGHTS = os.path.join(ROOT, "rsrl_jax", "weights", "demo_alexnet.json")
+FIGURES = "runs/figures"
+COST = "python tools/embeddings_cost.py"
+BACKBONE = "python tools/demo_seeds.py backbone"
+BF16 = "python tools/demo_seeds.py bfloat16"
+
+
+def _out(name: str) -> str:
+    return f"{FIGURES}/{name}.json"
+
+
+# snippet: (the JSON its command writes, what renders that JSON, the command)
+RUN_FIGURES = {
+    "speed_steps.md": (_out("steps"), bench.steps, f"{bench.STEPS} --json_out={_out('steps')}"),
+    "speed_resnet.md": (_out("resnet"), bench.steps, f"{bench.RESNET} --json_out={_out('resnet')}"),
+    "speed_whole_run.md": (
+        _out("whole_run"),
+        bench.whole_run,
+        f"{bench.WHOLE_RUN} --json_out={_out('whole_run')}",
+    ),
+    "vit_speed.md": (_out("vit"), bench.vit, f"{bench.VIT} --json_out={_out('vit')}"),
+    "first_prediction.md": (
+        _out("first_prediction"),
+        bench.first_prediction,
+        f"python tools/first_prediction.py runs/demo PHOTO {_out('first_prediction')}",
+    ),
+    "synthetic_strengths.md": (
+        _out("synthetic_strengths"),
+        bench.strengths,
+        f"python tools/synthetic_strengths.py --seeds=0 --json_out={_out('synthetic_strengths')}",
+    ),
+    "cl_cost.md": ("runs/embeddings_cost/cost.json", bench.cl_cost, COST),
+    "embeddings_speed.md": ("runs/embeddings_cost/cost.json", bench.embeddings_speed, COST),
+    "demo_seeds.md": ("runs/demo_seeds/backbone.json", demo_seeds.backbone_table, BACKBONE),
+    "demo_seeds_selection.md": (
+        "runs/demo_seeds/backbone.json",
+        demo_seeds.selection_regime,
+        BACKBONE,
+    ),
+    "speed_bfloat16.md": ("runs/demo_seeds/bfloat16.json", demo_seeds.bfloat16_table, BF16),
+}
 
 
 def source_line(command: str) -> str:
@@ -222,6 +266,13 @@ def main(argv=None) -> int:
             write("study_budget.md", budget_note(json.load(f)))
     else:
         print(f"left study_budget.md as it stands: no {budget_json} (tools/study_budget.py)")
+
+    for name, (path, render, command) in RUN_FIGURES.items():
+        if os.path.exists(os.path.join(ROOT, path)):
+            with open(os.path.join(ROOT, path)) as f:
+                write(name, source_line(command) + render(json.load(f)))
+        else:
+            print(f"left {name} as it stands: no {path} (`{command}` writes it)")
     return 0
 
 

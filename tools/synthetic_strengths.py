@@ -1,6 +1,7 @@
 """The macro F that defines each feature strength of data.name=synthetic_embeddings.
 
   python tools/synthetic_strengths.py [--examples=3100] [--seeds=0,1,2] [--sigmas=0.5,1,2,4]
+      [--json_out=FILE]
 
 Per strength (the named levels of `synthetic_embeddings.STRENGTHS`, and any `--sigmas`): a
 multinomial logistic regression (scikit-learn, C = 1, standardised inputs) on the vectors of
@@ -9,6 +10,7 @@ the classes present (as every run's figure), mean ± std over seeds x folds.
 """
 
 import argparse
+import json
 import sys
 import time
 
@@ -46,7 +48,10 @@ def main():
     parser.add_argument("--examples", type=int, default=3100)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--sigmas", default="")
+    parser.add_argument("--json_out", default="", help="also write the figures to this JSON")
     args = parser.parse_args()
+    command = " ".join(["python tools/synthetic_strengths.py", *sys.argv[1:]])
+    out = {"command": command, "examples": args.examples, "seeds": args.seeds, "levels": {}}
     seeds = [int(s) for s in args.seeds.split(",")]
     levels = list(synthetic_embeddings.STRENGTHS) + [s for s in args.sigmas.split(",") if s]
     for level in levels:
@@ -58,6 +63,15 @@ def main():
             f"{np.std(values, ddof=1):.3f} over {len(values)} folds "
             f"({time.perf_counter() - start:.1f} s)"
         )
+        out["levels"][level] = {
+            "sigma": sigma,
+            "mean": float(np.mean(values)),
+            "std": float(np.std(values, ddof=1)),
+            "n": len(values),
+        }
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(out, f, indent=2)
 
 
 if __name__ == "__main__":
