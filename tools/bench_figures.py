@@ -7,11 +7,13 @@ benchmark commands are named once here, so a rename is one line.
 
 BENCHMARK = "python -m rsrl_jax.benchmark"
 VIT_BENCHMARK = "python -m rsrl_jax.vit_benchmark"
+FOLD_BENCHMARK = "python -m rsrl_jax.fold_benchmark"
 
 STEPS = f"{BENCHMARK} --variants=ours,xla_gradients,xla_libraries,before"
 RESNET = f"{BENCHMARK} --model=resnet50 --rounds=5 --pipeline=false"
 WHOLE_RUN = f"{BENCHMARK} --whole_run"
 VIT = f"{VIT_BENCHMARK} --archs=clip_vit_b16,siglip_vit_b16"
+FOLDS = f"{FOLD_BENCHMARK} --config=configs/demo.py --config.protocol.folds=5"
 SIDE_NAMES = {"torch": "PyTorch", "jax:ours": "ours", "jax:before": "ours before"}
 PART_NAMES = {
     "imports_s": "imports (process start to the first log line)",
@@ -188,4 +190,16 @@ def embeddings_speed(out: dict) -> str:
         f"{min(r['train_s'] for r in later):.1f}-{max(r['train_s'] for r in later):.1f} s, "
         f"evaluation {max(r['eval_s'] for r in rounds):.1f} s at most a round; the whole "
         f"command took {run['wall_s'] / 60:.1f} minutes, report included.\n"
+    )
+
+
+def folds(out: dict) -> str:
+    """Sequential folds against the k folds at once: seconds and the speed-up."""
+    return (
+        f"{out['folds']} folds x {out['rounds']} rounds of the demo, {out['photos']} photos, "
+        f"{out['devices']} device(s) on {out['cpu_count']} cores (load average "
+        f"{out['load_1min_end']:.1f} at the end): sequential {out['sequential_s']:.1f} s, "
+        f"at once {out['parallel_s']:.1f} s, speed-up "
+        f"**{out['sequential_s'] / out['parallel_s']:.2f}x** (largest val/test metric gap "
+        f"{out['largest_gap']:.2g}).\n"
     )

@@ -50,6 +50,7 @@ RUN_FIGURES = {
         bench.whole_run,
         f"{bench.WHOLE_RUN} --json_out={_out('whole_run')}",
     ),
+    "fold_speed.md": (_out("folds"), bench.folds, f"{bench.FOLDS} --json_out={_out('folds')}"),
     "vit_speed.md": (_out("vit"), bench.vit, f"{bench.VIT} --json_out={_out('vit')}"),
     "first_prediction.md": (
         _out("first_prediction"),

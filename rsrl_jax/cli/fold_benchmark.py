@@ -1,11 +1,14 @@
 """How much faster are the k folds trained at once? `python -m rsrl_jax.fold_benchmark`.
 
   python -m rsrl_jax.fold_benchmark --config=configs/demo.py --config.protocol.folds=5 [...]
+      [--json_out=FILE]
 
 The timed loops are `rsrl_jax.bench.fold_benchmark`'s; this module holds the flags and main.
 """
 
+import json
 import os
+import sys
 import tempfile
 
 from absl import app, flags, logging
@@ -20,6 +23,7 @@ from rsrl_jax.engine import rsrl
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=False)
 flags.mark_flags_as_required(["config"])
+flags.DEFINE_string("json_out", None, "Also write every figure to this JSON file.")
 
 
 def main(argv):
@@ -54,6 +58,16 @@ def main(argv):
         seq_s, seq = run_folds(experiment, fold_splits, os.path.join(root, "sequential"), False)
         par_s, par = run_folds(experiment, fold_splits, os.path.join(root, "parallel"), True)
     logging.info("sequential %.1fs, parallel %.1fs", seq_s, par_s)
+    if FLAGS.json_out:
+        figures = {
+            "command": " ".join(["python -m rsrl_jax.fold_benchmark", *sys.argv[1:]]),
+            "folds": len(fold_splits), "rounds": config.rsrl.rounds, "photos": len(data),
+            "devices": experiment.mesh.size, "sequential_s": seq_s, "parallel_s": par_s,
+            "largest_gap": largest_gap(seq, par), "cpu_count": os.cpu_count(),
+            "load_1min_end": os.getloadavg()[0],
+        }  # fmt: skip
+        with open(FLAGS.json_out, "w") as f:
+            json.dump(figures, f, indent=2)
     print(
         f"{len(fold_splits)} folds x {config.rsrl.rounds} rounds, {len(data)} photos, "
         f"{experiment.mesh.size} device(s): sequential {seq_s:.1f}s, parallel {par_s:.1f}s, "
