@@ -34,7 +34,8 @@ def make_fold_step(train_step, mesh, k: int, compiler_options=None):
 
     def one_fold(state, sums, images, labels, mask, key, class_terms):
         # A lane fed an empty batch is left as it was by the step itself (one select with
-        # its finite check, not a second pass over the state: 30-lane profile, i28-speed).
+        # its finite check, not a second pass over the state: docs/speed.md, "What a study
+        # does for speed").
         return step(state, sums, images, labels, mask, key, class_terms)
 
     first = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731

@@ -12,8 +12,8 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 # A dropout decision takes 16 random bits (two per threefry word), not flax's 32: the random
-# bits were 40% of a 30-lane vmapped step of configs/embeddings.py's head on CPU (profile in
-# docs/notes/i28-speed.md). The keep probability is rounded to a multiple of 1/65536.
+# bits were 40% of a 30-lane vmapped step of configs/embeddings.py's head on CPU (docs/speed.md,
+# "What a study does for speed"). The keep probability is rounded to a multiple of 1/65536.
 DROPOUT_BITS = 16
 
 
