@@ -16,6 +16,17 @@ DOCS = ROOT / "docs"
 README_MAX_LINES = 260
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+# A table cell that is a measured figure: a decimal, a share or a ratio, a time or a size, with
+# its spread or interval ("0.272 ± 0.023", "1.04x [0.90, 1.08]", "55.7 s", "33 %")
+FIGURE_CELL = re.compile(
+    r"^[-+−]?\d[\d,]*(\.\d+(e[-+]?\d+)?\s*(%|x|s|ms|GB|MB|min)?|\s*(%|x|s|ms|GB|MB|min))"
+    r"(\s*±\s*\d[\d.]*)?(\s*\[[^\]]*\])?(\s*\([^)]*\))?$"
+)
+# Rows whose figures come from no run (by page and first cell), with why
+NOT_FROM_A_RUN = {
+    ("outputs.md", "`all` (default)"): "disk per retention: the parameters' bytes",
+    ("outputs.md", "`needed`"): "disk per retention: the parameters' bytes",
+}
 
 
 def tool(name: str):
@@ -38,6 +49,39 @@ def relative_links(path: pathlib.Path) -> list[str]:
         for target in LINK.findall(text)
         if not re.match(r"[a-z]+:", target) and not target.startswith("#")
     ]
+
+
+def figure_rows(text: str) -> list[str]:
+    """The rows of `text`'s tables (outside code blocks) that hold a measured figure."""
+    rows = []
+    for line in FENCE.sub("", text).splitlines():
+        if not line.lstrip().startswith("|"):
+            continue
+        cells = [c.strip() for c in re.sub(r"`[^`]*`", "`", line).strip().strip("|").split("|")]
+        parts = [part.replace("*", "").strip() for c in cells[1:] for part in c.split(" / ")]
+        if any(FIGURE_CELL.match(part) for part in parts):
+            rows.append(line)
+    return rows
+
+
+def test_figure_tables_on_pages_are_generated_snippets():
+    """A table of figures from a run lives in docs/generated/ (written from the run, naming its
+    command) and a page includes it; typed into a page it would drift from the code."""
+    found = []
+    for page in (p for p in pages() if "generated" not in p.parts):
+        for row in figure_rows(page.read_text()):
+            first = row.strip().strip("|").split("|")[0].strip()
+            if (page.name, first) not in NOT_FROM_A_RUN:
+                found.append(f"{page.relative_to(ROOT)}: {row[:100]}")
+    assert not found, "figures typed into a page, not included from docs/generated/:\n" + (
+        "\n".join(found)
+    )
+    hand = "| images/s | train step |\n| --- | --- |\n| ours | 29.9 (**1.04x** [0.90, 1.08]) |\n"
+    assert figure_rows(hand) and figure_rows("| seeds | 0.272 ± 0.023 |")
+    assert figure_rows("| a | 55.7 s |") and figure_rows("| a | 33 % |")
+    assert figure_rows("| `rsrl_jax.load` | 7.34 / 6.07 |")
+    assert not figure_rows("| `clip_vit_b16` | CLIP | 16 | 768 x 12 | 224 | 512 |")
+    assert not figure_rows("```\n| a | 1.5 |\n```\n")
 
 
 def test_readme_is_a_front_page():
@@ -160,3 +204,63 @@ def test_study_table_comes_from_study_json(tmp_path):
     assert "| 0.1 | plain | 0.281 ± 0.010 |  | 0.283 ± 0.010 |  |" in text
     assert "|  | rsrl | 0.260 ± 0.010 | -0.021 [-0.071, +0.029] | 0.276 ± 0.010 |" in text
     assert "| 0.1 | rsrl | 9 % | 6 % | 8 % |" in text
+
+
+def test_run_figures_render_from_their_json():
+    """Each of docs_figures.RUN_FIGURES renders the figures of its command's JSON."""
+    figures, bench = tool("docs_figures"), tool("bench_figures")
+    machine = {"cpu_count": 2, "jax": "0.1", "torch": "2.0"}
+
+    def span(m):
+        return {"median": m, "min": m - 1, "max": m + 1}
+
+    steps = {
+        "model": "alexnet", "machine": machine, "timed": {"load_1min": [1.0, 1.5]},
+        "spec": {"batch_size": 32, "image_size": 224, "compute_dtype": "float32"},
+        "comparison": {
+            "sides": {"torch": {"train": span(28.5), "forward": span(82.1)},
+                      "jax:ours": {"train": span(29.9), "forward": span(104.5)}},
+            "ratios": {"jax:ours": {"train": span(1.04), "forward": span(1.28)}},
+        },
+        "worker_stats": {"torch": {"peak_rss_mb": 1420}, "jax:ours": {"peak_rss_mb": 1430}},
+    }  # fmt: skip
+    text = bench.steps(steps)
+    assert "| ours | 29.90 [28.90, 30.90] (**1.04 [0.04, 2.04]x**) |" in text
+    assert "| PyTorch | 28.50 [27.50, 29.50] | 82.10 [81.10, 83.10] | 1420 |" in text
+
+    parts = {p: 1.0 for p in bench.PART_NAMES}
+    side = {"wall_s": span(55.7), "peak_rss_mb": span(1600), "split_median": parts}
+    whole = {"machine": machine, "job": {"cache": "cold"}, "load_1min_end": 2.0,
+             "pairs": [{"load_1min_before": 0.9}],
+             "summary": {"speed_ratio": {**span(0.83), "pairs": [0.83]}, "ours": side,
+                         "torch": side}}  # fmt: skip
+    assert "**0.83x** (the pairs 0.83x)" in bench.whole_run(whole)
+
+    cost = {"cpu_count": 2, "repetitions": [{
+        "rsrl": {"wall_s": 100.0, "load_1min_before": 3.0, "cross_fit_s": [],
+                 "rounds": [{"round": 1, "train_s": 20.0, "eval_s": 0.5},
+                            {"round": 2, "train_s": 0.5, "eval_s": 0.1}]},
+        "confident_learning": {"wall_s": 150.0, "load_1min_before": 4.0,
+                               "cross_fit_s": [20.0, 10.0], "rounds": []}}]}  # fmt: skip
+    assert "| 1 | 100.0 s | 150.0 s | 1.50 | 30.0 s (2 fits) |" in bench.cl_cost(cost)
+    assert "the whole command took 1.7 minutes" in bench.embeddings_speed(cost)
+
+    seeds = {"seeds": [0, 1], "rows": {name: {
+        "round1_train_accuracy": {"mean": 0.8, "std": 0.01, "n": 2},
+        "round1_test_macro_f1": {"mean": 0.27, "std": 0.02, "n": 2},
+        "chosen_test_macro_f1": {"mean": 0.26, "std": 0.02, "n": 2}, "chosen_rounds": [1, 3],
+        "against_test_best": {"not_test_best": 1, "folds": [0, 1]},
+        "round2": [{"kept": 600, "of": 1941, "train_size": 900, "size": 2229}] * 2,
+    } for name in ("shipped", "scratch")}, "ceilings": {"latent_quality": [0.8, 0.9],
+    "scene_factors": [0.4, 0.5]}}  # fmt: skip
+    assert (
+        "| shipped | 0.800 ± 0.010 | 0.270 ± 0.020 | 0.260 ± 0.020 |"
+        in figures.demo_seeds.backbone_table(seeds)
+    )
+    assert "| thresholds on the noiseless latent quality | | 0.850 ± 0.050 | |" in (
+        figures.demo_seeds.backbone_table(seeds).replace("ceiling: ", "")
+    )
+    assert "keeps 600, 600 of the 1,941" in figures.demo_seeds.selection_regime(seeds)
+    for name, (_, _, command) in figures.RUN_FIGURES.items():
+        snippet = (DOCS / "generated" / name).read_text()
+        assert command in snippet.splitlines()[0], name  # the snippet names its command
