@@ -39,17 +39,13 @@ import jax
 import numpy as np
 from absl import logging
 
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.data import splits
 from rsrl_jax.engine import cross_fit, evaluation, fold_axis, placement, train
 from rsrl_jax.method import losses, sampling, selection
 from rsrl_jax.models import pretrained
 from rsrl_jax.run import checkpoints, retention, stops
 from rsrl_jax.run.progress import Progress, images_left, rounds_status
-
-PARALLEL_PROGRESS_DIR = "folds_in_progress"
-# A group of lanes of several runs: its mid-round state, in its first lane's run folder
-LANES_PROGRESS_DIR = "lanes_in_progress"
 
 
 class TrainingDiverged(errors.DataError, FloatingPointError):
@@ -105,7 +101,7 @@ def check_finite(sums: dict, fold: int, round_: int, workdir: str) -> None:
         raise TrainingDiverged(
             f"fold {fold} round {round_} step {bad + 1}: the loss or a gradient is NaN or "
             "Inf, so training stopped (that step's update was not applied). The checkpoints "
-            f"under {checkpoints.fold_dir(workdir, fold)} hold the last good state; "
+            f"under {workdir_files.WorkdirFiles(workdir).fold(fold)} hold the last good state; "
             "lower train.learning_rate or check the photos, then run the same command to "
             "resume."
         )
@@ -190,21 +186,21 @@ def run_group(exp, fold_splits: dict[int, splits.Split], parallel: bool) -> list
     folds of `protocol.parallel_folds` (their mid-round state in `folds_in_progress/`)."""
     lanes = [open_fold(exp, i, split) for i, split in fold_splits.items()]
     if parallel:
-        directory = os.path.join(exp.workdir, PARALLEL_PROGRESS_DIR)
+        directory = workdir_files.WorkdirFiles(exp.workdir).folds_in_progress
         label = "folds"
     else:
-        directory = checkpoints.progress_dir(exp.workdir, lanes[0].index)
+        directory = workdir_files.WorkdirFiles(exp.workdir).in_progress(lanes[0].index)
         label = f"fold {lanes[0].index}"
     return run_lanes(lanes, directory, label)
 
 
 def group_progress_dir(lanes: list[Lane]) -> str:
     """Where a group of lanes of several runs keeps its mid-round state: a folder of the
-    first lane's run named after the group's lanes (`LANES_PROGRESS_DIR/<id>`), so that only
+    first lane's run named after the group's lanes (`lanes_in_progress/<id>`), so that only
     the same group, formed again, resumes from it."""
     names = json.dumps([[os.path.abspath(lane.exp.workdir), lane.index] for lane in lanes])
     group_id = hashlib.sha256(names.encode()).hexdigest()[:16]
-    return os.path.join(lanes[0].exp.workdir, LANES_PROGRESS_DIR, group_id)
+    return workdir_files.WorkdirFiles(lanes[0].exp.workdir).lanes_group_in_progress(group_id)
 
 
 def run_lanes(lanes: list[Lane], progress_dir: str, label: str, share: bool = True) -> list[dict]:

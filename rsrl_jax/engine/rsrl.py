@@ -33,14 +33,14 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rsrl_jax import compiler, errors
+from rsrl_jax import compiler, errors, workdir_files
 from rsrl_jax.analysis import highlight, report
 from rsrl_jax.config import check_classes, validate
-from rsrl_jax.data import builders, datasets, duplicates, inputs, splits
+from rsrl_jax.data import datasets, duplicates, inputs, splits
 from rsrl_jax.engine import fold_axis, placement, rounds, train
 from rsrl_jax.engine.evaluation import score_counts
 from rsrl_jax.metrics import fold_stats
-from rsrl_jax.run import checkpoints, completeness, contract, resume, stops, workdir_lock
+from rsrl_jax.run import completeness, contract, resume, stops, workdir_lock
 from rsrl_jax.run.recorder import Recorder
 
 
@@ -254,7 +254,7 @@ def _run_lanes(
         rounds.run_lanes(lanes_, directory, label, share=share)
     for run_ in prepared:  # every lane trained: no group's mid-round state is needed
         if run_.exp.recorder.is_writer:
-            shutil.rmtree(os.path.join(run_.exp.workdir, rounds.LANES_PROGRESS_DIR), True)
+            shutil.rmtree(workdir_files.WorkdirFiles(run_.exp.workdir).lanes_in_progress, True)
     return [_finish(run_, reports) for run_ in prepared]
 
 
@@ -277,7 +277,7 @@ def _prepare(config, workdir: str, data, shared: dict, images: dict, reader: boo
         exp = dataclasses.replace(exp, recorder=Recorder(workdir, is_writer=False))
     fold_splits = resume.start_or_resume(config, exp.recorder, data, config_checked=True)
     if config.data.on_bad_example == "skip":
-        exp.recorder.write_skipped(list(data.skipped), builders.SKIPPED_FILE)
+        exp.recorder.write_skipped(list(data.skipped))
     duplicates.record(exp.recorder, data, fold_splits)  # copies: logged, in duplicates.json
     logging.info(
         "data %s: %d photos, scores %s, counts %s; %d device(s)",
@@ -380,9 +380,11 @@ def _progress_place(prepared, group, lanes_) -> tuple[str, str]:
     runs = {r for r, _ in group}
     if len(group) == 1:
         lane = lanes_[0]
-        return checkpoints.progress_dir(lane.exp.workdir, lane.index), f"fold {lane.index}"
+        return workdir_files.WorkdirFiles(lane.exp.workdir).in_progress(
+            lane.index
+        ), f"fold {lane.index}"
     if len(runs) == 1 and len(group) == len(prepared[group[0][0]].fold_splits):
-        return os.path.join(lanes_[0].exp.workdir, rounds.PARALLEL_PROGRESS_DIR), "folds"
+        return workdir_files.WorkdirFiles(lanes_[0].exp.workdir).folds_in_progress, "folds"
     return rounds.group_progress_dir(lanes_), f"{len(group)} lanes of {len(runs)} run(s)"
 
 
@@ -440,7 +442,7 @@ def _finish(run_: _Run, reports: bool = True) -> dict:
     # Every fold's records, also those of folds this run left out (protocol.max_folds): the
     # summary and the report tell what the workdir holds, as metrics.jsonl does.
     records = resume.recorded_records(workdir)
-    report_file = os.path.join(workdir, "report", "report.md")
+    report_file = exp.recorder.files.report
     drawn = os.path.exists(report_file)
     redraw = len(records) > recorded or (reports and not drawn)
     summary = fold_stats.summarize(records)
@@ -456,7 +458,7 @@ def _finish(run_: _Run, reports: bool = True) -> dict:
             s["round1_val_macro_f1"],
             s["round1_test_macro_f1"],
         )
-    exp.recorder.write_json("summary.json", summary)
+    exp.recorder.write_summary(summary)
     if (reader or exp.recorder.is_writer) and not redraw and not drawn:  # a study's, again
         logging.info("no round left to train (python -m rsrl_jax.report --workdir=%s)", workdir)
     elif (reader or exp.recorder.is_writer) and not redraw:  # a finished run run again
@@ -487,7 +489,7 @@ def _finish(run_: _Run, reports: bool = True) -> dict:
     logging.info(
         "done in %.0fs; metrics in %s, report in %s",
         time.perf_counter() - start,
-        os.path.join(workdir, "metrics.jsonl"),
+        exp.recorder.files.metrics,
         report_file,
     )
     return summary

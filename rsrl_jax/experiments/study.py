@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.analysis import (
     compare_table,
     report,
@@ -122,11 +122,6 @@ def noise_levels(config, noise) -> tuple[float, ...]:
             f"{config.data.name!r}, whose scores are what they are; leave the flag out"
         )
     return tuple(noise)
-
-
-def run_dir(noise: float, seed: int, method: str) -> str:
-    """A run's folder, relative to the study's workdir."""
-    return os.path.join(f"noise_{noise:g}", f"seed_{seed}", method)
 
 
 def check_folds(folds, config=None) -> int | None:
@@ -395,24 +390,20 @@ def _study(
     start, began = time.perf_counter(), time.time()
     logging.info("%d runs (noise x seed x method), as lanes", len(grid))
     # no report per run: its figures cost more than its training (`report` draws one)
-    runs = [(configs[key], os.path.join(workdir, run_dir(*key))) for key in grid]
+    files = workdir_files.StudyFiles(workdir)
+    runs = [(configs[key], files.run(*key)) for key in grid]
     rsrl.run_lanes(runs, lanes, reports=False)
     records = {
-        n: {
-            m: {s: report.read_records(os.path.join(workdir, run_dir(n, s, m))) for s in seeds}
-            for m in methods
-        }
+        n: {m: {s: report.read_records(files.run(n, s, m)) for s in seeds} for m in methods}
         for n in noise
     }
     extents = {
-        key: completeness.of_workdir(
-            os.path.join(workdir, run_dir(*key)), records[key[0]][key[2]][key[1]]
-        )
+        key: completeness.of_workdir(files.run(*key), records[key[0]][key[2]][key[1]])
         for key in grid
     }
     for key, extent in extents.items():
         if extent.partial:
-            logging.warning("%s: %s", os.path.join(workdir, run_dir(*key)), extent.line())
+            logging.warning("%s: %s", files.run(*key), extent.line())
     out = {
         "methods": {m: compare.method_fields(study_sweep.base(m)) for m in methods},
         "sweep": None if swept is None else {"field": swept[0], "values": swept[1]},
@@ -437,10 +428,10 @@ def _study(
         key: study_advice.advise(cells, len(seeds), REFERENCE, TARGET_HALF_WIDTH)
         for key, cells in out["noise"].items()
     }
-    write_atomic(os.path.join(workdir, "study.json"), json.dumps(out, indent=2))
-    plot(out, os.path.join(workdir, "study.png"))
+    write_atomic(files.json, json.dumps(out, indent=2))
+    plot(out, files.figure)
     table = markdown(out, config)
-    write_atomic(os.path.join(workdir, "study.md"), table)
+    write_atomic(files.table, table)
     logging.info("study of %d runs in %.0fs:\n%s", len(grid), time.perf_counter() - start, table)
     return out
 
@@ -449,12 +440,13 @@ def wall_seconds(workdir: str, grid, began: float, elapsed: float) -> float:
     """The study's wall time: this command's `elapsed` seconds, unless it trained nothing (no
     run's metrics.jsonl written since `began`): then the time the study.json it found
     records, so rebuilding the tables over finished runs keeps the budget it measured."""
+    files = workdir_files.StudyFiles(workdir)
     for key in grid:
-        metrics = os.path.join(workdir, run_dir(*key), "metrics.jsonl")
+        metrics = workdir_files.WorkdirFiles(files.run(*key)).metrics
         if not os.path.exists(metrics) or os.path.getmtime(metrics) >= began:
             return elapsed
     try:
-        with open(os.path.join(workdir, "study.json")) as f:
+        with open(files.json) as f:
             return float(json.load(f)["wall_s"])
     except (OSError, ValueError, KeyError, TypeError):
         return elapsed  # none recorded (a study from before the budget was)
@@ -575,7 +567,8 @@ def markdown(out: dict, config) -> str:
             "folds and rounds that ran, and each difference to `plain` says on how many paired "
             f"units (n) it rests when fewer than the {planned} planned. "
             + " ".join(
-                f"`{run_dir(p['label_noise'], p['seed'], p['method'])}`: {p['line']}."
+                f"`{workdir_files.study_run_dir(p['label_noise'], p['seed'], p['method'])}`: "
+                f"{p['line']}."
                 for p in partial
             ),
             "",

@@ -20,7 +20,7 @@ Any folder name works: Orbax and TensorStore get a path that none of them parses
 
 Below `run.completeness`, which reads the rounds' records when metrics.jsonl is gone;
 `run.checkpoints` (a saved round read back, checked against the run's plan) re-exports these
-names. Item 2 of issue 32 (a run's folder described once) moves its paths.
+names. Its folders' names are `rsrl_jax.workdir_files`'.
 """
 
 import hashlib
@@ -33,6 +33,7 @@ import uuid
 import jax
 import orbax.checkpoint as ocp
 
+from rsrl_jax import workdir_files
 from rsrl_jax.errors import DataError
 from rsrl_jax.run import stops
 
@@ -42,9 +43,6 @@ from rsrl_jax.run import stops
 # in it are glob syntax (the save then skips merging its parts and the checkpoint cannot be
 # restored); TensorStore's file driver reads `\` as a folder separator on every system.
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9._+/-]*")
-# Where Orbax renames a dropped round (CheckpointManagerOptions.todelete_subdir) before we
-# remove it: not a step name, so never listed as a round.
-TRASH = ".dropped"
 
 
 def orbax_path(directory: str) -> str:
@@ -110,10 +108,6 @@ def _alias_folder() -> str:
     return folder
 
 
-def fold_dir(workdir: str, fold: int) -> str:
-    return os.path.join(os.path.abspath(workdir), f"fold_{fold}")
-
-
 def _options(read_only: bool, background: bool = False, **kw) -> ocp.CheckpointManagerOptions:
     """Writing managers span every process of a run (all call save; process 0 is primary).
 
@@ -140,17 +134,17 @@ def _options(read_only: bool, background: bool = False, **kw) -> ocp.CheckpointM
 def manager(workdir: str, fold: int, read_only: bool = False) -> ocp.CheckpointManager:
     """The fold's round checkpoints. Orbax deletes none by itself (`max_to_keep=None`);
     `run.retention` drops rounds with `drop_rounds`."""
-    extra = {} if read_only else {"todelete_subdir": TRASH}
+    extra = {} if read_only else {"todelete_subdir": workdir_files.DROPPED}
     options = _options(
         read_only,
         background=True,  # a group's lanes save a round at once (`save_round(wait=False)`)
-        step_prefix="round",
-        step_format_fixed_length=2,
+        step_prefix=workdir_files.ROUND_PREFIX,
+        step_format_fixed_length=workdir_files.ROUND_DIGITS,
         max_to_keep=None,
         **extra,
     )
     return ocp.CheckpointManager(
-        _manager_path(fold_dir(workdir, fold), read_only),
+        _manager_path(workdir_files.WorkdirFiles(workdir).fold(fold), read_only),
         options=options,
         item_names=("params", "meta"),
     )
@@ -222,9 +216,9 @@ def round_records(mngr: ocp.CheckpointManager) -> list[dict]:
 
 
 def drop_rounds(mngr: ocp.CheckpointManager, rounds) -> None:
-    """Deletes the checkpoints of `rounds`, each renamed into `TRASH` by Orbax first (atomic),
-    then removed with whatever an earlier, interrupted deletion left there. Every process
-    of the run calls it (Orbax's delete syncs them); process 0 deletes."""
+    """Deletes the checkpoints of `rounds`, each renamed into `workdir_files.DROPPED` by Orbax
+    first (atomic), then removed with whatever an earlier, interrupted deletion left there.
+    Every process of the run calls it (Orbax's delete syncs them); process 0 deletes."""
     with stops.deferred():
         empty_trash(mngr)
         for r in rounds:
@@ -234,22 +228,18 @@ def drop_rounds(mngr: ocp.CheckpointManager, rounds) -> None:
 
 def empty_trash(mngr: ocp.CheckpointManager) -> None:
     if jax.process_index() == 0:
-        shutil.rmtree(os.path.join(os.path.realpath(str(mngr.directory)), TRASH), True)
-
-
-def progress_dir(workdir: str, fold: int) -> str:
-    """The folder of the fold's mid-round training state (a group of that one lane)."""
-    return os.path.join(fold_dir(workdir, fold), "in_progress")
+        folder = os.path.realpath(str(mngr.directory))
+        shutil.rmtree(os.path.join(folder, workdir_files.DROPPED), True)
 
 
 def progress_manager(workdir: str, fold: int) -> ocp.CheckpointManager:
     """The fold's mid-round training state; only the latest is kept."""
-    return progress_manager_at(progress_dir(workdir, fold))
+    return progress_manager_at(workdir_files.WorkdirFiles(workdir).in_progress(fold))
 
 
 def progress_manager_at(directory: str) -> ocp.CheckpointManager:
     """Mid-round training states in `directory`; only the latest is kept."""
-    options = _options(False, step_prefix="step", max_to_keep=1)
+    options = _options(False, step_prefix=workdir_files.STEP_PREFIX, max_to_keep=1)
     return ocp.CheckpointManager(
         _manager_path(directory, False), options=options, item_names=("state", "meta")
     )
@@ -314,7 +304,7 @@ def recorded_records(workdir: str, round_by_round: bool = False) -> list[dict]:
     """The metrics records of every finished round of every fold, from their checkpoints:
     fold by fold, or round by round (as a run of parallel folds writes them)."""
     records, fold = [], 0
-    while os.path.isdir(fold_dir(workdir, fold)):
+    while os.path.isdir(workdir_files.WorkdirFiles(workdir).fold(fold)):
         mngr = manager(workdir, fold, read_only=True)
         records += round_records(mngr)
         mngr.close()

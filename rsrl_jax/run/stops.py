@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _state = {"signal": None, "defer": 0, "workdir": None, "remedy": None, "resent": 0}
@@ -217,22 +217,23 @@ def saved_text(workdir: str) -> str:
     also once the command has ended: a workdir holding nothing but this run's lock is
     removed then (`workdir_lock`), so it is not said to hold anything."""
     parts = []
-    folds = _numbered(workdir, r"fold_(\d+)")
+    files = workdir_files.WorkdirFiles(workdir)
+    folds = _numbered(workdir, workdir_files.FOLD_PATTERN)
     for fold in folds:
-        rounds = _numbered(os.path.join(workdir, f"fold_{fold}"), r"round_(\d+)")
-        steps = _numbered(os.path.join(workdir, f"fold_{fold}", "in_progress"), r"step_(\d+)")
+        rounds = _numbered(files.fold(fold), workdir_files.ROUND_PATTERN)
+        steps = _numbered(files.in_progress(fold), workdir_files.STEP_PATTERN)
         text = f"fold {fold} up to round {max(rounds)}" if rounds else ""
         if steps:
             text += (
                 " and " if text else f"fold {fold}: "
             ) + f"a mid-round state (step {max(steps)})"
         parts.append(text or f"fold {fold}: no round yet")
-    steps = _numbered(os.path.join(workdir, "folds_in_progress"), r"step_(\d+)")
+    steps = _numbered(files.folds_in_progress, workdir_files.STEP_PATTERN)
     if steps:
         parts.append(f"the folds' mid-round state (step {max(steps)})")
     if not any(p for p in parts if "no round yet" not in p):
         try:
-            held = set(os.listdir(workdir)) - {".lock", ".lock.json"}
+            held = set(os.listdir(workdir)) - {workdir_files.LOCK, workdir_files.LOCK_HOLDER}
         except OSError:
             held = set()
         if not held:
