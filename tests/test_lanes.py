@@ -20,7 +20,7 @@ from conftest import assert_records_match, read_records, run_on_cpu_devices
 from rsrl_jax import errors, workdir_files
 from rsrl_jax.analysis import report
 from rsrl_jax.data import datasets, embeddings
-from rsrl_jax.engine import evaluation, rounds, rsrl
+from rsrl_jax.engine import evaluation, lane_groups, rounds, rsrl
 from rsrl_jax.experiments import compare, study
 from rsrl_jax.run import checkpoints
 
@@ -307,7 +307,7 @@ def test_lanes_that_fit_divide_the_memory_budget_by_a_lanes_estimate(
     wider.config.train.batch_size *= 2  # activations grow with the batch
     assert rsrl.lane_bytes(wider) - each == each - 4 * params
     for budget, fit in ((10 * each + 1, 10), (each - 1, 1)):
-        monkeypatch.setattr(rsrl, "memory_budget", lambda budget=budget: budget)
+        monkeypatch.setattr(lane_groups, "memory_budget", lambda budget=budget: budget)
         assert rsrl.lanes_that_fit(exp) == fit
 
 
