@@ -25,7 +25,6 @@ from rsrl_jax.run.checkpoint_files import drop_rounds as drop_rounds
 from rsrl_jax.run.checkpoint_files import empty_trash as empty_trash
 from rsrl_jax.run.checkpoint_files import finish_saves as finish_saves
 from rsrl_jax.run.checkpoint_files import manager as manager
-from rsrl_jax.run.checkpoint_files import orbax_path as orbax_path
 from rsrl_jax.run.checkpoint_files import progress_manager as progress_manager
 from rsrl_jax.run.checkpoint_files import progress_manager_at as progress_manager_at
 from rsrl_jax.run.checkpoint_files import progress_meta as progress_meta
@@ -35,6 +34,7 @@ from rsrl_jax.run.checkpoint_files import restore_round as restore_round
 from rsrl_jax.run.checkpoint_files import round_records as round_records
 from rsrl_jax.run.checkpoint_files import save_progress as save_progress
 from rsrl_jax.run.checkpoint_files import save_round as save_round
+from rsrl_jax.run.orbax_paths import orbax_path as orbax_path
 
 
 def read_json(workdir: str, name: str):
