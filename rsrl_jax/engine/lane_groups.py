@@ -15,7 +15,7 @@ from absl import logging
 
 from rsrl_jax import workdir_files
 from rsrl_jax.data import inputs
-from rsrl_jax.engine import rounds, train
+from rsrl_jax.engine import lane_progress, train
 from rsrl_jax.engine.experiment import Experiment
 
 # `run_lanes(lanes=PROTOCOL_FOLDS)`: each run's folds as `protocol.parallel_folds` says
@@ -102,7 +102,7 @@ def progress_place(prepared, group, lanes_) -> tuple[str, str]:
         return files.in_progress(lanes_[0].index), f"fold {lanes_[0].index}"
     if len(runs) == 1 and len(group) == len(prepared[group[0][0]].fold_splits):
         return files.folds_in_progress, "folds"
-    return rounds.group_progress_dir(lanes_), f"{len(group)} lanes of {len(runs)} run(s)"
+    return lane_progress.group_progress_dir(lanes_), f"{len(group)} lanes of {len(runs)} run(s)"
 
 
 def lane_bytes(exp: Experiment) -> int:
