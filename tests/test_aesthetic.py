@@ -151,12 +151,12 @@ def test_a_forced_resume_cannot_change_the_threshold(tmp_path):
     # report them under the new one, so the change is refused outright.
     import json
 
-    from rsrl_jax import errors
+    from rsrl_jax import errors, workdir_files
     from rsrl_jax.config import base_config
     from rsrl_jax.run import resume
 
     recorded = base_config()
-    (tmp_path / resume.CONFIG_FILE).write_text(json.dumps(recorded.to_dict()))
+    (tmp_path / workdir_files.CONFIG).write_text(json.dumps(recorded.to_dict()))
     config = base_config()
     config.eval.good_threshold = 4.5
     config.resume = "force"

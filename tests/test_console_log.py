@@ -4,6 +4,7 @@ the compile, the whole log in WORKDIR/log.txt (units; the tiny run's console at 
 import logging
 import re
 
+from rsrl_jax import workdir_files
 from rsrl_jax.cli import console
 from rsrl_jax.run import progress
 
@@ -108,7 +109,7 @@ def test_the_log_file_waits_for_the_lock_and_appends(tmp_path):
         assert not workdir.exists()  # a refused command leaves no folder behind
         workdir.mkdir()
         handler.emit(record("a reader's line"))  # the workdir exists, its lock is not ours
-        assert not (workdir / console.LOG_FILE).exists()
+        assert not (workdir / workdir_files.LOG).exists()
         held = workdir_lock.take(str(workdir))
         handler.emit(record("after it", logging.WARNING))
         held.release()
@@ -122,7 +123,7 @@ def test_the_log_file_waits_for_the_lock_and_appends(tmp_path):
         again = console.WorkdirLog(str(workdir))
         again.emit(record("resumed"))
         again.close()
-    lines = (workdir / console.LOG_FILE).read_text().splitlines()
+    lines = (workdir / workdir_files.LOG).read_text().splitlines()
     assert [line.split("] ", 1)[1] for line in lines] == [
         "before the workdir",
         "a reader's line",
@@ -139,7 +140,7 @@ def test_the_console_shows_plain_lines_and_the_log_file_all(tiny_run):
     assert not [line for line in lines if re.match(r"[IWEF]\d{4} \d\d:", line)]
     assert sum(bool(re.match(r"fold 0 round \d/2: trained on", line)) for line in lines) == 2
     assert not [line for line in lines if "checkpoint" in line.lower()]  # Orbax's chatter
-    log = (workdir / console.LOG_FILE).read_text()
+    log = (workdir / workdir_files.LOG).read_text()
     assert re.search(r"^I\d{4} .*\] fold 0 round 2/2: trained on", log, re.M)
     assert re.search(r"^I\d{4} .*checkpoint_manager.py:\d+\]", log, re.M)  # kept in the file
 

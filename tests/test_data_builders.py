@@ -13,6 +13,7 @@ import numpy as np
 import photo_factory as pf
 import pytest
 
+from rsrl_jax import workdir_files
 from rsrl_jax.config import base_config
 from rsrl_jax.data import builders, datasets, photo_file, prepared, splits, synthetic
 
@@ -44,7 +45,7 @@ def write_folder(root, bad_photos=True, bad_rows=True):
 
 
 def read_skipped(workdir):
-    with open(os.path.join(workdir, builders.SKIPPED_FILE)) as f:
+    with open(os.path.join(workdir, workdir_files.SKIPPED)) as f:
         return [json.loads(line) for line in f]
 
 
@@ -110,7 +111,7 @@ def test_folder_error_mode_names_the_bad_photo(tmp_path):
         builders.BadExample, match=f"scores.csv line {line}: 'truncated.jpg'.*trunc"
     ):
         datasets.load(config, str(tmp_path / "run"))
-    assert not os.path.exists(tmp_path / "run" / builders.SKIPPED_FILE)
+    assert not os.path.exists(tmp_path / "run" / workdir_files.SKIPPED)
     # Nothing half-built is left to be mistaken for a prepared data set.
     builder, _ = prepared.make_builder(config)
     assert not builder.is_prepared()
@@ -207,7 +208,7 @@ def test_synthetic_builder_matches_the_generator(tmp_path):
     np.testing.assert_array_equal(data.images, want.images)
     np.testing.assert_array_equal(data.masks, want.masks)
     np.testing.assert_array_equal(np.asarray(data.class_scores)[data.labels], want.scores)
-    assert not os.path.exists(tmp_path / "run" / builders.SKIPPED_FILE)
+    assert not os.path.exists(tmp_path / "run" / workdir_files.SKIPPED)
 
 
 def test_photos_are_memory_mapped_from_one_file_written_once(tmp_path):

@@ -12,6 +12,7 @@ from rsrl_jax.data import datasets, identity, sources, splits
 from rsrl_jax.errors import DataError
 from rsrl_jax.run import resume
 from rsrl_jax.run.recorder import Recorder
+from rsrl_jax.workdir_files import WorkdirFiles
 
 N = 30
 
@@ -51,7 +52,7 @@ def started(tmp_path):
     workdir = str(tmp_path / "run")
     data = make_data(photos())
     fold_splits = start_or_resume(config(), workdir, data)
-    assert os.path.exists(os.path.join(workdir, identity.IDENTITY_FILE))
+    assert os.path.exists(WorkdirFiles(workdir).identity)
     return workdir, data, [keys_of(data, s) for s in fold_splits]
 
 
@@ -163,17 +164,17 @@ def test_force_keeps_the_recorded_splits_when_the_protocol_changes(started, capl
 
 def test_a_run_without_a_record_gets_its_own_splits_and_a_record(started, caplog):
     workdir, data, by_key = started
-    os.remove(os.path.join(workdir, identity.IDENTITY_FILE))  # a run of an older version
+    os.remove(WorkdirFiles(workdir).identity)  # a run of an older version
     caplog.set_level("WARNING")
     forced = config(resume="force", seed=7)
     assert [keys_of(data, s) for s in start_or_resume(forced, workdir, data)] == by_key
     assert "has no record of its data" in caplog.text
-    assert os.path.exists(os.path.join(workdir, identity.IDENTITY_FILE))
+    assert os.path.exists(WorkdirFiles(workdir).identity)
 
 
 def test_a_damaged_record_stops_the_resume(started):
     workdir, data, _ = started
-    record = os.path.join(workdir, identity.IDENTITY_FILE)
+    record = WorkdirFiles(workdir).identity
     whole = open(record, "rb").read()
     for damaged in (b"not a zip file", whole[: len(whole) // 2]):
         with open(record, "wb") as f:

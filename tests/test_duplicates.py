@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from rsrl_jax import workdir_files
 from rsrl_jax.config import base_config
 from rsrl_jax.data import builders, datasets, duplicates, photos, splits
 from rsrl_jax.run.recorder import Recorder
@@ -106,7 +107,7 @@ def test_copies_are_one_group_and_split_together(tmp_path, caplog):
 
     caplog.set_level(logging.INFO)
     duplicates.record(Recorder(str(tmp_path / "run"), is_writer=True), data, fold_splits)
-    where = tmp_path / "run" / duplicates.DUPLICATES_FILE
+    where = tmp_path / "run" / workdir_files.DUPLICATES
     assert (
         "4 photos are byte- or pixel-identical copies in 2 groups (kept together in every "
         f"split); listed in {where}"
@@ -152,7 +153,7 @@ def test_recorded_splits_that_part_a_group_are_told(tmp_path, caplog, group_near
         assert "grouped (data.group_near_duplicates=True), but 1 of them not together" in (
             caplog.text
         )
-    report = json.loads((tmp_path / "run" / duplicates.DUPLICATES_FILE).read_text())
+    report = json.loads((tmp_path / "run" / workdir_files.DUPLICATES).read_text())
     together = {tuple(g["keys"]): g["split_together"] for g in report["groups"]}
     assert together[("x.jpg", "x (1).jpg")] is False
     assert together[("a.png", "a_again.png")] is True
@@ -190,7 +191,7 @@ def test_a_copy_with_another_score_is_a_bad_example(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     data = datasets.load(config_for(tmp_path, on_bad="skip"), str(tmp_path / "run"))
     assert "x (1).jpg" not in list(data.keys) and "x.jpg" in list(data.keys)
-    with open(tmp_path / "run" / builders.SKIPPED_FILE) as f:
+    with open(tmp_path / "run" / workdir_files.SKIPPED) as f:
         skipped = [json.loads(line) for line in f]
     assert [s["where"] for s in skipped] == ["scores.csv line 15", "scores.csv line 20"]
     assert skipped[0]["item"] == "x (1).jpg" and "same file bytes" in skipped[0]["reason"]
@@ -292,5 +293,5 @@ def test_a_copy_of_an_official_test_photo_is_told_where_it_lies(tmp_path, caplog
     duplicates.record(Recorder(str(tmp_path / "old"), is_writer=True), data, old)
     assert "left out of training" not in caplog.text
     assert "(e.g. 'a.jpg' in test and 'a (1).jpg' in train of fold 0)" in caplog.text
-    report = json.loads((tmp_path / "old" / duplicates.DUPLICATES_FILE).read_text())
+    report = json.loads((tmp_path / "old" / workdir_files.DUPLICATES).read_text())
     assert report["left_out_of_training"] == []

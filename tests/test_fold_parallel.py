@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import assert_records_match, read_records, tiny_config
+from rsrl_jax import workdir_files
 from rsrl_jax.data import splits
-from rsrl_jax.engine import rounds, rsrl
+from rsrl_jax.engine import rsrl
 from rsrl_jax.run import checkpoints
 
 # Two folds of the tiny run, in batches of 8 (so that every epoch has several steps). SGD:
@@ -123,7 +124,7 @@ def test_a_parallel_run_killed_mid_round_and_between_fold_saves_resumes_identica
         theirs = jax.tree.leaves(round_params(reference, fold, 2))
         for a, b in zip(mine, theirs, strict=True):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert not (tmp_path / rounds.PARALLEL_PROGRESS_DIR).exists()  # cleared, then removed
+    assert not (tmp_path / workdir_files.FOLDS_IN_PROGRESS).exists()  # cleared, then removed
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [s["fold"] for s in summary["folds"]] == [0, 1]
     assert (tmp_path / "report" / "report.md").is_file()

@@ -16,7 +16,7 @@ from PIL import Image
 
 from conftest import TINY_OVERRIDES, read_records, run_cli, tiny_config
 from rsrl_jax import config as config_lib
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.analysis import highlight
 from rsrl_jax.data import synthetic
 from rsrl_jax.engine import predict, rsrl, train
@@ -109,9 +109,9 @@ def test_a_kill_during_a_deletion_leaves_every_round_whole_or_gone(tmp_path, nam
         checkpoints.save_round(mngr, r, {"w": np.full(4, r, np.float32)}, {"record": {"round": r}})
     fold = tmp_path / name / "fold_0"
     # The state after the rename of round 1, a kill halfway through removing its files.
-    (fold / checkpoints.TRASH).mkdir()
-    os.rename(fold / "round_01", fold / checkpoints.TRASH / "round_01")
-    shutil.rmtree(fold / checkpoints.TRASH / "round_01" / "params")
+    (fold / workdir_files.DROPPED).mkdir()
+    os.rename(fold / "round_01", fold / workdir_files.DROPPED / "round_01")
+    shutil.rmtree(fold / workdir_files.DROPPED / "round_01" / "params")
     mngr.close()
     mngr = checkpoints.manager(workdir, 0)
     assert mngr.all_steps() == [2, 3]

@@ -17,10 +17,10 @@ from test_embeddings_run import CONFIG, overrides, vectors
 from test_fold_parallel import Killed, kill_at
 
 from conftest import assert_records_match, read_records, run_on_cpu_devices
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.analysis import report
 from rsrl_jax.data import datasets, embeddings
-from rsrl_jax.engine import evaluation, rounds, rsrl
+from rsrl_jax.engine import evaluation, lane_groups, rounds, rsrl
 from rsrl_jax.experiments import compare, study
 from rsrl_jax.run import checkpoints
 
@@ -179,7 +179,7 @@ def test_a_group_killed_mid_round_resumes_to_the_same_records(
     with pytest.raises(Killed):
         rsrl.run_lanes(runs)
     monkeypatch.undo()
-    progress = list((tmp_path / "plain" / rounds.LANES_PROGRESS_DIR).iterdir())
+    progress = list((tmp_path / "plain" / workdir_files.LANES_IN_PROGRESS).iterdir())
     assert len(progress) == 1  # the group's mid-round state, in its first lane's run
     kill_at(monkeypatch, "save_round", at_round=2, nth=2)  # a lane saved round 2, others not
     with pytest.raises(Killed):
@@ -192,7 +192,7 @@ def test_a_group_killed_mid_round_resumes_to_the_same_records(
         theirs = sorted(read_records(pathlib.Path(alone[name])), key=key)
         for a, b in zip(mine, theirs, strict=True):
             assert_records_match(a, b)
-    assert not (tmp_path / "plain" / rounds.LANES_PROGRESS_DIR).exists()
+    assert not (tmp_path / "plain" / workdir_files.LANES_IN_PROGRESS).exists()
 
 
 def test_bad_lanes_and_one_workdir_twice_are_one_line(emb_config, tmp_path):
@@ -280,9 +280,12 @@ def test_a_study_one_lane_at_a_time_and_packed_gives_the_same_figures(
         (0, "rsrl", "rsrl"),
         (1, "rsrl", "rsrl_seed1"),
     ):
-        shutil.copytree(alone[name], tmp_path / "one" / study.run_dir(noise, seed, method))
+        shutil.copytree(
+            alone[name], tmp_path / "one" / workdir_files.study_run_dir(noise, seed, method)
+        )
     one = study.study(emb_config, str(tmp_path / "one"), **grid, lanes=1)
-    assert len(read_records(tmp_path / "one" / study.run_dir(noise, 1, "plain"))) == 2
+    plain_seed1 = workdir_files.study_run_dir(noise, 1, "plain")
+    assert len(read_records(tmp_path / "one" / plain_seed1)) == 2
     packed = study.study(emb_config, str(tmp_path / "packed"), **grid)  # automatic
     assert one["noise"].keys() == packed["noise"].keys()
     close(one["noise"], packed["noise"])
@@ -304,7 +307,7 @@ def test_lanes_that_fit_divide_the_memory_budget_by_a_lanes_estimate(
     wider.config.train.batch_size *= 2  # activations grow with the batch
     assert rsrl.lane_bytes(wider) - each == each - 4 * params
     for budget, fit in ((10 * each + 1, 10), (each - 1, 1)):
-        monkeypatch.setattr(rsrl, "memory_budget", lambda budget=budget: budget)
+        monkeypatch.setattr(lane_groups, "memory_budget", lambda budget=budget: budget)
         assert rsrl.lanes_that_fit(exp) == fit
 
 

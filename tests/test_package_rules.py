@@ -169,7 +169,7 @@ def test_the_model_and_the_method_read_no_backend_while_traced():
 # import each other, even through others (ARCHITECTURE.md, "Layers"). A top-level module not
 # named here (`python -m rsrl_jax.X`'s forwarders, the public names) is a command's: the top.
 LAYERS = (
-    ("errors", "files", "overrides", "compiler"),
+    ("errors", "files", "overrides", "compiler", "workdir_files"),
     ("method", "models"),
     ("data",),
     ("config", "config_checks", "config_model_checks", "config_method_checks", "configs"),

@@ -24,6 +24,7 @@ from rsrl_jax.data import identity, synthetic
 from rsrl_jax.engine import predict
 from rsrl_jax.experiments import study
 from rsrl_jax.run import checkpoints, completeness, round_pairs
+from rsrl_jax.workdir_files import WorkdirFiles
 
 
 def ran(done: dict[int, range]) -> list[dict]:
@@ -130,7 +131,7 @@ def test_the_data_record_counts_the_folds(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(plan(rounds=1, folds=5)))
     assert completeness.of_workdir(str(tmp_path)).missing_folds == [1, 2, 3, 4]
     parts = {f"fold0_{p}": np.arange(3, dtype=np.int32) for p in identity.PARTS}
-    np.savez(identity.path(str(tmp_path)), **parts)
+    np.savez(WorkdirFiles(str(tmp_path)).identity, **parts)
     assert not completeness.of_workdir(str(tmp_path)).partial
 
 
@@ -218,11 +219,11 @@ def run_cut_back(tiny_run, path, keep_rounds: int, rounds: int, folds: int = 1):
         shutil.rmtree(path / "fold_0" / f"round_{r['round']:02d}")
         (path / "summary.json").unlink(missing_ok=True)  # killed before the summary
     if folds > 1:  # the data record holds every planned fold
-        with np.load(identity.path(str(path))) as saved:
+        with np.load(WorkdirFiles(str(path)).identity) as saved:
             arrays = dict(saved)
         for f in range(1, folds):
             arrays.update({f"fold{f}_{p}": arrays[f"fold0_{p}"] for p in identity.PARTS})
-        np.savez(identity.path(str(path)), **arrays)
+        np.savez(WorkdirFiles(str(path)).identity, **arrays)
     return path
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 from scipy import stats
 
 from conftest import TINY_OVERRIDES, read_records
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.analysis import selection_truth
 
 # rsrl+focal: round 1 differs from plain (the loss), later rounds select
@@ -301,7 +301,7 @@ def test_study_figures_match_the_runs(tiny_study):
     assert out["wall_s"] > 0 and out["command"].startswith("python -m rsrl_jax.study ")
     assert f"--folds={FOLDS}" in out["command"]
     # no report per run (its figures cost more than its lanes' training); `report` draws it
-    run = workdir / study.run_dir(NOISE[0], SEEDS[0], METHODS[0])
+    run = workdir / workdir_files.study_run_dir(NOISE[0], SEEDS[0], METHODS[0])
     assert (run / "metrics.jsonl").exists() and not (run / "report").exists()
     table = (workdir / "study.md").read_text()
     assert "python -m rsrl_jax.report --workdir=" in table

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_OVERRIDES, read_records
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.run import workdir_lock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,7 +27,7 @@ def test_a_second_writer_is_refused_at_once_naming_the_first(tmp_path):
     workdir = str(tmp_path / "run")
     held = workdir_lock.take(workdir)
     try:
-        holder = json.loads((tmp_path / "run" / workdir_lock.HOLDER_FILE).read_text())
+        holder = json.loads((tmp_path / "run" / workdir_files.LOCK_HOLDER).read_text())
         assert holder["host"] == socket.gethostname() and holder["pid"] == os.getpid()
         with pytest.raises(errors.DataError) as refused:
             workdir_lock.take(workdir)  # another open of the lock file: refused like a process
@@ -42,7 +42,7 @@ def test_a_second_writer_is_refused_at_once_naming_the_first(tmp_path):
     assert sorted(os.listdir(tmp_path)) == []
     (tmp_path / "run").mkdir()
     workdir_lock.take(workdir).release()
-    assert os.listdir(workdir) == [workdir_lock.LOCK_FILE]
+    assert os.listdir(workdir) == [workdir_files.LOCK]
 
 
 def test_the_command_is_named_as_typed():
@@ -99,11 +99,11 @@ def test_a_held_lock_whose_recorded_holder_has_ended_is_told_so(tmp_path, monkey
     monkeypatch.setattr(workdir_lock, "HOLDER_WAIT_S", 0.1)
     gone = subprocess.Popen([sys.executable, "-c", ""])
     gone.wait()
-    lock = filelock.FileLock(str(tmp_path / workdir_lock.LOCK_FILE), blocking=False)
+    lock = filelock.FileLock(str(tmp_path / workdir_files.LOCK), blocking=False)
     lock.acquire()
     try:
         holder = {**workdir_lock.this_holder(), "pid": gone.pid}
-        (tmp_path / workdir_lock.HOLDER_FILE).write_text(json.dumps(holder))
+        (tmp_path / workdir_files.LOCK_HOLDER).write_text(json.dumps(holder))
         with pytest.raises(errors.DataError, match=f"process {gone.pid}, .*has ended: a process"):
             workdir_lock.take(str(tmp_path))
     finally:
@@ -128,7 +128,7 @@ def test_a_multi_process_run_locks_once_and_every_process_hears_a_refusal(tmp_pa
         monkeypatch.setattr(jax, "process_index", lambda p=process: p)
         with workdir_lock.hold(workdir):
             if process == 0:
-                assert os.listdir(workdir) == [workdir_lock.HOLDER_FILE, workdir_lock.LOCK_FILE]
+                assert os.listdir(workdir) == [workdir_files.LOCK_HOLDER, workdir_files.LOCK]
             else:
                 assert not os.path.exists(workdir)
     held = workdir_lock.take(workdir)  # another run holds it: both processes stop, one line
@@ -168,7 +168,7 @@ def test_two_runs_started_together_one_trains_the_other_is_refused(tmp_path):
     assert "Traceback" not in refused
     assert [(r["fold"], r["round"]) for r in read_records(workdir)] == [(0, 1), (0, 2)]
     assert sorted(os.listdir(workdir / "fold_0")) == ["round_01", "round_02"]
-    assert not (workdir / workdir_lock.HOLDER_FILE).exists()  # released
+    assert not (workdir / workdir_files.LOCK_HOLDER).exists()  # released
 
     before = {p: p.stat().st_mtime_ns for p in workdir.rglob("*")}
     out = tmp_path / "report_elsewhere"
@@ -237,7 +237,7 @@ def test_compare_and_study_refuse_a_folder_a_run_holds(tmp_path):
             study.study(tiny_config(), str(tmp_path), ["plain"], [0], [0.1])
     finally:
         held.release()
-    assert os.listdir(tmp_path) == [workdir_lock.LOCK_FILE]  # no run started
+    assert os.listdir(tmp_path) == [workdir_files.LOCK]  # no run started
 
 
 def test_a_read_only_workdir_without_a_finished_run_is_refused_before_any_work(

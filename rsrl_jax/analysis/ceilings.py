@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from rsrl_jax import overrides
+from rsrl_jax import overrides, workdir_files
 from rsrl_jax.analysis import report, report_verdict
 from rsrl_jax.config import GENERATED
 from rsrl_jax.data import splits as splits_lib
@@ -121,7 +121,7 @@ def _tagged(records: list[dict], workdir: str) -> list[dict]:
 def run_seed(workdir: str) -> int:
     """The seed a run used (its config.json); errors.NotFound if `workdir` holds no run."""
     report.read_records(workdir)  # names a missing workdir or metrics.jsonl
-    path = os.path.join(workdir, "config.json")
+    path = workdir_files.WorkdirFiles(workdir).config
     if not os.path.isfile(path):
         raise NotFound(f"{path} not found: is {workdir} the workdir of a run?")
     with open(path) as f:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from absl import logging
 
+from rsrl_jax import workdir_files
 from rsrl_jax.analysis.highlight_maps import (
     channel_share,
     conv1_geometry,
@@ -136,8 +137,8 @@ def write_highlight_panels(
         return []
     from rsrl_jax.analysis.highlight_draw import draw_panel  # matplotlib: only to draw
 
-    report = os.path.join(workdir, "report")
-    os.makedirs(report, exist_ok=True)
+    files = workdir_files.WorkdirFiles(workdir)
+    os.makedirs(files.report_dir, exist_ok=True)
     written = []
     for fold, test in enumerate(test_indices):
         rounds = pair_rounds(workdir, fold, None, k)
@@ -158,7 +159,7 @@ def write_highlight_panels(
                 part_sizes = {key: value[part] for key, value in sizes.items()}
                 rows.append((scores[c], photos[part], maps["diff"][part], part_sizes))
                 start += len(pick)
-        path = os.path.join(report, f"highlights_fold{fold}.png")
+        path = files.highlights(fold)
         draw_panel(
             path,
             rows,

@@ -31,7 +31,7 @@ import os
 import numpy as np
 from absl import logging
 
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.analysis.highlight_maps import (
     ALEXNET_CONV1,
     channel_share,
@@ -152,9 +152,9 @@ def write_evaluation(result: dict, out: str | None = None) -> str:
     """Writes `evaluate`'s figures to <workdir>/report/highlight_eval_fold<fold>.json (the
     result's own workdir and fold), or into `out` (a read-only workdir is only read); returns
     the path."""
-    report = os.path.join(result["workdir"], "report") if out is None else out
-    os.makedirs(report, exist_ok=True)
-    path = os.path.join(report, f"highlight_eval_fold{result['fold']}.json")
+    files = workdir_files.WorkdirFiles(result["workdir"])
+    path = files.highlight_eval(result["fold"], out)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         json.dump(result, f, indent=2)
     return path

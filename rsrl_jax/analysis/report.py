@@ -22,7 +22,7 @@ import shutil
 import numpy as np
 from absl import logging
 
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.analysis import selection_truth
 from rsrl_jax.analysis.report_figures import (
     FIGURES,
@@ -41,7 +41,7 @@ from rsrl_jax.run import completeness
 
 
 def read_records(workdir: str) -> list[dict]:
-    path = os.path.join(workdir, "metrics.jsonl")
+    path = workdir_files.WorkdirFiles(workdir).metrics
     if not os.path.isfile(path):
         why = completeness.no_run(workdir)
         raise errors.NotFound(why or f"{path} not found: is {workdir} the workdir of a run?")
@@ -70,44 +70,54 @@ def write_report(
     folder for the report (the run's highlight panels are copied there), so that a read-only
     workdir, or one a run is writing, is only read.
     """
+    files = workdir_files.WorkdirFiles(workdir)
     records = read_records(workdir) if records is None else records
     if not records:
         raise errors.DataError(f"{workdir}/metrics.jsonl has no records yet")
-    with open(os.path.join(workdir, "classes.json")) as f:
+    with open(files.classes) as f:
         class_scores = json.load(f)["class_scores"]
-    with open(os.path.join(workdir, "config.json")) as f:
+    with open(files.config) as f:
         config_json = f.read()
     chosen = fold_stats.chosen_rounds(records, rule)
     summary = fold_stats.summarize(records)
     extent = completeness.of_workdir(workdir, records)
     if extent.partial:
         logging.warning("%s: %s", workdir, extent.line())
-    own = os.path.join(workdir, "report")
+    own = files.report_dir
     out = own if out is None else out
     os.makedirs(out, exist_ok=True)
     if os.path.isdir(own) and not os.path.samefile(out, own):
-        for panel in glob.glob(os.path.join(glob.escape(own), "highlights_fold*.png")):
+        for panel in glob.glob(os.path.join(glob.escape(own), workdir_files.HIGHLIGHTS_GLOB)):
             shutil.copy(panel, out)  # drawn by the run from its data: not redrawn here
-    plot_macro_f1(records, chosen, os.path.join(out, FIGURES["macro_f1"]))
-    plot_training_set_size(records, class_scores, os.path.join(out, FIGURES["training_set_size"]))
+    plot_macro_f1(records, chosen, workdir_files.report_file(out, FIGURES["macro_f1"]))
+    plot_training_set_size(
+        records, class_scores, workdir_files.report_file(out, FIGURES["training_set_size"])
+    )
     for part in ("val", "test"):
-        plot_per_class(records, class_scores, part, os.path.join(out, FIGURES[f"per_class_{part}"]))
-    plot_accuracy(records, os.path.join(out, FIGURES["accuracy"]))
+        plot_per_class(
+            records,
+            class_scores,
+            part,
+            workdir_files.report_file(out, FIGURES[f"per_class_{part}"]),
+        )
+    plot_accuracy(records, workdir_files.report_file(out, FIGURES["accuracy"]))
     matrix = sum(np.asarray(r["test"]["confusion_matrix"]) for r in chosen_records(records, chosen))
     plot_confusion(
         matrix,
         class_scores,
         "Chosen round, test",
-        os.path.join(out, FIGURES["confusion_matrix"]),
+        workdir_files.report_file(out, FIGURES["confusion_matrix"]),
     )
-    plot_aesthetic(records, os.path.join(out, FIGURES["aesthetic"]))
-    selection_truth.plot(records, os.path.join(out, selection_truth.FIGURE))  # synthetic only
+    plot_aesthetic(records, workdir_files.report_file(out, FIGURES["aesthetic"]))
+    selection_truth.plot(
+        records, workdir_files.report_file(out, selection_truth.FIGURE)
+    )  # synthetic only
     extra = sorted(
         os.path.basename(p)
         for p in glob.glob(os.path.join(glob.escape(out), "*.png"))  # out may hold [ ] * ?
         if os.path.basename(p) not in (*FIGURES.values(), selection_truth.FIGURE)
     )
-    path = os.path.join(out, "report.md")
+    path = workdir_files.report_file(out)
     # whole or not at all: a kill or a full disk mid-write leaves the previous report.md
     write_atomic(path, markdown(records, summary, class_scores, config_json, extra, rule, extent))
     return path

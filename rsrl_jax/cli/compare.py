@@ -6,12 +6,10 @@
 The library function is `rsrl_jax.experiments.compare.compare`.
 """
 
-import os
-
 from absl import app, flags
 from ml_collections import config_flags
 
-from rsrl_jax import cli
+from rsrl_jax import cli, workdir_files
 from rsrl_jax.experiments.compare import DEFAULT_METHODS, PARTS, compare
 
 FLAGS = flags.FLAGS
@@ -24,7 +22,7 @@ def main(argv):
     workdir = FLAGS.workdir if FLAGS.workdir is not None else cli.default_workdir(prefix="compare_")
     cli.log_to_file(workdir)
     compare(FLAGS.config, workdir, FLAGS.methods, FLAGS.equal_steps, FLAGS.lanes)
-    print(os.path.join(workdir, "compare.md"))
+    print(workdir_files.CompareFiles(workdir).table)
 
 
 if __name__ == "__main__":

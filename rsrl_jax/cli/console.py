@@ -17,7 +17,8 @@ import sys
 
 from absl import logging as absl_logging
 
-LOG_FILE = "log.txt"
+from rsrl_jax import workdir_files
+
 # Libraries whose lines are chatter to a person at the console (kept in the log file).
 CHATTY = ("tensorflow_datasets", "orbax", "etils", "array_record")
 _PACKAGE = f"{os.sep}rsrl_jax{os.sep}"
@@ -72,7 +73,7 @@ class Repeats(logging.Filter):
 
     def summary(self) -> list[str]:
         return [
-            f"warning: (repeated {n} more time{'s' if n > 1 else ''}, all in {LOG_FILE}) "
+            f"warning: (repeated {n} more time{'s' if n > 1 else ''}, all in {workdir_files.LOG}) "
             f"{_shortened(first)}"
             for first, n in self.seen.values()
             if n
@@ -140,7 +141,7 @@ class WorkdirLog(logging.Handler):
 
     def __init__(self, workdir: str):
         super().__init__(logging.DEBUG)
-        self.path = os.path.abspath(os.path.join(workdir, LOG_FILE))
+        self.path = workdir_files.WorkdirFiles(workdir).log
         self.setFormatter(absl_logging.PythonFormatter())
         self.held: list[str] = []
         self.stream = None
@@ -177,7 +178,7 @@ def log_to_file(workdir: str) -> str:
     """Every log line from now on (and the held ones), absl-prefixed and unfiltered, appended
     to WORKDIR/log.txt (`WorkdirLog`). Returns its path."""
     root = logging.getLogger()
-    path = os.path.abspath(os.path.join(workdir, LOG_FILE))
+    path = workdir_files.WorkdirFiles(workdir).log
     if not any(getattr(h, "path", None) == path for h in root.handlers):
         root.addHandler(WorkdirLog(workdir))
     return path

@@ -7,14 +7,13 @@
 The library function is `rsrl_jax.experiments.study.study`.
 """
 
-import os
 import shlex
 import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from rsrl_jax import cli, errors
+from rsrl_jax import cli, errors, workdir_files
 from rsrl_jax.experiments.compare import PARTS
 from rsrl_jax.experiments.study import (
     DEFAULT_METHODS,
@@ -64,7 +63,7 @@ def main(argv):
         command=command,
         sweep=FLAGS.sweep,
     )
-    print(os.path.join(workdir, "study.md"))
+    print(workdir_files.StudyFiles(workdir).table)
 
 
 if __name__ == "__main__":

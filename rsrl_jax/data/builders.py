@@ -25,10 +25,10 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.data import list_problems, photos, sources, synthetic
+from rsrl_jax.files import write_atomic
 
-SKIPPED_FILE = "skipped.jsonl"
 READ_CHUNK = 256  # photos decoded (or records read) per batch of work
 FINGERPRINT_HEX = 16  # hex digits of SHA-256 kept as a photo's content fingerprint (64 bits)
 LOG_EVERY_S = 10.0
@@ -42,7 +42,7 @@ class BadExample(errors.DataError):
 def bad_example_error(problem: sources.Problem) -> BadExample:
     return BadExample(
         f"{problem.message()} (set config.data.on_bad_example=skip to leave bad examples out; "
-        f"each is then recorded in the workdir's {SKIPPED_FILE})"
+        f"each is then recorded in the workdir's {workdir_files.SKIPPED})"
     )
 
 
@@ -58,7 +58,7 @@ def bad_examples_error(problems: list[sources.Problem], what: str = "rows") -> B
     return BadExample(
         f"{len(problems)} bad {what}{where}: {shown}{first}; fix them, or set "
         "config.data.on_bad_example=skip to leave them out (each is then recorded in the "
-        f"workdir's {SKIPPED_FILE})"
+        f"workdir's {workdir_files.SKIPPED})"
     )
 
 
@@ -330,10 +330,16 @@ def record_skipped(builder: PhotoBuilder, workdir: str | None) -> list[dict]:
         logging.warning("skipped %s: %r: %s", s["where"], s["item"], s["reason"])
     writer = jax.process_index() == 0  # one process writes for a multi-process run
     if writer and workdir is not None and getattr(builder, "on_bad", "error") == "skip":
-        os.makedirs(workdir, exist_ok=True)
-        path = os.path.join(workdir, SKIPPED_FILE)
-        with open(path, "w") as f:
-            for s in skipped:
-                f.write(json.dumps(s) + "\n")
+        path = write_skipped(workdir, skipped)
         logging.info("%d skipped item(s) listed in %s", len(skipped), path)
     return skipped
+
+
+def write_skipped(folder: str, skipped: list[dict]) -> str:
+    """`folder/skipped.jsonl` (a run's workdir, or embed's output): the items left out as
+    bad, one JSON line each, in the order given; returns its path. The one writer of that
+    file: the run's recorder and embed call it too."""
+    os.makedirs(folder, exist_ok=True)
+    path = workdir_files.WorkdirFiles(folder).skipped
+    write_atomic(path, "".join(json.dumps(s) + "\n" for s in skipped))
+    return path

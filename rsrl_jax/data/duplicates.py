@@ -34,7 +34,6 @@ from PIL import Image
 
 from rsrl_jax.data import splits
 
-DUPLICATES_FILE = "duplicates.json"
 HASH_BITS = 64
 
 
@@ -271,10 +270,10 @@ def record(recorder, data, fold_splits) -> None:
     parts = part_of(fold_splits, len(found.groups))
     in_no_part = (parts == NONE).all(axis=0)
     out = [i for i in splits.left_out(data.official_test, found.groups) if in_no_part[i]]
-    where = recorder.path(DUPLICATES_FILE)
+    where = recorder.files.duplicates
     report = found.report(data.keys, fold_splits)
     report["left_out_of_training"] = [str(data.keys[i]) for i in out]
-    recorder.write_json(DUPLICATES_FILE, report)
+    recorder.write_duplicates(report)
     apart = split_apart(found.groups, parts)
     if copies:
         copies_apart = int(split_apart(found.copies, parts).sum())

@@ -40,8 +40,8 @@ from absl import logging
 
 from rsrl_jax.data import splits
 from rsrl_jax.errors import DataError
+from rsrl_jax.workdir_files import WorkdirFiles
 
-IDENTITY_FILE = "data_identity.npz"
 VERSION = 1
 PARTS = ("train", "val", "test")
 SHOWN = 5  # names given per kind of change in a message
@@ -64,10 +64,6 @@ def data_identity(data, fold_splits: list[splits.Split]) -> Identity:
     return Identity(keys=keys, scores=scores, fingerprints=fingerprints, folds=list(fold_splits))
 
 
-def path(workdir: str) -> str:
-    return os.path.join(workdir, IDENTITY_FILE)
-
-
 def save(workdir: str, identity: Identity) -> None:
     """Writes `workdir/data_identity.npz` whole or not at all (a kill leaves the old one)."""
     arrays = {
@@ -79,19 +75,20 @@ def save(workdir: str, identity: Identity) -> None:
     for f, split in enumerate(identity.folds):
         for part in PARTS:
             arrays[f"fold{f}_{part}"] = np.asarray(getattr(split, part), np.int32)
-    temporary = f"{path(workdir)}.{os.getpid()}.tmp"
+    path = WorkdirFiles(workdir).identity
+    temporary = f"{path}.{os.getpid()}.tmp"
     with open(temporary, "wb") as out:
         np.savez(out, **arrays)
         out.flush()
         os.fsync(out.fileno())
-    os.replace(temporary, path(workdir))
+    os.replace(temporary, path)
 
 
 def fold_count(workdir: str) -> int:
     """How many folds the record holds (read from its member names alone); 0 when it has
     none or cannot be read (the run's own check names what is wrong)."""
     try:
-        with zipfile.ZipFile(path(workdir)) as record:
+        with zipfile.ZipFile(WorkdirFiles(workdir).identity) as record:
             names = set(record.namelist())
     except (OSError, zipfile.BadZipFile):
         return 0
@@ -103,10 +100,11 @@ def fold_count(workdir: str) -> int:
 
 def load(workdir: str) -> Identity | None:
     """The recorded identity, or None for a run that has none (made by an older version)."""
-    if not os.path.exists(path(workdir)):
+    path = WorkdirFiles(workdir).identity
+    if not os.path.exists(path):
         return None
     try:
-        with np.load(path(workdir)) as saved:
+        with np.load(path) as saved:
             arrays = {name: saved[name] for name in saved.files}
         folds = []
         while f"fold{len(folds)}_train" in arrays:
@@ -121,7 +119,7 @@ def load(workdir: str) -> Identity | None:
         )
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise DataError(
-            f"{path(workdir)}: unreadable ({e!r}); the run's record of its data is damaged, "
+            f"{path}: unreadable ({e!r}); the run's record of its data is damaged, "
             "so it cannot be resumed safely: start it again in another --workdir"
         ) from e
 
@@ -233,7 +231,7 @@ def check_listing(workdir: str, listing, force: bool) -> None:
 def _skipped_items(workdir: str) -> set[str]:
     """The items a skip-mode run listed in its `skipped.jsonl` (empty if it has none)."""
     try:
-        with open(os.path.join(workdir, "skipped.jsonl")) as f:
+        with open(WorkdirFiles(workdir).skipped) as f:
             return {json.loads(line)["item"] for line in f if line.strip()}
     except (OSError, ValueError, KeyError):
         return set()

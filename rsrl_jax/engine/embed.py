@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.config import base_config
 from rsrl_jax.data import builders, datasets, embeddings, inputs, preprocess, user_photos
 from rsrl_jax.engine import placement, train
@@ -84,7 +84,7 @@ class Backbone:
 def backbone(weights: str, fold: int = 0, round_: int | None = None, image_size: int = 0):
     """The `Backbone` of `weights` (module docstring); errors.ConfigError naming --weights
     when it cannot serve."""
-    if os.path.isfile(os.path.join(weights, "config.json")):  # a run's workdir
+    if os.path.isfile(workdir_files.WorkdirFiles(weights).config):  # a run's workdir
         return _run_backbone(weights, fold, round_, image_size)
     _refuse_other_kinds(weights)
     size = pretrained.network_size(weights)
@@ -157,7 +157,7 @@ def _arch_of_unreadable(weights: str, size) -> str:
 
 
 def _run_backbone(workdir: str, fold: int, round_: int | None, image_size: int) -> Backbone:
-    config = checkpoints.read_json(workdir, "config.json")
+    config = checkpoints.read_json(workdir, workdir_files.CONFIG)
     if inputs.reads_features(config):
         raise errors.ConfigError(
             f"--weights={workdir}: a run on embeddings (data.name='embeddings'): its network "
@@ -274,7 +274,7 @@ def _embed_unscored(bb, step, placer, photos, out_dir, on_bad, batch_size):
             elif on_bad == "error":
                 raise builders.BadExample(
                     f"{line['error']} (set --on_bad_example=skip to leave bad photos out; each "
-                    f"is then listed in {os.path.join(out_dir, builders.SKIPPED_FILE)})"
+                    f"is then listed in {workdir_files.WorkdirFiles(out_dir).skipped})"
                 )
             else:
                 item = os.path.relpath(entry.path, root)
@@ -289,9 +289,7 @@ def _embed_unscored(bb, step, placer, photos, out_dir, on_bad, batch_size):
             )
         progress.update(len(read))
     if on_bad == "skip":
-        os.makedirs(out_dir, exist_ok=True)
-        with open(os.path.join(out_dir, builders.SKIPPED_FILE), "w") as f:
-            f.writelines(json.dumps(s) + "\n" for s in skipped)
+        builders.write_skipped(out_dir, skipped)
     if not features:
         raise errors.DataError(
             f"{root}: no photo to embed ({len(skipped)} skipped as bad, {len(found)} files found)"

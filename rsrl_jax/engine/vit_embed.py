@@ -131,8 +131,7 @@ def embed_folder(
     row_scores = None if scores is None else [scores[i] for i in ids]
     path = embeddings.write(out_dir, x, ids, row_scores)
     if skipped:
-        lines = "".join(json.dumps(s) + "\n" for s in skipped)
-        files.write_atomic(os.path.join(out_dir, builders.SKIPPED_FILE), lines)
+        builders.write_skipped(out_dir, skipped)
     provenance = {
         "weights": os.path.abspath(weights),
         **record,

@@ -31,7 +31,7 @@ import time
 import ml_collections
 from absl import logging
 
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.analysis import compare_table, report
 from rsrl_jax.engine import rsrl
 from rsrl_jax.files import write_atomic
@@ -145,21 +145,20 @@ def _compare(config, workdir: str, methods: list[str], configs: dict, equal_step
             method,
             ", ".join(f"{k}={configs[method][k]!r}" for k in method_fields(method)),
         )
-    rsrl.run_lanes([(configs[m], os.path.join(workdir, m)) for m in methods], lanes)
+    files = workdir_files.CompareFiles(workdir)
+    rsrl.run_lanes([(configs[m], files.run(m)) for m in methods], lanes)
     summaries = {
-        m: compare_table.method_summary(
-            report.read_records(os.path.join(workdir, m)), config.rsrl.num_majority
-        )
+        m: compare_table.method_summary(report.read_records(files.run(m)), config.rsrl.num_majority)
         for m in methods
     }
-    extents = {m: completeness.of_workdir(os.path.join(workdir, m)) for m in methods}
+    extents = {m: completeness.of_workdir(files.run(m)) for m in methods}
     partial = {m: e.line() for m, e in extents.items() if e.partial}
     for method, line in partial.items():
-        logging.warning("%s: %s", os.path.join(workdir, method), line)
+        logging.warning("%s: %s", files.run(method), line)
     steps = {m: s["steps"]["mean"] for m, s in summaries.items()}
     if len(set(steps.values())) > 1:
         logging.warning("the methods spent different optimizer steps per fold: %s", steps)
-    with open(os.path.join(workdir, methods[0], "classes.json")) as f:
+    with open(workdir_files.WorkdirFiles(files.run(methods[0])).classes) as f:
         class_scores = json.load(f)["class_scores"]
     out = {
         "methods": {
@@ -175,10 +174,10 @@ def _compare(config, workdir: str, methods: list[str], configs: dict, equal_step
         "equal_steps": equal_steps,
         "config": json.loads(config.to_json()),
     }
-    write_atomic(os.path.join(workdir, "compare.json"), json.dumps(out, indent=2))
-    compare_table.plot(summaries, class_scores, os.path.join(workdir, "compare.png"))
+    write_atomic(files.json, json.dumps(out, indent=2))
+    compare_table.plot(summaries, class_scores, files.figure)
     table = compare_table.markdown(summaries, class_scores, config, equal_steps, partial)
-    write_atomic(os.path.join(workdir, "compare.md"), table)
+    write_atomic(files.table, table)
     logging.info(
         "compared %d methods in %.0fs:\n%s", len(methods), time.perf_counter() - start, table
     )

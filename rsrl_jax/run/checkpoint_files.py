@@ -15,103 +15,22 @@ rename; Orbax lists no step there) and removed from there, so a kill during a de
 leaves every round whole or absent; what is left in `.dropped/` goes at the next deletion.
 
 Any folder name works: Orbax and TensorStore get a path that none of them parses
-(`orbax_path`), never the user's own when it holds other characters than letters, digits and
-`._-+/`.
+(`orbax_paths.orbax_path`).
 
 Below `run.completeness`, which reads the rounds' records when metrics.jsonl is gone;
 `run.checkpoints` (a saved round read back, checked against the run's plan) re-exports these
-names. Item 2 of issue 32 (a run's folder described once) moves its paths.
+names. Its folders' names are `rsrl_jax.workdir_files`'.
 """
 
-import hashlib
 import os
-import re
 import shutil
-import tempfile
-import uuid
 
 import jax
 import orbax.checkpoint as ocp
 
-from rsrl_jax.errors import DataError
+from rsrl_jax import workdir_files
 from rsrl_jax.run import stops
-
-# The POSIX portable file name characters and `/`: a path of these reaches every library
-# unchanged. Others are parsed by some: Orbax lists a checkpoint's per-process folders with
-# etils' `Path.glob`, which joins the folder's own path into the pattern, so `[v1]`, `*` and `?`
-# in it are glob syntax (the save then skips merging its parts and the checkpoint cannot be
-# restored); TensorStore's file driver reads `\` as a folder separator on every system.
-_PLAIN_PATH = re.compile(r"[A-Za-z0-9._+/-]*")
-# Where Orbax renames a dropped round (CheckpointManagerOptions.todelete_subdir) before we
-# remove it: not a step name, so never listed as a round.
-TRASH = ".dropped"
-
-
-def orbax_path(directory: str) -> str:
-    """A path to `directory` that Orbax and TensorStore read literally.
-
-    `directory` itself (made absolute) when that path is plain (`_PLAIN_PATH`). Otherwise a
-    symbolic link to it with a plain name, in this user's private folder under the temporary
-    folder: no escaping lets TensorStore address a folder whose name holds a backslash, and
-    Orbax's globs take no escaped path. Files are still written in `directory`: the link
-    holds nothing. It is named by a digest of the absolute path (one link for every process
-    and call) and replaced atomically if it points elsewhere; links to removed folders are dropped.
-    Raises DataError if the private folder is not private.
-    """
-    target = os.path.abspath(directory)
-    if _PLAIN_PATH.fullmatch(target):
-        return target
-    link = os.path.join(_alias_folder(), hashlib.sha256(os.fsencode(target)).hexdigest()[:32])
-    try:
-        if os.readlink(link) == target:
-            return link
-    except OSError:  # no link yet
-        pass
-    _remove_dangling_links(os.path.dirname(link))
-    fresh = f"{link}.{uuid.uuid4().hex}"
-    os.symlink(target, fresh)
-    os.replace(fresh, link)  # atomic: processes making the same link at once all succeed
-    return link
-
-
-def _remove_dangling_links(folder: str) -> None:
-    """Drops the links of `folder` whose folder is gone, so links do not pile up."""
-    for name in os.listdir(folder):
-        path = os.path.join(folder, name)
-        if os.path.islink(path) and not os.path.exists(path):
-            try:
-                os.remove(path)
-            except FileNotFoundError:  # another process removed it first
-                pass
-
-
-def _alias_folder() -> str:
-    """This user's folder of links (`orbax_path`), created with mode 0700 if missing."""
-    base = tempfile.gettempdir()
-    folder = os.path.join(base, f"rsrl_jax-{os.getuid()}-paths")
-    if not _PLAIN_PATH.fullmatch(folder):
-        raise DataError(
-            f"the temporary folder {base!r} holds characters that checkpoint libraries parse; "
-            "set TMPDIR to a folder named with letters, digits and ._-+ only"
-        )
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    except OSError as e:
-        raise DataError(
-            f"cannot create {folder} ({e.strerror}), where checkpoints of a folder named with "
-            "characters that Orbax or TensorStore parse get a plainly named link: set TMPDIR "
-            "to a writable folder"
-        ) from e
-    info = os.lstat(folder)
-    if not os.path.isdir(folder) or os.path.islink(folder) or info.st_uid != os.getuid():
-        raise DataError(f"{folder} is not a folder of this user: remove it, then run again")
-    if info.st_mode & 0o077:  # another user could point our links elsewhere
-        raise DataError(f"{folder} is open to other users: remove it, then run again")
-    return folder
-
-
-def fold_dir(workdir: str, fold: int) -> str:
-    return os.path.join(os.path.abspath(workdir), f"fold_{fold}")
+from rsrl_jax.run.orbax_paths import orbax_path
 
 
 def _options(read_only: bool, background: bool = False, **kw) -> ocp.CheckpointManagerOptions:
@@ -140,17 +59,17 @@ def _options(read_only: bool, background: bool = False, **kw) -> ocp.CheckpointM
 def manager(workdir: str, fold: int, read_only: bool = False) -> ocp.CheckpointManager:
     """The fold's round checkpoints. Orbax deletes none by itself (`max_to_keep=None`);
     `run.retention` drops rounds with `drop_rounds`."""
-    extra = {} if read_only else {"todelete_subdir": TRASH}
+    extra = {} if read_only else {"todelete_subdir": workdir_files.DROPPED}
     options = _options(
         read_only,
         background=True,  # a group's lanes save a round at once (`save_round(wait=False)`)
-        step_prefix="round",
-        step_format_fixed_length=2,
+        step_prefix=workdir_files.ROUND_PREFIX,
+        step_format_fixed_length=workdir_files.ROUND_DIGITS,
         max_to_keep=None,
         **extra,
     )
     return ocp.CheckpointManager(
-        _manager_path(fold_dir(workdir, fold), read_only),
+        _manager_path(workdir_files.WorkdirFiles(workdir).fold(fold), read_only),
         options=options,
         item_names=("params", "meta"),
     )
@@ -222,9 +141,9 @@ def round_records(mngr: ocp.CheckpointManager) -> list[dict]:
 
 
 def drop_rounds(mngr: ocp.CheckpointManager, rounds) -> None:
-    """Deletes the checkpoints of `rounds`, each renamed into `TRASH` by Orbax first (atomic),
-    then removed with whatever an earlier, interrupted deletion left there. Every process
-    of the run calls it (Orbax's delete syncs them); process 0 deletes."""
+    """Deletes the checkpoints of `rounds`, each renamed into `workdir_files.DROPPED` by Orbax
+    first (atomic), then removed with whatever an earlier, interrupted deletion left there.
+    Every process of the run calls it (Orbax's delete syncs them); process 0 deletes."""
     with stops.deferred():
         empty_trash(mngr)
         for r in rounds:
@@ -234,22 +153,18 @@ def drop_rounds(mngr: ocp.CheckpointManager, rounds) -> None:
 
 def empty_trash(mngr: ocp.CheckpointManager) -> None:
     if jax.process_index() == 0:
-        shutil.rmtree(os.path.join(os.path.realpath(str(mngr.directory)), TRASH), True)
-
-
-def progress_dir(workdir: str, fold: int) -> str:
-    """The folder of the fold's mid-round training state (a group of that one lane)."""
-    return os.path.join(fold_dir(workdir, fold), "in_progress")
+        folder = os.path.realpath(str(mngr.directory))
+        shutil.rmtree(os.path.join(folder, workdir_files.DROPPED), True)
 
 
 def progress_manager(workdir: str, fold: int) -> ocp.CheckpointManager:
     """The fold's mid-round training state; only the latest is kept."""
-    return progress_manager_at(progress_dir(workdir, fold))
+    return progress_manager_at(workdir_files.WorkdirFiles(workdir).in_progress(fold))
 
 
 def progress_manager_at(directory: str) -> ocp.CheckpointManager:
     """Mid-round training states in `directory`; only the latest is kept."""
-    options = _options(False, step_prefix="step", max_to_keep=1)
+    options = _options(False, step_prefix=workdir_files.STEP_PREFIX, max_to_keep=1)
     return ocp.CheckpointManager(
         _manager_path(directory, False), options=options, item_names=("state", "meta")
     )
@@ -314,7 +229,7 @@ def recorded_records(workdir: str, round_by_round: bool = False) -> list[dict]:
     """The metrics records of every finished round of every fold, from their checkpoints:
     fold by fold, or round by round (as a run of parallel folds writes them)."""
     records, fold = [], 0
-    while os.path.isdir(fold_dir(workdir, fold)):
+    while os.path.isdir(workdir_files.WorkdirFiles(workdir).fold(fold)):
         mngr = manager(workdir, fold, read_only=True)
         records += round_records(mngr)
         mngr.close()

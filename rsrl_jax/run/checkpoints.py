@@ -11,7 +11,7 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.config import base_config
 from rsrl_jax.data import inputs
 from rsrl_jax.metrics import fold_stats
@@ -19,16 +19,12 @@ from rsrl_jax.models import network
 from rsrl_jax.run import completeness, contract
 
 # The checkpoints' storage lives below run.completeness; its names stay importable from here.
-from rsrl_jax.run.checkpoint_files import TRASH as TRASH
 from rsrl_jax.run.checkpoint_files import clear_progress as clear_progress
 from rsrl_jax.run.checkpoint_files import close_progress as close_progress
 from rsrl_jax.run.checkpoint_files import drop_rounds as drop_rounds
 from rsrl_jax.run.checkpoint_files import empty_trash as empty_trash
 from rsrl_jax.run.checkpoint_files import finish_saves as finish_saves
-from rsrl_jax.run.checkpoint_files import fold_dir as fold_dir
 from rsrl_jax.run.checkpoint_files import manager as manager
-from rsrl_jax.run.checkpoint_files import orbax_path as orbax_path
-from rsrl_jax.run.checkpoint_files import progress_dir as progress_dir
 from rsrl_jax.run.checkpoint_files import progress_manager as progress_manager
 from rsrl_jax.run.checkpoint_files import progress_manager_at as progress_manager_at
 from rsrl_jax.run.checkpoint_files import progress_meta as progress_meta
@@ -38,11 +34,13 @@ from rsrl_jax.run.checkpoint_files import restore_round as restore_round
 from rsrl_jax.run.checkpoint_files import round_records as round_records
 from rsrl_jax.run.checkpoint_files import save_progress as save_progress
 from rsrl_jax.run.checkpoint_files import save_round as save_round
+from rsrl_jax.run.orbax_paths import orbax_path as orbax_path
 
 
 def read_json(workdir: str, name: str):
-    """A JSON file a run writes into its workdir; a clear error if the run did not write it."""
-    path = os.path.join(workdir, name)
+    """A JSON file a run writes into its workdir (`name`: one of `workdir_files`'); a clear
+    error if the run did not write it."""
+    path = workdir_files.WorkdirFiles(workdir).file(name)
     if not os.path.isfile(path):
         why = completeness.no_run(workdir)
         raise errors.NotFound(why or f"{path} not found: is {workdir} the workdir of a run?")
@@ -69,11 +67,12 @@ def _check_fold(workdir: str, fold: int) -> None:
     outside = found.outside_plan(fold)
     if outside:
         raise errors.NotFound(f"{workdir}: {outside}")
-    if not os.path.isdir(fold_dir(workdir, fold)):
+    folder = workdir_files.WorkdirFiles(workdir).fold(fold)
+    if not os.path.isdir(folder):
         why = found.not_run(fold)
         if why:  # planned, but not run (yet): not the same as a fold the run never had
             raise errors.NotFound(f"{workdir}: {why}")
-        raise errors.NotFound(f"{fold_dir(workdir, fold)} not found: the run has no fold {fold}")
+        raise errors.NotFound(f"{folder} not found: the run has no fold {fold}")
 
 
 def chosen_round(workdir: str, fold: int) -> int:
@@ -83,8 +82,8 @@ def chosen_round(workdir: str, fold: int) -> int:
     _check_fold(workdir, fold)
     ran = completeness.recorded(workdir)
     records = [r for r in ran if r["fold"] == fold]
-    path = os.path.join(workdir, "summary.json")
-    summary = read_json(workdir, "summary.json") if os.path.isfile(path) else None
+    path = workdir_files.WorkdirFiles(workdir).summary
+    summary = read_json(workdir, workdir_files.SUMMARY) if os.path.isfile(path) else None
     for entry in summary["folds"] if summary else []:
         covered = {e["round"] for e in summary.get("rounds", []) if fold in e["folds"]}
         if entry["fold"] == fold and covered >= {r["round"] for r in records}:
@@ -110,7 +109,7 @@ def run_config(workdir: str):
     """The run's config (config.json) over `base_config()`: fields added to the code since
     the run keep their defaults."""
     config = base_config()
-    config.update(read_json(workdir, "config.json"))
+    config.update(read_json(workdir, workdir_files.CONFIG))
     return config
 
 
@@ -178,11 +177,12 @@ def load_contract(mngr: ocp.CheckpointManager, workdir: str, fold: int, round_: 
             "%s has no model contract (saved by an older version): its network and photo "
             "options are read from %s",
             where,
-            os.path.join(workdir, "config.json"),
+            workdir_files.WorkdirFiles(workdir).config,
         )
         try:
             config = run_config(workdir)
-            scores = meta.get("class_scores") or read_json(workdir, "classes.json")["class_scores"]
+            classes = meta.get("class_scores")
+            scores = classes or read_json(workdir, workdir_files.CLASSES)["class_scores"]
         except errors.NotFound as e:
             raise errors.DataError(
                 f"{where} was saved by an older version without a model contract, and {e}; "

@@ -15,15 +15,12 @@ one fold whatever `protocol.folds` says). What ran: one record per fold and roun
 import dataclasses
 import json
 import os
-import zipfile
 
 from absl import logging
 
+from rsrl_jax import workdir_files
 from rsrl_jax.data import identity
 from rsrl_jax.run.checkpoint_files import recorded_records
-
-METRICS_FILE = "metrics.jsonl"
-CONFIG_FILE = "config.json"
 
 
 def span(numbers) -> str:
@@ -232,15 +229,16 @@ def no_run(workdir: str) -> str | None:
     if not os.path.isdir(workdir):
         return f"{workdir} not found: {fix}"
     names = os.listdir(workdir)
-    if CONFIG_FILE in names or METRICS_FILE in names or any(n.startswith("fold_") for n in names):
+    recorded = workdir_files.CONFIG in names or workdir_files.METRICS in names
+    if recorded or any(n.startswith(workdir_files.FOLD_PREFIX) for n in names):
         return None
-    return f"{workdir} holds no run (no {CONFIG_FILE}, no fold_N/): {fix}"
+    return f"{workdir} holds no run (no {workdir_files.CONFIG}, no fold_N/): {fix}"
 
 
 def recorded(workdir: str) -> list[dict]:
     """The run's metrics records: metrics.jsonl (a line cut short by a kill left out: the
     report names it), or, where the file is gone, the round checkpoints' own records."""
-    path = os.path.join(workdir, METRICS_FILE)
+    path = workdir_files.WorkdirFiles(workdir).metrics
     if not os.path.isfile(path):
         return recorded_records(workdir) if os.path.isdir(workdir) else []
     records = []
@@ -255,20 +253,12 @@ def recorded(workdir: str) -> list[dict]:
 
 def planned_folds(workdir: str) -> int | None:
     """The number of folds in the run's data record (None without one)."""
-    try:
-        with zipfile.ZipFile(identity.path(workdir)) as z:
-            names = set(z.namelist())
-    except (OSError, zipfile.BadZipFile):
-        return None
-    folds = 0
-    while f"fold{folds}_train.npy" in names:
-        folds += 1
-    return folds or None
+    return identity.fold_count(workdir) or None
 
 
 def read_config(workdir: str) -> dict | None:
     try:
-        with open(os.path.join(workdir, CONFIG_FILE)) as f:
+        with open(workdir_files.WorkdirFiles(workdir).config) as f:
             return json.load(f)
     except (OSError, ValueError):
         return None

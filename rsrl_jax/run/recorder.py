@@ -1,14 +1,16 @@
-"""Every file a run writes into its workdir, and the one rule of who writes them.
+"""Every record a run writes into its workdir, and the one rule of who writes them.
 
 Only process 0 of a multi-process run writes (`Recorder.is_writer`); the others compute the
-same figures and write nothing. Orbax checkpoints are the exception, outside this class:
-every process joins each save (`rsrl_jax.run.checkpoints`).
+same figures and write nothing. The paths are `rsrl_jax.workdir_files`' (`Recorder.files`).
 
-What a run writes (docs/outputs.md): `config.json`, `classes.json`,
-`data_identity.npz`, `skipped.jsonl`, `metrics.jsonl` (one record per fold and round, the
-results), `timings.jsonl` (seconds per fold and round, kept apart so that runs compare byte
-for byte), `tensorboard/fold_F/` (scalars), `summary.json`, and `report/`. Log lines of a
-round and of an epoch are written here too, next to the files that carry the same figures.
+The records (docs/outputs.md): `config.json`, `classes.json`, `data_identity.npz`,
+`skipped.jsonl`, `duplicates.json` (`data.duplicates.record` through `write_json`),
+`metrics.jsonl` (one record per fold and round, the results), `timings.jsonl` (seconds per
+fold and round, kept apart so that runs compare byte for byte), `tensorboard/fold_F/`
+(scalars) and `summary.json`. Log lines of a round and of an epoch are written here too, next
+to the files that carry the same figures. Outside this class: Orbax checkpoints, which every
+process joins (`rsrl_jax.run.checkpoints`), the lock (`run.workdir_lock`), `log.txt` (the
+command's console) and `report/` (`analysis.report`, also written by a reader elsewhere).
 """
 
 import json
@@ -18,12 +20,11 @@ import sys
 import jax
 from absl import logging
 
+from rsrl_jax import workdir_files
+from rsrl_jax.data import builders, identity
 from rsrl_jax.files import write_atomic
 from rsrl_jax.metrics import aesthetic
 from rsrl_jax.run import stops
-
-METRICS_FILE = "metrics.jsonl"
-TIMINGS_FILE = "timings.jsonl"
 
 
 def _figure(value: float | None) -> str:
@@ -57,11 +58,12 @@ class Recorder:
 
     def __init__(self, workdir: str, is_writer: bool | None = None):
         self.workdir = workdir
+        self.files = workdir_files.WorkdirFiles(workdir)
         self.is_writer = jax.process_index() == 0 if is_writer is None else is_writer
         self._tensorboard = {}
 
     def path(self, name: str) -> str:
-        return os.path.join(self.workdir, name)
+        return self.files.file(name)
 
     def write_json(self, name: str, value) -> None:
         """`workdir/name` as indented JSON, atomically."""
@@ -74,15 +76,34 @@ class Recorder:
             os.makedirs(self.workdir, exist_ok=True)
             write_atomic(self.path(name), text)
 
-    def write_skipped(self, skipped: list[dict], name: str) -> None:
-        """The items a skip-mode run left out, one JSON line each (`data.on_bad_example`)."""
-        self.write_text(name, "".join(json.dumps(s) + "\n" for s in skipped))
+    def write_config(self, config_json: str) -> None:
+        self.write_text(workdir_files.CONFIG, config_json)
+
+    def write_classes(self, classes: dict) -> None:
+        self.write_json(workdir_files.CLASSES, classes)
+
+    def write_identity(self, record: identity.Identity) -> None:
+        """The run's data record (`data.identity`): its photos and folds, for a resume."""
         if self.is_writer:
-            logging.info("%d skipped item(s) listed in %s", len(skipped), self.path(name))
+            os.makedirs(self.workdir, exist_ok=True)
+            identity.save(self.workdir, record)
+
+    def write_duplicates(self, report: dict) -> None:
+        """The copies and near-duplicates of the run's data (`data.duplicates.record`)."""
+        self.write_json(workdir_files.DUPLICATES, report)
+
+    def write_summary(self, summary: dict) -> None:
+        self.write_json(workdir_files.SUMMARY, summary)
+
+    def write_skipped(self, skipped: list[dict]) -> None:
+        """The items a skip-mode run left out, one JSON line each (`data.on_bad_example`)."""
+        if self.is_writer:
+            path = builders.write_skipped(self.workdir, skipped)
+            logging.info("%d skipped item(s) listed in %s", len(skipped), path)
 
     def reset_metrics(self, records: list[dict]) -> None:
         """metrics.jsonl holds exactly `records` (a resumed run's, from its checkpoints)."""
-        self.write_text(METRICS_FILE, "".join(json.dumps(r) + "\n" for r in records))
+        self.write_text(workdir_files.METRICS, "".join(json.dumps(r) + "\n" for r in records))
 
     def _append(self, name: str, line: dict, sync: bool = False) -> None:
         """One whole line or none: a failed write (a full disk) is cut back to the lines
@@ -107,7 +128,7 @@ class Recorder:
             return
         writer = self._tensorboard.get(fold)
         if writer is None:
-            writer = summary_writer()(os.path.join(self.workdir, "tensorboard", f"fold_{fold}"))
+            writer = summary_writer()(self.files.tensorboard(fold))
             self._tensorboard[fold] = writer
             stops.on_leave(self.close)  # its queued events are written before a stop ends
         for tag, value in values.items():
@@ -156,10 +177,10 @@ class Recorder:
         lanes trained in those `train_s` seconds (each lane's record has them whole: a split
         of a group's time sums train_s / lanes)."""
         fold, round_ = record["fold"], record["round"]
-        self._append(METRICS_FILE, record, sync=True)
+        self._append(workdir_files.METRICS, record, sync=True)
         timing = {"fold": fold, "round": round_, "train_s": round(train_s, 3), "lanes": lanes}
         seconds = {"eval_s": round(eval_s, 3), "checkpoint_s": round(checkpoint_s, 3)}
-        self._append(TIMINGS_FILE, {**timing, **seconds})
+        self._append(workdir_files.TIMINGS, {**timing, **seconds})
         values = {
             "round/train_size": record["train_size"],
             "round/train_loss": record["train_loss"],

@@ -14,14 +14,11 @@ import ml_collections
 from absl import logging
 from jax.experimental import multihost_utils
 
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.config import result_changing_fields
 from rsrl_jax.data import identity, splits
 from rsrl_jax.run.checkpoint_files import recorded_records as recorded_records
-from rsrl_jax.run.recorder import METRICS_FILE, Recorder
-
-CONFIG_FILE = "config.json"
-CLASSES_FILE = "classes.json"
+from rsrl_jax.run.recorder import Recorder
 
 # Fields that every round's recorded figures depend on: a forced resume would report the
 # rounds measured before under the new value, so none may change.
@@ -39,7 +36,7 @@ SPLIT_FIELDS = (
 def check_config(config: ml_collections.ConfigDict, workdir: str) -> dict | None:
     """The config recorded in `workdir` (None for a new run), checked against `config`:
     a change that would alter the run's results is refused unless `resume='force'`."""
-    config_path = os.path.join(workdir, CONFIG_FILE)
+    config_path = workdir_files.WorkdirFiles(workdir).config
     if not os.path.exists(config_path):
         return None
     with open(config_path) as f:
@@ -75,7 +72,7 @@ def check_config(config: ml_collections.ConfigDict, workdir: str) -> dict | None
 def listing_check(config: ml_collections.ConfigDict, workdir: str):
     """For `datasets.load`: a resumed run's list of photos checked against its record before
     any photo is decoded (`identity.check_listing`); None for a new run."""
-    if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
+    if not os.path.exists(workdir_files.WorkdirFiles(workdir).config):
         return None
     force = config.resume == "force"
     return lambda listing: identity.check_listing(workdir, listing, force)
@@ -95,8 +92,7 @@ def start_or_resume(
     checkpoint that does not exist. Every process of a multi-process run checks (so all stop
     alike) before the recorder's process writes. `config_checked`: `check_config` ran already.
     """
-    workdir = recorder.workdir
-    config_path = os.path.join(workdir, CONFIG_FILE)
+    workdir, config_path = recorder.workdir, recorder.files.config
     classes = {"class_scores": list(data.class_scores)}
     record = None  # the data identity to write, if it is new or changed
     if os.path.exists(config_path):
@@ -111,7 +107,7 @@ def start_or_resume(
                 "%s has no record of its data (%s; a run of an older version): its splits are "
                 "drawn from the seed as then, and recorded now",
                 workdir,
-                identity.IDENTITY_FILE,
+                workdir_files.IDENTITY,
             )
             fold_splits = splits.protocol_splits(  # with the run's own protocol and seed
                 data.labels,
@@ -120,7 +116,7 @@ def start_or_resume(
                 data.official_test,
             )
             record = identity.data_identity(data, fold_splits)
-        with open(os.path.join(workdir, CLASSES_FILE)) as f:
+        with open(recorder.files.classes) as f:
             recorded_classes = json.load(f)["class_scores"]
         if recorded_classes != classes["class_scores"]:
             raise errors.DataError(
@@ -139,13 +135,13 @@ def start_or_resume(
         return fold_splits
     os.makedirs(workdir, exist_ok=True)
     if record is not None:  # first: a workdir with a config.json has its data record
-        identity.save(workdir, record)
+        recorder.write_identity(record)
     records = recorded_records(workdir, config.protocol.parallel_folds)
     if not (os.path.exists(config_path) and finished(records, config, len(fold_splits))):
         # A finished run's record stands: no round runs under a new log.* or checkpoint.*
         # (files already as they should be are not written: a rerun writes nothing).
-        recorder.write_text(CONFIG_FILE, config.to_json(indent=2))
-    recorder.write_json(CLASSES_FILE, classes)
+        recorder.write_config(config.to_json(indent=2))
+    recorder.write_classes(classes)
     recorder.reset_metrics(records)
     return fold_splits
 
@@ -170,12 +166,11 @@ def finished_run(config: ml_collections.ConfigDict, workdir: str, report: bool =
     resume) renames finished rounds into place whole, so a reader sees a state that was.
     `report`: whether the run draws its report (False: a study's run, whose report is drawn
     on demand, is finished without one)."""
-    config_path = os.path.join(workdir, CONFIG_FILE)
-    metrics_path = os.path.join(workdir, METRICS_FILE)
-    needed = (config_path, identity.path(workdir), os.path.join(workdir, CLASSES_FILE))
-    needed += (metrics_path, os.path.join(workdir, "summary.json"))
+    files = workdir_files.WorkdirFiles(workdir)
+    config_path, metrics_path = files.config, files.metrics
+    needed = (config_path, files.identity, files.classes, metrics_path, files.summary)
     if report:
-        needed += (os.path.join(workdir, "report", "report.md"),)
+        needed += (files.report,)
     if not all(os.path.isfile(p) for p in needed):
         return False
     try:

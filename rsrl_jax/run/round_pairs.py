@@ -7,7 +7,7 @@ them from what the workdir holds.
 
 from absl import logging
 
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.data import inputs
 from rsrl_jax.run import checkpoints, completeness
 
@@ -51,7 +51,7 @@ def pair_rounds(workdir: str, fold: int, round_: int | None = None, k: int = DEF
             + ("; a run of one round has no pair to compare" if planned == 1 else "")
         )
     try:
-        why_not = inputs.no_highlights(checkpoints.read_json(workdir, "config.json"))
+        why_not = inputs.no_highlights(checkpoints.read_json(workdir, workdir_files.CONFIG))
     except errors.NotFound:  # a copied workdir without it: the rounds' contracts still say
         why_not = None
     if why_not:

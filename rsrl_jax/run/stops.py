@@ -19,15 +19,12 @@ are whole or absent, files are written atomically, TensorBoard writers are close
 A full disk, a quota, a read-only or forbidden folder (an OSError, or TensorStore's error
 text inside Orbax's) becomes one line naming the folder and what it needs (`disk_problem`).
 
-Over 300 lines: the stop (signals, the deferred save) and the disk's one line share `leave`,
-the one exit every command takes.
+The disk's line is `disk_problems`', what a workdir holds to resume from `saved_state`'.
 """
 
 import contextlib
-import errno
 import logging
 import os
-import re
 import signal
 import socket
 import sys
@@ -35,6 +32,8 @@ import threading
 import time
 
 from rsrl_jax import errors
+from rsrl_jax.run import disk_problems
+from rsrl_jax.run.saved_state import saved_text as saved_text  # importable from here
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _state = {"signal": None, "defer": 0, "workdir": None, "remedy": None, "resent": 0}
@@ -211,110 +210,6 @@ def stopped_line(signum: int, where: str = "", saved: str = "") -> str:
     return f"{head}: {saved or saved_text(workdir)}; run the same command to resume"
 
 
-def saved_text(workdir: str) -> str:
-    """What a run's workdir holds to resume from: each fold's last saved round and any
-    mid-round state (read from the folder names alone: quick, even under SIGTERM). True
-    also once the command has ended: a workdir holding nothing but this run's lock is
-    removed then (`workdir_lock`), so it is not said to hold anything."""
-    parts = []
-    folds = _numbered(workdir, r"fold_(\d+)")
-    for fold in folds:
-        rounds = _numbered(os.path.join(workdir, f"fold_{fold}"), r"round_(\d+)")
-        steps = _numbered(os.path.join(workdir, f"fold_{fold}", "in_progress"), r"step_(\d+)")
-        text = f"fold {fold} up to round {max(rounds)}" if rounds else ""
-        if steps:
-            text += (
-                " and " if text else f"fold {fold}: "
-            ) + f"a mid-round state (step {max(steps)})"
-        parts.append(text or f"fold {fold}: no round yet")
-    steps = _numbered(os.path.join(workdir, "folds_in_progress"), r"step_(\d+)")
-    if steps:
-        parts.append(f"the folds' mid-round state (step {max(steps)})")
-    if not any(p for p in parts if "no round yet" not in p):
-        try:
-            held = set(os.listdir(workdir)) - {".lock", ".lock.json"}
-        except OSError:
-            held = set()
-        if not held:
-            return f"nothing was saved yet for {workdir}"
-        return f"no round was saved yet in {workdir}"
-    return f"saved in {workdir}: " + "; ".join(parts)
-
-
-def _numbered(folder: str, pattern: str) -> list[int]:
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return []
-    return sorted(int(m.group(1)) for n in names if (m := re.fullmatch(pattern, n)))
-
-
-# errno -> what is wrong with the folder
-_DISK_ERRNOS = {
-    errno.ENOSPC: "no space left on the device of {folder}",
-    errno.EDQUOT: "the disk quota of {folder} is exceeded",
-    errno.EROFS: "{folder} is read-only",
-    errno.EACCES: "{folder} cannot be written by this user (permission denied)",
-    errno.EPERM: "{folder} cannot be written by this user (operation not permitted)",
-}
-_NEEDS = {
-    errno.ENOSPC: "free space",
-    errno.EDQUOT: "free space",
-    errno.EROFS: "make it writable",
-    errno.EACCES: "make it writable",
-    errno.EPERM: "make it writable",
-}
-# TensorStore's text inside Orbax's errors: ... Failed writing: "PATH": ... [os_error_code='28']
-_TS_CODE = re.compile(r"os_error_code='?(\d+)")
-_TS_PATH = re.compile(r'"(/[^"]*)"')  # the last quoted absolute path: the file itself
-
-
 def disk_problem(exc: BaseException) -> errors.DataError | None:
-    """A one-line DataError for a full disk, a quota, or a folder that cannot be written,
-    anywhere in `exc`'s chain (an OSError, or TensorStore's code in Orbax's error); None for
-    any other error."""
-    for e in _chain(exc):
-        if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
-            return _disk_error(e.errno, e.filename2 or e.filename)
-        code = _TS_CODE.search(str(e))
-        if code and int(code.group(1)) in _DISK_ERRNOS:
-            paths = _TS_PATH.findall(str(e))
-            return _disk_error(int(code.group(1)), paths[-1] if paths else None)
-    return None
-
-
-def _chain(exc: BaseException):
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
-
-
-def _disk_error(code: int, path) -> errors.DataError:
-    path = _what_was_written(os.fsdecode(path)) if path is not None else None
-    workdir = _state["workdir"]
-    inside = path is not None and workdir is not None and _is_under(path, workdir)
-    if inside or (path is None and workdir is not None):
-        folder, what = workdir, os.path.relpath(path, workdir) if path else None
-        remedy = f"{_NEEDS[code]}, or {_state['remedy']}"
-    else:
-        folder = os.path.dirname(path) if path else "the folder written"
-        what, remedy = path, f"{_NEEDS[code]}, or write elsewhere"
-    problem = _DISK_ERRNOS[code].format(folder=folder)
-    if what:
-        problem += f" (writing {what})"
-    return errors.DataError(f"{problem}: {remedy}; what was saved before is intact")
-
-
-def _what_was_written(path: str) -> str:
-    """The file or checkpoint a temporary name stands for: `fold_0/round_02` for Orbax's
-    `fold_0/round_02.orbax-checkpoint-tmp/params...`, `config.json` for `config.json.123.tmp`
-    (files.write_atomic)."""
-    path = re.sub(r"\.orbax-checkpoint-tmp.*$", "", path)
-    return re.sub(r"\.\d+\.tmp$", "", path)
-
-
-def _is_under(path: str, folder: str) -> bool:
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+    """`disk_problems.one_line` for the workdir this command writes (`writing`)."""
+    return disk_problems.one_line(exc, _state["workdir"], _state["remedy"])

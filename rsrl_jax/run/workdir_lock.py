@@ -34,11 +34,9 @@ import jax
 import numpy as np
 from absl import logging
 
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.files import write_atomic
 
-LOCK_FILE = ".lock"
-HOLDER_FILE = ".lock.json"
 # The workdirs (absolute paths) whose lock this process holds now: the writers of log.txt ask
 # (a refused run, or a finished run rerun as a reader, appends nothing to another's files).
 HELD: set[str] = set()
@@ -92,7 +90,7 @@ def describe(holder: dict | None) -> str:
 def read_holder(workdir: str) -> dict | None:
     """The holder description in `workdir`, or None when absent or not whole JSON."""
     try:
-        with open(os.path.join(workdir, HOLDER_FILE)) as f:
+        with open(workdir_files.WorkdirFiles(workdir).lock_holder) as f:
             holder = json.load(f)
     except (OSError, ValueError):
         return None
@@ -116,8 +114,9 @@ def in_use_message(workdir: str, holder: dict | None) -> str:
     """The refusal's one line: who holds `workdir` and what to do."""
     what = "wait for it to end, or use another --workdir"
     if _ended_here(holder):
+        lock = workdir_files.WorkdirFiles(workdir).lock
         return (
-            f"{workdir} is locked ({os.path.join(workdir, LOCK_FILE)}), but the run it names "
+            f"{workdir} is locked ({lock}), but the run it names "
             f"({describe(holder)}) has ended: a process it started may still hold the lock; "
             f"end that process, or use another --workdir"
         )
@@ -154,15 +153,15 @@ class _Held:
 
     def release(self) -> None:
         HELD.discard(os.path.abspath(self.workdir))
-        holder_file = os.path.join(self.workdir, HOLDER_FILE)
+        holder_file = workdir_files.WorkdirFiles(self.workdir).lock_holder
         try:
             if read_holder(self.workdir) == self.holder:
                 os.remove(holder_file)
         except OSError as e:  # the run's work is done; a stale description is taken over later
             logging.warning("could not remove %s: %s", holder_file, e)
         try:
-            if self.created and os.listdir(self.workdir) == [LOCK_FILE]:
-                os.remove(os.path.join(self.workdir, LOCK_FILE))  # a refused first run:
+            if self.created and os.listdir(self.workdir) == [workdir_files.LOCK]:
+                os.remove(workdir_files.WorkdirFiles(self.workdir).lock)  # a refused first run:
                 os.rmdir(self.workdir)  # nothing left behind
         except OSError:
             pass  # another process came in meanwhile: its files stay, and so does the lock file
@@ -174,7 +173,8 @@ def take(workdir: str) -> _Held:
     """Takes `workdir`'s lock for this process, or raises DataError (one line): another
     holder, or a workdir this process cannot write (read-only, forbidden)."""
     created = not os.path.isdir(workdir)
-    path = os.path.join(workdir, LOCK_FILE)
+    files = workdir_files.WorkdirFiles(workdir)
+    path = files.lock
     try:
         os.makedirs(workdir, exist_ok=True)
         lock = filelock.FileLock(path, blocking=False)
@@ -183,7 +183,7 @@ def take(workdir: str) -> _Held:
         raise errors.DataError(in_use_message(workdir, _holder_of_refusal(workdir))) from None
     except OSError as e:  # read-only, forbidden: refused before any work (a finished run,
         raise _unwritable(workdir, e) from e  # which writes nothing, takes no lock: rsrl.run)
-    holder, holder_file = this_holder(), os.path.join(workdir, HOLDER_FILE)
+    holder, holder_file = this_holder(), files.lock_holder
     previous = read_holder(workdir)
     try:
         write_atomic(holder_file, json.dumps(holder, indent=1) + "\n")
