@@ -232,13 +232,14 @@ def tiny_run(tmp_path_factory):
 # is free, so a long file collected last (these sort late by name) leaves the other worker
 # idle at the end. Longest-first keeps the two workers' ends close. The order is by each
 # file's CPU seconds alone (`pytest FILE -p no:xdist`, children included; see
-# docs/notes/suite-time.md): remeasure when a file's cost changes.
+# docs/contributing.md): remeasure when a file's cost changes.
 LONGEST_FILES = (
     "test_benchmark.py",
     "test_resnet_run.py",
     "test_study.py",
     "test_study_benchmark.py",
     "test_resume.py",
+    "test_vit_run.py",  # about 60 CPU s: its name sorted it near the end
     "test_distributed.py",
     "test_lanes.py",
     "test_transfer.py",

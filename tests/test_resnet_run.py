@@ -11,9 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 from flax import traverse_util
-from test_resnet import randomise
 
 from conftest import (
     TINY_OVERRIDES,
@@ -32,7 +30,6 @@ from rsrl_jax.analysis import highlight_maps
 from rsrl_jax.engine import embed, fold_axis, placement, rsrl, train
 from rsrl_jax.method import losses
 from rsrl_jax.models import convert, pretrained, resnet
-from rsrl_jax.models.torch_resnet import TorchResNet
 from rsrl_jax.run import checkpoints, resume
 
 WIDTH = 0.125  # 8 channels in the stem: ResNet-50's 53 convolutions, small enough for a CPU
@@ -62,6 +59,11 @@ IN_PROCESS = {  # the same, for tiny_config (strings are Python there)
 def weights(tmp_path_factory):
     """(folder, flat arrays) of torchvision-layout ResNet-50 weights made here (random,
     non-trivial BatchNorm statistics) and converted as `convert --arch=resnet50` does."""
+    import torch  # here only: the two-device script imports this module, and needs no torch
+    from test_resnet import randomise
+
+    from rsrl_jax.models.torch_resnet import TorchResNet
+
     root = tmp_path_factory.mktemp("resnet_weights")
     net = randomise(TorchResNet(width=round(64 * WIDTH)), seed=3)
     torch.save(net.state_dict(), root / "tiny_resnet50.pth")
