@@ -246,6 +246,7 @@ LONGEST_FILES = (
     "test_compare.py",
     "test_fold_parallel.py",
     "test_workdir_lock.py",
+    "test_vit.py",  # about 25 CPU s, sorted near the end by its name
 )
 
 
