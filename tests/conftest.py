@@ -240,6 +240,7 @@ LONGEST_FILES = (
     "test_study_benchmark.py",
     "test_resume.py",
     "test_vit_run.py",  # about 60 CPU s: its name sorted it near the end
+    "test_workdir_paths.py",  # about 45 CPU s, one test: last of all by its name
     "test_distributed.py",
     "test_lanes.py",
     "test_transfer.py",
