@@ -136,6 +136,90 @@ def assert_records_match(mine: dict, theirs: dict) -> None:
             assert value == pytest.approx(other, rel=1e-5, abs=1e-5), key
 
 
+class Killed(Exception):
+    """Stands for a SIGKILL: the run stops where it is, with what it has saved (a real
+    SIGKILL mid-round: tests/test_resume.py)."""
+
+
+def run_until_killed(config, workdir, at=(2, 2, 1)) -> str:
+    """Runs `config` in this process into `workdir` and stops it as a SIGKILL would, right
+    after the mid-round save of (round, epoch, batch) `at`; returns the run's log (absl's
+    lines, whatever level an earlier test left absl at)."""
+    import io
+    import logging
+
+    from rsrl_jax.engine import rsrl
+    from rsrl_jax.run import checkpoints
+
+    save = checkpoints.save_progress
+
+    def save_then_kill(mngr, step, tree, meta):
+        save(mngr, step, tree, meta)
+        if (meta["round"], meta["epoch"], meta["batch"]) == tuple(at):
+            raise Killed
+
+    log, absl = io.StringIO(), logging.getLogger("absl")
+    handler, level = logging.StreamHandler(log), absl.level
+    absl.addHandler(handler)
+    absl.setLevel(logging.INFO)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(checkpoints, "save_progress", save_then_kill)
+            with pytest.raises(Killed):
+                rsrl.run(config, str(workdir))
+    finally:
+        absl.removeHandler(handler)
+        absl.setLevel(level)
+    return log.getvalue()
+
+
+def scene_photos(folder) -> list[str]:
+    """Two synthetic scenes saved as PNGs in a new `folder`: a user's photos for predict and
+    highlight."""
+    from PIL import Image
+
+    from rsrl_jax.data import synthetic
+
+    folder.mkdir()
+    scene = synthetic.generate(num_examples=2, image_size=80, seed=7)
+    paths = [str(folder / f"p{i}.png") for i in range(2)]
+    for image, path in zip(scene.images, paths, strict=True):
+        Image.fromarray(image).save(path)
+    return paths
+
+
+def assert_predicts(workdir, paths) -> None:
+    """`predict` of a finished run gives one line per photo, in order: probabilities that sum
+    to 1 and a score that is one of the classes."""
+    import io
+
+    from rsrl_jax.engine import predict
+
+    out = io.StringIO()
+    assert predict.predict(str(workdir), paths, out=out) == len(paths)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["path"] for line in lines] == paths
+    for line in lines:
+        assert abs(sum(line["probabilities"].values()) - 1) < 1e-5
+        assert line["score"] in [int(s) for s in line["probabilities"]]
+
+
+def assert_highlights_round_2(workdir, paths, out, channels: int) -> tuple:
+    """Highlight maps of round 2 against round 1 drawn for `paths` into `out`, each with a
+    channel J among the network's `channels` conv1 filters; returns (round 2's model, its
+    params, its conv1 geometry)."""
+    from rsrl_jax.analysis import highlight, highlight_maps
+    from rsrl_jax.run import checkpoints
+
+    drawn = highlight.highlight_photos(str(workdir), paths, str(out), round_=2)
+    _, model, params, _ = checkpoints.load_network(str(workdir), 0, 2)
+    for line in drawn:
+        assert os.path.isfile(line["png"]) and (line["round_I"], line["round_I_minus_k"]) == (2, 1)
+        assert 0 <= line["J"] < channels and len(line["corr"]) == channels
+    assert len(drawn) == len(paths)
+    return model, params, highlight_maps.conv1_geometry(model)
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """(workdir, records, stderr) of a finished tiny run, with one log line per round."""
@@ -148,19 +232,22 @@ def tiny_run(tmp_path_factory):
 # is free, so a long file collected last (these sort late by name) leaves the other worker
 # idle at the end. Longest-first keeps the two workers' ends close. The order is by each
 # file's CPU seconds alone (`pytest FILE -p no:xdist`, children included; see
-# docs/notes/suite-time.md): remeasure when a file's cost changes.
+# docs/contributing.md): remeasure when a file's cost changes.
 LONGEST_FILES = (
     "test_benchmark.py",
     "test_resnet_run.py",
     "test_study.py",
     "test_study_benchmark.py",
     "test_resume.py",
+    "test_vit_run.py",  # about 60 CPU s: its name sorted it near the end
+    "test_workdir_paths.py",  # about 45 CPU s, one test: last of all by its name
     "test_distributed.py",
     "test_lanes.py",
     "test_transfer.py",
     "test_compare.py",
     "test_fold_parallel.py",
     "test_workdir_lock.py",
+    "test_vit.py",  # about 25 CPU s, sorted near the end by its name
 )
 
 

@@ -3,8 +3,6 @@ channels, 32px photos) from converted test-made weights goes through rounds, a k
 resume, predict and highlight; BatchNorm's statistics behave as model.batch_norm says in
 every way the engine trains (one fold, folds at once, a mesh of devices)."""
 
-import io
-import json
 import os
 import pickle
 import textwrap
@@ -13,20 +11,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 from flax import traverse_util
-from PIL import Image
-from test_resnet import randomise
 
-from conftest import TINY_OVERRIDES, read_records, run_cli, run_on_cpu_devices, tiny_config
+from conftest import (
+    TINY_OVERRIDES,
+    assert_highlights_round_2,
+    assert_predicts,
+    read_records,
+    run_cli,
+    run_on_cpu_devices,
+    run_until_killed,
+    scene_photos,
+    tiny_config,
+)
 from rsrl_jax import config as config_lib
 from rsrl_jax import errors
-from rsrl_jax.analysis import highlight, highlight_maps
-from rsrl_jax.data import synthetic
-from rsrl_jax.engine import embed, fold_axis, placement, predict, rsrl, train
+from rsrl_jax.analysis import highlight_maps
+from rsrl_jax.engine import embed, fold_axis, placement, rsrl, train
 from rsrl_jax.method import losses
 from rsrl_jax.models import convert, pretrained, resnet
-from rsrl_jax.models.torch_resnet import TorchResNet
 from rsrl_jax.run import checkpoints, resume
 
 WIDTH = 0.125  # 8 channels in the stem: ResNet-50's 53 convolutions, small enough for a CPU
@@ -56,17 +59,17 @@ IN_PROCESS = {  # the same, for tiny_config (strings are Python there)
 def weights(tmp_path_factory):
     """(folder, flat arrays) of torchvision-layout ResNet-50 weights made here (random,
     non-trivial BatchNorm statistics) and converted as `convert --arch=resnet50` does."""
+    import torch  # here only: the two-device script imports this module, and needs no torch
+    from test_resnet import randomise
+
+    from rsrl_jax.models.torch_resnet import TorchResNet
+
     root = tmp_path_factory.mktemp("resnet_weights")
     net = randomise(TorchResNet(width=round(64 * WIDTH)), seed=3)
     torch.save(net.state_dict(), root / "tiny_resnet50.pth")
     file = convert.convert(str(root / "tiny_resnet50.pth"), str(root / "w"), arch="resnet50")
     with np.load(file) as npz:
         return str(root / "w"), {k: npz[k] for k in npz.files}
-
-
-class Killed(Exception):
-    """Stands for a SIGKILL: the run stops where it is, with what it has saved (a real
-    SIGKILL mid-round: tests/test_resume.py)."""
 
 
 @pytest.fixture(scope="module")
@@ -79,17 +82,7 @@ def runs(weights, tmp_path_factory):
     config = tiny_config(
         {**IN_PROCESS, "checkpoint.every_steps": 1, "model.pretrained": repr(folder)}
     )
-    save = checkpoints.save_progress
-
-    def save_then_kill(mngr, step, tree, meta):
-        save(mngr, step, tree, meta)
-        if (meta["round"], meta["epoch"], meta["batch"]) == (2, 2, 1):
-            raise Killed
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(checkpoints, "save_progress", save_then_kill)
-        with pytest.raises(Killed):
-            rsrl.run(config, str(killed))
+    run_until_killed(config, killed, at=(2, 2, 1))
     assert len(read_records(killed)) == 1  # round 1 done, round 2 under way
     resumed = run_cli(killed, {**CLI, "model.pretrained": folder})
 
@@ -146,33 +139,15 @@ def test_the_round_contract_predict_and_highlight_use_the_resnet(runs, tmp_path)
     file = os.path.join(saved.pretrained["source"], pretrained.RESNET_FILE)
     assert saved.pretrained["file"] == pretrained.RESNET_FILE
     assert saved.pretrained["sha256"] == pretrained.sha256(file)
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    scene = synthetic.generate(num_examples=2, image_size=80, seed=7)
-    paths = [str(folder / f"p{i}.png") for i in range(2)]
-    for image, path in zip(scene.images, paths, strict=True):
-        Image.fromarray(image).save(path)
-
-    out = io.StringIO()
-    assert predict.predict(str(killed), paths, out=out) == 2
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [line["path"] for line in lines] == paths
-    for line in lines:
-        assert abs(sum(line["probabilities"].values()) - 1) < 1e-5
-        assert line["score"] in [int(s) for s in line["probabilities"]]
-
-    drawn = highlight.highlight_photos(str(killed), paths, str(tmp_path / "maps"), round_=2)
-    _, model, params, _ = checkpoints.load_network(str(killed), 0, 2)
-    geometry = highlight_maps.conv1_geometry(model)
+    paths = scene_photos(tmp_path / "photos")
+    assert_predicts(killed, paths)
+    model, params, geometry = assert_highlights_round_2(killed, paths, tmp_path / "maps", 8)
     assert geometry == (7, 2, 3)  # ResNet's conv1: 7x7, stride 2, padding 3
     maps = model.apply(
         train.variables(params), np.zeros((1, 32, 32, 3), np.float32), method="conv1_maps"
     )
     grid = highlight_maps.conv1_grid(32, geometry)
     assert maps.shape == (1, grid, grid, 8)
-    for line in drawn:
-        assert os.path.isfile(line["png"]) and (line["round_I"], line["round_I_minus_k"]) == (2, 1)
-        assert 0 <= line["J"] < 8 and len(line["corr"]) == 8
 
 
 def test_resnet_config_mistakes_are_one_line(weights, tmp_path):

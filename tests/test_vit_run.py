@@ -3,27 +3,31 @@ Hugging Face-layout model.safetensors goes through rounds, a kill and resume, la
 and highlight; the configs that use ViTs. No torch: the weights are written here."""
 
 import importlib.util
-import io
-import json
 import os
-import signal
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import traverse_util
-from PIL import Image
 from safetensors.numpy import save_file
 
-from conftest import TINY_OVERRIDES, assert_records_match, read_records, run_cli, tiny_config
+from conftest import (
+    TINY_OVERRIDES,
+    assert_highlights_round_2,
+    assert_predicts,
+    assert_records_match,
+    read_records,
+    run_cli,
+    run_until_killed,
+    scene_photos,
+    tiny_config,
+)
 from rsrl_jax import config as config_lib
 from rsrl_jax import errors
-from rsrl_jax.analysis import highlight, highlight_maps
-from rsrl_jax.data import inputs, synthetic, vit_photos
-from rsrl_jax.engine import predict, rsrl, train
+from rsrl_jax.analysis import highlight_maps
+from rsrl_jax.data import inputs, vit_photos
+from rsrl_jax.engine import rsrl, train
 from rsrl_jax.models import vit, vit_convert, vit_weights
 from rsrl_jax.run import checkpoints, resume
 
@@ -71,24 +75,18 @@ def weights(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runs(weights, tmp_path_factory):
-    """(killed-and-resumed CLI workdir, its first run's stderr, the resume's, uninterrupted
-    in-process workdir)."""
+    """(killed-and-resumed workdir, the killed run's log, its CLI resume's stderr,
+    uninterrupted workdir): killed in this process once round 2's first step of epoch 2 is
+    saved, resumed by the CLI."""
     folder, _ = weights
     root = tmp_path_factory.mktemp("vit_run")
     killed = root / "killed"
-    overrides = {**CLI, "model.pretrained": folder}
-    cmd = [sys.executable, "-m", "rsrl_jax.main", "--config=configs/demo.py"]
-    cmd += [f"--workdir={killed}"] + [f"--config.{k}={v}" for k, v in overrides.items()]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    before = []
-    for line in proc.stderr:  # kill once round 2 has finished its first epoch
-        before.append(line)
-        if "fold 0 round 2 epoch 1/2" in line:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    config = tiny_config(
+        {**IN_PROCESS, "checkpoint.every_steps": 1, "model.pretrained": repr(folder)}
+    )
+    first = run_until_killed(config, killed, at=(2, 2, 1))
     assert len(read_records(killed)) == 1  # round 1 done, round 2 under way
+    overrides = {**CLI, "model.pretrained": folder}
     resumed = run_cli(killed, overrides)
 
     reference = root / "reference"
@@ -96,13 +94,13 @@ def runs(weights, tmp_path_factory):
     experiment = rsrl.Experiment.build(config, str(reference))
     experiment.run_folds(resume.start_or_resume(config, experiment.recorder, experiment.data))
     experiment.recorder.close()
-    return killed, "".join(before), resumed.stderr, reference
+    return killed, first, resumed.stderr, reference
 
 
 def test_rounds_resume_as_if_never_killed_from_the_converted_backbone(runs, weights):
     killed, first, stderr, reference = runs
     assert f"pretrained backbone every layer but the head from {weights[0]}" in first
-    assert "fold 0 round 2: resuming at epoch" in stderr
+    assert "fold 0 round 2: resuming at epoch 2 batch 1" in stderr
     assert (killed / "metrics.jsonl").read_bytes() == (reference / "metrics.jsonl").read_bytes()
     for r in (1, 2):
         _, model, params, scores = checkpoints.load_network(str(killed), 0, r)
@@ -140,31 +138,14 @@ def test_the_contract_predict_and_highlight_use_the_vit(runs, tmp_path):
     assert saved.model["name"] == ARCH and saved.pretrained["file"] == f"{ARCH}.npz"
     assert saved.mean == pytest.approx(vit_photos.MEAN["clip"], abs=1e-7)  # CLIP's, not
     assert saved.std == pytest.approx(vit_photos.STD["clip"], abs=1e-7)  # ImageNet's
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    scene = synthetic.generate(num_examples=2, image_size=80, seed=7)
-    paths = [str(folder / f"p{i}.png") for i in range(2)]
-    for image, path in zip(scene.images, paths, strict=True):
-        Image.fromarray(image).save(path)
-
-    out = io.StringIO()
-    assert predict.predict(str(killed), paths, out=out) == 2
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [line["path"] for line in lines] == paths
-    for line in lines:
-        assert abs(sum(line["probabilities"].values()) - 1) < 1e-5
-
-    drawn = highlight.highlight_photos(str(killed), paths, str(tmp_path / "maps"), round_=2)
-    _, model, params, _ = checkpoints.load_network(str(killed), 0, 2)
-    geometry = highlight_maps.conv1_geometry(model)
+    paths = scene_photos(tmp_path / "photos")
+    assert_predicts(killed, paths)
+    model, params, geometry = assert_highlights_round_2(killed, paths, tmp_path / "maps", 64)
     assert geometry == (8, 8, 0)  # the patch embedding: one cell per 8x8 patch
     maps = model.apply(
         train.variables(params), np.zeros((1, 32, 32, 3), np.float32), method="conv1_maps"
     )
     assert maps.shape == (1, 4, 4, 64) and highlight_maps.conv1_grid(32, geometry) == 4
-    for line in drawn:
-        assert os.path.isfile(line["png"]) and (line["round_I"], line["round_I_minus_k"]) == (2, 1)
-        assert 0 <= line["J"] < 64 and len(line["corr"]) == 64
     # The cell centres of the patch grid: pixel 3.5 -> 3 of each 8-pixel patch (offset 3).
     np.testing.assert_array_equal(
         highlight_maps.conv1_cell_centre(np.arange(4), geometry), [3, 11, 19, 27]
@@ -228,7 +209,8 @@ def test_aesthetic_predictor_preset_is_laions_mlp_over_clip_l14_vectors(tmp_path
     config_lib.validate(config)
     model = train.make_model(config, num_classes=10)
     d = vit.SIZES["clip_vit_l14"].embed_dim
-    params = model.init(jax.random.key(0), np.zeros((1, d), np.float32))["params"]
+    x = np.zeros((1, d), np.float32)
+    params = jax.eval_shape(lambda: model.init(jax.random.key(0), x))["params"]  # shapes only
     widths = [params[f"hidden_{i}"]["kernel"].shape for i in range(4)] + [
         params["head"]["kernel"].shape
     ]
