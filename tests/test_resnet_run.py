@@ -18,6 +18,7 @@ from flax import traverse_util
 from PIL import Image
 from test_resnet import randomise
 
+from benchmarks.torch_resnet import TorchResNet
 from conftest import TINY_OVERRIDES, read_records, run_cli, run_on_cpu_devices, tiny_config
 from rsrl_jax import config as config_lib
 from rsrl_jax import errors
@@ -26,7 +27,6 @@ from rsrl_jax.data import synthetic
 from rsrl_jax.engine import embed, fold_axis, placement, predict, rsrl, train
 from rsrl_jax.method import losses
 from rsrl_jax.models import convert, pretrained, resnet
-from rsrl_jax.models.torch_resnet import TorchResNet
 from rsrl_jax.run import checkpoints, resume
 
 WIDTH = 0.125  # 8 channels in the stem: ResNet-50's 53 convolutions, small enough for a CPU

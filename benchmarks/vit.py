@@ -1,17 +1,17 @@
 """Full-size ViT port errors and embed throughput against Hugging Face `transformers`.
 
-  python -m rsrl_jax.vit_benchmark --archs=clip_vit_b16,siglip_vit_b16 [--check] [--speed]
+  python -m benchmarks.vit --archs=clip_vit_b16,siglip_vit_b16 [--check] [--speed]
       [--batch_size=8]
 
 --check: one image through each arch's random-weight model in both frameworks (converted
 from model.safetensors): the max relative error of the embedding. --speed: images/s of the
 forward pass, ours / theirs, same batch and CPU threads. Needs torch and transformers
-(pip install -e '.[test]'). The library is `rsrl_jax.bench.vit_bench`.
+(pip install -e '.[test]'). The library is `benchmarks.vit_bench`.
 """
 
 from absl import app, flags
 
-from rsrl_jax import cli
+from rsrl_jax import commands
 from rsrl_jax.models import vit
 
 FLAGS = flags.FLAGS
@@ -25,8 +25,8 @@ flags.DEFINE_integer("repeats", 5, "Timed batches per side (the median counts)."
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    cli.quiet_libraries()
-    from rsrl_jax.bench import vit_bench
+    commands.quiet_libraries()
+    from benchmarks import vit_bench
 
     for arch in FLAGS.archs:
         if arch not in vit.SIZES:
@@ -44,4 +44,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    commands.run(main)

@@ -1,8 +1,8 @@
-"""How much faster are the k folds trained at once? `python -m rsrl_jax.fold_benchmark`.
+"""How much faster are the k folds trained at once? `python -m benchmarks.folds`.
 
-  python -m rsrl_jax.fold_benchmark --config=configs/demo.py --config.protocol.folds=5 [...]
+  python -m benchmarks.folds --config=configs/demo.py --config.protocol.folds=5 [...]
 
-The timed loops are `rsrl_jax.bench.fold_benchmark`'s; this module holds the flags and main.
+The timed loops are `benchmarks.fold_benchmark`'s; this module holds the flags and main.
 """
 
 import os
@@ -11,8 +11,8 @@ import tempfile
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from rsrl_jax import cli, errors, overrides
-from rsrl_jax.bench.fold_benchmark import largest_gap, run_folds, warm_up
+from benchmarks.fold_benchmark import largest_gap, run_folds, warm_up
+from rsrl_jax import commands, errors, overrides
 from rsrl_jax.config import validate
 from rsrl_jax.data import splits
 from rsrl_jax.engine import rsrl
@@ -25,7 +25,7 @@ flags.mark_flags_as_required(["config"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    cli.quiet_libraries()
+    commands.quiet_libraries()
     config = FLAGS.config
     config.log.progress = False
     config.checkpoint.every_steps = 0  # both modes save round checkpoints only
@@ -62,4 +62,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    commands.run(main)

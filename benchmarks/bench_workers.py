@@ -1,6 +1,6 @@
-"""The sides of `python -m rsrl_jax.benchmark`, each served from its own process.
+"""The sides of `python -m benchmarks`, each served from its own process.
 
-  python -m rsrl_jax.bench.bench_workers '<spec JSON>'   (started by rsrl_jax.benchmark)
+  python -m benchmarks.bench_workers '<spec JSON>'   (started by benchmarks)
 
 A side builds its train and forward steps of the spec's network (the full-size AlexNet, or
 ResNet-50 at the spec's width and BatchNorm mode) on one fixed batch,
@@ -47,8 +47,8 @@ def jax_side(spec: dict) -> dict:
     """
     import jax
 
-    from rsrl_jax.bench import data_benchmark, rig
-    from rsrl_jax.bench.run_timing import CompileLog
+    from benchmarks import data_benchmark, rig
+    from benchmarks.run_timing import CompileLog
     from rsrl_jax.config import base_config
     from rsrl_jax.data import datasets
     from rsrl_jax.engine import train
