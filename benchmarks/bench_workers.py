@@ -147,10 +147,10 @@ def torch_net(spec: dict):
     """The spec's network in PyTorch: torchvision's AlexNet, or ResNet-50 with `channels`
     stem channels whose BatchNorm trains as our model.batch_norm (`TorchResNet.frozen_stats`).
     """
-    from rsrl_jax.models import torch_alexnet
+    from benchmarks import torch_alexnet
 
     if spec.get("model", "alexnet") == "resnet50":
-        from rsrl_jax.models import torch_resnet
+        from benchmarks import torch_resnet
 
         frozen = spec["batch_norm"] == "frozen"
         return torch_resnet.TorchResNet(
@@ -163,7 +163,7 @@ def torch_side(spec: dict) -> dict:
     """The PyTorch reference with its defaults (all cores, NCHW), on the same batch."""
     import torch
 
-    from rsrl_jax.models import torch_alexnet
+    from benchmarks import torch_alexnet
 
     torch.manual_seed(0)
     net = torch_net(spec)
