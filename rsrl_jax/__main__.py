@@ -1,8 +1,8 @@
 """`python -m rsrl_jax`: the package's commands, one line each (`python -m rsrl_jax.COMMAND`).
 
-The commands are found, not listed by hand: every module that forwards `python -m
-rsrl_jax.X` to `rsrl_jax/cli/` (a `runpy.run_module("rsrl_jax.cli.…")` line), each described
-by its command module's docstring. Read from the sources, so this prints at once (no JAX).
+The commands are found, not listed by hand: every module of the package that, run as a
+program, runs a `main` through `commands.run` (rsrl_jax/X.py for `python -m rsrl_jax.X`), each
+described by its docstring. Read from the sources, so this prints at once (no JAX).
 """
 
 import ast
@@ -11,11 +11,16 @@ import re
 import sys
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
-FORWARD = re.compile(r"""runpy\.run_module\(\s*["'](rsrl_jax\.cli\.\w+)["']""")
+MAIN = '\nif __name__ == "__main__":\n'
+
+
+def is_command(source: str) -> bool:
+    """Whether a module's source, run as a program, runs a command (`commands.run(main`)."""
+    return MAIN in source and "commands.run(main" in source.split(MAIN, 1)[1]
 
 
 def commands() -> dict[str, str]:
-    """{'main': 'Runs an RSRL experiment.', 'data.benchmark': ...}, sorted by name."""
+    """{'main': 'Runs an RSRL experiment.', 'predict': ...}, sorted by name."""
     found = {}
     for folder, _, files in os.walk(PACKAGE):
         for file in files:
@@ -23,18 +28,17 @@ def commands() -> dict[str, str]:
                 continue
             path = os.path.join(folder, file)
             with open(path) as f:
-                forward = FORWARD.search(f.read())
-            if forward:
+                source = f.read()
+            if is_command(source):
                 module = os.path.relpath(path[: -len(".py")], PACKAGE).replace(os.sep, ".")
-                found[module] = summary(forward.group(1))
+                found[module] = summary(source)
     return dict(sorted(found.items()))
 
 
-def summary(module: str) -> str:
-    """The first paragraph of `module`'s docstring, its own `python -m` usage left out."""
-    path = os.path.join(PACKAGE, *module.split(".")[1:]) + ".py"
-    with open(path) as f:
-        doc = ast.get_docstring(ast.parse(f.read())) or ""
+def summary(source: str) -> str:
+    """The first paragraph of a command module's docstring, its own `python -m` usage left
+    out."""
+    doc = ast.get_docstring(ast.parse(source)) or ""
     text = " ".join(doc.split("\n\n")[0].split())
     text = re.sub(r"[:\s]*`python -m [^`]*`\.?$", "", text)
     return text if text.endswith((".", "?")) else text + "."

@@ -153,7 +153,7 @@ def load(workdir, fold: int | None = None, round: int | None = None, batch_size:
 
 
 def _console() -> None:
-    from rsrl_jax.cli import console  # how the commands' lines read, for Python callers too
+    from rsrl_jax import console  # how the commands' lines read, for Python callers too
 
     console.for_python()
 
@@ -202,7 +202,7 @@ def train(config, workdir, overrides: dict | None = None) -> dict:
     (summary.json). `config` as `get_config` takes it. Logs as the command does: its lines
     (progress with rate and ETA) on stderr unless the caller set up logging, and all of
     them in WORKDIR/log.txt; a finished run says so and trains nothing."""
-    from rsrl_jax.cli import console
+    from rsrl_jax import console
     from rsrl_jax.engine import rsrl  # the training engine (and TFDS): only to train
     from rsrl_jax.run import resume
     from rsrl_jax.run.progress import rounds_status
@@ -226,7 +226,7 @@ def compare(
     """`python -m rsrl_jax.compare` from Python: each method a run in `workdir/<method>`,
     the table in workdir/compare.md; returns its record (`experiments.compare.compare`).
     `methods`: None = the command's default (`experiments.compare.DEFAULT_METHODS`)."""
-    from rsrl_jax.cli import console
+    from rsrl_jax import console
     from rsrl_jax.experiments import compare as compare_lib
 
     config, workdir = get_config(config, overrides), _path(workdir, "workdir")
@@ -249,7 +249,7 @@ def study(
     """`python -m rsrl_jax.study` from Python: methods over seeds x rater-noise levels,
     study.md and study.json in `workdir`; returns its record (`experiments.study.study`).
     `methods`, `seeds`, `noise`: None = the command's defaults for the data."""
-    from rsrl_jax.cli import console
+    from rsrl_jax import console
     from rsrl_jax.experiments import study as study_lib
 
     config, workdir = get_config(config, overrides), _path(workdir, "workdir")

@@ -1,6 +1,51 @@
-"""`python -m rsrl_jax.compare` runs the command in `rsrl_jax/cli/compare.py`."""
+"""RSRL against the standard fixes for imbalance, one budget, one table.
 
-import runpy
+  python -m rsrl_jax.compare --config=configs/demo.py [--config.a.b=v] [--workdir=DIR]
+      [--methods=plain,focal,rsrl,random_drop,rsrl+focal] [--equal_steps=False] [--lanes=N]
+
+The library function is `rsrl_jax.experiments.compare.compare`.
+"""
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from rsrl_jax import commands, workdir_files
+from rsrl_jax.experiments.compare import DEFAULT_METHODS, PARTS, compare
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    commands.quiet_libraries()
+    workdir = (
+        FLAGS.workdir if FLAGS.workdir is not None else commands.default_workdir(prefix="compare_")
+    )
+    commands.log_to_file(workdir)
+    compare(FLAGS.config, workdir, FLAGS.methods, FLAGS.equal_steps, FLAGS.lanes)
+    print(workdir_files.CompareFiles(workdir).table)
+
 
 if __name__ == "__main__":
-    runpy.run_module("rsrl_jax.cli.compare", run_name="__main__", alter_sys=True)
+    # Flags are defined only when run as a program, so importing this module defines none.
+    config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+    flags.DEFINE_string("workdir", None, "Output directory; default runs/compare_<config name>.")
+    flags.DEFINE_list(
+        "methods",
+        list(DEFAULT_METHODS),
+        f"Methods to compare: parts {list(PARTS)}, joined by '+' to combine (e.g. rsrl+focal).",
+    )
+    flags.DEFINE_bool(
+        "equal_steps",
+        True,
+        "Every epoch as long as a pass over all of D, so all methods spend the same steps.",
+    )
+    flags.DEFINE_integer(
+        "lanes",
+        0,
+        "Lanes (runs' folds) trained as one program: 0 = as many as fit in memory, 1 = one "
+        "at a time (each run on its own), N = at most N.",
+    )
+    flags.mark_flags_as_required(["config"])
+    commands.run(main)

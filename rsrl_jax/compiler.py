@@ -14,7 +14,7 @@ import jax
 from absl import logging
 
 # Which XLA:CPU library runs the steps' matmuls and convolutions (measured with
-# `python -m rsrl_jax.benchmark`; the same products and sums, in another order). The train
+# `python -m benchmarks`; the same products and sums, in another order). The train
 # step: YNNPACK's matmuls (its g @ W.T, fc6's and fc7's backward, is 7x Eigen's) and Eigen's
 # convolutions, 6% faster than YNNPACK's for both (XLA's default). The forward-only step:
 # Eigen's for both, 1.5x the default (Eigen's x @ W is 2.5x YNNPACK's). Read-only: a step

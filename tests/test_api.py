@@ -16,7 +16,7 @@ from PIL import Image
 
 import rsrl_jax
 from conftest import tiny_config
-from rsrl_jax import cli, configs, errors
+from rsrl_jax import command_flags, configs, errors
 from rsrl_jax.engine import predict
 from rsrl_jax.run import checkpoints
 
@@ -159,11 +159,14 @@ def test_configs_by_name_and_overrides(tmp_path):
         rsrl_jax.get_config("nosuch")
     # The clone's configs/demo.py is the package's config, not a copy of it.
     assert rsrl_jax.get_config("configs/demo.py").to_dict() == configs.load("demo").to_dict()
-    argv = cli.shipped_configs(["prog", "--config=demo", "--config", "xiheaa:x", "--", "demo"])
+    argv = command_flags.shipped_configs(
+        ["prog", "--config=demo", "--config", "xiheaa:x", "--", "demo"]
+    )
     assert argv[1] == f"--config={configs.path('demo')}"
     assert argv[3] == configs.path("xiheaa") + ":x" and argv[5] == "demo"
     assert (
-        cli.shipped_configs(["prog", "--config=configs/demo.py"])[1] == "--config=configs/demo.py"
+        command_flags.shipped_configs(["prog", "--config=configs/demo.py"])[1]
+        == "--config=configs/demo.py"
     )
 
 

@@ -6,15 +6,15 @@ import sys
 
 import pytest
 
+from benchmarks import run_timing
 from conftest import tiny_config
 from rsrl_jax import errors
-from rsrl_jax.bench import run_timing
 
 
 def run_benchmark(tmp_path, *flags, image_size=64, batch_size=4):
     """Runs the benchmark at 64px, batch 4; returns (its JSON figures, its stdout)."""
     out = tmp_path / "figures.json"
-    cmd = [sys.executable, "-m", "rsrl_jax.benchmark", f"--image_size={image_size}"]
+    cmd = [sys.executable, "-m", "benchmarks", f"--image_size={image_size}"]
     cmd += [f"--batch_size={batch_size}", *flags, f"--json_out={out}"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -63,7 +63,7 @@ def test_resnet50_sides_build_train_and_run_and_the_report_names_the_model(tmp_p
 def test_torch_resnet_peer_trains_with_frozen_or_updated_batch_norm(frozen):
     # model.batch_norm='frozen' on the torch side: BatchNorm in eval mode while the rest
     # trains, so the running statistics stay; 'updated' moves them. Every weight learns.
-    from rsrl_jax.bench import bench_workers
+    from benchmarks import bench_workers
 
     spec = {
         "model": "resnet50",
@@ -94,23 +94,23 @@ def test_torch_resnet_peer_trains_with_frozen_or_updated_batch_norm(frozen):
 
 
 def refusal(flags_: list[str], monkeypatch, json_out=None) -> errors.ConfigError:
-    """The ConfigError `python -m rsrl_jax.benchmark FLAGS` ends with (cli.run prints it as its
+    """The ConfigError `python -m benchmarks FLAGS` ends with (commands.run prints it as its
     one line `error: ...`, exit 2), raised here by the command's own flags and main; the
     test fails if a side starts (every mode calls `benchmark.machine` first)."""
     from absl import flags
 
-    from rsrl_jax import cli
-    from rsrl_jax.bench import benchmark
-    from rsrl_jax.cli import benchmark as command
+    from benchmarks import __main__ as command
+    from benchmarks import benchmark
+    from rsrl_jax import commands
 
     def started(*args, **kwargs):
         raise AssertionError(f"{flags_}: a side started")
 
     monkeypatch.setattr(benchmark, "machine", started)
-    monkeypatch.setattr(cli, "quiet_libraries", lambda: None)  # the console's setup: none here
+    monkeypatch.setattr(commands, "quiet_libraries", lambda: None)  # the console's setup: none here
     out = [f"--json_out={json_out}"] if json_out else []
     try:
-        argv = flags.FLAGS(["rsrl_jax.benchmark", *flags_, *out])
+        argv = flags.FLAGS(["benchmarks", *flags_, *out])
         with pytest.raises(errors.ConfigError) as refused:
             command.main(argv)
     finally:
@@ -129,7 +129,7 @@ def test_flags_that_do_not_fit_the_model_are_refused_in_one_line(monkeypatch):
     ):
         assert str(refusal(flags_, monkeypatch)).startswith(culprit), flags_
     # The command's own process: one line on stderr, exit 2, refused before any side starts.
-    cmd = [sys.executable, "-m", "rsrl_jax.benchmark", "--study", "--study_folds=0"]
+    cmd = [sys.executable, "-m", "benchmarks", "--study", "--study_folds=0"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -161,7 +161,7 @@ def test_device_report_counts_the_models_flops_and_utilisation(tmp_path):
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from rsrl_jax.models.torch_alexnet import TorchAlexNet
+    from benchmarks.torch_alexnet import TorchAlexNet
 
     figures, stdout = run_benchmark(tmp_path, "--device_report", "--rounds=1", "--peak_tflops=0.5")
     report = figures["device_report"]
@@ -201,13 +201,13 @@ WHOLE_RUN_TINY = (
 
 def run_whole_run(tmp_path, *flags):
     out = tmp_path / "whole_run.json"
-    cmd = [sys.executable, "-m", "rsrl_jax.benchmark", "--whole_run", f"--json_out={out}"]
+    cmd = [sys.executable, "-m", "benchmarks", "--whole_run", f"--json_out={out}"]
     result = subprocess.run([*cmd, *flags], capture_output=True, text=True, timeout=600)
     return result, out
 
 
 def test_whole_run_times_both_sides_and_splits_our_time(tmp_path):
-    from rsrl_jax.bench import run_split
+    from benchmarks import run_split
 
     result, out = run_whole_run(
         tmp_path,
@@ -262,7 +262,8 @@ def test_the_torch_alexnet_is_ours_at_any_width():
     import jax
     import numpy as np
 
-    from rsrl_jax.models import alexnet, torch_alexnet
+    from benchmarks import torch_alexnet
+    from rsrl_jax.models import alexnet
 
     assert torch_alexnet.CONV_CHANNELS == alexnet.CONV_CHANNELS
     theirs = torch_alexnet.TorchAlexNet(6, width=0.25, fc_dim=64)

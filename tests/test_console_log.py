@@ -4,8 +4,7 @@ the compile, the whole log in WORKDIR/log.txt (units; the tiny run's console at 
 import logging
 import re
 
-from rsrl_jax import workdir_files
-from rsrl_jax.cli import console
+from rsrl_jax import console, workdir_files
 from rsrl_jax.run import progress
 
 
@@ -154,7 +153,7 @@ def test_python_callers_get_the_commands_lines_unless_they_set_up_logging():
     script = (
         "import logging, sys\n"
         "from absl import logging as absl_logging\n"
-        "from rsrl_jax.cli import console\n"
+        "from rsrl_jax import console\n"
         "if sys.argv[1] == 'own': logging.basicConfig(format='OWN %(message)s')\n"
         "console.for_python()\n"
         "absl_logging.warning('Given directory is read only=/w/fold_0')\n"

@@ -13,10 +13,10 @@ import pytest
 import torch
 from torch import nn
 
+from benchmarks.torch_alexnet import TorchAlexNet
 from rsrl_jax import errors
 from rsrl_jax.models import convert, pretrained
 from rsrl_jax.models.alexnet import AlexNet, params_from_torchvision, torchvision_shapes
-from rsrl_jax.models.torch_alexnet import TorchAlexNet
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from test_cli_errors import error_lines, run_together
 
 from conftest import tiny_config
 from rsrl_jax import config as config_lib
-from rsrl_jax.cli import config_help
+from rsrl_jax import config_help
 from rsrl_jax.errors import ConfigError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -300,13 +300,16 @@ def test_the_listing_gives_each_default_and_meaning():
     assert "dropout" in lines[at + 1] and "(demo.py: torchvision's" in lines[at + 1]
 
 
-def forwarded_commands() -> set[str]:
-    """Every `python -m rsrl_jax.X` that forwards to a command of rsrl_jax/cli/."""
+def command_modules() -> set[str]:
+    """Every `python -m rsrl_jax.X`: a module of the package that, run as a program, runs its
+    main through `commands.run`."""
     found = set()
     for path in (ROOT / "rsrl_jax").rglob("*.py"):
-        if re.search(r"runpy\.run_module\(\s*[\"']rsrl_jax\.cli\.", path.read_text()):
+        source = path.read_text()
+        main = source.split('\nif __name__ == "__main__":\n', 1)
+        if len(main) == 2 and re.search(r"commands\.run\(main\b", main[1]):
             found.add(path.relative_to(ROOT / "rsrl_jax").with_suffix("").as_posix())
-    return {name.replace("/", ".") for name in found if not name.endswith("__main__")}
+    return {name.replace("/", ".") for name in found}
 
 
 def test_help_exits_0_with_the_fields_and_the_package_lists_its_commands(tmp_path):
@@ -350,7 +353,7 @@ def test_help_exits_0_with_the_fields_and_the_package_lists_its_commands(tmp_pat
         for line in results["package"].stdout.splitlines()
         if line.startswith("  ")
     )
-    assert set(listed) == forwarded_commands() and "main" in listed
+    assert set(listed) == command_modules() and "main" in listed
     assert all(len(text) > 10 for text in listed.values())
 
 

@@ -1,24 +1,49 @@
 """Choices are arguments: no library module patches another module, reads or defines flags,
 or sets a process-wide JAX, logging, warnings, matplotlib or environment setting; commands
-(cli/) do."""
+(rsrl_jax/X.py for `python -m rsrl_jax.X`, and what they share: commands.py, command_flags.py,
+console.py) do. No library module imports a command module, and none imports the clone's
+benchmarks."""
 
 import ast
 import functools
 import pathlib
+import subprocess
+import sys
+
+from rsrl_jax.__main__ import is_command
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "rsrl_jax"
+BENCHMARKS = ROOT / "benchmarks"
+# What the command modules share: running a main, parsing its command line, its console.
+COMMAND_HELPERS = ("rsrl_jax/commands.py", "rsrl_jax/command_flags.py", "rsrl_jax/console.py")
 # Known, with who removes it: the data loading that `run_timing.time_run` times inside the
 # engine's run; it goes once the engine's `run` takes the data (or a loader) as an argument.
 KNOWN_PATCHES: set[tuple[str, str]] = {
     # Hides torch from tensorboardX's import only (restored in the same `finally`): it would
     # load torch into every run for nothing (`recorder.summary_writer`). Set and deleted.
     ("rsrl_jax/run/recorder.py", "sys.modules['torch']"),
-    # Commands only (`stops.install`, called by `cli.run`): drops Orbax's "Event loop is
+    # Commands only (`stops.install`, called by `commands.run`): drops Orbax's "Event loop is
     # closed" reports after a failed save and re-raises a stop lost in a gc callback; every
     # other report goes on to the previous hook.
     ("rsrl_jax/run/stops.py", "sys.unraisablehook"),
 }
+
+
+@functools.cache
+def command_modules() -> set[str]:
+    """The package's command modules (`python -m rsrl_jax.X`), as paths."""
+    return {
+        path.relative_to(ROOT).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if is_command(path.read_text())
+    }
+
+
+def commands_layer(path: str) -> bool:
+    return path in command_modules() or path in COMMAND_HELPERS
+
+
 # Calls that change a setting of the whole process.
 PROCESS_SETTINGS = {
     "jax.config.update",
@@ -126,10 +151,10 @@ def test_the_scan_finds_the_patches_it_forbids():
     ]
 
 
-def test_flags_are_defined_and_read_in_cli_modules_only():
+def test_flags_are_defined_and_read_in_command_modules_only():
     found = []
     for path, tree in modules():
-        if path.startswith("rsrl_jax/cli/"):
+        if commands_layer(path):
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module in ("absl", "ml_collections"):
@@ -144,7 +169,7 @@ def test_flags_are_defined_and_read_in_cli_modules_only():
 def test_process_wide_settings_are_made_by_the_commands():
     found = []
     for path, tree in modules():
-        if path.startswith("rsrl_jax/cli/"):
+        if commands_layer(path):
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and ast.unparse(node.func) in PROCESS_SETTINGS:
@@ -167,7 +192,7 @@ def test_the_model_and_the_method_read_no_backend_while_traced():
 
 # Imports go downhill: a module imports only its own layer or those below, and no modules
 # import each other, even through others (ARCHITECTURE.md, "Layers"). A top-level module not
-# named here (`python -m rsrl_jax.X`'s forwarders, the public names) is a command's: the top.
+# named here (the commands, what they share, the public names) is at the top.
 LAYERS = (
     ("errors", "files", "overrides", "compiler", "workdir_files"),
     ("method", "models"),
@@ -178,7 +203,7 @@ LAYERS = (
     ("analysis",),
     ("engine",),
     ("experiments",),
-    ("api", "bench", "cli"),
+    ("api", "commands", "command_flags", "console", "config_help"),
 )
 
 
@@ -276,7 +301,7 @@ def test_the_scan_finds_climbs_and_cycles():
         "rsrl_jax.data.b": {"rsrl_jax.data.c", "rsrl_jax.errors"},
         "rsrl_jax.data.c": {"rsrl_jax.data.a"},
         "rsrl_jax.engine.train": {"rsrl_jax.models.alexnet"},
-        "rsrl_jax.main": {"rsrl_jax.cli"},
+        "rsrl_jax.main": {"rsrl_jax.commands"},
     }
     assert climbs(graph) == {("rsrl_jax.data.a", "rsrl_jax.engine.train")}
     assert cycles(graph) == [["rsrl_jax.data.a", "rsrl_jax.data.b", "rsrl_jax.data.c"]]
@@ -286,3 +311,99 @@ def test_the_scan_finds_climbs_and_cycles():
         "rsrl_jax.engine.train",
         "rsrl_jax.engine.rsrl",
     }
+
+
+# `rsrl_jax.compare` and `rsrl_jax.study` are the API's functions (`rsrl_jax/__init__.py`'s
+# lazy `__getattr__`) and the commands' modules: importing a command module would replace the
+# package's attribute with the module. Commands are run (`python -m`, runpy), never imported.
+API_NAMES = ("compare", "study")
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    """The dotted names a module's imports load: `import a.b` gives a.b, `from a import b`
+    a.b (a module or not: which it is depends on the package)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+    return found
+
+
+def command_imports(tree: ast.AST, api_names=API_NAMES) -> set[str]:
+    """The command modules `tree` imports as modules; `from rsrl_jax import compare` (or
+    study) is the API's function, not the module."""
+    commands = {module_name(path) for path in command_modules()}
+    api = {f"rsrl_jax.{name}" for name in api_names}
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            named = {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            named = {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            if node.module == "rsrl_jax":
+                named -= api
+        else:
+            continue
+        found |= named & commands
+    return found
+
+
+def python_files():
+    for under in ("rsrl_jax", "benchmarks", "tools", "tests"):
+        for path in sorted((ROOT / under).rglob("*.py")):
+            yield path.relative_to(ROOT).as_posix(), ast.parse(path.read_text())
+
+
+def test_no_file_imports_the_compare_or_study_command_as_a_module():
+    api = {f"rsrl_jax.{name}" for name in API_NAMES}
+    found = [
+        (path, name)
+        for path, tree in python_files()
+        for name in command_imports(tree)
+        if name in api
+    ]
+    assert found == []
+
+
+def test_library_code_imports_no_command_module_and_no_benchmark():
+    found = [
+        (path, name)
+        for under in (PACKAGE, BENCHMARKS)
+        for path, tree in modules(under)
+        if path not in command_modules()
+        for name in command_imports(tree)
+    ]
+    found += [
+        (path, name)
+        for path, tree in modules()
+        for name in imported_modules(tree)
+        if name == "benchmarks" or name.startswith("benchmarks.")
+    ]
+    assert found == []
+
+
+def test_the_command_scan_finds_command_modules_imported():
+    tree = ast.parse(
+        "import rsrl_jax.study\nfrom rsrl_jax import compare, main\n"
+        "def f():\n    from rsrl_jax.predict import main\n    import benchmarks.steps\n"
+    )
+    assert command_imports(tree) == {"rsrl_jax.study", "rsrl_jax.main", "rsrl_jax.predict"}
+    assert command_imports(tree, api_names=()) >= {"rsrl_jax.compare", "rsrl_jax.study"}
+    assert "benchmarks.steps" in imported_modules(tree)
+    assert {"rsrl_jax/main.py", "rsrl_jax/study.py", "rsrl_jax/compare.py"} <= command_modules()
+
+
+def test_from_rsrl_jax_import_study_gives_the_api_function():
+    code = (
+        "import types, rsrl_jax\n"
+        "from rsrl_jax import compare, study\n"
+        "from rsrl_jax import api\n"
+        "assert study is api.study and compare is api.compare, (study, compare)\n"
+        "assert not isinstance(rsrl_jax.study, types.ModuleType)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -138,7 +138,7 @@ def test_training_loads_matplotlib_only_to_draw():
     """A run imports the report and highlight modules, but matplotlib only when it draws."""
     code = (
         "import sys\n"
-        "import rsrl_jax.cli.main, rsrl_jax.engine.rsrl, rsrl_jax.engine.predict\n"
+        "import rsrl_jax.main, rsrl_jax.engine.rsrl, rsrl_jax.engine.predict\n"
         "import rsrl_jax.analysis.highlight, rsrl_jax.analysis.highlight_eval\n"
         "before = 'matplotlib' in sys.modules\n"
         "import rsrl_jax.analysis.highlight_draw\n"

@@ -2,7 +2,7 @@
 running BatchNorm statistics), through the convert command's .npz; the port refuses anything
 that is not the network's state dict, naming the first mismatch.
 
-The oracle is `models.torch_resnet.TorchResNet`, torchvision's code written out (torchvision
+The oracle is `benchmarks.torch_resnet.TorchResNet`, torchvision's code written out (torchvision
 is not installed). Error is measured as max |ours - torch| / max |torch|, over all logits."""
 
 import hashlib
@@ -16,9 +16,9 @@ import torch
 from flax import traverse_util
 from torch import nn
 
+from benchmarks.torch_resnet import TorchResNet
 from rsrl_jax import errors
 from rsrl_jax.models import alexnet, convert, pretrained, resnet
-from rsrl_jax.models.torch_resnet import TorchResNet
 
 TINY = dict(stage_sizes=(1, 1, 1, 1), width=8)
 TOLERANCE = 1e-4  # relative to the largest |torch value|

@@ -62,7 +62,7 @@ def weights(tmp_path_factory):
     import torch  # here only: the two-device script imports this module, and needs no torch
     from test_resnet import randomise
 
-    from rsrl_jax.models.torch_resnet import TorchResNet
+    from benchmarks.torch_resnet import TorchResNet
 
     root = tmp_path_factory.mktemp("resnet_weights")
     net = randomise(TorchResNet(width=round(64 * WIDTH)), seed=3)

@@ -24,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 FAKE_CLI = """
 import errno, gc, os, signal, time
 from absl import flags
-from rsrl_jax import cli, files
+from rsrl_jax import commands, files
 from rsrl_jax.run import stops
 
 flags.DEFINE_string("do", "", "What to do.")
@@ -78,7 +78,7 @@ def main(argv):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
 
 
-cli.run(main)
+commands.run(main)
 """
 
 

@@ -1,4 +1,4 @@
-"""`python -m rsrl_jax.benchmark --study`: one study as lanes, as a loop of runs, as a PyTorch
+"""`python -m benchmarks --study`: one study as lanes, as a loop of runs, as a PyTorch
 loop, and its FLOP bound."""
 
 import json
@@ -12,7 +12,7 @@ import pytest
 def test_study_benchmark_times_every_side_and_the_pytorch_loop_runs_the_same_study(tmp_path):
     # A tiny study four ways: 200 vectors, 2 seeds x 2 methods, 2 folds, 2 rounds.
     out = tmp_path / "study.json"
-    cmd = [sys.executable, "-m", "rsrl_jax.benchmark", "--study", "--study_seeds=2"]
+    cmd = [sys.executable, "-m", "benchmarks", "--study", "--study_seeds=2"]
     cmd += ["--study_methods=plain,rsrl", "--study_folds=2", "--study_rounds=2"]
     cmd += ["--study_examples=200", "--study_dim=16", "--nostudy_warmup", f"--json_out={out}"]
     cmd += ["--study_overrides=train.first_round_epochs=2,train.epochs_per_round=1"]
@@ -71,7 +71,7 @@ def test_the_pytorch_loops_selection_keeps_what_ours_keeps():
     # On the same likelihoods, the PyTorch loop's RSRL rule keeps the same samples as ours,
     # and its random_drop the same number of each class.
 
-    from rsrl_jax.bench import torch_loop
+    from benchmarks import torch_loop
     from rsrl_jax.method import selection
 
     rng = np.random.default_rng(0)
@@ -90,8 +90,8 @@ def test_the_pytorch_loops_selection_keeps_what_ours_keeps():
 
 
 def test_study_flops_by_hand():
+    from benchmarks import study_bench
     from conftest import tiny_config
-    from rsrl_jax.bench import study_bench
 
     config = tiny_config({"rsrl.rounds": 3, "train.first_round_epochs": 4})
     config.train.epochs_per_round = 2
@@ -104,7 +104,7 @@ def test_study_flops_by_hand():
 
 
 def test_the_lanes_split_counts_a_groups_training_once():
-    from rsrl_jax.bench import study_bench
+    from benchmarks import study_bench
 
     # two runs' lanes of one group of 4 lanes: each lane records the group's 8 s whole
     timings = [{"train_s": 8.0, "eval_s": 0.5, "checkpoint_s": 0.25, "lanes": 4}] * 2
@@ -167,7 +167,7 @@ def test_the_speed_table_is_rendered_from_the_benchmarks_figures():
 DEVICE_REPORT = """
 import runpy, sys
 sys.argv = ["benchmark", *sys.argv[1:]]
-runpy.run_module("rsrl_jax.benchmark", run_name="__main__")
+runpy.run_module("benchmarks", run_name="__main__")
 """
 
 

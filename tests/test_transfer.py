@@ -263,7 +263,7 @@ def test_xiheaa_run_starts_round_1_from_the_converted_weights(tmp_path, converte
 
 def test_training_never_imports_torch():
     code = (
-        "import sys; import rsrl_jax.cli.main, rsrl_jax.engine.rsrl, rsrl_jax.models.pretrained; "
+        "import sys; import rsrl_jax.main, rsrl_jax.engine.rsrl, rsrl_jax.models.pretrained; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

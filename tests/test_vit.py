@@ -3,7 +3,7 @@
 Oracles: `transformers`' CLIPVisionModelWithProjection and SiglipVisionModel at tiny sizes
 with random weights (torch CPU), saved as model.safetensors by `save_pretrained`, and its
 image processors (PIL backend) for the preprocessing. The full-size check is
-`python -m rsrl_jax.vit_benchmark --check`.
+`python -m benchmarks.vit --check`.
 """
 
 import json

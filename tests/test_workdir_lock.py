@@ -46,7 +46,7 @@ def test_a_second_writer_is_refused_at_once_naming_the_first(tmp_path):
 
 
 def test_the_command_is_named_as_typed():
-    main = os.path.join(ROOT, "rsrl_jax", "cli", "main.py")
+    main = os.path.join(ROOT, "rsrl_jax", "main.py")
     assert workdir_lock.command_line([main, "--config=configs/demo.py", "--workdir=a b"]) == (
         "python -m rsrl_jax.main --config=configs/demo.py '--workdir=a b'"
     )

@@ -5,9 +5,9 @@ returns the snippet's text below its source line; every figure comes from that J
 benchmark commands are named once here, so a rename is one line.
 """
 
-BENCHMARK = "python -m rsrl_jax.benchmark"
-VIT_BENCHMARK = "python -m rsrl_jax.vit_benchmark"
-FOLD_BENCHMARK = "python -m rsrl_jax.fold_benchmark"
+BENCHMARK = "python -m benchmarks"
+VIT_BENCHMARK = "python -m benchmarks.vit"
+FOLD_BENCHMARK = "python -m benchmarks.folds"
 
 STEPS = f"{BENCHMARK} --variants=ours,xla_gradients,xla_libraries,before"
 RESNET = f"{BENCHMARK} --model=resnet50 --rounds=5 --pipeline=false"

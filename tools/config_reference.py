@@ -4,7 +4,7 @@
   python tools/config_reference.py --check    # exit 1 if that file is not what it would write
 
 A field's meaning is the comment beside it in `rsrl_jax/config.py` (or the comment lines above
-it), read by `cli/config_help.meanings`, the same text `--help` prints: the reference cannot
+it), read by `config_help.meanings`, the same text `--help` prints: the reference cannot
 drift from the code. The shipped configs are listed with their docstring's first paragraph.
 """
 
@@ -14,7 +14,7 @@ import os
 import sys
 
 from rsrl_jax import config as config_lib
-from rsrl_jax.cli import config_help
+from rsrl_jax import config_help
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "docs", "generated", "config_reference.md")

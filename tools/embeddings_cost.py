@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="runs/embeddings_cost")
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args(argv)
-    from rsrl_jax.bench import study_bench
+    from benchmarks import study_bench
 
     data = os.path.join(args.out, "vectors")
     study_bench.embeddings_data(data, 3000, 128)

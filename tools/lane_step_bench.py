@@ -25,8 +25,8 @@ import time
 import jax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import lane_report  # noqa: E402
 from rsrl_jax import compiler  # noqa: E402
-from rsrl_jax.bench import lane_report  # noqa: E402
 
 VARIANTS = {  # XLA:CPU options for `--ab`; 'dense_train' is what a study's lanes compile with
     "dense_train": compiler.default_compiler_options("dense_train"),

@@ -1,6 +1,6 @@
 """The speed table of docs/speed.md, rendered from a study benchmark's figures.
 
-  python -m rsrl_jax.benchmark --study --study_seeds=2 --study_torch_threads=1 \\
+  python -m benchmarks --study --study_seeds=2 --study_torch_threads=1 \\
       --json_out=runs/study_speed.json
   python tools/study_speed_table.py runs/study_speed.json   # markdown, to paste
 
@@ -12,9 +12,11 @@ figure comes from the JSON: generated, never typed.
 
 import argparse
 import json
+import os
 import sys
 
-from rsrl_jax.bench import study_bench
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import study_bench  # noqa: E402  (the clone's, not installed)
 
 
 def table(results: dict) -> str:

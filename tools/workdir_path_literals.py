@@ -1,4 +1,4 @@
-"""The package's modules (outside bench/ and workdir_files.py) whose code, not their
+"""The package's modules (all but workdir_files.py) whose code, not their
 docstrings, holds a workdir's file or folder name as a string: the places that build a
 workdir's paths themselves instead of asking `rsrl_jax.workdir_files` (issue 32, item 2).
 
@@ -20,7 +20,7 @@ FILES = (
 )
 PARTS = r"fold_|noise_|seed_|highlights_fold|highlight_eval_fold|round_\(|step_\("
 NAMES = re.compile(rf"^({FILES})$|{PARTS}")
-SKIPPED = ("rsrl_jax/bench/", "rsrl_jax/workdir_files.py")
+SKIPPED = ("rsrl_jax/workdir_files.py",)
 
 
 def docstrings(tree: ast.AST) -> set[int]:

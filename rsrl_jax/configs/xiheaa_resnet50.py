@@ -13,7 +13,7 @@ fine-tuning (`model.batch_norm='frozen'`, the usual choice for batches of 32 pho
 'updated' normalises with each batch's statistics). sgdm with momentum 0.9, learning rate
 1e-3 (ResNet fine-tuning's usual rate; AlexNet's 1e-4 barely moves BatchNorm networks), L2
 1e-4. ResNet-50 at 224px is about 4 GFLOPs a photo forward (AlexNet 0.7): use a GPU or TPU
-(python -m rsrl_jax.benchmark --model=resnet50 gives its speed here).
+(python -m benchmarks --model=resnet50 gives its speed here).
 """
 
 from rsrl_jax.configs import xiheaa

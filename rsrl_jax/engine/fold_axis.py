@@ -41,7 +41,7 @@ def make_fold_step(train_step, mesh, k: int, compiler_options=None):
     first = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731
     add_axis = lambda tree: jax.tree.map(lambda leaf: leaf[None], tree)  # noqa: E731
 
-    def train_step(*args):  # the name compile logs and profiles show (bench/run_timing.py)
+    def train_step(*args):  # the name compile logs and profiles show (benchmarks/run_timing.py)
         if k == 1:
             return add_axis(one_fold(*(first(a) for a in args)))
         return jax.vmap(one_fold)(*args)

@@ -59,8 +59,6 @@ def command_line(argv: list[str] | None = None) -> str:
     first = os.path.abspath(argv[0]) if argv and argv[0] else ""
     if first.startswith(package + os.sep) and first.endswith(".py"):
         module = os.path.relpath(first, package)[: -len(".py")].split(os.sep)
-        if module[0] == "cli":  # rsrl_jax/X.py forwards to rsrl_jax/cli/X.py
-            module = module[1:]
         return shlex.join(["python", "-m", ".".join(["rsrl_jax", *module]), *argv[1:]])
     return shlex.join([os.path.basename(sys.executable), *argv])
 

@@ -1,6 +1,6 @@
 """One side of `--study` in its own process: our study, on lanes or one run at a time.
 
-  python -m rsrl_jax.bench.study_side '<spec JSON>'   (started by rsrl_jax.bench.study_bench)
+  python -m benchmarks.study_side '<spec JSON>'   (started by benchmarks.study_bench)
 
 Runs `experiments.study.study` as `python -m rsrl_jax.study` does (the persistent compilation
 cache on, as `python -m rsrl_jax.main` has it), with `lanes` passed only when this study
@@ -28,7 +28,7 @@ def lanes_supported() -> bool:
 def run_files(workdir: str) -> dict:
     """Per run folder (one holding timings.jsonl): its rounds' seconds, its records' steps
     and kept counts, and the times its last round and its last file were written."""
-    from rsrl_jax.bench import run_timing
+    from benchmarks import run_timing
 
     runs = {}
     for folder, _, files in os.walk(workdir):
@@ -55,15 +55,15 @@ def run_files(workdir: str) -> dict:
 
 
 def main(spec: dict) -> dict:
+    from benchmarks import run_timing
     from configs import demo, embeddings  # configs/ sits at the repository root
-    from rsrl_jax import cli
+    from rsrl_jax import commands
     from rsrl_jax import overrides as override
-    from rsrl_jax.bench import run_timing
     from rsrl_jax.experiments import study
 
     imported = time.time()
-    cli.quiet_libraries()
-    cache = cli.enable_compilation_cache()
+    commands.quiet_libraries()
+    cache = commands.enable_compilation_cache()
     compile_log = run_timing.CompileLog()
     config = (embeddings if spec["data"] == "embeddings" else demo).get_config()
     override.apply(config, spec["overrides"])

@@ -1,8 +1,8 @@
 """Does the input pipeline keep the train step fed? Prints images/s of both, side by side.
 
-  python -m rsrl_jax.data.benchmark [--cases=demo,alexnet224] [--photos=256] [--epochs=1]
+  python -m benchmarks.data [--cases=demo,alexnet224] [--photos=256] [--epochs=1]
 
-(the command is `rsrl_jax.cli.data_benchmark`; this module is its library.)
+(the command is `benchmarks.data`; this module is its library.)
 
 For each case it writes a folder of camera-like JPEG photos (640x480) with a scores.csv,
 prepares it (decode once into array_record files), then measures in one run:
@@ -28,8 +28,8 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
+from benchmarks import rig as rigs
 from rsrl_jax import errors
-from rsrl_jax.bench import rig as rigs
 from rsrl_jax.config import base_config
 from rsrl_jax.data import datasets, prepared, synthetic
 from rsrl_jax.engine import train

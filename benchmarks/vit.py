@@ -1,12 +1,12 @@
 """Full-size ViT port errors and embed throughput against Hugging Face `transformers`.
 
-  python -m rsrl_jax.vit_benchmark --archs=clip_vit_b16,siglip_vit_b16 [--check] [--speed]
+  python -m benchmarks.vit --archs=clip_vit_b16,siglip_vit_b16 [--check] [--speed]
       [--batch_size=8] [--json_out=FILE]
 
 --check: one image through each arch's random-weight model in both frameworks (converted
 from model.safetensors): the max relative error of the embedding. --speed: images/s of the
 forward pass, ours / theirs, same batch and CPU threads. Needs torch and transformers
-(pip install -e '.[test]'). The library is `rsrl_jax.bench.vit_bench`.
+(pip install -e '.[test]'). The library is `benchmarks.vit_bench`.
 """
 
 import json
@@ -15,7 +15,7 @@ import sys
 
 from absl import app, flags
 
-from rsrl_jax import cli
+from rsrl_jax import commands
 from rsrl_jax.models import vit
 
 FLAGS = flags.FLAGS
@@ -30,10 +30,10 @@ flags.DEFINE_string("json_out", None, "Also write every figure to this JSON file
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    cli.quiet_libraries()
-    from rsrl_jax.bench import vit_bench
+    commands.quiet_libraries()
+    from benchmarks import vit_bench
 
-    figures = {"command": " ".join(["python -m rsrl_jax.vit_benchmark", *sys.argv[1:]])}
+    figures = {"command": " ".join(["python -m benchmarks.vit", *sys.argv[1:]])}
     figures.update(batch_size=FLAGS.batch_size, repeats=FLAGS.repeats, archs={})
     for arch in FLAGS.archs:
         if arch not in vit.SIZES:
@@ -58,4 +58,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    commands.run(main)

@@ -1,13 +1,13 @@
 """How much faster are the k folds trained at once? Prints sequential vs parallel seconds.
 
-  python -m rsrl_jax.fold_benchmark --config=configs/demo.py --config.protocol.folds=5 [...]
+  python -m benchmarks.folds --config=configs/demo.py --config.protocol.folds=5 [...]
 
 Runs the config's round loop over its folds twice on the same compiled steps, in temporary
 workdirs: fold after fold (`protocol.parallel_folds=False`) and all folds at once (True).
 Both modes' steps are compiled first (`warm_up`), so compilation is left out of the times.
 Prints the seconds of each (training, likelihood passes, evaluation and checkpoints of every
 round, as a run spends them), their ratio, and how far the two runs' metrics are apart.
-The command (flags, the two timed runs and the printing) is `rsrl_jax.cli.fold_benchmark`.
+The command (flags, the two timed runs and the printing) is `benchmarks.folds`.
 """
 
 import os

@@ -1,7 +1,7 @@
 """Our steps against PyTorch's, the input pipeline, a run's time, the whole run against a
-PyTorch loop (`--whole_run`): `python -m rsrl_jax.benchmark`.
+PyTorch loop (`--whole_run`): `python -m benchmarks`.
 
-What it measures and prints is `rsrl_jax.bench.benchmark`'s; this module holds the flags.
+What it measures and prints is `benchmarks.benchmark`'s; this module holds the flags.
 """
 
 import dataclasses
@@ -9,8 +9,8 @@ import json
 
 from absl import app, flags
 
-from rsrl_jax import cli, errors, overrides
-from rsrl_jax.bench import benchmark, lane_report, study_bench, whole_run
+from benchmarks import benchmark, lane_report, study_bench, whole_run
+from rsrl_jax import commands, errors, overrides
 
 DEFAULT = benchmark.Settings()
 FLAGS = flags.FLAGS
@@ -70,7 +70,7 @@ flags.DEFINE_bool(
     "whole_run",
     False,
     "Only this: time our CLI's whole run of one RSRL job against a plain PyTorch loop, in "
-    "alternating pairs, and split our time (rsrl_jax/bench/whole_run.py).",
+    "alternating pairs, and split our time (benchmarks/whole_run.py).",
 )
 flags.DEFINE_integer("whole_run_pairs", WHOLE_RUN.pairs, "--whole_run: pairs of runs.")
 flags.DEFINE_list(
@@ -91,7 +91,7 @@ flags.DEFINE_bool(
     "study",
     False,
     "Only this: one study four ways: (a) ours on lanes, (b) its runs one at a time, (c) a "
-    "PyTorch loop of the runs, (d) its FLOP-bound time; and one run (bench/study_bench.py).",
+    "PyTorch loop of the runs, (d) its FLOP-bound time; and one run (benchmarks/study_bench.py).",
 )
 flags.DEFINE_enum("study_data", STUDY.data, list(study_bench.DATA), "--study: the data.")
 flags.DEFINE_integer(
@@ -167,7 +167,7 @@ def settings_from_flags() -> benchmark.Settings:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    cli.quiet_libraries()
+    commands.quiet_libraries()
     if FLAGS.whole_run:  # a mode of its own: the other modes' flags do not apply
         overrides_ = tuple(overrides.regroup(FLAGS.whole_run_overrides))
         pairs, cache = FLAGS.whole_run_pairs, FLAGS.whole_run_cache
@@ -186,7 +186,7 @@ def main(argv):
         raise app.UsageError(f"--variants: {e}") from e
     benchmark.check_model(settings)  # ConfigError: one line naming the flag
     # A process-wide JAX setting, made here: the --demo run compiles in this process.
-    cache = cli.enable_compilation_cache() if settings.demo else ""
+    cache = commands.enable_compilation_cache() if settings.demo else ""
     results = benchmark.run(settings, cache)
     write_figures(results)
 
@@ -199,4 +199,4 @@ def write_figures(results: dict) -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main, help_config="configs/demo.py")  # the fields --demo_overrides sets
+    commands.run(main, help_config="configs/demo.py")  # the fields --demo_overrides sets

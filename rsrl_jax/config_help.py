@@ -19,7 +19,7 @@ import ml_collections
 from rsrl_jax import config as config_lib
 from rsrl_jax import configs
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the clone
 BASE_FILE = os.path.abspath(config_lib.__file__)
 
 

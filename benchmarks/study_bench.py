@@ -1,6 +1,6 @@
-"""One study four ways: `python -m rsrl_jax.benchmark --study`.
+"""One study four ways: `python -m benchmarks --study`.
 
-  python -m rsrl_jax.benchmark --study [--study_data=embeddings|photos] [--study_seeds=10]
+  python -m benchmarks --study [--study_data=embeddings|photos] [--study_seeds=10]
       [--study_methods=plain,rsrl,random_drop] [--study_folds=5] [--study_rounds=6]
       [--study_examples=3000] [--study_dim=128] [--study_overrides=field=value,...]
 
@@ -33,8 +33,8 @@ import time
 
 import numpy as np
 
+from benchmarks import whole_run
 from rsrl_jax import errors
-from rsrl_jax.bench import whole_run
 
 DATA = ("embeddings", "photos")
 # Per data kind: (seeds, folds, rounds) when the flags leave them out. Embeddings: the
@@ -235,7 +235,7 @@ def run_ours(settings, items, seeds, lanes, folder, env) -> dict:
         "workdir": os.path.join(folder, "study"),
         "out": os.path.join(folder, "side.json"),
     }
-    cmd = [sys.executable, "-m", "rsrl_jax.bench.study_side", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "benchmarks.study_side", json.dumps(spec)]
     process = whole_run.timed_process(cmd, os.path.join(folder, "side.log"), env)
     with open(spec["out"]) as f:
         side = json.load(f)
@@ -322,7 +322,7 @@ def torch_spec(config, settings, seeds, data: dict, data_path: str, folder: str)
 
 def run_torch(spec: dict, folder: str) -> dict:
     """The PyTorch loop of the study's runs in a new process; wall time and its split."""
-    cmd = [sys.executable, "-m", "rsrl_jax.bench.torch_loop", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "benchmarks.torch_loop", json.dumps(spec)]
     process = whole_run.timed_process(cmd, os.path.join(folder, "torch.log"))
     with open(spec["out"]) as f:
         result = json.load(f)
@@ -344,7 +344,7 @@ def run_torch(spec: dict, folder: str) -> dict:
 
 def torch_unsupported(config, settings: Settings) -> str | None:
     """Why the PyTorch loop cannot run this study (None: it can)."""
-    from rsrl_jax.bench import torch_loop
+    from benchmarks import torch_loop
 
     if settings.data != "embeddings":
         return "the PyTorch loop is the embeddings head's; photos compare (a) with (b)"
@@ -370,7 +370,7 @@ def torch_unsupported(config, settings: Settings) -> str | None:
 
 def run(settings: Settings) -> dict:
     """Builds the data, times every side, prints the table; returns every figure."""
-    from rsrl_jax.bench import benchmark, study_side
+    from benchmarks import benchmark, study_side
     from rsrl_jax.experiments import study as study_module
 
     settings = check(settings)

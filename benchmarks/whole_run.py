@@ -1,6 +1,6 @@
 """Our whole run against a plain PyTorch loop, each timed as a user times it: `--whole_run`.
 
-  python -m rsrl_jax.benchmark --whole_run [--whole_run_pairs=3] [--whole_run_overrides=...]
+  python -m benchmarks --whole_run [--whole_run_pairs=3] [--whole_run_overrides=...]
 
 The job is configs/demo.py with `JOB` (3100 synthetic photos at 64px, the full-width AlexNet
 from scratch, SGD with momentum, batch 32, 3 rounds of 1 epoch, K = 0.99, one split) and the
@@ -8,7 +8,7 @@ user's overrides. Untimed warm-up: the photos are prepared into the data cache o
 exported (photos, labels, the run's split) to one .npz for the PyTorch side. Then pairs of
 runs in alternating order (ours, torch; torch, ours; ...), each in a new folder: ours is the
 command a user types, `python -m rsrl_jax.main --config=configs/demo.py --config.X=...`;
-torch's is `python -m rsrl_jax.bench.torch_loop` (the same job written the obvious way).
+torch's is `python -m benchmarks.torch_loop` (the same job written the obvious way).
 A side's wall time runs from just before its process starts to its exit (`os.wait4`, which
 also gives the process's peak resident memory).
 
@@ -33,9 +33,9 @@ import time
 
 import numpy as np
 
+from benchmarks import run_split
 from rsrl_jax import errors
 from rsrl_jax import overrides as override
-from rsrl_jax.bench import run_split
 from rsrl_jax.config import validate
 
 DEMO = "configs/demo.py"
@@ -221,7 +221,7 @@ def run_torch(spec: dict, folder: str) -> dict:
         "workdir": os.path.join(folder, "run"),
         "out": os.path.join(folder, "torch.json"),
     }
-    cmd = [sys.executable, "-m", "rsrl_jax.bench.torch_loop", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "benchmarks.torch_loop", json.dumps(spec)]
     process = timed_process(cmd, os.path.join(folder, "torch.log"), None)
     with open(spec["out"]) as f:
         result = json.load(f)
@@ -235,7 +235,7 @@ def summary(values: list[float]) -> dict:
 
 def run(settings: Settings) -> dict:
     """Prepares the data, times `settings.pairs` alternating pairs, prints and returns all."""
-    from rsrl_jax.bench import benchmark
+    from benchmarks import benchmark
 
     if settings.pairs < 1:
         raise errors.ConfigError(f"--whole_run_pairs={settings.pairs}: must be at least 1")

@@ -1,7 +1,7 @@
 """torchvision's AlexNet written out in PyTorch, and the train step: our reference peer.
 
 The test oracle of the weight port (tests/test_convert.py) and the PyTorch side of
-`python -m rsrl_jax.benchmark`; its optimizer and steps serve any network with a `HEAD`
+`python -m benchmarks`; its optimizer and steps serve any network with a `HEAD`
 (`torch_resnet.TorchResNet` too). Training never imports this module (torch is optional).
 """
 

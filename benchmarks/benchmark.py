@@ -1,17 +1,17 @@
 """Our train and forward steps against PyTorch's, side by side; the input pipeline; a run.
 
-  python -m rsrl_jax.benchmark [--model=alexnet|resnet50] [--rounds=10] [--variants=ours]
+  python -m benchmarks [--model=alexnet|resnet50] [--rounds=10] [--variants=ours]
       [--torch] [--demo]
-  python -m rsrl_jax.benchmark --device_report [--model=resnet50] [--compute_dtype=bfloat16]
+  python -m benchmarks --device_report [--model=resnet50] [--compute_dtype=bfloat16]
       [--peak_tflops=X]
 
 Steps: the full-size AlexNet (batch 32, 224x224, float32, SGD with momentum) as the run
 trains it (`engine.train.make_steps`'s jitted steps) and the same network and step in PyTorch
-(`rsrl_jax.models.torch_alexnet`, torch's defaults: NCHW, all cores).
+(`benchmarks.torch_alexnet`, torch's defaults: NCHW, all cores).
 
 `--model=resnet50` times torchvision's ResNet-50 instead (`--width` times its 64 stem
 channels) with the same optimizer, batch and photos: ours is model.name='resnet50', torch's
-`rsrl_jax.models.torch_resnet.TorchResNet`. With `--batch_norm=frozen` (model.batch_norm's
+`benchmarks.torch_resnet.TorchResNet`. With `--batch_norm=frozen` (model.batch_norm's
 default) torch's BatchNorm modules stay in eval mode while the rest of the network trains
 (running statistics, BatchNorm's weight and bias still learn), as ours; `--batch_norm=updated`
 normalises with the batch's statistics and updates the running ones on both sides (torch's
@@ -35,10 +35,11 @@ evaluation, compilation and the rest. Run from the repository root.
 `--device_report` (for a GPU or TPU): our steps of `--model` only, images/s and model FLOP
 utilisation, from the compiled step's FLOP count (`cost_analysis`) and the device's peak.
 
-The flags are `rsrl_jax.cli.benchmark`'s; here every choice is a field of `Settings`.
+The flags are `benchmarks.__main__`'s; here every choice is a field of `Settings`.
 
 One module of about 430 lines: the driver of one benchmark (its settings, the worker
-processes, the alternating windows, the report); the steps it times are built in `bench/rig.py`.
+processes, the alternating windows, the report); the steps it times are built
+in `benchmarks/rig.py`.
 """
 
 import dataclasses
@@ -104,13 +105,13 @@ PEAK_TFLOPS = {
 
 
 class Worker:
-    """One side in its own process (`rsrl_jax.bench.bench_workers`), asked one JSON line a time."""
+    """One side in its own process (`benchmarks.bench_workers`), asked one JSON line a time."""
 
     def __init__(self, name: str, spec: dict):
         self.name = name
         self.log = tempfile.NamedTemporaryFile(prefix=f"rsrl-bench-{name}-", suffix=".log")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rsrl_jax.bench.bench_workers", json.dumps(spec)],
+            [sys.executable, "-m", "benchmarks.bench_workers", json.dumps(spec)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -306,8 +307,8 @@ def run_demo(overrides, workdir: str | None, cache: str) -> dict:
     """Times configs/demo.py with `overrides` (field=value) in this process, in `workdir`
     (None: a new temporary folder); `cache` is the persistent compilation cache's folder in
     use ('' = off), for the record."""
+    from benchmarks import run_timing
     from configs import demo  # configs/ sits at the repository root: run from there
-    from rsrl_jax.bench import run_timing
 
     config = demo.get_config()
     override.apply(config, overrides)  # ConfigError naming a wrong field or value
@@ -433,6 +434,6 @@ def run(settings: Settings, cache: str = "") -> dict:
 
 
 def _peak_rss_mb() -> float:
-    from rsrl_jax.bench.bench_workers import peak_rss_mb
+    from benchmarks.bench_workers import peak_rss_mb
 
     return peak_rss_mb()

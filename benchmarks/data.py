@@ -1,14 +1,14 @@
-"""Does the input pipeline keep the train step fed? `python -m rsrl_jax.data.benchmark`.
+"""Does the input pipeline keep the train step fed? `python -m benchmarks.data`.
 
-The measurements are `rsrl_jax.bench.data_benchmark`'s; this module holds the flags.
+The measurements are `benchmarks.data_benchmark`'s; this module holds the flags.
 """
 
 import tempfile
 
 from absl import app, flags
 
-from rsrl_jax import cli, errors
-from rsrl_jax.bench import data_benchmark
+from benchmarks import data_benchmark
+from rsrl_jax import commands, errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("cases", list(data_benchmark.CASES), "Which configs to measure.")
@@ -33,4 +33,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    commands.run(main)

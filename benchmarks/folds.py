@@ -1,9 +1,9 @@
-"""How much faster are the k folds trained at once? `python -m rsrl_jax.fold_benchmark`.
+"""How much faster are the k folds trained at once? `python -m benchmarks.folds`.
 
-  python -m rsrl_jax.fold_benchmark --config=configs/demo.py --config.protocol.folds=5 [...]
+  python -m benchmarks.folds --config=configs/demo.py --config.protocol.folds=5 [...]
       [--json_out=FILE]
 
-The timed loops are `rsrl_jax.bench.fold_benchmark`'s; this module holds the flags and main.
+The timed loops are `benchmarks.fold_benchmark`'s; this module holds the flags and main.
 """
 
 import json
@@ -14,8 +14,8 @@ import tempfile
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from rsrl_jax import cli, errors, overrides
-from rsrl_jax.bench.fold_benchmark import largest_gap, run_folds, warm_up
+from benchmarks.fold_benchmark import largest_gap, run_folds, warm_up
+from rsrl_jax import commands, errors, overrides
 from rsrl_jax.config import validate
 from rsrl_jax.data import splits
 from rsrl_jax.engine import rsrl
@@ -29,7 +29,7 @@ flags.DEFINE_string("json_out", None, "Also write every figure to this JSON file
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    cli.quiet_libraries()
+    commands.quiet_libraries()
     config = FLAGS.config
     config.log.progress = False
     config.checkpoint.every_steps = 0  # both modes save round checkpoints only
@@ -60,7 +60,7 @@ def main(argv):
     logging.info("sequential %.1fs, parallel %.1fs", seq_s, par_s)
     if FLAGS.json_out:
         figures = {
-            "command": " ".join(["python -m rsrl_jax.fold_benchmark", *sys.argv[1:]]),
+            "command": " ".join(["python -m benchmarks.folds", *sys.argv[1:]]),
             "folds": len(fold_splits), "rounds": config.rsrl.rounds, "photos": len(data),
             "devices": experiment.mesh.size, "sequential_s": seq_s, "parallel_s": par_s,
             "largest_gap": largest_gap(seq, par), "cpu_count": os.cpu_count(),
@@ -76,4 +76,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    commands.run(main)

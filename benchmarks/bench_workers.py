@@ -1,6 +1,6 @@
-"""The sides of `python -m rsrl_jax.benchmark`, each served from its own process.
+"""The sides of `python -m benchmarks`, each served from its own process.
 
-  python -m rsrl_jax.bench.bench_workers '<spec JSON>'   (started by rsrl_jax.benchmark)
+  python -m benchmarks.bench_workers '<spec JSON>'   (started by benchmarks)
 
 A side builds its train and forward steps of the spec's network (the full-size AlexNet, or
 ResNet-50 at the spec's width and BatchNorm mode) on one fixed batch,
@@ -47,8 +47,8 @@ def jax_side(spec: dict) -> dict:
     """
     import jax
 
-    from rsrl_jax.bench import data_benchmark, rig
-    from rsrl_jax.bench.run_timing import CompileLog
+    from benchmarks import data_benchmark, rig
+    from benchmarks.run_timing import CompileLog
     from rsrl_jax.config import base_config
     from rsrl_jax.data import datasets
     from rsrl_jax.engine import train
@@ -147,10 +147,10 @@ def torch_net(spec: dict):
     """The spec's network in PyTorch: torchvision's AlexNet, or ResNet-50 with `channels`
     stem channels whose BatchNorm trains as our model.batch_norm (`TorchResNet.frozen_stats`).
     """
-    from rsrl_jax.models import torch_alexnet
+    from benchmarks import torch_alexnet
 
     if spec.get("model", "alexnet") == "resnet50":
-        from rsrl_jax.models import torch_resnet
+        from benchmarks import torch_resnet
 
         frozen = spec["batch_norm"] == "frozen"
         return torch_resnet.TorchResNet(
@@ -163,7 +163,7 @@ def torch_side(spec: dict) -> dict:
     """The PyTorch reference with its defaults (all cores, NCHW), on the same batch."""
     import torch
 
-    from rsrl_jax.models import torch_alexnet
+    from benchmarks import torch_alexnet
 
     torch.manual_seed(0)
     net = torch_net(spec)

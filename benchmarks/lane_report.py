@@ -1,4 +1,4 @@
-"""The lanes' device report: `python -m rsrl_jax.benchmark --device_report --study`.
+"""The lanes' device report: `python -m benchmarks --device_report --study`.
 
 The group step a study's lanes train with (configs/embeddings.py's MLP head, vmapped over k
 lanes by `fold_axis.make_fold_step` on the group's `placement.lane_mesh`, compiled with the
@@ -123,8 +123,8 @@ def run(settings: Settings) -> dict:
     ConfigError for a k or a step count below 1."""
     import jax
 
+    from benchmarks import benchmark, study_bench
     from rsrl_jax import errors
-    from rsrl_jax.bench import benchmark, study_bench
 
     if not settings.lanes or min(settings.lanes) < 1 or settings.steps < 1:
         raise errors.ConfigError("--device_report --study: lanes and steps must be at least 1")

@@ -13,7 +13,7 @@ import os
 import re
 import time
 
-from rsrl_jax.bench import run_timing
+from benchmarks import run_timing
 
 # Our split's parts, in the order printed; other_s is the rest of the wall time.
 OUR_PARTS = (

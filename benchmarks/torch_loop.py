@@ -1,10 +1,10 @@
 """The RSRL job as a plain PyTorch loop, written the obvious way: the peer of `--whole_run`.
 
-  python -m rsrl_jax.bench.torch_loop '<spec JSON>'   (started by rsrl_jax.bench.whole_run)
+  python -m benchmarks.torch_loop '<spec JSON>'   (started by benchmarks.whole_run)
 
 Reads the photos, labels and split that `whole_run` exported from the run's prepared data
 (one .npz: uint8 [N, S, S, 3] photos, so both sides train on the same pixels), then each
-round: trains the same AlexNet (`models.torch_alexnet`, torch's defaults: its init, NCHW, all
+round: trains the same AlexNet (`benchmarks.torch_alexnet`, torch's defaults: its init, NCHW, all
 cores) on the round's kept set with a fresh SGD with momentum and L2 weight decay (the head's
 learning rate times `head_lr_multiplier`, as ours), random crops and flips as ours; scores
 all of D with the round's network (sigmoid of the logits) and keeps, for the next round, the
@@ -30,8 +30,8 @@ import time
 import numpy as np
 import torch
 
+from benchmarks import torch_alexnet
 from rsrl_jax.metrics import classification
-from rsrl_jax.models import torch_alexnet
 
 IMPORTED = time.time()  # the imports are done: the caller counts them from the process start
 

@@ -1,6 +1,0 @@
-"""`python -m rsrl_jax.fold_benchmark` runs the command in `rsrl_jax/cli/fold_benchmark.py`."""
-
-import runpy
-
-if __name__ == "__main__":
-    runpy.run_module("rsrl_jax.cli.fold_benchmark", run_name="__main__", alter_sys=True)
