@@ -184,6 +184,17 @@ def test_the_speed_table_is_rendered_from_the_benchmarks_figures():
         "| training | 1.0 (10%) | 1.0 (5%) |" in text
         and "| other | 5.0 (50%) | 5.0 (25%) |" in text
     )
+    assert "CPU s" not in text  # figures of a benchmark that did not count them
+
+    # With each process's CPU seconds and our sides' compiles (of them, cache hits)
+    compiles = {"train_step": {"compiles": 2}, "init": {"compiles": 3}}
+    for key, cpu in (("a", 7.5), ("b", 12.0)):
+        results["sides"][key] |= {"cpu_s": cpu, "side": {"compiles": compiles, "cache_hits": 4}}
+    results["sides"]["single"] = {"wall_s": 5.0, "cpu_s": 4.5}
+    text = tool.table(results)
+    assert "| (a) our study on lanes | 7.5 | 5 (4) |" in text
+    assert "| (b) our runs one at a time | 12.0 | 5 (4) |" in text
+    assert "| one 5-fold run | 4.5 | - |" in text
 
 
 DEVICE_REPORT = """
