@@ -114,9 +114,18 @@ flags.DEFINE_list(
     "--study: field=value overrides of the study's config (configs/embeddings.py or demo.py).",
 )
 flags.DEFINE_bool(
-    "study_warmup", STUDY.warmup, "--study: an untimed first run fills the compilation cache."
+    "study_warmup",
+    STUDY.warmup,
+    "--study: each timed process first runs untimed at 2 rounds of 1 epoch, filling the "
+    "compilation cache with its programs.",
 )
 flags.DEFINE_bool("study_torch", STUDY.torch, "--study: time (c), the PyTorch loop.")
+flags.DEFINE_list(
+    "study_sides",
+    list(STUDY.sides),
+    "--study: the sides to time, some of a, b, c with a ((d) and the one run always): "
+    "e.g. a for the 30-run study against one run on a busy machine.",
+)
 flags.DEFINE_list(
     "study_report_lanes",
     [str(k) for k in lane_report.Settings.lanes],
@@ -143,6 +152,7 @@ def study_settings_from_flags() -> study_bench.Settings:
         warmup=FLAGS.study_warmup,
         torch=FLAGS.study_torch,
         torch_threads=FLAGS.study_torch_threads,
+        sides=tuple(FLAGS.study_sides),
     )
 
 

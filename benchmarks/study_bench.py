@@ -14,8 +14,11 @@ machine's best measured sgemm rate (`sgemm_rate`). A `study` without a `lanes` p
 
 The yardstick: one 5-fold run of the same config (`python -m rsrl_jax.main`, method rsrl,
 seed 0) against the whole study. Every side is its own process, timed from its start to its
-exit; our processes share one new compilation cache, filled first by an untimed run of the
-same config (`warmup`), as after a user's first run. (a) and (b) are split with what the
+exit; our processes share one new compilation cache, filled first (`warmup`, untimed) by
+each of them at a short schedule (`WARMUP_SCHEDULE`): the same programs, so that each
+timed side is its work with a warm cache, as a user's second try. The PyTorch loop
+compiles nothing (eager). `sides`: which of (a), (b), (c) to time; (d) and the yardstick
+always. (a) and (b) are split with what the
 runs write (their timings.jsonl, file times) and JAX's compile events (`split_study`).
 
 Embeddings: `examples` x `dim` vectors with the demo's class shares (`embeddings_data`),
@@ -43,6 +46,9 @@ SIZES = {"embeddings": (10, 5, 6), "photos": (2, 1, 3)}
 DEFAULT_METHODS = ("plain", "rsrl", "random_drop")
 # The photo study's budget over configs/demo.py: a few epochs a round.
 PHOTO_BUDGET = ("train.first_round_epochs=3", "train.epochs_per_round=1")
+# The warm-up's schedule: 2 rounds of 1 epoch train every program of a longer run (the
+# rounds after the first select; the step's shapes do not depend on the epochs).
+WARMUP_SCHEDULE = ("rsrl.rounds=2", "train.first_round_epochs=1", "train.epochs_per_round=1")
 SGEMM_SIZES = ((64, 128, 512), (1024, 128, 512), (512, 512, 512), (1024, 1024, 1024))
 SIDES = {
     "a": "(a) our study on lanes",
@@ -86,6 +92,7 @@ class Settings:
     warmup: bool = True
     torch: bool = True
     torch_threads: int = 0  # 0: this machine's cores, as XLA:CPU's
+    sides: tuple[str, ...] = ("a", "b", "c")  # (d) and the yardstick always
 
     def resolved(self) -> "Settings":
         seeds, folds, rounds = SIZES[self.data]
@@ -112,6 +119,11 @@ def check(settings: Settings) -> Settings:
     ):
         if value < least:
             raise errors.ConfigError(f"--{flag}={value}: must be at least {least}")
+    unknown = [side for side in s.sides if side not in ("a", "b", "c")]
+    if unknown or "a" not in s.sides:
+        raise errors.ConfigError(
+            f"--study_sides={','.join(s.sides)}: some of a, b, c, with a (the ratios' base)"
+        )
     if not s.methods:
         raise errors.ConfigError("--study_methods: name at least one method")
     from rsrl_jax.experiments import compare
@@ -248,9 +260,12 @@ def split_study(process: dict, side: dict) -> dict:
     the study's call), compile (JAX's traces, lowerings and compiles), training and
     evaluation (passes over D, validation, test: the runs' timings.jsonl, less the compiles
     of the steps inside them; a group's training seconds, which each of its k lanes records
-    whole, count 1/k a lane), checkpoints (timings.jsonl), reporting (each run's last
-    round to its last file, and the last run's last file to the study's end: its tables and
-    plot) and the rest (data, set-up, selection between rounds)."""
+    whole, count 1/k a lane), checkpoints (timings.jsonl), reporting (the last round of any
+    run, its timings.jsonl, to the study's end: every run's summary.json, written once all
+    runs are trained, and the study's tables and plot) and the rest (data, set-up,
+    selection between rounds). A run's other files say nothing of when it ended: its
+    summary.json is written at the study's end, long after its last round in a loop of
+    runs."""
     compiles = side["compiles"]
 
     def compiled(fragment: str = "") -> float:
@@ -261,8 +276,8 @@ def split_study(process: dict, side: dict) -> dict:
         )
 
     timings = [t for run in side["runs"].values() for t in run["timings"]]
-    runs = side["runs"].values()
-    last = max((r["last_file_at"] for r in runs), default=side["stamps"]["study_end"])
+    end = side["stamps"]["study_end"]
+    trained = max((r["last_round_at"] for r in side["runs"].values()), default=end)
     split = {
         "imports_s": side["stamps"]["study_start"] - process["start"],
         "compile_s": compiled(),
@@ -271,11 +286,22 @@ def split_study(process: dict, side: dict) -> dict:
         ),
         "evaluation_s": max(sum(t["eval_s"] for t in timings) - compiled("eval_step"), 0.0),
         "checkpoints_s": sum(t["checkpoint_s"] for t in timings),
-        "reporting_s": sum(r["last_file_at"] - r["last_round_at"] for r in runs)
-        + max(side["stamps"]["study_end"] - last, 0.0),
+        "reporting_s": max(end - trained, 0.0),
     }
     split["other_s"] = process["wall_s"] - sum(split.values())
     return split
+
+
+def warm_up(settings: Settings, items, seeds, folder, env) -> None:
+    """Untimed: each of our timed processes (the yardstick's run, (a), (b)) at
+    `WARMUP_SCHEDULE`, filling `env`'s compilation cache with the programs it compiles."""
+    short = list({i.split("=", 1)[0]: i for i in [*items, *WARMUP_SCHEDULE]}.values())
+    os.makedirs(os.path.join(folder, "single"))
+    run_single(settings.data, short, os.path.join(folder, "single"), env)
+    for key, lanes in (("a", None), ("b", 1)):
+        if key in settings.sides:
+            os.makedirs(os.path.join(folder, key))
+            run_ours(settings, short, seeds, lanes, os.path.join(folder, key), env)
 
 
 def run_single(data: str, items, folder, env) -> dict:
@@ -408,21 +434,30 @@ def run(settings: Settings) -> dict:
         if data_dir:
             exported = export_splits(config, settings, seeds, os.path.join(root, "data.npz"))
         if settings.warmup:
-            print("warm-up (untimed): one run fills the compilation cache...", flush=True)
-            os.makedirs(os.path.join(root, "warmup"))
-            run_single(settings.data, items, os.path.join(root, "warmup"), env)
+            print(
+                "warm-up (untimed): each timed process at 2 rounds of 1 epoch fills the "
+                "compilation cache...",
+                flush=True,
+            )
+            warm_up(settings, items, seeds, os.path.join(root, "warmup"), env)
         sides: dict = {}
         os.makedirs(os.path.join(root, "single"))
         sides["single"] = run_single(settings.data, items, os.path.join(root, "single"), env)
         print(f"one {settings.folds}-fold run: {sides['single']['wall_s']:.1f}s", flush=True)
         for key, lanes_value in (("a", None), ("b", 1)):
+            if key not in settings.sides:
+                continue
             folder = os.path.join(root, key)
             os.makedirs(folder)
             load = os.getloadavg()[0]
             sides[key] = run_ours(settings, items, seeds, lanes_value, folder, env)
             sides[key]["load_1min_before"] = load
             print(f"{SIDES[key]}: {sides[key]['wall_s']:.1f}s", flush=True)
-        why_not = torch_unsupported(config, settings)
+        why_not = (
+            torch_unsupported(config, settings)
+            if "c" in settings.sides
+            else f"--study_sides={','.join(settings.sides)}"
+        )
         if why_not is None:
             folder = os.path.join(root, "c")
             os.makedirs(folder)
@@ -472,7 +507,7 @@ def summarize(results: dict) -> dict:
         "c_over_a": ratio("c", "a"),
         "b_over_a": ratio("b", "a"),
         "a_over_single": wall["a"] / sides["single"]["wall_s"],
-        "b_over_single": wall["b"] / sides["single"]["wall_s"],
+        "b_over_single": wall["b"] / sides["single"]["wall_s"] if "b" in wall else None,
     }
 
 
@@ -498,8 +533,24 @@ def print_table(results: dict) -> None:
     folds = results["settings"]["folds"]
     print(
         f"yardstick: one {folds}-fold run {s['single_run_s']:.1f}s; the study (a) "
-        f"{s['a_over_single']:.1f}x it{'' if photos else ' (goal <= 3)'}, (b) "
-        f"{s['b_over_single']:.1f}x"
+        f"{s['a_over_single']:.1f}x it{'' if photos else ' (goal <= 3)'}"
+        + ("" if s["b_over_single"] is None else f", (b) {s['b_over_single']:.1f}x")
+    )
+    print(
+        "CPU s (user + system) of each process: "
+        + ", ".join(
+            f"{SIDES[k][:3]} {sides[k]['cpu_s']:.1f}" for k in ("a", "b", "c") if k in sides
+        )
+        + f", one run {sides['single']['cpu_s']:.1f}"
+    )
+    print(
+        "compiles (served by the warm-up's persistent cache; PyTorch compiles nothing): "
+        + ", ".join(
+            f"{SIDES[k][:3]} {sum(e['compiles'] for e in sides[k]['side']['compiles'].values())}"
+            f" ({sides[k]['side']['cache_hits']})"
+            for k in ("a", "b")
+            if k in sides
+        )
     )
     if results["torch_skipped"]:
         print(f"(c) not run: {results['torch_skipped']}")

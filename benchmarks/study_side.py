@@ -86,6 +86,7 @@ def main(spec: dict) -> dict:
         "lanes_passed": "lanes" in extra,
         "compilation_cache": cache,
         "compiles": compile_log.by_function,
+        "cache_hits": compile_log.cache_hits,
         "runs": run_files(spec["workdir"]),
     }
 

@@ -176,7 +176,8 @@ def torch_spec(config, data_path: str, folder: str) -> dict:
 
 def timed_process(cmd: list[str], log_path: str, env: dict | None = None) -> dict:
     """Runs `cmd` (stdout and stderr into `log_path`); its wall time from just before the
-    start to its exit, its peak RSS (MB) and its start and end stamps (time.time()).
+    start to its exit, its CPU seconds (user and system, its threads and children), its peak
+    RSS (MB) and its start and end stamps (time.time()).
     RuntimeError with the log's tail if it fails."""
     with open(log_path, "w") as log:
         start = time.time()
@@ -190,6 +191,7 @@ def timed_process(cmd: list[str], log_path: str, env: dict | None = None) -> dic
         raise RuntimeError(f"{' '.join(cmd[:3])} failed ({process.returncode}):\n{tail}")
     return {
         "wall_s": end - start,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux reports KiB
         "start": start,
         "end": end,

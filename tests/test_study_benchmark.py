@@ -118,8 +118,30 @@ def test_the_lanes_split_counts_a_groups_training_once():
     assert split["imports_s"] == 2.0 and split["compile_s"] == 2.0
     assert split["training_s"] == 8.0 * 4 / 4 - 2.0  # 4 lane records of 8 s: 8 s, less compiles
     assert split["evaluation_s"] == 2.0 and split["checkpoints_s"] == 1.0
-    assert split["reporting_s"] == 2 * 1.0 + 1.0
-    assert sum(split.values()) == 30.0 and split["other_s"] == 30.0 - 16.0
+    assert split["reporting_s"] == 22.0 - 20.0  # the last round to the study's end
+    assert sum(split.values()) == 30.0 and split["other_s"] == 30.0 - 15.0
+
+
+def test_a_loop_of_runs_split_ends_each_run_at_its_last_round_not_its_summary():
+    from benchmarks import study_bench
+
+    # Two runs one after the other (lanes=1): the first's last round at 40 s, the second's
+    # at 90 s; both summaries (each run's last file) written at the study's end, 95 s.
+    def run(last_round_at):
+        timings = [{"train_s": 30.0, "eval_s": 2.0, "checkpoint_s": 3.0, "lanes": 1}]
+        return {"timings": timings, "last_round_at": last_round_at, "last_file_at": 95.0}
+
+    side = {
+        "compiles": {"jit(train_step)": {"trace_s": 1.0, "lower_s": 1.0, "compile_s": 3.0}},
+        "runs": {"seed_0": run(40.0), "seed_1": run(90.0)},
+        "stamps": {"study_start": 4.0, "study_end": 96.0},
+    }
+    split = study_bench.split_study({"start": 0.0, "wall_s": 100.0}, side)
+    assert split["reporting_s"] == 96.0 - 90.0  # not the 55 s the first run waited
+    assert split["training_s"] == 60.0 - 5.0 and split["checkpoints_s"] == 6.0
+    assert split["other_s"] == 100.0 - (4.0 + 5.0 + 55.0 + 4.0 + 6.0 + 6.0)
+    assert all(v >= 0 for v in split.values()), split
+    assert sum(split.values()) == 100.0
 
 
 def test_the_speed_table_is_rendered_from_the_benchmarks_figures():
@@ -162,6 +184,17 @@ def test_the_speed_table_is_rendered_from_the_benchmarks_figures():
         "| training | 1.0 (10%) | 1.0 (5%) |" in text
         and "| other | 5.0 (50%) | 5.0 (25%) |" in text
     )
+    assert "CPU s" not in text  # figures of a benchmark that did not count them
+
+    # With each process's CPU seconds and our sides' compiles (of them, cache hits)
+    compiles = {"train_step": {"compiles": 2}, "init": {"compiles": 3}}
+    for key, cpu in (("a", 7.5), ("b", 12.0)):
+        results["sides"][key] |= {"cpu_s": cpu, "side": {"compiles": compiles, "cache_hits": 4}}
+    results["sides"]["single"] = {"wall_s": 5.0, "cpu_s": 4.5}
+    text = tool.table(results)
+    assert "| (a) our study on lanes | 7.5 | 5 (4) |" in text
+    assert "| (b) our runs one at a time | 12.0 | 5 (4) |" in text
+    assert "| one 5-fold run | 4.5 | - |" in text
 
 
 DEVICE_REPORT = """

@@ -5,9 +5,10 @@
   python tools/study_speed_table.py runs/study_speed.json   # markdown, to paste
 
 Prints the command's sides (a)-(d) with their wall seconds, the ratios the issue sets goals
-on, the yardstick (the study against one run of the same config) and where each of our
-sides' seconds go (`study_bench.split_study`: the parts add up to the wall time). Every
-figure comes from the JSON: generated, never typed.
+on, the yardstick (the study against one run of the same config), each process's CPU
+seconds and compiles, and where each of our sides' seconds go (`study_bench.split_study`:
+the parts add up to the wall time). Every figure comes from the JSON: generated, never
+typed.
 """
 
 import argparse
@@ -49,6 +50,18 @@ def table(results: dict) -> str:
         value = s[key]
         lines.append(f"| {name} | {'-' if value is None else f'{value:.2f}x'} |")
     lines.append(f"| (a) / one run | {s['a_over_single']:.2f}x |")
+    processes = [(study_bench.SIDES[k], sides[k]) for k in ("a", "b", "c") if k in sides]
+    processes.append((f"one {settings['folds']}-fold run", sides.get("single", {})))
+    if all("cpu_s" in side for _, side in processes):  # figures of a benchmark that counts them
+        lines += ["", "| process | CPU s (user + system) | compiles (cache hits) |"]
+        lines.append("| --- | ---: | ---: |")
+        for title, side in processes:
+            compiles = side.get("side", {}).get("compiles")
+            cell = "-"
+            if compiles is not None:
+                count = sum(e["compiles"] for e in compiles.values())
+                cell = f"{count} ({side['side']['cache_hits']})"
+            lines.append(f"| {title} | {side['cpu_s']:.1f} | {cell} |")
     ours = [k for k in ("a", "b") if k in sides]
     lines += [
         "",
