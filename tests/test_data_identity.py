@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from rsrl_jax.data import datasets, identity, sources, splits
+from rsrl_jax.data import datasets, identity, splits
+from rsrl_jax.data.listing import Example, SourceList
 from rsrl_jax.errors import DataError
 from rsrl_jax.run import resume
 from rsrl_jax.run.recorder import Recorder
@@ -183,11 +184,9 @@ def test_a_damaged_record_stops_the_resume(started):
 
 
 def listing_of(rows):
-    """A parsed photo list (`sources.SourceList`) of (key, score, fingerprint) rows."""
-    examples = [
-        sources.Example(k, f"images/{k}", s, f"line {i + 2}") for i, (k, s, _) in enumerate(rows)
-    ]
-    return sources.SourceList(splits={"train": examples}, problems=[], listed_files=[])
+    """A parsed photo list (`listing.SourceList`) of (key, score, fingerprint) rows."""
+    examples = [Example(k, f"images/{k}", s, f"line {i + 2}") for i, (k, s, _) in enumerate(rows)]
+    return SourceList(splits={"train": examples}, problems=[], listed_files=[])
 
 
 def test_the_list_is_checked_against_the_record_before_any_photo_is_decoded(started):

@@ -26,7 +26,8 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from rsrl_jax import errors
-from rsrl_jax.data import list_problems, photos, sources, synthetic
+from rsrl_jax.data import list_problems, photos, synthetic
+from rsrl_jax.data.listing import Example, Problem, SourceList
 
 SKIPPED_FILE = "skipped.jsonl"
 READ_CHUNK = 256  # photos decoded (or records read) per batch of work
@@ -39,14 +40,14 @@ class BadExample(errors.DataError):
     """A bad photo or list line met with `data.on_bad_example='error'`."""
 
 
-def bad_example_error(problem: sources.Problem) -> BadExample:
+def bad_example_error(problem: Problem) -> BadExample:
     return BadExample(
         f"{problem.message()} (set config.data.on_bad_example=skip to leave bad examples out; "
         f"each is then recorded in the workdir's {SKIPPED_FILE})"
     )
 
 
-def bad_examples_error(problems: list[sources.Problem], what: str = "rows") -> BadExample:
+def bad_examples_error(problems: list[Problem], what: str = "rows") -> BadExample:
     """One error for every bad row (or photo) found, so that one rerun sees them all: the
     first SHOWN_PROBLEMS named with their lines, and the count."""
     if len(problems) == 1:
@@ -80,7 +81,7 @@ class PhotoBuilder(tfds.core.GeneratorBasedBuilder):
         self.size = size
         self.with_masks = with_masks
         self.with_true_scores = with_true_scores  # the noiseless rater's score, synthetic only
-        self.skipped: list[sources.Problem] = []
+        self.skipped: list[Problem] = []
         super().__init__(data_dir=data_dir, file_format="array_record", **kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -141,7 +142,7 @@ class PhotoBuilder(tfds.core.GeneratorBasedBuilder):
 class _ListedPhotos(PhotoBuilder):
     """A builder over a parsed photo list (folder or AVA): decodes the photos in threads."""
 
-    def __init__(self, *, listing: sources.SourceList, on_bad: str, max_pixels: int, **kwargs):
+    def __init__(self, *, listing: SourceList, on_bad: str, max_pixels: int, **kwargs):
         self.listing = listing
         self.on_bad = on_bad
         self.max_pixels = max_pixels
@@ -153,12 +154,12 @@ class _ListedPhotos(PhotoBuilder):
         self.copies = _Copies()
         return {name: self._decode(examples) for name, examples in self.listing.splits.items()}
 
-    def _decode(self, examples: list[sources.Example]):
+    def _decode(self, examples: list[Example]):
         """Yields (index, record) in list order; photos are decoded by a thread pool."""
         decode = _Decoder(self.size, self.max_pixels)
         start, last_log, done = time.perf_counter(), time.perf_counter(), 0
         workers = min(32, os.cpu_count() or 1)
-        bad: list[sources.Problem] = []  # error mode: every bad photo, named in one error
+        bad: list[Problem] = []  # error mode: every bad photo, named in one error
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             for lo in range(0, len(examples), READ_CHUNK * workers):
                 chunk = examples[lo : lo + READ_CHUNK * workers]
@@ -175,7 +176,7 @@ class _ListedPhotos(PhotoBuilder):
                         if kind == "photo:missing file":
                             root = os.path.dirname(self.listing.listed_files[0])
                             reason += list_problems.beside_the_list(example, root)
-                        problem = sources.Problem(example.key, example.where, reason, kind)
+                        problem = Problem(example.key, example.where, reason, kind)
                         if self.on_bad == "error":  # raised once all are decoded
                             bad.append(problem)
                         else:
@@ -215,10 +216,10 @@ class _Copies:
     pixels) with another score is a bad example; the copy decoded first is kept."""
 
     def __init__(self):
-        self.by_bytes: dict[str, sources.Example] = {}
-        self.by_pixels: dict[str, sources.Example] = {}
+        self.by_bytes: dict[str, Example] = {}
+        self.by_pixels: dict[str, Example] = {}
 
-    def conflict(self, example: sources.Example, digest: str, pixels: str):
+    def conflict(self, example: Example, digest: str, pixels: str):
         """The Problem of `example` if it copies a photo of another score, else None."""
         for seen, value, how in (
             (self.by_bytes, digest, "file bytes"),
@@ -226,7 +227,7 @@ class _Copies:
         ):
             first = seen.get(value)
             if first is not None and first.score != example.score:
-                return sources.Problem(
+                return Problem(
                     example.key,
                     example.where,
                     f"the same photo (same {how}) as {first.key!r} ({first.where}) scored "
@@ -248,7 +249,7 @@ class _Decoder:
     def __init__(self, size: int, max_pixels: int):
         self.size, self.max_pixels = size, max_pixels
 
-    def __call__(self, example: sources.Example):
+    def __call__(self, example: Example):
         try:
             image, pixels, phash = photos.decode_photo_and_hashes(
                 example.path, self.size, self.max_pixels

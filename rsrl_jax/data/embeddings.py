@@ -32,7 +32,7 @@ import numpy as np
 from absl import logging
 
 from rsrl_jax import errors
-from rsrl_jax.data.sources import Problem
+from rsrl_jax.data.listing import Problem
 
 FILE = "embeddings.npz"
 LAYOUT = (

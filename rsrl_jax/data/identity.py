@@ -210,7 +210,7 @@ def _refuse(workdir: str, changes: Changes, force: bool) -> None:
 
 
 def check_listing(workdir: str, listing, force: bool) -> None:
-    """Before any photo is decoded: the photos and scores a list names (`sources.SourceList`)
+    """Before any photo is decoded: the photos and scores a list names (`listing.SourceList`)
     against the record of the run in `workdir` (none: nothing to check).
 
     Added, removed and re-scored photos stop a resume here, not after hours of decoding; a

@@ -28,6 +28,7 @@ from jax.experimental import multihost_utils
 from rsrl_jax import errors
 from rsrl_jax.data import builders, list_problems, sources
 from rsrl_jax.data.builders import BadExample, bad_examples_error
+from rsrl_jax.data.listing import BadSource, SourceList
 from rsrl_jax.errors import DataError
 from rsrl_jax.files import write_atomic
 
@@ -53,7 +54,7 @@ def cache_dir(config: ml_collections.ConfigDict) -> str:
     return os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
 
 
-def fingerprint(parts: dict, listing: sources.SourceList | None = None) -> str:
+def fingerprint(parts: dict, listing: SourceList | None = None) -> str:
     """A short hash of what decides the prepared records' content.
 
     Each photo counts by its size, modification time, inode and status-change time (ctime):
@@ -152,7 +153,7 @@ def _plan(config: ml_collections.ConfigDict) -> _Plan:
     return _Plan(d.name, cls, kwargs, {"manual_dir": root_dir})
 
 
-def _check_listing(listing: sources.SourceList, data, root_dir: str) -> None:
+def _check_listing(listing: SourceList, data, root_dir: str) -> None:
     """Stops on a bad list row or missing photo (error mode: all of them in one message)
     and on a problem of the whole list.
 
@@ -166,13 +167,13 @@ def _check_listing(listing: sources.SourceList, data, root_dir: str) -> None:
     if whole is not None:
         message, nothing_left = whole
         if error_mode or nothing_left:
-            raise sources.BadSource(f"{listing.listed_files[0]}: {message}")
+            raise BadSource(f"{listing.listed_files[0]}: {message}")
         logging.warning("%s; those rows are skipped", message)
     missing = list_problems.missing_photos_problem(listing, root_dir)
     if missing is not None:  # before the rows: where the photos are, not 40 missing files
         message, every_photo = missing
         if error_mode or every_photo:
-            raise sources.BadSource(message + list_problems.also_bad_rows(listing, error_mode))
+            raise BadSource(message + list_problems.also_bad_rows(listing, error_mode))
         logging.warning("%s; those photos are skipped", message)
     if error_mode and listing.problems:  # with the missing photos: all in one message
         bad = listing.problems + list_problems.missing_photos(listing, root_dir)
@@ -205,7 +206,7 @@ def prepare(config: ml_collections.ConfigDict, check_listing=None) -> builders.P
     """Builds the records for `config.data` unless an identical build is cached.
 
     `check_listing(listing)`, if given, sees a folder's or AVA's parsed list
-    (`sources.SourceList`) before any photo is decoded, and may raise to stop there.
+    (`listing.SourceList`) before any photo is decoded, and may raise to stop there.
 
     Runs that prepare the same data at once (another seed or workdir) take a lock beside
     the prepared folder: one builds, the others wait for it and reuse its records. With
