@@ -38,7 +38,8 @@ from rsrl_jax.analysis import (
     selection_truth,
     study_advice,
 )
-from rsrl_jax.config import GENERATED, validate
+from rsrl_jax.config import validate
+from rsrl_jax.config_data_checks import GENERATED
 from rsrl_jax.data.inputs import reads_features
 from rsrl_jax.engine import rsrl
 from rsrl_jax.experiments import compare, study_sweep
