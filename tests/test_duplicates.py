@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from rsrl_jax.config import base_config
-from rsrl_jax.data import builders, datasets, duplicates, photos, splits
+from rsrl_jax.data import builders, datasets, duplicates, photo_decode, splits
 from rsrl_jax.run.recorder import Recorder
 
 SIZE = 16
@@ -256,7 +256,7 @@ def test_a_large_jpeg_and_a_lossless_copy_of_its_pixels_are_one_photo(tmp_path):
     upright.save(tmp_path / "big.bmp")
     stored, pixels, phash = zip(
         *(
-            photos.decode_photo_and_hashes(str(tmp_path / n), SIZE)
+            photo_decode.decode_photo_and_hashes(str(tmp_path / n), SIZE)
             for n in ("big.jpg", "big.png", "big.bmp")
         ),
         strict=True,

@@ -26,7 +26,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from rsrl_jax import errors
-from rsrl_jax.data import list_problems, photos, synthetic
+from rsrl_jax.data import list_problems, photo_decode, photos, synthetic
 from rsrl_jax.data.listing import Example, Problem, SourceList
 
 SKIPPED_FILE = "skipped.jsonl"
@@ -251,7 +251,7 @@ class _Decoder:
 
     def __call__(self, example: Example):
         try:
-            image, pixels, phash = photos.decode_photo_and_hashes(
+            image, pixels, phash = photo_decode.decode_photo_and_hashes(
                 example.path, self.size, self.max_pixels
             )
             return image, file_fingerprint(example.path), pixels, phash
