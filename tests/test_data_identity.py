@@ -58,7 +58,7 @@ def started(tmp_path):
 
 def test_a_new_run_records_its_photos_and_splits(started):
     workdir, data, by_key = started
-    recorded = identity.load(workdir)
+    recorded = identity.recorded_identity(workdir)
     assert list(recorded.keys) == list(data.keys)
     assert list(recorded.scores) == [s for _, s, _ in photos()]
     assert list(recorded.fingerprints) == [f for _, _, f in photos()]
@@ -93,13 +93,14 @@ def test_re_scored_photos_are_named_and_refused_unless_forced(started, force, ca
             "put the run's scores and photos back), or --config.resume=force to go on with the "
             "run's splits and the new scores and contents"
         )
-        assert list(identity.load(workdir).scores) == [s for _, s, _ in photos()]
+        assert list(identity.recorded_identity(workdir).scores) == [s for _, s, _ in photos()]
         return
     caplog.set_level("WARNING")
     got = start_or_resume(config(resume="force"), workdir, data)
     assert [keys_of(data, s) for s in got] == by_key  # test photos stay test photos
     assert "'p01.jpg' re-scored 4 -> 3; its split stays" in caplog.text
-    assert list(identity.load(workdir).scores) == [s for _, s, _ in rows]  # the new scores
+    # the new scores
+    assert list(identity.recorded_identity(workdir).scores) == [s for _, s, _ in rows]
     assert [keys_of(data, s) for s in start_or_resume(config(), workdir, data)] == by_key
 
 
@@ -138,7 +139,7 @@ def test_changed_content_is_named_and_refused_unless_forced(started, caplog):
     got = start_or_resume(config(resume="force"), workdir, data)
     assert [keys_of(data, s) for s in got] == by_key
     assert "'p05.jpg' changed in content; its split stays" in caplog.text
-    assert identity.load(workdir).fingerprints[5] == "f" * 16
+    assert identity.recorded_identity(workdir).fingerprints[5] == "f" * 16
 
 
 def test_every_kind_of_change_is_counted_in_one_message(started):

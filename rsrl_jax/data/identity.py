@@ -101,7 +101,7 @@ def fold_count(workdir: str) -> int:
     return count
 
 
-def load(workdir: str) -> Identity | None:
+def recorded_identity(workdir: str) -> Identity | None:
     """The recorded identity, or None for a run that has none (made by an older version)."""
     if not os.path.exists(path(workdir)):
         return None
@@ -217,7 +217,7 @@ def check_listing(workdir: str, listing, force: bool) -> None:
     photo that the run left out as bad (its `skipped.jsonl`) and the list still names is not
     "added". Contents are checked after decoding (`resume`), by fingerprint.
     """
-    recorded = load(workdir)
+    recorded = recorded_identity(workdir)
     if recorded is None:
         return
     examples = [e for split in listing.splits.values() for e in split]
@@ -258,7 +258,7 @@ def resume(workdir: str, data, force: bool) -> tuple[list[splits.Split], Identit
     photos are refused even then. A run recorded before this check existed has no record:
     its splits are drawn from the seed as then (None is returned for the caller to draw them).
     """
-    recorded = load(workdir)
+    recorded = recorded_identity(workdir)
     if recorded is None:
         return None, None
     changes = compare(recorded, data)
@@ -287,7 +287,7 @@ def resume(workdir: str, data, force: bool) -> tuple[list[splits.Split], Identit
 def recorded_splits(workdir: str, data) -> list[splits.Split] | None:
     """The splits of the finished run in `workdir` over `data`, which must be its data as
     recorded (DataError naming the differences otherwise); None if the run has no record."""
-    recorded = load(workdir)
+    recorded = recorded_identity(workdir)
     if recorded is None:
         return None
     changes = compare(recorded, data)

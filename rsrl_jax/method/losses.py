@@ -121,7 +121,7 @@ def general(logits, labels, mask, terms):
     return masked_mean(jnp.where(terms["emd"] != 0, ordinal, cross), mask)
 
 
-def make(name: str, focal_gamma: float = 2.0) -> Callable:
+def reference_loss(name: str, focal_gamma: float = 2.0) -> Callable:
     """loss(logits, labels, mask, class_terms) for the loss `name` (one of LOSSES)."""
     if name == "cross_entropy":
         return lambda logits, labels, mask, terms: cross_entropy(logits, labels, mask)

@@ -190,7 +190,7 @@ def problem(
     try:
         if arch in vit.SIZES:
             shapes, why = pretrained_shapes.float_headers(file, vit_transfer.backbone_shapes(arch))
-            why = why or vit_transfer.problem(file, arch, act, record, shapes)
+            why = why or vit_transfer.weights_problem(file, arch, act, record, shapes)
         elif arch == "resnet50":
             why = pretrained_shapes.resnet_problem(file, width)
         else:
@@ -221,7 +221,7 @@ def save(tree: dict, out_dir: str, file_name: str = WEIGHTS_FILE, dtype=None) ->
     return file
 
 
-def read(file: str) -> dict:
+def read_variables(file: str) -> dict:
     """The nested dicts `save` wrote, as float32 numpy arrays (no pickles: no code runs)."""
     with np.load(file, allow_pickle=False) as npz:
         flat = {k: np.asarray(npz[k], np.float32) for k in npz.files}
