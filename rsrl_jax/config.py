@@ -264,7 +264,7 @@ def validate_with_data(
 
 
 def check_classes(data, config: ml_collections.ConfigDict) -> None:
-    """Refuses data (a `data.datasets.Dataset`) that the run cannot train on: one class
+    """Refuses data (a `data.dataset.Dataset`) that the run cannot train on: one class
     (errors.DataError), or a config that does not fit the data's classes (`validate_with_data`:
     ConfigError). Here, above the data, since it asks the config's checks.
 

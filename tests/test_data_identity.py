@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from rsrl_jax.data import datasets, identity, splits
+from rsrl_jax.data import dataset, identity, splits
 from rsrl_jax.data.listing import Example, SourceList
 from rsrl_jax.errors import DataError
 from rsrl_jax.run import resume
@@ -17,10 +17,10 @@ from rsrl_jax.run.recorder import Recorder
 N = 30
 
 
-def make_data(rows) -> datasets.Dataset:
+def make_data(rows) -> dataset.Dataset:
     """A data set of (key, score, fingerprint) rows, in that order (no pixels needed)."""
     keys, scores, prints = zip(*rows, strict=True)
-    return datasets.from_scores(
+    return dataset.from_scores(
         np.zeros((len(rows), 1, 1, 3), np.uint8),
         np.array(scores),
         keys=np.array(keys),

@@ -5,7 +5,7 @@ import pytest
 from imblearn.under_sampling import InstanceHardnessThreshold
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from rsrl_jax.engine import placement
+from rsrl_jax.data import sharding
 from rsrl_jax.method import keep_rules, sampling
 
 
@@ -47,9 +47,7 @@ def test_class_balanced_epochs_keep_the_plain_step_count_and_are_deterministic()
     a = sampling.epoch_order(np.random.default_rng(3), kept, labels, 100, "class_balanced")
     b = sampling.epoch_order(np.random.default_rng(3), kept, labels, 100, "class_balanced")
     np.testing.assert_array_equal(a, b)
-    assert len(list(placement.padded_batches(a, 32))) == len(
-        list(placement.padded_batches(kept, 32))
-    )
+    assert len(list(sharding.padded_batches(a, 32))) == len(list(sharding.padded_batches(kept, 32)))
 
 
 def test_samples_per_epoch():

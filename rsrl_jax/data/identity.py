@@ -58,7 +58,7 @@ class Identity:
 
 
 def data_identity(data, fold_splits: list[splits.Split]) -> Identity:
-    """The identity of a `datasets.Dataset` and the splits a run takes of it."""
+    """The identity of a `dataset.Dataset` and the splits a run takes of it."""
     keys, fingerprints = _keys_and_fingerprints(data)
     scores = np.asarray(data.class_scores, np.int32)[data.labels]
     return Identity(keys=keys, scores=scores, fingerprints=fingerprints, folds=list(fold_splits))
