@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from rsrl_jax.config import base_config
-from rsrl_jax.data import builders, datasets, duplicates, photo_decode, splits
+from rsrl_jax.data import builders, datasets, duplicates, hash_pairs, photo_decode, splits
 from rsrl_jax.run.recorder import Recorder
 
 SIZE = 16
@@ -235,7 +235,7 @@ def test_near_pairs_match_a_brute_force_search():
         i, j = rng.integers(400, size=2)
         flips = rng.choice(64, rng.integers(0, 7), replace=False)
         hashes[j] = hashes[i] ^ np.uint64(sum(1 << int(b) for b in flips))
-    i, j, d = duplicates.near_pairs(hashes, 4)
+    i, j, d = hash_pairs.near_pairs(hashes, 4)
     assert (d == np.bitwise_count(hashes[i] ^ hashes[j])).all() and (i < j).all()
     _, first = np.unique(hashes, return_index=True)
     values = hashes[np.sort(first)]
