@@ -293,7 +293,7 @@ def usable_rows(table: Table, on_bad: str, score_range) -> tuple[np.ndarray, lis
 
 def fingerprints(embeddings: np.ndarray) -> np.ndarray:
     """str [N]: each row's content fingerprint, the first 16 hex digits of the SHA-256 of its
-    float32 bytes (as a photo's of its file: `data.builders.content_fingerprint`)."""
+    float32 bytes (as a photo's of its file: `data.photo_fingerprints.content_fingerprint`)."""
     rows = np.ascontiguousarray(embeddings, np.float32)
     return np.array([hashlib.sha256(row.tobytes()).hexdigest()[:16] for row in rows])
 
