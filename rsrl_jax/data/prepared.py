@@ -5,12 +5,10 @@ Prepared data lives under `data.cache_dir` (default: `$TFDS_DATA_DIR`, else
 source lists' bytes, each photo's size, modification time, inode and status-change time, the
 stored size and the data options. Unchanged inputs reuse it; any change prepares a new one.
 A lock beside the folder lets one process build while others wait, and a marker file written
-last tells a finished preparation from an interrupted one. (One module, a little over 300
-lines: the cache folder's life, from its key to its lock and its completion marker, reads
-best in one place.)
+last tells a finished preparation from an interrupted one. (The lock itself, taken
+with a wait that is logged, is `cache_lock`'s.)
 """
 
-import contextlib
 import dataclasses
 import glob
 import hashlib
@@ -18,7 +16,6 @@ import json
 import os
 import shutil
 
-import filelock
 import jax
 import ml_collections
 import tensorflow_datasets as tfds
@@ -26,7 +23,7 @@ from absl import logging
 from jax.experimental import multihost_utils
 
 from rsrl_jax import errors
-from rsrl_jax.data import builders, list_problems, sources
+from rsrl_jax.data import builders, cache_lock, list_problems, sources
 from rsrl_jax.data.builders import BadExample, bad_examples_error
 from rsrl_jax.data.listing import BadSource, SourceList
 from rsrl_jax.errors import DataError
@@ -39,7 +36,6 @@ FORMAT_VERSION = 6
 # Bump when the synthetic records change (invalidates prepared synthetic data only; 2: the
 # noiseless rater's `true_score`).
 SYNTHETIC_VERSION = 2
-LOCK_LOG_EVERY_S = 60.0  # while waiting for another process's preparation
 COMPLETE_FILE = "rsrl_jax_complete.json"  # written last into a finished preparation
 
 
@@ -229,7 +225,8 @@ def _prepare_once(plan: _Plan) -> None:
     if is_complete(plan.data_dir):
         logging.info("reusing prepared %s data in %s", plan.name, plan.data_dir)
         return
-    with file_lock(lock_path(plan), f"preparing {plan.name} data in {plan.root}") as locked:
+    what = f"preparing {plan.name} data in {plan.root}"
+    with cache_lock.file_lock(lock_path(plan), what) as locked:
         if is_complete(plan.data_dir):  # another process prepared it while this one waited
             logging.info("reusing prepared %s data in %s", plan.name, plan.data_dir)
             return
@@ -263,37 +260,6 @@ def _remove_unfinished(plan: _Plan) -> None:
     for path in leftovers:
         logging.warning("removing %s: not marked complete (an interrupted preparation)", path)
         shutil.rmtree(path)
-
-
-@contextlib.contextmanager
-def file_lock(path: str, what: str):
-    """Holds the file lock at `path` (`what` says what for); yields whether it was taken.
-
-    A lock file that cannot be created (a read-only cache folder) gives a warning and no
-    lock: reading prepared data needs none, and a build there fails on its own writes.
-    The OS releases the lock of a killed process, so a kill never leaves others waiting.
-    """
-    lock = filelock.FileLock(path)
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
-            logging.info("waiting for another process %s (lock %s)", what, path)
-            while True:
-                try:
-                    lock.acquire(timeout=LOCK_LOG_EVERY_S)
-                    break
-                except filelock.Timeout:
-                    logging.info("still waiting for another process %s (lock %s)", what, path)
-    except OSError as e:
-        logging.warning("cannot take the lock %s (%s): %s without it", path, e, what)
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        lock.release()
 
 
 def _build(builder: builders.PhotoBuilder, download: dict, name: str) -> None:
