@@ -309,6 +309,7 @@ TWO_DEVICES = textwrap.dedent(
     import jax, numpy as np
     from test_resnet_run import KEYS, MASKS, SMALL, host, small_setup
     from rsrl_jax.engine import placement, train
+    from rsrl_jax.models import network
 
     assert jax.device_count() == 2, jax.devices()
     tx, params, images, labels, terms = small_setup()
