@@ -5,7 +5,8 @@ its comment below and in docs/configs.md (generated from them), the choices the 
 ARCHITECTURE.md ("Design facts"). `validate` runs before any work so a bad value fails in
 seconds with a message naming the field; `validate_with_data` checks, once the data are
 read, the fields whose valid values depend on the data's classes. The checks themselves are
-in config_checks (data, protocol, train, the run), config_model_checks and
+in config_data_checks (the data, and the config against the data's classes), config_checks
+(protocol, train, the run, pretraining's config), config_model_checks and
 config_method_checks, one function per section of the config. (Over 300 lines because
 `base_config` is every field with the comment that docs/configs.md is generated from.)
 """
@@ -14,18 +15,15 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rsrl_jax import config_checks, config_method_checks, config_model_checks, errors, overrides
-from rsrl_jax.config_checks import (  # noqa: F401  (config.X names of the checks' values)
-    CHECKPOINT_KEEP,
-    COMPUTE_DTYPES,
-    DATA_SETS,
-    GENERATED,
-    NEAR_DUPLICATE_MAX,
-    SEVERAL,
-    checker,
-    max_classes,
+from rsrl_jax import (
+    config_checks,
+    config_data_checks,
+    config_method_checks,
+    config_model_checks,
+    errors,
+    overrides,
 )
-from rsrl_jax.config_method_checks import LIKELIHOODS  # noqa: F401
+from rsrl_jax.config_data_checks import GENERATED
 from rsrl_jax.data import inputs
 
 # data.* fields only some data sets read. Given with another data set, data.dir is an error
@@ -236,21 +234,17 @@ def validate(config: ml_collections.ConfigDict, given: dict[str, str] | None = N
     """
     given = overrides.given_on_command_line() if given is None else given
     check = config_checks.checker(config, given)
-    config_checks.check_source(config, check)
+    config_data_checks.check_source(config, check)
     for warning in ignored_data_fields(config, given):
         logging.warning("%s", warning)
-    config_checks.check_data(config, check)
+    config_data_checks.check_data(config, check)
     config_checks.check_protocol(config, check)
     config_model_checks.check_model(config, check)
     config_checks.check_train(config, check)
     config_method_checks.check_rsrl(config, check)
     config_method_checks.check_method(config, check)
     config_checks.check_run(config, check)
-    config_checks.check_data_folder(config, check)
-
-
-# The data fields that decide how many classes the data have (validate_with_data).
-CLASS_FIELDS = ("data.name", "data.dir", "data.ava_bins", "data.score_range", "data.num_examples")
+    config_data_checks.check_data_folder(config, check)
 
 
 def validate_with_data(
@@ -265,46 +259,12 @@ def validate_with_data(
     `given` as `validate`'s: a data field the command line set leads the message.
     """
     given = overrides.given_on_command_line() if given is None else given
-    num_classes = len(class_scores)
-    n = config.rsrl.num_majority
-    photos = dict(zip(class_scores, (int(c) for c in counts), strict=True))
-    classes = f"{num_classes} classes (scores {tuple(class_scores)}, photos {photos})"
-    fix = f"set --config.rsrl.num_majority={num_classes - 1} or less (0 to {num_classes - 1})"
-    data_reason = (
-        f"the data have {classes}, but RSRL needs more classes than rsrl.num_majority={n}, "
-        f"the majority classes it thins: {fix}"
-    )
-    checker(config, given)(
-        n < num_classes,
-        # A config file's data fields are its data set; one set on the command line leads.
-        ("rsrl.num_majority", *(f for f in CLASS_FIELDS if f in given)),
-        {
-            "rsrl.num_majority": f"must be below the number of classes in the data ({classes})"
-            f"; {fix}",
-            **dict.fromkeys(CLASS_FIELDS, data_reason),
-            SEVERAL: f"the data have {classes}, and RSRL needs more classes than "
-            f"rsrl.num_majority={n}: {fix}, or data with more classes",
-        },
-    )
-    threshold, low, high = config.eval.good_threshold, min(class_scores), max(class_scores)
-    if not low <= threshold < high:  # told, not refused: only one figure depends on it
-        side = "good" if threshold < low else "not good"
-        bins = " (with data.ava_bins the scores are bin indices)" if config.data.ava_bins else ""
-        logging.warning(
-            "%s does not split the data's scores %s%s: every photo is %s, so binary_accuracy "
-            "only counts the expected scores on that side; set --config.eval.good_threshold=T "
-            "with %s <= T < %s",
-            overrides.named(config, "eval.good_threshold", given),
-            tuple(class_scores),
-            bins,
-            side,
-            low,
-            high,
-        )
+    check = config_checks.checker(config, given)
+    config_data_checks.check_data_classes(config, class_scores, counts, check)
 
 
 def check_classes(data, config: ml_collections.ConfigDict) -> None:
-    """Refuses data (a `data.datasets.Dataset`) that the run cannot train on: one class
+    """Refuses data (a `data.dataset.Dataset`) that the run cannot train on: one class
     (errors.DataError), or a config that does not fit the data's classes (`validate_with_data`:
     ConfigError). Here, above the data, since it asks the config's checks.
 
@@ -329,43 +289,7 @@ def validate_pretext(
     (`python -m rsrl_jax.pretrain`) with a value pretraining cannot use; `given` as
     `validate`'s."""
     given = overrides.given_on_command_line() if given is None else given
-    check = checker(config, given)
-    check(config.seed >= 0, "seed", "must be an integer >= 0")
-    check(
-        63 <= config.data.image_size <= 512,
-        "data.image_size",
-        "must be 63 (the smallest AlexNet input) to 512 pixels",
-    )
-    check(config.model.width > 0, "model.width", "must be positive")
-    check(config.model.fc_dim >= 1, "model.fc_dim", "must be >= 1")
-    check(0 <= config.model.dropout_rate < 1, "model.dropout_rate", "must be in [0, 1)")
-    check(
-        config.model.compute_dtype in COMPUTE_DTYPES,
-        "model.compute_dtype",
-        f"must be one of {COMPUTE_DTYPES}",
-    )
-    check(config.train.batch_size >= 1, "train.batch_size", "must be >= 1")
-    check(config.train.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
-    check(config.train.learning_rate > 0, "train.learning_rate", "must be positive")
-    check(config.train.weight_decay >= 0, "train.weight_decay", "must be >= 0")
-    check(config.train.epochs >= 1, "train.epochs", "must be >= 1")
-    check(config.pretext.seed >= 0, "pretext.seed", "must be >= 0")
-    check(config.pretext.num_train >= 1, "pretext.num_train", "must be >= 1")
-    check(
-        config.pretext.num_train >= config.train.batch_size,
-        ("pretext.num_train", "train.batch_size"),
-        {
-            "pretext.num_train": f"must be at least one batch (train.batch_size="
-            f"{config.train.batch_size}): {config.train.batch_size} or more",
-            "train.batch_size": f"must be at most pretext.num_train={config.pretext.num_train}"
-            f" (one batch of the pretext corpus): 1 to {config.pretext.num_train}",
-            SEVERAL: f"one batch (train.batch_size={config.train.batch_size}) must fit in the "
-            f"pretext corpus (pretext.num_train={config.pretext.num_train}): set "
-            f"--config.pretext.num_train={config.train.batch_size} or more, or "
-            f"--config.train.batch_size={config.pretext.num_train} or less",
-        },
-    )
-    check(config.pretext.num_heldout >= 1, "pretext.num_heldout", "must be >= 1")
+    config_checks.check_pretext(config, config_checks.checker(config, given))
 
 
 def ignored_data_fields(

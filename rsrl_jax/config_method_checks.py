@@ -7,7 +7,8 @@ Each `check_*(config, check)` raises errors.ConfigError through `check`
 
 import ml_collections
 
-from rsrl_jax.config_checks import SEVERAL, max_classes, real_numbers
+from rsrl_jax.config_checks import SEVERAL, real_numbers
+from rsrl_jax.config_data_checks import max_classes
 from rsrl_jax.method import confident_learning, losses, sampling, selection
 
 LIKELIHOODS = ("sigmoid", "softmax")

@@ -21,7 +21,8 @@ import pytest
 from conftest import tiny_config
 from rsrl_jax import config, errors, overrides
 from rsrl_jax.analysis import report
-from rsrl_jax.data import builders, photos, sources
+from rsrl_jax.data import builders, photos
+from rsrl_jax.data.listing import BadSource
 from rsrl_jax.engine import rounds
 from rsrl_jax.experiments import compare
 from rsrl_jax.models import convert
@@ -354,7 +355,7 @@ def test_highlight_names_a_round_the_run_did_not_save(tiny_run, tmp_path):
 
 # The raise sites: each user-fixable error is a ConfigError (exit 2) or DataError (exit 1).
 def test_bad_input_classes_are_data_errors():
-    for cls in (sources.BadSource, builders.BadExample, photos.BadPhoto):
+    for cls in (BadSource, builders.BadExample, photos.BadPhoto):
         assert issubclass(cls, errors.DataError) and issubclass(cls, ValueError)
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from rsrl_jax.data import datasets, identity, sources, splits
+from rsrl_jax.data import dataset, identity, splits
+from rsrl_jax.data.listing import Example, SourceList
 from rsrl_jax.errors import DataError
 from rsrl_jax.run import resume
 from rsrl_jax.run.recorder import Recorder
@@ -17,10 +18,10 @@ from rsrl_jax.workdir_files import WorkdirFiles
 N = 30
 
 
-def make_data(rows) -> datasets.Dataset:
+def make_data(rows) -> dataset.Dataset:
     """A data set of (key, score, fingerprint) rows, in that order (no pixels needed)."""
     keys, scores, prints = zip(*rows, strict=True)
-    return datasets.from_scores(
+    return dataset.from_scores(
         np.zeros((len(rows), 1, 1, 3), np.uint8),
         np.array(scores),
         keys=np.array(keys),
@@ -58,7 +59,7 @@ def started(tmp_path):
 
 def test_a_new_run_records_its_photos_and_splits(started):
     workdir, data, by_key = started
-    recorded = identity.load(workdir)
+    recorded = identity.recorded_identity(workdir)
     assert list(recorded.keys) == list(data.keys)
     assert list(recorded.scores) == [s for _, s, _ in photos()]
     assert list(recorded.fingerprints) == [f for _, _, f in photos()]
@@ -93,13 +94,14 @@ def test_re_scored_photos_are_named_and_refused_unless_forced(started, force, ca
             "put the run's scores and photos back), or --config.resume=force to go on with the "
             "run's splits and the new scores and contents"
         )
-        assert list(identity.load(workdir).scores) == [s for _, s, _ in photos()]
+        assert list(identity.recorded_identity(workdir).scores) == [s for _, s, _ in photos()]
         return
     caplog.set_level("WARNING")
     got = start_or_resume(config(resume="force"), workdir, data)
     assert [keys_of(data, s) for s in got] == by_key  # test photos stay test photos
     assert "'p01.jpg' re-scored 4 -> 3; its split stays" in caplog.text
-    assert list(identity.load(workdir).scores) == [s for _, s, _ in rows]  # the new scores
+    # the new scores
+    assert list(identity.recorded_identity(workdir).scores) == [s for _, s, _ in rows]
     assert [keys_of(data, s) for s in start_or_resume(config(), workdir, data)] == by_key
 
 
@@ -138,7 +140,7 @@ def test_changed_content_is_named_and_refused_unless_forced(started, caplog):
     got = start_or_resume(config(resume="force"), workdir, data)
     assert [keys_of(data, s) for s in got] == by_key
     assert "'p05.jpg' changed in content; its split stays" in caplog.text
-    assert identity.load(workdir).fingerprints[5] == "f" * 16
+    assert identity.recorded_identity(workdir).fingerprints[5] == "f" * 16
 
 
 def test_every_kind_of_change_is_counted_in_one_message(started):
@@ -184,11 +186,9 @@ def test_a_damaged_record_stops_the_resume(started):
 
 
 def listing_of(rows):
-    """A parsed photo list (`sources.SourceList`) of (key, score, fingerprint) rows."""
-    examples = [
-        sources.Example(k, f"images/{k}", s, f"line {i + 2}") for i, (k, s, _) in enumerate(rows)
-    ]
-    return sources.SourceList(splits={"train": examples}, problems=[], listed_files=[])
+    """A parsed photo list (`listing.SourceList`) of (key, score, fingerprint) rows."""
+    examples = [Example(k, f"images/{k}", s, f"line {i + 2}") for i, (k, s, _) in enumerate(rows)]
+    return SourceList(splits={"train": examples}, problems=[], listed_files=[])
 
 
 def test_the_list_is_checked_against_the_record_before_any_photo_is_decoded(started):

@@ -16,6 +16,7 @@ import pytest
 
 from rsrl_jax.config import base_config, validate
 from rsrl_jax.data import builders, datasets, list_problems, prepared, sources
+from rsrl_jax.data.listing import BadSource
 from rsrl_jax.errors import ConfigError
 
 
@@ -154,7 +155,7 @@ def test_named_columns_are_configurable(tmp_path):
     config = config_for(root, filename_column="photo", score_column="rating")
     builder, _ = prepared.make_builder(config)
     assert [(e.key, e.score) for e in builder.listing.splits["train"]] == [("a.jpg", 4)]
-    with pytest.raises(sources.BadSource) as raised:
+    with pytest.raises(BadSource) as raised:
         prepared.make_builder(config_for(root))
     assert str(raised.value).endswith(
         "scores.csv line 1: header must be 'filename,score', got 'rating,photo,note': no column "
@@ -261,26 +262,26 @@ def test_photos_beside_the_list_without_an_images_folder_are_named_as_such(tmp_p
         (root / "AVA.txt").write_text(ava_text(enumerate(ids)))
         read, list_name = (lambda: sources.read_ava(str(root))), "AVA.txt"
     images = root / "images"
-    with pytest.raises(sources.BadSource) as raised:  # no photo anywhere
+    with pytest.raises(BadSource) as raised:  # no photo anywhere
         read()
     assert str(raised.value) == f"{images}: missing; the photos go in this folder"
     for i in ids:
         (root / f"{i}.jpg").write_bytes(b"x")
-    with pytest.raises(sources.BadSource) as raised:
+    with pytest.raises(BadSource) as raised:
         read()
     beside = (
         f"the photos are beside {list_name} in {root}, not in {images}/: move them into {images}/"
     )
     assert str(raised.value) == f"{images}: missing; {beside}"
     images.write_bytes(b"")  # a file where the folder should be
-    with pytest.raises(sources.BadSource) as raised:
+    with pytest.raises(BadSource) as raised:
         read()
     assert str(raised.value) == f"{images}: not a folder; {beside}"
     images.unlink()
     os.makedirs(root / "photos")
     for i in ids:
         os.rename(root / f"{i}.jpg", root / "photos" / f"{i}.jpg")
-    with pytest.raises(sources.BadSource) as raised:
+    with pytest.raises(BadSource) as raised:
         read()
     assert str(raised.value).startswith(
         f"{images}: missing; '1001.jpg' is at {root / 'photos' / '1001.jpg'}: "
@@ -292,7 +293,7 @@ def test_photos_beside_scores_csv_are_named_as_such(tmp_path):
     root = folder(tmp_path, [f"{n},3" for n in names])
     for n in names:
         (tmp_path / n).write_bytes(b"x")
-    with pytest.raises(sources.BadSource) as raised:
+    with pytest.raises(BadSource) as raised:
         prepared.make_builder(config_for(root))
     assert str(raised.value).endswith(
         f"the photos are beside scores.csv in {root}, not in {root}/images/: move them into "
@@ -314,7 +315,7 @@ def test_photos_elsewhere_are_named_before_the_bad_rows(tmp_path):
     os.makedirs(tmp_path / "photos")
     for n in names + ["x.jpg"]:
         (tmp_path / "photos" / n).write_bytes(b"x")
-    with pytest.raises(sources.BadSource) as raised:  # not 5 rows of 'missing file'
+    with pytest.raises(BadSource) as raised:  # not 5 rows of 'missing file'
         prepared.make_builder(config_for(root))
     assert str(raised.value) == (
         f"every one of the 4 photos listed in scores.csv is missing from {root}/images/ (e.g. "

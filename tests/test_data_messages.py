@@ -19,6 +19,7 @@ from conftest import tiny_config
 from rsrl_jax import config as config_lib
 from rsrl_jax.config import base_config, validate
 from rsrl_jax.data import builders, datasets, sources, splits
+from rsrl_jax.data.listing import BadSource
 from rsrl_jax.errors import ConfigError, DataError
 
 
@@ -85,7 +86,7 @@ def load_both_modes(tmp_path, root):
     messages = []
     for mode in ("error", "skip"):
         config = folder_config(root, tmp_path / "cache", mode)
-        with pytest.raises(sources.BadSource) as raised:
+        with pytest.raises(BadSource) as raised:
             datasets.load(config, str(tmp_path / f"run_{mode}"))
         messages.append(str(raised.value))
     return messages
@@ -106,7 +107,7 @@ def test_rows_written_with_another_delimiter_are_named_as_such(tmp_path, delimit
 @pytest.mark.parametrize("delimiter, said", [(";", "';'"), ("\t", "a tab"), ("|", "'|'")])
 def test_a_header_written_with_another_delimiter_is_named_as_such(tmp_path, delimiter, said):
     root = make_folder(tmp_path, f"filename{delimiter}score\na.jpg{delimiter}3\n")
-    with pytest.raises(sources.BadSource) as raised:
+    with pytest.raises(BadSource) as raised:
         sources.read_folder(root, (1, 10))
     assert "scores.csv line 1: header must be 'filename,score', got " in str(raised.value)
     assert (
@@ -117,7 +118,7 @@ def test_a_header_written_with_another_delimiter_is_named_as_such(tmp_path, deli
 
 def test_a_missing_header_is_named_as_such(tmp_path):
     root = make_folder(tmp_path, "a.jpg,3\nb.jpg,4\n")
-    with pytest.raises(sources.BadSource, match="line 1 looks like a photo's row"):
+    with pytest.raises(BadSource, match="line 1 looks like a photo's row"):
         sources.read_folder(root, (1, 10))
 
 
@@ -128,7 +129,7 @@ def test_scores_on_another_scale_are_named_as_such(tmp_path):
     write_scores(tmp_path, [f"{n},{s}" for n, s in zip(names, scores, strict=True)])
     bad = int(np.sum((scores < 1) | (scores > 10)))
     config = folder_config(tmp_path, tmp_path / "cache")
-    with pytest.raises(sources.BadSource) as raised:
+    with pytest.raises(BadSource) as raised:
         datasets.load(config)
     assert (
         f"{bad} of the 120 rows of scores.csv have a score outside data.score_range [1, 10] "
@@ -165,7 +166,7 @@ def test_huge_scores_everywhere_are_named_without_spelling_out_their_digits(tmp_
     names = write_photos(tmp_path, 3)
     scores = ["1e999999999", "20.0", "5e1"]
     write_scores(tmp_path, [f"{n},{s}" for n, s in zip(names, scores, strict=True)])
-    with pytest.raises(sources.BadSource) as raised:
+    with pytest.raises(BadSource) as raised:
         datasets.load(folder_config(tmp_path, tmp_path / "cache"))
     assert "(scores found: 20..1E+999999999)" in str(raised.value)
 
@@ -235,7 +236,7 @@ def test_ava_lines_with_another_delimiter_are_named_as_such(tmp_path):
     (tmp_path / "AVA.txt").write_text("\n".join(lines) + "\n")
     config = folder_config(tmp_path, tmp_path / "cache")
     config.data.name = "ava"
-    with pytest.raises(sources.BadSource) as raised:
+    with pytest.raises(BadSource) as raised:
         datasets.load(config)
     assert (
         "every one of the 5 rows of AVA.txt has 1 field: is the file delimited by ','? "
@@ -258,7 +259,7 @@ def test_a_list_without_rows_says_it_lists_no_photos(tmp_path, name, listing, te
     config.data.name = name
     for mode in ("error", "skip"):
         config.data.on_bad_example = mode
-        with pytest.raises(sources.BadSource) as raised:
+        with pytest.raises(BadSource) as raised:
             datasets.load(config)
         assert str(raised.value).startswith(f"{tmp_path / listing} lists no photos: add ")
     assert not (tmp_path / "cache").exists()  # said before anything is prepared
@@ -281,7 +282,7 @@ def test_ava_photos_in_a_subfolder_are_named_as_such(tmp_path):
     (tmp_path / "AVA.txt").write_text("\n".join(lines) + "\n")
     config = folder_config(tmp_path, tmp_path / "cache")
     config.data.name = "ava"
-    with pytest.raises(sources.BadSource) as raised:
+    with pytest.raises(BadSource) as raised:
         datasets.load(config)
     assert "every one of the 4 photos listed in AVA.txt is missing" in str(raised.value)
     assert (

@@ -7,7 +7,8 @@ import photo_factory as pf
 import pytest
 from PIL import Image, ImageCms
 
-from rsrl_jax.data.photos import BadPhoto, NotAPhoto, decode_photo, open_photo, to_rgb
+from rsrl_jax.data.photo_decode import decode_photo
+from rsrl_jax.data.photos import BadPhoto, NotAPhoto, open_photo, to_rgb
 
 
 def decode(tmp_path, writer, size=16, name="photo", **kwargs):

@@ -78,7 +78,7 @@ def stopped_after_round_1(reference, tmp_path):
 
 
 def split_keys(workdir):
-    recorded = identity.load(str(workdir))
+    recorded = identity.recorded_identity(str(workdir))
     return [[list(recorded.keys[getattr(s, p)]) for p in identity.PARTS] for s in recorded.folds]
 
 
@@ -136,7 +136,7 @@ def test_re_scored_photos_stop_the_resume_and_force_keeps_the_splits(reference, 
         assert f"resume=force: {name!r} re-scored {a} -> {b}; its split stays" in caplog.text
     assert split_keys(workdir) == split_keys(reference[0])  # test photos stay test photos
     assert [(r["fold"], r["round"]) for r in read_records(workdir)] == [(0, 1), (0, 2)]
-    recorded = identity.load(str(workdir))
+    recorded = identity.recorded_identity(str(workdir))
     assert dict(zip(recorded.keys, recorded.scores.tolist(), strict=True)) == dict(rows[:30])
 
 

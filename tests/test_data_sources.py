@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rsrl_jax.data import sources
+from rsrl_jax.data.listing import BadSource
 
 
 def make_folder(tmp_path, csv_text: str) -> str:
@@ -63,7 +64,7 @@ def test_folder_score_range_is_configurable(tmp_path):
 @pytest.mark.parametrize("header", ["file,score", "filename;score", "name,rating", ""])
 def test_folder_wrong_header_stops(tmp_path, header):
     root = make_folder(tmp_path, f"{header}\na.jpg,3\n")
-    with pytest.raises(sources.BadSource, match="scores.csv line 1: header must be"):
+    with pytest.raises(BadSource, match="scores.csv line 1: header must be"):
         sources.read_folder(root, (1, 10))
 
 
@@ -73,10 +74,10 @@ def test_folder_header_tolerates_bom_case_and_spaces(tmp_path):
 
 
 def test_folder_missing_parts(tmp_path):
-    with pytest.raises(sources.BadSource, match="scores.csv"):
+    with pytest.raises(BadSource, match="scores.csv"):
         sources.read_folder(str(tmp_path), (1, 10))
     (tmp_path / "scores.csv").write_text("filename,score\n")
-    with pytest.raises(sources.BadSource, match="images"):
+    with pytest.raises(BadSource, match="images"):
         sources.read_folder(str(tmp_path), (1, 10))
 
 
@@ -137,10 +138,10 @@ def test_ava_official_test_list_is_honoured(tmp_path):
     off = sources.read_ava(str(tmp_path), official_split=False)
     assert list(off.splits) == ["train"] and len(off.splits["train"]) == 4
     (tmp_path / "aesthetics_image_lists" / "generic_test.jpgl").write_text("7\n")
-    with pytest.raises(sources.BadSource, match="none of its 1 ids"):
+    with pytest.raises(BadSource, match="none of its 1 ids"):
         sources.read_ava(str(tmp_path))
     (tmp_path / "aesthetics_image_lists" / "generic_test.jpgl").write_text("102\nabc\n")
-    with pytest.raises(sources.BadSource, match="generic_test.jpgl line 2"):
+    with pytest.raises(BadSource, match="generic_test.jpgl line 2"):
         sources.read_ava(str(tmp_path))
 
 

@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from rsrl_jax import workdir_files
 from rsrl_jax.config import base_config
-from rsrl_jax.data import builders, datasets, duplicates, photos, splits
+from rsrl_jax.data import builders, datasets, duplicates, hash_pairs, photo_decode, splits
 from rsrl_jax.run.recorder import Recorder
 
 SIZE = 16
@@ -236,7 +236,7 @@ def test_near_pairs_match_a_brute_force_search():
         i, j = rng.integers(400, size=2)
         flips = rng.choice(64, rng.integers(0, 7), replace=False)
         hashes[j] = hashes[i] ^ np.uint64(sum(1 << int(b) for b in flips))
-    i, j, d = duplicates.near_pairs(hashes, 4)
+    i, j, d = hash_pairs.near_pairs(hashes, 4)
     assert (d == np.bitwise_count(hashes[i] ^ hashes[j])).all() and (i < j).all()
     _, first = np.unique(hashes, return_index=True)
     values = hashes[np.sort(first)]
@@ -257,7 +257,7 @@ def test_a_large_jpeg_and_a_lossless_copy_of_its_pixels_are_one_photo(tmp_path):
     upright.save(tmp_path / "big.bmp")
     stored, pixels, phash = zip(
         *(
-            photos.decode_photo_and_hashes(str(tmp_path / n), SIZE)
+            photo_decode.decode_photo_and_hashes(str(tmp_path / n), SIZE)
             for n in ("big.jpg", "big.png", "big.bmp")
         ),
         strict=True,

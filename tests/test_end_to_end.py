@@ -10,7 +10,7 @@ from scipy import stats
 from conftest import read_records, tiny_config
 from rsrl_jax.data import splits
 from rsrl_jax.engine import evaluation, rsrl
-from rsrl_jax.method import selection
+from rsrl_jax.method import keep_rules, selection
 from rsrl_jax.metrics import aesthetic
 from rsrl_jax.run import checkpoints
 
@@ -57,8 +57,8 @@ def test_every_round_checkpoint_restores_and_drives_the_next_selection(tiny_run)
     logits = evaluation.logits(experiment, restored[1][0], split.train)
     majority = selection.majority_classes(data.labels[split.train], data.num_classes, 3)
     keep = np.asarray(
-        selection.keep_mask(
-            selection.likelihoods(logits, "sigmoid"),
+        keep_rules.keep_mask(
+            keep_rules.likelihoods(logits, "sigmoid"),
             data.labels[split.train],
             majority,
             np.full(3, 0.6, np.float32),
@@ -178,11 +178,11 @@ def test_random_drop_trains_on_rsrl_sizes_drawn_at_random(tmp_path):
         checkpoints.manager(str(tmp_path), 0, read_only=True), 1
     )
     logits = evaluation.logits(experiment, params, split.train)
-    rule = selection.rsrl_keep(config.rsrl, logits, d_labels, majority, np.full(3, 0.6))
+    rule = keep_rules.rsrl_keep(config.rsrl, logits, d_labels, majority, np.full(3, 0.6))
     keep = np.asarray(meta["next_keep"], bool)
     for c in range(data.num_classes):  # RSRL's sizes per class, minority classes whole
         assert keep[d_labels == c].sum() == rule[d_labels == c].sum()
     assert not np.array_equal(keep, rule)
-    rng = selection.random_drop_rng(config.seed, 0, 2)
-    np.testing.assert_array_equal(keep, selection.random_keep(rule, d_labels, majority, rng))
+    rng = keep_rules.random_drop_rng(config.seed, 0, 2)
+    np.testing.assert_array_equal(keep, keep_rules.random_keep(rule, d_labels, majority, rng))
     assert records[1]["class_counts"] == evaluation.score_counts(d_labels[keep], data.class_scores)

@@ -11,7 +11,7 @@ from conftest import tiny_config
 from rsrl_jax.config import result_changing_fields, validate
 from rsrl_jax.data import splits
 from rsrl_jax.engine import evaluation, rsrl
-from rsrl_jax.method import selection
+from rsrl_jax.method import keep_rules, selection
 
 
 @pytest.mark.parametrize(
@@ -111,11 +111,11 @@ def test_keep_at_least_tops_up_the_most_likely_of_each_class():
     labels = np.array([0, 0, 0, 0, 1, 1, 2])
     own = np.array([0.1, 0.9, 0.5, 0.3, 0.2, 0.8, 0.0])
     keep = np.array([False, False, False, False, True, False, True])
-    topped = selection.keep_at_least(keep, own, labels, classes=[0, 1], min_keep=2)
+    topped = keep_rules.keep_at_least(keep, own, labels, classes=[0, 1], min_keep=2)
     assert topped.tolist() == [False, True, True, False, True, True, True]
-    assert selection.keep_at_least(keep, own, labels, [0, 1], 0).tolist() == keep.tolist()
+    assert keep_rules.keep_at_least(keep, own, labels, [0, 1], 0).tolist() == keep.tolist()
     # A class smaller than min_keep keeps all it has.
-    assert selection.keep_at_least(keep, own, labels, [1], 5)[4:6].tolist() == [True, True]
+    assert keep_rules.keep_at_least(keep, own, labels, [1], 5)[4:6].tolist() == [True, True]
 
 
 @pytest.mark.parametrize("min_keep", [0, 3])

@@ -9,7 +9,7 @@ from conftest import tiny_config
 from rsrl_jax.data import inputs
 from rsrl_jax.engine import train
 from rsrl_jax.method import losses
-from rsrl_jax.models import heads
+from rsrl_jax.models import heads, network
 
 
 def test_keep_mask_keeps_its_share_and_a_lane_draws_the_same_mask_vmapped_or_alone():
@@ -35,10 +35,10 @@ def test_dropout_scales_what_it_keeps_and_is_the_identity_in_evaluation():
 
 def test_an_empty_batch_changes_neither_the_state_nor_the_step_counter():
     config = tiny_config({"model.name": "'mlp'", "model.hidden_widths": "(16,)"})
-    model = train.make_model(config, num_classes=3)
+    model = network.make_model(config, num_classes=3)
     tx = train.make_optimizer(config)
     step = train.make_train_step(model, tx, inputs.FeatureInput(8))
-    state = train.new_state(train.init_params(model, inputs.FeatureInput(8), seed=0), tx)
+    state = train.new_state(network.init_params(model, inputs.FeatureInput(8), seed=0), tx)
     terms = losses.loss_terms(np.array([4, 2, 2]), config.method)
     x = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
     y = np.array([0, 1, 2, 0], np.int32)

@@ -163,7 +163,7 @@ def test_photos_are_read_with_the_runs_pixel_limit(tiny_run, tmp_path):
 def test_network_photo_is_the_runs_stored_square_centre_cropped(tmp_path, stored_size):
     """The same view as training's evaluation: decoded at the stored size, central crop."""
     from conftest import tiny_config
-    from rsrl_jax.data import photos
+    from rsrl_jax.data import photo_decode
     from rsrl_jax.data.preprocess import center_crops, network_photo, photo_options
 
     config = tiny_config({"data.stored_size": stored_size})
@@ -171,6 +171,6 @@ def test_network_photo_is_the_runs_stored_square_centre_cropped(tmp_path, stored
     assert options.stored_size == (stored_size or 64) and options.image_size == 64
     path = str(tmp_path / "p.png")
     pf.asymmetric(96, 64).save(path)
-    want = center_crops(photos.decode_photo(path, options.stored_size)[None], 64)[0]
+    want = center_crops(photo_decode.decode_photo(path, options.stored_size)[None], 64)[0]
     np.testing.assert_array_equal(network_photo(path, config), want)
     assert network_photo(path, config).shape == (64, 64, 3)

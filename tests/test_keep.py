@@ -19,8 +19,8 @@ from rsrl_jax import config as config_lib
 from rsrl_jax import errors, workdir_files
 from rsrl_jax.analysis import highlight
 from rsrl_jax.data import synthetic
-from rsrl_jax.engine import predict, rsrl, train
-from rsrl_jax.models import pretrained
+from rsrl_jax.engine import predict, rsrl
+from rsrl_jax.models import network, pretrained
 from rsrl_jax.run import checkpoints, contract, resume, retention
 
 # Four rounds (so 'needed' always drops one), three steps an epoch, a mid-round checkpoint
@@ -232,8 +232,8 @@ def test_the_contract_rebuilds_the_network_and_refuses_what_it_cannot_honour():
     again = contract.Contract.from_json(json.loads(json.dumps(made.to_json())))
     assert again == made
     assert made.photo_options().image_size == 64 and made.pretrained is None
-    shapes = train.abstract_params(train.make_model(made.config(), 3), 64, None)
-    want = train.abstract_params(train.make_model(config, 3), 64, None)
+    shapes = network.abstract_params(network.make_model(made.config(), 3), 64, None)
+    want = network.abstract_params(network.make_model(config, 3), 64, None)
     assert jax.tree.map(lambda s: s.shape, shapes) == jax.tree.map(lambda s: s.shape, want)
     # A newer version's extra field reads; a model field this version lacks does not.
     assert contract.Contract.from_json({**made.to_json(), "embedding_dim": 8}) == made

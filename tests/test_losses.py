@@ -36,7 +36,7 @@ def test_cross_entropy_is_the_mean_over_unmasked_samples():
 def test_an_all_padding_batch_has_zero_loss_and_gradient():
     mask = np.zeros(4)
     for name in losses.LOSSES:
-        fn = losses.make(name, focal_gamma=2.0)
+        fn = losses.reference_loss(name, focal_gamma=2.0)
         per_class = losses.class_terms([5, 1, 2], _method())
         value, grad = jax.value_and_grad(lambda z, fn=fn, pc=per_class: fn(z, LABELS, mask, pc))(
             jnp.asarray(LOGITS)
@@ -49,7 +49,7 @@ def test_padding_changes_nothing_whatever_its_logits():
     other = LOGITS.copy()
     other[3] = [50.0, -50.0, 7.0]
     for name in losses.LOSSES:
-        fn = losses.make(name, focal_gamma=1.5)
+        fn = losses.reference_loss(name, focal_gamma=1.5)
         assert float(fn(LOGITS, LABELS, MASK, per_class)) == pytest.approx(
             float(fn(other, LABELS, MASK, per_class)), rel=1e-6
         ), name
@@ -123,12 +123,12 @@ def test_logit_adjusted_loss_by_hand():
     hand = masked(-own_log_p(LOGITS + adjustment))
     per_class = losses.class_terms(counts, _method(logit_adjustment_tau=tau))
     np.testing.assert_allclose(per_class["adjustment"], adjustment, rtol=1e-6)
-    got = losses.make("logit_adjusted")(LOGITS, LABELS, MASK, per_class)
+    got = losses.reference_loss("logit_adjusted")(LOGITS, LABELS, MASK, per_class)
     np.testing.assert_allclose(got, hand, rtol=1e-5)
     # tau = 0 is cross-entropy
     per_class_0 = losses.class_terms(counts, _method(logit_adjustment_tau=0.0))
     np.testing.assert_allclose(
-        losses.make("logit_adjusted")(LOGITS, LABELS, MASK, per_class_0),
+        losses.reference_loss("logit_adjusted")(LOGITS, LABELS, MASK, per_class_0),
         losses.cross_entropy(LOGITS, LABELS, MASK),
         rtol=1e-6,
     )
@@ -148,7 +148,7 @@ def test_logit_adjustment_raises_the_loss_of_rare_classes():
 
 def test_make_refuses_an_unknown_loss():
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
-        losses.make("hinge")
+        losses.reference_loss("hinge")
 
 
 def _method(**overrides):

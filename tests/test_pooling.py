@@ -7,8 +7,8 @@ from flax import linen as nn
 from jax.tree_util import keystr, tree_leaves_with_path
 
 from conftest import tiny_config
-from rsrl_jax.engine import train
-from rsrl_jax.models import pooling
+from rsrl_jax import compiler
+from rsrl_jax.models import network, pooling
 from rsrl_jax.models.alexnet import AlexNet
 
 
@@ -79,7 +79,7 @@ def test_bfloat16_logits_are_close_to_float32s():
 
 def test_make_model_fixes_the_pool_gradient_for_the_backend_when_built():
     config = tiny_config()
-    assert train.make_model(config, 3).fast_gradients is True  # this CPU: ours
-    assert train.make_model(config, 3, fast_gradients=False).fast_gradients is False
-    assert train.fast_pool_gradients("cpu")
-    assert not train.fast_pool_gradients("gpu") and not train.fast_pool_gradients("tpu")
+    assert network.make_model(config, 3).fast_gradients is True  # this CPU: ours
+    assert network.make_model(config, 3, fast_gradients=False).fast_gradients is False
+    assert compiler.fast_pool_gradients("cpu")
+    assert not compiler.fast_pool_gradients("gpu") and not compiler.fast_pool_gradients("tpu")

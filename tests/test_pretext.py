@@ -12,7 +12,7 @@ import pytest
 
 from rsrl_jax.data import pretext, scenes, synthetic
 from rsrl_jax.engine import pretrain
-from rsrl_jax.models import pretrained
+from rsrl_jax.models import pretrained, pretrained_shapes
 from rsrl_jax.models.alexnet import AlexNet
 
 
@@ -204,9 +204,9 @@ def test_damaged_or_unnamed_weights_are_refused_in_one_message(tmp_path):
     from rsrl_jax.errors import ConfigError
 
     params = {
-        name.split("/")[0]: {} for name in pretrained.backbone_shapes(0.25, 64)
+        name.split("/")[0]: {} for name in pretrained_shapes.backbone_shapes(0.25, 64)
     }  # fmt: skip
-    for name, shape in pretrained.backbone_shapes(0.25, 64).items():
+    for name, shape in pretrained_shapes.backbone_shapes(0.25, 64).items():
         layer, leaf = name.split("/")
         params[layer][leaf] = np.ones(shape, np.float32)
     file = pretrained.save(params, str(tmp_path))

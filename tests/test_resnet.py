@@ -97,7 +97,7 @@ def converted50(torch50, pth50):
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"SHA-256 {digest} starts with {digest[:8]}, as its name says" in result.stderr
     assert f"wrote {out / 'resnet50_imagenet.npz'}" in result.stdout
-    return pretrained.read(str(out / "resnet50_imagenet.npz"))
+    return pretrained.read_variables(str(out / "resnet50_imagenet.npz"))
 
 
 def test_reference_module_has_torchvision_resnet50_layout(torch50):

@@ -29,7 +29,7 @@ from rsrl_jax import errors
 from rsrl_jax.analysis import highlight_maps
 from rsrl_jax.engine import embed, fold_axis, placement, rsrl, train
 from rsrl_jax.method import losses
-from rsrl_jax.models import convert, pretrained, resnet
+from rsrl_jax.models import convert, network, pretrained, resnet
 from rsrl_jax.run import checkpoints, resume
 
 WIDTH = 0.125  # 8 channels in the stem: ResNet-50's 53 convolutions, small enough for a CPU
@@ -96,8 +96,8 @@ def runs(weights, tmp_path_factory):
 
 def stats_of(tree) -> dict:
     """`batch_stats/...` -> array of a network state (or of the converted file's arrays)."""
-    if train.STATS in tree:
-        flat = traverse_util.flatten_dict(jax.device_get(tree[train.STATS]), sep="/")
+    if network.STATS in tree:
+        flat = traverse_util.flatten_dict(jax.device_get(tree[network.STATS]), sep="/")
         return {f"batch_stats/{k}": np.asarray(v) for k, v in flat.items()}
     return {k: v for k, v in tree.items() if k.startswith("batch_stats/")}
 
@@ -144,7 +144,7 @@ def test_the_round_contract_predict_and_highlight_use_the_resnet(runs, tmp_path)
     model, params, geometry = assert_highlights_round_2(killed, paths, tmp_path / "maps", 8)
     assert geometry == (7, 2, 3)  # ResNet's conv1: 7x7, stride 2, padding 3
     maps = model.apply(
-        train.variables(params), np.zeros((1, 32, 32, 3), np.float32), method="conv1_maps"
+        network.variables(params), np.zeros((1, 32, 32, 3), np.float32), method="conv1_maps"
     )
     grid = highlight_maps.conv1_grid(32, geometry)
     assert maps.shape == (1, grid, grid, 8)
@@ -190,7 +190,7 @@ def small_setup():
     """(tx, initial network state as numpy, two folds' batches [2, 8, ...], class terms)."""
     config = tiny_config({"train.optimizer": "'sgd'", "train.learning_rate": 0.05})
     tx = train.make_optimizer(config)
-    params = host(train.init_params(SMALL, 32, seed=0))  # numpy: the steps donate their state
+    params = host(network.init_params(SMALL, 32, seed=0))  # numpy: the steps donate their state
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (2, 8, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 5, (2, 8)).astype(np.int32)
@@ -235,7 +235,9 @@ def test_updated_statistics_count_only_unmasked_photos_and_an_empty_batch_change
     noisy[3:] = 255 - noisy[3:]  # other padding: must not matter
     gap, moved = gap_and_move(alone(1, noisy), alone(1), params)
     assert gap < 1e-5 and moved > 1e-2, (gap, moved)
-    stats_moved = gap_and_move(alone(1)[train.STATS], params[train.STATS], params[train.STATS])
+    stats_moved = gap_and_move(
+        alone(1)[network.STATS], params[network.STATS], params[network.STATS]
+    )
     assert stats_moved[0] > 1e-3  # updated: the running statistics follow the photos
     empty = alone(1, mask=np.zeros(8, np.float32))
     for x, y in zip(jax.tree.leaves(empty), jax.tree.leaves(params), strict=True):
@@ -248,14 +250,14 @@ def test_frozen_statistics_stay_the_pretrained_ones_and_train_as_they_evaluate(s
     step = train.make_train_step(frozen, tx, 32)
     state, sums = train.new_state(params, tx), train.zero_sums()
     new = host(step(state, sums, images[0], labels[0], MASKS[0], jax.random.key(3), terms)[0])
-    kept = zip(*(jax.tree.leaves(p[train.STATS]) for p in (new.params, params)), strict=True)
+    kept = zip(*(jax.tree.leaves(p[network.STATS]) for p in (new.params, params)), strict=True)
     for x, y in kept:
         np.testing.assert_array_equal(x, y)
     assert gap_and_move(new.params, params, params)[0] > 1e-2  # the parameters did train
     x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype(np.float32)
-    v = train.variables(new.params)
+    v = network.variables(new.params)
     np.testing.assert_array_equal(frozen.apply(v, x, train=True), frozen.apply(v, x, train=False))
-    assert train.updates_stats(SMALL) and not train.updates_stats(frozen)
+    assert network.updates_stats(SMALL) and not network.updates_stats(frozen)
 
 
 def test_folds_at_once_update_each_folds_statistics_as_alone(small):
@@ -282,6 +284,7 @@ TWO_DEVICES = textwrap.dedent(
     import jax, numpy as np
     from test_resnet_run import KEYS, MASKS, SMALL, host, small_setup
     from rsrl_jax.engine import placement, train
+    from rsrl_jax.models import network
 
     assert jax.device_count() == 2, jax.devices()
     tx, params, images, labels, terms = small_setup()
@@ -292,7 +295,7 @@ TWO_DEVICES = textwrap.dedent(
     state = placer.replicate(train.new_state(params, tx))
     new, _ = step(state, placer.replicate(train.zero_sums()), x, y, m, jax.random.key(KEYS[1]),
                   placer.replicate(terms))
-    assert len(new.params[train.STATS]["bn1"]["mean"].sharding.device_set) == 2
+    assert len(new.params[network.STATS]["bn1"]["mean"].sharding.device_set) == 2
     with open(sys.argv[1], "wb") as f:
         pickle.dump(host(new.params), f)
     """
@@ -308,5 +311,7 @@ def test_a_mesh_of_two_devices_updates_the_statistics_as_one_device(small, tmp_p
     one = alone(1)  # fold 1's batch (3 photos and 5 of padding) on one device
     gap, moved = gap_and_move(two, one, params)
     assert gap < 1e-5 and moved > 1000 * gap, (gap, moved)
-    stats_gap, stats_moved = gap_and_move(two[train.STATS], one[train.STATS], params[train.STATS])
+    stats_gap, stats_moved = gap_and_move(
+        two[network.STATS], one[network.STATS], params[network.STATS]
+    )
     assert stats_gap < 1e-5 and stats_moved > 1e-3, (stats_gap, stats_moved)

@@ -5,8 +5,8 @@ import pytest
 from imblearn.under_sampling import InstanceHardnessThreshold
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from rsrl_jax.engine import placement
-from rsrl_jax.method import sampling, selection
+from rsrl_jax.data import sharding
+from rsrl_jax.method import keep_rules, sampling
 
 
 def test_a_uniform_epoch_of_the_kept_size_is_the_plain_shuffle():
@@ -47,9 +47,7 @@ def test_class_balanced_epochs_keep_the_plain_step_count_and_are_deterministic()
     a = sampling.epoch_order(np.random.default_rng(3), kept, labels, 100, "class_balanced")
     b = sampling.epoch_order(np.random.default_rng(3), kept, labels, 100, "class_balanced")
     np.testing.assert_array_equal(a, b)
-    assert len(list(placement.padded_batches(a, 32))) == len(
-        list(placement.padded_batches(kept, 32))
-    )
+    assert len(list(sharding.padded_batches(a, 32))) == len(list(sharding.padded_batches(kept, 32)))
 
 
 def test_samples_per_epoch():
@@ -73,7 +71,7 @@ HAND_PROB = np.array([0.9, 0.1, 0.5, 0.7, 0.3, 0.8, 0.01, 0.02, 0.6, 0.2, 0.9, 0
 
 
 def test_hardness_rule_on_a_hand_made_case():
-    keep = selection.hardness_keep(HAND_PROB, HAND_LABELS, 3)
+    keep = keep_rules.hardness_keep(HAND_PROB, HAND_LABELS, 3)
     # class 0: the 66.7th percentile of (.1 .3 .5 .7 .8 .9) is .7333: keeps .8 and .9;
     # class 2: the 50th percentile of (.2 .4 .6 .9) is .5: keeps .6 and .9; class 1 whole.
     expected = [1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 0]
@@ -81,11 +79,11 @@ def test_hardness_rule_on_a_hand_made_case():
 
 
 def test_hardness_rule_with_a_target_size_and_ties():
-    keep = selection.hardness_keep(HAND_PROB, HAND_LABELS, 3, target=3)
+    keep = keep_rules.hardness_keep(HAND_PROB, HAND_LABELS, 3, target=3)
     # class 0: 50th percentile .6 keeps .7 .8 .9; class 2: 25th percentile .35 keeps .4 .6 .9
     np.testing.assert_array_equal(keep, np.array([1, 0, 0, 1, 0, 1, 1, 1, 1, 0, 1, 1], bool))
     # samples tied at the threshold are all kept
-    tied = selection.hardness_keep(np.array([0.5] * 4 + [0.1]), np.array([0] * 4 + [1]), 2)
+    tied = keep_rules.hardness_keep(np.array([0.5] * 4 + [0.1]), np.array([0] * 4 + [1]), 2)
     assert tied.all()
 
 
@@ -111,7 +109,7 @@ def test_hardness_rule_matches_imbalanced_learn():
     iht = InstanceHardnessThreshold(estimator=_GivenProbabilities(table), cv=2, random_state=0)
     iht.fit_resample(x, labels)
     own = table[np.arange(len(labels)), labels]
-    keep = selection.hardness_keep(own, labels, 4)
+    keep = keep_rules.hardness_keep(own, labels, 4)
     np.testing.assert_array_equal(np.flatnonzero(keep), np.sort(iht.sample_indices_))
     assert np.bincount(labels[keep], minlength=4).tolist() == [3, 3, 3, 3]
 
@@ -119,9 +117,9 @@ def test_hardness_rule_matches_imbalanced_learn():
 def test_baseline_keep():
     logits = np.log(np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]]))
     labels = np.array([0, 0, 0, 1])
-    assert selection.baseline_keep("none", logits, labels, 3).all()
+    assert keep_rules.baseline_keep("none", logits, labels, 3).all()
     # softmax of log-probabilities gives back the probabilities: own .7 .2 .6, minority class 1
-    keep = selection.baseline_keep("hardness", logits, labels, 3)
+    keep = keep_rules.baseline_keep("hardness", logits, labels, 3)
     np.testing.assert_array_equal(keep, [True, False, False, True])
     with pytest.raises(ValueError, match="no baseline selection 'rsrl'"):
-        selection.baseline_keep("rsrl", logits, labels, 3)
+        keep_rules.baseline_keep("rsrl", logits, labels, 3)

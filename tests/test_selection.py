@@ -2,8 +2,9 @@ import jax
 import numpy as np
 
 from rsrl_jax.config import base_config
-from rsrl_jax.method import selection
-from rsrl_jax.method.selection import keep_mask, majority_classes, quantile_keep
+from rsrl_jax.method import keep_rules, selection
+from rsrl_jax.method.keep_rules import keep_mask, quantile_keep
+from rsrl_jax.method.selection import majority_classes
 
 
 def test_majority_ranked_by_count_ties_to_lower_index():
@@ -197,8 +198,8 @@ def test_random_drop_is_seeded_by_seed_fold_and_round():
     config.seed += 1
     assert not np.array_equal(first, draw(fold=0, round_=2))
     # It is the documented generator's draw (no state shared with anything else).
-    rule = selection.rsrl_keep(config.rsrl, logits, labels, majority, k)
-    expected = selection.random_keep(rule, labels, majority, selection.random_drop_rng(1, 0, 2))
+    rule = keep_rules.rsrl_keep(config.rsrl, logits, labels, majority, k)
+    expected = keep_rules.random_keep(rule, labels, majority, keep_rules.random_drop_rng(1, 0, 2))
     np.testing.assert_array_equal(draw(fold=0, round_=2), expected)
 
 
@@ -207,5 +208,5 @@ def test_random_keep_takes_every_count_from_zero_to_whole():
     rng = np.random.default_rng(0)
     for n in range(7):
         rule = np.array([True] * n + [False] * (6 - n) + [False] * 3)
-        keep = selection.random_keep(rule, labels, [0], rng)
+        keep = keep_rules.random_keep(rule, labels, [0], rng)
         assert keep[:6].sum() == n and keep[6:].all()

@@ -72,7 +72,7 @@ def test_the_pytorch_loops_selection_keeps_what_ours_keeps():
     # and its random_drop the same number of each class.
 
     from benchmarks import torch_loop
-    from rsrl_jax.method import selection
+    from rsrl_jax.method import keep_rules, selection
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 6, 500)
@@ -80,10 +80,10 @@ def test_the_pytorch_loops_selection_keeps_what_ours_keeps():
     majority = selection.majority_classes(labels, 6, 3)
     assert list(torch_loop.majority_classes(labels, 6, 3)) == list(majority)
     thresholds = (0.99, 0.95, 0.97)
-    ours = np.asarray(selection.keep_mask(likelihood, labels, majority, thresholds))
+    ours = np.asarray(keep_rules.keep_mask(likelihood, labels, majority, thresholds))
     theirs = torch_loop.keep_mask(likelihood, labels, majority, thresholds)
     assert (ours == theirs).all() and 0 < ours.sum() < 500
-    mine = selection.random_keep(ours, labels, majority, np.random.default_rng(1))
+    mine = keep_rules.random_keep(ours, labels, majority, np.random.default_rng(1))
     drawn = torch_loop.random_keep(theirs, labels, majority, np.random.default_rng(2))
     assert (np.bincount(labels[mine], minlength=6) == np.bincount(labels[drawn], minlength=6)).all()
     assert (drawn != mine).any()  # drawn on their own, the same counts

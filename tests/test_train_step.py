@@ -10,16 +10,16 @@ from rsrl_jax import compiler
 from rsrl_jax.data import inputs
 from rsrl_jax.engine import train
 from rsrl_jax.method import losses
-from rsrl_jax.models import resnet
+from rsrl_jax.models import network, resnet
 from rsrl_jax.models.alexnet import AlexNet
 
 
 def _step_and_state(compute_dtype="float32"):
     config = tiny_config({"model.compute_dtype": repr(compute_dtype)})
-    model = train.make_model(config, num_classes=3)
+    model = network.make_model(config, num_classes=3)
     tx = train.make_optimizer(config)
     step = train.make_train_step(model, tx, inputs.PhotoInput(64, flip=True))
-    params = train.init_params(model, 64, seed=0)
+    params = network.init_params(model, 64, seed=0)
     per_class = losses.loss_terms(np.array([4, 2, 2]), config.method)
     return step, train.new_state(params, tx), per_class
 
@@ -120,15 +120,15 @@ def test_the_measured_cpu_options_are_read_only_and_kinds_are_named():
 def test_initial_parameters_are_those_of_flax_init_whatever_the_compile_options():
     """init_params compiles the initializers without LLVM's expensive passes on CPU (faster
     to compile): the parameters are bit for bit those of a plain jitted `model.init`."""
-    assert compiler.compiler_options(train.CPU_INIT_OPTIONS) is not None  # used on this CPU
+    assert compiler.compiler_options(network.CPU_INIT_OPTIONS) is not None  # used on this CPU
     model = AlexNet(num_classes=8, width=0.25, fc_dim=64)
-    ours = train.init_params(model, 64, seed=5)
+    ours = network.init_params(model, 64, seed=5)
     x = np.zeros((1, 64, 64, 3), np.float32)
     plain = jax.jit(model.init)(jax.random.key(5), x)["params"]
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(plain), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # Leaving a pretrained backbone's layers out draws the rest bit for bit as the whole init.
-    fresh = train.init_params(model, 64, seed=5, skip=frozenset(plain) - {"head", "fc7"})
+    fresh = network.init_params(model, 64, seed=5, skip=frozenset(plain) - {"head", "fc7"})
     assert set(fresh) == {"head", "fc7"}
     for a, b in zip(
         jax.tree.leaves(fresh), jax.tree.leaves([plain["fc7"], plain["head"]]), strict=True
@@ -138,8 +138,8 @@ def test_initial_parameters_are_those_of_flax_init_whatever_the_compile_options(
 
 def test_a_resnets_fresh_head_is_that_of_its_whole_init():
     model = resnet.ResNet((1, 1, 1, 1), num_classes=5, width=4)
-    whole = train.init_params(model, 32, seed=2)
-    head = train.init_params(model, 32, seed=2, skip=frozenset(whole) - {"head"})
+    whole = network.init_params(model, 32, seed=2)
+    head = network.init_params(model, 32, seed=2, skip=frozenset(whole) - {"head"})
     assert set(head) == {"head"}  # BatchNorm's statistics are left out with the backbone
     for a, b in zip(jax.tree.leaves(head["head"]), jax.tree.leaves(whole["head"]), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -17,7 +17,7 @@ from conftest import run_cli
 from rsrl_jax.config import base_config, validate
 from rsrl_jax.data import preprocess
 from rsrl_jax.engine import train
-from rsrl_jax.models import pretrained
+from rsrl_jax.models import network, pretrained, pretrained_shapes
 from rsrl_jax.models.alexnet import AlexNet, params_from_torchvision, torchvision_shapes
 
 BACKBONE = pretrained.BACKBONE
@@ -63,7 +63,7 @@ def test_initial_params_are_the_converted_backbone_and_a_fresh_head(converted):
             np.testing.assert_array_equal(np.asarray(start[layer][k]), params[layer][k])
     assert start["head"]["kernel"].shape == (4096, 5) and start["head"]["bias"].shape == (5,)
     # The head is the seed's fresh init, not a slice of the ImageNet head.
-    fresh = train.init_params(model, 64, 3)["head"]
+    fresh = network.init_params(model, 64, 3)["head"]
     np.testing.assert_array_equal(np.asarray(start["head"]["kernel"]), fresh["kernel"])
     # It is what the first train step starts from: the optimizer takes this tree as it is.
     state = train.new_state(start, train.make_optimizer(config))
@@ -127,8 +127,8 @@ def test_pretrained_weights_must_fit_the_networks_size(converted, tmp_path):
     config.model.width, config.model.fc_dim = 1.0, 512
     check_refused(config, "model.pretrained", "'fc6/kernel'", fix)
     # Weights of a smaller network (a shipped backbone's size) fit that network.
-    small = {name.split("/")[0]: {} for name in pretrained.backbone_shapes(0.5, 512)}
-    for name, shape in pretrained.backbone_shapes(0.5, 512).items():
+    small = {name.split("/")[0]: {} for name in pretrained_shapes.backbone_shapes(0.5, 512)}
+    for name, shape in pretrained_shapes.backbone_shapes(0.5, 512).items():
         layer, leaf = name.split("/")
         small[layer][leaf] = np.full(shape, 0.5, np.float32)
     pretrained.save(small, str(tmp_path / "small"), dtype=np.float16)

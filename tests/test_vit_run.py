@@ -27,8 +27,8 @@ from rsrl_jax import config as config_lib
 from rsrl_jax import errors
 from rsrl_jax.analysis import highlight_maps
 from rsrl_jax.data import inputs, vit_photos
-from rsrl_jax.engine import rsrl, train
-from rsrl_jax.models import vit, vit_convert, vit_weights
+from rsrl_jax.engine import rsrl
+from rsrl_jax.models import network, vit, vit_convert, vit_weights
 from rsrl_jax.run import checkpoints, resume
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -143,7 +143,7 @@ def test_the_contract_predict_and_highlight_use_the_vit(runs, tmp_path):
     model, params, geometry = assert_highlights_round_2(killed, paths, tmp_path / "maps", 64)
     assert geometry == (8, 8, 0)  # the patch embedding: one cell per 8x8 patch
     maps = model.apply(
-        train.variables(params), np.zeros((1, 32, 32, 3), np.float32), method="conv1_maps"
+        network.variables(params), np.zeros((1, 32, 32, 3), np.float32), method="conv1_maps"
     )
     assert maps.shape == (1, 4, 4, 64) and highlight_maps.conv1_grid(32, geometry) == 4
     # The cell centres of the patch grid: pixel 3.5 -> 3 of each 8-pixel patch (offset 3).
@@ -196,7 +196,7 @@ def test_shipped_clip_b16_config_fine_tunes_the_224px_vit(tmp_path):
     config.model.pretrained = ""
     config.data.dir = str(tmp_path)
     config_lib.validate(config, given={})
-    model = train.make_model(config, num_classes=8)
+    model = network.make_model(config, num_classes=8)
     x = np.zeros((1, 224, 224, 3), np.float32)
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), x))["params"]
     assert shapes["head"]["kernel"].shape == (512, 8)
@@ -207,7 +207,7 @@ def test_aesthetic_predictor_preset_is_laions_mlp_over_clip_l14_vectors(tmp_path
     config = _preset("aesthetic_predictor.py")
     config.data.dir = str(tmp_path)  # the folder embed wrote: the command line gives it
     config_lib.validate(config)
-    model = train.make_model(config, num_classes=10)
+    model = network.make_model(config, num_classes=10)
     d = vit.SIZES["clip_vit_l14"].embed_dim
     x = np.zeros((1, d), np.float32)
     params = jax.eval_shape(lambda: model.init(jax.random.key(0), x))["params"]  # shapes only

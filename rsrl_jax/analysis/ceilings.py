@@ -27,7 +27,7 @@ import numpy as np
 
 from rsrl_jax import overrides, workdir_files
 from rsrl_jax.analysis import report, report_verdict
-from rsrl_jax.config import GENERATED
+from rsrl_jax.config_data_checks import GENERATED
 from rsrl_jax.data import splits as splits_lib
 from rsrl_jax.data import synthetic
 from rsrl_jax.errors import ConfigError, NotFound

@@ -10,12 +10,11 @@ Bad examples: with `data.on_bad_example='error'` the first one stops the build w
 naming the file and list line; with `'skip'` every one is left out and recorded (in the
 prepared data's metadata, in the log, and in `workdir/skipped.jsonl`).
 
-Over 300 lines: the three data sets' builders share the decoder, the bad-example policy and
-its record.
+A listed photo's decoding in the pool (its fingerprints, a copy of another score) is
+`photo_fingerprints`'s.
 """
 
 import concurrent.futures
-import hashlib
 import json
 import os
 import time
@@ -26,11 +25,11 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from rsrl_jax import errors, workdir_files
-from rsrl_jax.data import list_problems, photos, sources, synthetic
+from rsrl_jax.data import list_problems, photo_fingerprints, photos, synthetic
+from rsrl_jax.data.listing import Example, Problem, SourceList
 from rsrl_jax.files import write_atomic
 
 READ_CHUNK = 256  # photos decoded (or records read) per batch of work
-FINGERPRINT_HEX = 16  # hex digits of SHA-256 kept as a photo's content fingerprint (64 bits)
 LOG_EVERY_S = 10.0
 SHOWN_PROBLEMS = 20  # bad rows or photos named in the one error that lists them
 
@@ -39,14 +38,14 @@ class BadExample(errors.DataError):
     """A bad photo or list line met with `data.on_bad_example='error'`."""
 
 
-def bad_example_error(problem: sources.Problem) -> BadExample:
+def bad_example_error(problem: Problem) -> BadExample:
     return BadExample(
         f"{problem.message()} (set config.data.on_bad_example=skip to leave bad examples out; "
         f"each is then recorded in the workdir's {workdir_files.SKIPPED})"
     )
 
 
-def bad_examples_error(problems: list[sources.Problem], what: str = "rows") -> BadExample:
+def bad_examples_error(problems: list[Problem], what: str = "rows") -> BadExample:
     """One error for every bad row (or photo) found, so that one rerun sees them all: the
     first SHOWN_PROBLEMS named with their lines, and the count."""
     if len(problems) == 1:
@@ -80,7 +79,7 @@ class PhotoBuilder(tfds.core.GeneratorBasedBuilder):
         self.size = size
         self.with_masks = with_masks
         self.with_true_scores = with_true_scores  # the noiseless rater's score, synthetic only
-        self.skipped: list[sources.Problem] = []
+        self.skipped: list[Problem] = []
         super().__init__(data_dir=data_dir, file_format="array_record", **kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -93,8 +92,9 @@ class PhotoBuilder(tfds.core.GeneratorBasedBuilder):
             ),
             "score": np.int32,
             "key": tfds.features.Text(),  # filename or AVA id: which photo a record is
-            # What the photo is: SHA-256 (first FINGERPRINT_HEX hex digits) of its file's
-            # bytes, or of the pixels for generated photos; a run records it (run_data.py).
+            # What the photo is: SHA-256 (its first `photo_fingerprints.FINGERPRINT_HEX` hex
+            # digits) of its file's bytes, or of the pixels for generated photos; a run
+            # records it (run_data.py).
             "fingerprint": tfds.features.Text(),
             # The same for the upright RGB pixels before resizing, and their 64-bit pHash
             # ('' for generated photos): copies and near-duplicates (data.duplicates).
@@ -141,7 +141,7 @@ class PhotoBuilder(tfds.core.GeneratorBasedBuilder):
 class _ListedPhotos(PhotoBuilder):
     """A builder over a parsed photo list (folder or AVA): decodes the photos in threads."""
 
-    def __init__(self, *, listing: sources.SourceList, on_bad: str, max_pixels: int, **kwargs):
+    def __init__(self, *, listing: SourceList, on_bad: str, max_pixels: int, **kwargs):
         self.listing = listing
         self.on_bad = on_bad
         self.max_pixels = max_pixels
@@ -150,15 +150,15 @@ class _ListedPhotos(PhotoBuilder):
     def _split_generators(self, dl_manager):
         del dl_manager  # the photos are already where the list says (manual_dir = data.dir)
         self.skipped = list(self.listing.problems)
-        self.copies = _Copies()
+        self.copies = photo_fingerprints.Copies()
         return {name: self._decode(examples) for name, examples in self.listing.splits.items()}
 
-    def _decode(self, examples: list[sources.Example]):
+    def _decode(self, examples: list[Example]):
         """Yields (index, record) in list order; photos are decoded by a thread pool."""
-        decode = _Decoder(self.size, self.max_pixels)
+        decode = photo_fingerprints.Decoder(self.size, self.max_pixels)
         start, last_log, done = time.perf_counter(), time.perf_counter(), 0
         workers = min(32, os.cpu_count() or 1)
-        bad: list[sources.Problem] = []  # error mode: every bad photo, named in one error
+        bad: list[Problem] = []  # error mode: every bad photo, named in one error
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             for lo in range(0, len(examples), READ_CHUNK * workers):
                 chunk = examples[lo : lo + READ_CHUNK * workers]
@@ -171,11 +171,11 @@ class _ListedPhotos(PhotoBuilder):
                         last_log = now
                     if isinstance(result, photos.BadPhoto):
                         reason = str(result)
-                        kind = _photo_problem_kind(reason, example.path)
+                        kind = photo_fingerprints.problem_kind(reason, example.path)
                         if kind == "photo:missing file":
                             root = os.path.dirname(self.listing.listed_files[0])
                             reason += list_problems.beside_the_list(example, root)
-                        problem = sources.Problem(example.key, example.where, reason, kind)
+                        problem = Problem(example.key, example.where, reason, kind)
                         if self.on_bad == "error":  # raised once all are decoded
                             bad.append(problem)
                         else:
@@ -198,77 +198,11 @@ class _ListedPhotos(PhotoBuilder):
             raise bad_examples_error(bad, "photos")
 
 
-def _photo_problem_kind(reason: str, path: str) -> str:
-    """'photo:missing file' from BadPhoto's "PATH: missing file (detail)": one kind a cause."""
-    return "photo:" + reason.removeprefix(f"{path}: ").split(" (")[0]
-
-
 def _log_decoded(done: int, total: int, seconds: float) -> None:
     rate = done / max(seconds, 1e-9)
     logging.info(
         "decoded %d/%d photos, %.0f photos/s, ETA %.0fs", done, total, rate, (total - done) / rate
     )
-
-
-class _Copies:
-    """The photos decoded so far by content: a later copy (same file bytes or decoded
-    pixels) with another score is a bad example; the copy decoded first is kept."""
-
-    def __init__(self):
-        self.by_bytes: dict[str, sources.Example] = {}
-        self.by_pixels: dict[str, sources.Example] = {}
-
-    def conflict(self, example: sources.Example, digest: str, pixels: str):
-        """The Problem of `example` if it copies a photo of another score, else None."""
-        for seen, value, how in (
-            (self.by_bytes, digest, "file bytes"),
-            (self.by_pixels, pixels, "decoded pixels"),
-        ):
-            first = seen.get(value)
-            if first is not None and first.score != example.score:
-                return sources.Problem(
-                    example.key,
-                    example.where,
-                    f"the same photo (same {how}) as {first.key!r} ({first.where}) scored "
-                    f"{first.score}, but scored {example.score} here: give both copies one "
-                    "score, or remove one (skip mode keeps the first listed)",
-                    "conflicting copy",
-                )
-        self.by_bytes.setdefault(digest, example)
-        self.by_pixels.setdefault(pixels, example)
-        return None
-
-
-class _Decoder:
-    """photo -> (array, content fingerprint, pixel fingerprint, pHash), or the BadPhoto
-    (returned, not raised, so the pool keeps going). The fingerprint hashes the file just
-    read, so it comes from the page cache: one pass over the photos' bytes, not a second
-    read from disk."""
-
-    def __init__(self, size: int, max_pixels: int):
-        self.size, self.max_pixels = size, max_pixels
-
-    def __call__(self, example: sources.Example):
-        try:
-            image, pixels, phash = photos.decode_photo_and_hashes(
-                example.path, self.size, self.max_pixels
-            )
-            return image, file_fingerprint(example.path), pixels, phash
-        except photos.BadPhoto as e:
-            return e
-        except OSError as e:  # the file went away between decoding and hashing
-            return photos.BadPhoto(f"{example.path}: unreadable ({e})")
-
-
-def content_fingerprint(data: bytes) -> str:
-    """A photo's content fingerprint: the first FINGERPRINT_HEX hex digits of SHA-256."""
-    return hashlib.sha256(data).hexdigest()[:FINGERPRINT_HEX]
-
-
-def file_fingerprint(path: str) -> str:
-    """`content_fingerprint` of a file's bytes, read in chunks (hashlib drops the GIL)."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()[:FINGERPRINT_HEX]
 
 
 class FolderPhotos(_ListedPhotos):
@@ -314,8 +248,8 @@ class SyntheticPhotos(PhotoBuilder):
                     "score": gen.scores[i],
                     "true_score": gen.true_scores[i],
                     "key": f"synthetic_{i:06d}",
-                    "fingerprint": content_fingerprint(gen.images[i].tobytes()),
-                    "pixels": content_fingerprint(gen.images[i].tobytes()),
+                    "fingerprint": photo_fingerprints.content_fingerprint(gen.images[i].tobytes()),
+                    "pixels": photo_fingerprints.content_fingerprint(gen.images[i].tobytes()),
                     "phash": "",
                     "mask": gen.masks[i],
                 },

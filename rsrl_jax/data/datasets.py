@@ -6,7 +6,14 @@ import dataclasses
 import ml_collections
 import numpy as np
 
-from rsrl_jax.data import builders, embeddings, inputs, photo_file, prepared, synthetic_embeddings
+from rsrl_jax.data import (
+    builders,
+    embeddings_dataset,
+    inputs,
+    photo_file,
+    prepared,
+    synthetic_embeddings,
+)
 from rsrl_jax.data import duplicates as duplicates_lib
 from rsrl_jax.data.dataset import Dataset as Dataset  # datasets.Dataset: the type load gives
 from rsrl_jax.data.dataset import from_scores as from_scores
@@ -22,11 +29,11 @@ def load(
     `workdir`, also listed in `workdir/skipped.jsonl` (a run writes that file itself, after
     checking that the workdir is its own: `rsrl_jax.engine.rsrl.run`). `check_listing`:
     see `prepared.prepare` (a resume checks the list against its record before decoding).
-    Embeddings are read from their file each time (`embeddings.load`): nothing to prepare.
+    Embeddings are read from their file each time (`embeddings_dataset.load`): nothing to prepare.
     """
     if inputs.reads_features(config):
         generated = config.data.name == inputs.SYNTHETIC_EMBEDDINGS
-        data = (synthetic_embeddings if generated else embeddings).load(config)
+        data = (synthetic_embeddings if generated else embeddings_dataset).load(config)
         # identical vectors are copies, grouped alike
         return dataclasses.replace(data, duplicates=duplicates_lib.find(data.fingerprints))
     builder = prepared.prepare(config, check_listing)

@@ -12,14 +12,7 @@ two photos whose hashes differ in at most `data.near_duplicate_distance` bits (d
 a re-encoded or resized copy differs in 0-2, unrelated photos in about 32) are reported,
 and grouped like copies with `data.group_near_duplicates=True`.
 
-The pair search is not O(N^2): identical hashes are bucketed first; then, by pigeonhole,
-two hashes within d bits agree exactly on at least one of d + 1 slices of the 64 bits, so
-only hashes that share a slice value are compared, vectorised (sorting plus the pairs
-within each slice's buckets: for AVA's 255,000 photos and d = 4, five sorts and about
-20 million XOR-popcounts for spread hashes, a few seconds).
-
-Over 300 lines: exact copies, pHash near-duplicates and the groups the splits keep whole are
-one notion of "the same photo".
+The pair search (`hash_pairs.near_pairs`) is not O(N^2).
 """
 
 import dataclasses
@@ -27,14 +20,11 @@ import hashlib
 
 import imagehash
 import numpy as np
-import scipy.sparse
-import scipy.sparse.csgraph
 from absl import logging
 from PIL import Image
 
-from rsrl_jax.data import splits
+from rsrl_jax.data import hash_pairs, splits
 
-HASH_BITS = 64
 
 
 def pixel_fingerprint(rgb: np.ndarray) -> str:
@@ -161,95 +151,31 @@ def find(
     """The groups of photos with equal `fingerprints` (file bytes) or `pixels` (decoded
     pixels), and near pairs of `phashes` (hex; '' for none) within `distance` bits."""
     n = len(fingerprints)
-    by_bytes = _first_of_equal(np.asarray(fingerprints, str))
+    by_bytes = hash_pairs.first_of_equal(np.asarray(fingerprints, str))
     edges = [(by_bytes, np.arange(n))]
     links = [
         (int(by_bytes[i]), int(i), "bytes", 0) for i in np.flatnonzero(by_bytes != np.arange(n))
     ]
     if pixels is not None:
-        by_pixels = _first_of_equal(np.asarray(pixels, str))
+        by_pixels = hash_pairs.first_of_equal(np.asarray(pixels, str))
         edges.append((by_pixels, np.arange(n)))
         new = (by_pixels != np.arange(n)) & (by_bytes != by_bytes[by_pixels])
         links += [(int(by_pixels[i]), int(i), "pixels", 0) for i in np.flatnonzero(new)]
-    copies = _components(n, edges)
+    copies = hash_pairs.components(n, edges)
     near = []
     if phashes is not None:
         phashes = np.asarray(phashes, str)
         has = np.flatnonzero(phashes != "")
         values = np.array([int(h, 16) for h in phashes[has]], np.uint64)
-        for a, b, d in zip(*near_pairs(values, distance), strict=True):
+        for a, b, d in zip(*hash_pairs.near_pairs(values, distance), strict=True):
             i, j = int(has[a]), int(has[b])
             if copies[i] != copies[j]:
                 near.append((i, j, "near", int(d)))
     groups = copies
     if group_near and near:
         pairs = np.array([(i, j) for i, j, _, _ in near], np.int64)
-        groups = _components(n, edges + [(pairs[:, 0], pairs[:, 1])])
+        groups = hash_pairs.components(n, edges + [(pairs[:, 0], pairs[:, 1])])
     return Duplicates(groups, copies, links + near, distance, group_near)
-
-
-def near_pairs(hashes: np.ndarray, distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(i, j, d) with i < j: the pairs of uint64 `hashes` at most `distance` bits apart.
-
-    Equal hashes are linked to the first of theirs (a star, not every pair), and distinct
-    values within `distance` through those first photos: enough to connect and to tell each
-    photo's near twin, in output linear in the photos.
-    """
-    hashes = np.asarray(hashes, np.uint64)
-    values, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    star = np.flatnonzero(first[inverse] != np.arange(len(hashes)))
-    out = [(first[inverse[star]], star, np.zeros(len(star), np.int64))]
-    if distance > 0 and len(values) > 1:
-        a, b = _close_values(values, distance)
-        d = np.bitwise_count(values[a] ^ values[b]).astype(np.int64)
-        i, j = first[a], first[b]
-        out.append((np.minimum(i, j), np.maximum(i, j), d))
-    i, j, d = (np.concatenate(parts).astype(np.int64) for parts in zip(*out, strict=True))
-    order = np.lexsort((j, i))
-    return i[order], j[order], d[order]
-
-
-def _close_values(values: np.ndarray, distance: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (a, b), a < b, of distinct sorted `values` at most `distance` bits apart."""
-    slices = distance + 1
-    bounds = np.linspace(0, HASH_BITS, slices + 1).astype(np.uint64)
-    found = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        mask = np.uint64((1 << int(hi - lo)) - 1)
-        part = (values >> lo) & mask
-        order = np.argsort(part, kind="stable")
-        ordered = part[order]
-        run = np.flatnonzero(ordered[1:] == ordered[:-1])  # i whose next shares the slice
-        step = 1
-        while len(run):  # pairs (k, k + step) within one bucket; the set only shrinks
-            a, b = order[run], order[run + step]
-            close = np.bitwise_count(values[a] ^ values[b]) <= distance
-            found.append(np.stack([np.minimum(a, b)[close], np.maximum(a, b)[close]]))
-            step += 1
-            run = run[run + step < len(ordered)]
-            run = run[ordered[run + step] == ordered[run]]
-    if not found:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    pairs = np.unique(np.concatenate(found, axis=1), axis=1)
-    return pairs[0], pairs[1]
-
-
-def _first_of_equal(values: np.ndarray) -> np.ndarray:
-    """int64 [N]: the position of the first element equal to each one."""
-    _, first, inverse = np.unique(values, return_index=True, return_inverse=True)
-    return first[inverse.reshape(-1)].astype(np.int64)
-
-
-def _components(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """int64 [N]: each node's component, named by its first node."""
-    rows = np.concatenate([np.asarray(a, np.int64) for a, _ in edges])
-    cols = np.concatenate([np.asarray(b, np.int64) for _, b in edges])
-    graph = scipy.sparse.coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n, n))
-    _, labels = scipy.sparse.csgraph.connected_components(graph, directed=False)
-    first = np.full(labels.max() + 1 if n else 0, n, np.int64)
-    np.minimum.at(first, labels, np.arange(n))
-    return first[labels]
 
 
 def record(recorder, data, fold_splits) -> None:

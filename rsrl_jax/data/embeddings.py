@@ -18,21 +18,18 @@ stops at the first, naming the row; 'skip' leaves the row out (a repeated id kee
 row) and lists it in the workdir's skipped.jsonl. The same problem in most rows is told once.
 Rows are numbered from 0, as numpy indexes them (row i = embeddings[i]).
 
-Over 300 lines: the file's layout, every check of its rows and the Dataset built from it are
-one format, read in one place.
+Which rows a run uses, under that policy, and the Dataset of them are
+`data.embeddings_dataset`'s.
 """
 
 import dataclasses
-import hashlib
 import os
 import zipfile
 
-import ml_collections
 import numpy as np
-from absl import logging
 
 from rsrl_jax import errors
-from rsrl_jax.data.sources import Problem
+from rsrl_jax.data.listing import Problem
 
 FILE = "embeddings.npz"
 LAYOUT = (
@@ -115,7 +112,7 @@ def read(path: str, score_range: tuple[int, int] | None = None) -> Table:
         )
     if scores is not None:
         lo, hi = score_range
-        integral = _integral(scores)
+        integral = integral_scores(scores)
         for row in np.flatnonzero(~integral):
             problem(row, f"score {scores[row]:g} is not an integer", f"integer:{scores[row]:g}")
         for row in np.flatnonzero(integral & ((scores < lo) | (scores > hi))):
@@ -142,7 +139,7 @@ def read(path: str, score_range: tuple[int, int] | None = None) -> Table:
     )
 
 
-def _integral(scores: np.ndarray) -> np.ndarray:
+def integral_scores(scores: np.ndarray) -> np.ndarray:
     """bool [N]: the scores that are finite whole numbers."""
     return np.isfinite(scores) & (scores == np.round(scores))
 
@@ -228,101 +225,6 @@ def _check_rows(a: np.ndarray, name: str, path: str, n: int) -> None:
 
 def _holds(arrays: dict) -> str:
     return f"it holds {', '.join(map(repr, arrays)) or 'no array'}"
-
-
-def whole_file_problem(table: Table, score_range) -> tuple[str, bool] | None:
-    """(message naming the file, whether no row is usable) when most rows (more than half, at
-    least 2) are bad the same way, or when every row is bad; else None. As a photo list's
-    (`list_problems.systematic_problem`): told as one, with what to do."""
-    groups: dict[str, list[int]] = {}
-    for i, p in enumerate(table.problems):
-        if p.kind != "duplicate":  # a repeat names its own two rows
-            groups.setdefault(p.kind.split(":")[0], []).append(i)
-    bad_rows = set(table.rows)
-    nothing_left = len(bad_rows) == len(table)
-    if groups:
-        kind, members = max(groups.items(), key=lambda group: len(group[1]))
-        if len(members) >= 2 and 2 * len(members) > len(table):
-            share = f"{table.path}: {len(members)} of the {len(table)} rows have"
-            if len(members) == len(table):
-                share = f"{table.path}: every one of the {len(table)} rows has"
-            first = table.problems[members[0]]
-            if kind == "range":
-                found = table.scores[_integral(table.scores)]
-                low, high = int(found.min()), int(found.max())
-                lo, hi = score_range
-                return (
-                    f"{share} a score outside data.score_range [{lo}, {hi}] (scores found: "
-                    f"{low}..{high}): if those are the scores, set "
-                    f"--config.data.score_range='({low},{high})'"
-                ), nothing_left
-            return (
-                f"{share} the same problem: {first.reason} (e.g. {first.message()})",
-                nothing_left,
-            )
-    if nothing_left:
-        return f"{table.path}: none of its {len(table)} rows is usable; the first: " + (
-            table.problems[0].message()
-        ), True
-    return None
-
-
-def usable_rows(table: Table, on_bad: str, score_range) -> tuple[np.ndarray, list[Problem]]:
-    """(bool [N]: the rows to use, the problems of the rows left out) under `on_bad`
-    ('error': the first bad row stops, as a BadExample naming it; 'skip': left out, logged).
-    A problem of most rows stops in error mode, and in skip mode when nothing is left."""
-    from rsrl_jax.data.builders import BadExample, bad_example_error  # TFDS: training only
-
-    whole = whole_file_problem(table, score_range)
-    if whole is not None:
-        message, nothing_left = whole
-        if on_bad == "error" or nothing_left:
-            raise BadEmbeddings(message)
-        logging.warning("%s; those rows are skipped", message)
-    if on_bad == "error" and table.problems:
-        error = bad_example_error(table.problems[0])
-        if len(table.problems) > 1:
-            error = BadExample(f"{error} [and {len(table.problems) - 1} more bad rows]")
-        raise error
-    keep = np.ones(len(table), bool)
-    keep[table.rows] = False
-    for p in table.problems:
-        logging.warning("skipped %s: %r: %s", p.where, p.item, p.reason)
-    return keep, table.problems
-
-
-def fingerprints(embeddings: np.ndarray) -> np.ndarray:
-    """str [N]: each row's content fingerprint, the first 16 hex digits of the SHA-256 of its
-    float32 bytes (as a photo's of its file: `data.builders.content_fingerprint`)."""
-    rows = np.ascontiguousarray(embeddings, np.float32)
-    return np.array([hashlib.sha256(row.tobytes()).hexdigest()[:16] for row in rows])
-
-
-def load(config: ml_collections.ConfigDict):
-    """The `dataset.Dataset` of `config.data.dir`/embeddings.npz: `images` are the float32
-    feature vectors [N, D] of the usable rows, `keys` their ids, `fingerprints` their rows'
-    (`fingerprints`), `skipped` the rows left out ({item, where, reason})."""
-    from rsrl_jax.data import dataset
-
-    score_range = tuple(config.data.score_range)
-    path = os.path.join(os.path.expanduser(config.data.dir), FILE)
-    table = read(path, score_range)
-    keep, skipped = usable_rows(table, config.data.on_bad_example, score_range)
-    logging.info(
-        "embeddings: %d rows of %d features from %s (%d skipped)",
-        int(keep.sum()),
-        table.embeddings.shape[1],
-        path,
-        len(table) - int(keep.sum()),
-    )
-    x = table.embeddings[keep]
-    return dataset.from_scores(
-        x,
-        np.round(table.scores[keep]).astype(np.int64),
-        keys=table.ids[keep],
-        fingerprints=fingerprints(x),
-        skipped=tuple(p.to_json() for p in skipped),
-    )
 
 
 def write(out_dir: str, embeddings: np.ndarray, ids, scores=None) -> str:

@@ -26,8 +26,8 @@ a run whose photos are the same set but re-scored or changed in content (each ch
 logged, and the record takes the new scores and fingerprints); it never remaps the splits,
 so added or removed photos are refused even then.
 
-One module, a little over 300 lines: the record's layout, writing, reading and every check
-against it belong together.
+How the data differ from the record, by key, and the refusal that names it are
+`identity_changes`'.
 """
 
 import dataclasses
@@ -38,13 +38,12 @@ import zipfile
 import numpy as np
 from absl import logging
 
-from rsrl_jax.data import splits
+from rsrl_jax.data import identity_changes, splits
 from rsrl_jax.errors import DataError
 from rsrl_jax.workdir_files import WorkdirFiles
 
 VERSION = 1
 PARTS = ("train", "val", "test")
-SHOWN = 5  # names given per kind of change in a message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +57,7 @@ class Identity:
 
 
 def data_identity(data, fold_splits: list[splits.Split]) -> Identity:
-    """The identity of a `datasets.Dataset` and the splits a run takes of it."""
+    """The identity of a `dataset.Dataset` and the splits a run takes of it."""
     keys, fingerprints = _keys_and_fingerprints(data)
     scores = np.asarray(data.class_scores, np.int32)[data.labels]
     return Identity(keys=keys, scores=scores, fingerprints=fingerprints, folds=list(fold_splits))
@@ -98,7 +97,7 @@ def fold_count(workdir: str) -> int:
     return count
 
 
-def load(workdir: str) -> Identity | None:
+def recorded_identity(workdir: str) -> Identity | None:
     """The recorded identity, or None for a run that has none (made by an older version)."""
     path = WorkdirFiles(workdir).identity
     if not os.path.exists(path):
@@ -124,108 +123,32 @@ def load(workdir: str) -> Identity | None:
         ) from e
 
 
-@dataclasses.dataclass(frozen=True)
-class Changes:
-    """How the data now differ from a run's record, by key."""
-
-    added: list[str]
-    removed: list[str]
-    rescored: list[tuple[str, int, int]]  # (key, recorded score, score now)
-    changed: list[str]  # the content fingerprint differs
-    skipped: list[str] = dataclasses.field(default_factory=list)  # listed, now left out as bad
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.rescored or self.changed or self.skipped)
-
-    @property
-    def same_photos(self) -> bool:
-        """The same set of photos (only their scores or contents differ)."""
-        return not (self.added or self.removed or self.skipped)
-
-    def summary(self) -> str:
-        """'4 re-scored (a.jpg 3->4, ...), 6 added (x.jpg, ...)': counts and a few names."""
-        kinds = [
-            ("re-scored", [f"{k} {a}->{b}" for k, a, b in self.rescored]),
-            ("added", self.added),
-            ("removed", self.removed),
-            ("still listed but now skipped as bad photos", self.skipped),
-            ("changed in content", self.changed),
-        ]
-        return ", ".join(f"{len(items)} {kind} ({_few(items)})" for kind, items in kinds if items)
-
-
-def compare(recorded: Identity, data) -> Changes:
+def compare(recorded: Identity, data) -> identity_changes.Changes:
     """What differs between a run's record and `data` (a Dataset), photo by photo, by key."""
     keys, fingerprints = _keys_and_fingerprints(data)
     scores = np.asarray(data.class_scores, np.int32)[data.labels]
-    return _differences(recorded, keys, scores, fingerprints)
-
-
-def _differences(recorded: Identity, keys, scores, fingerprints=None) -> Changes:
-    """Changes from `recorded` to photos `keys` [N] with `scores` [N] (and contents
-    `fingerprints` [N], when known).
-
-    Vectorised (sorted matching of keys): AVA's 255,000 photos take a fraction of a second.
-    Names come in the recorded order (re-scored, removed, changed) or the photos' (added).
-    """
-    i_rec, i_now = _match(recorded.keys, keys)
-    order = np.argsort(i_rec)  # recorded order
-    i_rec, i_now = i_rec[order], i_now[order]
-    rescored = np.flatnonzero(recorded.scores[i_rec] != scores[i_now])
-    changed = []
-    if fingerprints is not None:
-        changed = np.flatnonzero(recorded.fingerprints[i_rec] != fingerprints[i_now])
-    added = np.ones(len(keys), bool)
-    added[i_now] = False
-    removed = np.ones(len(recorded.keys), bool)
-    removed[i_rec] = False
-    return Changes(
-        added=[str(k) for k in keys[added]],
-        removed=[str(k) for k in recorded.keys[removed]],
-        rescored=[
-            (str(recorded.keys[i_rec[j]]), int(recorded.scores[i_rec[j]]), int(scores[i_now[j]]))
-            for j in rescored
-        ],
-        changed=[str(recorded.keys[i_rec[j]]) for j in changed],
-    )
-
-
-def _refuse(workdir: str, changes: Changes, force: bool) -> None:
-    """Raises DataError naming `changes` unless `force` and the photos are the same ones."""
-    message = f"{workdir}: the data differ from the run's: {changes.summary()}; "
-    if not changes.same_photos:
-        raise DataError(
-            message + "use another --workdir for new data (or put the run's photos back). "
-            "--config.resume=force cannot resume it either: the run's splits and its rounds' "
-            "selections are defined over its photos"
-        )
-    if not force:
-        raise DataError(
-            message + "use another --workdir for new data (or put the run's scores and photos "
-            "back), or --config.resume=force to go on with the run's splits and the new scores "
-            "and contents"
-        )
+    return identity_changes.differences(recorded, keys, scores, fingerprints)
 
 
 def check_listing(workdir: str, listing, force: bool) -> None:
-    """Before any photo is decoded: the photos and scores a list names (`sources.SourceList`)
+    """Before any photo is decoded: the photos and scores a list names (`listing.SourceList`)
     against the record of the run in `workdir` (none: nothing to check).
 
     Added, removed and re-scored photos stop a resume here, not after hours of decoding; a
     photo that the run left out as bad (its `skipped.jsonl`) and the list still names is not
     "added". Contents are checked after decoding (`resume`), by fingerprint.
     """
-    recorded = load(workdir)
+    recorded = recorded_identity(workdir)
     if recorded is None:
         return
     examples = [e for split in listing.splits.values() for e in split]
     keys = np.array([e.key for e in examples], dtype=str)
     scores = np.array([e.score for e in examples], np.int32)
-    changes = _differences(recorded, keys, scores)
+    changes = identity_changes.differences(recorded, keys, scores)
     left_out = _skipped_items(workdir)
     changes = dataclasses.replace(changes, added=[k for k in changes.added if k not in left_out])
     if changes:
-        _refuse(workdir, changes, force)
+        identity_changes.refuse(workdir, changes, force)
 
 
 def _skipped_items(workdir: str) -> set[str]:
@@ -256,7 +179,7 @@ def resume(workdir: str, data, force: bool) -> tuple[list[splits.Split], Identit
     photos are refused even then. A run recorded before this check existed has no record:
     its splits are drawn from the seed as then (None is returned for the caller to draw them).
     """
-    recorded = load(workdir)
+    recorded = recorded_identity(workdir)
     if recorded is None:
         return None, None
     changes = compare(recorded, data)
@@ -270,7 +193,7 @@ def resume(workdir: str, data, force: bool) -> tuple[list[splits.Split], Identit
         )
     if not changes:
         return splits_by_key(recorded, data), None
-    _refuse(workdir, changes, force)
+    identity_changes.refuse(workdir, changes, force)
     for key, before, now in changes.rescored:
         logging.warning("resume=force: %r re-scored %d -> %d; its split stays", key, before, now)
     for key in changes.changed:
@@ -285,7 +208,7 @@ def resume(workdir: str, data, force: bool) -> tuple[list[splits.Split], Identit
 def recorded_splits(workdir: str, data) -> list[splits.Split] | None:
     """The splits of the finished run in `workdir` over `data`, which must be its data as
     recorded (DataError naming the differences otherwise); None if the run has no record."""
-    recorded = load(workdir)
+    recorded = recorded_identity(workdir)
     if recorded is None:
         return None
     changes = compare(recorded, data)
@@ -300,20 +223,12 @@ def recorded_splits(workdir: str, data) -> list[splits.Split] | None:
 def _positions(recorded: Identity, data) -> np.ndarray:
     """int64 [N]: the position in `data` of each recorded photo (all must be there)."""
     keys, _ = _keys_and_fingerprints(data, check=False)  # compare() has checked them
-    i_rec, i_now = _match(recorded.keys, keys)
+    i_rec, i_now = identity_changes.match_keys(recorded.keys, keys)
     if len(i_rec) != len(recorded.keys):
         raise ValueError("the data lack photos of the run's record")  # compare() first
     position = np.empty(len(recorded.keys), np.int64)
     position[i_rec] = i_now
     return position
-
-
-def _match(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ia, ib): positions of the keys both unique-key arrays hold, a[ia] == b[ib]."""
-    if a.shape == b.shape and np.array_equal(a, b):  # the usual resume: the same list
-        return np.arange(len(a)), np.arange(len(b))
-    _, ia, ib = np.intersect1d(a, b, assume_unique=True, return_indices=True)
-    return ia, ib
 
 
 def _keys_and_fingerprints(data, check: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -328,8 +243,3 @@ def _keys_and_fingerprints(data, check: bool = True) -> tuple[np.ndarray, np.nda
     if len(twice):  # the lists' readers refuse repeats; a key must name one photo
         raise DataError(f"photo key {twice[0]!r} names two photos of the data")
     return keys, np.asarray(data.fingerprints, str)
-
-
-def _few(items: list[str]) -> str:
-    shown = ", ".join(items[:SHOWN])
-    return shown + (", ..." if len(items) > SHOWN else "")

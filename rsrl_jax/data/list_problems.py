@@ -3,7 +3,7 @@
 A list whose rows are bad the same way (a wrong delimiter, scores on another scale, not
 integers) or whose photos are mostly not where it says would be told row by row, with advice
 to skip bad rows, and then skipped whole. These functions see the parsed list
-(`sources.SourceList`) and word the problem once, with what to do; the builder decides
+(`listing.SourceList`) and word the problem once, with what to do; the builder decides
 whether it stops the run (`data.prepared`).
 """
 

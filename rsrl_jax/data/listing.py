@@ -1,9 +1,11 @@
 """A parsed list of scored photos: its `Example`s (photos to decode), its `Problem`s (rows
 or photos not used) and the `SourceList` of both, as `data.sources` reads them and
-`data.list_problems` words them.
+`data.list_problems` words them; `BadSource`, a list that cannot be read at all.
 """
 
 import dataclasses
+
+from rsrl_jax import errors
 
 AVA_FIELDS = 15  # AVA.txt: index, image id, 10 vote counts, 2 tags, challenge id
 # Delimiters a spreadsheet may have written instead of the comma (or the space, in AVA.txt).
@@ -50,3 +52,7 @@ class SourceList:
     splits: dict[str, list[Example]]
     problems: list[Problem]
     listed_files: list[str]  # every list file read, for the cache fingerprint
+
+
+class BadSource(errors.DataError):
+    """A data set whose lists cannot be read at all (missing file, wrong header)."""

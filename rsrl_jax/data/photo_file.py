@@ -15,7 +15,7 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from rsrl_jax.data import builders, prepared
+from rsrl_jax.data import builders, cache_lock, prepared
 from rsrl_jax.data.builders import READ_CHUNK
 
 PHOTOS_FILE_SUFFIX = "_photos.npy"  # the decoded photos beside the records, memory-mapped
@@ -59,7 +59,7 @@ def _read_records(
     saved = _saved_photos(path, labels_path, shape, warn=False)
     if saved is not None:
         return saved
-    with prepared.file_lock(prepared.lock_path(builder), f"writing {path}") as locked:
+    with cache_lock.file_lock(prepared.lock_path(builder), f"writing {path}") as locked:
         saved = _saved_photos(path, labels_path, shape, warn=True)  # the waited-for one's
         if saved is not None:
             return saved

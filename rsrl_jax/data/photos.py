@@ -1,4 +1,4 @@
-"""Decoding one photo file into the upright RGB uint8 square the pipeline stores.
+"""One photo file opened (formats, decompression bombs) and its pixels made upright 8-bit RGB.
 
 Photos come as cameras and the web make them: JPEG (also a camera's MPO), PNG, WebP, AVIF,
 GIF, TIFF, BMP; grayscale, CMYK, palette, 16-bit, with alpha; turned by an EXIF orientation tag.
@@ -8,11 +8,10 @@ Anything that cannot be used (missing, empty, truncated, corrupt, not a photo, a
 pixel range we cannot read, a decompression bomb) raises `BadPhoto` naming the file; a file
 that is no image at all raises its subclass `NotAPhoto`.
 
-Over 300 lines: every way a photo file can fail to decode (formats, bit depths, orientation)
-is checked in one place.
+The stored square and the full upright photo (`decode_photo`, `decode_upright`) are
+`data.photo_decode`'s, which maps an unreadable file's errors to `BadPhoto`.
 """
 
-import os
 import struct
 
 import numpy as np
@@ -20,7 +19,6 @@ from absl import logging
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from rsrl_jax import errors
-from rsrl_jax.data import duplicates
 
 # Formats a photo may come in (JPEG covers a camera's MPO); anything else (EPS, ICO, ...) is
 # refused before decoding. AVIF only where this Pillow build reads it.
@@ -55,80 +53,7 @@ class NotAPhoto(BadPhoto):
     """A file in no image format at all (notes.txt, .DS_Store): not a photo, not a broken one."""
 
 
-def decode_photo(path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Reads `path` as an upright RGB uint8 array [size, size, 3].
-
-    The whole photo is resized to the square (not cropped), as MATLAB's
-    augmentedImageDatastore did, so the composition the rater judged stays in the frame.
-    Photos of more than `max_pixels` pixels are refused before their pixels are decoded.
-    """
-    return _decode(path, size, max_pixels)[0]
-
-
-def decode_photo_and_hashes(
-    path: str, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> tuple[np.ndarray, str, str]:
-    """`decode_photo`, and the fingerprint and perceptual hash of the upright RGB pixels
-    at full resolution (`duplicates`): copies under other names are found by them, also a
-    JPEG and a PNG or BMP saved from its decoded pixels."""
-    stored, rgb = _decode(path, size, max_pixels, full=True)
-    return stored, duplicates.pixel_fingerprint(rgb), duplicates.perceptual_hash(rgb)
-
-
-def decode_upright(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """The whole photo as upright RGB uint8 [H, W, 3] at full resolution (no resize: the
-    ViT families resize with their own rule, `data.vit_photos`); BadPhoto naming `path`."""
-    return _decode(path, 0, max_pixels, full=True)[1]
-
-
-def _decode(path: str, size: int, max_pixels: int, full: bool = False):
-    """(the stored square, the upright RGB array at full resolution if `full` else None),
-    or BadPhoto naming `path`.
-
-    The stored square of a JPEG much larger than it is resized from libjpeg's reduced
-    decode (`draft`: 1/2..1/8 scale, fast); that scale depends on the stored size, so the
-    pixels that copies are compared by are a second, full decode (JPEGs so large only).
-    """
-    try:
-        if os.path.getsize(path) == 0:
-            raise BadPhoto(f"{path}: empty file (0 bytes)")
-        with open_photo(path, max_pixels) as im:
-            whole = im.size
-            # JPEG only: let libjpeg decode at 1/2..1/8 scale when the photo is much larger
-            # than the stored square (no effect on other formats; keeps both sides >= size).
-            if size:  # size 0: the full photo alone (`decode_upright`)
-                im.draft("RGB", (size, size))
-            reduced = im.size != whole
-            rgb = _upright(im, path)
-        if not size:
-            return None, rgb
-        stored = Image.fromarray(rgb, "RGB").resize((size, size), Image.Resampling.BILINEAR)
-        if full and reduced:
-            with open_photo(path, max_pixels) as im:
-                rgb = _upright(im, path)
-        return np.asarray(stored, np.uint8), (rgb if full else None)
-    except BadPhoto:
-        raise
-    except FileNotFoundError as e:
-        raise BadPhoto(f"{path}: missing file") from e
-    except IsADirectoryError as e:
-        raise BadPhoto(f"{path}: a folder, not a photo") from e
-    except PermissionError as e:
-        raise BadPhoto(f"{path}: cannot be read (permission denied)") from e
-    except UnidentifiedImageError as e:
-        raise unreadable(path) from e
-    except Image.DecompressionBombError as e:  # Pillow's own check inside a TIFF, GIF, WebP
-        raise BadPhoto(  # or MPO decoder, after ours passed (see `open_photo`)
-            f"{path}: decompression bomb refused by Pillow while decoding ({e}): a "
-            f"{_kind(_leading_bytes(path)) or 'photo'} "
-            f"this large stays above Pillow's own limit (2 x PIL.Image.MAX_IMAGE_PIXELS) "
-            f"whatever max_pixels={max_pixels} allows; save it as JPEG or PNG, or smaller"
-        ) from e
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
-        raise BadPhoto(f"{path}: truncated or corrupt photo ({e})") from e
-
-
-def _upright(im: ImageFile.ImageFile, path: str) -> np.ndarray:
+def upright_rgb(im: ImageFile.ImageFile, path: str) -> np.ndarray:
     """The opened photo `im` decoded, turned upright (EXIF) and made 8-bit RGB."""
     wide_colour = im.mode not in WIDE_GRAY_MODES and _wide_samples(im)  # before load
     im.load()  # decode now, so truncation is caught here with the file's name
@@ -345,6 +270,11 @@ def open_photo(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageFile.Ima
             )
         return im
     raise UnidentifiedImageError(f"cannot identify image file {path!r}")
+
+
+def file_format(path: str) -> str | None:
+    """The photo format whose signature `path`'s leading bytes carry, or None."""
+    return _kind(_leading_bytes(path))
 
 
 def _leading_bytes(path: str) -> bytes:

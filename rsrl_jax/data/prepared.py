@@ -5,12 +5,10 @@ Prepared data lives under `data.cache_dir` (default: `$TFDS_DATA_DIR`, else
 source lists' bytes, each photo's size, modification time, inode and status-change time, the
 stored size and the data options. Unchanged inputs reuse it; any change prepares a new one.
 A lock beside the folder lets one process build while others wait, and a marker file written
-last tells a finished preparation from an interrupted one. (One module, a little over 300
-lines: the cache folder's life, from its key to its lock and its completion marker, reads
-best in one place.)
+last tells a finished preparation from an interrupted one. (The lock itself, taken
+with a wait that is logged, is `cache_lock`'s.)
 """
 
-import contextlib
 import dataclasses
 import glob
 import hashlib
@@ -18,7 +16,6 @@ import json
 import os
 import shutil
 
-import filelock
 import jax
 import ml_collections
 import tensorflow_datasets as tfds
@@ -26,8 +23,9 @@ from absl import logging
 from jax.experimental import multihost_utils
 
 from rsrl_jax import errors
-from rsrl_jax.data import builders, list_problems, sources
+from rsrl_jax.data import builders, cache_lock, list_problems, sources
 from rsrl_jax.data.builders import BadExample, bad_examples_error
+from rsrl_jax.data.listing import BadSource, SourceList
 from rsrl_jax.errors import DataError
 from rsrl_jax.files import write_atomic
 
@@ -38,7 +36,6 @@ FORMAT_VERSION = 6
 # Bump when the synthetic records change (invalidates prepared synthetic data only; 2: the
 # noiseless rater's `true_score`).
 SYNTHETIC_VERSION = 2
-LOCK_LOG_EVERY_S = 60.0  # while waiting for another process's preparation
 COMPLETE_FILE = "rsrl_jax_complete.json"  # written last into a finished preparation
 
 
@@ -53,7 +50,7 @@ def cache_dir(config: ml_collections.ConfigDict) -> str:
     return os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
 
 
-def fingerprint(parts: dict, listing: sources.SourceList | None = None) -> str:
+def fingerprint(parts: dict, listing: SourceList | None = None) -> str:
     """A short hash of what decides the prepared records' content.
 
     Each photo counts by its size, modification time, inode and status-change time (ctime):
@@ -152,7 +149,7 @@ def _plan(config: ml_collections.ConfigDict) -> _Plan:
     return _Plan(d.name, cls, kwargs, {"manual_dir": root_dir})
 
 
-def _check_listing(listing: sources.SourceList, data, root_dir: str) -> None:
+def _check_listing(listing: SourceList, data, root_dir: str) -> None:
     """Stops on a bad list row or missing photo (error mode: all of them in one message)
     and on a problem of the whole list.
 
@@ -166,13 +163,13 @@ def _check_listing(listing: sources.SourceList, data, root_dir: str) -> None:
     if whole is not None:
         message, nothing_left = whole
         if error_mode or nothing_left:
-            raise sources.BadSource(f"{listing.listed_files[0]}: {message}")
+            raise BadSource(f"{listing.listed_files[0]}: {message}")
         logging.warning("%s; those rows are skipped", message)
     missing = list_problems.missing_photos_problem(listing, root_dir)
     if missing is not None:  # before the rows: where the photos are, not 40 missing files
         message, every_photo = missing
         if error_mode or every_photo:
-            raise sources.BadSource(message + list_problems.also_bad_rows(listing, error_mode))
+            raise BadSource(message + list_problems.also_bad_rows(listing, error_mode))
         logging.warning("%s; those photos are skipped", message)
     if error_mode and listing.problems:  # with the missing photos: all in one message
         bad = listing.problems + list_problems.missing_photos(listing, root_dir)
@@ -205,7 +202,7 @@ def prepare(config: ml_collections.ConfigDict, check_listing=None) -> builders.P
     """Builds the records for `config.data` unless an identical build is cached.
 
     `check_listing(listing)`, if given, sees a folder's or AVA's parsed list
-    (`sources.SourceList`) before any photo is decoded, and may raise to stop there.
+    (`listing.SourceList`) before any photo is decoded, and may raise to stop there.
 
     Runs that prepare the same data at once (another seed or workdir) take a lock beside
     the prepared folder: one builds, the others wait for it and reuse its records. With
@@ -228,7 +225,8 @@ def _prepare_once(plan: _Plan) -> None:
     if is_complete(plan.data_dir):
         logging.info("reusing prepared %s data in %s", plan.name, plan.data_dir)
         return
-    with file_lock(lock_path(plan), f"preparing {plan.name} data in {plan.root}") as locked:
+    what = f"preparing {plan.name} data in {plan.root}"
+    with cache_lock.file_lock(lock_path(plan), what) as locked:
         if is_complete(plan.data_dir):  # another process prepared it while this one waited
             logging.info("reusing prepared %s data in %s", plan.name, plan.data_dir)
             return
@@ -262,37 +260,6 @@ def _remove_unfinished(plan: _Plan) -> None:
     for path in leftovers:
         logging.warning("removing %s: not marked complete (an interrupted preparation)", path)
         shutil.rmtree(path)
-
-
-@contextlib.contextmanager
-def file_lock(path: str, what: str):
-    """Holds the file lock at `path` (`what` says what for); yields whether it was taken.
-
-    A lock file that cannot be created (a read-only cache folder) gives a warning and no
-    lock: reading prepared data needs none, and a build there fails on its own writes.
-    The OS releases the lock of a killed process, so a kill never leaves others waiting.
-    """
-    lock = filelock.FileLock(path)
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
-            logging.info("waiting for another process %s (lock %s)", what, path)
-            while True:
-                try:
-                    lock.acquire(timeout=LOCK_LOG_EVERY_S)
-                    break
-                except filelock.Timeout:
-                    logging.info("still waiting for another process %s (lock %s)", what, path)
-    except OSError as e:
-        logging.warning("cannot take the lock %s (%s): %s without it", path, e, what)
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        lock.release()
 
 
 def _build(builder: builders.PhotoBuilder, download: dict, name: str) -> None:

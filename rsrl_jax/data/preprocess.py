@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from rsrl_jax.data import photos, vit_photos
+from rsrl_jax.data import photo_decode, vit_photos
 from rsrl_jax.models.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from rsrl_jax.models.vit import SIZES as VIT_SIZES
 
@@ -132,12 +132,12 @@ def network_photo(path: str, config_or_options) -> np.ndarray:
     options = config_or_options
     if not isinstance(options, PhotoOptions):
         options = photo_options(config_or_options)
-    return square_view(photos.decode_upright(path, options.max_pixels), options)
+    return square_view(photo_decode.decode_upright(path, options.max_pixels), options)
 
 
 def square_view(rgb: np.ndarray, options: PhotoOptions) -> np.ndarray:
     """Upright RGB uint8 [H, W, 3] -> the network's view uint8 [S, S, 3]: resized whole to
-    the stored square (bilinear, as `photos.decode_photo`), then its central crop."""
+    the stored square (bilinear, as `photo_decode.decode_photo`), then its central crop."""
     size = options.stored_size
     stored = Image.fromarray(rgb, "RGB").resize((size, size), Image.Resampling.BILINEAR)
     return center_crops(np.asarray(stored, np.uint8)[None], options.image_size)[0]

@@ -10,43 +10,35 @@ Folder: `DIR/scores.csv` with header `filename,score` and the photos under `DIR/
 number of votes for each score 1..10, two semantic tags, challenge id), photos
 `DIR/images/<id>.jpg`, and, when present, the official test list `generic_test.jpgl`.
 
-Over 300 lines, not yet split (issue 32, item 4): the seam is the folder's scores.csv and
-AVA.txt readers vs the photo-path spelling checks they share (_Respeller, _files_under).
+A list file's text is read by `list_text`; the photos it names are matched to the files on
+disk by `photo_names`; a list that cannot be read at all is a `listing.BadSource`.
 """
 
-import codecs
 import csv
 import decimal
 import math
 import os
 import re
-import unicodedata
 
 import numpy as np
-from absl import logging
 
-from rsrl_jax import errors
-from rsrl_jax.data import list_problems
-
-# The parsed list's types live below both this parser and `list_problems`, which words them.
-from rsrl_jax.data.listing import AVA_FIELDS as AVA_FIELDS
-from rsrl_jax.data.listing import OTHER_DELIMITERS as OTHER_DELIMITERS
-from rsrl_jax.data.listing import Example as Example
-from rsrl_jax.data.listing import Problem as Problem
-from rsrl_jax.data.listing import SourceList as SourceList
+from rsrl_jax.data import list_problems, list_text, photo_names
+from rsrl_jax.data.listing import (
+    AVA_FIELDS,
+    OTHER_DELIMITERS,
+    BadSource,
+    Example,
+    Problem,
+    SourceList,
+)
 
 FOLDER_HEADER = ("filename", "score")
 AVA_TEST_LISTS = ("generic_test.jpgl", os.path.join("aesthetics_image_lists", "generic_test.jpgl"))
 # A score may be written as any decimal that is an exact integer: `5`, `5.0` (as pandas
 # writes it), `+5`, `5e0`; int() alone would refuse `5.0` (and accept `5_0`).
 DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-LINE_BREAK = re.compile("\r\n|\r|\n")
 # A line naming the columns again, as where two lists were joined into one.
 REPEATED_HEADER = "a repeated header line (files joined?): delete it"
-
-
-class BadSource(errors.DataError):
-    """A data set whose lists cannot be read at all (missing file, wrong header)."""
 
 
 def read_folder(
@@ -59,16 +51,16 @@ def read_folder(
     The header names the columns: `columns` (data.filename_column, data.score_column) are
     found by name in any order, other columns ignored. Each line is one row, parsed on its
     own: a quote left open names its line and never swallows the rows after it. A name not
-    on disk as written is matched to a unique file spelled otherwise (`_Respeller`). A
+    on disk as written is matched to a unique file spelled otherwise (`photo_names.Respeller`). A
     header line again further down (lists joined into one) is a bad row saying so.
     """
     csv_path = os.path.join(root, "scores.csv")
-    _require_file(csv_path, f"scores.csv (header '{','.join(columns)}')")
+    list_text.require_file(csv_path, f"scores.csv (header '{','.join(columns)}')")
     images = os.path.join(root, "images")
     lo, hi = score_range
     examples, problems = [], []
-    seen, respeller = _Listed(), _Respeller(images, "scores.csv")
-    lines = _text_lines(csv_path)
+    seen, respeller = photo_names.ListedPhotos(), photo_names.Respeller(images, "scores.csv")
+    lines = list_text.text_lines(csv_path)
     header_text = lines[0][1] if lines else ""
     if header_text is None:
         raise BadSource(f"{csv_path} line 1: {lines[0][2][1]}")
@@ -127,7 +119,9 @@ def read_folder(
     respeller.log()
     listing = SourceList(splits={"train": examples}, problems=problems, listed_files=[csv_path])
     _require_photos_folder(listing, root)
-    _require_rows(csv_path, examples or problems, f"a row '{wanted}' per photo under the header")
+    list_text.require_rows(
+        csv_path, examples or problems, f"a row '{wanted}' per photo under the header"
+    )
     return listing
 
 
@@ -216,7 +210,7 @@ def ava_score(votes: np.ndarray, bins: tuple[float, ...] = ()) -> int:
 def read_ava(root: str, bins: tuple[float, ...] = (), official_split: bool = True) -> SourceList:
     """Parses `root/AVA.txt`; puts the ids of `generic_test.jpgl` (if present) in 'test'."""
     txt = os.path.join(root, "AVA.txt")
-    _require_file(txt, "AVA.txt")
+    list_text.require_file(txt, "AVA.txt")
     test_ids, listed = set(), [txt]
     candidates = [os.path.join(root, name) for name in AVA_TEST_LISTS]
     test_list = next((p for p in candidates if os.path.isfile(p)), None)
@@ -225,9 +219,9 @@ def read_ava(root: str, bins: tuple[float, ...] = (), official_split: bool = Tru
         listed.append(test_list)
     splits: dict[str, list[Example]] = {"train": [], "test": []}
     problems = []
-    seen = _Listed()
-    respeller = _Respeller(os.path.join(root, "images"), "AVA.txt")
-    for line_num, line, undecodable in _text_lines(txt):
+    seen = photo_names.ListedPhotos()
+    respeller = photo_names.Respeller(os.path.join(root, "images"), "AVA.txt")
+    for line_num, line, undecodable in list_text.text_lines(txt):
         if line is not None and not line.strip():
             continue
         if line is None:
@@ -276,171 +270,15 @@ def read_ava(root: str, bins: tuple[float, ...] = (), official_split: bool = Tru
     listing = SourceList(splits=splits, problems=problems, listed_files=listed)
     _require_photos_folder(listing, root)
     rows = splits["train"] or splits.get("test") or problems
-    _require_rows(txt, rows, "one line per photo (index, image id, 10 votes, 2 tags, challenge)")
+    list_text.require_rows(
+        txt, rows, "one line per photo (index, image id, 10 votes, 2 tags, challenge)"
+    )
     return listing
-
-
-def photo_identity(path: str) -> tuple:
-    """What a photo is on disk, whatever path leads to it.
-
-    The (device, inode) of the file `path` resolves to (through symlinks; hard links share
-    it, and so do spellings a case-insensitive file system takes as one). Where `path` leads
-    to no file, those of its fully resolved path (`sub/../a.jpg` without a `sub/` is `a.jpg`),
-    else that path itself (so that a missing photo spelled twice is still one photo).
-    One `stat` a photo: cheap enough for AVA's 255,000.
-    """
-    resolved = None
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError):  # missing, a file used as a folder, a NUL in the name
-        resolved = os.path.realpath(path)  # 'sub/../a.jpg' without sub/ resolves to a.jpg
-        try:
-            st = os.stat(resolved)
-        except (OSError, ValueError):
-            return ("path", resolved)
-    if st.st_ino == 0:  # a file system without inode numbers
-        return ("path", resolved or os.path.realpath(path))
-    return ("file", st.st_dev, st.st_ino)
-
-
-class _Listed:
-    """The photos of a list seen so far, by identity on disk and by key, to find repeats."""
-
-    def __init__(self):
-        self.by_identity: dict[tuple, tuple[int, str]] = {}  # identity -> (line, item)
-        self.by_key: dict[str, tuple[int, str]] = {}  # key -> (line, item)
-
-    def repeat(self, item: str, key: str, path: str, line: int, what: str) -> str | None:
-        """Why the photo `item` (line `line`, key `key`, at `path`) repeats an earlier one;
-        None (and it is recorded) if it is new. `what` names the list's field in messages."""
-        identity = photo_identity(path)
-        if identity in self.by_identity:
-            first_line, first_item = self.by_identity[identity]
-            if first_item == item:
-                return f"duplicate {what} (first listed on line {first_line})"
-            why = f"the same photo as line {first_line} ({first_item!r})"
-            if self.by_key.get(key, (None,))[0] != first_line:  # a symlink or hard link
-                why += ": both lead to one file on disk"
-            return why
-        if key in self.by_key:  # e.g. 'sub/../a.jpg' where sub links elsewhere
-            first_line, first_item = self.by_key[key]
-            return (
-                f"another file than line {first_line} ({first_item!r}) under the same name "
-                f"{key!r} once resolved (a linked folder on the way); list each photo by a "
-                "path without '..'"
-            )
-        self.by_identity[identity] = (line, item)
-        self.by_key[key] = (line, item)
-        return None
-
-
-class _Respeller:
-    """Finds the file a list means when its name is not on disk as written.
-
-    Lists are often written elsewhere than the photos were saved: macOS stores names in
-    Unicode NFD ('Cafe\u0301.jpg' for 'Caf\u00e9.jpg'), a case-insensitive disk lets 'IMG_1.JPG'
-    stand for 'img_1.jpg' until the photos move to one that is not, names get stray spaces,
-    and Windows writes '\\' between folders. A name not found as written is looked up under
-    `images` by its loose spelling (`_loose`): a unique match is used (and logged once for
-    the list, `log`), two or more are the row's problem naming them. images/ is walked once,
-    and only when a name is not found.
-    """
-
-    SHOWN = 3  # examples in the log line
-
-    def __init__(self, images: str, list_name: str):
-        self.images, self.list_name = images, list_name
-        self.index: dict[str, list[str]] | None = None
-        self.respelled: list[tuple[int, str, str]] = []  # (line, as listed, as on disk)
-
-    def find(self, name: str, path: str, line: int) -> tuple[str | None, str | None]:
-        """(the file's path under images/ when spelled otherwise, None) or (None, why it is
-        ambiguous); (None, None) when `path` is there as written or nothing matches."""
-        if os.path.lexists(path) or os.path.lexists(os.path.normpath(path)):
-            return None, None  # there, or a missing folder on the way ('sub/../a.jpg')
-        if self.index is None:
-            self.index = {}
-            for relative in _files_under(self.images):
-                self.index.setdefault(_loose(relative), []).append(relative)
-        matches = sorted(self.index.get(_loose(name), ()))
-        if len(matches) == 1:
-            self.respelled.append((line, name, matches[0]))
-            return matches[0], None
-        if matches:
-            spelled = " and ".join(repr(m) for m in matches[:4])
-            every = "both" if len(matches) == 2 else f"all {len(matches)}"
-            return None, (
-                f"not in images/ as written, and {spelled} there {every} match it but for "
-                "case, Unicode form or spaces: write the name exactly as on disk"
-            )
-        return None, None
-
-    def log(self) -> None:
-        if not self.respelled:
-            return
-        examples = ", ".join(
-            f"line {line}: {listed!r} -> {found!r} ({_how_spelled(listed, found)})"
-            for line, listed, found in self.respelled[: self.SHOWN]
-        )
-        n = len(self.respelled)
-        logging.warning(
-            "%d name%s in %s matched files spelled differently in %s (e.g. %s); used those",
-            n,
-            "s" if n > 1 else "",
-            self.list_name,
-            self.images,
-            examples,
-        )
-
-
-def _loose(name: str) -> str:
-    """A name as `_Respeller` compares it: '\\' read as '/', each part in Unicode NFC,
-    casefolded and stripped of spaces, '.' and empty parts dropped."""
-    parts = []
-    for part in re.split(r"[\\/]+", name):
-        part = unicodedata.normalize("NFC", unicodedata.normalize("NFC", part).casefold()).strip()
-        if part == os.pardir and parts:
-            parts.pop()
-        elif part not in ("", os.curdir):
-            parts.append(part)
-    return "/".join(parts)
-
-
-def _how_spelled(listed: str, found: str) -> str:
-    """How a listed name and the file it matched differ, for the log."""
-    ways = []
-    if "\\" in listed:
-        ways.append("'\\' for '/'")
-    nfc = unicodedata.normalize("NFC", listed) != unicodedata.normalize("NFC", found)
-    if listed != unicodedata.normalize("NFC", listed) or found != unicodedata.normalize(
-        "NFC", found
-    ):
-        form = "NFD" if found != unicodedata.normalize("NFC", found) else "NFC"
-        ways.append(f"Unicode {form} on disk")
-    bare = [p.strip() for p in re.split(r"[\\/]+", unicodedata.normalize("NFC", listed))]
-    on_disk = [p.strip() for p in re.split(r"[\\/]+", unicodedata.normalize("NFC", found))]
-    if nfc and [p.casefold() for p in bare] == [p.casefold() for p in on_disk] and bare != on_disk:
-        ways.append("case")
-    if any(p != p.strip() for p in re.split(r"[\\/]+", listed + "/" + found)):
-        ways.append("spaces")
-    return ", ".join(ways) or "spelling"
-
-
-def _files_under(folder: str, limit: int = 2_000_000):
-    """Paths relative to `folder` of the files under it (not through linked folders, which
-    may loop), at most `limit` of them."""
-    seen = 0
-    for parent, _, files in os.walk(folder):
-        for name in files:
-            yield os.path.relpath(os.path.join(parent, name), folder)
-            seen += 1
-            if seen >= limit:
-                return
 
 
 def _read_id_list(path: str) -> set[str]:
     ids = set()
-    for line_num, line, undecodable in _text_lines(path):
+    for line_num, line, undecodable in list_text.text_lines(path):
         if line is None:
             raise BadSource(f"{path} line {line_num}: {undecodable[1]}")
         text = line.strip()
@@ -450,100 +288,6 @@ def _read_id_list(path: str) -> set[str]:
             raise BadSource(f"{path} line {line_num}: {text!r} is not an AVA image id")
         ids.add(text)
     return ids
-
-
-# Byte order marks, longest first (UTF-32's little-endian mark starts as UTF-16's).
-BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-
-
-def _text_lines(path: str) -> list[tuple[int, str | None, tuple[str, str] | None]]:
-    """(line number from 1, text, None) of each line of the list file `path`, or
-    (number, None, (item, why)) for a line that is not UTF-8 text.
-
-    Lists are read alike (scores.csv, AVA.txt, generic_test.jpgl): UTF-8, with or without a
-    byte order mark; UTF-16 or UTF-32 with a mark, or UTF-16 without one (every other byte
-    NUL), as spreadsheets and Notepad save "Unicode text", is read too, and logged. Any line
-    ending (\n, \r\n, \r) ends a line. Another encoding (Latin-1, cp1252) is not guessed
-    at: each line that is not UTF-8 is named with its byte.
-    """
-    with open(path, "rb") as f:
-        data = f.read()
-    name = os.path.basename(path)
-    encoding = next((e for bom, e in BOMS if data.startswith(bom)), None)
-    if encoding is None and len(data) >= 2 and data.count(0) * 3 >= len(data):
-        odd, even = data[1::2].count(0), data[0::2].count(0)  # ASCII in UTF-16 without a BOM
-        encoding = "utf-16-le" if odd > 2 * even else "utf-16-be" if even > 2 * odd else None
-    if encoding in (None, "utf-8-sig"):
-        data = data.removeprefix(codecs.BOM_UTF8)
-        lines = []
-        for num, raw in enumerate(re.split(b"\r\n|\r|\n", data), start=1):
-            try:
-                lines.append((num, raw.decode("utf-8"), None))
-            except UnicodeDecodeError as e:
-                item = raw.decode("utf-8", "replace").strip().lstrip("\ufeff")
-                why = (
-                    f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}; read "
-                    f"as Latin-1 the line is {raw.decode('latin-1').strip()!r}): save {name} "
-                    "as UTF-8 text"
-                )
-                lines.append((num, None, (item, why)))
-        return _without_boms(_without_last_break(lines), path)
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as e:
-        raise BadSource(
-            f"{path}: not {encoding.upper()} text though it starts as such (byte "
-            f"{e.start}): save {name} as UTF-8 text"
-        ) from e
-    logging.info("%s: read as %s text", path, encoding.upper().removesuffix("-SIG"))
-    text = text.removeprefix("\ufeff")
-    lines = [(n, t, None) for n, t in enumerate(LINE_BREAK.split(text), 1)]
-    return _without_boms(_without_last_break(lines), path)
-
-
-def _without_boms(lines: list, path: str) -> list:
-    """`lines` with a byte order mark at the start of any line removed, logged once.
-
-    Lists joined into one (`cat a.csv b.csv`) keep each file's mark at the start of its
-    first line; read as text it would become part of a photo's name or the header's.
-    """
-    marked = [n for n, t, _ in lines if t is not None and t.startswith("\ufeff")]
-    if not marked:
-        return lines
-    shown = ", ".join(str(n) for n in marked[:5]) + (", ..." if len(marked) > 5 else "")
-    logging.warning(
-        "%s: %d line%s start%s with a byte order mark (files joined?), line%s %s: read without it",
-        path,
-        len(marked),
-        "s" if len(marked) > 1 else "",
-        "" if len(marked) > 1 else "s",
-        "s" if len(marked) > 1 else "",
-        shown,
-    )
-    return [(n, t.lstrip("\ufeff") if t is not None else t, u) for n, t, u in lines]
-
-
-def _without_last_break(lines: list) -> list:
-    """`lines` less the empty piece after the file's last line break."""
-    return lines[:-1] if len(lines) > 1 and lines[-1][1] == "" else lines
-
-
-def _require_file(path: str, what: str) -> None:
-    if not os.path.isfile(path):
-        raise BadSource(f"{path}: missing; the data set needs {what} there")
-
-
-def _require_rows(path: str, rows, what: str) -> None:
-    """Stops when the list at `path` has no row at all (a header alone, blank lines): said as
-    such, not as a split left without photos further on."""
-    if not rows:
-        raise BadSource(f"{path} lists no photos: add {what}")
 
 
 def _require_photos_folder(listing: SourceList, root: str) -> None:

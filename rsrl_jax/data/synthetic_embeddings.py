@@ -101,7 +101,7 @@ def load(config):
     """The `dataset.Dataset` of `config.data` (num_examples, label_noise, feature_strength)
     and `config.seed`: vectors as `images`, keys `synthetic_NNNNNN` (the demo photos'),
     the noiseless rater's `true_labels`."""
-    from rsrl_jax.data import dataset, embeddings
+    from rsrl_jax.data import dataset, embeddings_dataset
 
     x, scores, true_scores = generate(
         config.data.num_examples,
@@ -114,5 +114,5 @@ def load(config):
         scores,
         true_scores=true_scores,
         keys=np.array([f"synthetic_{i:06d}" for i in range(len(x))]),
-        fingerprints=embeddings.fingerprints(x),
+        fingerprints=embeddings_dataset.fingerprints(x),
     )

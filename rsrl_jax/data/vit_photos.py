@@ -11,7 +11,7 @@ mean = std = 0.5 (values in [-1, 1]). Pixels are x / 255 before normalising.
 import numpy as np
 from PIL import Image
 
-from rsrl_jax.data import photos
+from rsrl_jax.data import photo_decode, photos
 
 MEAN = {"clip": (0.48145466, 0.4578275, 0.40821073), "siglip": (0.5, 0.5, 0.5)}
 STD = {"clip": (0.26862954, 0.26130258, 0.27577711), "siglip": (0.5, 0.5, 0.5)}
@@ -33,7 +33,7 @@ def view(rgb: np.ndarray, family: str, size: int) -> np.ndarray:
 
 def read(path: str, family: str, size: int, max_pixels: int = photos.DEFAULT_MAX_PIXELS):
     """The family's uint8 view of the photo file `path`, upright (EXIF); photos.BadPhoto."""
-    return view(photos.decode_upright(path, max_pixels), family, size)
+    return view(photo_decode.decode_upright(path, max_pixels), family, size)
 
 
 def normalise(x, family: str, xp=np):

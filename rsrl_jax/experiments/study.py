@@ -31,8 +31,12 @@ import ml_collections
 from absl import logging
 
 from rsrl_jax import errors, workdir_files
-from rsrl_jax.analysis import report, study_advice
-from rsrl_jax.config import GENERATED, validate
+from rsrl_jax.analysis import (
+    report,
+    study_advice,
+)
+from rsrl_jax.config import validate
+from rsrl_jax.config_data_checks import GENERATED
 from rsrl_jax.data.inputs import reads_features
 from rsrl_jax.engine import rsrl
 from rsrl_jax.experiments import compare, study_sweep

@@ -22,7 +22,7 @@ import numpy as np
 # issues (cleanlab.filter.find_label_issues' `filter_by`), 'prune_by_noise_rate' its default.
 FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning")
 # The spawn key of the parts' generator: a stream apart from the epoch orders (`sampling`) and
-# random_drop's draws (`selection.RANDOM_DROP_STREAM`).
+# random_drop's draws (`keep_rules.RANDOM_DROP_STREAM`).
 PARTS_STREAM = 2
 # cleanlab.filter's warning for a class it cannot prune fully (too few samples), naming the
 # class by its INDEX: said again here by the score it stands for.

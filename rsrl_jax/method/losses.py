@@ -88,7 +88,7 @@ def emd_per_sample(logits, targets):
 def emd(logits, labels, mask):
     """NIMA's squared-EMD loss (r = 2) of one-hot labels, averaged over the unmasked samples.
 
-    The classes are the data's scores in increasing order (`datasets.from_scores`), so the
+    The classes are the data's scores in increasing order (`dataset.from_scores`), so the
     class axis is the score axis; a prediction one score off costs less than one far off,
     which cross-entropy does not see.
     """
@@ -121,7 +121,7 @@ def general(logits, labels, mask, terms):
     return masked_mean(jnp.where(terms["emd"] != 0, ordinal, cross), mask)
 
 
-def make(name: str, focal_gamma: float = 2.0) -> Callable:
+def reference_loss(name: str, focal_gamma: float = 2.0) -> Callable:
     """loss(logits, labels, mask, class_terms) for the loss `name` (one of LOSSES)."""
     if name == "cross_entropy":
         return lambda logits, labels, mask, terms: cross_entropy(logits, labels, mask)

@@ -16,9 +16,7 @@ file's network size must be the config's (`model.width`, `model.fc_dim`); arrays
 stored float16 and are trained float32. numpy only: training never imports torch, and
 `allow_pickle=False` keeps any code out of the file.
 
-Over 300 lines, not yet split (issue 32, item 4): the seam is the file's checks from its
-headers (shapes, problem) vs reading it into round 1's parameters (read, load_backbone,
-initial_params).
+The arrays a file must hold, checked from its headers, are `models.pretrained_shapes`'.
 """
 
 import hashlib
@@ -33,8 +31,7 @@ from absl import logging
 from flax import traverse_util
 
 from rsrl_jax import errors
-from rsrl_jax.models import network, resnet, vit, vit_transfer
-from rsrl_jax.models.alexnet import CONV_CHANNELS, POOL_SIZE
+from rsrl_jax.models import network, pretrained_shapes, resnet, vit, vit_transfer
 
 WEIGHTS_FILE = "alexnet_imagenet.npz"
 RESNET_FILE = "resnet50_imagenet.npz"  # convert --arch=resnet50's file
@@ -56,7 +53,7 @@ def convert_hint(path: str, arch: str = "alexnet") -> str:
             "config.model.pretrained='' to train from scratch"
         )
     if path.startswith(SHIPPED):
-        names = ", ".join(shipped_names())
+        names = ", ".join(shippedarray_names())
         there = f"the package ships {names}" if names else "this install ships no weights"
         return (
             f"{there}; reinstall the package if it should, make weights with python -m "
@@ -71,7 +68,7 @@ def convert_hint(path: str, arch: str = "alexnet") -> str:
     )
 
 
-def shipped_names() -> list[str]:
+def shippedarray_names() -> list[str]:
     """Names of the weights shipped in the package (`model.pretrained='shipped:NAME'`)."""
     if not os.path.isdir(SHIPPED_DIR):
         return []
@@ -119,104 +116,12 @@ def sha256(file: str) -> str:
     return h.hexdigest()
 
 
-def backbone_shapes(width: float = 1.0, fc_dim: int = 4096) -> dict[str, tuple[int, ...]]:
-    """`layer/kernel|bias` -> shape of `AlexNet(width=width, fc_dim=fc_dim)`'s backbone.
-
-    The defaults are torchvision's network, the one converted ImageNet weights fit.
-    """
-    c = [3] + [max(1, round(ch * width)) for ch in CONV_CHANNELS]
-    kernels = {
-        "conv1": (11, 11, c[0], c[1]),
-        "conv2": (5, 5, c[1], c[2]),
-        "conv3": (3, 3, c[2], c[3]),
-        "conv4": (3, 3, c[3], c[4]),
-        "conv5": (3, 3, c[4], c[5]),
-        "fc6": (POOL_SIZE * POOL_SIZE * c[5], fc_dim),
-        "fc7": (fc_dim, fc_dim),
-    }
-    shapes = {}
-    for layer, kernel in kernels.items():
-        shapes[f"{layer}/kernel"] = kernel
-        shapes[f"{layer}/bias"] = kernel[-1:]
-    return shapes
-
-
-def resnet_shapes(width: float = 1.0) -> dict[str, tuple[int, ...]]:
-    """`params/...` and `batch_stats/...` -> shape of the backbone (every layer but the
-    head) of ResNet-50 with `width` times torchvision's channels, as `convert --arch=resnet50`
-    writes them."""
-    channels = max(1, round(resnet.TORCHVISION_WIDTH * width))
-    shapes = {}
-    for _, path, kind, shape in resnet._layers(resnet.RESNET50_STAGES, channels):
-        name = "/".join(path)
-        if kind == "conv":
-            o, i, h, w = shape
-            shapes[f"params/{name}/kernel"] = (h, w, i, o)
-        else:
-            for p in ("scale", "bias"):
-                shapes[f"params/{name}/{p}"] = (shape,)
-            for p in ("mean", "var"):
-                shapes[f"batch_stats/{name}/{p}"] = (shape,)
-    return shapes
-
-
-def _array_header(zf: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], np.dtype]:
-    """(shape, dtype) of one .npy inside an .npz, from its header alone."""
-    with zf.open(member) as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-        else:
-            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-    return shape, dtype
-
-
-def _file_size(shapes: dict) -> tuple[float, int] | None:
-    """(model.width, model.fc_dim) whose backbone has exactly `shapes`, if there is one."""
-    width, fc_dim = shapes["conv1/kernel"][-1] / CONV_CHANNELS[0], shapes["fc7/kernel"][-1]
-    return (width, fc_dim) if backbone_shapes(width, fc_dim) == shapes else None
-
-
-def _float_headers(file: str, names) -> tuple[dict, str | None]:
-    """(name -> shape of the arrays of `names` the .npz holds, from their headers; the first
-    that is not float, in words, or None)."""
-    shapes = {}
-    with zipfile.ZipFile(file) as zf:
-        members = set(zf.namelist())
-        for name in names:
-            if f"{name}.npy" in members:
-                shapes[name], dtype = _array_header(zf, f"{name}.npy")
-                if not np.issubdtype(dtype, np.floating):
-                    return shapes, f"{file}: {name!r} is {dtype}, expected float"
-    return shapes, None
-
-
-def _resnet_problem(file: str, width: float) -> str | None:
-    want = resnet_shapes(width)
-    shapes, why = _float_headers(file, want)
-    if why:
-        return why
-    for name, shape in want.items():
-        if name not in shapes:
-            return f"{file} lacks {name!r}: not converted ResNet-50 weights"
-        if shapes[name] != shape:
-            stem = shapes.get("params/conv1/kernel")
-            fix = ""
-            if stem and len(stem) == 4 and resnet_shapes(stem[-1] / 64) == shapes:
-                fix = f"; these weights are for --config.model.width={stem[-1] / 64:g}"
-            return (
-                f"{file}: {name!r} is {shapes[name]}, but the ResNet-50 of model.width={width:g}"
-                f" has {shape}{fix}"
-            )
-    return None
-
-
 def resnet_width(path: str) -> float | None:
     """`model.width` of the ResNet-50 whose converted weights are at `path` (conv1's
     channels / 64), from the array's header; None when there are none to read."""
     try:
         with zipfile.ZipFile(weights_file(path, "resnet50")) as zf:
-            shape = _array_header(zf, "params/conv1/kernel.npy")[0]
+            shape = pretrained_shapes.array_header(zf, "params/conv1/kernel.npy")[0]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None
     return shape[-1] / resnet.TORCHVISION_WIDTH if len(shape) == 4 else None
@@ -229,36 +134,17 @@ def network_size(path: str) -> tuple[float, int] | None:
         with zipfile.ZipFile(weights_file(path)) as zf:
             members = set(zf.namelist())
             shapes = {
-                name: _array_header(zf, f"{name}.npy")[0]
-                for name in backbone_shapes()
+                name: pretrained_shapes.array_header(zf, f"{name}.npy")[0]
+                for name in pretrained_shapes.backbone_shapes()
                 if f"{name}.npy" in members
             }
     except (OSError, ValueError, zipfile.BadZipFile):
         return None
-    return _file_size(shapes) if len(shapes) == len(backbone_shapes()) else None
-
-
-def _backbone_problem(file: str, width: float, fc_dim: int) -> str | None:
-    want = backbone_shapes(width, fc_dim)
-    shapes, why = _float_headers(file, want)
-    if why:
-        return why
-    for name, shape in want.items():  # the first problem in the network's order
-        if name not in shapes:
-            return f"{file} lacks {name!r}: not converted AlexNet weights"
-        if shapes[name] != shape:
-            size = _file_size(shapes) if len(shapes) == len(want) else None
-            fix = (
-                f"; these weights are for --config.model.width={size[0]:g} "
-                f"--config.model.fc_dim={size[1]}"
-                if size
-                else ""
-            )
-            return (
-                f"{file}: {name!r} is {shapes[name]}, but the network of "
-                f"model.width={width:g}, model.fc_dim={fc_dim} has {shape}{fix}"
-            )
-    return None
+    return (
+        pretrained_shapes.alexnet_size(shapes)
+        if len(shapes) == len(pretrained_shapes.backbone_shapes())
+        else None
+    )
 
 
 def problem(
@@ -303,35 +189,21 @@ def problem(
         )
     try:
         if arch in vit.SIZES:
-            shapes, why = _float_headers(file, vit_transfer.backbone_shapes(arch))
-            why = why or vit_transfer.problem(file, arch, act, record, shapes)
+            shapes, why = pretrained_shapes.float_headers(file, vit_transfer.backbone_shapes(arch))
+            why = why or vit_transfer.weights_problem(file, arch, act, record, shapes)
         elif arch == "resnet50":
-            why = _resnet_problem(file, width)
+            why = pretrained_shapes.resnet_problem(file, width)
         else:
-            why = _backbone_problem(file, width, fc_dim)
+            why = pretrained_shapes.alexnet_problem(file, width, fc_dim)
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         why = f"{file} is not a readable converted-weights .npz ({e})"
     if why and ("these weights are for" in why or arch in vit.SIZES and "--config.model." in why):
         return why  # a readable file of another size: the fix is the config's size
-    if why and arch == "resnet50" and _holds_alexnet(file):
+    if why and arch == "resnet50" and pretrained_shapes.holds_alexnet(file):
         why += " (it holds AlexNet weights: set --config.model.name=alexnet)"
-    elif why and arch == "alexnet" and "params/conv1/kernel" in _names(file):
+    elif why and arch == "alexnet" and "params/conv1/kernel" in pretrained_shapes.array_names(file):
         why += " (it holds ResNet-50 weights: set --config.model.name=resnet50)"
     return f"{why}; {convert_hint(path, arch)}" if why else None
-
-
-def _names(file: str) -> set[str]:
-    try:
-        with zipfile.ZipFile(file) as zf:
-            return {n[: -len(".npy")] for n in zf.namelist()}
-    except (OSError, ValueError, zipfile.BadZipFile):
-        return set()
-
-
-def _holds_alexnet(file: str) -> bool:
-    """Whether `file` holds an AlexNet backbone (of any size)."""
-    names = _names(file)
-    return all(n in names for n in backbone_shapes())
 
 
 def save(tree: dict, out_dir: str, file_name: str = WEIGHTS_FILE, dtype=None) -> str:
@@ -349,7 +221,7 @@ def save(tree: dict, out_dir: str, file_name: str = WEIGHTS_FILE, dtype=None) ->
     return file
 
 
-def read(file: str) -> dict:
+def read_variables(file: str) -> dict:
     """The nested dicts `save` wrote, as float32 numpy arrays (no pickles: no code runs)."""
     with np.load(file, allow_pickle=False) as npz:
         flat = {k: np.asarray(npz[k], np.float32) for k in npz.files}
@@ -372,7 +244,10 @@ def load_backbone(path: str, width: float = 1.0, fc_dim: int = 4096, arch: str =
                 flat = {n: np.asarray(npz[n], np.float32) for n in names}
                 return traverse_util.unflatten_dict(flat, sep="/")
             if arch == "resnet50":
-                flat = {n: np.asarray(npz[n], np.float32) for n in resnet_shapes(width)}
+                flat = {
+                    n: np.asarray(npz[n], np.float32)
+                    for n in pretrained_shapes.resnet_shapes(width)
+                }
                 tree = traverse_util.unflatten_dict(flat, sep="/")
                 return {**tree["params"], network.STATS: tree["batch_stats"]}
             return {

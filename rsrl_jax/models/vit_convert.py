@@ -176,4 +176,4 @@ def load(path: str) -> tuple[vit.ViTSpec, dict, dict]:
         raise errors.ConfigError(f"{path}: its SHA-256 is not its record's: convert it again")
     size = vit.SIZES[record["arch"]]
     spec = vit.ViTSpec(**{**size.__dict__, "act": record["act"]})
-    return spec, pretrained.read(path), record
+    return spec, pretrained.read_variables(path), record

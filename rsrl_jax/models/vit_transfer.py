@@ -51,7 +51,9 @@ def backbone_shapes(arch: str) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in flat.items()}
 
 
-def problem(file: str, arch: str, act: str, record: dict | None, shapes: dict) -> str | None:
+def weights_problem(
+    file: str, arch: str, act: str, record: dict | None, shapes: dict
+) -> str | None:
     """Why converted weights `file` (with its `record`, and `shapes`: its arrays' shapes by
     name, from their headers) cannot start `model.name=arch` with `model.vit_act=act`; None
     if they can. The first problem: no record, another size, another activation, a missing
