@@ -26,7 +26,6 @@ from PIL import Image
 from rsrl_jax.data import hash_pairs, splits
 
 
-
 def pixel_fingerprint(rgb: np.ndarray) -> str:
     """The first 16 hex digits of the SHA-256 of decoded pixels (their shape included)."""
     h = hashlib.sha256(repr(rgb.shape).encode())
