@@ -132,3 +132,18 @@ def test_the_commands_are_one_study_per_strength():
     assert "--seeds=0,1,2,3,4,5,6,7,8,9" in argv  # the 10 seeds by default
     assert argv[-2:] == ["--workdir=runs/answer_embeddings/strong", "--config.rsrl.rounds=6"]
     json.dumps(argv)
+
+
+def test_one_unit_gives_no_interval_and_the_words_say_so():
+    render = tool("answer_render")
+    one = hand_made_study()
+    for c in one["noise"]["0.5"].values():
+        c["units"] = c["units"][:1]
+    cells = one["noise"]["0.5"]
+    for m, c in cells.items():
+        c["diff"] = None if m == "plain" else study.against_reference(c, cells["plain"], m)
+    assert cells["rsrl"]["diff"]["macro_f1"]["low"] is None  # one paired unit: no t interval
+    page = render.embeddings_page({"strong": one})
+    assert "- **RSRL (K = 0.99)**: no interval (fewer than 2 units) in every cell." in page
+    assert "not detectably different" not in page
+    assert "no interval against its random control (fewer than 2 units)" in page

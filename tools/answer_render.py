@@ -165,15 +165,21 @@ def selection(outs: dict[str, dict]) -> list[str]:
 
 
 def verdicts(outs: dict[str, dict]) -> dict[str, dict[str, list[str]]]:
-    """method -> {'higher'|'lower'|'none': ['strength/noise', ...]} of macro F against plain."""
+    """method -> {'higher'|'lower'|'none'|'open': ['strength/noise', ...]} of macro F against
+    plain; 'open': no interval (fewer than 2 paired units), so nothing can be said."""
     out: dict[str, dict[str, list[str]]] = {}
     for strength, noise, by_method in cells(outs):
         for m, cell in by_method.items():
             if not cell["diff"]:
                 continue
             d = cell["diff"]["macro_f1"]
-            key = "none" if not d["excludes_zero"] else ("higher" if d["low"] > 0 else "lower")
-            out.setdefault(m, {"higher": [], "lower": [], "none": []})[key].append(
+            if d.get("low") is None:
+                key = "open"
+            elif not d["excludes_zero"]:
+                key = "none"
+            else:
+                key = "higher" if d["low"] > 0 else "lower"
+            out.setdefault(m, {"higher": [], "lower": [], "none": [], "open": []})[key].append(
                 f"{strength}/{noise}"
             )
     return out
@@ -195,8 +201,10 @@ def conclusion(outs: dict[str, dict]) -> list[str]:
             parts.append(f"below plain in {_where(v['lower'], total)}")
         if v["none"]:
             parts.append(f"not detectably different in {_where(v['none'], total)}")
+        if v["open"]:
+            parts.append(f"no interval (fewer than 2 units) in {_where(v['open'], total)}")
         said.append(f"- **{NAMES.get(m, m)}**: " + "; ".join(parts) + ".")
-    richer, gains, losses = [], [], []
+    richer, gains, losses, open_ = [], [], [], 0
     for strength, noise, by_method in cells(outs):
         for rule, control in CONTROLS.items():
             if rule in by_method and control in by_method:
@@ -204,6 +212,7 @@ def conclusion(outs: dict[str, dict]) -> list[str]:
                 if sel.get("dropped") is not None and sel["dropped"] > sel["chance"]:
                     richer.append(rule)
                 vs = against_control(by_method[rule], by_method[control])
+                open_ += vs["low"] is None
                 if vs["low"] is not None and vs["low"] > 0:
                     gains.append(f"{NAMES[rule]} at {strength}/{noise}")
                 if vs["high"] is not None and vs["high"] < 0:
@@ -220,6 +229,8 @@ def conclusion(outs: dict[str, dict]) -> list[str]:
         + (
             f"it beats its random control detectably only for {', '.join(gains)}"
             if gains
+            else "no interval against its random control (fewer than 2 units)"
+            if open_ == rules
             else "in none does it beat its random control detectably on test macro F"
         )
         + (f"; it is detectably below it for {', '.join(losses)}." if losses else ".")
