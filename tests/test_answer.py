@@ -147,3 +147,24 @@ def test_one_unit_gives_no_interval_and_the_words_say_so():
     assert "- **RSRL (K = 0.99)**: no interval (fewer than 2 units) in every cell." in page
     assert "not detectably different" not in page
     assert "no interval against its random control (fewer than 2 units)" in page
+
+
+def test_the_photos_page_and_readme_paragraph_follow_the_study_json(tmp_path, monkeypatch):
+    render, answer = tool("answer_render"), tool("answer")
+    out = hand_made_study()
+    out["command"] = "python -m rsrl_jax.study --config=configs/demo.py --seeds=0,1"
+    page = render.photos_page(out)
+    assert (
+        "Budget run: rater noise 0.5, 2 seed(s) × 2 split(s) = 4 paired unit(s) per cell, " in page
+    )
+    assert "6 rounds, 3 methods: 6 runs in 10 min of wall time on 2 CPU cores" in page
+    assert "- **RSRL (K = 0.99)**: below plain in every cell." in page
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{answer.PHOTOS_BEGIN}\nold words\n{answer.PHOTOS_END}\n\nrest\n")
+    monkeypatch.setattr(answer, "README", str(readme))
+    paragraph = render.photos_paragraph(out)
+    answer.replace_readme(paragraph, answer.PHOTOS_BEGIN, answer.PHOTOS_END)
+    text = readme.read_text()
+    assert "old words" not in text and text.endswith("\n\nrest\n")
+    assert "On the demo's synthetic photos" in text
+    assert "**RSRL (K = 0.99)**: below plain in every cell." in text

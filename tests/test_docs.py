@@ -180,32 +180,6 @@ def test_site_builds_strictly(tmp_path):
     assert "data.near_duplicate_distance" in configs  # the generated reference, included
 
 
-def test_study_table_comes_from_study_json(tmp_path):
-    figures = tool("docs_figures")
-
-    def stat(mean):
-        return {"mean": mean, "std": 0.01, "n": 3}
-
-    def diff(mean):
-        return {"mean": mean, "low": mean - 0.05, "high": mean + 0.05, "n": 3}
-
-    plain = {"macro_f1": stat(0.281), "balanced_accuracy": stat(0.283), "diff": None}
-    rsrl = {
-        "macro_f1": stat(0.260),
-        "balanced_accuracy": stat(0.276),
-        "diff": {"macro_f1": diff(-0.021), "balanced_accuracy": diff(-0.007)},
-        "selection": {"dropped": 0.09, "kept": 0.06, "chance": 0.08},
-    }
-    out = {"noise": {"0.1": {"plain": plain, "rsrl": rsrl}}, "runs": 6, "seeds": [0, 1, 2],
-           "folds": 1, "wall_s": 600.0, "command": "python -m rsrl_jax.study --x"}  # fmt: skip
-    (tmp_path / "study.json").write_text(json.dumps(out))
-    text = figures.study_table(str(tmp_path / "study.json"))
-    assert text.startswith("<!--") and "`python -m rsrl_jax.study --x` (6 runs" in text
-    assert "| 0.1 | plain | 0.281 ± 0.010 |  | 0.283 ± 0.010 |  |" in text
-    assert "|  | rsrl | 0.260 ± 0.010 | -0.021 [-0.071, +0.029] | 0.276 ± 0.010 |" in text
-    assert "| 0.1 | rsrl | 9 % | 6 % | 8 % |" in text
-
-
 def test_run_figures_render_from_their_json():
     """Each of docs_figures.RUN_FIGURES renders the figures of its command's JSON."""
     figures, bench = tool("docs_figures"), tool("bench_figures")

@@ -28,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "docs", "generated")
 README = os.path.join(ROOT, "README.md")
 BEGIN, END = "<!-- answer:begin -->", "<!-- answer:end -->"
+PHOTOS_BEGIN, PHOTOS_END = "<!-- answer-photos:begin -->", "<!-- answer-photos:end -->"
 
 METHODS = answer_render.METHODS
 STRENGTHS = ("weak", "medium", "strong")
@@ -97,18 +98,18 @@ def write(name: str, text: str) -> None:
     print(f"wrote docs/generated/{name}")
 
 
-def replace_readme(paragraph: str) -> None:
-    """README.md's text between the answer markers, replaced (the markers stay)."""
+def replace_readme(paragraph: str, begin: str = BEGIN, end: str = END) -> None:
+    """README.md's text between the markers `begin` and `end`, replaced (the markers stay)."""
     with open(README) as f:
         text = f.read()
-    if BEGIN not in text or END not in text:
-        print(f"README.md has no {BEGIN} ... {END}: left as it stands")
+    if begin not in text or end not in text:
+        print(f"README.md has no {begin} ... {end}: left as it stands")
         return
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
     with open(README, "w") as f:
-        f.write(f"{head}{BEGIN}\n{paragraph.strip()}\n{END}{tail}")
-    print("wrote README.md's answer paragraph")
+        f.write(f"{head}{begin}\n{paragraph.strip()}\n{end}{tail}")
+    print(f"wrote README.md's paragraph between {begin} and {end}")
 
 
 def main(argv=None) -> int:
@@ -140,6 +141,9 @@ def main(argv=None) -> int:
         replace_readme(answer_render.strip_source(paragraph).rstrip("\n") + " " + link)
     else:
         write("answer_photos.md", answer_render.photos_page(found["photos"]))
+        link = "Its table: [The study](docs/study.md)."
+        paragraph = answer_render.photos_paragraph(found["photos"])
+        replace_readme(f"{paragraph} {link}", PHOTOS_BEGIN, PHOTOS_END)
     return 0
 
 

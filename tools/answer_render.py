@@ -329,12 +329,42 @@ def readme_paragraph(outs: dict[str, dict]) -> str:
     return source_line(outs) + text + "\n"
 
 
+def photos_budget(out: dict) -> str:
+    """What the photo study ran: units, rounds, methods, runs and its wall time."""
+    seeds, folds = len(out["seeds"]), out["folds"]
+    noise = ", ".join(f"{n:g}" for n in out["label_noise"])
+    return (
+        f"Budget run: rater noise {noise}, {seeds} seed(s) × {folds} split(s) = "
+        f"{seeds * folds} paired unit(s) per cell, {rounds(out)} rounds, "
+        f"{len(out['methods'])} methods: {out['runs']} runs in {out['wall_s'] / 60:.0f} min of "
+        f"wall time on {out['cpus']} CPU cores shared with other jobs."
+    )
+
+
 def photos_page(out: dict) -> str:
-    """The demo's photos: the same table and diagnostics for one study."""
+    """The demo's photos: the budget, the same table and diagnostics for one study."""
     outs = {"photos": out}
     return "\n".join(
-        [source_line(outs).rstrip("\n"), "", *table(outs), "", *selection(outs), ""]
+        [
+            source_line(outs).rstrip("\n"),
+            photos_budget(out),
+            "",
+            *table(outs),
+            "",
+            *selection(outs),
+            "",
+        ]
     ) + "\n".join(conclusion(outs))
+
+
+def photos_paragraph(out: dict) -> str:
+    """README's paragraph on the demo's photos: the budget and the verdicts in words."""
+    outs = {"photos": out}
+    words = " ".join(line.removeprefix("- ") for line in conclusion(outs))
+    return (
+        f"On the demo's synthetic photos (64 px, a small pretrained backbone; "
+        f"`{source(outs)}`): {photos_budget(out)} {words}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """Every number the docs quote from a run, written from that run: docs/generated/*.md.
 
   python tools/docs_figures.py               # runs the demo if runs/demo lacks it (minutes)
-  python tools/docs_figures.py --study       # also runs the demo's study (an hour or more)
+  (the demo's photo study: python tools/answer.py --part=photos, which writes its own snippet)
 
 Each snippet names the command whose output it was written from; the pages include them
 (pymdownx.snippets), so a page cannot quote a figure no run gave. A snippet whose run is absent
-(the study's, the embeddings budget's, each of RUN_FIGURES whose JSON is missing) is left as it
+(the embeddings budget's, each of RUN_FIGURES whose JSON is missing) is left as it
 stands and said so: the committed snippets are what `mkdocs build` reads, and the build never
 runs anything. RUN_FIGURES' commands are the slow ones (benchmarks, many runs): run the one
 whose snippet you want renewed, then this script.
@@ -28,7 +28,6 @@ import demo_seeds  # noqa: E402
 import study_budget  # noqa: E402
 
 DEMO = "python -m rsrl_jax.main --config=configs/demo.py --workdir=runs/demo"
-STUDY = "python -m rsrl_jax.study --config=configs/demo.py --workdir=runs/study_demo"
 BUDGET = "python tools/study_budget.py note runs/budget_study"
 WEIGHTS = os.path.join(ROOT, "rsrl_jax", "weights", "demo_alexnet.json")
 FIGURES = "runs/figures"
@@ -166,56 +165,6 @@ def demo_verdict(workdir: str) -> str:
     return source_line(DEMO) + f"The demo's `report.md` (`{DEMO}`) opens:\n\n{quoted}\n"
 
 
-def study_table(path: str) -> str:
-    """'Does RSRL help?': per noise level and method, test macro F and balanced accuracy with
-    their differences to plain; then the selections' mislabelled shares."""
-    with open(path) as f:
-        out = json.load(f)
-    command = out.get("command") or STUDY
-
-    def stat(s):
-        return "–" if not s["n"] else f"{s['mean']:.3f} ± {s['std']:.3f}"
-
-    def diff(cell, name):
-        return "" if cell["diff"] is None else study._diff(cell["diff"][name])
-
-    lines = [
-        source_line(command),
-        f"From `{command}` ({out['runs']} runs; seeds {', '.join(map(str, out['seeds']))}; "
-        f"{out['folds']} fold(s) each; {out['wall_s'] / 60:.0f} min of wall time):",
-        "",
-        "| rater noise | method | test macro F | − plain [95 % interval] | balanced acc. "
-        "| − plain [95 % interval] |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    premise = []
-    for key, cells in out["noise"].items():
-        for i, (method, cell) in enumerate(cells.items()):
-            lines.append(
-                f"| {key if i == 0 else ''} | {method} | {stat(cell['macro_f1'])} | "
-                f"{diff(cell, 'macro_f1')} | {stat(cell['balanced_accuracy'])} | "
-                f"{diff(cell, 'balanced_accuracy')} |"
-            )
-            sel = cell.get("selection")
-            if sel and sel.get("dropped") is not None:
-                premise.append(
-                    f"| {key} | {method} | {100 * sel['dropped']:.0f} % | "
-                    f"{100 * sel['kept']:.0f} % | {100 * sel['chance']:.0f} % |"
-                )
-    if premise:
-        lines += [
-            "",
-            "The photos each selection dropped and kept that are mislabelled (score unlike the "
-            "noiseless rater's), pooled over rounds >= 2, seeds, folds and the majority "
-            "classes; chance: a drop blind to the labels of as many photos from each class:",
-            "",
-            "| rater noise | method | dropped | kept | chance |",
-            "| --- | --- | --- | --- | --- |",
-            *premise,
-        ]
-    return "\n".join(lines) + "\n"
-
-
 def budget_note(out: dict) -> str:
     """study_budget's note, then per difference the units ±0.01 needs and the recalls."""
     lines = [source_line(BUDGET) + study_budget.note(out).rstrip("\n")]
@@ -242,8 +191,7 @@ def budget_note(out: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--study", action="store_true", help="run the demo's study if absent")
-    args = parser.parse_args(argv)
+    parser.parse_args(argv)
     write("pretext_accuracy.md", pretext())
 
     demo = os.path.join(ROOT, "runs", "demo")
@@ -252,14 +200,6 @@ def main(argv=None) -> int:
     write("demo_aesthetic.md", demo_aesthetic(demo))
     write("demo_verdict.md", demo_verdict(demo))
     write("demo_selection.md", demo_selection(demo))
-
-    study_json = os.path.join(ROOT, "runs", "study_demo", "study.json")
-    if args.study and not os.path.exists(study_json):
-        run(STUDY)
-    if os.path.exists(study_json):
-        write("study_demo.md", study_table(study_json))
-    else:
-        print(f"left study_demo.md as it stands: no {study_json} (--study runs it)")
 
     budget_json = os.path.join(ROOT, "runs", "budget_study", "study.json")
     if os.path.exists(budget_json):
