@@ -133,6 +133,13 @@ def test_a_missing_required_flag_is_one_line():
     assert_one_line(result, 2, "error: --workdir is required (see --help)")
 
 
+def test_two_missing_required_flags_are_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "rsrl_jax.highlight"], capture_output=True, text=True, timeout=60
+    )
+    assert_one_line(result, 2, "error: --workdir and --out are required (see --help)")
+
+
 @pytest.mark.parametrize(
     ("override", "line"),
     [
