@@ -451,6 +451,12 @@ def test_a_missing_workdir_is_named_as_such(tmp_path):
                 reader(path, 0)
         with pytest.raises(errors.NotFound, match=re.escape(message)):
             report.read_records(path)
+    study_run = tmp_path / "study" / "noise_0.1" / "seed_0" / "plain"
+    study_run.mkdir(parents=True)
+    (study_run / "config.json").write_text("{}")
+    (tmp_path / "study" / "study.json").write_text("{}")
+    with pytest.raises(errors.NotFound, match=re.escape(f"e.g. {study_run}")):
+        report.read_records(str(tmp_path / "study"))
     (tmp_path / "run" / "fold_1").mkdir(parents=True)
     with pytest.raises(errors.NotFound, match="the run has no fold 0"):
         checkpoints.saved_rounds(str(tmp_path / "run"), 0)
