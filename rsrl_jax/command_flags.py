@@ -38,6 +38,8 @@ def help_asked(argv: list[str]) -> str | None:
     for arg in argv[1:]:
         if arg == "--":
             return None
+        if arg == "-h":  # the usual spelling, as `python -m rsrl_jax -h` takes it
+            return "help"
         asked = re.fullmatch(r"--?(help|helpshort|helpfull|\?)", arg)
         if asked:
             return asked.group(1)

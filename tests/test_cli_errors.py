@@ -133,6 +133,14 @@ def test_a_missing_required_flag_is_one_line():
     assert_one_line(result, 2, "error: --workdir is required (see --help)")
 
 
+def test_dash_h_is_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "rsrl_jax.report", "-h"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--workdir" in result.stdout and not result.stderr
+
+
 def test_two_missing_required_flags_are_one_line():
     result = subprocess.run(
         [sys.executable, "-m", "rsrl_jax.highlight"], capture_output=True, text=True, timeout=60
