@@ -38,7 +38,9 @@ from ml_collections import config_flags
 from rsrl_jax import commands, errors
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
-flags.DEFINE_enum("fail", "none", ["none", "config", "data", "usage", "bug"], "What to raise.")
+flags.DEFINE_enum(
+    "fail", "none", ["none", "config", "data", "usage", "bug", "lines"], "What to raise."
+)
 
 
 def main(argv):
@@ -51,6 +53,9 @@ def main(argv):
         raise app.UsageError("give at least one PHOTO")
     if fail == "bug":
         raise RuntimeError("a bug, not the user's mistake")
+    if fail == "lines":  # as predict's JSON lines, read by `| head -1`
+        for i in range(10**6):
+            print(i)
     print("rounds", flags.FLAGS.config.rsrl.rounds if flags.FLAGS.config else None)
 
 
@@ -131,6 +136,24 @@ def test_a_missing_required_flag_is_one_line():
         [sys.executable, "-m", "rsrl_jax.report"], capture_output=True, text=True, timeout=60
     )
     assert_one_line(result, 2, "error: --workdir is required (see --help)")
+
+
+@pytest.mark.parametrize("args", [["--fail=lines"], ["--help"]])
+def test_a_reader_that_stops_reading_gets_no_traceback(args):
+    """`python -m rsrl_jax.predict ... | head -1`, `--help | head`: no BrokenPipeError."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", FAKE_CLI, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        text=True,
+    )
+    process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.wait(timeout=60)
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert process.returncode == (0 if args == ["--help"] else 141)
 
 
 def test_dash_h_is_help():
