@@ -31,6 +31,12 @@ def __getattr__(name: str):
     # `rsrl_jax.compare` and `rsrl_jax.study` are also the `python -m` modules' names; those
     # modules are run, never imported, so the package's attribute stays the API's function.
     if name in __all__:
+        from rsrl_jax import console
+
+        # The console first: the API's imports (Orbax) log through absl, which, with no
+        # handler set up, calls logging.basicConfig ('INFO:absl:' lines, library chatter)
+        # that for_python would then take for the caller's own set-up.
+        console.for_python()
         from rsrl_jax import api
 
         return getattr(api, name)

@@ -38,6 +38,8 @@ def help_asked(argv: list[str]) -> str | None:
     for arg in argv[1:]:
         if arg == "--":
             return None
+        if arg == "-h":  # the usual spelling, as `python -m rsrl_jax -h` takes it
+            return "help"
         asked = re.fullmatch(r"--?(help|helpshort|helpfull|\?)", arg)
         if asked:
             return asked.group(1)
@@ -111,10 +113,15 @@ def _flag_error_text(e: Exception) -> str:
     """absl's message without its 'flag ' prefix (a missing required flag said plainly), with
     a pointer to --help."""
     text = str(e)
-    text = text[len("flag ") :] if text.startswith("flag --") else text
-    required = re.fullmatch(r"--(\w+)=None: Flag --\1 must have a value other than None\.", text)
-    if required:
-        text = f"--{required.group(1)} is required"
+    lines = [line.removeprefix("flag ") for line in text.splitlines()]
+    text = "\n".join(lines)
+    required = [
+        re.fullmatch(r"--(\w+)=None: Flag --\1 must have a value other than None\.", line)
+        for line in lines
+    ]
+    if required and all(required):  # absl gives one line per missing required flag
+        names = [f"--{match.group(1)}" for match in required]
+        text = f"{' and '.join(names)} {'is' if len(names) == 1 else 'are'} required"
     if "\n" in text:  # a config file's own exception, with its traceback: shown whole
         return text
     return f"{text} (see --help)"

@@ -98,11 +98,17 @@ def run(main, help_config: str | None = None) -> None:
         flags.DEFINE_bool("traceback", False, _TRACEBACK_HELP, module_name=sys.argv[0])
     argv = command_flags.shipped_configs(sys.argv)
     if command_flags.help_asked(argv):
-        command_flags.print_help(argv, help_config)
+        try:
+            command_flags.print_help(argv, help_config)
+        except BrokenPipeError:  # `--help | head`: the reader has what it wanted
+            _stdout_closed()
         sys.exit(0)
     stops.install()
     try:
         app.run(_user_mistakes_as_errors(main), argv=argv, flags_parser=command_flags.parse_flags)
+    except BrokenPipeError:  # `predict ... | head`: the reader stopped reading, as for cat
+        _stdout_closed()
+        stops.leave(128 + signal.SIGPIPE)
     except errors.UserError as e:
         _exit_with(e)
     except KeyboardInterrupt as e:  # stops.Interrupted, or one raised before the handlers
@@ -112,6 +118,13 @@ def run(main, help_config: str | None = None) -> None:
         line = str(e) if isinstance(e, stops.Interrupted) else stops.stopped_line(signal.SIGINT)
         print(line, file=sys.stderr, flush=True)
         stops.leave(getattr(e, "exit_code", 128 + signal.SIGINT))  # the line, nothing after
+
+
+def _stdout_closed() -> None:
+    """stdout's reader has gone: what is left in its buffer goes nowhere (no second
+    BrokenPipeError when it is flushed at exit)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _exit_with(error: errors.UserError) -> None:

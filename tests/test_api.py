@@ -8,6 +8,8 @@ import os
 import pathlib
 import re
 import shutil
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -207,3 +209,16 @@ def test_python_readers_are_quiet_and_train_speaks_as_the_command(tiny_run, tmp_
     # a finished run run again is a reader, from Python as from the command line: it says so
     # on the console and writes nothing, log.txt included (only the lock's holder writes it)
     assert not (workdir / "log.txt").exists()
+
+
+def test_the_api_console_is_the_commands_not_absls_fallback():
+    """Importing the API (Orbax logs as it loads) must not leave logging.basicConfig's
+    'INFO:absl:' handler in place of the commands' plain lines."""
+    code = (
+        "import logging, rsrl_jax; rsrl_jax.get_config('demo'); "
+        "print([type(h.formatter).__name__ for h in logging.getLogger().handlers])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.strip() == "['Plain']", result.stdout + result.stderr

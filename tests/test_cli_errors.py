@@ -38,7 +38,9 @@ from ml_collections import config_flags
 from rsrl_jax import commands, errors
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
-flags.DEFINE_enum("fail", "none", ["none", "config", "data", "usage", "bug"], "What to raise.")
+flags.DEFINE_enum(
+    "fail", "none", ["none", "config", "data", "usage", "bug", "lines"], "What to raise."
+)
 
 
 def main(argv):
@@ -51,6 +53,9 @@ def main(argv):
         raise app.UsageError("give at least one PHOTO")
     if fail == "bug":
         raise RuntimeError("a bug, not the user's mistake")
+    if fail == "lines":  # as predict's JSON lines, read by `| head -1`
+        for i in range(10**6):
+            print(i)
     print("rounds", flags.FLAGS.config.rsrl.rounds if flags.FLAGS.config else None)
 
 
@@ -131,6 +136,39 @@ def test_a_missing_required_flag_is_one_line():
         [sys.executable, "-m", "rsrl_jax.report"], capture_output=True, text=True, timeout=60
     )
     assert_one_line(result, 2, "error: --workdir is required (see --help)")
+
+
+@pytest.mark.parametrize("args", [["--fail=lines"], ["--help"]])
+def test_a_reader_that_stops_reading_gets_no_traceback(args):
+    """`python -m rsrl_jax.predict ... | head -1`, `--help | head`: no BrokenPipeError."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", FAKE_CLI, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        text=True,
+    )
+    process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.wait(timeout=60)
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert process.returncode == (0 if args == ["--help"] else 141)
+
+
+def test_dash_h_is_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "rsrl_jax.report", "-h"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--workdir" in result.stdout and not result.stderr
+
+
+def test_two_missing_required_flags_are_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "rsrl_jax.highlight"], capture_output=True, text=True, timeout=60
+    )
+    assert_one_line(result, 2, "error: --workdir and --out are required (see --help)")
 
 
 @pytest.mark.parametrize(
@@ -444,6 +482,12 @@ def test_a_missing_workdir_is_named_as_such(tmp_path):
                 reader(path, 0)
         with pytest.raises(errors.NotFound, match=re.escape(message)):
             report.read_records(path)
+    study_run = tmp_path / "study" / "noise_0.1" / "seed_0" / "plain"
+    study_run.mkdir(parents=True)
+    (study_run / "config.json").write_text("{}")
+    (tmp_path / "study" / "study.json").write_text("{}")
+    with pytest.raises(errors.NotFound, match=re.escape(f"e.g. {study_run}")):
+        report.read_records(str(tmp_path / "study"))
     (tmp_path / "run" / "fold_1").mkdir(parents=True)
     with pytest.raises(errors.NotFound, match="the run has no fold 0"):
         checkpoints.saved_rounds(str(tmp_path / "run"), 0)

@@ -238,3 +238,19 @@ def test_run_figures_render_from_their_json():
     for name, (_, _, command) in figures.RUN_FIGURES.items():
         snippet = (DOCS / "generated" / name).read_text()
         assert command in snippet.splitlines()[0], name  # the snippet names its command
+
+
+def test_bad_input_lists_every_command_by_its_current_name():
+    """'Mistakes and exit status' names each `python -m rsrl_jax.X` command and each
+    `python -m benchmarks...` module: none missing, none by a name that no longer runs."""
+    from rsrl_jax import __main__ as package_main
+
+    text = (DOCS / "bad-input.md").read_text()
+    listed = text.split("## Mistakes and exit status", 1)[1].split(") ends a", 1)[0]
+    names = set(re.findall(r"`([\w.]+)`", listed))
+    benchmarks = {n for n in names if n.split(".")[0] == "benchmarks"}
+    assert names - benchmarks == set(package_main.commands())
+    for name in benchmarks:
+        assert (ROOT / (name.replace(".", "/") + ".py")).exists() or (
+            ROOT / name.replace(".", "/") / "__main__.py"
+        ).exists(), name

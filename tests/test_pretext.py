@@ -167,6 +167,16 @@ def test_weights_that_changed_after_their_record_are_refused(pretrained_twice, t
     assert "shipped:demo_alexnet" in pretrained.problem("shipped:no_such_weights", 0.5, 512)
 
 
+def test_an_unwritable_out_is_refused_before_training(tmp_path, monkeypatch):
+    """Not after the minutes of pretraining: the folder is made and written to first."""
+    from rsrl_jax import errors
+
+    monkeypatch.setattr(pretrain, "pretrain", lambda config: pytest.fail("trained"))
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(errors.DataError, match="a_file: cannot write the backbone there"):
+        pretrain.write_backbone(None, str(tmp_path / "a_file"), "command")
+
+
 def test_pretrain_step_trains_every_layer():
     model = AlexNet(sum(pretext.LABELS.values()), width=0.25, fc_dim=16, dropout_rate=0.0)
     params = model.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)))["params"]

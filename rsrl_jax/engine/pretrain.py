@@ -24,7 +24,7 @@ import optax
 from absl import logging
 
 from rsrl_jax import config as config_lib
-from rsrl_jax import files
+from rsrl_jax import errors, files
 from rsrl_jax.data import pretext
 from rsrl_jax.data.preprocess import normalize, random_flips
 from rsrl_jax.engine import train
@@ -199,11 +199,30 @@ def git_commit() -> str:
 
 def write_backbone(config: ml_collections.ConfigDict, out_dir: str, command: str) -> tuple:
     """Pretrains (`pretrain`) and writes `out_dir/demo_alexnet.npz` (conv1..fc7, float16)
-    and `demo_alexnet.json`, its provenance (`write_record`). Returns (npz path, record)."""
+    and `demo_alexnet.json`, its provenance (`write_record`). Returns (npz path, record).
+    `out_dir` is made and written to first: an unwritable one is refused before the minutes
+    of training, not after."""
+    check_out_dir(out_dir)
     result = pretrain(config)
     backbone = {k: v for k, v in result["params"].items() if k in pretrained.BACKBONE}
     file = pretrained.save(backbone, out_dir, SHIPPED_NAME + ".npz", np.float16)
     return file, write_record(config, result, file, command)
+
+
+def check_out_dir(out_dir: str) -> None:
+    """Makes `out_dir` and writes (and removes) a file in it; errors.DataError naming it and
+    why when it cannot be written."""
+    import tempfile
+
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as e:
+        why = "a file, not a folder" if os.path.isfile(out_dir) else e.strerror or str(e)
+        raise errors.DataError(
+            f"{out_dir}: cannot write the backbone there ({why}): give a writable folder"
+        ) from e
 
 
 def write_record(config: ml_collections.ConfigDict, result: dict, file: str, command: str):

@@ -232,7 +232,29 @@ def no_run(workdir: str) -> str | None:
     recorded = workdir_files.CONFIG in names or workdir_files.METRICS in names
     if recorded or any(n.startswith(workdir_files.FOLD_PREFIX) for n in names):
         return None
+    inside = _a_run_inside(workdir)
+    if inside:  # compare's <method>/ or study's noise_<n>/seed_<s>/<method>/
+        return (
+            f"{workdir} holds runs, not a run (a compare's or study's folder): give one of "
+            f"them, e.g. {inside}"
+        )
     return f"{workdir} holds no run (no {workdir_files.CONFIG}, no fold_N/): {fix}"
+
+
+def _a_run_inside(folder: str, depth: int = 3) -> str | None:
+    """The first folder (sorted, at most `depth` levels down) holding a run's config.json."""
+    if depth == 0:
+        return None
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if not os.path.isdir(path):
+            continue
+        if os.path.isfile(os.path.join(path, workdir_files.CONFIG)):
+            return path
+        found = _a_run_inside(path, depth - 1)
+        if found:
+            return found
+    return None
 
 
 def recorded(workdir: str) -> list[dict]:
