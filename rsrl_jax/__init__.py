@@ -15,6 +15,9 @@ The Python API (`rsrl_jax.api`, imported on first use, so `import rsrl_jax` stay
 The commands: `python -m rsrl_jax` lists them.
 """
 
+import sys
+import types
+
 __all__ = [
     "Highlights",
     "Model",
@@ -29,7 +32,7 @@ __all__ = [
 
 def __getattr__(name: str):
     # `rsrl_jax.compare` and `rsrl_jax.study` are also the `python -m` modules' names; those
-    # modules are run, never imported, so the package's attribute stays the API's function.
+    # modules are run, never imported (and _Package keeps an import from taking the names).
     if name in __all__:
         from rsrl_jax import console
 
@@ -45,3 +48,18 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted([*globals(), *__all__])
+
+
+class _Package(types.ModuleType):
+    """The package, whose API names are never replaced by the command modules of the same
+    name: Python's import system sets `rsrl_jax.study` to the module on `import
+    rsrl_jax.study`, which would shadow `rsrl_jax.study(...)`. The module stays in
+    sys.modules (`python -m rsrl_jax.study` runs it as `__main__` anyway)."""
+
+    def __setattr__(self, name, value):
+        if name in __all__ and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -27,6 +27,9 @@ KNOWN_PATCHES: set[tuple[str, str]] = {
     # closed" reports after a failed save and re-raises a stop lost in a gc callback; every
     # other report goes on to the previous hook.
     ("rsrl_jax/run/stops.py", "sys.unraisablehook"),
+    # The package's own class (its own module, not another's): keeps `import rsrl_jax.study`
+    # from replacing the API's `rsrl_jax.study` (`_Package.__setattr__`).
+    ("rsrl_jax/__init__.py", "sys.modules[__name__].__class__"),
 }
 
 
@@ -409,6 +412,25 @@ def test_from_rsrl_jax_import_study_gives_the_api_function():
         "from rsrl_jax import api\n"
         "assert study is api.study and compare is api.compare, (study, compare)\n"
         "assert not isinstance(rsrl_jax.study, types.ModuleType)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_importing_a_command_module_leaves_the_api_function_in_place():
+    # Python's import system sets the package's attribute to the submodule it imports; the
+    # package refuses that for its API names, so `rsrl_jax.study(...)` still works after.
+    code = (
+        "import sys, types\n"
+        "import rsrl_jax.study, rsrl_jax.compare\n"
+        "from rsrl_jax import api, compare, study\n"
+        "assert study is api.study and compare is api.compare, (study, compare)\n"
+        "assert rsrl_jax.study is api.study, rsrl_jax.study\n"
+        "assert isinstance(sys.modules['rsrl_jax.study'], types.ModuleType)\n"
+        "rsrl_jax.some_name = 1\n"
+        "assert rsrl_jax.some_name == 1\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
