@@ -157,7 +157,11 @@ def test_the_photos_page_and_readme_paragraph_follow_the_study_json(tmp_path, mo
     assert (
         "Budget run: rater noise 0.5, 2 seed(s) × 2 split(s) = 4 paired unit(s) per cell, " in page
     )
-    assert "6 rounds, 3 methods: 6 runs in 10 min of wall time on 2 CPU cores" in page
+    assert (
+        "6 rounds, 3 methods: 6 runs; the last study command that trained runs to its end "
+        "took 10 min" in page
+    )
+    assert page.endswith("\n")
     assert "- **RSRL (K = 0.99)**: below plain in every cell." in page
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{answer.PHOTOS_BEGIN}\nold words\n{answer.PHOTOS_END}\n\nrest\n")

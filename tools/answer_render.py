@@ -336,25 +336,31 @@ def photos_budget(out: dict) -> str:
     return (
         f"Budget run: rater noise {noise}, {seeds} seed(s) × {folds} split(s) = "
         f"{seeds * folds} paired unit(s) per cell, {rounds(out)} rounds, "
-        f"{len(out['methods'])} methods: {out['runs']} runs in {out['wall_s'] / 60:.0f} min of "
-        f"wall time on {out['cpus']} CPU cores shared with other jobs."
+        f"{len(out['methods'])} methods: {out['runs']} runs; the last study command that "
+        f"trained runs to its end took {out['wall_s'] / 60:.0f} min of wall time on "
+        f"{out['cpus']} CPU cores shared with other jobs (a study resumed over several "
+        "commands counts only that one)."
     )
 
 
 def photos_page(out: dict) -> str:
     """The demo's photos: the budget, the same table and diagnostics for one study."""
     outs = {"photos": out}
-    return "\n".join(
-        [
-            source_line(outs).rstrip("\n"),
-            photos_budget(out),
-            "",
-            *table(outs),
-            "",
-            *selection(outs),
-            "",
-        ]
-    ) + "\n".join(conclusion(outs))
+    return (
+        "\n".join(
+            [
+                source_line(outs).rstrip("\n"),
+                photos_budget(out),
+                "",
+                *table(outs),
+                "",
+                *selection(outs),
+                "",
+            ]
+        )
+        + "\n".join(conclusion(outs))
+        + "\n"
+    )
 
 
 def photos_paragraph(out: dict) -> str:
