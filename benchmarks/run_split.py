@@ -9,11 +9,11 @@ The PyTorch loop's (`split_torch`): its own stamps and seconds (`bench.torch_loo
 
 import datetime
 import json
-import os
 import re
 import time
 
 from benchmarks import run_timing
+from rsrl_jax import workdir_files
 
 # Our split's parts, in the order printed; other_s is the rest of the wall time.
 OUR_PARTS = (
@@ -112,8 +112,8 @@ def split_ours(process: dict, log_text: str, workdir: str) -> dict:
     likelihood passes over D and evaluation by `run_timing.forward_split`. other_s is the
     rest: between rounds (metrics, selection, the next round's set-up).
     """
-    timings = run_timing.read_jsonl(os.path.join(workdir, "timings.jsonl"))
-    records = run_timing.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+    timings = run_timing.read_jsonl(workdir_files.WorkdirFiles(workdir).timings)
+    records = run_timing.read_jsonl(workdir_files.WorkdirFiles(workdir).metrics)
     lines = log_lines(log_text, time.localtime(process["start"]).tm_year)
     at = marks(lines)
     # Round 1 trains once its initial weights are made; round r > 1 once round r - 1 ended.
@@ -179,7 +179,7 @@ def _between(at: dict, begin: str, end: str) -> float | None:
 
 
 def _our_figures(records: list[dict], workdir: str) -> dict:
-    with open(os.path.join(workdir, "summary.json")) as f:
+    with open(workdir_files.WorkdirFiles(workdir).summary) as f:
         fold = json.load(f)["folds"][0]
     return {
         "rounds": [

@@ -14,7 +14,7 @@ import time
 import jax
 import ml_collections
 
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax.data import datasets
 from rsrl_jax.engine import rsrl
 
@@ -91,7 +91,7 @@ def time_run(config: ml_collections.ConfigDict, workdir: str, compile_log: Compi
     compiles of the steps inside them (the first step of each compiles); the evaluation
     passes are split into likelihood passes over D and evaluation by `forward_split`.
     """
-    if os.path.exists(os.path.join(workdir, "metrics.jsonl")):
+    if os.path.exists(workdir_files.WorkdirFiles(workdir).metrics):
         raise errors.ConfigError(
             f"{workdir} holds a run: timing a run needs a new workdir (another --demo_workdir, "
             "or none for a temporary one)"
@@ -114,8 +114,8 @@ def time_run(config: ml_collections.ConfigDict, workdir: str, compile_log: Compi
         fragment: sum(_seconds(e) for n, e in compiles.items() if fragment in n)
         for fragment in ("train_step", "eval_step", "")
     }
-    timings = read_jsonl(os.path.join(workdir, "timings.jsonl"))
-    records = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+    timings = read_jsonl(workdir_files.WorkdirFiles(workdir).timings)
+    records = read_jsonl(workdir_files.WorkdirFiles(workdir).metrics)
     train_s = sum(t["train_s"] for t in timings)
     eval_s = sum(t["eval_s"] for t in timings)
     likelihood_s, evaluation_s = forward_split(max(eval_s - compile_s["eval_step"], 0.0), records)

@@ -29,14 +29,16 @@ def run_files(workdir: str) -> dict:
     """Per run folder (one holding timings.jsonl): its rounds' seconds, its records' steps
     and kept counts, and the times its last round and its last file were written."""
     from benchmarks import run_timing
+    from rsrl_jax import workdir_files
 
     runs = {}
     for folder, _, files in os.walk(workdir):
-        if "timings.jsonl" not in files or "metrics.jsonl" not in files:
+        paths = workdir_files.WorkdirFiles(folder)
+        if not (os.path.isfile(paths.timings) and os.path.isfile(paths.metrics)):
             continue
-        timings_path = os.path.join(folder, "timings.jsonl")
+        timings_path = paths.timings
         stamps = [os.path.getmtime(os.path.join(folder, f)) for f in files]
-        records = run_timing.read_jsonl(os.path.join(folder, "metrics.jsonl"))
+        records = run_timing.read_jsonl(paths.metrics)
         runs[os.path.relpath(folder, workdir)] = {
             "timings": run_timing.read_jsonl(timings_path),
             "rounds": [

@@ -34,7 +34,7 @@ import time
 import numpy as np
 
 from benchmarks import run_split
-from rsrl_jax import errors
+from rsrl_jax import errors, workdir_files
 from rsrl_jax import overrides as override
 from rsrl_jax.config import validate
 
@@ -208,7 +208,7 @@ def run_ours(items: list[str], folder: str, cache: str) -> dict:
     cmd += [f"--config.{item}" for item in items]
     log_path = os.path.join(folder, "ours.log")
     process = timed_process(cmd, log_path, env)
-    with open(os.path.join(workdir, "log.txt")) as f:  # the absl-prefixed log, stamped
+    with open(workdir_files.WorkdirFiles(workdir).log) as f:  # the absl-prefixed log, stamped
         timed = run_split.split_ours(process, f.read(), workdir)
     shutil.rmtree(workdir)  # the checkpoints: hundreds of MB a run
     if cache == "cold":

@@ -1,4 +1,4 @@
-"""The package's modules (all but workdir_files.py) whose code, not their
+"""The package's and the benchmarks' modules (all but workdir_files.py) whose code, not their
 docstrings, holds a workdir's file or folder name as a string: the places that build a
 workdir's paths themselves instead of asking `rsrl_jax.workdir_files` (issue 32, item 2).
 
@@ -50,7 +50,8 @@ def literals(path: pathlib.Path) -> list[str]:
 
 def main(tree: pathlib.Path) -> None:
     hits = 0
-    for path in sorted((tree / "rsrl_jax").rglob("*.py")):
+    paths = [p for folder in ("rsrl_jax", "benchmarks") for p in (tree / folder).rglob("*.py")]
+    for path in sorted(paths):
         name = path.relative_to(tree).as_posix()
         if name.startswith(SKIPPED):
             continue
