@@ -186,6 +186,25 @@ def define_recursive_flag() -> None:
     )
 
 
+def define_lane_flags() -> None:
+    """--equal_steps and --lanes: how compare's and study's runs train (`experiments`); listed
+    under the command's own flags in --help."""
+    main = {"module_name": sys.argv[0]}  # absl names __main__ by argv[0]
+    flags.DEFINE_bool(
+        "equal_steps",
+        True,
+        "Every epoch as long as a pass over all of D, so all methods spend the same steps.",
+        **main,
+    )
+    flags.DEFINE_integer(
+        "lanes",
+        0,
+        "Lanes (runs' folds) trained as one program: 0 = as many as fit in memory, 1 = one "
+        "at a time (each run on its own), N = at most N.",
+        **main,
+    )
+
+
 def define_pair_flags(workdir_help: str, fold_help: str) -> None:
     """--workdir, --fold, --round and --k: which two networks (`pair_rounds`) highlight and
     highlight_eval compare; listed under the command's own flags in --help."""

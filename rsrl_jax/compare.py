@@ -36,16 +36,6 @@ if __name__ == "__main__":
         list(DEFAULT_METHODS),
         f"Methods to compare: parts {list(PARTS)}, joined by '+' to combine (e.g. rsrl+focal).",
     )
-    flags.DEFINE_bool(
-        "equal_steps",
-        True,
-        "Every epoch as long as a pass over all of D, so all methods spend the same steps.",
-    )
-    flags.DEFINE_integer(
-        "lanes",
-        0,
-        "Lanes (runs' folds) trained as one program: 0 = as many as fit in memory, 1 = one "
-        "at a time (each run on its own), N = at most N.",
-    )
+    commands.define_lane_flags()
     flags.mark_flags_as_required(["config"])
     commands.run(main)
