@@ -28,21 +28,31 @@ class Settings:
     peak_tflops: float | None = None
 
 
-def group_step(k: int, options: dict | None = None, classes: int = CLASSES, dim: int = DIM):
+def group_step(
+    k: int,
+    options: dict | None = None,
+    classes: int = CLASSES,
+    dim: int = DIM,
+    config_name: str = "embeddings",
+):
     """(the k-lane train step, a function giving fresh arguments for it: the step donates
-    its state) for configs/embeddings.py's head on random batches [k, BATCH, dim] of
-    `classes` classes; `options`: the step's XLA options (None: a study's,
-    `compiler.default_compiler_options('dense_train')`)."""
+    its state) for the network of the shipped config `config_name` (configs/embeddings.py's
+    head on random vectors [k, BATCH, dim]; configs/demo.py's AlexNet on random photos
+    [k, BATCH, S, S, 3] uint8 at its stored size S) of `classes` classes, built as
+    `Experiment.build` and `Experiment.fold_step` build a group's; `options`: the step's XLA
+    options (None: the run's, `compiler.default_compiler_options` 'dense_train' for a head,
+    'train' for a photo network)."""
     from rsrl_jax import compiler, configs
     from rsrl_jax.data import inputs
     from rsrl_jax.engine import fold_axis, placement, train
     from rsrl_jax.method import losses
 
-    config = configs.load("embeddings")
+    config = configs.load(config_name)
     if options is None:
-        options = compiler.default_compiler_options("dense_train")
+        dense = config.model.name in train.FEATURE_MODELS
+        options = compiler.default_compiler_options("dense_train" if dense else "train")
     model, tx = train.make_model(config, classes), train.make_optimizer(config)
-    view = inputs.FeatureInput(dim)
+    view = inputs.network_input(config, dim)
     mesh = placement.lane_mesh(placement.make_mesh(), k)
     step = train.make_train_step(model, tx, view, compiler_options=options)
     step = fold_axis.make_fold_step(step, mesh, k, compiler_options=options)
@@ -50,8 +60,13 @@ def group_step(k: int, options: dict | None = None, classes: int = CLASSES, dim:
     params = train.init_params(model, view, 0)
     terms = losses.loss_terms(np.full(classes, 100), config.method)
     rng = np.random.default_rng(0)
+    if isinstance(view, inputs.FeatureInput):
+        x = rng.normal(size=(k, BATCH, dim)).astype(np.float32)
+    else:
+        side = config.data.stored_size or config.data.image_size
+        x = rng.integers(0, 256, (k, BATCH, side, side, 3), dtype=np.uint8)
     batch = placer.shard(
-        rng.normal(size=(k, BATCH, dim)).astype(np.float32),
+        x,
         rng.integers(0, classes, (k, BATCH)).astype(np.int32),
         np.ones((k, BATCH), np.float32),
     )

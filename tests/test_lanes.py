@@ -306,9 +306,84 @@ def test_lanes_that_fit_divide_the_memory_budget_by_a_lanes_estimate(
     wider = rsrl.Experiment.build(emb_config.copy_and_resolve_references(), str(tmp_path))
     wider.config.train.batch_size *= 2  # activations grow with the batch
     assert rsrl.lane_bytes(wider) - each == each - 4 * params
+    monkeypatch.setattr(lane_groups, "last_level_cache", lambda: 100 * each)  # no CPU cap
     for budget, fit in ((10 * each + 1, 10), (each - 1, 1)):
         monkeypatch.setattr(lane_groups, "memory_budget", lambda budget=budget: budget)
         assert rsrl.lanes_that_fit(exp) == fit
+
+
+def test_on_a_cpu_a_group_holds_what_fits_the_cache_never_less_than_a_runs_folds(
+    emb_config, tmp_path, monkeypatch
+):
+    config = emb_config.copy_and_resolve_references()
+    config.protocol.update({"folds": 5, "max_folds": 0})
+    exp = rsrl.Experiment.build(config, str(tmp_path))
+    each = rsrl.lane_bytes(exp)
+    assert jax.devices()[0].platform == "cpu"
+    monkeypatch.setattr(lane_groups, "memory_budget", lambda: 1000 * each)
+    monkeypatch.setattr(lane_groups, "last_level_cache", lambda: 8 * each + 1)
+    assert rsrl.lanes_that_fit(exp) == 8 * lane_groups.CACHE_MULTIPLE
+    monkeypatch.setattr(lane_groups, "last_level_cache", lambda: each // 10)
+    assert rsrl.lanes_that_fit(exp) == 5  # a run's folds, though they overflow the cache
+    assert rsrl.lanes_that_fit(exp, least=6) == 6  # lanes that may train alike
+    exp.config.protocol.max_folds = 2
+    assert rsrl.lanes_that_fit(exp) == 2  # the folds the run trains
+    monkeypatch.setattr(lane_groups, "memory_budget", lambda: 3 * each)
+    assert rsrl.lanes_that_fit(exp, least=6) == 3  # memory first
+
+
+def test_the_cpu_cap_divides_the_cache_multiple_by_a_lane():
+    mib, m = 2**20, lane_groups.CACHE_MULTIPLE
+    assert lane_groups.cpu_lane_cap(mib, 32 * mib) == 32 * m
+    assert lane_groups.cpu_lane_cap(3 * mib, 32 * mib) == 32 * m // 3
+    assert lane_groups.cpu_lane_cap(100 * mib, 32 * mib) == 1
+    assert lane_groups.cpu_lane_cap(100 * mib, 32 * mib, least=5) == 5
+
+
+def test_the_last_level_cache_is_the_highest_level_sysfs_names(tmp_path, monkeypatch):
+    for index, level, size in ((0, 1, "32K"), (2, 2, "1024K"), (3, 3, "32768K"), (1, 1, "48K")):
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        (folder / "level").write_text(f"{level}\n")
+        (folder / "size").write_text(f"{size}\n")
+    (tmp_path / "uevent").write_text("")
+    assert lane_groups.last_level_cache(str(tmp_path)) == 32 * 2**20
+    monkeypatch.setattr(os, "sysconf", lambda name: 6 * 2**20)  # no sysfs: glibc's figure
+    assert lane_groups.last_level_cache(str(tmp_path / "none")) == 6 * 2**20
+    monkeypatch.setattr(os, "sysconf", lambda name: 0)  # neither says
+    assert lane_groups.last_level_cache(str(tmp_path / "none")) == lane_groups.FALLBACK_CACHE
+
+
+def test_groups_are_of_equal_sizes_and_never_split_lanes_that_train_alike():
+    # 10 seeds x 5 folds x 3 methods, at most 40 a group: cut where a seed and fold end
+    units = [(seed, fold) for seed in range(10) for fold in range(5) for _ in range(3)]
+    cuts = lane_groups.even_cuts(units, 40)
+    assert [b - a for a, b in cuts] == [39, 36, 36, 39]
+    assert all(units[a - 1] != units[a] for a, _ in cuts[1:])
+    # lanes all unlike: 38, 37, 37, 38, not 40, 40, 40, 30
+    assert [b - a for a, b in lane_groups.even_cuts(list(range(150)), 40)] == [38, 37, 37, 38]
+    # units larger than a group: cut inside them, equal sizes
+    assert [b - a for a, b in lane_groups.even_cuts(units[:12], 2)] == [2] * 6
+    assert lane_groups.even_cuts(units, 150) == [(0, 150)]
+
+
+def test_a_studys_records_do_not_depend_on_its_group_sizes(emb_config, tmp_path, monkeypatch):
+    grid = {"methods": ("plain", "rsrl", "random_drop"), "seeds": (0, 1)}
+    trained, _ = counted(monkeypatch)
+    study.study(emb_config, str(tmp_path / "one_group"), **grid, lanes=6)
+    one_group = list(trained)
+    trained.clear()
+    study.study(emb_config, str(tmp_path / "two_groups"), **grid, lanes=4)
+    # Round 1: a seed's three methods train alike; at most 4 a group: 3 and 3, a seed each
+    assert one_group == [(1, 2), (2, 6)] and trained == [(1, 1), (2, 3)] * 2
+    runs = sorted((tmp_path / "one_group").glob("noise_*/seed_*/*/metrics.jsonl"))
+    assert len(runs) == 6
+    for path in runs:  # as lanes against runs alone: continuous figures to float rounding
+        other = tmp_path / "two_groups" / path.relative_to(tmp_path / "one_group")
+        mine, theirs = read_records(other.parent), read_records(path.parent)
+        assert len(mine) == 2
+        for a, b in zip(mine, theirs, strict=True):
+            assert_records_match(a, b)
 
 
 def test_runs_share_a_group_when_only_a_lanes_own_fields_differ(emb_config):
