@@ -14,10 +14,12 @@ A run's workdir:
     folds_in_progress/ (parallel folds' mid-round state) lanes_in_progress/<group>/
 
 compare's folder: <method>/ (a run each), compare.json, compare.png, compare.md.
-study's folder: noise_<n>/seed_<s>/<method>/ (a run each), study.json, study.png, study.md.
+study's folder: noise_<n>/seed_<s>/<method>/ (a run each), study.json, study.png, study.md,
+commands.jsonl (each command's wall time).
 """
 
 import dataclasses
+import glob
 import os
 
 CONFIG = "config.json"
@@ -177,9 +179,12 @@ class CompareFiles:
         return os.path.join(self.workdir, "compare.md")
 
 
+NOISE_DIR, SEED_DIR = "noise_", "seed_"  # a study run's folders: study_run_dir
+
+
 def study_run_dir(noise: float, seed: int, method: str) -> str:
     """A study run's folder, relative to the study's: noise_<n>/seed_<s>/<method>."""
-    return os.path.join(f"noise_{noise:g}", f"seed_{seed}", method)
+    return os.path.join(f"{NOISE_DIR}{noise:g}", f"{SEED_DIR}{seed}", method)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +195,16 @@ class StudyFiles:
 
     def run(self, noise: float, seed: int, method: str) -> str:
         return os.path.join(self.workdir, study_run_dir(noise, seed, method))
+
+    def runs(self) -> list[str]:
+        """Every run folder the study's folder holds, whichever command's grid made it."""
+        pattern = os.path.join(self.workdir, f"{NOISE_DIR}*", f"{SEED_DIR}*", "*")
+        return sorted(p for p in glob.glob(pattern) if os.path.isdir(p))
+
+    @property
+    def commands(self) -> str:
+        """One JSON line per study command that trained: its wall time (`study_commands`)."""
+        return os.path.join(self.workdir, "commands.jsonl")
 
     @property
     def json(self) -> str:

@@ -159,8 +159,10 @@ def test_the_photos_page_and_readme_paragraph_follow_the_study_json(tmp_path, mo
     )
     assert (
         "6 rounds, 3 methods: 6 runs; the last study command that trained runs to its end "
-        "took 10 min" in page
+        "took 10 min of wall time" in page  # a study.json from before commands were counted
     )
+    over = render.photos_page({**out, "commands": 3})  # wall_s: the sum over its commands
+    assert "6 runs; the 3 study commands that trained runs took 10 min of wall time" in over
     assert page.endswith("\n")
     assert "- **RSRL (K = 0.99)**: below plain in every cell." in page
     readme = tmp_path / "README.md"

@@ -142,10 +142,10 @@ def emb_config(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cl_run(emb_config, tmp_path_factory):
-    """compare of confident_learning and its control (as lanes: rsrl_jax.compare), tiny, in
-    this process, with the cross-fitting's training sets, batches and scored photos
-    recorded."""
-    seen = {"fits": [], "orders": [], "scored": [], "lines": []}
+    """compare of confident_learning and its control (as lanes: rsrl_jax.compare), tiny, 3
+    rounds, in this process, with the cross-fitting's rounds, training sets, batches and
+    scored photos recorded."""
+    seen = {"fits": [], "fit_rounds": [], "orders": [], "scored": [], "lines": []}
     real_fit, real_sampling, real_placement = (
         cross_fit.fit_copies,
         cross_fit.sampling,
@@ -155,6 +155,7 @@ def cl_run(emb_config, tmp_path_factory):
     def fit(exp, lanes, params, copies, round_, label):
         fitted = real_fit(exp, lanes, params, copies, round_, label)
         seen["fits"].append(([(c[2], c[3], lanes[c[0]].split.train) for c in copies], fitted))
+        seen["fit_rounds"].append(round_)
         return fitted
 
     def epoch_order(rng, kept, *args):
@@ -171,6 +172,8 @@ def cl_run(emb_config, tmp_path_factory):
     )
     placement.predict_logits = predict_logits
     workdir = tmp_path_factory.mktemp("cl_run")
+    config = emb_config.copy_and_resolve_references()
+    config.rsrl.rounds = 3
     methods = ["confident_learning", "random_drop_cl"]
     study.check_grid(methods, [0], [0.1])  # study's method list is compare's
     lines = logging.Handler()
@@ -183,11 +186,11 @@ def cl_run(emb_config, tmp_path_factory):
         patch.setattr(cross_fit, "sampling", types.SimpleNamespace(epoch_order=epoch_order))
         patch.setattr(cross_fit, "placement", placement)
         try:
-            compare.compare(emb_config, str(workdir), methods)
+            compare.compare(config, str(workdir), methods)
         finally:
             logging.getLogger("absl").removeHandler(lines)
             absl_logging.set_verbosity(verbosity)
-    return workdir, seen, emb_config
+    return workdir, seen, config
 
 
 def test_cross_fitting_says_what_it_does_and_its_rate_each_epoch(cl_run):
@@ -203,8 +206,10 @@ def test_cross_fitting_says_what_it_does_and_its_rate_each_epoch(cl_run):
 def test_cross_fitting_scores_each_sample_with_a_copy_that_never_trained_on_it(cl_run):
     _, seen, config = cl_run
     k = config.method.cl_folds
-    # Round 1 (trained alike by both lanes) one set of copies, shared; round 2 one each
+    # Round 1 (trained alike by both lanes) one set of copies, shared; round 2 one each;
+    # round 3, the last, none: no round follows to select for
     assert [len(copies) for copies, _ in seen["fits"]] == [k, k, k]
+    assert seen["fit_rounds"] == [1, 2, 2]
     trained_on = {}
     for copies, fitted in seen["fits"]:
         assert len(copies) == k
@@ -225,8 +230,9 @@ def test_cross_fitting_scores_each_sample_with_a_copy_that_never_trained_on_it(c
 
 def test_a_confident_learning_run_records_its_selection_and_report(cl_run):
     workdir, _, config = cl_run
-    first, second = sorted(read_records(workdir / "confident_learning"), key=lambda r: r["round"])
-    assert (first["round"], second["round"]) == (1, 2)
+    records = sorted(read_records(workdir / "confident_learning"), key=lambda r: r["round"])
+    assert [r["round"] for r in records] == [1, 2, 3]
+    first, second = records[:2]
     # Round 2 trains on what cleanlab kept: the minority class (score 2) whole, majority
     # photos dropped; the record counts what the selection removed, as rsrl's does.
     assert second["class_counts"]["2"] == first["class_counts"]["2"]
@@ -241,7 +247,39 @@ def test_its_control_draws_its_counts_in_compare(cl_run):
     workdir = cl_run[0]
     cl = {r["round"]: r for r in read_records(workdir / "confident_learning")}
     control = read_records(workdir / "random_drop_cl")
-    assert [r["round"] for r in control] == [1, 2]
-    for r in control:  # round 2: the same class sizes (from the same round 1), drawn at random
-        assert r["class_counts"] == cl[r["round"]]["class_counts"]
+    assert [r["round"] for r in control] == [1, 2, 3]
+    for r in control[:2]:  # round 2: the same class sizes (from the same round 1), drawn at
+        assert r["class_counts"] == cl[r["round"]]["class_counts"]  # random
     assert "random_drop_cl" in (workdir / "compare.md").read_text()
+
+
+def test_no_cross_fit_after_the_last_round_and_a_raised_resume_selects_as_a_longer_run(
+    emb_config, tmp_path
+):
+    """After a run's last round no round follows: no copies are fitted. A resume that raises
+    rsrl.rounds makes that round's selection from its saved network, the one the longer run
+    made: the same records."""
+    from rsrl_jax.engine import rsrl
+
+    fits = []
+    real_fit = cross_fit.fit_copies
+
+    def fit(exp, lanes, params, copies, round_, label):
+        fits.append(round_)
+        return real_fit(exp, lanes, params, copies, round_, label)
+
+    def run(rounds, workdir, resume="auto"):
+        config = emb_config.copy_and_resolve_references()
+        config.log.progress = False
+        config.rsrl.rounds, config.resume = rounds, resume
+        fits.clear()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(cross_fit, "fit_copies", fit)
+            rsrl.run(config, str(workdir))
+        return list(fits)
+
+    assert run(1, tmp_path / "one") == []
+    assert run(2, tmp_path / "raised") == [1]
+    assert run(3, tmp_path / "raised", resume="force") == [2]  # round 2's, left undone
+    assert run(3, tmp_path / "three") == [1, 2]
+    assert read_records(tmp_path / "raised") == read_records(tmp_path / "three")

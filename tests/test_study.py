@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -450,3 +451,83 @@ def test_study_rerun_reuses_finished_runs(tiny_study):
     assert metrics.read_text() == before
     # the same study.json, wall time included: the budget measured when the runs ran
     assert json.loads((workdir / "study.json").read_text()) == out_before
+
+
+@pytest.fixture
+def embeddings_config(tmp_path):
+    """test_lanes' embeddings config (one fold of 2 short rounds, a small MLP), 200 vectors."""
+    from test_embeddings_run import vectors
+    from test_lanes import base_config
+
+    from rsrl_jax.data import embeddings
+
+    x, scores = vectors(200, seed=0)
+    embeddings.write(str(tmp_path / "emb"), x, [f"p{i}.jpg" for i in range(len(x))], scores)
+    return base_config(tmp_path / "emb")
+
+
+def test_wall_time_is_the_sum_of_the_commands_that_trained(embeddings_config, tmp_path):
+    from rsrl_jax.experiments import study_commands
+
+    workdir = str(tmp_path / "s")
+    files = workdir_files.StudyFiles(workdir)
+    study.study(embeddings_config, workdir, ["plain"], [0], command="first")
+    first = study_commands.read(files)
+    assert [(e["command"], e["how"]) for e in first] == [("first", "finished")]
+    out = study.study(embeddings_config, workdir, ["plain"], [0, 1], command="one more seed")
+    both = study_commands.read(files)
+    assert both[0] == first[0]
+    assert [(e["command"], e["how"]) for e in both[1:]] == [("one more seed", "finished")]
+    assert out["wall_s"] == sum(e["wall_s"] for e in both) > both[1]["wall_s"] > 0
+    assert out["commands"] == 2
+    assert json.loads(open(files.json).read())["wall_s"] == out["wall_s"]
+    said = f"wall time {out['wall_s']:.0f} s over 2 commands that trained runs"
+    assert said in open(files.table).read()
+    # a rebuild over finished runs trains nothing: it adds no line and keeps the total
+    again = study.study(embeddings_config, workdir, ["plain"], [0, 1], command="rebuild")
+    assert study_commands.read(files) == both
+    assert (again["wall_s"], again["commands"]) == (out["wall_s"], 2)
+
+
+def test_a_killed_commands_time_counts_to_its_last_recorded_round(embeddings_config, tmp_path):
+    from conftest import Killed
+    from rsrl_jax.engine import rsrl
+    from rsrl_jax.experiments import study_commands
+
+    workdir = str(tmp_path / "s")
+    files = workdir_files.StudyFiles(workdir)
+    run_lanes = rsrl.run_lanes
+
+    def killed_after_training(*args, **kwargs):
+        run_lanes(*args, **kwargs)
+        raise Killed
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(Killed):
+        patch.setattr(rsrl, "run_lanes", killed_after_training)
+        study.study(embeddings_config, workdir, ["plain"], [0], command="killed")
+    (open_line,) = study_commands.read(files)
+    assert (open_line["command"], open_line["wall_s"]) == ("killed", None)
+    run = files.run(float(embeddings_config.data.label_noise), 0, "plain")
+    metrics = workdir_files.WorkdirFiles(run).metrics
+    last_round = os.path.getmtime(metrics)
+    out = study.study(embeddings_config, workdir, ["plain"], [0], command="rebuild")
+    (line,) = study_commands.read(files)  # the rebuild trained nothing: no line of its own
+    assert line["how"] == "killed"
+    assert line["wall_s"] == last_round - open_line["began"] > 0
+    assert (out["wall_s"], out["commands"]) == (line["wall_s"], 1)
+
+
+def test_a_study_json_from_before_keeps_its_wall_time(embeddings_config, tmp_path):
+    from rsrl_jax.experiments import study_commands
+
+    workdir = str(tmp_path / "s")
+    files = workdir_files.StudyFiles(workdir)
+    study.study(embeddings_config, workdir, ["plain"], [0], command="old")
+    os.remove(files.commands)  # a study.json written before commands.jsonl was
+    old = json.loads(open(files.json).read())
+    del old["commands"]
+    old["wall_s"] = 123.0
+    open(files.json, "w").write(json.dumps(old))
+    out = study.study(embeddings_config, workdir, ["plain"], [0], command="rebuild")
+    assert (out["wall_s"], out["commands"]) == (123.0, 1)
+    assert [(e["command"], e["how"]) for e in study_commands.read(files)] == [("old", "before")]

@@ -336,10 +336,24 @@ def photos_budget(out: dict) -> str:
     return (
         f"Budget run: rater noise {noise}, {seeds} seed(s) × {folds} split(s) = "
         f"{seeds * folds} paired unit(s) per cell, {rounds(out)} rounds, "
-        f"{len(out['methods'])} methods: {out['runs']} runs; the last study command that "
-        f"trained runs to its end took {out['wall_s'] / 60:.0f} min of wall time on "
-        f"{out['cpus']} CPU cores shared with other jobs (a study resumed over several "
-        "commands counts only that one)."
+        f"{len(out['methods'])} methods: {out['runs']} runs; {_study_time(out)}."
+    )
+
+
+def _study_time(out: dict) -> str:
+    """The study's wall time in words: over its commands that trained (study.json's
+    `commands`), or, in a study.json from before they were counted, its last such command's."""
+    minutes, cpus = f"{out['wall_s'] / 60:.0f} min", out["cpus"]
+    if "commands" not in out:
+        return (
+            f"the last study command that trained runs to its end took {minutes} of wall time "
+            f"on {cpus} CPU cores shared with other jobs (a study resumed over several commands "
+            "counts only that one)"
+        )
+    n = out["commands"]
+    return (
+        f"the {n} study command{'s' if n != 1 else ''} that trained runs took {minutes} of wall "
+        f"time on {cpus} CPU cores shared with other jobs"
     )
 
 

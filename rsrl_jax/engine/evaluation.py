@@ -129,12 +129,14 @@ def finish_round(
     the round checkpoint; records and logs the round. `passes`: the group's `Passes` (the
     passes of a network already evaluated are reused), or None: made here. `pred_probs`:
     out-of-sample probabilities over D [|D|, C] for confident learning's selection
-    (`cross_fit.out_of_sample`), else None. `lanes`: the lanes of the group that trained in
-    `train_s` (recorded in timings.jsonl). `saves`: a `RoundSaves` of the group: the
-    checkpoint is saved alongside the other lanes' and the round recorded at its `finish`;
-    None: saved and recorded here.
+    (`cross_fit.out_of_sample`; None after the run's last round), else None. `lanes`: the
+    lanes of the group that trained in `train_s` (recorded in timings.jsonl). `saves`: a
+    `RoundSaves` of the group: the checkpoint is saved alongside the other lanes' and the
+    round recorded at its `finish`; None: saved and recorded here.
 
-    Returns (the round's metrics record, the next round's keep mask over D).
+    Returns (the round's metrics record, the next round's keep mask over D: None where the
+    selection needs out-of-sample probabilities and `pred_probs` is None, the run's last
+    round, whose selection a resume that raises `rsrl.rounds` makes: `deferred_selection`).
     """
     config, data, split = exp.config, exp.data, fold.split
     kept = split.train[keep]
@@ -173,23 +175,17 @@ def finish_round(
             fold.majority,
             data.class_scores,
         )
-    # Selected even after the last round: a resume that raises rsrl.rounds trains on it.
-    next_keep, warnings = selection.next_training_set(
-        config,
-        d_logits,
-        data.labels[split.train],
-        data.num_classes,
-        data.class_scores,
-        fold.majority,
-        fold.thresholds,
-        fold.index,
-        round_ + 1,
-        pred_probs,
-    )
+    # Selected even after the last round: a resume that raises rsrl.rounds trains on it. A
+    # selection on out-of-sample probabilities is left to that resume (`deferred_selection`):
+    # its cross-fit is k extra fits, made only where a round follows.
+    if pred_probs is None and selection.needs_cross_fit(config.method):
+        next_keep, warnings = None, []
+    else:
+        next_keep, warnings = next_selection(exp, fold, round_, d_logits, pred_probs)
     meta = {
         "record": record,
         "earlier_records": fold.records,  # the fold's rounds before, should theirs be dropped
-        "next_keep": next_keep.astype(int).tolist(),
+        "next_keep": None if next_keep is None else next_keep.astype(int).tolist(),
         "selection_warnings": warnings,  # logged when their round runs
         "class_scores": list(data.class_scores),
         "contract": exp.contract.to_json(),  # what predict and highlight need (run.contract)
@@ -201,13 +197,44 @@ def finish_round(
     def recorded(wait_s: float = 0.0) -> None:  # once the checkpoint is whole
         seconds = checkpoint_s + wait_s
         exp.recorder.round_done(record, config.rsrl.rounds, train_s, eval_s, seconds, lanes)
-        log_selection(config, fold.index, round_ + 1, next_keep, warnings)
+        if next_keep is not None:
+            log_selection(config, fold.index, round_ + 1, next_keep, warnings)
 
     if saves is None:
         recorded()
     else:
         saves.add(fold.mngr, recorded)
     return record, next_keep
+
+
+def next_selection(exp, fold, round_, d_logits, pred_probs) -> tuple[np.ndarray, list[str]]:
+    """(keep mask over D, warnings) of round `round_ + 1` of the lane `fold`, from round
+    `round_`'s logits over D `d_logits` [|D|, C] or out-of-sample `pred_probs` [|D|, C]
+    (`selection.next_training_set`)."""
+    data = exp.data
+    return selection.next_training_set(
+        exp.config,
+        d_logits,
+        data.labels[fold.split.train],
+        data.num_classes,
+        data.class_scores,
+        fold.majority,
+        fold.thresholds,
+        fold.index,
+        round_ + 1,
+        pred_probs,
+    )
+
+
+def deferred_selection(exp, fold, round_: int, pred_probs: np.ndarray) -> np.ndarray:
+    """The keep mask over D of round `round_ + 1` of the lane `fold`, whose round `round_` was
+    saved as its run's last without it (`finish_round` makes no cross-fit where no round
+    follows): a resume that raised `rsrl.rounds` selects it here from the saved network's
+    out-of-sample `pred_probs` [|D|, C] (`cross_fit.out_of_sample`), the same selection, and
+    logs its warnings as `lane.state_after` logs a recorded one."""
+    keep, warnings = next_selection(exp, fold, round_, None, pred_probs)
+    log_selection(exp.config, fold.index, round_ + 1, keep, warnings)
+    return keep
 
 
 class RoundSaves:

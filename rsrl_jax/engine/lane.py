@@ -135,7 +135,8 @@ def state_after(exp, fold: Lane, round_: int):
     """(params, keep mask over D) after round `round_` of `fold`; round 0 = the start.
 
     The recorded selection for round `round_ + 1` is logged if that round will run (a
-    resumed run, or one whose rsrl.rounds was raised).
+    resumed run, or one whose rsrl.rounds was raised). The keep mask is None where the round
+    was its run's last and its selection needs a cross-fit (`evaluation.deferred_selection`).
     """
     if round_ == 0:
         seed = exp.config.seed + fold.index
@@ -145,6 +146,8 @@ def state_after(exp, fold: Lane, round_: int):
     if round_ not in saved:
         raise checkpoints.missing_round(exp.workdir, fold.index, round_, saved)
     params, meta = checkpoints.restore_round(fold.mngr, round_, exp.abstract_params())
+    if meta["next_keep"] is None:  # left to the resume that raised rsrl.rounds
+        return params, None
     keep = np.asarray(meta["next_keep"], bool)
     evaluation.log_selection(
         exp.config, fold.index, round_ + 1, keep, meta.get("selection_warnings", [])

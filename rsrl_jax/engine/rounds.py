@@ -16,9 +16,11 @@ many steps as the lane with the largest epoch needs, and a lane that has run out
 masked (empty) batch that leaves it unchanged. The data order of every epoch is drawn from
 (its seed, fold, round) and the step keys from the step counter, so a resumed round replays
 exactly the batches it had left. Lanes whose round would train alike (`round_signature`)
-train it once. Resume: a group restarts after the last round that all its lanes finished (a
-lane's round already saved is restored, not trained again), and mid-round from the latest
-checkpoint of its stacked training state (`fold_F/in_progress/` for a group of one lane,
+train it once. Confident learning's cross-fit (`cross_fit.out_of_sample`) follows every round
+but the last: a resume that raises `rsrl.rounds` makes the last one's (`select_deferred`).
+Resume: a group restarts after the last round that all its lanes finished (a lane's round
+already saved is restored, not trained again), and mid-round from the latest checkpoint of
+its stacked training state (`fold_F/in_progress/` for a group of one lane,
 `folds_in_progress/` for all folds of one run, `lanes_in_progress/<group id>/` otherwise).
 
 A lane (`lane.Lane`, `open_lane`, `state_after`, `round_signature`) and a group's mid-round
@@ -103,6 +105,7 @@ def run_lanes(lanes: list[Lane], progress_dir: str, label: str, share: bool = Tr
         return starts[seed], np.ones(len(f.split.train), bool)
 
     params, keeps = map(list, zip(*(start(f) for f in lanes), strict=True))
+    keeps = select_deferred(shared, lanes, params, keeps, done, label)  # rsrl.rounds raised
     starts.clear()  # the lanes hold them now: one copy of the networks while training
     # Which network each lane holds: lanes with the same one start alike (`round_signature`)
     networks = [
@@ -163,8 +166,14 @@ def run_lanes(lanes: list[Lane], progress_dir: str, label: str, share: bool = Tr
         # One process: the lanes' checkpoints are written at once (multi-process saves keep
         # their barriers one save at a time)
         saves = evaluation.RoundSaves() if jax.process_count() == 1 else None
-        # Confident learning's selection: out-of-sample probabilities over D (extra fits)
-        fresh = [None if round_ in f.saved else p for f, p in zip(lanes, params, strict=True)]
+        # Confident learning's selection: out-of-sample probabilities over D (extra fits),
+        # only where a round follows: after the last, its selection is left to a resume that
+        # raises rsrl.rounds (`select_deferred`)
+        follows = round_ < rounds
+        fresh = [
+            None if round_ in f.saved or not follows else p
+            for f, p in zip(lanes, params, strict=True)
+        ]
         probs = cross_fit.out_of_sample(shared, lanes, fresh, round_, label)
         del fresh
         try:
@@ -195,6 +204,8 @@ def run_lanes(lanes: list[Lane], progress_dir: str, label: str, share: bool = Tr
             if saves is not None:
                 saves.finish()
         del trained, passes
+        if follows:  # a lane's round saved as its run's last before a kill
+            keeps = select_deferred(shared, lanes, params, keeps, round_, label)
         checkpoints.clear_progress(progress_mngr)
         for f in lanes:  # once every lane of the group has saved the round
             retention.prune(f.config.checkpoint.keep, f, round_)
@@ -202,6 +213,22 @@ def run_lanes(lanes: list[Lane], progress_dir: str, label: str, share: bool = Tr
         f.mngr.close()
     checkpoints.close_progress(progress_mngr)
     return [r for f in lanes for r in f.records]
+
+
+def select_deferred(shared, lanes: list[Lane], params: list, keeps: list, round_: int, label):
+    """`keeps` with each None (a lane whose round `round_` was saved as its run's last, its
+    selection left undone: `evaluation.finish_round`) replaced by that selection, made from
+    the cross-fit of its network `params[i]` (`evaluation.deferred_selection`): a resume
+    that raised `rsrl.rounds`. The copies' keys and data order are a function of (seed,
+    fold, round, part), so the selection is the one the round would have made then."""
+    missing = [p if k is None else None for p, k in zip(params, keeps, strict=True)]
+    if all(p is None for p in missing):
+        return keeps
+    probs = cross_fit.out_of_sample(shared, lanes, missing, round_, label)
+    return [
+        evaluation.deferred_selection(f.exp, f, round_, probs[i]) if k is None else k
+        for i, (f, k) in enumerate(zip(lanes, keeps, strict=True))
+    ]
 
 
 def start_state(exp, params: list):

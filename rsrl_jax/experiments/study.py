@@ -19,7 +19,8 @@ units, rounds >= 2 and majority classes, the mislabelled share of the photos the
 dropped and kept (`selection_truth`, synthetic data). Each difference's power (`power`):
 whether its interval excludes 0, in words, its half-width (the smallest difference the study
 could detect) and the units a half-width of TARGET_HALF_WIDTH needs. Writes `DIR/study.md`,
-`study.json` (with the budget: runs, folds, wall time, command) and `study.png`.
+`study.json` (with the budget: runs, folds, the wall time of all the study's commands and
+their number, command) and `study.png`.
 """
 
 import json
@@ -39,7 +40,7 @@ from rsrl_jax.config import validate
 from rsrl_jax.config_data_checks import GENERATED
 from rsrl_jax.data.inputs import reads_features
 from rsrl_jax.engine import rsrl
-from rsrl_jax.experiments import compare, study_sweep
+from rsrl_jax.experiments import compare, study_commands, study_sweep
 
 # The study's numbers and tables live in study_stats and study_table; their names stay
 # importable from here.
@@ -179,7 +180,8 @@ def study(
     `seeds`: None = the default for the data (`default_seeds`).
     `noise`: the rater-noise levels (`noise_levels`: None = the default for the data).
     `folds`: K-fold cross-validation per seed (None: the config's `protocol.folds`).
-    `command`: the command line, recorded in study.json with the wall time (the budget).
+    `command`: the command line, recorded in study.json and commands.jsonl with its wall time
+    (the budget: `study_commands`).
     `sweep`: 'FIELD=V1,V2,...' (`study_sweep`): every method but plain that reads the field
     at each value.
     Raises ConfigError naming the flag for a bad method, seed, level or fold count, before
@@ -234,6 +236,7 @@ def _study(
     logging.info("%d runs (noise x seed x method), as lanes", len(grid))
     # no report per run: its figures cost more than its training (`report` draws one)
     files = workdir_files.StudyFiles(workdir)
+    study_commands.begin(files, began, command)
     runs = [(configs[key], files.run(*key)) for key in grid]
     rsrl.run_lanes(runs, lanes, reports=False)
     records = {
@@ -247,6 +250,11 @@ def _study(
     for key, extent in extents.items():
         if extent.partial:
             logging.warning("%s: %s", files.run(*key), extent.line())
+    elapsed = time.perf_counter() - start
+    trained = trained_since(files, grid, began)
+    wall_s, commands = study_commands.total(
+        study_commands.end(files, began, elapsed if trained else None)
+    )
     out = {
         "methods": {m: compare.method_fields(study_sweep.base(m)) for m in methods},
         "sweep": None if swept is None else {"field": swept[0], "values": swept[1]},
@@ -258,11 +266,13 @@ def _study(
         "noise": summarize(records, config.rsrl.num_majority),
         **partial_runs(extents, len(seeds)),
         "advice": {},
-        # the budget: this command's runs, folds per run, wall time (runs it found finished
-        # cost nothing), as the docs' power note reports it
+        # the budget: this command's runs, folds per run, and the wall time of every command
+        # that trained them (`study_commands`: runs found finished cost nothing), as the
+        # docs' power note reports it
         "runs": len(grid),
         "folds": next(iter(configs.values())).protocol.folds,
-        "wall_s": wall_seconds(workdir, grid, began, time.perf_counter() - start),
+        "wall_s": wall_s,
+        "commands": commands,
         "cpus": os.cpu_count(),
         "command": command,
         "config": json.loads(config.to_json()),
@@ -279,20 +289,15 @@ def _study(
     return out
 
 
-def wall_seconds(workdir: str, grid, began: float, elapsed: float) -> float:
-    """The study's wall time: this command's `elapsed` seconds, unless it trained nothing (no
-    run's metrics.jsonl written since `began`): then the time the study.json it found
-    records, so rebuilding the tables over finished runs keeps the budget it measured."""
-    files = workdir_files.StudyFiles(workdir)
+def trained_since(files: workdir_files.StudyFiles, grid, began: float) -> bool:
+    """Whether this command, started at `began` (Unix seconds), trained any run of `grid`:
+    a run's metrics.jsonl missing (a run that has not recorded a round yet) or written
+    since."""
     for key in grid:
         metrics = workdir_files.WorkdirFiles(files.run(*key)).metrics
         if not os.path.exists(metrics) or os.path.getmtime(metrics) >= began:
-            return elapsed
-    try:
-        with open(files.json) as f:
-            return float(json.load(f)["wall_s"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return elapsed  # none recorded (a study from before the budget was)
+            return True
+    return False
 
 
 def partial_runs(extents: dict, seeds: int) -> dict:

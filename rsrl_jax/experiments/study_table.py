@@ -94,6 +94,16 @@ def _pct(share) -> str:
     return "–" if share is None else f"{100 * share:.0f} %"
 
 
+def wall_line(out: dict) -> str:
+    """The study's budget in words: its runs and the wall time of the commands that trained
+    them (`study_commands`; a study.json from before them counts one)."""
+    commands = out.get("commands", 1)
+    return (
+        f"{out['runs']} runs; wall time {out['wall_s']:.0f} s over {commands} "
+        f"command{'s' if commands != 1 else ''} that trained runs."
+    )
+
+
 def markdown(out: dict, config) -> str:
     seeds, noise = out["seeds"], out["label_noise"]
     first = next(iter(next(iter(out["noise"].values())).values()))
@@ -121,6 +131,8 @@ def markdown(out: dict, config) -> str:
         f"{config.rsrl.num_majority} largest classes of each fold's D.",
         "",
     ]
+    if out.get("wall_s") is not None:  # absent from a hand-made `out`
+        lines += [wall_line(out), ""]
     if partial:
         lines += [
             f"Rows marked{compare_table.PARTIAL} hold a partial run: their figures rest on the "
