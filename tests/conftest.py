@@ -6,8 +6,28 @@ import subprocess
 import sys
 import tempfile
 
-import jax
 import pytest
+
+
+def with_xla_flags(*flags: str) -> str:
+    """This process's XLA_FLAGS with `flags` (`--name=value`) appended, except those whose
+    name it sets already: a test's own flags, such as a device count, keep the session's, and
+    the session's give way to the caller's (`XLA_FLAGS=--xla_backend_optimization_level=3`)."""
+    given = os.environ.get("XLA_FLAGS", "").split()
+    names = {flag.split("=")[0] for flag in given}
+    return " ".join(given + [flag for flag in flags if flag.split("=")[0] not in names])
+
+
+# XLA compiles the tests' many small programs with less optimisation: compiling, not
+# running, is most of the suite's time, and the lowest level cuts it (docs/contributing.md).
+# Set before JAX starts its backend, and inherited by every CLI run and script the tests
+# start. Every test passes at either level: the equalities they assert (lanes, devices,
+# resumes) compare programs compiled with the same flags.
+os.environ["XLA_FLAGS"] = with_xla_flags(
+    "--xla_backend_optimization_level=0", "--xla_llvm_disable_expensive_passes=true"
+)
+
+import jax  # noqa: E402  (after XLA_FLAGS, which the backend reads when it starts)
 
 
 def _session_dir(name: str) -> str:
@@ -60,7 +80,7 @@ def run_on_cpu_devices(devices: int, script: str, *args) -> subprocess.Completed
     `devices` CPU devices (XLA's forced host platform count); asserts it exits 0."""
     env = {
         **os.environ,
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "XLA_FLAGS": with_xla_flags(f"--xla_force_host_platform_device_count={devices}"),
         "JAX_PLATFORMS": "cpu",
     }
     root = os.path.dirname(os.path.abspath(__file__ + "/.."))

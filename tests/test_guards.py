@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from conftest import tiny_config, with_xla_flags
 from rsrl_jax.config import result_changing_fields, validate
 from rsrl_jax.data import splits
 from rsrl_jax.engine import evaluation, rsrl
@@ -75,7 +75,7 @@ def test_global_batch_must_divide_over_the_devices():
         "c = tiny_config({'train.batch_size': 6})\n"
         "validate(c)\n"
     )
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env = {**os.environ, "XLA_FLAGS": with_xla_flags("--xla_force_host_platform_device_count=4")}
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
