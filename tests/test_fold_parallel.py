@@ -9,7 +9,7 @@ import pytest
 from conftest import assert_records_match, read_records, tiny_config
 from rsrl_jax import workdir_files
 from rsrl_jax.data import splits
-from rsrl_jax.engine import rsrl
+from rsrl_jax.engine import fold_axis, rsrl
 from rsrl_jax.run import checkpoints
 
 # Two folds of the tiny run, in batches of 8 (so that every epoch has several steps). SGD:
@@ -128,3 +128,24 @@ def test_a_parallel_run_killed_mid_round_and_between_fold_saves_resumes_identica
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [s["fold"] for s in summary["folds"]] == [0, 1]
     assert (tmp_path / "report" / "report.md").is_file()
+
+
+def test_a_conv_step_runs_its_lanes_in_turn_on_one_cpu_device_and_a_dense_one_vmapped():
+    from rsrl_jax.engine import placement
+
+    def conv_step(x, w):
+        return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME").sum()
+
+    def dense_step(x, w):
+        return (x.reshape(-1)[: w.shape[0]] @ w).sum()
+
+    lanes_of = lambda *shapes: [np.ones((3, *s), np.float32) for s in shapes]  # noqa: E731
+    one_device = placement.make_mesh(jax.devices()[:1])
+    grad = jax.grad(conv_step, argnums=1)  # nested: the conv sits in the gradient's jaxpr
+    assert fold_axis.runs_lanes_in_turn(
+        jax.jit(grad), lanes_of((1, 2, 5, 5), (4, 2, 3, 3)), one_device
+    )
+    assert not fold_axis.runs_lanes_in_turn(dense_step, lanes_of((1, 2, 5, 5), (8, 4)), one_device)
+    # a study's group on one device (a lane axis of length 1) runs in turn as well
+    lanes = placement.lane_mesh(one_device, 3)
+    assert fold_axis.runs_lanes_in_turn(jax.jit(grad), lanes_of((1, 2, 5, 5), (4, 2, 3, 3)), lanes)

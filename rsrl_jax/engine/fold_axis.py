@@ -2,8 +2,10 @@
 axis, and the train step over it (`rsrl_jax.engine.rounds`).
 
 Sequential folds are k = 1 with the plain step; parallel folds (`protocol.parallel_folds`)
-are k folds with the step vmapped over the axis. A fold's keys and batches are its own, so
-either way it trains on exactly the batches and keys it would train on alone.
+and lane groups are k folds with the step vmapped over the axis, or, on one CPU device for a
+network with convolutions, each fold's own step one after the other in the one program
+(`runs_lanes_in_turn`). A fold's keys and batches are its own, so either way it trains on
+exactly the batches and keys it would train on alone.
 """
 
 import functools
@@ -21,7 +23,7 @@ def make_fold_step(train_step, mesh, k: int, compiler_options=None):
     """The train step over a leading fold axis of length `k`; jitted once per run.
 
     k = 1: the plain step on the one fold (its axis removed inside the program). k > 1: the
-    step vmapped over the folds; a fold whose batch is all padding (mask 0) keeps its state
+    step vmapped over the folds, or each fold's in turn (`runs_lanes_in_turn`); a fold whose batch is all padding (mask 0) keeps its state
     and sums (its epoch is shorter than the longest fold's: the step changes nothing on an
     empty batch). Batches are [k, B, ...], split
     on `data` along their second axis; on a `placement.lane_mesh` also on `lane` along their
@@ -38,12 +40,14 @@ def make_fold_step(train_step, mesh, k: int, compiler_options=None):
         # does for speed").
         return step(state, sums, images, labels, mask, key, class_terms)
 
-    first = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731
     add_axis = lambda tree: jax.tree.map(lambda leaf: leaf[None], tree)  # noqa: E731
 
     def train_step(*args):  # the name compile logs and profiles show (benchmarks/run_timing.py)
         if k == 1:
-            return add_axis(one_fold(*(first(a) for a in args)))
+            return add_axis(one_fold(*(lane(a, 0) for a in args)))
+        if runs_lanes_in_turn(one_fold, args, mesh):
+            outs = [one_fold(*(lane(a, i) for a in args)) for i in range(k)]
+            return jax.tree.map(lambda *leaves: jnp.stack(leaves), *outs)
         return jax.vmap(one_fold)(*args)
 
     if "lane" in mesh.axis_names:  # a group's `placement.lane_mesh`: lanes split on `lane`
@@ -57,6 +61,39 @@ def make_fold_step(train_step, mesh, k: int, compiler_options=None):
         donate_argnums=(0, 1),
         compiler_options=compiler.step_options(compiler_options, "train"),
     )
+
+
+def lane(tree, i: int):
+    """Lane `i` of a pytree with a leading lane (fold) axis."""
+    return jax.tree.map(lambda leaf: leaf[i], tree)
+
+
+def runs_lanes_in_turn(step, args, mesh) -> bool:
+    """Whether a k-lane step runs each lane's own `step` in turn (one program, the lanes
+    unrolled) rather than vmapped: on one CPU device when `step` holds a convolution.
+    Vmapped, k convolutions become one grouped convolution, which XLA's CPU backend runs
+    slower than k plain ones (docs/speed.md, "Convolutions in a lane group").
+    Dense layers batch well vmapped (the embeddings' heads), so they stay so. Either way a
+    lane's results equal its single run's to float rounding (XLA fuses one program of k
+    lanes otherwise than one of one).
+    `args`: the step's arguments with their lane axis (tracers or arrays)."""
+    if mesh.size > 1 or mesh.devices.flat[0].platform != "cpu":
+        return False  # lanes split over devices stay vmapped: each holds its share
+    one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), args)
+    return "conv_general_dilated" in primitives(jax.make_jaxpr(step)(*one).jaxpr)
+
+
+def primitives(jaxpr) -> set[str]:
+    """The names of the primitives of `jaxpr` and of the jaxprs nested in its equations."""
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, list | tuple) else (value,):
+                inner = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr holds its Jaxpr
+                if hasattr(inner, "eqns"):
+                    names |= primitives(inner)
+    return names
 
 
 @jax.jit
