@@ -82,7 +82,7 @@ def figures(table: str) -> dict:
         row["round2"] = [round2_kept(w) for w in runs]
         out["rows"][name] = row
     if table == "backbone":
-        from configs import demo
+        from rsrl_jax.configs import demo
 
         folds = []
         for seed in spec["seeds"]:

@@ -20,6 +20,8 @@ import sys
 import time
 
 SELECTIONS = ("rsrl", "confident_learning")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # the clone's benchmarks/ (not installed), imported in main
 CROSS_FIT = re.compile(r"round \d+: cross-fitting, \d+ copies for \d+ lane\(s\), ([\d.]+) s")
 
 

@@ -23,9 +23,9 @@ def make_fold_step(train_step, mesh, k: int, compiler_options=None):
     """The train step over a leading fold axis of length `k`; jitted once per run.
 
     k = 1: the plain step on the one fold (its axis removed inside the program). k > 1: the
-    step vmapped over the folds, or each fold's in turn (`runs_lanes_in_turn`); a fold whose batch is all padding (mask 0) keeps its state
-    and sums (its epoch is shorter than the longest fold's: the step changes nothing on an
-    empty batch). Batches are [k, B, ...], split
+    step vmapped over the folds, or each fold's in turn (`runs_lanes_in_turn`); a fold whose
+    batch is all padding (mask 0) keeps its state and sums (its epoch is shorter than the
+    longest fold's: the step changes nothing on an empty batch). Batches are [k, B, ...], split
     on `data` along their second axis; on a `placement.lane_mesh` also on `lane` along their
     first, and the stacked state with them. `train_step` is a `train.make_train_step` step (its
     Python function is traced here: only the outer jit takes compiler options);
