@@ -70,7 +70,7 @@ def test_pretraining_learns_an_easy_label():
     config = pretext_config.get_config()
     config.model.width, config.model.fc_dim = 0.25, 64
     config.pretext.num_train, config.pretext.num_heldout = 768, 128
-    config.train.epochs, config.train.batch_size = 4, 32
+    config.train.epochs, config.train.batch_size = 8, 32  # at 4, -O0 (conftest) sat at the margin
     result = pretrain.pretrain(config)
     assert result["accuracy"]["sky"] > result["chance"]["sky"] + 0.15
     assert set(result["params"]) == set(pretrained.BACKBONE) | {"head"}
