@@ -175,6 +175,12 @@ def cl_cost(out: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _span(values) -> str:
+    """'lo-hi' of `values` at one decimal, or one figure where the two read the same."""
+    lo, hi = f"{min(values):.1f}", f"{max(values):.1f}"
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
 def embeddings_speed(out: dict) -> str:
     """One rsrl run over embeddings: its rounds' training and evaluation seconds, its wall."""
     run = out["repetitions"][0]["rsrl"]
@@ -185,9 +191,9 @@ def embeddings_speed(out: dict) -> str:
         f"3000 x 128 vectors, `configs/embeddings.py` (5 folds, 6 rounds: 20 epochs in round 1, "
         f"5 in each later one, an MLP head), on {out['cpu_count']} cores at load average "
         f"{run['load_1min_before']:.1f}: round 1 trained in "
-        f"{min(r['train_s'] for r in first):.1f}-{max(r['train_s'] for r in first):.1f} s a "
+        f"{_span([r['train_s'] for r in first])} s a "
         f"fold (the first includes compiling), rounds 2-6 in "
-        f"{min(r['train_s'] for r in later):.1f}-{max(r['train_s'] for r in later):.1f} s, "
+        f"{_span([r['train_s'] for r in later])} s, "
         f"evaluation {max(r['eval_s'] for r in rounds):.1f} s at most a round; the whole "
         f"command took {run['wall_s'] / 60:.1f} minutes, report included.\n"
     )
