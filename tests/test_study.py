@@ -531,3 +531,24 @@ def test_a_study_json_from_before_keeps_its_wall_time(embeddings_config, tmp_pat
     out = study.study(embeddings_config, workdir, ["plain"], [0], command="rebuild")
     assert (out["wall_s"], out["commands"]) == (123.0, 1)
     assert [(e["command"], e["how"]) for e in study_commands.read(files)] == [("old", "before")]
+
+
+def test_a_command_killed_before_any_round_adds_no_time(tmp_path):
+    """A run's metrics.jsonl is created empty when it starts: no round, no recovered time."""
+    import time
+
+    from rsrl_jax import workdir_files
+    from rsrl_jax.experiments import study_commands
+
+    files = workdir_files.StudyFiles(str(tmp_path))
+    began = time.time() - 60
+    for seed, text in ((0, ""), (1, '{"round": 1}\n')):
+        run = files.run(0.5, seed, "plain")
+        os.makedirs(run)
+        with open(workdir_files.WorkdirFiles(run).metrics, "w") as f:
+            f.write(text)
+        if not text:  # only the empty file: the command added nothing
+            line = study_commands.recovered(files, {"began": began}, time.time() + 1)
+            assert line["wall_s"] == 0.0 and line["how"] == "killed"
+    line = study_commands.recovered(files, {"began": began}, time.time() + 1)
+    assert 0 < line["wall_s"] <= time.time() + 1 - began  # up to seed 1's round

@@ -3,6 +3,7 @@ Hugging Face-layout model.safetensors goes through rounds, a kill and resume, la
 and highlight; the configs that use ViTs. No torch: the weights are written here."""
 
 import importlib.util
+import logging
 import os
 
 import jax
@@ -119,12 +120,15 @@ def test_rounds_resume_as_if_never_killed_from_the_converted_backbone(runs, weig
     assert (killed / "report" / "highlights_fold0.png").is_file()  # the run's own panels
 
 
-def test_lanes_of_vits_train_as_each_alone(runs, weights, tmp_path):
+def test_lanes_of_vits_train_as_each_alone(runs, weights, tmp_path, caplog):
     _, _, _, reference = runs
     base = {**IN_PROCESS, "model.pretrained": repr(weights[0])}
     other = {**base, "rsrl.thresholds": "(0.4,0.4,0.4)"}  # another selection: its own lane
     pairs = [(tiny_config(base), tmp_path / "a"), (tiny_config(other), tmp_path / "b")]
-    rsrl.run_lanes(pairs, lanes=2, share=False, reports=False)
+    with caplog.at_level(logging.INFO, logger="absl"):
+        rsrl.run_lanes(pairs, lanes=2, share=False, reports=False)
+    done = [r.getMessage() for r in caplog.records if r.getMessage().startswith("done in")]
+    assert len(done) == 2 and all(m.endswith("no report drawn") for m in done)  # none drawn
     for mine, theirs in zip(read_records(tmp_path / "a"), read_records(reference), strict=True):
         assert_records_match(mine, theirs)
     assert [r["round"] for r in read_records(tmp_path / "b")] == [1, 2]

@@ -8,6 +8,8 @@ import dataclasses
 
 import numpy as np
 
+from rsrl_jax import errors
+
 
 def stratified_positions(labels: np.ndarray, seed) -> np.ndarray:
     """A position in [0, 1) per sample, evenly spaced within each class.
@@ -71,13 +73,48 @@ def protocol_splits(
     if groups is not None and not np.array_equal(groups, np.arange(len(labels))):
         return grouped_splits(labels, protocol, seed, official_test, np.asarray(groups))
     if official_test is None:
-        return fold_splits(
+        splits = fold_splits(
             labels, protocol.folds, protocol.val_fraction, protocol.test_fraction, seed
         )
+        check_parts(splits, labels, protocol, seed)
+        return splits
     official_test = np.asarray(official_test, bool)
     rest = np.flatnonzero(~official_test)
     is_val = stratified_positions(labels[rest], [seed, 1, 0]) < protocol.val_fraction
     return [Split(train=rest[~is_val], val=rest[is_val], test=np.flatnonzero(official_test))]
+
+
+def check_parts(splits: list[Split], labels, protocol, seed: int) -> None:
+    """Raises `errors.ConfigError` naming `protocol.folds` (or `protocol.test_fraction`) when a
+    split would train or test on no sample: more folds than the samples can fill (41 folds
+    of 40 photos), or a test fraction too small for the data; it names the most folds that
+    give every fold both parts."""
+    for f, split in enumerate(splits):
+        empty = [part for part in ("train", "test") if len(getattr(split, part)) == 0]
+        if not empty:
+            continue
+        n = len(labels)
+        if protocol.folds == 1:
+            raise errors.ConfigError(
+                f"protocol.test_fraction={protocol.test_fraction}: the split would "
+                f"{' and '.join(empty)} on no sample of the {n}; set a fraction that leaves "
+                "both parts at least one sample"
+            )
+        most = next(
+            (
+                k
+                for k in range(min(protocol.folds - 1, n), 1, -1)
+                if all(
+                    len(s.train) and len(s.test)
+                    for s in fold_splits(labels, k, protocol.val_fraction, 0.0, seed)
+                )
+            ),
+            1,
+        )
+        raise errors.ConfigError(
+            f"protocol.folds={protocol.folds}: fold {f} would {' and '.join(empty)} on no "
+            f"sample of the {n}; use at most protocol.folds={most}"
+        )
 
 
 def grouped_splits(labels, protocol, seed: int, official_test, groups) -> list[Split]:

@@ -244,9 +244,9 @@ def _finish(run_: _Run, reports: bool = True) -> dict:
         report.write_report(workdir, records)
     exp.recorder.close()
     logging.info(
-        "done in %.0fs; metrics in %s, report in %s",
+        "done in %.0fs; metrics in %s, %s",
         time.perf_counter() - start,
         exp.recorder.files.metrics,
-        report_file,
+        f"report in {report_file}" if os.path.exists(report_file) else "no report drawn",
     )
     return summary

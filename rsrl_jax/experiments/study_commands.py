@@ -62,13 +62,18 @@ def total(entries: list[dict]) -> tuple[float, int]:
 
 
 def recovered(files: workdir_files.StudyFiles, entry: dict, now: float) -> dict:
-    """A killed command's line closed: its time up to the last metrics.jsonl any run of the
-    study's folder wrote after it began (and before `now`), 0 if none."""
+    """A killed command's line closed: its time up to the last record (a round's line of
+    metrics.jsonl) any run of the study's folder wrote after it began (and before `now`), 0
+    if none: a run creates its metrics.jsonl empty when it starts, which is no round."""
     began = entry["began"]
     times = []
     for run in files.runs():
         metrics = workdir_files.WorkdirFiles(run).metrics
-        if os.path.exists(metrics) and began <= os.path.getmtime(metrics) <= now:
+        if (
+            os.path.exists(metrics)
+            and os.path.getsize(metrics) > 0
+            and began <= os.path.getmtime(metrics) <= now
+        ):
             times.append(os.path.getmtime(metrics))
     return {**entry, "wall_s": max(times) - began if times else 0.0, "how": "killed"}
 
