@@ -405,6 +405,14 @@ def test_the_command_scan_finds_command_modules_imported():
     assert {"rsrl_jax/main.py", "rsrl_jax/study.py", "rsrl_jax/compare.py"} <= command_modules()
 
 
+def assert_python_runs(code: str) -> None:
+    """`code` run by a fresh interpreter in the clone exits 0 (its stderr shown if not)."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 def test_from_rsrl_jax_import_study_gives_the_api_function():
     code = (
         "import types, rsrl_jax\n"
@@ -413,10 +421,7 @@ def test_from_rsrl_jax_import_study_gives_the_api_function():
         "assert study is api.study and compare is api.compare, (study, compare)\n"
         "assert not isinstance(rsrl_jax.study, types.ModuleType)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert_python_runs(code)
 
 
 def test_importing_a_command_module_leaves_the_api_function_in_place():
@@ -432,7 +437,4 @@ def test_importing_a_command_module_leaves_the_api_function_in_place():
         "rsrl_jax.some_name = 1\n"
         "assert rsrl_jax.some_name == 1\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert_python_runs(code)
